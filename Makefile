@@ -1,0 +1,28 @@
+# Two commands for a newcomer: `make run` (the whole system) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test venv admin demo bench reliability clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) manage.py runstack --port $(PORT)
+
+test: venv
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+admin: venv
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py createsuperuser
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,75 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts import services
+from accounts.models import DriverProfile, OtpChallenge, User
+
+
+class DriverProfileInline(admin.StackedInline):
+    model = DriverProfile
+    can_delete = False
+    extra = 0
+    readonly_fields = ["is_verified", "verified_at", "created_at"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["msisdn", "full_name", "role", "is_active", "is_staff", "date_joined"]
+    list_filter = ["role", "is_active", "is_staff", "date_joined"]
+    search_fields = ["msisdn", "full_name", "driver_profile__vehicle_plate", "id"]
+    readonly_fields = ["id", "date_joined", "last_login", "role", "is_active"]
+    inlines = [DriverProfileInline]
+    fieldsets = [
+        (None, {"fields": ["id", "msisdn", "full_name", "role", "password"]}),
+        ("Status", {"fields": ["is_active", "is_staff", "is_superuser", "date_joined", "last_login"]}),
+        ("Permissions", {"classes": ["collapse"], "fields": ["groups", "user_permissions"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["msisdn", "full_name", "password1", "password2"]})]
+    actions = ["suspend_users", "reinstate_users"]
+
+    @admin.action(description="Suspend (sign out everywhere, close sockets)")
+    def suspend_users(self, request, queryset):
+        for user in queryset:
+            services.user_suspend(user=user)
+        self.message_user(request, f"Suspended {queryset.count()} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Reinstate suspended users")
+    def reinstate_users(self, request, queryset):
+        for user in queryset:
+            services.user_reinstate(user=user)
+        self.message_user(request, f"Reinstated {queryset.count()} user(s).", messages.SUCCESS)
+
+
+@admin.register(DriverProfile)
+class DriverProfileAdmin(admin.ModelAdmin):
+    list_display = ["vehicle_plate", "user", "vehicle_type", "is_verified", "created_at"]
+    list_filter = ["vehicle_type", "is_verified"]
+    search_fields = ["vehicle_plate", "user__msisdn", "user__full_name"]
+    readonly_fields = ["user", "is_verified", "verified_at", "created_at"]
+    actions = ["mark_verified"]
+
+    @admin.action(description="Mark verified")
+    def mark_verified(self, request, queryset):
+        for profile in queryset:
+            services.driver_verify(profile=profile)
+        self.message_user(request, f"Verified {queryset.count()} driver(s).", messages.SUCCESS)
+
+
+@admin.register(OtpChallenge)
+class OtpChallengeAdmin(admin.ModelAdmin):
+    list_display = ["msisdn", "created_at", "expires_at", "wrong_attempts", "consumed_at", "superseded"]
+    list_filter = ["superseded", "created_at"]
+    search_fields = ["msisdn"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        return ["msisdn", "created_at", "expires_at", "wrong_attempts", "consumed_at", "superseded", "requested_ip"]

@@ -1,0 +1,94 @@
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    PASSENGER = "passenger"
+    DRIVER = "driver"
+
+
+class VehicleType(models.TextChoices):
+    MOTORCYCLE = "motorcycle"
+    CAR = "car"
+
+
+class UserManager(BaseUserManager):
+    def create_user(self, msisdn, password=None, **extra):
+        user = self.model(msisdn=msisdn, **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, msisdn, password=None, **extra):
+        from accounts.msisdn import normalize_msisdn
+
+        msisdn = normalize_msisdn(msisdn) or msisdn
+        return self.create_user(msisdn, password, is_staff=True, is_superuser=True, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A NebengJek user, keyed by E.164 MSISDN; passengers sign in by OTP, staff also by password."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    msisdn = models.CharField(max_length=16, unique=True)
+    full_name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.PASSENGER, db_index=True)
+    is_active = models.BooleanField(default=True, help_text="Off = suspended: tokens refused, sockets closed.")
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "msisdn"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name or 'user'} ({self.msisdn})"
+
+    @property
+    def is_driver(self):
+        return self.role == Role.DRIVER
+
+
+class DriverProfile(models.Model):
+    user = models.OneToOneField(User, primary_key=True, on_delete=models.CASCADE, related_name="driver_profile")
+    vehicle_type = models.CharField(max_length=16, choices=VehicleType.choices)
+    vehicle_plate = models.CharField(max_length=16, unique=True)
+    is_verified = models.BooleanField(default=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.vehicle_plate} ({self.vehicle_type})"
+
+
+class OtpChallenge(models.Model):
+    """One OTP sent to one number. The code is stored hashed; it is single use and locks after wrong tries."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    msisdn = models.CharField(max_length=16, db_index=True)
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    wrong_attempts = models.PositiveSmallIntegerField(default=0)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    superseded = models.BooleanField(default=False)
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["msisdn", "-created_at"], name="otp_msisdn_recent")]
+
+    def __str__(self):
+        return f"OTP for {self.msisdn} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,217 @@
+"""Sign-in by OTP, tokens, profile and driver registration."""
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.errors import AccountsError, AccountsException
+from accounts.models import DriverProfile, OtpChallenge, Role, User
+from accounts.msisdn import normalize_msisdn
+from accounts.sms import get_sms_backend
+from nebengjek import redis_keys
+from nebengjek.errors import CommonError, DomainError
+from nebengjek.realtime import close_sessions_on_commit
+from nebengjek.redis import get_redis
+
+PLATE_PATTERN = re.compile(r"^([A-Z]{1,2}) ?(\d{1,4}) ?([A-Z]{0,3})$")
+
+
+def msisdn_parse(raw):
+    msisdn = normalize_msisdn(raw)
+    if msisdn is None:
+        raise AccountsException(AccountsError.INVALID_MSISDN, "Not a valid Telkomsel number.",
+                                details={"msisdn": ["Use 08…, 628… or +628… with a Telkomsel prefix."]})
+    return msisdn
+
+
+def _otp_hash(challenge_id, code):
+    message = f"{challenge_id}:{code}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _count_otp_send(*, msisdn, ip):
+    """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
+    windows = [
+        (redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn), settings.OTP_SEND_WINDOW_SECONDS,
+         settings.OTP_SENDS_PER_WINDOW),
+        (redis_keys.key(redis_keys.OTP_SENDS_DAY, msisdn=msisdn), redis_keys.OTP_SENDS_DAY_TTL,
+         settings.OTP_SENDS_PER_DAY),
+    ]
+    if ip:
+        windows.append((redis_keys.key(redis_keys.OTP_SENDS_IP, ip=ip), redis_keys.OTP_SENDS_IP_TTL,
+                        settings.OTP_SENDS_PER_IP_PER_HOUR))
+    pipe = get_redis().pipeline(transaction=True)
+    for key, ttl, _ in windows:
+        pipe.set(key, 0, ex=ttl, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+    try:
+        results = pipe.execute()
+    except redis.RedisError as exc:
+        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.",
+                          status=503) from exc
+    waits = [results[i * 3 + 2] for i, (_, _, cap) in enumerate(windows) if results[i * 3 + 1] > cap]
+    return max((max(wait, 1) for wait in waits), default=0)
+
+
+def otp_request(*, raw_msisdn, ip=None):
+    """Send a fresh code to the number (known or not: the answer is the same). Returns (msisdn, expires_in)."""
+    msisdn = msisdn_parse(raw_msisdn)
+    wait = _count_otp_send(msisdn=msisdn, ip=ip)
+    if wait:
+        raise AccountsException(AccountsError.OTP_RATE_LIMITED, "Too many codes requested; try again later.",
+                                status=429, details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = timezone.now()
+    with transaction.atomic():
+        OtpChallenge.objects.filter(msisdn=msisdn, consumed_at__isnull=True, superseded=False).update(superseded=True)
+        challenge_id = uuid.uuid4()
+        OtpChallenge.objects.create(
+            id=challenge_id, msisdn=msisdn, code_hash=_otp_hash(challenge_id, code), created_at=now,
+            expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS), requested_ip=ip,
+        )
+        transaction.on_commit(
+            lambda: get_sms_backend().send(msisdn=msisdn, text=f"Your NebengJek code is {code}")
+        )
+    return msisdn, settings.OTP_TTL_SECONDS
+
+
+def _otp_check(*, msisdn, code):
+    """Consume the number's live challenge if `code` matches; count a wrong try otherwise. Returns an error or None.
+
+    Runs in its own transaction so that a wrong try is counted even though the caller then fails.
+    """
+    with transaction.atomic():
+        challenge = (
+            OtpChallenge.objects.select_for_update()
+            .filter(msisdn=msisdn, consumed_at__isnull=True, superseded=False)
+            .order_by("-created_at")
+            .first()
+        )
+        if challenge is None:
+            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.")
+        if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
+            return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.",
+                                     status=400)
+        if challenge.expires_at <= timezone.now():
+            return AccountsException(AccountsError.OTP_EXPIRED, "The code has expired; request a new one.")
+        if not (isinstance(code, str) and hmac.compare_digest(challenge.code_hash, _otp_hash(challenge.id, code))):
+            challenge.wrong_attempts += 1
+            challenge.save(update_fields=["wrong_attempts"])
+            if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
+                return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.")
+            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.",
+                                     details={"attempts_left": settings.OTP_MAX_WRONG_ATTEMPTS
+                                              - challenge.wrong_attempts})
+        challenge.consumed_at = timezone.now()
+        challenge.save(update_fields=["consumed_at"])
+        return None
+
+
+def otp_verify(*, raw_msisdn, code):
+    """Check the code, create the user on first sign-in; returns (user, tokens, is_new_user)."""
+    msisdn = msisdn_parse(raw_msisdn)
+    error = _otp_check(msisdn=msisdn, code=code)
+    if error is not None:
+        raise error
+    user, is_new_user = _user_get_or_create(msisdn=msisdn)
+    if not user.is_active:
+        raise AccountsException(AccountsError.USER_SUSPENDED, "This account is suspended.", status=403)
+    return user, tokens_issue(user=user), is_new_user
+
+
+def _user_get_or_create(*, msisdn):
+    try:
+        with transaction.atomic():
+            return User.objects.get_or_create(msisdn=msisdn, defaults={"role": Role.PASSENGER})
+    except IntegrityError:  # a concurrent first sign-in created it
+        return User.objects.get(msisdn=msisdn), False
+
+
+def tokens_issue(*, user):
+    """A new sign-in session: refresh + access tokens sharing a session id (`sid`) that survives rotation."""
+    refresh = RefreshToken.for_user(user)
+    refresh["sid"] = uuid.uuid4().hex
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def auth_logout(*, refresh):
+    """Blacklist the refresh token and close the sockets of its session."""
+    try:
+        token = RefreshToken(refresh)
+        token.blacklist()
+    except TokenError as exc:
+        raise DomainError(CommonError.TOKEN_NOT_VALID, "The refresh token is invalid or expired.",
+                          status=401) from exc
+    user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    if user_id:
+        close_sessions_on_commit(user_id, sid=token.payload.get("sid"))
+
+
+def user_update(*, user, full_name):
+    user.full_name = full_name.strip()
+    user.save(update_fields=["full_name"])
+    return user
+
+
+def vehicle_plate_normalize(raw):
+    plate = re.sub(r"\s+", " ", str(raw).strip().upper())
+    match = PLATE_PATTERN.match(plate)
+    if not match:
+        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE, "Not an Indonesian plate like 'B 1234 XYZ'.",
+                                details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]})
+    return " ".join(part for part in match.groups() if part)
+
+
+def driver_register(*, user, vehicle_type, vehicle_plate):
+    plate = vehicle_plate_normalize(vehicle_plate)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if hasattr(user, "driver_profile"):
+            raise AccountsException(AccountsError.ALREADY_DRIVER, "You are already registered as a driver.",
+                                    status=409)
+        try:
+            with transaction.atomic():
+                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate)
+        except IntegrityError as exc:
+            raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN, "That plate is registered to another driver.",
+                                    status=409) from exc
+        user.role = Role.DRIVER
+        user.save(update_fields=["role"])
+    return user
+
+
+def driver_verify(*, profile):
+    profile.is_verified = True
+    profile.verified_at = timezone.now()
+    profile.save(update_fields=["is_verified", "verified_at"])
+    return profile
+
+
+def user_suspend(*, user):
+    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sockets close."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
+                                             ignore_conflicts=True)
+        close_sessions_on_commit(user.id)
+    return user
+
+
+def user_reinstate(*, user):
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    return user

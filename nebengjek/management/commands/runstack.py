@@ -1,0 +1,83 @@
+"""`make run`: the whole system in the foreground — embedded Redis (when no REDIS_URL), migrations,
+the ASGI server, a Celery worker and Celery beat — all stopped together by Ctrl-C."""
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from nebengjek import embedded_redis
+
+
+class Command(BaseCommand):
+    help = "Run the ASGI server, a Celery worker and beat (and an embedded Redis when REDIS_URL is unset)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
+        parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+        parser.add_argument("--no-celery", action="store_true", help="only the ASGI server")
+
+    def handle(self, *args, **options):
+        processes = []
+        redis_process = None
+        if settings.EMBEDDED_REDIS:
+            redis_process = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis",
+                                                 foreground=True)
+            self.stdout.write(f"embedded redis-server on 127.0.0.1:{settings.EMBEDDED_REDIS_PORT}")
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+            processes.append(self._spawn(self._server_command(options)))
+            if not options["no_celery"]:
+                processes.append(self._spawn(self._celery("worker", "-l", "INFO", "-c",
+                                                          str(settings.CELERY_CONCURRENCY))))
+                processes.append(self._spawn(self._celery("beat", "-l", "INFO", "-s",
+                                                          str(settings.VAR_DIR / "celerybeat-schedule"))))
+            self.stdout.write(f"NebengJek on http://{options['host']}:{options['port']}/ (Ctrl-C stops everything)")
+            self._wait(processes)
+        finally:
+            self._stop(processes)
+            embedded_redis.stop(redis_process)
+
+    def _server_command(self, options):
+        bind = [options["host"], str(options["port"])]
+        if options["server"] == "daphne":
+            return [sys.executable, "-m", "daphne", "-b", bind[0], "-p", bind[1], "nebengjek.asgi:application"]
+        return [
+            sys.executable, "-m", "uvicorn", "nebengjek.asgi:application", "--host", bind[0], "--port", bind[1],
+            "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096",
+            "--workers", str(options["workers"]), "--no-access-log", "--log-level", "warning",
+        ]
+
+    def _celery(self, *args):
+        return [sys.executable, "-m", "celery", "-A", "nebengjek", *args]
+
+    def _spawn(self, command):
+        return subprocess.Popen(command)
+
+    def _wait(self, processes):
+        stop = {"now": False}
+
+        def request_stop(signum, frame):
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stop["now"] and all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def _stop(self, processes):
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,33 @@
+"""A request id that follows a request through its logs and into the Celery tasks it enqueues."""
+import contextvars
+import logging
+import uuid
+
+request_id_var = contextvars.ContextVar("request_id", default="")
+
+
+def current_request_id():
+    return request_id_var.get()
+
+
+class RequestIdMiddleware:
+    header = "HTTP_X_REQUEST_ID"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get(self.header, "")[:64]
+        token = request_id_var.set(incoming or uuid.uuid4().hex)
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id_var.get()
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record):
+        record.request_id = request_id_var.get()
+        return True

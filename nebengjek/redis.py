@@ -1,0 +1,44 @@
+"""Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full)."""
+import threading
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_sync_clients = {}
+_async_clients = {}
+_lock = threading.Lock()
+
+
+def get_redis(url=None):
+    """The process-wide synchronous client for `url` (default settings.REDIS_URL)."""
+    url = url or settings.REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        with _lock:
+            client = _sync_clients.get(url)
+            if client is None:
+                pool = redis.BlockingConnectionPool.from_url(
+                    url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
+                    socket_connect_timeout=2, socket_timeout=5, decode_responses=True,
+                )
+                client = _sync_clients[url] = redis.Redis(connection_pool=pool)
+    return client
+
+
+def get_async_redis(url=None):
+    """An asyncio client for the running event loop's process (one pool per URL)."""
+    url = url or settings.REDIS_URL
+    client = _async_clients.get(url)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
+            socket_connect_timeout=2, socket_timeout=None, decode_responses=True,
+        )
+        client = _async_clients[url] = aioredis.Redis(connection_pool=pool)
+    return client
+
+
+def reset_async_clients():
+    """Forget asyncio clients (their connections belong to an event loop that may be gone, as in tests)."""
+    _async_clients.clear()

@@ -1,0 +1,12 @@
+"""Every Redis key the project uses, with its TTL. Redis holds only what is live and can be rebuilt."""
+
+# accounts: OTP send counters (fixed windows)
+OTP_SENDS_WINDOW = "otp:sends:win:{msisdn}"  # TTL settings.OTP_SEND_WINDOW_SECONDS
+OTP_SENDS_DAY = "otp:sends:day:{msisdn}"  # TTL 24 h
+OTP_SENDS_IP = "otp:sends:ip:{ip}"  # TTL 1 h
+OTP_SENDS_DAY_TTL = 24 * 3600
+OTP_SENDS_IP_TTL = 3600
+
+
+def key(template, **parts):
+    return template.format(**parts)

@@ -1,0 +1,93 @@
+"""The error shape on the edges, liveness/readiness, schema and docs."""
+import pytest
+
+
+def test_ping(api_client):
+    assert api_client.get("/ping").json() == {"status": "ok"}
+
+
+def test_ready_when_database_and_redis_answer(api_client):
+    response = api_client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_ready_is_503_naming_redis_when_redis_is_unreachable(api_client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = api_client.get("/health/ready")
+
+    assert response.status_code == 503
+    body = response.json()["error"]
+    assert body["code"] == "service_unavailable"
+    assert body["details"]["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+def test_unknown_api_path_is_json_404(api_client):
+    response = api_client.get("/api/v1/nope")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_json_405(client_for):
+    from accounts.tests.factories import make_passenger
+
+    response = client_for(make_passenger()).delete("/api/v1/me")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_malformed_json_is_400(api_client):
+    response = api_client.post("/api/v1/auth/otp/request", "{nope", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_bad_token_is_401_in_the_error_shape(api_client):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+
+    response = api_client.get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_schema_and_docs_need_no_token(api_client):
+    schema = api_client.get("/api/schema/")
+    docs = api_client.get("/api/docs/")
+
+    assert schema.status_code == 200 and b"/api/v1/auth/otp/request" in schema.content
+    assert docs.status_code == 200
+
+
+def test_metrics_are_prometheus_text(api_client):
+    response = api_client.get("/metrics")
+
+    assert response.status_code == 200
+    assert b"django_http_requests" in response.content
+
+
+def test_metrics_token_setting_restricts_metrics(api_client, settings):
+    settings.METRICS_TOKEN = "s3cret"
+
+    assert api_client.get("/metrics").status_code == 401
+    assert api_client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+@pytest.mark.parametrize("env", [{"NEBENGJEK_ENV": "production", "DEBUG": "true", "SECRET_KEY": "x" * 50},
+                                 {"DEBUG": "false"}])
+def test_production_settings_refuse_unsafe_configuration(env):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "NEBENGJEK_ENV"}}
+    result = subprocess.run([sys.executable, "-c", "import nebengjek.settings"], env={**clean, **env},
+                            capture_output=True, text=True)
+
+    assert result.returncode != 0
+    assert "Refusing to start" in result.stderr

@@ -1,0 +1,48 @@
+"""Liveness, readiness and metrics endpoints (no token needed)."""
+import hmac
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django_prometheus.exports import ExportToDjangoView
+
+from nebengjek.exceptions import error_body
+from nebengjek.redis import get_redis
+
+
+def ping(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok():
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _redis_ok():
+    try:
+        return bool(get_redis().ping())
+    except Exception:
+        return False
+
+
+def ready(request):
+    checks = {"database": "ok" if _database_ok() else "unavailable", "redis": "ok" if _redis_ok() else "unavailable"}
+    if all(state == "ok" for state in checks.values()):
+        return JsonResponse({"status": "ok", "checks": checks})
+    failed = ", ".join(name for name, state in checks.items() if state != "ok")
+    body = error_body("service_unavailable", f"Not ready: {failed} unavailable.", {"checks": checks})
+    return JsonResponse(body, status=503)
+
+
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given, token):
+            return JsonResponse(error_body("not_authenticated", "A metrics token is required."), status=401)
+    return ExportToDjangoView(request)
