@@ -1,0 +1,88 @@
+"""Rides (created by the passenger's confirm) and their tracks. Fare fields are frozen when the ride ends."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from matching.models import Match, PaymentMethod, RideRequest
+
+
+class RideStatus(models.TextChoices):
+    DRIVER_EN_ROUTE = "driver_en_route"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+LIVE_RIDE_STATUSES = [RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS]
+
+
+class Ride(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.OneToOneField(RideRequest, on_delete=models.PROTECT, related_name="ride")
+    match = models.OneToOneField(Match, on_delete=models.PROTECT, related_name="ride")
+    driver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rides_as_driver")
+    passenger = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="rides_as_passenger")
+    status = models.CharField(max_length=20, choices=RideStatus.choices, default=RideStatus.DRIVER_EN_ROUTE)
+    pickup_lat = models.FloatField()
+    pickup_lng = models.FloatField()
+    destination_lat = models.FloatField()
+    destination_lng = models.FloatField()
+    payment_method = models.CharField(max_length=8, choices=PaymentMethod.choices)
+    surge_multiplier = models.DecimalField(max_digits=3, decimal_places=1)
+    # The meter: sum of haversine segments between consecutive accepted positions, in metres (unrounded).
+    distance_m = models.FloatField(default=0)
+    track_last_lat = models.FloatField(null=True, blank=True)
+    track_last_lng = models.FloatField(null=True, blank=True)
+    track_last_at = models.DateTimeField(null=True, blank=True)
+    # Money, integer rupiah, frozen at the end (../shared/API.md "Fare").
+    price_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    metered_fare = models.BigIntegerField(null=True, blank=True)
+    charged_amount = models.BigIntegerField(null=True, blank=True)
+    admin_fee = models.BigIntegerField(null=True, blank=True)
+    driver_payout = models.BigIntegerField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=16, blank=True)  # passenger | driver | operator
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["driver"], condition=Q(status__in=LIVE_RIDE_STATUSES),
+                                    name="ride_one_live_per_driver"),
+            models.UniqueConstraint(fields=["passenger"], condition=Q(status__in=LIVE_RIDE_STATUSES),
+                                    name="ride_one_live_per_passenger"),
+            models.CheckConstraint(condition=Q(price_pct__isnull=True) | Q(price_pct__gte=1, price_pct__lte=100),
+                                   name="ride_price_pct_range"),
+            models.CheckConstraint(
+                condition=Q(charged_amount__isnull=True)
+                | Q(admin_fee__gte=0, driver_payout__gte=0, charged_amount=F("admin_fee") + F("driver_payout")),
+                name="ride_fee_plus_payout_is_charge",
+            ),
+            models.CheckConstraint(condition=~Q(status=RideStatus.COMPLETED) | Q(charged_amount__isnull=False),
+                                   name="ride_completed_has_fare"),
+        ]
+        indexes = [
+            models.Index(fields=["driver", "-created_at"], name="ride_driver_recent"),
+            models.Index(fields=["passenger", "-created_at"], name="ride_passenger_recent"),
+        ]
+
+    def __str__(self):
+        return f"ride {self.id} ({self.status})"
+
+
+class TrackPoint(models.Model):
+    """An accepted driver position during the ride: the evidence behind `distance_m`."""
+
+    ride = models.ForeignKey(Ride, on_delete=models.CASCADE, related_name="track_points")
+    lat = models.FloatField()
+    lng = models.FloatField()
+    recorded_at = models.DateTimeField()
+    segment_m = models.FloatField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["ride", "recorded_at"], name="trackpoint_ride_time")]
