@@ -181,6 +181,14 @@ OTP_SEND_WINDOW_SECONDS = 15 * 60
 OTP_SENDS_PER_DAY = env.int("OTP_SENDS_PER_DAY", default=10)
 OTP_SENDS_PER_IP_PER_HOUR = env.int("OTP_SENDS_PER_IP_PER_HOUR", default=30)
 
+# --- locations (live drivers, socket) -------------------------------------------------------------
+
+# --- matching (dispatch, surge) ----------------------------------------------------------------------
+
+# --- rides (lifecycle, meter) ------------------------------------------------------------------------
+
+# --- billing (ledger, settlement) ------------------------------------------------------------------
+
 # --- Web ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -10,6 +10,10 @@ handler500 = "nebengjek.exceptions.json_server_error"
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("locations.urls")),
+    path("", include("matching.urls")),
+    path("", include("rides.urls")),
+    path("", include("billing.urls")),
 ]
 
 urlpatterns = [
