@@ -1,0 +1,86 @@
+"""The ride as clients see it (REST and the `ride.updated` push share this shape) and the rides' inputs."""
+from rest_framework import serializers
+
+from rides.models import Ride
+
+
+class PointSerializer(serializers.Serializer):
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+
+
+class RideDriverSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    full_name = serializers.CharField()
+    vehicle_type = serializers.SerializerMethodField()
+    vehicle_plate = serializers.SerializerMethodField()
+
+    def get_vehicle_type(self, user) -> str | None:
+        profile = getattr(user, "driver_profile", None)
+        return profile.vehicle_type if profile else None
+
+    def get_vehicle_plate(self, user) -> str | None:
+        profile = getattr(user, "driver_profile", None)
+        return profile.vehicle_plate if profile else None
+
+
+class RidePassengerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    full_name = serializers.CharField()
+
+
+class RideFareSerializer(serializers.Serializer):
+    metered_fare = serializers.IntegerField()
+    surge_multiplier = serializers.FloatField()
+    price_pct = serializers.IntegerField()
+    charged_amount = serializers.IntegerField()
+    admin_fee = serializers.IntegerField()
+    driver_payout = serializers.IntegerField()
+    currency = serializers.CharField(default="IDR")
+
+
+class RideOutputSerializer(serializers.ModelSerializer):
+    driver = RideDriverSerializer()
+    passenger = RidePassengerSerializer()
+    pickup = serializers.SerializerMethodField()
+    destination = serializers.SerializerMethodField()
+    distance_m = serializers.SerializerMethodField()
+    surge_multiplier = serializers.FloatField()
+    fare = serializers.SerializerMethodField()
+    request_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Ride
+        fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
+                  "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
+                  "created_at", "started_at", "ended_at", "cancelled_at"]
+
+    def get_pickup(self, ride) -> PointSerializer:
+        return {"lat": ride.pickup_lat, "lng": ride.pickup_lng}
+
+    def get_destination(self, ride) -> PointSerializer:
+        return {"lat": ride.destination_lat, "lng": ride.destination_lng}
+
+    def get_distance_m(self, ride) -> float:
+        return round(ride.distance_m, 2)
+
+    def get_fare(self, ride) -> RideFareSerializer(allow_null=True):
+        if ride.charged_amount is None:
+            return None
+        return {
+            "metered_fare": ride.metered_fare,
+            "surge_multiplier": float(ride.surge_multiplier),
+            "price_pct": ride.price_pct,
+            "charged_amount": ride.charged_amount,
+            "admin_fee": ride.admin_fee,
+            "driver_payout": ride.driver_payout,
+            "currency": "IDR",
+        }
+
+
+class RideEndInputSerializer(serializers.Serializer):
+    price_pct = serializers.JSONField(required=False)  # range and type checked by the service: invalid_price_pct
+
+
+class RideCancelInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
