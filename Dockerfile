@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN DEBUG=true python manage.py collectstatic --noinput
+RUN useradd --system --uid 1000 nebengjek && mkdir -p /app/var && chown -R nebengjek /app/var
+USER nebengjek
+EXPOSE 8000
+CMD ["python", "-m", "uvicorn", "nebengjek.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096", \
+     "--workers", "2", "--no-access-log"]
