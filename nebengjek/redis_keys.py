@@ -8,5 +8,12 @@ OTP_SENDS_DAY_TTL = 24 * 3600
 OTP_SENDS_IP_TTL = 3600
 
 
+# rides: accepted driver positions during a ride, written by locations, consumed by the rides meter (a consumer
+# group, so each entry is applied once; entries are deleted once applied and acked). No TTL; capped by MAXLEN.
+RIDE_TRACK_STREAM = "rides:track"
+RIDE_TRACK_GROUP = "rides-meter"
+RIDE_TRACK_STREAM_MAXLEN = 1_000_000  # approximate cap if the meter stops consuming: ~100 MB worst case
+
+
 def key(template, **parts):
     return template.format(**parts)

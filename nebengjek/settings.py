@@ -186,6 +186,21 @@ OTP_SENDS_PER_IP_PER_HOUR = env.int("OTP_SENDS_PER_IP_PER_HOUR", default=30)
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
 
 # --- rides (lifecycle, meter) ------------------------------------------------------------------------
+RIDE_START_RADIUS_M = 100  # the driver starts only this close to the passenger (or the pickup)
+RIDE_PASSENGER_POSITION_FRESH_SECONDS = 60  # an older passenger position falls back to the pickup point
+RIDE_DRIVER_POSITION_FRESH_SECONDS = 60  # the driver's position at start must be this fresh
+RIDE_FARE_PER_KM_IDR = 3000
+RIDE_ADMIN_FEE_PCT = 5
+RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
+RIDE_TRACK_INGEST_BATCH = 2000  # stream entries read per XREADGROUP
+RIDE_TRACK_INGEST_BUDGET_SECONDS = 0.8  # one run stops reading after this long; the next beat carries on
+RIDE_TRACK_RECLAIM_IDLE_MS = 30_000  # entries pending this long belong to a dead consumer: claim them
+RIDE_TRACK_CONSUMER_FORGET_IDLE_MS = 3600_000  # idle consumers with nothing pending are removed from the group
+CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
+    "task": "rides.tasks.track_ingest",
+    "schedule": RIDE_TRACK_INGEST_INTERVAL_SECONDS,
+    "options": {"expires": 5 * RIDE_TRACK_INGEST_INTERVAL_SECONDS},  # a backlog of runs is useless
+}
 
 # --- billing (ledger, settlement) ------------------------------------------------------------------
 
