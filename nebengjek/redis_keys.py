@@ -14,6 +14,21 @@ RIDE_TRACK_STREAM = "rides:track"
 RIDE_TRACK_GROUP = "rides-meter"
 RIDE_TRACK_STREAM_MAXLEN = 1_000_000  # approximate cap if the meter stops consuming: ~100 MB worst case
 
+# locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
+# the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.
+USER_LAST_POSITION = "loc:last:{user_id}"  # HASH lat, lng, t (epoch s, float): latest accepted position of a user
+USER_LAST_POSITION_PREFIX = "loc:last:"  # the same key, as a prefix the Lua scripts append a user id to
+USER_LAST_POSITION_TTL = 3600  # refreshed on each accepted position
+DRIVERS_GEO = "drivers:geo"  # GEO: beacon-on drivers at their latest accepted position; stale ones swept
+DRIVERS_SEEN = "drivers:seen"  # ZSET driver id -> t of that position (what the staleness sweep reads); no TTL
+DRIVERS_BEACON = "drivers:beacon"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence); no TTL
+DRIVERS_BUSY = "drivers:busy"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver); no TTL
+# HASH driver id -> ride id: while present, the driver's accepted positions are appended to RIDE_TRACK_STREAM
+# (same script, before the ack) as entries {ride_id, driver_id, lat, lng, t}: lat/lng decimal degrees and t the
+# position's time in epoch seconds (float), all as strings. No TTL; set/cleared by locations.services.
+DRIVERS_TRACKING = "drivers:tracking"
+LIVE_STATE_MARKER = "live:rebuilt"  # STRING set by the sweeper's rebuild; missing = Redis was flushed; no TTL
+
 
 def key(template, **parts):
     return template.format(**parts)

@@ -182,8 +182,50 @@ OTP_SENDS_PER_DAY = env.int("OTP_SENDS_PER_DAY", default=10)
 OTP_SENDS_PER_IP_PER_HOUR = env.int("OTP_SENDS_PER_IP_PER_HOUR", default=30)
 
 # --- locations (live drivers, socket) -------------------------------------------------------------
+LOCATION_FRESH_SECONDS = env.int("LOCATION_FRESH_SECONDS", default=60)  # older positions: driver not available
+LOCATION_MAX_ACCURACY_M = 50  # a position reported less accurate than this is dropped
+LOCATION_MAX_SPEED_KMH = 200  # a position implying a faster move from the last accepted one is dropped
+LOCATION_FUTURE_TOLERANCE_SECONDS = 5  # recorded_at up to this far ahead (phone clock skew) counts as "now"
+LOCATION_FLUSH_WINDOW_MS = env.float("LOCATION_FLUSH_WINDOW_MS", default=2.0)  # socket updates batched per flush
+NEARBY_DEFAULT_RADIUS_M = 1000
+NEARBY_MAX_RADIUS_M = 5000
+NEARBY_MAX_RESULTS = 50  # cap on drivers returned by one nearby search
+WS_MAX_MESSAGE_BYTES = 4096  # uvicorn is started with the same --ws-max-size
+WS_RATE_PER_SECOND = 20  # per socket, token bucket of the same burst size
+EVENT_RETENTION_HOURS = 24
+EVENTS_PAGE_MAX = 500  # GET /api/v1/events and `resume` replay at most this many per page
+LIVE_SWEEP_INTERVAL_SECONDS = env.float("LIVE_SWEEP_INTERVAL_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["locations-live-sweep"] = {
+    "task": "locations.tasks.live_sweep",
+    "schedule": LIVE_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": 2 * LIVE_SWEEP_INTERVAL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "nebengjek.tasks.events_prune", "schedule": 3600.0}
 
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
+MATCHING_RADII_M = [1000, 2000, 3000]  # each batch widens to the next radius (../shared/API.md "Nearby / dispatch")
+MATCHING_BATCH_SIZE = 3  # drivers offered a request at once
+MATCHING_CANDIDATE_SLACK = 3  # extra candidates fetched, in case some became busy since the index saw them
+MATCHING_PROPOSAL_TTL_SECONDS = 15  # a proposal expires unanswered after this long
+MATCHING_CONFIRM_TTL_SECONDS = 60  # the passenger confirms an accepted match within this long
+MATCHING_SWEEP_INTERVAL_SECONDS = env.float("MATCHING_SWEEP_INTERVAL_SECONDS", default=5.0)
+MATCHING_SWEEP_GRACE_SECONDS = 5  # a searching request untouched for TTL + this long lost its task: the sweeper moves it
+MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carries on
+# Surge: H3 resolution 8 (cells ~0.74 km², edge ~0.53 km); a cell and its ring-1 neighbours (~5 km², ~1.3 km across
+# from the centre) match the 1 km first dispatch radius: the drivers that could serve the pickup soon.
+SURGE_ENABLED = env.bool("SURGE_ENABLED", default=True)
+SURGE_H3_RESOLUTION = 8
+SURGE_H3_RING = 1
+SURGE_DEMAND_WINDOW_SECONDS = 300  # open requests made this recently count as demand
+SURGE_SUPPLY_SEARCH_RADIUS_M = 2500  # covers the whole ring around any pickup; drivers outside the ring are dropped
+SURGE_STEP = "0.1"  # the multiplier moves in these steps
+SURGE_EXCESS_RATIO_PER_STEP = "0.25"  # one step per 25 % of demand above supply: (D - S) / S = 1 -> 1.4
+SURGE_MAX_MULTIPLIER = "2.0"
+CELERY_BEAT_SCHEDULE["matching-sweep"] = {
+    "task": "matching.tasks.sweep",
+    "schedule": MATCHING_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": 2 * MATCHING_SWEEP_INTERVAL_SECONDS},  # a backlog of sweeps is useless
+}
 
 # --- rides (lifecycle, meter) ------------------------------------------------------------------------
 RIDE_START_RADIUS_M = 100  # the driver starts only this close to the passenger (or the pickup)
@@ -203,6 +245,20 @@ CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
 }
 
 # --- billing (ledger, settlement) ------------------------------------------------------------------
+# Top-ups go through this gateway (billing/gateways.py). The test gateway always succeeds; production declines
+# every top-up until a real gateway is configured. Platform accounts (revenue, gateway clearing) are created on
+# first need by billing.services.
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="billing.gateways.UnconfiguredGateway"
+                          if NEBENGJEK_ENV == "production" else "billing.gateways.TestGateway")
+WALLET_TOPUP_MIN = env.int("WALLET_TOPUP_MIN", default=10_000)  # IDR
+WALLET_TOPUP_MAX = env.int("WALLET_TOPUP_MAX", default=2_000_000)  # IDR
+# The sweeper settles completed rides still unsettled this long after they ended (a lost task).
+BILLING_SETTLE_GRACE_SECONDS = env.int("BILLING_SETTLE_GRACE_SECONDS", default=120)
+BILLING_SWEEP_BATCH = 500
+CELERY_BEAT_SCHEDULE["billing-settle-unsettled-rides"] = {
+    "task": "billing.tasks.settle_unsettled_rides",
+    "schedule": env.float("BILLING_SWEEP_INTERVAL_SECONDS", default=60.0),
+}
 
 # --- Web ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

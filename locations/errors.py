@@ -1,0 +1,12 @@
+from enum import Enum
+
+from nebengjek.errors import DomainError
+
+
+class LocationsError(str, Enum):
+    NOT_A_DRIVER = "not_a_driver"
+    INVALID_COORDINATES = "invalid_coordinates"
+
+
+class LocationsException(DomainError):
+    pass

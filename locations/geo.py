@@ -1,0 +1,13 @@
+"""Great-circle distance, the one formula for nearby, dispatch, the start rule and the meter (../shared/API.md)."""
+from math import asin, cos, radians, sin, sqrt
+
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), R = 6371.0088 km
+
+
+def haversine_m(lat1, lng1, lat2, lng2):
+    """Distance in metres between two WGS-84 points given in decimal degrees."""
+    phi1, phi2 = radians(lat1), radians(lat2)
+    dphi = phi2 - phi1
+    dlmb = radians(lng2 - lng1)
+    a = sin(dphi / 2) ** 2 + cos(phi1) * cos(phi2) * sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))

@@ -1,0 +1,65 @@
+"""Validation of a position as sent by a client, shared by the socket and REST (fast: no serializer on the hot path).
+
+Errors: `invalid_input` (a missing or wrongly typed field, named in details) and `invalid_coordinates`
+(lat outside [-90, 90] or lng outside [-180, 180]).
+"""
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from locations.errors import LocationsError, LocationsException
+from nebengjek.errors import CommonError
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInput:
+    lat: float
+    lng: float
+    recorded_at: datetime | None = None
+    accuracy_m: float | None = None
+
+
+def invalid_field(field, problem):
+    return LocationsException(CommonError.INVALID_INPUT, f"{field}: {problem}", details={field: [problem]})
+
+
+def number_field(data, field, *, required=True):
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise invalid_field(field, "This field is required.")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise invalid_field(field, "A number is required.")
+    return float(value)
+
+
+def coordinates_parse(data):
+    """(lat, lng) from a mapping with numeric `lat` and `lng` in range."""
+    lat, lng = number_field(data, "lat"), number_field(data, "lng")
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise LocationsException(LocationsError.INVALID_COORDINATES,
+                                 "lat must be in [-90, 90] and lng in [-180, 180].",
+                                 details={"lat": lat, "lng": lng})
+    return lat, lng
+
+
+def datetime_field(data, field):
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid_field(field, "An ISO-8601 datetime string is required.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid_field(field, "An ISO-8601 datetime string is required.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def position_parse(data):
+    lat, lng = coordinates_parse(data)
+    accuracy_m = number_field(data, "accuracy_m", required=False)
+    if accuracy_m is not None and accuracy_m < 0:
+        raise invalid_field("accuracy_m", "Must be zero or more.")
+    return PositionInput(lat=lat, lng=lng, recorded_at=datetime_field(data, "recorded_at"), accuracy_m=accuracy_m)

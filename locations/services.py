@@ -1,0 +1,169 @@
+"""Writes to the live state: positions, beacons, busy drivers, ride tracking, and the sweep that repairs it.
+
+A location update never touches the database: its only store is Redis (one script call). The database holds
+the beacon (DriverPresence) and, through matching and rides, who is busy or on a ride; the sweeper re-derives
+the Redis mirrors from it, so a flushed Redis recovers by itself.
+"""
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from locations import live
+from locations.errors import LocationsError, LocationsException
+from locations.metrics import count_location
+from locations.models import DriverPresence
+from nebengjek import redis_keys
+from nebengjek.realtime import send_event_on_commit
+from nebengjek.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+BEACON_EVENT = "beacon.updated"
+
+
+def position_time_or_drop_reason(*, recorded_at, accuracy_m, now):
+    """(epoch seconds of the position, None) or (None, reason) for what the filter drops without looking further."""
+    if accuracy_m is not None and accuracy_m > settings.LOCATION_MAX_ACCURACY_M:
+        return None, "inaccurate"
+    if recorded_at is None:
+        return now.timestamp(), None
+    if recorded_at > now + timedelta(seconds=settings.LOCATION_FUTURE_TOLERANCE_SECONDS):
+        return None, "future"
+    return min(recorded_at, now).timestamp(), None
+
+
+def location_outcome(result):
+    """Count the script's result; True when the position was accepted."""
+    outcome = "accepted" if result == live.ACCEPTED else live.DROP_REASONS[result]
+    count_location(outcome)
+    return result == live.ACCEPTED
+
+
+def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
+    """Record a user's position (sync: REST, commands, tests). Returns False when the plausibility filter drops it.
+
+    Accepted: it becomes the user's latest position; a beacon-on driver moves in the live index; a driver whose
+    ride is tracked extends the ride's track (../shared/API.md "Meter").
+    """
+    t, drop_reason = position_time_or_drop_reason(recorded_at=recorded_at, accuracy_m=accuracy_m,
+                                                  now=timezone.now())
+    if drop_reason:
+        count_location(drop_reason)
+        return False
+    return location_outcome(live.ingest(user.pk, lat, lng, t))
+
+
+async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
+    """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
+    t, drop_reason = position_time_or_drop_reason(recorded_at=recorded_at, accuracy_m=accuracy_m,
+                                                  now=timezone.now())
+    if drop_reason:
+        count_location(drop_reason)
+        return False
+    return location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+
+
+def beacon_set(*, user, active):
+    """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver.
+
+    The database keeps the beacon (so it survives a Redis flush); Redis mirrors it after the commit. A change is
+    pushed to the driver's sockets as `beacon.updated` (other devices, REST callers).
+    """
+    if not user.is_driver:
+        raise LocationsException(LocationsError.NOT_A_DRIVER, "Only drivers have a beacon.", status=403)
+    with transaction.atomic():
+        presence, created = DriverPresence.objects.select_for_update().get_or_create(
+            driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
+        if created or presence.beacon_active != active:
+            presence.beacon_active = active
+            presence.beacon_changed_at = timezone.now()
+            presence.save(update_fields=["beacon_active", "beacon_changed_at"])
+            send_event_on_commit([user.pk], BEACON_EVENT, {"active": active})
+        transaction.on_commit(lambda: beacon_mirror(driver_id=user.pk, active=active))
+    return active
+
+
+def beacon_mirror(*, driver_id, active):
+    """Put the beacon in Redis: on joins the index at the driver's latest position at once; off leaves it."""
+    keys = [redis_keys.DRIVERS_BEACON, live.last_position_key(driver_id), redis_keys.DRIVERS_GEO,
+            redis_keys.DRIVERS_SEEN]
+    live.script("beacon")(keys=keys, args=[str(driver_id), "1" if active else "0"])
+
+
+def driver_busy_set(*, driver_id, busy):
+    """Mark a driver held (pending proposal, accepted match, live ride) or free. Idempotent; call after commit."""
+    if busy:
+        get_redis().sadd(redis_keys.DRIVERS_BUSY, str(driver_id))
+    else:
+        get_redis().srem(redis_keys.DRIVERS_BUSY, str(driver_id))
+
+
+def driver_ride_tracking_set(*, driver_id, ride_id):
+    """While `ride_id` is set, the driver's accepted positions are appended to redis_keys.RIDE_TRACK_STREAM."""
+    if ride_id is None:
+        get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
+    else:
+        get_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
+
+
+def live_sweep():
+    """Beat task body: drop stale drivers from the index; re-derive beacon, busy (and after a flush, tracking)
+    from the database. Returns counts for logs and tests."""
+    cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
+    stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN], args=[repr(cutoff)])
+    flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
+    beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
+    busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
+    tracking = _tracking_rebuild() if flushed else 0
+    get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
+    return {"stale": len(stale), "beacon_fixed": beacon, "busy_fixed": busy, "tracking_restored": tracking,
+            "flushed": flushed}
+
+
+def _beacon_on_ids(ids=None):
+    rows = DriverPresence.objects.filter(beacon_active=True)
+    if ids is not None:
+        rows = rows.filter(driver_id__in=ids)
+    return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
+
+
+def _busy_ids(ids=None):
+    from matching.models import Match
+
+    rows = Match.objects.filter(holds_driver=True)
+    if ids is not None:
+        rows = rows.filter(driver_id__in=ids)
+    return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
+
+
+def _set_reconcile(key, truth):
+    """Make the Redis set `key` equal the database's `truth()`; returns how many members were fixed.
+
+    The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
+    """
+    client = get_redis()
+    wanted, present = truth(), client.smembers(key)
+    missing, extra = wanted - present, present - wanted
+    if missing or extra:
+        now_true = truth(missing | extra)
+        missing, extra = missing & now_true, extra - now_true
+    if missing:
+        client.sadd(key, *missing)
+    if extra:
+        client.srem(key, *extra)
+    if missing or extra:
+        logger.info("live set repaired", extra={"key": key, "added": len(missing), "removed": len(extra)})
+    return len(missing) + len(extra)
+
+
+def _tracking_rebuild():
+    from rides.models import Ride, RideStatus
+
+    live_rides = dict(Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "id"))
+    if live_rides:
+        get_redis().hset(redis_keys.DRIVERS_TRACKING,
+                         mapping={str(driver): str(ride) for driver, ride in live_rides.items()})
+    return len(live_rides)

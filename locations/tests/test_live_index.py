@@ -1,0 +1,92 @@
+from datetime import timedelta
+
+import time_machine
+from django.utils import timezone
+
+from accounts.tests.factories import make_driver, make_passenger
+from locations.selectors import drivers_available_near, user_last_position
+from locations.services import beacon_set, driver_busy_set, location_ingest, live_sweep
+from locations.tests.helpers import MONAS, driver_online_at, north_of
+
+
+def test_nearby_lists_available_drivers_nearest_first_with_haversine_distance():
+    far = driver_online_at(make_driver(), north_of(MONAS, 800))
+    near = driver_online_at(make_driver(), north_of(MONAS, 200))
+
+    found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000)
+
+    assert [driver.id for driver in found] == [str(near.id), str(far.id)]
+    assert abs(found[0].distance_m - 200) < 0.5 and abs(found[1].distance_m - 800) < 0.5
+
+
+def test_a_driver_outside_the_radius_is_not_near():
+    driver_online_at(make_driver(), north_of(MONAS, 1010))
+
+    assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000) == []
+
+
+def test_a_driver_with_the_beacon_off_is_not_available():
+    driver = driver_online_at(make_driver(), north_of(MONAS, 100))
+
+    beacon_set(user=driver, active=False)
+
+    assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000) == []
+
+
+def test_positions_sent_before_the_beacon_count_once_it_is_on():
+    driver = make_driver()
+    location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1])
+
+    beacon_set(user=driver, active=True)
+
+    assert [d.id for d in drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100)] == [str(driver.id)]
+
+
+def test_a_busy_driver_is_not_available_until_freed():
+    driver = driver_online_at(make_driver(), MONAS)
+
+    driver_busy_set(driver_id=driver.id, busy=True)
+    assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
+
+    driver_busy_set(driver_id=driver.id, busy=False)
+    assert len(drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100)) == 1
+
+
+def test_a_driver_silent_for_60_seconds_is_stale():
+    driver_online_at(make_driver(), MONAS)
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
+
+
+def test_the_sweeper_removes_stale_drivers_and_keeps_fresh_ones():
+    driver_online_at(make_driver(), MONAS)
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        fresh = driver_online_at(make_driver(), north_of(MONAS, 10))
+
+        swept = live_sweep()
+
+        assert swept["stale"] == 1
+        assert [d.id for d in drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100)] == [str(fresh.id)]
+
+
+def test_exclude_ids_and_limit_narrow_the_answer():
+    drivers = [driver_online_at(make_driver(), north_of(MONAS, 100 * i)) for i in range(1, 5)]
+
+    found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000, limit=2, exclude_ids=[drivers[0].id])
+
+    assert [d.id for d in found] == [str(drivers[1].id), str(drivers[2].id)]
+
+
+def test_every_users_latest_position_is_kept_passengers_too():
+    passenger = make_passenger()
+    location_ingest(user=passenger, lat=-6.2, lng=106.8, recorded_at=timezone.now() - timedelta(seconds=5))
+
+    position = user_last_position(user_id=passenger.id)
+
+    assert (position.lat, position.lng) == (-6.2, 106.8)
+    assert abs((timezone.now() - position.recorded_at).total_seconds() - 5) < 1
+
+
+def test_a_user_never_seen_has_no_position():
+    assert user_last_position(user_id=make_passenger().id) is None
