@@ -9,5 +9,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 
 from nebengjek.routing import websocket_urlpatterns  # noqa: E402
+from nebengjek.ws_auth import JwtAuthMiddleware, OriginCheckMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": OriginCheckMiddleware(JwtAuthMiddleware(URLRouter(websocket_urlpatterns))),
+})

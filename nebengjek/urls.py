@@ -3,7 +3,7 @@ from django.urls import include, path
 from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from nebengjek import views
+from nebengjek import apis, views
 
 handler404 = "nebengjek.exceptions.json_not_found"
 handler500 = "nebengjek.exceptions.json_server_error"
@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("matching.urls")),
     path("", include("rides.urls")),
     path("", include("billing.urls")),
+    path("events", apis.EventListApi.as_view(), name="events"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,47 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from locations import services
+from locations.inputs import coordinates_parse, position_parse
+from locations.selectors import drivers_available_near
+from locations.serializers import (
+    BeaconSerializer,
+    LocationInputSerializer,
+    LocationOutputSerializer,
+    NearbyDriverSerializer,
+    NearbyOutputSerializer,
+    NearbyQuerySerializer,
+)
+from nebengjek.errors import CommonError, DomainError
+
+
+class DriverBeaconApi(APIView):
+    @extend_schema(request=BeaconSerializer, responses={200: BeaconSerializer})
+    def post(self, request):
+        data = BeaconSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        active = services.beacon_set(user=request.user, active=data.validated_data["active"])
+        return Response({"active": active})
+
+
+class LocationIngestApi(APIView):
+    @extend_schema(request=LocationInputSerializer, responses={202: LocationOutputSerializer})
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise DomainError(CommonError.INVALID_INPUT, "The body is a JSON object.")
+        position = position_parse(request.data)
+        accepted = services.location_ingest(user=request.user, lat=position.lat, lng=position.lng,
+                                            recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+
+
+class DriversNearbyApi(APIView):
+    @extend_schema(parameters=[NearbyQuerySerializer], responses={200: NearbyOutputSerializer})
+    def get(self, request):
+        query = NearbyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        lat, lng = coordinates_parse(query.validated_data)
+        drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"])
+        return Response({"count": len(drivers), "drivers": NearbyDriverSerializer(drivers, many=True).data})

@@ -1,0 +1,38 @@
+from django.conf import settings
+from rest_framework import serializers
+
+
+class BeaconSerializer(serializers.Serializer):
+    active = serializers.BooleanField()
+
+
+class LocationInputSerializer(serializers.Serializer):
+    """For the schema: the body is validated by locations.inputs.position_parse, the same code as the socket's."""
+
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lng = serializers.FloatField(min_value=-180, max_value=180)
+    recorded_at = serializers.DateTimeField(required=False)
+    accuracy_m = serializers.FloatField(required=False, min_value=0)
+
+
+class LocationOutputSerializer(serializers.Serializer):
+    accepted = serializers.BooleanField()
+
+
+class NearbyQuerySerializer(serializers.Serializer):
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    radius_m = serializers.IntegerField(required=False, default=settings.NEARBY_DEFAULT_RADIUS_M, min_value=1,
+                                        max_value=settings.NEARBY_MAX_RADIUS_M)
+
+
+class NearbyDriverSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    distance_m = serializers.FloatField()
+
+
+class NearbyOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    drivers = NearbyDriverSerializer(many=True)

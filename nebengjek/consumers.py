@@ -1,0 +1,161 @@
+"""The one WebSocket of a signed-in user (`/ws/`): framing, limits, ack/error by id, pushes and session closes.
+
+What each client message type does lives in nebengjek.ws_handlers.HANDLERS; this class only carries messages.
+Close codes: 4401 = credentials do not hold (missing/bad/expired token, logged out, suspended): sign in again.
+"""
+import logging
+import time
+from enum import Enum
+
+import orjson
+import redis
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED
+from nebengjek.errors import CommonError, DomainError
+from nebengjek.realtime import user_group
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+
+
+class SocketError(str, Enum):
+    """Error codes only the socket produces (the others come from the handlers' DomainErrors)."""
+
+    MESSAGE_TOO_LARGE = "message_too_large"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    RATE_LIMITED = "rate_limited"
+
+
+# Message types handled on the event loop without Channels' per-message database-connection hop (pitfall 1 of
+# ../shared/PERFORMANCE.md); handlers that need the ORM use database_sync_to_async, which cleans up itself.
+_DIRECT_TYPES = frozenset({"websocket.receive", "realtime.event", "session.revoke"})
+
+
+class TokenBucket:
+    """`rate` messages a second with bursts of `rate`."""
+
+    __slots__ = ("rate", "tokens", "stamp")
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.tokens = float(rate)
+        self.stamp = time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class UserSocketConsumer(AsyncWebsocketConsumer):
+    user = None
+    user_id = None
+    last_seq = 0  # the highest event seq sent on this socket (live or replayed)
+
+    async def dispatch(self, message):
+        if message["type"] in _DIRECT_TYPES:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+    async def connect(self):
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHORIZED, reason=self.scope.get("auth_error") or "not_authenticated")
+            return
+        self.user, self.user_id = user, str(user.pk)
+        self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND)
+        self.groups = [user_group(self.user_id)]
+        await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        WS_CONNECTIONS.inc()
+
+    async def disconnect(self, code):
+        if self.user is not None:
+            WS_CONNECTIONS.dec()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.user is None:
+            return
+        if text_data is None:
+            await self.send_error(None, SocketError.INVALID_MESSAGE, "Send JSON text frames.")
+            return
+        if len(text_data) > settings.WS_MAX_MESSAGE_BYTES:  # characters >= bytes / 4; uvicorn enforces bytes
+            await self.send_error(None, SocketError.MESSAGE_TOO_LARGE,
+                                  f"Messages are limited to {settings.WS_MAX_MESSAGE_BYTES} bytes.")
+            return
+        try:
+            message = orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            await self.send_error(None, CommonError.MALFORMED_JSON, "The message is not valid JSON.")
+            return
+        if not isinstance(message, dict):
+            await self.send_error(None, SocketError.INVALID_MESSAGE, "A message is a JSON object with a type.")
+            return
+        message_id = message.get("id")
+        if not self.bucket.take():
+            WS_MESSAGES_THROTTLED.inc()
+            await self.send_error(message_id, SocketError.RATE_LIMITED,
+                                  f"At most {settings.WS_RATE_PER_SECOND} messages a second.")
+            return
+        await self.handle(message_id, message)
+
+    async def handle(self, message_id, message):
+        from nebengjek.ws_handlers import HANDLERS
+
+        handler = HANDLERS.get(message.get("type")) if isinstance(message.get("type"), str) else None
+        if handler is None:
+            await self.send_error(message_id, SocketError.UNKNOWN_TYPE,
+                                  f"Unknown message type {message.get('type')!r}.", {"types": sorted(HANDLERS)})
+            return
+        try:
+            extra = await handler(self, message)
+        except DomainError as exc:
+            await self.send_error(message_id, exc.code, exc.message, exc.details)
+            return
+        except redis.RedisError:
+            logger.exception("socket message failed on Redis", extra={"type": message["type"]})
+            await self.send_error(message_id, CommonError.SERVICE_UNAVAILABLE, "Briefly unavailable, try again.")
+            return
+        except Exception:
+            logger.exception("socket message failed", extra={"type": message["type"]})
+            await self.send_error(message_id, CommonError.SERVER_ERROR, "Internal server error.")
+            return
+        if message_id is not None:
+            await self.send_json({"type": "ack", "id": message_id, **(extra or {})})
+
+    async def send_json(self, content):
+        await self.send(text_data=orjson.dumps(content).decode())
+
+    async def send_error(self, message_id, code, message, details=None):
+        error = {"code": getattr(code, "value", code), "message": message, "details": details or {}}
+        body = {"type": "error", "error": error}
+        if message_id is not None:
+            body["id"] = message_id
+        await self.send_json(body)
+
+    async def send_event(self, event):
+        """Send one stored/pushed event, remembering the highest seq sent (a live duplicate is then skipped)."""
+        self.last_seq = max(self.last_seq, event.get("seq") or 0)
+        await self.send_json(event)
+
+    # Channel-layer messages (from nebengjek.realtime) -------------------------------------------------------
+    async def realtime_event(self, message):
+        event = message["event"]
+        if event.get("seq") is not None and event["seq"] <= self.last_seq:
+            return  # already sent by a `resume` replay
+        await self.send_event(event)
+
+    async def session_revoke(self, message):
+        sid = message.get("sid")
+        if sid is None or sid == self.scope.get("token_sid"):
+            await self.close(code=CLOSE_UNAUTHORIZED, reason="session_ended")

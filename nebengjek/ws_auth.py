@@ -1,0 +1,94 @@
+"""WebSocket handshake guards: the Origin check and JWT authentication for Channels.
+
+JwtAuthMiddleware puts into the scope `user` (None when refused), `auth_error` (why: `not_authenticated`,
+`token_not_valid`, `user_suspended`) and `token_sid` (the sign-in session of the token). It never refuses the
+handshake itself: the consumer accepts and then closes with 4401, which a client can tell from a network error.
+"""
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.http.request import validate_host
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken
+
+SESSION_LOOKBACK = 200  # a session's newest refresh token is among the user's newest outstanding ones
+
+
+def token_from_scope(scope):
+    """The access token: `Authorization: Bearer` header first, then `?token=`."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return tokens[0] if tokens else None
+
+
+def session_revoked(user_id, sid):
+    """True when the newest refresh token of sign-in session `sid` is blacklisted (logout, suspension)."""
+    rows = (OutstandingToken.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+            .values_list("token", "blacklistedtoken__id")[:SESSION_LOOKBACK])
+    for token, blacklisted in rows:
+        if jwt.decode(token, options={"verify_signature": False}).get("sid") == sid:
+            return blacklisted is not None
+    return False
+
+
+def authenticate(raw_token):
+    """(user, None, sid) or (None, error_code, None)."""
+    from accounts.models import User
+
+    if not raw_token:
+        return None, "not_authenticated", None
+    try:
+        token = AccessToken(raw_token)
+    except TokenError:
+        return None, "token_not_valid", None
+    user = User.objects.filter(pk=token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
+    if user is None:
+        return None, "token_not_valid", None
+    if not user.is_active:
+        return None, "user_suspended", None
+    sid = token.get("sid")
+    if sid and session_revoked(user.pk, sid):
+        return None, "token_not_valid", None
+    return user, None, sid
+
+
+class JwtAuthMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        user, error, sid = await database_sync_to_async(authenticate)(token_from_scope(scope))
+        scope = {**scope, "user": user, "auth_error": error, "token_sid": sid}
+        return await self.app(scope, receive, send)
+
+
+def origin_allowed(scope):
+    """Native apps send no Origin and are allowed; a browser's Origin host must be in ALLOWED_HOSTS."""
+    origins = [value for name, value in scope.get("headers", ()) if name == b"origin"]
+    if not origins:
+        return True
+    host = urlsplit(origins[0].decode("latin-1")).hostname
+    if host and ":" in host:  # IPv6 literal, as ALLOWED_HOSTS spells it
+        host = f"[{host}]"
+    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+
+
+class OriginCheckMiddleware:
+    """Refuses the handshake (HTTP 403) for a browser page from a host that is not ours."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not origin_allowed(scope):
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 4403})
+            return None
+        return await self.app(scope, receive, send)

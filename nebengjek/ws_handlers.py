@@ -1,0 +1,47 @@
+"""What each client message on `/ws/` does: message type -> async handler.
+
+A handler is `async def handler(consumer, message: dict) -> dict | None`. It runs on the socket's event loop:
+ORM work goes through `channels.db.database_sync_to_async`. The dict it returns is merged into the `ack` sent
+when the message carries an `id`; raising nebengjek.errors.DomainError sends an `error` with its code instead.
+The consumer (nebengjek.consumers.UserSocketConsumer) offers `consumer.user`, `consumer.user_id` and
+`await consumer.send_event(event)`.
+
+Adding a message type is one line in HANDLERS, e.g. `"match.accept": matching.consumers.match_accept,`.
+"""
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from locations import consumers as locations_consumers
+from nebengjek.errors import CommonError, DomainError
+from nebengjek.realtime import events_after
+
+
+async def ping(consumer, message):
+    """Keep-alive / latency probe: just the ack."""
+    return None
+
+
+async def resume(consumer, message):
+    """Replay the stored events after `after` (the last seq the client saw), in order, before the ack."""
+    after = message.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise DomainError(CommonError.INVALID_INPUT, "after: A non-negative integer is required.",
+                          details={"after": ["A non-negative integer is required."]})
+    replayed = 0
+    while True:
+        page = await database_sync_to_async(events_after)(user_id=consumer.user_id, after=after,
+                                                          limit=settings.EVENTS_PAGE_MAX)
+        for event in page:
+            await consumer.send_event(event.as_message())
+        replayed += len(page)
+        if len(page) < settings.EVENTS_PAGE_MAX:
+            return {"replayed": replayed, "last_seq": page[-1].seq if page else after}
+        after = page[-1].seq
+
+
+HANDLERS = {
+    "ping": ping,
+    "resume": resume,
+    "beacon": locations_consumers.beacon,
+    "location": locations_consumers.location,
+}
