@@ -1,0 +1,130 @@
+"""Operators' view of the ledger: everything read-only; the one write is the refund action (a new transaction)."""
+from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+
+from billing import services
+from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
+from nebengjek.errors import DomainError
+from rides.models import Ride
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _admin_link(obj, label=None):
+    try:
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return str(label or obj)
+    return format_html('<a href="{}">{}</a>', url, label or obj)
+
+
+def _refund(modeladmin, request, ride_ids):
+    done = 0
+    for ride_id in ride_ids:
+        try:
+            services.ride_refund(ride_id=ride_id, reason="admin refund", refunded_by=request.user.get_username())
+            done += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"Ride {ride_id}: {exc.message}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"Refunded {done} ride(s).", messages.SUCCESS)
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "user", "balance", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["user__msisdn", "user__full_name", "user__id"]
+    list_select_related = ["user"]
+
+
+class LedgerEntryInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "kind", "amount"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "purpose", "ride_link", "entry_count", "memo", "created_at"]
+    list_filter = ["purpose", "created_at"]
+    search_fields = ["id", "ride__id", "idempotency_key"]
+    fields = ["id", "purpose", "idempotency_key", "ride_link", "entry_count", "memo", "created_at"]
+    readonly_fields = fields
+    inlines = [LedgerEntryInline]
+    actions = ["refund_rides"]
+
+    @admin.display(description="ride")
+    def ride_link(self, txn):
+        if txn.ride_id is None:
+            return "-"
+        return _admin_link(RideMoney(pk=txn.ride_id), label=str(txn.ride_id))
+
+    @admin.action(description="Refund the rides of the selected settlements")
+    def refund_rides(self, request, queryset):
+        _refund(self, request, queryset.filter(purpose=TransactionPurpose.SETTLEMENT).values_list("ride_id", flat=True))
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "transaction", "account", "kind", "amount"]
+    list_filter = ["kind", "account__kind"]
+    search_fields = ["transaction__id", "account__user__msisdn"]
+    list_select_related = ["transaction", "account__user"]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "amount", "status", "gateway_reference", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["id", "user__msisdn", "gateway_reference", "idempotency_key"]
+    list_select_related = ["user"]
+
+
+@admin.register(RideMoney)
+class RideMoneyAdmin(ReadOnlyAdmin):
+    """Each ride with its frozen amounts and links to its ledger transactions; refund from here."""
+
+    list_display = ["id", "status", "payment_method", "charged_amount", "admin_fee", "driver_payout", "ended_at",
+                    "transactions"]
+    list_filter = ["status", "payment_method", "ended_at"]
+    search_fields = ["id", "driver__msisdn", "passenger__msisdn"]
+    fields = ["id", "status", "driver", "passenger", "payment_method", "distance_m", "surge_multiplier",
+              "metered_fare", "price_pct", "charged_amount", "admin_fee", "driver_payout", "ended_at",
+              "ride_admin", "transactions"]
+    readonly_fields = fields
+    actions = ["refund_rides"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("ledger_transactions")
+
+    @admin.display(description="ledger")
+    def transactions(self, ride):
+        return format_html_join(", ", "{}", ((_admin_link(txn, label=txn.purpose),)
+                                             for txn in ride.ledger_transactions.all())) or "-"
+
+    @admin.display(description="ride (rides admin)")
+    def ride_admin(self, ride):
+        return _admin_link(Ride(pk=ride.pk), label="open")
+
+    @admin.action(description="Refund the selected rides (a new reversing transaction)")
+    def refund_rides(self, request, queryset):
+        _refund(self, request, list(queryset.values_list("pk", flat=True)))

@@ -1,0 +1,153 @@
+"""Reads of the ledger: wallet balance and history, ride receipts, and the reconciliation findings."""
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from billing.errors import BillingError, BillingException
+from billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, TransactionPurpose
+from nebengjek.errors import CommonError, DomainError
+from rides.models import Ride, RideStatus
+
+FINDINGS_LIMIT = 1000  # rows listed per kind of finding; the counts are always complete
+
+
+def wallet_balance(*, user_id) -> int:
+    """The user's wallet balance in rupiah (0 before the first movement; negative = owed)."""
+    balance = LedgerAccount.objects.filter(user_id=user_id, kind=AccountKind.WALLET).values_list("balance", flat=True)
+    return next(iter(balance), 0)
+
+
+def wallet_entry_list(*, user_id):
+    """This user's side of every transaction that touched the wallet, newest first."""
+    return (LedgerEntry.objects.filter(account__user_id=user_id, account__kind=AccountKind.WALLET)
+            .select_related("transaction").order_by("-id"))
+
+
+def _ride_visible_to(*, ride_id, user_id):
+    ride = (Ride.objects.select_related("request").filter(pk=ride_id)
+            .filter(Q(driver_id=user_id) | Q(passenger_id=user_id)).first())
+    if ride is None:
+        raise DomainError(CommonError.NOT_FOUND, "No such ride.", status=404)
+    return ride
+
+
+def ride_receipt_get(*, ride_id, user_id) -> dict:
+    """The receipt of a completed ride, for its driver or passenger (anyone else: 404)."""
+    ride = _ride_visible_to(ride_id=ride_id, user_id=user_id)
+    if ride.status != RideStatus.COMPLETED:
+        raise BillingException(BillingError.INVALID_RIDE_STATE, "A ride has a receipt once it is completed.",
+                               status=409, details={"status": ride.status})
+    posted = dict(LedgerTransaction.objects.filter(ride=ride).values_list("purpose", "created_at"))
+    request = ride.request
+    return {
+        "ride_id": ride.pk,
+        "distance_m": round(ride.distance_m, 2),
+        "metered_fare": ride.metered_fare,
+        "surge_multiplier": float(ride.surge_multiplier),
+        "surge_inputs": {"cell": request.surge_cell or None, "supply": request.surge_supply,
+                         "demand": request.surge_demand},
+        "price_pct": ride.price_pct,
+        "charged_amount": ride.charged_amount,
+        "admin_fee": ride.admin_fee,
+        "driver_payout": ride.driver_payout,
+        "payment_method": ride.payment_method,
+        "currency": "IDR",
+        "ended_at": ride.ended_at,
+        "settled_at": posted.get(TransactionPurpose.SETTLEMENT),
+        "refunded_at": posted.get(TransactionPurpose.REFUND),
+    }
+
+
+def ride_ids_unsettled(*, ended_before, limit=500) -> list:
+    """Completed rides that ended before `ended_before` and have no settlement (a lost task, for the sweeper)."""
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    rides = (Ride.objects.filter(status=RideStatus.COMPLETED, ended_at__lt=ended_before)
+             .exclude(Exists(settled)).order_by("ended_at"))
+    return list(rides.values_list("pk", flat=True)[:limit])
+
+
+@dataclass
+class LedgerFindings:
+    """What reconcile_ledger found. `is_clean` is the whole verdict; `imbalance` feeds a monitoring gauge."""
+
+    transactions_checked: int = 0
+    accounts_checked: int = 0
+    completed_rides_checked: int = 0
+    ledger_total: int = 0  # the sum of every entry ever: zero in a sound ledger
+    unbalanced_transactions: list = field(default_factory=list)
+    balance_mismatches: list = field(default_factory=list)
+    unsettled_rides: list = field(default_factory=list)
+    settlements_without_completed_ride: list = field(default_factory=list)
+    fee_mismatches: list = field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return (len(self.unbalanced_transactions) + len(self.balance_mismatches) + len(self.unsettled_rides)
+                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches)
+                + (1 if self.ledger_total else 0))
+
+    @property
+    def is_clean(self) -> bool:
+        return self.problems == 0
+
+    @property
+    def imbalance(self) -> int:
+        """Rupiah unaccounted for: unbalanced transactions plus cached balances that drifted from their entries."""
+        return (sum(abs(row["sum"]) for row in self.unbalanced_transactions)
+                + sum(abs(row["cached"] - row["entries"]) for row in self.balance_mismatches))
+
+
+def _unbalanced_transactions():
+    rows = (LedgerTransaction.objects.annotate(n=Count("entries"), total=Coalesce(Sum("entries__amount"), 0))
+            .exclude(n=F("entry_count"), total=0)
+            .values("id", "purpose", "idempotency_key", "entry_count", "n", "total")[:FINDINGS_LIMIT])
+    return [{"id": str(row["id"]), "purpose": row["purpose"], "key": row["idempotency_key"],
+             "declared": row["entry_count"], "entries": row["n"], "sum": row["total"]} for row in rows]
+
+
+def _balance_mismatches():
+    rows = (LedgerAccount.objects.annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
+            .exclude(balance=F("entries_sum"))
+            .values("id", "kind", "user_id", "balance", "entries_sum")[:FINDINGS_LIMIT])
+    return [{"account_id": row["id"], "kind": row["kind"], "user_id": str(row["user_id"] or "") or None,
+             "cached": row["balance"], "entries": row["entries_sum"]} for row in rows]
+
+
+def _settlements_without_completed_ride():
+    rows = (LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT)
+            .exclude(ride__status=RideStatus.COMPLETED).values_list("id", flat=True)[:FINDINGS_LIMIT])
+    return [str(txn_id) for txn_id in rows]
+
+
+def _fee_mismatches():
+    """Settlements whose platform-revenue entry differs from the fee frozen on the ride."""
+    settlements = LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT).annotate(
+        fee_posted=Coalesce(Sum("entries__amount", filter=Q(entries__account__kind=AccountKind.PLATFORM_REVENUE)), 0)
+    )
+    rows = (settlements.exclude(fee_posted=F("ride__admin_fee"))
+            .values("id", "ride_id", "fee_posted", "ride__admin_fee")[:FINDINGS_LIMIT])
+    return [{"id": str(row["id"]), "ride_id": str(row["ride_id"]), "posted": row["fee_posted"],
+             "frozen": row["ride__admin_fee"]} for row in rows]
+
+
+def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
+    """Check the whole ledger: every transaction sums to zero with all its entries, every cached balance equals
+    its entries, every completed ride (ended more than the grace ago) has exactly one settlement."""
+    grace = settings.BILLING_SETTLE_GRACE_SECONDS if settle_grace_seconds is None else settle_grace_seconds
+    findings = LedgerFindings(
+        transactions_checked=LedgerTransaction.objects.count(),
+        accounts_checked=LedgerAccount.objects.count(),
+        completed_rides_checked=Ride.objects.filter(status=RideStatus.COMPLETED).count(),
+        ledger_total=LedgerEntry.objects.aggregate(total=Coalesce(Sum("amount"), 0))["total"],
+    )
+    findings.unbalanced_transactions = _unbalanced_transactions()
+    findings.balance_mismatches = _balance_mismatches()
+    findings.unsettled_rides = [str(ride_id) for ride_id in ride_ids_unsettled(
+        ended_before=timezone.now() - timedelta(seconds=grace), limit=FINDINGS_LIMIT)]
+    findings.settlements_without_completed_ride = _settlements_without_completed_ride()
+    findings.fee_mismatches = _fee_mismatches()
+    return findings

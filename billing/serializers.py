@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+
+class WalletOutputSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class WalletTransactionOutputSerializer(serializers.Serializer):
+    """One wallet's side of a ledger transaction."""
+
+    id = serializers.UUIDField(source="transaction_id")
+    amount = serializers.IntegerField()
+    kind = serializers.CharField()
+    ride_id = serializers.UUIDField(source="transaction.ride_id", allow_null=True)
+    created_at = serializers.DateTimeField(source="transaction.created_at")
+
+
+class TopUpInputSerializer(serializers.Serializer):
+    # Checked as a strict integer in billing.services.topup_amount_validate (no floats, no strings).
+    amount = serializers.JSONField()
+
+
+class TopUpOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    amount = serializers.IntegerField()
+    currency = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    transaction_id = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_currency(self, topup) -> str:
+        return "IDR"
+
+
+class SurgeInputsSerializer(serializers.Serializer):
+    cell = serializers.CharField(allow_null=True)
+    supply = serializers.IntegerField()
+    demand = serializers.IntegerField()
+
+
+class ReceiptOutputSerializer(serializers.Serializer):
+    ride_id = serializers.UUIDField()
+    distance_m = serializers.FloatField()
+    metered_fare = serializers.IntegerField()
+    surge_multiplier = serializers.FloatField()
+    surge_inputs = SurgeInputsSerializer()
+    price_pct = serializers.IntegerField()
+    charged_amount = serializers.IntegerField()
+    admin_fee = serializers.IntegerField()
+    driver_payout = serializers.IntegerField()
+    payment_method = serializers.CharField()
+    currency = serializers.CharField()
+    ended_at = serializers.DateTimeField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+    refunded_at = serializers.DateTimeField(allow_null=True)
