@@ -27,6 +27,7 @@ async def ws():
             path = f"/ws/?token={token}"
         communicator = WebsocketCommunicator(application, path, headers=all_headers)
         communicator.tokens = tokens
+        communicator.user_id = str(user.pk) if user is not None else None
         connected, _ = await communicator.connect(timeout=5)
         assert connected is expect_connected
         opened.append(communicator)

@@ -1,0 +1,172 @@
+"""Client messages on /ws/: every type, every bad input, ack/error by id, limits."""
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from accounts.tests.factories import make_driver, make_passenger
+from locations.selectors import drivers_available_near, user_last_position
+from locations.tests.helpers import MONAS, north_of
+
+db = database_sync_to_async
+
+
+@pytest.fixture
+async def driver_socket(ws):
+    return await ws(await db(make_driver)())
+
+
+async def reply(socket):
+    return await socket.receive_json_from(timeout=5)
+
+
+async def test_a_driver_beacon_is_acked_and_puts_the_driver_on_the_map(driver_socket):
+    await driver_socket.send_json_to({"type": "beacon", "id": 1, "active": True})
+    answers = [await reply(driver_socket), await reply(driver_socket)]
+    assert {"type": "ack", "id": 1, "active": True} in answers
+    assert {"type": "beacon.updated", "seq": 1, "active": True} in answers  # the push, to all the driver's sockets
+
+    await driver_socket.send_json_to({"type": "location", "id": 2, "lat": MONAS[0], "lng": MONAS[1]})
+    assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": True}
+
+    nearby = await db(drivers_available_near)(lat=MONAS[0], lng=MONAS[1], radius_m=100)
+    assert [driver.id for driver in nearby] == [driver_socket.user_id]
+
+
+async def test_a_passenger_beacon_is_refused_with_not_a_driver(ws):
+    socket = await ws(await db(make_passenger)())
+
+    await socket.send_json_to({"type": "beacon", "id": "b1", "active": True})
+
+    answer = await reply(socket)
+    assert answer["type"] == "error" and answer["id"] == "b1"
+    assert answer["error"]["code"] == "not_a_driver"
+
+
+async def test_a_passenger_location_is_kept_as_the_passengers_latest_position(ws):
+    passenger = await db(make_passenger)()
+    socket = await ws(passenger)
+
+    await socket.send_json_to({"type": "location", "id": 1, "lat": -6.2, "lng": 106.8, "accuracy_m": 8})
+
+    assert await reply(socket) == {"type": "ack", "id": 1, "accepted": True}
+    position = await db(user_last_position)(user_id=passenger.id)
+    assert (position.lat, position.lng) == (-6.2, 106.8)
+
+
+async def test_an_implausible_location_is_acked_as_not_accepted(driver_socket):
+    await driver_socket.send_json_to({"type": "location", "id": 1, "lat": -6.2, "lng": 106.8})
+    await reply(driver_socket)
+    one_second_later = (timezone.now() + timedelta(seconds=1)).isoformat()
+
+    await driver_socket.send_json_to({"type": "location", "id": 2, "lat": -6.3, "lng": 106.8,
+                                      "recorded_at": one_second_later})
+
+    assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False}
+
+
+async def test_a_message_without_id_gets_no_ack(driver_socket):
+    await driver_socket.send_json_to({"type": "location", "lat": -6.2, "lng": 106.8})
+    await driver_socket.send_json_to({"type": "ping", "id": "after"})
+
+    assert await reply(driver_socket) == {"type": "ack", "id": "after"}
+
+
+async def test_a_bad_message_without_id_still_gets_an_error(driver_socket):
+    await driver_socket.send_json_to({"type": "location", "lat": "north"})
+
+    answer = await reply(driver_socket)
+    assert answer["type"] == "error" and "id" not in answer
+    assert answer["error"]["code"] == "invalid_input"
+
+
+async def test_malformed_json_is_an_error_and_the_socket_stays_open(driver_socket):
+    await driver_socket.send_to(text_data="{not json")
+    assert (await reply(driver_socket))["error"]["code"] == "malformed_json"
+
+    await driver_socket.send_json_to({"type": "ping", "id": 1})
+    assert await reply(driver_socket) == {"type": "ack", "id": 1}
+
+
+@pytest.mark.parametrize("frame", ["[1, 2]", "42", '"text"', "null"])
+async def test_json_that_is_not_an_object_is_invalid_message(driver_socket, frame):
+    await driver_socket.send_to(text_data=frame)
+
+    assert (await reply(driver_socket))["error"]["code"] == "invalid_message"
+
+
+async def test_a_binary_frame_is_invalid_message(driver_socket):
+    await driver_socket.send_to(bytes_data=b"\x00\x01")
+
+    assert (await reply(driver_socket))["error"]["code"] == "invalid_message"
+
+
+@pytest.mark.parametrize("message", [{"type": "teleport", "id": 7}, {"id": 7}, {"type": 5, "id": 7}])
+async def test_an_unknown_or_missing_type_is_unknown_type_with_the_id(driver_socket, message):
+    await driver_socket.send_json_to(message)
+
+    answer = await reply(driver_socket)
+    assert answer["id"] == 7 and answer["error"]["code"] == "unknown_type"
+
+
+@pytest.mark.parametrize("fields, bad_field", [
+    ({"lng": 106.8}, "lat"),
+    ({"lat": -6.2}, "lng"),
+    ({"lat": "-6.2", "lng": 106.8}, "lat"),
+    ({"lat": True, "lng": 106.8}, "lat"),
+    ({"lat": -6.2, "lng": 106.8, "accuracy_m": "good"}, "accuracy_m"),
+    ({"lat": -6.2, "lng": 106.8, "accuracy_m": -1}, "accuracy_m"),
+    ({"lat": -6.2, "lng": 106.8, "recorded_at": "yesterday"}, "recorded_at"),
+    ({"lat": -6.2, "lng": 106.8, "recorded_at": 1700000000}, "recorded_at"),
+])
+async def test_a_location_with_a_wrong_field_is_invalid_input_naming_it(driver_socket, fields, bad_field):
+    await driver_socket.send_json_to({"type": "location", "id": 3, **fields})
+
+    answer = await reply(driver_socket)
+    assert answer["id"] == 3 and answer["error"]["code"] == "invalid_input"
+    assert bad_field in answer["error"]["details"]
+
+
+@pytest.mark.parametrize("lat, lng", [(90.01, 106.8), (-91, 106.8), (-6.2, 180.5), (-6.2, -181)])
+async def test_out_of_range_coordinates_are_invalid_coordinates(driver_socket, lat, lng):
+    await driver_socket.send_json_to({"type": "location", "id": 4, "lat": lat, "lng": lng})
+
+    answer = await reply(driver_socket)
+    assert answer["id"] == 4 and answer["error"]["code"] == "invalid_coordinates"
+
+
+@pytest.mark.parametrize("active", [None, "yes", 1])
+async def test_a_beacon_without_a_boolean_is_invalid_input(driver_socket, active):
+    await driver_socket.send_json_to({"type": "beacon", "id": 5, "active": active})
+
+    answer = await reply(driver_socket)
+    assert answer["error"]["code"] == "invalid_input" and "active" in answer["error"]["details"]
+
+
+async def test_a_frame_over_4_kb_is_refused_and_the_socket_stays_open(driver_socket):
+    await driver_socket.send_to(text_data='{"type": "ping", "pad": "' + "x" * 4100 + '"}')
+    assert (await reply(driver_socket))["error"]["code"] == "message_too_large"
+
+    await driver_socket.send_json_to({"type": "ping", "id": 1})
+    assert await reply(driver_socket) == {"type": "ack", "id": 1}
+
+
+async def test_a_socket_sending_more_than_20_messages_a_second_is_rate_limited(driver_socket):
+    for i in range(60):
+        await driver_socket.send_json_to({"type": "ping", "id": i})
+
+    answers = [await reply(driver_socket) for _ in range(60)]
+
+    limited = [answer for answer in answers if answer["type"] == "error"]
+    assert limited and all(answer["error"]["code"] == "rate_limited" for answer in limited)
+    assert sorted(answer["id"] for answer in answers) == list(range(60))
+    assert sum(answer["type"] == "ack" for answer in answers) >= 20
+
+
+async def test_ids_may_be_strings_or_numbers_and_come_back_unchanged(driver_socket):
+    await driver_socket.send_json_to({"type": "ping", "id": "x-1"})
+    await driver_socket.send_json_to({"type": "ping", "id": 99})
+
+    assert [await reply(driver_socket), await reply(driver_socket)] == [
+        {"type": "ack", "id": "x-1"}, {"type": "ack", "id": 99}]
