@@ -79,7 +79,7 @@ class RideOutputSerializer(serializers.ModelSerializer):
 
 
 class RideEndInputSerializer(serializers.Serializer):
-    price_pct = serializers.JSONField(required=False)  # range and type checked by the service: invalid_price_pct
+    price_pct = serializers.JSONField(required=False, allow_null=True)  # range and type checked by the service: invalid_price_pct
 
 
 class RideCancelInputSerializer(serializers.Serializer):

@@ -2,10 +2,45 @@
 
 Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave only after the commit.
 """
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from matching.models import Match, RideRequest
+from locations.geo import haversine_m
+from rides import fare, meter
+from rides.errors import RidesError, RidesException
 from rides.events import ride_updated_send_on_commit
-from rides.models import Ride
+from rides.models import Ride, RideStatus, TrackPoint
+from rides.selectors import ride_get_for_output
+
+
+class Actor:
+    DRIVER = "driver"
+    PASSENGER = "passenger"
+    OPERATOR = "operator"
+
+
+# The ride's state machine: (from, to) -> who may make that move. Anything else is 409 invalid_ride_state.
+TRANSITIONS = {
+    (RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS): {Actor.DRIVER},
+    (RideStatus.IN_PROGRESS, RideStatus.COMPLETED): {Actor.DRIVER},
+    (RideStatus.DRIVER_EN_ROUTE, RideStatus.CANCELLED): {Actor.DRIVER, Actor.PASSENGER, Actor.OPERATOR},
+    # An operator may clear a ride stuck in progress (e.g. the driver's phone died); riders cannot.
+    (RideStatus.IN_PROGRESS, RideStatus.CANCELLED): {Actor.OPERATOR},
+}
+
+
+def ride_transition_check(*, ride, to, actor):
+    if actor not in TRANSITIONS.get((ride.status, to), set()):
+        raise RidesException(
+            RidesError.INVALID_RIDE_STATE, f"A {ride.status} ride cannot become {to}.", status=409,
+            details={"status": ride.status, "to": to},
+        )
+
+
+def actor_for(*, ride, user):
+    return Actor.DRIVER if str(user.pk) == str(ride.driver_id) else Actor.PASSENGER
 
 
 @transaction.atomic
@@ -28,6 +63,240 @@ def ride_create(*, request, match):
         payment_method=request.payment_method,
         surge_multiplier=request.surge_multiplier,
     )
-    ride = Ride.objects.select_related("driver__driver_profile", "passenger").get(pk=ride.pk)
+    ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
     return ride
+
+
+def ride_start(*, ride, user):
+    """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position."""
+    from locations.services import driver_ride_tracking_set
+
+    _require_driver(ride=ride, user=user)
+    ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
+    now = timezone.now()
+    driver_position = _driver_position_at_start(driver_id=ride.driver_id, now=now)
+    _check_close_to_passenger(ride=ride, driver_position=driver_position, now=now)
+    with transaction.atomic():
+        ride = Ride.objects.select_for_update().get(pk=ride.pk)
+        ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
+        ride.status = RideStatus.IN_PROGRESS
+        ride.started_at = now
+        ride.track_last_lat, ride.track_last_lng = driver_position.lat, driver_position.lng
+        ride.track_last_at = driver_position.recorded_at
+        ride.save(update_fields=["status", "started_at", "track_last_lat", "track_last_lng", "track_last_at"])
+        TrackPoint.objects.create(ride=ride, lat=driver_position.lat, lng=driver_position.lng,
+                                  recorded_at=driver_position.recorded_at, segment_m=0)
+        ride = ride_get_for_output(ride.pk)
+        ride_updated_send_on_commit(ride)
+        driver_id, ride_id = ride.driver_id, ride.pk
+        transaction.on_commit(lambda: driver_ride_tracking_set(driver_id=driver_id, ride_id=ride_id))
+    return ride
+
+
+def ride_track_append(*, ride_id, points):
+    """The meter: append accepted driver positions to an in-progress ride's track; returns how many counted.
+
+    One transaction under the ride's row lock: one bulk INSERT of track points and one UPDATE of the ride.
+    Points of a ride not in progress, and points not newer than the track's last one, are dropped.
+    """
+    with transaction.atomic():
+        ride = Ride.objects.select_for_update().filter(pk=ride_id, status=RideStatus.IN_PROGRESS).first()
+        if ride is None:
+            return 0
+        return _extend_track(ride=ride, points=points)
+
+
+def ride_end(*, ride, user, price_pct=100):
+    """The driver ends the ride: the meter is caught up, the fare frozen, the driver freed, settlement queued."""
+    _require_driver(ride=ride, user=user)
+    if not fare.is_valid_price_pct(price_pct):
+        raise RidesException(RidesError.INVALID_PRICE_PCT, "price_pct must be an integer from 1 to 100.",
+                             details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
+    ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
+    with transaction.atomic():
+        request, match, ride = _lock_request_match_ride(ride.pk)
+        ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
+        _extend_track(ride=ride, points=meter.ride_pending_points(ride_id=ride.pk))
+        frozen = fare.fare_for(
+            metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
+            price_pct=price_pct,
+        )
+        ride.status = RideStatus.COMPLETED
+        ride.ended_at = timezone.now()
+        ride.metered_fare, ride.price_pct = frozen.metered_fare, frozen.price_pct
+        ride.charged_amount, ride.admin_fee, ride.driver_payout = (
+            frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
+        ride.save(update_fields=["status", "ended_at", "metered_fare", "price_pct", "charged_amount", "admin_fee",
+                                 "driver_payout"])
+        _release_request_and_match(request=request, match=match)
+        ride = ride_get_for_output(ride.pk)
+        ride_updated_send_on_commit(ride)
+        _free_driver_on_commit(ride.driver_id)
+        _settle_on_commit(ride.pk)
+    return ride
+
+
+def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
+    """Cancel a ride: riders before it is in progress, an operator also a stuck one in progress. Frees the driver."""
+    ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
+    with transaction.atomic():
+        request, match, ride = _lock_request_match_ride(ride.pk)
+        ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
+        ride.status = RideStatus.CANCELLED
+        ride.cancelled_by = by
+        ride.cancel_reason = (reason or "")[:200]
+        ride.cancelled_at = timezone.now()
+        ride.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at"])
+        _release_request_and_match(request=request, match=match)
+        ride = ride_get_for_output(ride.pk)
+        ride_updated_send_on_commit(ride)
+        _free_driver_on_commit(ride.driver_id)
+    return ride
+
+
+def ride_cancel_by_user(*, ride, user, reason=""):
+    return ride_cancel(ride=ride, by=actor_for(ride=ride, user=user), reason=reason)
+
+
+def _require_driver(*, ride, user):
+    if str(user.pk) != str(ride.driver_id):
+        raise RidesException(RidesError.NOT_THE_DRIVER, "Only the ride's driver can do this.", status=403)
+
+
+def _driver_position_at_start(*, driver_id, now):
+    from locations.selectors import user_last_position
+
+    position = user_last_position(user_id=driver_id)
+    max_age = settings.RIDE_DRIVER_POSITION_FRESH_SECONDS
+    if position is None or (now - position.recorded_at).total_seconds() > max_age:
+        raise RidesException(
+            RidesError.DRIVER_POSITION_UNKNOWN,
+            f"Send your location first: no position from you in the last {max_age} s.", status=409,
+        )
+    return position
+
+
+def _check_close_to_passenger(*, ride, driver_position, now):
+    from locations.selectors import user_last_position
+
+    passenger = user_last_position(user_id=ride.passenger_id)
+    fresh = settings.RIDE_PASSENGER_POSITION_FRESH_SECONDS
+    if passenger is not None and (now - passenger.recorded_at).total_seconds() <= fresh:
+        reference, lat, lng = "passenger_position", passenger.lat, passenger.lng
+    else:
+        reference, lat, lng = "pickup", ride.pickup_lat, ride.pickup_lng
+    distance = haversine_m(driver_position.lat, driver_position.lng, lat, lng)
+    if distance > settings.RIDE_START_RADIUS_M:
+        raise RidesException(
+            RidesError.TOO_FAR_FROM_PASSENGER,
+            f"You are {distance:.0f} m from the passenger; start within {settings.RIDE_START_RADIUS_M} m.",
+            status=409,
+            details={"distance_m": round(distance, 1), "max_distance_m": settings.RIDE_START_RADIUS_M,
+                     "reference": reference},
+        )
+
+
+def _extend_track(*, ride, points):
+    """Add accepted positions (objects with lat, lng, recorded_at) to the locked in-progress `ride`'s track.
+
+    The track is the ride's points in time order and `distance_m` the sum of its segments. Points newer than the
+    track's last one (the usual case) are appended with no read; an older one (two workers' batches applied out
+    of order, a reclaimed batch) is merged in by time and the segments around it recomputed. A point at a time
+    the track already has is a redelivery and is skipped. Returns how many points were added.
+    """
+    points = sorted(points, key=lambda p: p.recorded_at)
+    if not points:
+        return 0
+    if ride.track_last_at is not None and points[0].recorded_at <= ride.track_last_at:
+        return _merge_into_track(ride=ride, points=points)
+    return _append_to_track(ride=ride, points=points)
+
+
+def _append_to_track(*, ride, points):
+    """Points all newer than the track's last one: one bulk INSERT and one UPDATE of the ride."""
+    last_lat, last_lng, last_at = ride.track_last_lat, ride.track_last_lng, ride.track_last_at
+    new_points = []
+    added_m = 0.0
+    for point in points:
+        if last_at is not None and point.recorded_at <= last_at:
+            continue  # the same time twice within the batch
+        segment = haversine_m(last_lat, last_lng, point.lat, point.lng) if last_lat is not None else 0.0
+        new_points.append(TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng,
+                                     recorded_at=point.recorded_at, segment_m=segment))
+        added_m += segment
+        last_lat, last_lng, last_at = point.lat, point.lng, point.recorded_at
+    TrackPoint.objects.bulk_create(new_points)
+    _save_meter(ride=ride, added_m=added_m, last=new_points[-1])
+    return len(new_points)
+
+
+def _merge_into_track(*, ride, points):
+    """Some points are older than the track's end: rebuild the tail of the track from the earliest of them."""
+    track = TrackPoint.objects.filter(ride_id=ride.pk)
+    first = track.order_by("recorded_at", "id").first()
+    points = [p for p in points if first is None or p.recorded_at > first.recorded_at]  # before the start: not ours
+    if not points:
+        return 0
+    earliest = points[0].recorded_at
+    anchor = track.filter(recorded_at__lt=earliest).order_by("-recorded_at", "-id").first()
+    stored = list(track.filter(recorded_at__gte=earliest).order_by("recorded_at", "id"))
+    known_times = {point.recorded_at for point in stored}
+    new_points = []
+    for point in points:
+        if point.recorded_at not in known_times:
+            known_times.add(point.recorded_at)
+            new_points.append(TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng,
+                                         recorded_at=point.recorded_at))
+    if not new_points:
+        return 0
+    old_tail_m = sum(point.segment_m for point in stored)
+    changed = []
+    previous = anchor
+    for point in sorted(stored + new_points, key=lambda p: p.recorded_at):
+        segment = haversine_m(previous.lat, previous.lng, point.lat, point.lng) if previous else 0.0
+        if point.pk is not None and point.segment_m != segment:
+            changed.append(point)
+        point.segment_m = segment
+        previous = point
+    TrackPoint.objects.bulk_create(new_points)
+    TrackPoint.objects.bulk_update(changed, ["segment_m"])
+    new_tail_m = sum(point.segment_m for point in stored + new_points)
+    _save_meter(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)
+    return len(new_points)
+
+
+def _save_meter(*, ride, added_m, last):
+    ride.distance_m += added_m
+    ride.track_last_lat, ride.track_last_lng, ride.track_last_at = last.lat, last.lng, last.recorded_at
+    ride.save(update_fields=["distance_m", "track_last_lat", "track_last_lng", "track_last_at"])
+
+
+def _lock_request_match_ride(ride_id):
+    keys = Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
+    request = RideRequest.objects.select_for_update().get(pk=keys["request_id"])
+    match = Match.objects.select_for_update().get(pk=keys["match_id"])
+    ride = Ride.objects.select_for_update().get(pk=ride_id)
+    return request, match, ride
+
+
+def _release_request_and_match(*, request, match):
+    """The ride is over: the driver may take new work and the passenger may request again."""
+    Match.objects.filter(pk=match.pk).update(holds_driver=False)
+    RideRequest.objects.filter(pk=request.pk).update(is_open=False, updated_at=timezone.now())
+
+
+def _free_driver_on_commit(driver_id):
+    from locations.services import driver_busy_set, driver_ride_tracking_set
+
+    def free():
+        driver_ride_tracking_set(driver_id=driver_id, ride_id=None)
+        driver_busy_set(driver_id=driver_id, busy=False)
+
+    transaction.on_commit(free)
+
+
+def _settle_on_commit(ride_id):
+    from billing.tasks import settle_ride
+
+    settle_ride.delay_on_commit(str(ride_id))

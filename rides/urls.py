@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from rides import apis
+
+urlpatterns = [
+    path("rides", apis.RideListApi.as_view(), name="ride-list"),
+    path("rides/<uuid:ride_id>", apis.RideDetailApi.as_view(), name="ride-detail"),
+    path("rides/<uuid:ride_id>/start", apis.RideStartApi.as_view(), name="ride-start"),
+    path("rides/<uuid:ride_id>/end", apis.RideEndApi.as_view(), name="ride-end"),
+    path("rides/<uuid:ride_id>/cancel", apis.RideCancelApi.as_view(), name="ride-cancel"),
+]

@@ -1,0 +1,72 @@
+"""Operators' view of rides: find one by id, phone number or plate; read its track; cancel a stuck one."""
+from django.contrib import admin, messages
+
+from rides import services
+from rides.errors import RidesException
+from rides.models import Ride, RideStatus, TrackPoint
+
+
+class TrackPointInline(admin.TabularInline):
+    """The track is evidence in a dispute: read-only, in time order."""
+
+    model = TrackPoint
+    extra = 0
+    can_delete = False
+    ordering = ["recorded_at", "id"]
+    fields = ["recorded_at", "lat", "lng", "segment_m"]
+    readonly_fields = fields
+    show_change_link = False
+    max_num = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Ride)
+class RideAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "driver", "passenger", "distance_km", "charged_amount", "payment_method",
+                    "created_at"]
+    list_filter = ["status", "payment_method", "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
+    list_select_related = ["driver", "passenger"]
+    ordering = ["-created_at"]
+    inlines = [TrackPointInline]
+    actions = ["cancel_stuck_rides"]
+    fieldsets = [
+        (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
+        ("Route", {"fields": ["pickup_lat", "pickup_lng", "destination_lat", "destination_lng"]}),
+        ("Meter", {"fields": ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]}),
+        ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
+                                                 "admin_fee", "driver_payout"]}),
+        ("Times", {"fields": ["created_at", "started_at", "ended_at", "cancelled_at", "cancelled_by",
+                              "cancel_reason"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Ride._meta.fields]  # rides change only through services
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="distance (km)", ordering="distance_m")
+    def distance_km(self, ride):
+        return f"{ride.distance_m / 1000:.2f}"
+
+    @admin.action(description="Cancel stuck rides (driver en route or in progress; no fare is charged)")
+    def cancel_stuck_rides(self, request, queryset):
+        cancelled = 0
+        for ride in queryset.filter(status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS]):
+            try:
+                services.ride_cancel(ride=ride, by=services.Actor.OPERATOR,
+                                     reason=f"cancelled by operator {request.user.msisdn}")
+                cancelled += 1
+            except RidesException as error:
+                self.message_user(request, f"{ride.id}: {error.message}", messages.WARNING)
+        self.message_user(request, f"Cancelled {cancelled} ride(s).", messages.SUCCESS)

@@ -1,0 +1,241 @@
+"""The meter: accepted driver positions reach the ride's track through the Redis stream, exactly once."""
+import threading
+
+import pytest
+from django.db import connection
+
+from locations.geo import haversine_m
+from nebengjek import redis_keys
+from nebengjek.redis import get_redis
+from rides.models import Ride, TrackPoint
+from rides.tasks import track_ingest
+
+STEP_DEG = 0.0001  # 11.12 m of latitude: short segments
+
+
+def _stream_length():
+    return get_redis().xlen(redis_keys.RIDE_TRACK_STREAM)
+
+
+def _distance(ride_id):
+    return Ride.objects.get(pk=ride_id).distance_m
+
+
+def _drive_south(scene, *, points, start_lat=-6.2, every_s=2, first_s=0, zigzag=False):
+    """Send `points` positions each STEP_DEG further south (zigzag: alternating east-west too), every `every_s`
+    seconds; returns the expected metres (the sum of the segments, in time order)."""
+    expected = 0.0
+    lat, lng = start_lat, 106.8
+    for i in range(1, points + 1):
+        scene.at(first_s + i * every_s)
+        next_lat, next_lng = start_lat - i * STEP_DEG, 106.8 + (STEP_DEG if zigzag and i % 2 else 0)
+        assert scene.drive(next_lat, next_lng) is True
+        expected += haversine_m(lat, lng, next_lat, next_lng)
+        lat, lng = next_lat, next_lng
+    return expected
+
+
+def test_an_accepted_position_counts_once_the_meter_task_runs(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    assert _distance(scene.ride.id) == 0
+
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+    assert _stream_length() == 0
+
+
+def test_many_short_segments_all_count(scene):
+    scene.started_at_pickup()
+
+    expected = _drive_south(scene, points=40)
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(expected, rel=1e-9)
+    points = list(TrackPoint.objects.filter(ride_id=scene.ride.id).order_by("recorded_at"))
+    assert len(points) == 41
+    assert sum(p.segment_m for p in points) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_fare_of_a_multi_point_track_is_the_sum_of_its_segments(scene):
+    scene.started_at_pickup()
+    expected = _drive_south(scene, points=30)  # 333.6 m -> 1000.76 -> 1001
+
+    fare = scene.end().json()["fare"]
+
+    assert fare["metered_fare"] == round(expected / 1000 * 3000)
+
+
+def test_running_the_meter_again_counts_nothing_twice(scene):
+    scene.started_at_pickup()
+    expected = _drive_south(scene, points=5)
+    track_ingest()
+
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(expected)
+
+
+def test_an_entry_delivered_twice_counts_once(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    entries = get_redis().xrange(redis_keys.RIDE_TRACK_STREAM)
+    track_ingest()
+
+    get_redis().xadd(redis_keys.RIDE_TRACK_STREAM, entries[0][1])  # at-least-once: the same position again
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+    assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == 2
+
+
+def test_entries_left_pending_by_a_dead_worker_are_reclaimed(scene, settings):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    client = get_redis()
+    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
+    taken = client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "dead-worker", {redis_keys.RIDE_TRACK_STREAM: ">"})
+    assert len(taken[0][1]) == 1  # read, never acked: the worker died
+    settings.RIDE_TRACK_RECLAIM_IDLE_MS = 0
+
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+    assert client.xpending(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP)["pending"] == 0
+
+
+def test_a_batch_applied_after_a_later_one_is_merged_into_the_track_in_time_order(scene, settings):
+    scene.started_at_pickup()
+    expected = _drive_south(scene, points=10, zigzag=True)
+    client = get_redis()
+    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
+    client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "slow-worker", {redis_keys.RIDE_TRACK_STREAM: ">"}, count=4)
+    track_ingest()  # another worker applies points 5..10 first
+    settings.RIDE_TRACK_RECLAIM_IDLE_MS = 0
+
+    track_ingest()  # points 1..4 arrive late
+
+    assert _distance(scene.ride.id) == pytest.approx(expected, rel=1e-9)
+    points = list(TrackPoint.objects.filter(ride_id=scene.ride.id).order_by("recorded_at"))
+    assert len(points) == 11 and sum(p.segment_m for p in points) == pytest.approx(expected, rel=1e-9)
+
+
+def test_ending_counts_points_the_meter_has_not_applied_yet(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    assert _stream_length() == 1
+
+    body = scene.end().json()
+
+    assert body["distance_m"] == 1111.95
+
+
+def test_ending_counts_points_in_flight_at_another_worker(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    client = get_redis()
+    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
+    client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "busy-worker", {redis_keys.RIDE_TRACK_STREAM: ">"})
+
+    body = scene.end().json()
+
+    assert body["distance_m"] == 1111.95
+
+
+def test_points_after_the_end_do_not_change_the_ride(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    scene.end()
+    scene.at(120)
+    scene.drive(-6.22, 106.8)
+    get_redis().xadd(redis_keys.RIDE_TRACK_STREAM,  # a late entry still in the stream when the ride ended
+                     {"ride_id": str(scene.ride.id), "lat": "-6.23", "lng": "106.8", "t": "1795000000.0"})
+
+    track_ingest()
+
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+    assert _stream_length() == 0
+
+
+def test_positions_before_the_start_are_not_metered(scene):
+    scene.drive(-6.21, 106.8)
+    scene.at(60)
+    scene.drive(-6.2, 106.8)
+    scene.start()
+
+    track_ingest()
+
+    assert _distance(scene.ride.id) == 0
+
+
+# --- implausible positions are dropped by the filter and never reach the fare ------------------------------
+
+def _contract_ride_then(scene, send_implausible):
+    scene.started_at_pickup()
+    scene.at(60)
+    assert scene.drive(-6.21, 106.8) is True
+    send_implausible()
+    return scene.end().json()["fare"]["metered_fare"]
+
+
+def test_a_position_implying_more_than_200_kmh_does_not_change_the_fare(scene):
+    def too_fast():
+        scene.at(61)
+        assert scene.drive(-6.26, 106.8) is False  # 5.6 km in 1 s
+
+    assert _contract_ride_then(scene, too_fast) == 3336
+
+
+def test_a_position_less_accurate_than_50_m_does_not_change_the_fare(scene):
+    def inaccurate():
+        scene.at(90)
+        assert scene.drive(-6.211, 106.8, accuracy_m=80) is False
+
+    assert _contract_ride_then(scene, inaccurate) == 3336
+
+
+def test_a_position_older_than_the_last_one_does_not_change_the_fare(scene):
+    def out_of_order():
+        scene.at(90)
+        assert scene.drive(-6.205, 106.8, recorded_at="2026-11-20T08:00:30Z") is False
+
+    assert _contract_ride_then(scene, out_of_order) == 3336
+
+
+# --- several workers ---------------------------------------------------------------------------------------
+
+def test_meter_runs_in_parallel_apply_each_point_once(make_scene, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("threads need a server database (SQLite's in-memory test database locks whole tables)")
+    settings.RIDE_TRACK_INGEST_BATCH = 5  # many small reads, so the workers interleave
+    scenes = [make_scene() for _ in range(3)]
+    for scene in scenes:
+        scene.started_at_pickup()
+    expected = {scene.ride.id: _drive_south(scene, points=15, zigzag=True) for scene in scenes}
+    errors = []
+
+    def worker():
+        try:
+            track_ingest()
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    for ride_id, metres in expected.items():
+        assert _distance(ride_id) == pytest.approx(metres, rel=1e-9)
+        assert TrackPoint.objects.filter(ride_id=ride_id).count() == 16
