@@ -1,4 +1,66 @@
-"""Cross-cutting metrics on /metrics beside django-prometheus' own (each domain keeps its own in its app)."""
-from prometheus_client import Counter
+"""Cross-cutting and domain metrics on /metrics beside django-prometheus' own.
+
+Socket and location-update metrics live in locations/metrics.py. Under `make run` every process (web workers,
+Celery worker) writes to PROMETHEUS_MULTIPROC_DIR, so a counter bumped in a Celery task shows on /metrics;
+gauges say how they combine across processes (`multiprocess_mode`).
+"""
+from prometheus_client import Counter, Gauge, Histogram
 
 CELERY_TASK_FAILURES = Counter("nebengjek_celery_task_failures_total", "Celery tasks that raised", ["task"])
+
+# --- live state, set by the ops broadcaster (nebengjek.ops.tasks) every few seconds ---------------------------
+ONLINE_DRIVERS = Gauge("nebengjek_online_drivers", "Drivers with the beacon on and a fresh position",
+                       multiprocess_mode="mostrecent")
+AVAILABLE_DRIVERS = Gauge("nebengjek_available_drivers", "Online drivers not held by a proposal or a ride",
+                          multiprocess_mode="mostrecent")
+SEARCHING_REQUESTS = Gauge("nebengjek_searching_requests", "Ride requests waiting for a driver",
+                           multiprocess_mode="mostrecent")
+RIDES_IN_PROGRESS = Gauge("nebengjek_rides_in_progress", "Rides started and not yet ended",
+                          multiprocess_mode="mostrecent")
+
+# --- matching ----------------------------------------------------------------------------------------------
+PROPOSALS = Counter("nebengjek_proposals_total", "Proposals to drivers by outcome",
+                    ["outcome"])  # sent | accepted | rejected | expired | cancelled
+REQUEST_TO_PROPOSAL_SECONDS = Histogram(
+    "nebengjek_request_to_proposal_seconds", "From a ride request's creation to its first batch of proposals",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# --- billing -----------------------------------------------------------------------------------------------
+SETTLEMENTS = Counter("nebengjek_settlements_total", "Ride settlements posted to the ledger", ["payment_method"])
+SETTLEMENT_LAG_SECONDS = Histogram(
+    "nebengjek_settlement_lag_seconds", "From a ride's end to its settlement in the ledger",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
+LEDGER_IMBALANCE_IDR = Gauge("nebengjek_ledger_imbalance_idr",
+                             "Rupiah unaccounted for at the last ledger reconciliation (0 when sound)",
+                             multiprocess_mode="mostrecent")
+LEDGER_PROBLEMS = Gauge("nebengjek_ledger_problems", "Problems found by the last ledger reconciliation",
+                        multiprocess_mode="mostrecent")
+LEDGER_CHECKED_AT = Gauge("nebengjek_ledger_checked_timestamp_seconds", "When the ledger was last reconciled",
+                          multiprocess_mode="mostrecent")
+
+
+def proposals_count(outcome, n=1):
+    """Count `n` proposals reaching `outcome` (sent | accepted | rejected | expired | cancelled)."""
+    if n:
+        PROPOSALS.labels(outcome=outcome).inc(n)
+
+
+def request_first_proposal_observe(*, created_at, proposed_at):
+    """The request -> first proposal latency of one request (call once, for its first batch)."""
+    REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))
+
+
+def settlement_observe(*, payment_method, ended_at, settled_at):
+    """One settlement posted (not a repeat of an existing one)."""
+    SETTLEMENTS.labels(payment_method=payment_method).inc()
+    if ended_at is not None:
+        SETTLEMENT_LAG_SECONDS.observe(max(0.0, (settled_at - ended_at).total_seconds()))
+
+
+def ledger_findings_record(findings, *, checked_at):
+    """Publish what the ledger reconciler found (billing.selectors.ledger_findings)."""
+    LEDGER_IMBALANCE_IDR.set(findings.imbalance)
+    LEDGER_PROBLEMS.set(findings.problems)
+    LEDGER_CHECKED_AT.set(checked_at.timestamp())

@@ -32,3 +32,10 @@ LIVE_STATE_MARKER = "live:rebuilt"  # STRING set by the sweeper's rebuild; missi
 
 def key(template, **parts):
     return template.format(**parts)
+
+# ops: the operations page's broadcaster (nebengjek.ops.services)
+OPS_WATCHED = "ops:watched"  # STRING set while a staff page is open (refreshed by its token fetches)
+OPS_WATCHED_TTL = 90  # the page refreshes every 60 s
+OPS_LAST_DIGEST = "ops:digest"  # STRING hash of the last snapshot sent; TTL settings.OPS_RESEND_SECONDS
+OPS_GAUGES_FRESH = "ops:gauges"  # STRING: the live gauges were computed recently (nobody watching)
+OPS_GAUGES_FRESH_TTL = 10

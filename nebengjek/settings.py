@@ -260,6 +260,29 @@ CELERY_BEAT_SCHEDULE["billing-settle-unsettled-rides"] = {
     "schedule": env.float("BILLING_SWEEP_INTERVAL_SECONDS", default=60.0),
 }
 
+# --- ops (the live operations page /ops/, its broadcaster, seed/simulate) --------------------------------
+OPS_BROADCAST_INTERVAL_SECONDS = env.float("OPS_BROADCAST_INTERVAL_SECONDS", default=1.0)  # snapshot rate
+OPS_RESEND_SECONDS = 5  # an unchanged snapshot is still re-sent this often (a page that missed one catches up)
+OPS_MAX_POINTS = env.int("OPS_MAX_POINTS", default=5000)  # per layer (drivers, requests, rides) in a snapshot
+OPS_TOKEN_LIFETIME_SECONDS = 120  # the page's socket token; the socket stays open after it expires
+OPS_TIME_ZONE = "Asia/Jakarta"  # "today" on the counters is the operators' day
+OPS_MAP_CENTER = [-6.2, 106.8166]  # Jakarta
+# Map tiles are optional: with none (empty) or when they fail to load, the points still show on a blank map.
+OPS_TILE_URL = env.str("OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+OPS_TILE_ATTRIBUTION = env.str("OPS_TILE_ATTRIBUTION", default="&copy; OpenStreetMap contributors")
+OPS_LEDGER_CHECK_INTERVAL_SECONDS = env.float("OPS_LEDGER_CHECK_INTERVAL_SECONDS", default=300.0)
+CELERY_IMPORTS = ["nebengjek.ops.tasks"]
+CELERY_BEAT_SCHEDULE["ops-broadcast"] = {
+    "task": "nebengjek.ops.tasks.ops_broadcast",
+    "schedule": OPS_BROADCAST_INTERVAL_SECONDS,
+    "options": {"expires": 2 * OPS_BROADCAST_INTERVAL_SECONDS},  # a late snapshot is useless
+}
+CELERY_BEAT_SCHEDULE["ops-ledger-check"] = {
+    "task": "nebengjek.ops.tasks.ledger_check",
+    "schedule": OPS_LEDGER_CHECK_INTERVAL_SECONDS,
+    "options": {"expires": OPS_LEDGER_CHECK_INTERVAL_SECONDS},
+}
+
 # --- Web ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -25,4 +25,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny], authentication_classes=[]), name="docs"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("ops/", include("nebengjek.ops.urls")),
 ]

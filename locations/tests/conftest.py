@@ -1,6 +1,7 @@
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from accounts.services import tokens_issue
 
@@ -39,3 +40,4 @@ async def ws():
             await communicator.disconnect(timeout=2)
         except Exception:  # already closed by the server
             pass
+    await database_sync_to_async(connections.close_all)()  # the worker thread's connection, before the DB drops

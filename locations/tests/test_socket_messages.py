@@ -89,11 +89,11 @@ async def test_malformed_json_is_an_error_and_the_socket_stays_open(driver_socke
     assert await reply(driver_socket) == {"type": "ack", "id": 1}
 
 
-@pytest.mark.parametrize("frame", ["[1, 2]", "42", '"text"', "null"])
-async def test_json_that_is_not_an_object_is_invalid_message(driver_socket, frame):
-    await driver_socket.send_to(text_data=frame)
+async def test_json_that_is_not_an_object_is_invalid_message(driver_socket):
+    for frame in ["[1, 2]", "42", '"text"', "null"]:
+        await driver_socket.send_to(text_data=frame)
 
-    assert (await reply(driver_socket))["error"]["code"] == "invalid_message"
+        assert (await reply(driver_socket))["error"]["code"] == "invalid_message", frame
 
 
 async def test_a_binary_frame_is_invalid_message(driver_socket):
@@ -102,15 +102,15 @@ async def test_a_binary_frame_is_invalid_message(driver_socket):
     assert (await reply(driver_socket))["error"]["code"] == "invalid_message"
 
 
-@pytest.mark.parametrize("message", [{"type": "teleport", "id": 7}, {"id": 7}, {"type": 5, "id": 7}])
-async def test_an_unknown_or_missing_type_is_unknown_type_with_the_id(driver_socket, message):
-    await driver_socket.send_json_to(message)
+async def test_an_unknown_or_missing_type_is_unknown_type_with_the_id(driver_socket):
+    for message in [{"type": "teleport", "id": 7}, {"id": 7}, {"type": 5, "id": 7}]:
+        await driver_socket.send_json_to(message)
 
-    answer = await reply(driver_socket)
-    assert answer["id"] == 7 and answer["error"]["code"] == "unknown_type"
+        answer = await reply(driver_socket)
+        assert answer["id"] == 7 and answer["error"]["code"] == "unknown_type", message
 
 
-@pytest.mark.parametrize("fields, bad_field", [
+BAD_LOCATION_FIELDS = [
     ({"lng": 106.8}, "lat"),
     ({"lat": -6.2}, "lng"),
     ({"lat": "-6.2", "lng": 106.8}, "lat"),
@@ -119,29 +119,32 @@ async def test_an_unknown_or_missing_type_is_unknown_type_with_the_id(driver_soc
     ({"lat": -6.2, "lng": 106.8, "accuracy_m": -1}, "accuracy_m"),
     ({"lat": -6.2, "lng": 106.8, "recorded_at": "yesterday"}, "recorded_at"),
     ({"lat": -6.2, "lng": 106.8, "recorded_at": 1700000000}, "recorded_at"),
-])
-async def test_a_location_with_a_wrong_field_is_invalid_input_naming_it(driver_socket, fields, bad_field):
-    await driver_socket.send_json_to({"type": "location", "id": 3, **fields})
-
-    answer = await reply(driver_socket)
-    assert answer["id"] == 3 and answer["error"]["code"] == "invalid_input"
-    assert bad_field in answer["error"]["details"]
+]
 
 
-@pytest.mark.parametrize("lat, lng", [(90.01, 106.8), (-91, 106.8), (-6.2, 180.5), (-6.2, -181)])
-async def test_out_of_range_coordinates_are_invalid_coordinates(driver_socket, lat, lng):
-    await driver_socket.send_json_to({"type": "location", "id": 4, "lat": lat, "lng": lng})
+async def test_a_location_with_a_wrong_field_is_invalid_input_naming_it(driver_socket):
+    for fields, bad_field in BAD_LOCATION_FIELDS:
+        await driver_socket.send_json_to({"type": "location", "id": 3, **fields})
 
-    answer = await reply(driver_socket)
-    assert answer["id"] == 4 and answer["error"]["code"] == "invalid_coordinates"
+        answer = await reply(driver_socket)
+        assert answer["id"] == 3 and answer["error"]["code"] == "invalid_input", fields
+        assert bad_field in answer["error"]["details"], fields
 
 
-@pytest.mark.parametrize("active", [None, "yes", 1])
-async def test_a_beacon_without_a_boolean_is_invalid_input(driver_socket, active):
-    await driver_socket.send_json_to({"type": "beacon", "id": 5, "active": active})
+async def test_out_of_range_coordinates_are_invalid_coordinates(driver_socket):
+    for lat, lng in [(90.01, 106.8), (-91, 106.8), (-6.2, 180.5), (-6.2, -181)]:
+        await driver_socket.send_json_to({"type": "location", "id": 4, "lat": lat, "lng": lng})
 
-    answer = await reply(driver_socket)
-    assert answer["error"]["code"] == "invalid_input" and "active" in answer["error"]["details"]
+        answer = await reply(driver_socket)
+        assert answer["id"] == 4 and answer["error"]["code"] == "invalid_coordinates", (lat, lng)
+
+
+async def test_a_beacon_without_a_boolean_is_invalid_input(driver_socket):
+    for active in [None, "yes", 1]:
+        await driver_socket.send_json_to({"type": "beacon", "id": 5, "active": active})
+
+        answer = await reply(driver_socket)
+        assert answer["error"]["code"] == "invalid_input" and "active" in answer["error"]["details"], active
 
 
 async def test_a_frame_over_4_kb_is_refused_and_the_socket_stays_open(driver_socket):

@@ -1,0 +1,129 @@
+"""What the operations page shows: counters and the points on the map, read from Redis (live drivers) and the
+database (requests, rides, today's money). One snapshot is a few queries, whatever the number of watchers."""
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from nebengjek import redis_keys
+from nebengjek.redis import get_redis
+
+COORD_DIGITS = 6  # ~0.1 m: enough for a map, and a smaller message
+
+
+def _round(value):
+    return round(float(value), COORD_DIGITS)
+
+
+def ops_day_start(now=None):
+    """Midnight of the operators' day (OPS_TIME_ZONE, Jakarta by default) as an aware datetime."""
+    zone = ZoneInfo(settings.OPS_TIME_ZONE)
+    local = (now or timezone.now()).astimezone(zone)
+    return datetime.combine(local.date(), time.min, tzinfo=zone)
+
+
+def live_driver_ids(*, now=None, limit=None):
+    """(online ids, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS."""
+    fresh_after = (now or timezone.now()).timestamp() - settings.LOCATION_FRESH_SECONDS
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.zrangebyscore(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf", start=0,
+                       num=limit or settings.OPS_MAX_POINTS)
+    pipe.zcount(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf")
+    pipe.smembers(redis_keys.DRIVERS_BUSY)
+    ids, online_count, busy = pipe.execute()
+    return ids, online_count, busy
+
+
+def live_drivers(*, now=None):
+    """[[id, lat, lng, busy 0|1], ...] of online drivers (at most OPS_MAX_POINTS), and the online count."""
+    ids, online_count, busy = live_driver_ids(now=now)
+    if not ids:
+        return [], online_count, 0
+    positions = get_redis().geopos(redis_keys.DRIVERS_GEO, *ids)
+    drivers = [[driver_id, _round(pos[1]), _round(pos[0]), 1 if driver_id in busy else 0]
+               for driver_id, pos in zip(ids, positions) if pos is not None]
+    busy_online = sum(row[3] for row in drivers)
+    return drivers, online_count, busy_online
+
+
+def _open_requests():
+    from matching.models import RequestStatus, RideRequest
+
+    rows = (RideRequest.objects.filter(status__in=[RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND])
+            .order_by("-created_at").values_list("id", "pickup_lat", "pickup_lng", "status")
+            [:settings.OPS_MAX_POINTS])
+    return [[str(pk), _round(lat), _round(lng), status] for pk, lat, lng, status in rows]
+
+
+def _live_rides():
+    """Live rides at the driver's latest position (the pickup point when Redis has none)."""
+    from rides.models import LIVE_RIDE_STATUSES, Ride
+
+    rows = list(Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).order_by("-created_at")
+                .values_list("id", "driver_id", "pickup_lat", "pickup_lng", "status")[:settings.OPS_MAX_POINTS])
+    pipe = get_redis().pipeline(transaction=False)
+    for row in rows:
+        pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
+    positions = pipe.execute() if rows else []
+    rides = []
+    for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions):
+        here = (lat, lng) if lat is not None else (pickup_lat, pickup_lng)
+        rides.append([str(pk), _round(here[0]), _round(here[1]), status])
+    return rides
+
+
+def database_counters(*, now=None):
+    """Searching requests, live rides and today's completed rides with their money (one query per table)."""
+    from matching.models import RequestStatus, RideRequest
+    from rides.models import Ride, RideStatus
+
+    day_start = ops_day_start(now)
+    searching = RideRequest.objects.filter(status=RequestStatus.SEARCHING).count()
+    # created_at bounds the scan by its index: a ride that ended today began at most a day before.
+    rides = Ride.objects.filter(
+        Q(status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS])
+        | Q(status=RideStatus.COMPLETED, ended_at__gte=day_start, created_at__gte=day_start - timedelta(days=1))
+    ).aggregate(
+        en_route=Count("id", filter=Q(status=RideStatus.DRIVER_EN_ROUTE)),
+        in_progress=Count("id", filter=Q(status=RideStatus.IN_PROGRESS)),
+        completed_today=Count("id", filter=Q(status=RideStatus.COMPLETED)),
+        gmv_today=Sum("charged_amount", filter=Q(status=RideStatus.COMPLETED)),
+        revenue_today=Sum("admin_fee", filter=Q(status=RideStatus.COMPLETED)),
+    )
+    return {
+        "searching_requests": searching,
+        "rides_en_route": rides["en_route"],
+        "rides_in_progress": rides["in_progress"],
+        "completed_today": rides["completed_today"],
+        "gmv_today": rides["gmv_today"] or 0,
+        "revenue_today": rides["revenue_today"] or 0,
+    }
+
+
+def ops_counters(*, now=None):
+    """The counters alone (for the metrics gauges when nobody watches the page)."""
+    ids, online, busy = live_driver_ids(now=now)
+    busy_online = sum(1 for driver_id in ids if driver_id in busy)
+    return {"online_drivers": online, "available_drivers": max(0, online - busy_online),
+            **database_counters(now=now)}
+
+
+def ops_snapshot(*, now=None):
+    """Everything the page draws: `{"at", "counters", "drivers", "requests", "rides"}`.
+
+    Points are compact arrays: drivers `[id, lat, lng, busy]`, requests `[id, lat, lng, status]` (at the
+    pickup), rides `[id, lat, lng, status]` (at the driver). Each list holds at most OPS_MAX_POINTS.
+    """
+    now = now or timezone.now()
+    drivers, online, busy_online = live_drivers(now=now)
+    counters = {"online_drivers": online, "available_drivers": max(0, online - busy_online),
+                **database_counters(now=now)}
+    return {
+        "at": now.isoformat().replace("+00:00", "Z"),
+        "counters": counters,
+        "drivers": drivers,
+        "requests": _open_requests(),
+        "rides": _live_rides(),
+    }

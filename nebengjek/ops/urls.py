@@ -1,0 +1,9 @@
+from django.urls import path
+
+from nebengjek.ops import views
+
+urlpatterns = [
+    path("", views.ops_page, name="ops"),
+    path("token", views.ops_socket_token, name="ops-token"),
+    path("snapshot", views.ops_snapshot_json, name="ops-snapshot"),
+]
