@@ -58,21 +58,29 @@ def track_ingest(*, budget_seconds=None):
 
 
 def ride_pending_points(*, ride_id):
-    """This ride's points still in the stream (not applied yet, or in flight at another worker), in stream order."""
+    """This ride's points still in the stream (not applied yet, or in flight at another worker), in stream order,
+    with their entry ids (for `entries_discard` once they are applied)."""
     client = get_redis()
     wanted = str(ride_id)
-    points = []
+    entry_ids, points = [], []
     start = "-"
     while True:
         chunk = client.xrange(redis_keys.RIDE_TRACK_STREAM, min=start, max="+", count=SCAN_CHUNK)
-        for _entry_id, fields in chunk:
+        for entry_id, fields in chunk:
             if fields.get("ride_id") == wanted:
+                entry_ids.append(entry_id)
                 point = _parse(fields)
                 if point is not None:
                     points.append(point)
         if len(chunk) < SCAN_CHUNK:
-            return points
+            return entry_ids, points
         start = "(" + chunk[-1][0]
+
+
+def entries_discard(entry_ids):
+    """Delete entries already applied another way (a worker still holding one acks it as a no-op later)."""
+    if entry_ids:
+        get_redis().xdel(redis_keys.RIDE_TRACK_STREAM, *entry_ids)
 
 
 def _ensure_group(client):

@@ -6,8 +6,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from matching.models import Match, RideRequest
+from billing.tasks import settle_ride
 from locations.geo import haversine_m
+from locations.selectors import user_last_position
+from locations.services import driver_busy_set, driver_ride_tracking_set
+from matching.models import Match, RideRequest
 from rides import fare, meter
 from rides.errors import RidesError, RidesException
 from rides.events import ride_updated_send_on_commit
@@ -70,8 +73,6 @@ def ride_create(*, request, match):
 
 def ride_start(*, ride, user):
     """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position."""
-    from locations.services import driver_ride_tracking_set
-
     _require_driver(ride=ride, user=user)
     ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
     now = timezone.now()
@@ -117,7 +118,9 @@ def ride_end(*, ride, user, price_pct=100):
     with transaction.atomic():
         request, match, ride = _lock_request_match_ride(ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
-        _extend_track(ride=ride, points=meter.ride_pending_points(ride_id=ride.pk))
+        entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
+        _extend_track(ride=ride, points=pending)
+        transaction.on_commit(lambda: meter.entries_discard(entry_ids))
         frozen = fare.fare_for(
             metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
             price_pct=price_pct,
@@ -165,8 +168,6 @@ def _require_driver(*, ride, user):
 
 
 def _driver_position_at_start(*, driver_id, now):
-    from locations.selectors import user_last_position
-
     position = user_last_position(user_id=driver_id)
     max_age = settings.RIDE_DRIVER_POSITION_FRESH_SECONDS
     if position is None or (now - position.recorded_at).total_seconds() > max_age:
@@ -178,8 +179,6 @@ def _driver_position_at_start(*, driver_id, now):
 
 
 def _check_close_to_passenger(*, ride, driver_position, now):
-    from locations.selectors import user_last_position
-
     passenger = user_last_position(user_id=ride.passenger_id)
     fresh = settings.RIDE_PASSENGER_POSITION_FRESH_SECONDS
     if passenger is not None and (now - passenger.recorded_at).total_seconds() <= fresh:
@@ -287,8 +286,6 @@ def _release_request_and_match(*, request, match):
 
 
 def _free_driver_on_commit(driver_id):
-    from locations.services import driver_busy_set, driver_ride_tracking_set
-
     def free():
         driver_ride_tracking_set(driver_id=driver_id, ride_id=None)
         driver_busy_set(driver_id=driver_id, busy=False)
@@ -297,6 +294,4 @@ def _free_driver_on_commit(driver_id):
 
 
 def _settle_on_commit(ride_id):
-    from billing.tasks import settle_ride
-
     settle_ride.delay_on_commit(str(ride_id))

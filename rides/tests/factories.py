@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.tests.factories import make_driver, make_passenger
+from locations.services import driver_busy_set
 from matching.models import Match, MatchStatus, RequestStatus, RideRequest
 from rides import services
 
@@ -30,7 +31,9 @@ def make_confirmed_ride(*, driver=None, passenger=None, pickup=PICKUP, destinati
             request=request, driver=driver, status=MatchStatus.CONFIRMED, batch_no=1, distance_to_pickup_m=0,
             expires_at=timezone.now() + timedelta(seconds=15), responded_at=timezone.now(),
         )
-        return services.ride_create(request=request, match=match)
+        ride = services.ride_create(request=request, match=match)
+    driver_busy_set(driver_id=driver.pk, busy=True)  # as matching does when the driver accepts
+    return ride
 
 
 def make_in_progress_ride(*, start_at=None, **kwargs):

@@ -337,3 +337,61 @@ def test_a_refused_change_pushes_nothing(scene):
     scene.end()  # not started: 409
 
     assert _ride_statuses_received(scene.ride.passenger) == ["driver_en_route"]
+
+
+# --- through every public surface, and what follows the end ------------------------------------------------
+
+def test_the_contract_example_with_positions_sent_over_rest(scene):
+    assert scene.driver.post("/api/v1/locations", {"lat": -6.2, "lng": 106.8}, format="json").json()["accepted"]
+    scene.start()
+    scene.at(60)
+    sent = scene.driver.post("/api/v1/locations", {"lat": -6.21, "lng": 106.8, "accuracy_m": 8}, format="json")
+    assert sent.status_code == 202 and sent.json() == {"accepted": True}
+
+    fare = scene.end({"price_pct": 75}).json()["fare"]
+
+    assert (fare["metered_fare"], fare["charged_amount"], fare["admin_fee"], fare["driver_payout"]) == (
+        3336, 2502, 125, 2377)
+
+
+def test_after_the_end_the_driver_is_available_again(scene, client_for):
+    assert scene.driver.post("/api/v1/drivers/me/beacon", {"active": True}, format="json").status_code == 200
+    _one_segment_ride(scene)
+    looking = client_for(make_passenger())
+    assert looking.get("/api/v1/drivers/nearby?lat=-6.21&lng=106.8").json()["count"] == 0  # busy on a ride
+
+    scene.end()
+
+    nearby = looking.get("/api/v1/drivers/nearby?lat=-6.21&lng=106.8").json()
+    assert [driver["id"] for driver in nearby["drivers"]] == [str(scene.ride.driver.id)]
+
+
+def test_after_a_cancel_the_driver_is_available_again(scene, client_for):
+    scene.driver.post("/api/v1/drivers/me/beacon", {"active": True}, format="json")
+    scene.drive(*NEAR_PICKUP)
+
+    scene.passenger.post(f"{scene.url}/cancel", {}, format="json")
+
+    nearby = client_for(make_passenger()).get("/api/v1/drivers/nearby?lat=-6.2&lng=106.8").json()
+    assert nearby["count"] == 1
+
+
+def test_after_the_end_positions_no_longer_extend_the_track(scene):
+    from nebengjek import redis_keys
+    from nebengjek.redis import get_redis
+
+    _one_segment_ride(scene)
+    scene.end()
+    scene.at(120)
+
+    assert scene.drive(-6.22, 106.8) is True
+    assert get_redis().xlen(redis_keys.RIDE_TRACK_STREAM) == 0
+
+
+def test_the_end_queues_the_settlement(scene):
+    _one_segment_ride(scene)
+
+    scene.end({"price_pct": 75})
+
+    receipt = scene.passenger.get(f"{scene.url}/receipt").json()
+    assert receipt["charged_amount"] == 2502 and receipt["settled_at"] is not None
