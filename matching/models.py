@@ -53,7 +53,11 @@ class RideRequest(models.Model):
                                    name="request_surge_in_range"),
             models.CheckConstraint(condition=Q(estimate_amount__gte=0), name="request_estimate_non_negative"),
         ]
-        indexes = [models.Index(fields=["status", "updated_at"], name="request_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="request_status_updated"),
+            # Surge demand: recent requests in a ring of H3 cells.
+            models.Index(fields=["surge_cell", "created_at"], name="request_surge_cell_recent"),
+        ]
 
     def __str__(self):
         return f"request {self.id} ({self.status})"

@@ -218,9 +218,11 @@ SURGE_H3_RESOLUTION = 8
 SURGE_H3_RING = 1
 SURGE_DEMAND_WINDOW_SECONDS = 300  # open requests made this recently count as demand
 SURGE_SUPPLY_SEARCH_RADIUS_M = 2500  # covers the whole ring around any pickup; drivers outside the ring are dropped
+SURGE_SUPPLY_MAX_COUNT = 200  # supply is counted up to this many drivers (more changes nothing in practice)
 SURGE_STEP = "0.1"  # the multiplier moves in these steps
 SURGE_EXCESS_RATIO_PER_STEP = "0.25"  # one step per 25 % of demand above supply: (D - S) / S = 1 -> 1.4
 SURGE_MAX_MULTIPLIER = "2.0"
+SURGE_MIN_DEMAND = 2  # below this demand no surge: a lone request in an empty area is not a rush
 CELERY_BEAT_SCHEDULE["matching-sweep"] = {
     "task": "matching.tasks.sweep",
     "schedule": MATCHING_SWEEP_INTERVAL_SECONDS,

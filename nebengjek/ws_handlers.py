@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from locations import consumers as locations_consumers
+from matching import consumers as matching_consumers
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.realtime import events_after
 
@@ -44,4 +45,6 @@ HANDLERS = {
     "resume": resume,
     "beacon": locations_consumers.beacon,
     "location": locations_consumers.location,
+    "match.accept": matching_consumers.match_accept,
+    "match.reject": matching_consumers.match_reject,
 }

@@ -1,0 +1,76 @@
+"""REST endpoints of matching (../shared/API.md "Matching"): thin, each calls one service."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from matching import events, selectors, services
+from matching.serializers import RequestCancelInputSerializer, RequestCreateInputSerializer
+from rides.serializers import RideOutputSerializer
+
+
+def _request_body(request_id, passenger):
+    request, match, ride_id = selectors.request_get_for_passenger(request_id=request_id, passenger=passenger)
+    return events.request_payload(request, match=match, ride_id=ride_id)
+
+
+def _match_body(match_id, driver):
+    match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
+    return events.match_payload(match, request=match.request)
+
+
+class RequestCreateApi(APIView):
+    @extend_schema(request=RequestCreateInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        data = RequestCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pickup, destination = data.validated_data["pickup"], data.validated_data["destination"]
+        ride_request = services.request_create(
+            passenger=request.user, pickup_lat=pickup["lat"], pickup_lng=pickup["lng"],
+            destination_lat=destination["lat"], destination_lng=destination["lng"],
+            payment_method=data.validated_data["payment_method"],
+        )
+        return Response(_request_body(ride_request.id, request.user), status=status.HTTP_201_CREATED)
+
+
+class RequestDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, request_id):
+        return Response(_request_body(request_id, request.user))
+
+
+class RequestConfirmApi(APIView):
+    @extend_schema(request=None, responses={201: RideOutputSerializer})
+    def post(self, request, request_id):
+        ride = services.request_confirm(request_id=request_id, passenger=request.user)
+        return Response(RideOutputSerializer(ride).data, status=status.HTTP_201_CREATED)
+
+
+class RequestCancelApi(APIView):
+    @extend_schema(request=RequestCancelInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, request_id):
+        data = RequestCancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.request_cancel(request_id=request_id, passenger=request.user, reason=data.validated_data["reason"])
+        return Response(_request_body(request_id, request.user))
+
+
+class MatchDetailApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, match_id):
+        return Response(_match_body(match_id, request.user))
+
+
+class MatchAcceptApi(APIView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, match_id):
+        services.match_accept(match_id=match_id, driver=request.user)
+        return Response(_match_body(match_id, request.user))
+
+
+class MatchRejectApi(APIView):
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, match_id):
+        services.match_reject(match_id=match_id, driver=request.user)
+        return Response(_match_body(match_id, request.user))

@@ -1,0 +1,26 @@
+"""Reads of requests and matches as their owners see them (a passenger their requests, a driver their matches)."""
+from matching.errors import match_not_found, request_not_found
+from matching.models import Match, MatchStatus, RideRequest
+from rides.models import Ride
+
+CURRENT_MATCH_STATUSES = [MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]
+
+
+def request_get_for_passenger(*, request_id, passenger):
+    """(request, current match or None, ride id or None); 404 unless it is the passenger's own."""
+    request = RideRequest.objects.select_related("passenger").filter(id=request_id, passenger=passenger).first()
+    if request is None:
+        raise request_not_found()
+    match = (Match.objects.select_related("driver__driver_profile")
+             .filter(request=request, status__in=CURRENT_MATCH_STATUSES).first())
+    ride_id = Ride.objects.filter(request=request).values_list("id", flat=True).first() if match else None
+    return request, match, ride_id
+
+
+def match_get_for_driver(*, match_id, driver):
+    """A match as its driver sees it; 404 for anyone else."""
+    match = (Match.objects.select_related("request__passenger", "driver__driver_profile")
+             .filter(id=match_id, driver=driver).first())
+    if match is None:
+        raise match_not_found()
+    return match

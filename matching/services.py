@@ -1,0 +1,360 @@
+"""Every write to ride requests and matches: create, dispatch in widening batches, accept, reject, confirm, cancel,
+expire, sweep.
+
+Lock order (CONVENTIONS.md): request -> match -> ride -> wallet. Races are settled by the database: one open request
+per passenger and one live match per driver (partial unique constraints), and a compare-and-set on the match's
+status under the request's row lock. Pushes, Redis writes and tasks leave only after the commit.
+"""
+import uuid
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from locations.geo import haversine_m
+from locations.selectors import drivers_available_near
+from locations.services import driver_busy_set
+from matching import events, tasks
+from matching.errors import (
+    MatchingError,
+    MatchingException,
+    match_not_found,
+    match_not_pending,
+    request_not_found,
+)
+from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
+from matching.surge import fare_amount, surge_quote
+from rides.models import LIVE_RIDE_STATUSES, Ride, RideStatus
+from rides.services import ride_create
+
+# A timed task may reach a worker a little early; it is a no-op then, so aim just after the deadline.
+_TIMER_MARGIN_SECONDS = 0.25
+
+
+# --- create -------------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
+                   payment_method=PaymentMethod.CASH):
+    """A new searching request with its fare estimate and surge fixed; dispatch starts after the commit."""
+    _ensure_passenger_free(passenger)
+    now = timezone.now()
+    distance_m = haversine_m(pickup_lat, pickup_lng, destination_lat, destination_lng)
+    surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now)
+    amount = fare_amount(distance_m=distance_m, surge_multiplier=surge.multiplier)
+    _ensure_payment_possible(passenger, payment_method=payment_method, amount=amount)
+    try:
+        with transaction.atomic():
+            request = RideRequest.objects.create(
+                passenger=passenger, pickup_lat=pickup_lat, pickup_lng=pickup_lng,
+                destination_lat=destination_lat, destination_lng=destination_lng, payment_method=payment_method,
+                estimate_distance_m=_whole_metres(distance_m), estimate_amount=amount,
+                surge_multiplier=surge.multiplier, surge_cell=surge.cell, surge_supply=surge.supply,
+                surge_demand=surge.demand,
+            )
+    except IntegrityError:
+        if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
+            raise _active_request_exists() from None
+        raise
+    tasks.request_dispatch.delay_on_commit(str(request.id))
+    return request
+
+
+def _ensure_passenger_free(passenger):
+    """A fast, friendly refusal; the partial unique constraint is what really guarantees it."""
+    has_open_request = RideRequest.objects.filter(passenger=passenger, is_open=True).exists()
+    if has_open_request or Ride.objects.filter(passenger=passenger, status__in=LIVE_RIDE_STATUSES).exists():
+        raise _active_request_exists()
+
+
+def _active_request_exists():
+    return MatchingException(MatchingError.ACTIVE_REQUEST_EXISTS,
+                             "You already have an open ride request or a ride in progress.", status=409)
+
+
+def _ensure_payment_possible(passenger, *, payment_method, amount):
+    if payment_method != PaymentMethod.WALLET:
+        return
+    try:
+        from billing.selectors import wallet_balance
+    except ImportError:  # the wallet arrives with the billing domain
+        raise MatchingException(MatchingError.PAYMENT_METHOD_UNAVAILABLE,
+                                "Wallet payment is not available yet; pay with cash.", status=409) from None
+    balance = wallet_balance(user_id=passenger.id)
+    if balance < amount:
+        raise MatchingException(MatchingError.INSUFFICIENT_BALANCE, "Your wallet balance is below the fare estimate.",
+                                status=409, details={"balance": balance, "fare_estimate": amount})
+
+
+def _whole_metres(distance_m):
+    return int(Decimal(repr(distance_m)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# --- dispatch -----------------------------------------------------------------------------------------------
+
+def request_dispatch(*, request_id):
+    """Move a searching request on: nothing while a batch is out; else expire the overdue batch and offer the next
+    one (or give up: `no_driver`). Idempotent, safe at any time: the dispatch task, batch expiry and the sweeper."""
+    with transaction.atomic():
+        request = _request_locked(request_id)
+        if request is not None and request.status == RequestStatus.SEARCHING:
+            _advance(request, now=timezone.now())
+    return request
+
+
+def _advance(request, *, now):
+    pending = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.PENDING))
+    if any(match.expires_at > now for match in pending):
+        return
+    _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
+    _offer_next_batch(request, now=now)
+
+
+def _offer_next_batch(request, *, now):
+    """Offer the request to the nearest batch at the next radius that has anyone; none left -> `no_driver`."""
+    offered = Match.objects.filter(request=request).values_list("driver_id", flat=True)
+    exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
+    radii = settings.MATCHING_RADII_M
+    for radius in [r for r in radii if r > request.radius_m]:
+        batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now)
+        if batch:
+            request.batch_no += 1
+            request.radius_m = radius
+            request.save(update_fields=["batch_no", "radius_m", "updated_at"])
+            events.proposals_send_on_commit(batch, request=request)
+            _drivers_busy_on_commit([match.driver_id for match in batch], busy=True)
+            countdown = settings.MATCHING_PROPOSAL_TTL_SECONDS + _TIMER_MARGIN_SECONDS
+            tasks.request_dispatch.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
+            return batch
+    request.status = RequestStatus.NO_DRIVER
+    request.is_open = False
+    request.save(update_fields=["status", "is_open", "updated_at"])
+    events.request_updated_send_on_commit(request)
+    return []
+
+
+def _propose(request, *, radius, exclude, batch_no, now):
+    """Proposals to up to a batch of the nearest free drivers within `radius`; drivers it tried join `exclude`."""
+    size = settings.MATCHING_BATCH_SIZE
+    candidates = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
+                                        limit=size + settings.MATCHING_CANDIDATE_SLACK, exclude_ids=tuple(exclude))
+    expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
+    batch, tried = [], 0
+    while len(batch) < size and tried < len(candidates):
+        chunk = candidates[tried:tried + size - len(batch)]
+        tried += len(chunk)
+        batch += _matches_insert(request, chunk, batch_no=batch_no, expires_at=expires_at)
+    exclude.update(str(candidate.id) for candidate in candidates[:tried])
+    return batch
+
+
+def _matches_insert(request, candidates, *, batch_no, expires_at):
+    """Insert pending matches; a driver who is busy after all (live match: constraint) is skipped, not an error.
+
+    Driver rows are claimed first with SKIP LOCKED, so two dispatches never wait on each other's uncommitted
+    proposals (no deadlock); the partial unique index then refuses drivers already holding a committed live match.
+    """
+    claimed = set(User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+                  .filter(id__in=[candidate.id for candidate in candidates]).values_list("id", flat=True))
+    rows = [
+        Match(id=uuid.uuid4(), request=request, driver_id=uuid.UUID(str(candidate.id)), batch_no=batch_no,
+              distance_to_pickup_m=round(candidate.distance_m), expires_at=expires_at)
+        for candidate in candidates if uuid.UUID(str(candidate.id)) in claimed
+    ]
+    if not rows:
+        return []
+    Match.objects.bulk_create(rows, ignore_conflicts=True)
+    inserted = set(Match.objects.filter(id__in=[row.id for row in rows]).values_list("id", flat=True))
+    return [row for row in rows if row.id in inserted]
+
+
+# --- a driver's answer ----------------------------------------------------------------------------------
+
+def match_accept(*, match_id, driver):
+    """The first driver to accept wins: the request goes `driver_found`, the batch's other proposals are cancelled."""
+    with transaction.atomic():
+        request, match = _lock_for_driver(match_id=match_id, driver=driver)
+        now = timezone.now()
+        _ensure_open_proposal(request, match, now=now)
+        _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.ACCEPTED, responded_at=now)
+        others = list(Match.objects.select_for_update()
+                      .filter(request=request, status=MatchStatus.PENDING).exclude(id=match.id))
+        _matches_close(others, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED, reason="taken")
+        request.status = RequestStatus.DRIVER_FOUND
+        request.confirm_deadline = now + timedelta(seconds=settings.MATCHING_CONFIRM_TTL_SECONDS)
+        request.save(update_fields=["status", "confirm_deadline", "updated_at"])
+        match.driver = User.objects.select_related("driver_profile").get(pk=match.driver_id)
+        events.match_send_on_commit(match, request=request, type=events.MATCH_ACCEPTED,
+                                    user_ids=[request.passenger_id, match.driver_id])
+        countdown = settings.MATCHING_CONFIRM_TTL_SECONDS + _TIMER_MARGIN_SECONDS
+        tasks.request_confirm_expire.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
+    return match
+
+
+def match_reject(*, match_id, driver):
+    """The driver says no: freed at once; when the batch has no open proposal left, the next batch goes out now."""
+    with transaction.atomic():
+        request, match = _lock_for_driver(match_id=match_id, driver=driver)
+        now = timezone.now()
+        _ensure_open_proposal(request, match, now=now)
+        _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.REJECTED, responded_at=now)
+        _drivers_busy_on_commit([match.driver_id], busy=False)
+        _advance(request, now=now)
+    return match
+
+
+def _lock_for_driver(*, match_id, driver):
+    request_id = Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True).first()
+    if request_id is None:
+        raise match_not_found()
+    request = _request_locked(request_id)
+    match = Match.objects.select_for_update().get(id=match_id)
+    match.request = request
+    return request, match
+
+
+def _ensure_open_proposal(request, match, *, now):
+    if match.status != MatchStatus.PENDING or match.expires_at <= now or request.status != RequestStatus.SEARCHING:
+        raise match_not_pending()
+
+
+def _match_compare_and_set(match, *, expected, status, **changes):
+    fields = {"status": status, **changes}
+    if status not in (MatchStatus.PENDING, MatchStatus.ACCEPTED, MatchStatus.CONFIRMED):
+        fields["holds_driver"] = False
+    if Match.objects.filter(id=match.id, status=expected).update(**fields) != 1:
+        raise match_not_pending()
+    for name, value in fields.items():
+        setattr(match, name, value)
+
+
+# --- the passenger's answer -----------------------------------------------------------------------------
+
+def request_confirm(*, request_id, passenger):
+    """The passenger takes the accepted driver: the ride is created (`driver_en_route`); both sides are told."""
+    with transaction.atomic():
+        request = _request_locked(request_id, passenger=passenger)
+        now = timezone.now()
+        if request.status != RequestStatus.DRIVER_FOUND:
+            raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE,
+                                    f"The request is {request.status}; only an accepted match can be confirmed.",
+                                    status=409)
+        if request.confirm_deadline <= now:
+            raise MatchingException(MatchingError.CONFIRM_EXPIRED, "The time to confirm this driver has passed.",
+                                    status=409)
+        match = (Match.objects.select_for_update(of=("self",)).select_related("driver__driver_profile")
+                 .get(request=request, status=MatchStatus.ACCEPTED))
+        _match_compare_and_set(match, expected=MatchStatus.ACCEPTED, status=MatchStatus.CONFIRMED)
+        request.status = RequestStatus.CONFIRMED
+        request.save(update_fields=["status", "updated_at"])
+        events.match_send_on_commit(match, request=request, type=events.MATCH_CONFIRMED,
+                                    user_ids=[request.passenger_id, match.driver_id])
+        return ride_create(request=request, match=match)
+
+
+def request_confirm_expire(*, request_id):
+    """The confirm window passed: the request expires, the driver is freed, both are told. No-op until then."""
+    with transaction.atomic():
+        request = _request_locked(request_id)
+        if request is None or request.status != RequestStatus.DRIVER_FOUND or request.confirm_deadline > timezone.now():
+            return request
+        accepted = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.ACCEPTED))
+        _matches_close(accepted, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="confirm_timeout",
+                       also_tell=[request.passenger_id])
+        request.status = RequestStatus.EXPIRED
+        request.is_open = False
+        request.save(update_fields=["status", "is_open", "updated_at"])
+    return request
+
+
+def request_cancel(*, request_id, passenger, reason=""):
+    """The passenger calls it off before the ride starts; every driver still involved is told."""
+    with transaction.atomic():
+        request = _request_locked(request_id, passenger=passenger)
+        if request.status in (RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND):
+            live = list(Match.objects.select_for_update()
+                        .filter(request=request, status__in=[MatchStatus.PENDING, MatchStatus.ACCEPTED]))
+            _matches_close(live, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED,
+                           reason="passenger_cancelled")
+            request.status = RequestStatus.CANCELLED
+            request.is_open = False
+            request.save(update_fields=["status", "is_open", "updated_at"])
+        elif request.status == RequestStatus.CONFIRMED:
+            _ride_cancel_before_start(request, passenger=passenger, reason=reason)
+        elif request.status != RequestStatus.CANCELLED:
+            raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
+                                    f"The request is already {request.status}.", status=409)
+    return request
+
+
+def _ride_cancel_before_start(request, *, passenger, reason):
+    """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts)."""
+    from rides.services import ride_cancel_by_user
+
+    ride = Ride.objects.get(request=request)
+    if ride.status == RideStatus.CANCELLED:
+        return
+    if ride.status != RideStatus.DRIVER_EN_ROUTE:
+        raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE, f"The ride is already {ride.status}.",
+                                status=409, details={"ride_id": str(ride.id)})
+    ride_cancel_by_user(ride=ride, user=passenger, reason=reason)
+
+
+# --- housekeeping ---------------------------------------------------------------------------------------
+
+def requests_sweep():
+    """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched,
+    unconfirmed matches past their window. Each request is handled in its own transaction, idempotently."""
+    now = timezone.now()
+    limit = settings.MATCHING_SWEEP_LIMIT
+    stale_before = now - timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS)
+    overdue = set(Match.objects.filter(status=MatchStatus.PENDING, expires_at__lte=now)
+                  .values_list("request_id", flat=True).distinct()[:limit])
+    overdue |= set(RideRequest.objects.filter(status=RequestStatus.SEARCHING, updated_at__lte=stale_before)
+                   .values_list("id", flat=True)[:limit])
+    unconfirmed = list(RideRequest.objects.filter(status=RequestStatus.DRIVER_FOUND, confirm_deadline__lte=now)
+                       .values_list("id", flat=True)[:limit])
+    for request_id in overdue:
+        request_dispatch(request_id=request_id)
+    for request_id in unconfirmed:
+        request_confirm_expire(request_id=request_id)
+    return {"dispatched": len(overdue), "expired": len(unconfirmed)}
+
+
+# --- shared steps -----------------------------------------------------------------------------------------
+
+def _request_locked(request_id, *, passenger=None):
+    """The request, row-locked (first in the lock order), with its passenger; a passenger sees only their own."""
+    query = RideRequest.objects.select_for_update(of=("self",)).select_related("passenger").filter(id=request_id)
+    if passenger is None:
+        return query.first()
+    request = query.filter(passenger=passenger).first()
+    if request is None:
+        raise request_not_found()
+    return request
+
+
+def _matches_close(matches, *, status, event, reason, also_tell=()):
+    """End live matches (already locked) in one update, free their drivers and tell them after the commit."""
+    if not matches:
+        return
+    Match.objects.filter(id__in=[match.id for match in matches]).update(status=status, holds_driver=False)
+    for match in matches:
+        match.status = status
+        match.holds_driver = False
+    events.outcomes_send_on_commit(matches, type=event, reason=reason, also_tell=also_tell)
+    _drivers_busy_on_commit([match.driver_id for match in matches], busy=False)
+
+
+def _drivers_busy_on_commit(driver_ids, *, busy):
+    ids = [str(driver_id) for driver_id in driver_ids]
+    if ids:
+        transaction.on_commit(lambda: _drivers_busy_set(ids, busy=busy), robust=True)
+
+
+def _drivers_busy_set(driver_ids, *, busy):
+    for driver_id in driver_ids:
+        driver_busy_set(driver_id=driver_id, busy=busy)

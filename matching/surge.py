@@ -1,0 +1,78 @@
+"""Surge pricing from supply and demand around the pickup, on H3 cells (../shared/API.md "Fare").
+
+The area is the pickup's H3 cell (settings.SURGE_H3_RESOLUTION) and its ring of neighbours. Demand is the open
+requests made there in the last SURGE_DEMAND_WINDOW_SECONDS, counting the one being made; supply is the available
+drivers there now. Supply >= demand (or demand below SURGE_MIN_DEMAND) -> 1.0; otherwise one SURGE_STEP per
+SURGE_EXCESS_RATIO_PER_STEP of (demand - supply) / supply, capped at SURGE_MAX_MULTIPLIER (no supply -> the cap).
+"""
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from math import floor
+
+import h3
+from django.conf import settings
+
+from locations.selectors import drivers_available_near
+from matching.models import RequestStatus, RideRequest
+
+NO_SURGE = Decimal("1.0")
+OPEN_STATUSES = [RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND]
+
+
+@dataclass(frozen=True)
+class SurgeQuote:
+    cell: str
+    supply: int
+    demand: int
+    multiplier: Decimal
+
+
+def surge_cell(*, lat, lng):
+    return h3.latlng_to_cell(lat, lng, settings.SURGE_H3_RESOLUTION)
+
+
+def surge_quote(*, lat, lng, now):
+    """The multiplier for a request made now at (lat, lng), with the inputs that explain it."""
+    cell = surge_cell(lat=lat, lng=lng)
+    if not settings.SURGE_ENABLED:
+        return SurgeQuote(cell=cell, supply=0, demand=0, multiplier=NO_SURGE)
+    area = set(h3.grid_disk(cell, settings.SURGE_H3_RING))
+    demand = _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS)) + 1
+    supply = _available_drivers_in(area, lat=lat, lng=lng)
+    return SurgeQuote(cell=cell, supply=supply, demand=demand,
+                      multiplier=surge_multiplier(supply=supply, demand=demand))
+
+
+def surge_multiplier(*, supply, demand):
+    """1.0 when supply meets demand, rising in SURGE_STEP steps with the excess demand, at most the cap."""
+    cap = Decimal(settings.SURGE_MAX_MULTIPLIER)
+    if demand <= supply or demand < settings.SURGE_MIN_DEMAND:
+        return NO_SURGE
+    if supply == 0:
+        return cap
+    excess = Fraction(demand - supply, supply)
+    steps = floor(excess / Fraction(settings.SURGE_EXCESS_RATIO_PER_STEP))
+    return min(cap, NO_SURGE + Decimal(settings.SURGE_STEP) * steps)
+
+
+def _open_requests_in(area, *, since):
+    return RideRequest.objects.filter(surge_cell__in=area, created_at__gte=since, status__in=OPEN_STATUSES).count()
+
+
+def _available_drivers_in(area, *, lat, lng):
+    resolution = settings.SURGE_H3_RESOLUTION
+    nearby = drivers_available_near(lat=lat, lng=lng, radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
+                                    limit=settings.SURGE_SUPPLY_MAX_COUNT)
+    return sum(1 for driver in nearby if h3.latlng_to_cell(driver.lat, driver.lng, resolution) in area)
+
+
+def fare_amount(*, distance_m, surge_multiplier):
+    """round_half_up(distance_m / 1000 × RIDE_FARE_PER_KM_IDR × surge): integer rupiah, rounded once.
+
+    The float metres become a Decimal exactly; ../shared/API.md "Fare" (the same formula as the metered fare).
+    """
+    rate = Decimal(settings.RIDE_FARE_PER_KM_IDR)
+    amount = Decimal(repr(float(distance_m))) / 1000 * rate * Decimal(str(surge_multiplier))
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
