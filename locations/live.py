@@ -10,10 +10,11 @@ import logging
 import weakref
 
 import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 
 from nebengjek import redis_keys
-from nebengjek.redis import get_async_redis, get_redis
+from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,9 @@ class LocationFlusher:
         self._pending = []
         self._task = None
         self._sha = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
+        # Its own connection, bound to this event loop (one flush in flight needs no more).
+        self._client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2,
+                                               socket_timeout=None, max_connections=2)
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
@@ -173,7 +177,7 @@ class LocationFlusher:
             self._task = None
 
     async def _flush(self, batch):
-        client = get_async_redis()
+        client = self._client
         try:
             results = await self._execute(client, batch)
             if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
