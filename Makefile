@@ -24,5 +24,10 @@ admin: venv
 	$(PY) manage.py migrate --verbosity 0
 	$(PY) manage.py createsuperuser
 
+# Benchmarks (bench/RESULTS.md): `make bench` (3 runs, ~15 min) or `make bench ARGS=--quick` (< 2 min).
+# Uses DATABASE_URL / REDIS_URL when set (that Redis database is flushed!), else SQLite + a private Redis.
+bench: venv
+	$(PY) -m bench $(ARGS)
+
 clean:
 	rm -rf var/ .pytest_cache

@@ -1,0 +1,378 @@
+"""Load generator processes: `python -m bench.loadgen <config.json>`, started by the harness (bench/harness.py).
+
+Protocol with the harness: the process connects what it needs, prints `READY`, waits for a `GO` line on stdin,
+runs, writes its result JSON to config["result_path"], prints `DONE`. `idle` waits for a `CLOSE` line instead.
+No Django here: plain asyncio + uvloop, raw sockets (bench/wsclient.py) and orjson, so a process costs little CPU
+per message. Times are time.perf_counter() inside a process; across processes the harness uses time.time().
+"""
+import asyncio
+import itertools
+import random
+import resource
+import sys
+import time
+
+import orjson
+import uvloop
+
+from bench import wsclient
+
+TICK_S = 0.002
+MESSAGE_IDS = itertools.count(1)
+
+
+def percentiles(values):
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"n": len(ordered), "p50": pick(0.50), "p99": pick(0.99), "max": ordered[-1]}
+
+
+async def connect_all(config, on_message, tags):
+    """Open one socket per (token, tag), `connect_concurrency` handshakes at a time."""
+    semaphore = asyncio.Semaphore(config.get("connect_concurrency", 50))
+    failures = []
+
+    async def one(token, tag):
+        async with semaphore:
+            for attempt in range(3):
+                try:
+                    return await wsclient.connect(host=config["host"], port=config["port"], token=token,
+                                                  on_message=on_message, tag=tag)
+                except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                    if attempt == 2:
+                        failures.append(repr(exc))
+                    await asyncio.sleep(0.2)
+            return None
+
+    sockets = await asyncio.gather(*(one(token, tag) for token, tag in zip(config["tokens"], tags)))
+    return [sock for sock in sockets if sock is not None], failures
+
+
+async def wait_line(expected):
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line or line.strip().split()[0] == expected:
+            return line.strip()
+
+
+def say(word):
+    sys.stdout.write(word + "\n")
+    sys.stdout.flush()
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- 1. location ingest --------------------------------------------------------------------------------------
+
+async def run_ingest(config):
+    """Each socket sends `location` messages; `rate` messages a second in all from this process, spread evenly.
+
+    open loop (default): send on schedule whatever the acks do (honest latency at a given offered rate);
+    closed loop: a socket with an un-acked message skips its turn (the rate then finds the server's ceiling).
+    """
+    pending = {}  # message id -> (sent at, socket index)
+    latencies = []
+    counts = {"sent": 0, "acked": 0, "accepted": 0, "dropped": 0, "errors": 0, "skipped": 0}
+    error_codes = {}
+    measuring = {"on": False}
+    n = len(config["tokens"])
+    positions = [list(p) for p in config["positions"]]
+    last_accepted = [None] * n
+    outstanding = [0] * n
+
+    def on_message(sock, payload):
+        message = orjson.loads(payload)
+        sent = pending.pop(message.get("id"), None)
+        if sent is None:
+            return
+        index = sent[1]
+        outstanding[index] -= 1
+        if message.get("type") == "ack":
+            counts["acked"] += 1
+            if message.get("accepted"):
+                counts["accepted"] += 1
+                last_accepted[index] = sent[2]
+            else:
+                counts["dropped"] += 1
+            if measuring["on"]:
+                latencies.append(time.perf_counter() - sent[0])
+        else:
+            counts["errors"] += 1
+            code = message.get("error", {}).get("code")
+            error_codes[code] = error_codes.get(code, 0) + 1
+
+    sockets, failures = await connect_all(config, on_message, range(n))
+    phases = []
+    for phase in config["phases"]:
+        for key in counts:
+            counts[key] = 0
+        latencies.clear()
+        say("READY")
+        await wait_line("GO")
+        phases.append(await ingest_phase(phase, sockets, pending, counts, latencies, measuring, positions,
+                                         last_accepted, outstanding))
+        phases[-1]["error_codes"] = dict(error_codes)
+        error_codes.clear()
+    for sock in sockets:
+        sock.close()
+    return {
+        "connected": len(sockets), "connect_failures": failures[:5], "connect_failed": len(failures),
+        "phases": phases,
+        "last_accepted": {config["ids"][i]: p for i, p in enumerate(last_accepted) if p is not None},
+    }
+
+
+async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, positions, last_accepted, outstanding):
+    rate, warmup, duration = phase["rate"], phase["warmup"], phase["duration"]
+    closed_loop = phase.get("closed_loop", False)
+    step = phase.get("step_deg", 1e-6)
+    started = time.perf_counter()
+    cpu_before = None
+    window = {}
+    cursor = 0
+    live = len(sockets)
+    while True:
+        now = time.perf_counter()
+        elapsed = now - started
+        if elapsed >= warmup + duration:
+            break
+        if not measuring["on"] and elapsed >= warmup:
+            measuring["on"] = True
+            cpu_before = cpu_seconds()
+            window = {**counts, "t": now}
+        to_send = int(rate * elapsed) - counts["sent"] - counts["skipped"]
+        for _ in range(max(0, min(to_send, live))):
+            sock = sockets[cursor]
+            index = sock.tag
+            cursor = (cursor + 1) % live
+            if (closed_loop and outstanding[index]) or not sock.open:
+                counts["skipped"] += 1
+                continue
+            position = positions[index]
+            position[0] += random.uniform(-step, step)
+            position[1] += random.uniform(-step, step)
+            next_id = next(MESSAGE_IDS)
+            pending[next_id] = (time.perf_counter(), index, (position[0], position[1]))
+            outstanding[index] += 1
+            sock.send(orjson.dumps({"type": "location", "id": next_id, "lat": position[0], "lng": position[1],
+                                    "accuracy_m": 8}))
+            counts["sent"] += 1
+        await asyncio.sleep(TICK_S)
+    end = time.perf_counter()
+    measured = {key: counts[key] - window.get(key, 0) for key in counts}
+    cpu_used = cpu_seconds() - (cpu_before or 0)
+    measuring["on"] = False
+    await asyncio.sleep(phase.get("drain", 1.0))  # late acks still count for "last accepted", not for the window
+    return {"window_s": end - window.get("t", end), "window": measured, "totals": dict(counts),
+            "unacked_after_drain": len(pending), "latency": percentiles(latencies), "latencies": list(latencies),
+            "cpu_s": cpu_used, "open_sockets": sum(1 for sock in sockets if sock.open)}
+
+
+# --- 5. idle sockets -----------------------------------------------------------------------------------------
+
+async def run_idle(config):
+    closed = {"n": 0}
+
+    def on_message(sock, payload):
+        pass
+
+    sockets, failures = await connect_all(config, on_message, range(len(config["tokens"])))
+    say("READY")
+    await wait_line("CLOSE")
+    still_open = sum(1 for sock in sockets if sock.open)
+    for sock in sockets:
+        sock.close()
+    await asyncio.sleep(0.5)
+    return {"connected": len(sockets), "connect_failed": len(failures), "connect_failures": failures[:5],
+            "open_at_close": still_open, "closed": closed["n"]}
+
+
+# --- HTTP (nearby) ---------------------------------------------------------------------------------------
+
+class HttpConnection:
+    """HTTP/1.1 keep-alive GET over asyncio streams: enough for a fixed JSON API."""
+
+    def __init__(self, host, port, token):
+        self.host, self.port, self.token = host, port, token
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(self, method, path, body=None):
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Authorization: Bearer {self.token}\r\n")
+        if body is not None:
+            payload = orjson.dumps(body)
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            self.writer.write(head.encode() + payload)
+        else:
+            self.writer.write((head + "\r\n").encode())
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header[9:12])
+        length = 0
+        for line in header.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        data = await self.reader.readexactly(length) if length else b""
+        return status, data
+
+    def close(self):
+        self.writer.close()
+
+
+async def run_http(config):
+    """`concurrency` connections, each sending the next GET when the last answered (closed loop), for `duration`
+    seconds after `warmup`; paths are taken round-robin from config["paths"]."""
+    connections = [HttpConnection(config["host"], config["port"], token) for token in config["tokens"]]
+    await asyncio.gather(*(conn.open() for conn in connections))
+    say("READY")
+    await wait_line("GO")
+    paths = config["paths"]
+    latencies, statuses = [], {}
+    started = time.perf_counter()
+    warm_end, end = started + config["warmup"], started + config["warmup"] + config["duration"]
+    cpu_before = {"v": None}
+
+    async def loop(conn, offset):
+        i = offset
+        while True:
+            now = time.perf_counter()
+            if now >= end:
+                return
+            if now >= warm_end and cpu_before["v"] is None:
+                cpu_before["v"] = cpu_seconds()
+            status, _ = await conn.request("GET", paths[i % len(paths)])
+            i += len(connections)
+            if now >= warm_end:
+                latencies.append(time.perf_counter() - now)
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+
+    await asyncio.gather(*(loop(conn, k) for k, conn in enumerate(connections)))
+    for conn in connections:
+        conn.close()
+    return {"latency": percentiles(latencies), "requests": len(latencies), "window_s": config["duration"],
+            "statuses": statuses, "cpu_s": cpu_seconds() - (cpu_before["v"] or 0)}
+
+
+# --- 3. dispatch ---------------------------------------------------------------------------------------------
+
+async def run_dispatch(config):
+    """Driver sockets wait for `match.proposal`; passengers (HTTP) each create a request at their driver's position,
+    wait for that driver's proposal, cancel, and go again, started at `rate` requests a second in all (open loop)."""
+    waiting = {}  # request id -> future resolved with the perf_counter at which a driver got its proposal
+    early = {}  # proposals that arrived before the POST answered
+    proposals = {"n": 0}
+
+    def on_message(sock, payload):
+        message = orjson.loads(payload)
+        if message.get("type") != "match.proposal":
+            return
+        proposals["n"] += 1
+        now = time.perf_counter()
+        request_id = message["match"]["request_id"]
+        future = waiting.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(now)
+        elif request_id not in early:
+            early[request_id] = now
+
+    sockets, failures = await connect_all({**config, "tokens": config["driver_tokens"]}, on_message,
+                                          range(len(config["driver_tokens"])))
+    passengers = [HttpConnection(config["host"], config["port"], token) for token in config["passenger_tokens"]]
+    await asyncio.gather(*(conn.open() for conn in passengers))
+    say("READY")
+    await wait_line("GO")
+    latencies, outcomes = [], {}
+    started = time.perf_counter()
+    warm_end, end = started + config["warmup"], started + config["warmup"] + config["duration"]
+    free = asyncio.Queue()
+    for index in range(len(passengers)):
+        free.put_nowait(index)
+    cpu_before = {"v": None}
+
+    def count(outcome):
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    async def one_request(index, sent_at):
+        conn, pickup = passengers[index], config["pickups"][index]
+        try:
+            t0 = time.perf_counter()
+            status, body = await conn.request("POST", "/api/v1/rides/requests", {
+                "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                "destination": {"lat": pickup[0] + 0.02, "lng": pickup[1] + 0.02}})
+            if status != 201:
+                count(f"create_{status}:{body[:80].decode(errors='replace')}")
+                return
+            request_id = orjson.loads(body)["id"]
+            future = asyncio.get_running_loop().create_future()
+            if request_id in early:
+                future.set_result(early.pop(request_id))
+            waiting[request_id] = future
+            try:
+                received = await asyncio.wait_for(future, config.get("proposal_timeout", 5.0))
+                if t0 >= warm_end and t0 < end:
+                    latencies.append(received - t0)
+                    count("proposal")
+            except asyncio.TimeoutError:
+                count("no_proposal_in_time")
+            finally:
+                waiting.pop(request_id, None)
+            status, body = await conn.request("POST", f"/api/v1/rides/requests/{request_id}/cancel", {})
+            if status != 200:
+                count(f"cancel_{status}")
+        except Exception as exc:  # one bad exchange must not end the run
+            count(f"exception:{type(exc).__name__}")
+            conn.__init__(config["host"], config["port"], conn.token)
+            await conn.open()
+        finally:
+            free.put_nowait(index)
+
+    tasks = []
+    sent = 0
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        if now >= warm_end and cpu_before["v"] is None:
+            cpu_before["v"] = cpu_seconds()
+        due = int(config["rate"] * (now - started))
+        while sent < due:
+            if free.empty():
+                count("no_free_passenger")
+                sent += 1
+                continue
+            tasks.append(asyncio.ensure_future(one_request(free.get_nowait(), now)))
+            sent += 1
+        await asyncio.sleep(TICK_S)
+    cpu_used = cpu_seconds() - (cpu_before["v"] or 0)
+    await asyncio.wait(tasks, timeout=10) if tasks else None
+    for sock in sockets:
+        sock.close()
+    for conn in passengers:
+        conn.close()
+    return {"connected": len(sockets), "connect_failed": len(failures), "latency": percentiles(latencies),
+            "latencies": latencies, "outcomes": outcomes, "window_s": config["duration"],
+            "proposals_received": proposals["n"], "cpu_s": cpu_used}
+
+
+RUNNERS = {"ingest": run_ingest, "idle": run_idle, "http": run_http, "dispatch": run_dispatch}
+
+
+def main():
+    config = orjson.loads(open(sys.argv[1], "rb").read())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    result = uvloop.run(RUNNERS[config["mode"]](config))
+    with open(config["result_path"], "wb") as out:
+        out.write(orjson.dumps(result))
+    say("DONE")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Scenarios 3 (dispatch) and 4 (settlement): they need the Celery worker (started as `manage.py runstack` does)."""
+import io
+import math
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from bench import fixtures, stack
+from bench.harness import LoadGens, ms, pct
+from bench.report import _fmt, _med, _spread, table
+
+
+def _ensure_worker(bench):
+    if bench.stack.worker is None:
+        command = bench.stack.start_worker()
+        bench.worker_command = " ".join(part if i else "python" for i, part in enumerate(command))
+
+
+# --- 3. dispatch ----------------------------------------------------------------------------------------------
+
+def _requests_close_open(passenger_ids):
+    """Leftovers of an earlier run (a request whose proposal never came): cancel them through the service."""
+    from accounts.models import User
+    from matching.models import RideRequest
+    from matching.services import request_cancel
+
+    users = {str(u.pk): u for u in User.objects.filter(pk__in=passenger_ids)}
+    for request in RideRequest.objects.filter(passenger_id__in=passenger_ids, is_open=True):
+        request_cancel(request_id=request.pk, passenger=users[str(request.passenger_id)], reason="bench cleanup")
+
+
+def scenario_dispatch(bench, run_no):
+    """10k online drivers in the live index; `dispatch_sockets` of them hold real sockets. Each passenger's pickup is
+    its own socket driver's position, so that driver is the nearest and always in the first batch (the other two of
+    the batch are index-only drivers: their proposals are made and pushed the same way, nobody listens). A passenger
+    posts a request, waits for the proposal to reach its driver's socket, cancels, and is free again."""
+    args = bench.args
+    drivers = fixtures.users_ensure(prefix=fixtures.DRIVER_PREFIX, count=args.dispatch_online, driver=True)
+    passengers = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=args.dispatch_sockets, driver=False)
+    port = bench.start_server("uvicorn")
+    _ensure_worker(bench)
+    try:
+        for rate in args.dispatch_rates:
+            _requests_close_open(passengers)
+            fixtures.redis_reset()
+            fixtures.beacons_on(drivers)
+            rng = random.Random(1000 * run_no + rate)
+            points = {driver: fixtures.random_point(rng) for driver in drivers}
+            fixtures.positions_load(points)
+            socket_drivers = drivers[:args.dispatch_sockets]
+            config = {"mode": "dispatch", "host": "127.0.0.1", "port": port,
+                      "driver_tokens": fixtures.tokens_for(socket_drivers),
+                      "passenger_tokens": fixtures.tokens_for(passengers),
+                      "pickups": [points[driver] for driver in socket_drivers],
+                      "rate": rate, "warmup": args.warmup, "duration": args.duration, "connect_concurrency": 50}
+            gens = LoadGens([config], bench.env, f"dispatch-{rate}")
+            try:
+                gens.expect("READY")
+                metered = bench.metered_window(gens, args.warmup, args.duration)
+                gens.expect("DONE", timeout=60)
+                result = gens.results()[0]
+            finally:
+                gens.kill()
+            latencies = result["latencies"]
+            run = {"rate_offered": rate, "online": len(drivers), "sockets": result["connected"],
+                   "proposals_in_window": len(latencies),
+                   "requests_per_s": round(len(latencies) / result["window_s"], 1),
+                   "p50_ms": ms(pct(latencies, 0.5)), "p99_ms": ms(pct(latencies, 0.99)),
+                   "max_ms": ms(max(latencies) if latencies else None), "outcomes": result["outcomes"], **metered}
+            bench.record(f"3:{rate}/s", "uvicorn", run)
+    finally:
+        bench.stack.stop_server()
+        _requests_close_open(passengers)
+
+
+def report_dispatch(bench, keys):
+    rows = []
+    for key, runs in sorted(keys, key=lambda item: int(item[0][0][2:-2])):
+        rows.append((key[0][2:], _fmt(_med(runs, "requests_per_s")),
+                     f"{_fmt(_med(runs, 'p50_ms'))} ({_spread(runs, 'p50_ms')})",
+                     f"{_fmt(_med(runs, 'p99_ms'))} ({_spread(runs, 'p99_ms')})", _fmt(_med(runs, "max_ms")),
+                     _fmt(_med(runs, "server_cores")), _fmt(_med(runs, "worker_cores")),
+                     _fmt(_med(runs, "redis_cores")), _fmt(_med(runs, "loadgen_cores")),
+                     _fmt(_med(runs, "other_cores")),
+                     "; ".join(f"{k}: {v}" for k, v in _merged(run["outcomes"] for run in runs).items())))
+    return ["## 3. Dispatch", "",
+            f"{bench.args.dispatch_online:,} online drivers in the live index (spread over Jakarta), "
+            f"{bench.args.dispatch_sockets} of them with a socket. Latency: `POST /api/v1/rides/requests` sent → "
+            "`match.proposal` read on the driver's socket (same process, same clock). The path: request "
+            "transaction (surge quote, fare) → Celery `request_dispatch` → `drivers_available_near` → matches → "
+            "event rows + push through the Redis pub/sub channel layer → the server process holding the socket. "
+            "Requests are started at a fixed rate (open loop); each passenger cancels once its proposal arrives.", "",
+            table(["offered", "proposals/s", "p50 ms", "p99 ms", "max ms", "server cores", "worker cores",
+                   "Redis cores", "load gen cores", "other programs' cores", "outcomes"], rows), ""]
+
+
+def _merged(dicts):
+    merged = {}
+    for counts in dicts:
+        for k, v in counts.items():
+            merged[k] = merged.get(k, 0) + v
+    return merged
+
+
+# --- 4. settlement --------------------------------------------------------------------------------------------
+
+def completed_rides_create(count, *, drivers, passengers, seed):
+    """`count` completed, unsettled rides (request, match and ride rows, bulk), half cash, half wallet."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
+    from rides.models import Ride, RideStatus
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    requests, matches, rides = [], [], []
+    for i in range(count):
+        driver, passenger = drivers[i % len(drivers)], passengers[i % len(passengers)]
+        lat, lng = fixtures.random_point(rng)
+        distance_m = rng.uniform(800, 15_000)
+        fare = math.floor(distance_m / 1000 * 3000 + 0.5)
+        pct_ = rng.choice([100, 100, 100, 90, 75])
+        charged = fare * pct_ // 100
+        fee = charged * 5 // 100
+        method = PaymentMethod.WALLET if i % 2 else PaymentMethod.CASH
+        request = RideRequest(id=uuid.uuid4(), passenger_id=passenger, status=RequestStatus.CONFIRMED,
+                              pickup_lat=lat, pickup_lng=lng, destination_lat=lat + 0.03, destination_lng=lng,
+                              payment_method=method, estimate_distance_m=round(distance_m), estimate_amount=fare,
+                              is_open=False, batch_no=1, radius_m=1000)
+        match = Match(id=uuid.uuid4(), request=request, driver_id=driver, status=MatchStatus.CONFIRMED, batch_no=1,
+                      distance_to_pickup_m=300, expires_at=now, holds_driver=False, responded_at=now)
+        rides.append(Ride(id=uuid.uuid4(), request=request, match=match, driver_id=driver, passenger_id=passenger,
+                          status=RideStatus.COMPLETED, pickup_lat=lat, pickup_lng=lng, destination_lat=lat + 0.03,
+                          destination_lng=lng, payment_method=method, surge_multiplier=1, distance_m=distance_m,
+                          price_pct=pct_, metered_fare=fare, charged_amount=charged, admin_fee=fee,
+                          driver_payout=charged - fee, started_at=now - timedelta(minutes=20), ended_at=now))
+        requests.append(request)
+        matches.append(match)
+    with transaction.atomic():
+        RideRequest.objects.bulk_create(requests, batch_size=1000)
+        Match.objects.bulk_create(matches, batch_size=1000)
+        Ride.objects.bulk_create(rides, batch_size=1000)
+    return [str(ride.id) for ride in rides]
+
+
+def scenario_settlement(bench, run_no):
+    """Completed rides (bulk-made) are settled by `billing.tasks.settle_ride` on the Celery worker, one task each as
+    `rides.services` queues it, plus a duplicate task for every 10th ride (at-least-once delivery); then
+    `manage.py reconcile_ledger` must find the ledger clean and each ride must hold exactly one settlement."""
+    from django.core.management import CommandError, call_command
+
+    from billing.models import LedgerTransaction, TransactionPurpose
+    from billing.tasks import settle_ride
+
+    args = bench.args
+    drivers = fixtures.users_ensure(prefix=fixtures.DRIVER_PREFIX, count=200, driver=True)
+    passengers = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=200, driver=False)
+    _ensure_worker(bench)
+    ride_ids = completed_rides_create(args.rides, drivers=drivers, passengers=passengers, seed=run_no)
+    settled = LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT, ride_id__in=ride_ids)
+    worker = stack.CpuMeter(bench.stack.worker_processes).start()
+    machine = stack.MachineMeter().start()
+    t0 = time.perf_counter()
+    for i, ride_id in enumerate(ride_ids):
+        settle_ride.delay(ride_id)
+        if i % 10 == 0:
+            settle_ride.delay(ride_id)
+    publish_s = time.perf_counter() - t0
+    deadline = t0 + args.settle_timeout
+    done = 0
+    while time.perf_counter() < deadline:
+        done = settled.count()
+        if done >= len(ride_ids):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - t0
+    worker.stop(), machine.stop()
+    out = io.StringIO()
+    try:
+        call_command("reconcile_ledger", stdout=out)
+        clean = True
+    except CommandError as exc:
+        clean = False
+        out.write(str(exc))
+    from django.db.models import Count
+
+    doubles = (LedgerTransaction.objects.filter(ride_id__in=ride_ids, purpose=TransactionPurpose.SETTLEMENT)
+               .values("ride_id").annotate(n=Count("id")).filter(n__gt=1).count())
+    run = {"rides": len(ride_ids), "tasks": len(ride_ids) + math.ceil(len(ride_ids) / 10), "settled": done,
+           "seconds": round(elapsed, 2), "publish_s": round(publish_s, 2),
+           "rides_per_s": round(done / elapsed) if elapsed else None, "worker_cores": round(worker.cores, 2),
+           "other_cores": round(max(0.0, machine.busy_cores - worker.cores), 2),
+           "reconcile_clean": clean, "rides_settled_twice": doubles,
+           "exactly_once": clean and doubles == 0 and done == len(ride_ids),
+           "reconcile_output": out.getvalue().strip().splitlines()[:3]}
+    bench.record("4", "celery", run)
+
+
+def report_settlement(bench, keys):
+    runs = keys[0][1]
+    return ["## 4. Settlement", "",
+            f"{bench.args.rides:,} completed rides per run (half cash, half wallet) made in bulk, then one "
+            "`billing.tasks.settle_ride` task each (+ a duplicate for every 10th ride, as an at-least-once redelivery "
+            "would) published to the broker; the Celery worker (runstack's command, prefork, concurrency "
+            "CELERY_CONCURRENCY) settles them. Time: first publish → the last settlement visible in the database. "
+            "Then `manage.py reconcile_ledger` runs.", "",
+            table(["rides", "rides/s", "seconds", "worker cores", "other programs' cores", "reconcile_ledger",
+                   "settled twice", "exactly once"],
+                  [(_fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"], run["worker_cores"],
+                    run["other_cores"], "clean" if run["reconcile_clean"] else "**NOT clean**",
+                    run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**") for run in runs]),
+            "", f"worker: `{getattr(bench, 'worker_command', '')}`", ""]
