@@ -6,6 +6,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from accounts.tests.factories import make_passenger
 from billing import tasks
 from billing.models import LedgerTransaction
 from billing.selectors import ledger_findings, wallet_balance
@@ -151,3 +152,29 @@ def test_two_threads_settling_the_same_ride_post_one_transaction():
     assert LedgerTransaction.objects.filter(ride=ride).count() == 1
     assert wallet_balance(user_id=ride.passenger_id) == -ride.charged_amount
     assert ledger_findings().is_clean
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL "
+                    "(SQLite serializes every write transaction)")
+def test_two_threads_topping_up_with_the_same_key_credit_once():
+    passenger = make_passenger()
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def top_up():
+        try:
+            barrier.wait(timeout=10)
+            results.append(topup_create(user_id=passenger.id, amount=10_000, idempotency_key="same").pk)
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=top_up) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == [] and len(set(results)) == 1
+    assert wallet_balance(user_id=passenger.id) == 10_000
