@@ -15,7 +15,8 @@ from django.conf import settings
 
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED
 from nebengjek.errors import CommonError, DomainError
-from nebengjek.realtime import user_group
+from nebengjek.ops.services import ops_group_joins
+from nebengjek.realtime import OPS_GROUP, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class SocketError(str, Enum):
 
 # Message types handled on the event loop without Channels' per-message database-connection hop (pitfall 1 of
 # ../shared/PERFORMANCE.md); handlers that need the ORM use database_sync_to_async, which cleans up itself.
-_DIRECT_TYPES = frozenset({"websocket.receive", "realtime.event", "session.revoke"})
+_DIRECT_TYPES = frozenset({"websocket.receive", "realtime.event", "session.revoke", "ops.snapshot"})
 
 
 class TokenBucket:
@@ -77,6 +78,9 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND)
         self.groups = [user_group(self.user_id)]
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
+        if ops_group_joins(user):  # staff sockets also get the operations page's snapshots (nebengjek.ops)
+            self.groups.append(OPS_GROUP)
+            await self.channel_layer.group_add(OPS_GROUP, self.channel_name)
         WS_CONNECTIONS.inc()
 
     async def disconnect(self, code):
@@ -154,6 +158,10 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         if event.get("seq") is not None and event["seq"] <= self.last_seq:
             return  # already sent by a `resume` replay
         await self.send_event(event)
+
+    async def ops_snapshot(self, message):
+        """A snapshot from the ops broadcaster, already serialized once for every staff socket."""
+        await self.send(text_data=message["text"])
 
     async def session_revoke(self, message):
         sid = message.get("sid")
