@@ -24,6 +24,10 @@ DROPPED_OUT_OF_ORDER = 2
 DROPPED_TOO_FAST = 3
 DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast"}
 
+# Redis GEO indexes latitudes up to +-85.05112878 (Web Mercator): a position beyond is kept but not indexed.
+GEO_MAX_LAT = 85.05112878
+_GEO_MAX_LAT_LUA = f"local GEO_MAX_LAT = {GEO_MAX_LAT}\n"
+
 _HAVERSINE_LUA = """
 local function haversine(lat1, lng1, lat2, lng2)
   local r = math.pi / 180
@@ -36,7 +40,7 @@ end
 
 # KEYS: last position, geo, seen, beacon, tracking, track stream
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
-INGEST_LUA = _HAVERSINE_LUA + """
+INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prev = redis.call('HMGET', KEYS[1], 'lat', 'lng', 't')
@@ -48,7 +52,7 @@ if prev[3] then
 end
 redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-if redis.call('SISMEMBER', KEYS[4], uid) == 1 then
+if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 then
   redis.call('GEOADD', KEYS[2], lng, lat, uid)
   redis.call('ZADD', KEYS[3], t, uid)
 end
@@ -61,12 +65,12 @@ return 1
 """
 
 # KEYS: beacon, last position, geo, seen.  ARGV: driver id, "1"|"0"
-BEACON_LUA = """
+BEACON_LUA = _GEO_MAX_LAT_LUA + """
 local uid = ARGV[1]
 if ARGV[2] == '1' then
   redis.call('SADD', KEYS[1], uid)
   local p = redis.call('HMGET', KEYS[2], 'lat', 'lng', 't')
-  if p[3] then
+  if p[3] and math.abs(tonumber(p[1])) <= GEO_MAX_LAT then
     redis.call('GEOADD', KEYS[3], p[2], p[1], uid)
     redis.call('ZADD', KEYS[4], p[3], uid)
   end

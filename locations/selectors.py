@@ -39,9 +39,13 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
     limit = limit or settings.NEARBY_MAX_RESULTS
     excluded = {str(driver_id) for driver_id in exclude_ids}
     fresh_after = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
+    # GEOSEARCH refuses a centre beyond the indexable latitudes: search from the nearest indexable point instead,
+    # as much wider as that point is away (the haversine filter below keeps the answer exact).
+    search_lat = max(-live.GEO_MAX_LAT, min(live.GEO_MAX_LAT, lat))
+    search_radius = radius_m + haversine_m(lat, lng, search_lat, lng)
     found = live.script("search")(
         keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_BEACON],
-        args=[repr(float(lng)), repr(float(lat)), radius_m * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M,
+        args=[repr(float(lng)), repr(float(search_lat)), search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M,
               repr(fresh_after), limit + len(excluded) + _ORDER_SLACK, redis_keys.USER_LAST_POSITION_PREFIX],
     )
     drivers = []

@@ -90,3 +90,21 @@ def test_every_users_latest_position_is_kept_passengers_too():
 
 def test_a_user_never_seen_has_no_position():
     assert user_last_position(user_id=make_passenger().id) is None
+
+
+def test_a_driver_near_the_pole_is_kept_but_not_indexed_and_searching_there_finds_nobody():
+    driver = make_driver()
+    beacon_set(user=driver, active=True)
+
+    assert location_ingest(user=driver, lat=89.5, lng=10)
+
+    assert user_last_position(user_id=driver.id).lat == 89.5
+    assert drivers_available_near(lat=89.5, lng=10, radius_m=5000) == []
+
+
+def test_a_search_centred_beyond_the_indexable_latitudes_still_finds_drivers_within_the_radius():
+    driver = driver_online_at(make_driver(), (85.04, 0.0))
+
+    found = drivers_available_near(lat=85.07, lng=0.0, radius_m=5000)
+
+    assert [d.id for d in found] == [str(driver.id)]
