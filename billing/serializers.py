@@ -16,9 +16,17 @@ class WalletTransactionOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(source="transaction.created_at")
 
 
+class WholeRupiahField(serializers.IntegerField):
+    """A JSON integer only: 15000.5, "15000" and true are refused rather than coerced."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class TopUpInputSerializer(serializers.Serializer):
-    # Checked as a strict integer in billing.services.topup_amount_validate (no floats, no strings).
-    amount = serializers.JSONField()
+    amount = WholeRupiahField(help_text="IDR; limits WALLET_TOPUP_MIN..WALLET_TOPUP_MAX (checked by the service)")
 
 
 class TopUpOutputSerializer(serializers.Serializer):
