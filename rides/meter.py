@@ -2,9 +2,10 @@
 
 Locations XADDs each accepted position of a driver on a ride to `RIDE_TRACK_STREAM` (fields ride_id, lat, lng, t).
 `track_ingest` (a beat task, every second) reads it through a consumer group, so each entry goes to one worker;
-it applies the points per ride in one short transaction (rides.services.ride_track_append), then XACKs and
-deletes the entries. Entries left pending by a dead worker are claimed with XAUTOCLAIM. Applying is idempotent
-(a point not newer than the ride's last one is dropped), so an entry delivered twice never counts twice.
+it applies each batch in one short transaction (rides.services.rides_track_append), then XACKs and deletes the
+entries. Entries left pending by a dead worker are claimed with XAUTOCLAIM. Applying is idempotent (a point at a
+time the track already has is skipped), so an entry delivered twice never counts twice; a batch applied after a
+later one is merged into the track in time order.
 
 Because applied entries are deleted, the stream holds only what is not applied yet: at ride end
 `ride_pending_points` scans it for that one ride (normally about a second of traffic).
@@ -13,6 +14,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ class StreamPoint:
 
 def track_ingest(*, budget_seconds=None):
     """Apply what the stream holds (reclaimed, then new entries) until it is empty or the budget is spent."""
-    from rides.services import ride_track_append
+    from rides.services import rides_track_append
 
     client = get_redis()
     _ensure_group(client)
@@ -45,12 +47,12 @@ def track_ingest(*, budget_seconds=None):
     deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
                                    else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS)
     entries = _reclaim_stale(client, consumer)
-    applied = _apply_and_ack(client, entries, ride_track_append)
+    applied = _apply_and_ack(client, entries, rides_track_append)
     while time.monotonic() < deadline:
         entries = _read_new(client, consumer)
         if not entries:
             break
-        applied += _apply_and_ack(client, entries, ride_track_append)
+        applied += _apply_and_ack(client, entries, rides_track_append)
         if len(entries) < settings.RIDE_TRACK_INGEST_BATCH:
             break
     _forget_idle_consumers(client)
@@ -110,24 +112,16 @@ def _reclaim_stale(client, consumer):
 
 
 def _apply_and_ack(client, entries, apply):
-    """Apply the entries ride by ride (one transaction each); ack and delete the ones whose ride committed."""
+    """Apply a batch (one transaction for all its rides), then ack and delete its entries."""
     if not entries:
         return 0
     by_ride = defaultdict(list)
-    done_ids = []
-    for entry_id, fields in entries:
-        point = _parse(fields) if fields else None
-        if point is None:
-            done_ids.append(entry_id)  # malformed or already deleted: nothing to apply
-            continue
-        by_ride[fields["ride_id"]].append((entry_id, point))
-    applied = 0
-    try:
-        for ride_id, items in by_ride.items():
-            applied += apply(ride_id=ride_id, points=[point for _, point in items])
-            done_ids.extend(entry_id for entry_id, _ in items)
-    finally:
-        _ack_and_delete(client, done_ids)
+    for _entry_id, fields in entries:
+        point = _parse(fields) if fields else None  # malformed or already deleted: nothing to apply
+        if point is not None:
+            by_ride[fields["ride_id"]].append(point)
+    applied = apply(points_by_ride=by_ride) if by_ride else 0
+    _ack_and_delete(client, [entry_id for entry_id, _ in entries])
     return applied
 
 
@@ -142,6 +136,7 @@ def _ack_and_delete(client, entry_ids):
 
 def _parse(fields):
     try:
+        uuid.UUID(fields["ride_id"])
         recorded_at = datetime.fromtimestamp(round(float(fields["t"]), 6), tz=UTC)
         return StreamPoint(lat=float(fields["lat"]), lng=float(fields["lng"]), recorded_at=recorded_at)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
