@@ -60,6 +60,7 @@ class TokenBucket:
 class UserSocketConsumer(AsyncWebsocketConsumer):
     user = None
     user_id = None
+    closing = False  # set once the server closed the socket: nothing more is sent
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
 
     async def dispatch(self, message):
@@ -72,6 +73,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope.get("user")
         if user is None:
+            self.closing = True
             await self.close(code=CLOSE_UNAUTHORIZED, reason=self.scope.get("auth_error") or "not_authenticated")
             return
         self.user, self.user_id = user, str(user.pk)
@@ -138,7 +140,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.send_json({"type": "ack", "id": message_id, **(extra or {})})
 
     async def send_json(self, content):
-        await self.send(text_data=orjson.dumps(content).decode())
+        if not self.closing:
+            await self.send(text_data=orjson.dumps(content).decode())
 
     async def send_error(self, message_id, code, message, details=None):
         error = {"code": getattr(code, "value", code), "message": message, "details": details or {}}
@@ -165,5 +168,6 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
 
     async def session_revoke(self, message):
         sid = message.get("sid")
-        if sid is None or sid == self.scope.get("token_sid"):
+        if (sid is None or sid == self.scope.get("token_sid")) and not self.closing:
+            self.closing = True
             await self.close(code=CLOSE_UNAUTHORIZED, reason="session_ended")
