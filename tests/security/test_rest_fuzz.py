@@ -41,26 +41,6 @@ def error_in_contract_shape(ctx, response, case):
 # Bugs found here and still open in their owners' files, pinned in test_found_by_fuzzing.py: the fuzzer steps around
 # exactly those inputs until they are fixed (then delete the entry).
 PAGINATION_DOCUMENTED_WRONG = {"/api/v1/rides", "/api/v1/wallet/transactions"}
-REDIS_GEO_PATHS = {"/api/v1/drivers/nearby", "/api/v1/locations", "/api/v1/rides/requests"}
-
-
-def _beyond_redis_geo(value):
-    if isinstance(value, dict):
-        return any(_beyond_redis_geo(item) for key, item in value.items() if key != "lat") or (
-            _is_number(value.get("lat")) and abs(float(value["lat"])) > 85.05)
-    return False
-
-
-def _is_number(value):
-    try:
-        float(value)
-        return not isinstance(value, bool)
-    except (TypeError, ValueError):
-        return False
-
-
-def known_open_bug(case):
-    return case.operation.path in REDIS_GEO_PATHS and (_beyond_redis_geo(case.body) or _beyond_redis_geo(case.query))
 
 
 @pytest.fixture
@@ -79,8 +59,6 @@ def signed_in():
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 def test_no_5xx_and_every_error_in_the_contract_shape(case, signed_in):
-    if known_open_bug(case):
-        return
     role = "driver" if DRIVER_PATHS.match(case.operation.path) else "passenger"
     checks = [schemathesis.checks.not_a_server_error, error_in_contract_shape]
     if case.operation.path not in PAGINATION_DOCUMENTED_WRONG:
