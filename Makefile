@@ -24,6 +24,11 @@ admin: venv
 	$(PY) manage.py migrate --verbosity 0
 	$(PY) manage.py createsuperuser
 
+# The stack in the background, seeded, with simulated drivers and passengers; watch http://127.0.0.1:8000/ops/.
+# DEMO_DRIVERS, DEMO_PASSENGERS, DEMO_DURATION (seconds), SEED_STAFF_PASSWORD are read from the environment.
+demo: venv
+	PY=$(PY) PORT=$(PORT) ./scripts/demo.sh
+
 # Benchmarks (bench/RESULTS.md): `make bench` (3 runs, ~15 min) or `make bench ARGS=--quick` (< 2 min).
 # Uses DATABASE_URL / REDIS_URL when set (that Redis database is flushed!), else SQLite + a private Redis.
 bench: venv

@@ -69,6 +69,13 @@
     window.opsLastSnapshotAt = snapshot.at;
   }
 
+  function fitToPoints(snapshot) {
+    var points = [].concat(snapshot.drivers, snapshot.requests, snapshot.rides).map(function (row) {
+      return [row[1], row[2]];
+    });
+    if (points.length > 1) { map.fitBounds(points, {padding: [40, 40], maxZoom: 15}); }
+  }
+
   function setStatus(state, text) {
     var el = document.getElementById("ops-status");
     el.className = "status status-" + state;
@@ -111,6 +118,7 @@
   }
 
   render(initial);
+  fitToPoints(initial);
   connect();
   // Keeps the broadcaster running while this page is open (each token fetch says "someone watches").
   setInterval(function () { getJson(config.tokenUrl).catch(function () {}); }, 60000);
