@@ -24,6 +24,7 @@ from billing.models import (
     TransactionPurpose,
 )
 from matching.models import PaymentMethod
+from nebengjek import metrics
 from rides.models import Ride, RideStatus
 
 logger = logging.getLogger(__name__)
@@ -115,9 +116,12 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
             if ride.status != RideStatus.COMPLETED:
                 raise BillingException(BillingError.INVALID_RIDE_STATE, "Only a completed ride is settled.",
                                        status=409, details={"status": ride.status})
-            return _ledger_post(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
-                                ride=ride, lines=settlement_lines(ride=ride),
-                                memo=f"{ride.payment_method} ride, charged {ride.charged_amount}")
+            txn = _ledger_post(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
+                               ride=ride, lines=settlement_lines(ride=ride),
+                               memo=f"{ride.payment_method} ride, charged {ride.charged_amount}")
+            transaction.on_commit(lambda: metrics.settlement_observe(
+                payment_method=ride.payment_method, ended_at=ride.ended_at, settled_at=txn.created_at))
+            return txn
     except IntegrityError:
         # The unique (ride, purpose) key is the last line of defence if another writer got there first.
         existing = _ride_transaction(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)

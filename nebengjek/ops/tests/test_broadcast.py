@@ -23,11 +23,14 @@ def open_ops_page():
     assert client.get("/ops/token").status_code == 200
 
 
-def metric_value(name):
+def metric_value(name, default=None):
+    """The value of one sample on /metrics (`default` for a labelled child not created yet)."""
     text = Client().get("/metrics").content.decode()
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
+    if default is not None:
+        return default
     raise AssertionError(f"{name} not on /metrics")
 
 
@@ -86,3 +89,19 @@ def test_ledger_check_publishes_a_clean_verdict():
     assert metric_value("nebengjek_ledger_checked_timestamp_seconds") > before
     assert metric_value("nebengjek_ledger_problems") == 0
     assert metric_value("nebengjek_ledger_imbalance_idr") == 0
+
+
+def test_a_settlement_is_counted_once_with_its_lag():
+    from billing.services import ride_settle
+    from rides.tests.factories import make_in_progress_ride
+    from rides.services import ride_end
+
+    ride = make_in_progress_ride()
+    before = metric_value('nebengjek_settlements_total{payment_method="cash"}', default=0)
+    lag_before = metric_value("nebengjek_settlement_lag_seconds_count")
+
+    ride = ride_end(ride=ride, user=ride.driver)  # settles on commit (Celery eager here)
+    ride_settle(ride_id=ride.id)  # a redelivered task changes nothing
+
+    assert metric_value('nebengjek_settlements_total{payment_method="cash"}') == before + 1
+    assert metric_value("nebengjek_settlement_lag_seconds_count") == lag_before + 1
