@@ -1,5 +1,7 @@
 """`make run`: the whole system in the foreground — embedded Redis (when no REDIS_URL), migrations,
 the ASGI server, a Celery worker and Celery beat — all stopped together by Ctrl-C."""
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"embedded redis-server on 127.0.0.1:{settings.EMBEDDED_REDIS_PORT}")
         try:
             call_command("migrate", interactive=False, verbosity=0)
+            self._share_metrics()
             processes.append(self._spawn(self._server_command(options)))
             if not options["no_celery"]:
                 processes.append(self._spawn(self._celery("worker", "-l", "INFO", "-c",
@@ -42,6 +45,14 @@ class Command(BaseCommand):
         finally:
             self._stop(processes)
             embedded_redis.stop(redis_process)
+
+    def _share_metrics(self):
+        """One Prometheus directory for every child (web workers, Celery): /metrics then shows a task's counters."""
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            directory = settings.VAR_DIR / "prometheus"
+            shutil.rmtree(directory, ignore_errors=True)  # the values of a previous run's processes
+            directory.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
     def _server_command(self, options):
         bind = [options["host"], str(options["port"])]
