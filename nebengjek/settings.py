@@ -186,7 +186,9 @@ LOCATION_FRESH_SECONDS = env.int("LOCATION_FRESH_SECONDS", default=60)  # older 
 LOCATION_MAX_ACCURACY_M = 50  # a position reported less accurate than this is dropped
 LOCATION_MAX_SPEED_KMH = 200  # a position implying a faster move from the last accepted one is dropped
 LOCATION_FUTURE_TOLERANCE_SECONDS = 5  # recorded_at up to this far ahead (phone clock skew) counts as "now"
-LOCATION_FLUSH_WINDOW_MS = env.float("LOCATION_FLUSH_WINDOW_MS", default=2.0)  # socket updates batched per flush
+# Socket updates wait this long before a flush; 0 = as soon as the previous flush returned (one in flight:
+# updates arriving meanwhile form the next batch, so batches grow with load and latency stays low when idle).
+LOCATION_FLUSH_WINDOW_MS = env.float("LOCATION_FLUSH_WINDOW_MS", default=0.0)
 NEARBY_DEFAULT_RADIUS_M = 1000
 NEARBY_MAX_RADIUS_M = 5000
 NEARBY_MAX_RESULTS = 50  # cap on drivers returned by one nearby search

@@ -31,16 +31,21 @@ def bench_drivers(count):
     return drivers
 
 
-async def drive(url, token, rate, stop_at, latencies, errors):
+async def drive(url, token, rate, window, latencies, errors):
+    """One driver socket: connect, wait for every socket to be up, then stream positions until the window ends."""
     from websockets.asyncio.client import connect
 
     lat = JAKARTA[0] + random.uniform(-0.02, 0.02)
     lng = JAKARTA[1] + random.uniform(-0.02, 0.02)
-    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=30,
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60,
                        compression=None, proxy=None) as ws:
+        window["connected"] += 1
+        if window["connected"] == window["sockets"]:
+            window["start"].set()
+        await window["start"].wait()
         await asyncio.sleep(random.uniform(0, 1 / rate))
         n = 0
-        while time.monotonic() < stop_at:
+        while time.monotonic() < window["stop_at"]:
             n += 1
             lat += 0.000001
             sent = time.monotonic()
@@ -91,12 +96,11 @@ class Command(BaseCommand):
 
     async def _run(self, tokens, options):
         latencies, errors = [], []
-        stop_at = time.monotonic() + 2 + options["seconds"]
-        tasks = [asyncio.create_task(drive(options["url"], token, options["rate"], stop_at, latencies, errors))
+        window = {"sockets": len(tokens), "connected": 0, "start": asyncio.Event(), "stop_at": float("inf")}
+        tasks = [asyncio.create_task(drive(options["url"], token, options["rate"], window, latencies, errors))
                  for token in tokens]
-        await asyncio.sleep(2)  # connect and warm up, then count only the measured window
-        latencies.clear()
-        errors.clear()
+        await window["start"].wait()  # count only once every socket is connected
+        window["stop_at"] = time.monotonic() + options["seconds"]
         cpu_before = process_cpu_s(options["server_pid"])
         await asyncio.gather(*tasks)
         cpu_after = process_cpu_s(options["server_pid"])
