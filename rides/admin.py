@@ -1,5 +1,7 @@
 """Operators' view of rides: find one by id, phone number or plate; read its track; cancel a stuck one."""
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from rides import services
 from rides.errors import RidesException
@@ -41,13 +43,21 @@ class RideAdmin(admin.ModelAdmin):
         ("Route", {"fields": ["pickup_lat", "pickup_lng", "destination_lat", "destination_lng"]}),
         ("Meter", {"fields": ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]}),
         ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
-                                                 "admin_fee", "driver_payout"]}),
+                                                 "admin_fee", "driver_payout", "ledger"]}),
         ("Times", {"fields": ["created_at", "started_at", "ended_at", "cancelled_at", "cancelled_by",
                               "cancel_reason"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Ride._meta.fields]  # rides change only through services
+        return [field.name for field in Ride._meta.fields] + ["ledger"]  # rides change only through services
+
+    @admin.display(description="ledger")
+    def ledger(self, ride):
+        """The ride's money in billing (refund from there) and each of its ledger transactions."""
+        links = [(reverse("admin:billing_ridemoney_change", args=[ride.pk]), "money / refund")]
+        links += [(reverse("admin:billing_ledgertransaction_change", args=[txn.pk]), txn.purpose)
+                  for txn in ride.ledger_transactions.order_by("created_at")]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     def has_add_permission(self, request):
         return False
@@ -70,3 +80,23 @@ class RideAdmin(admin.ModelAdmin):
             except RidesException as error:
                 self.message_user(request, f"{ride.id}: {error.message}", messages.WARNING)
         self.message_user(request, f"Cancelled {cancelled} ride(s).", messages.SUCCESS)
+
+
+@admin.register(TrackPoint)
+class TrackPointAdmin(admin.ModelAdmin):
+    """Track points across rides (search by ride id); read-only evidence."""
+
+    list_display = ["ride", "recorded_at", "lat", "lng", "segment_m"]
+    search_fields = ["=ride__id"]
+    list_select_related = ["ride"]
+    ordering = ["-id"]
+    show_full_result_count = False  # the table is large: no COUNT(*) per page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
