@@ -47,6 +47,13 @@ def proposals_count(outcome, n=1):
         PROPOSALS.labels(outcome=outcome).inc(n)
 
 
+def proposals_sent(*, n, batch_no, request_created_at, proposed_at):
+    """A batch of `n` proposals went out; the first batch of a request also times request -> proposal."""
+    proposals_count("sent", n)
+    if batch_no == 1 and n:
+        request_first_proposal_observe(created_at=request_created_at, proposed_at=proposed_at)
+
+
 def request_first_proposal_observe(*, created_at, proposed_at):
     """The request -> first proposal latency of one request (call once, for its first batch)."""
     REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))

@@ -105,3 +105,21 @@ def test_a_settlement_is_counted_once_with_its_lag():
 
     assert metric_value('nebengjek_settlements_total{payment_method="cash"}') == before + 1
     assert metric_value("nebengjek_settlement_lag_seconds_count") == lag_before + 1
+
+
+def test_a_first_batch_counts_its_proposals_and_times_the_request():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from nebengjek import metrics
+
+    sent = metric_value('nebengjek_proposals_total{outcome="sent"}', default=0)
+    timed = metric_value("nebengjek_request_to_proposal_seconds_count")
+    created = timezone.now()
+
+    metrics.proposals_sent(n=3, batch_no=1, request_created_at=created, proposed_at=created + timedelta(seconds=0.2))
+    metrics.proposals_sent(n=2, batch_no=2, request_created_at=created, proposed_at=created + timedelta(seconds=16))
+
+    assert metric_value('nebengjek_proposals_total{outcome="sent"}') == sent + 5
+    assert metric_value("nebengjek_request_to_proposal_seconds_count") == timed + 1
