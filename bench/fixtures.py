@@ -39,7 +39,7 @@ def users_ensure(*, prefix, count, driver):
             if driver:
                 DriverProfile.objects.bulk_create([
                     DriverProfile(user=user, vehicle_type=VehicleType.MOTORCYCLE, is_verified=True,
-                                  vehicle_plate=f"B{user.msisdn[-8:]}", verified_at=now) for user in users])
+                                  vehicle_plate=f"BQ{user.msisdn[-8:]}", verified_at=now) for user in users])
                 DriverPresence.objects.bulk_create([
                     DriverPresence(driver=user, beacon_active=True, beacon_changed_at=now) for user in users])
     return [str(existing[m]) for m in msisdns]

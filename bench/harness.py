@@ -152,11 +152,11 @@ class Bench:
         port = self.start_server(server)
         procs = args.loadgens
         target = args.ingest_rate
-        phases = [
-            {"name": f"open loop at {target}/s", "rate": target / procs, "warmup": args.warmup,
-             "duration": args.duration},
+        phases = [  # the ceiling first: an open-loop phase the server cannot keep up with leaves a backlog
             {"name": "closed loop, ceiling", "rate": args.ingest_ceiling_rate / procs, "closed_loop": True,
              "warmup": args.warmup, "duration": args.duration},
+            {"name": f"open loop at {target}/s", "rate": target / procs, "warmup": args.warmup,
+             "duration": args.duration},
         ]
         configs = [{"mode": "ingest", "host": "127.0.0.1", "port": port, "ids": [drivers[i] for i in part],
                     "tokens": [tokens[i] for i in part], "positions": [start[drivers[i]] for i in part],
@@ -192,6 +192,8 @@ class Bench:
             }
             run["server_cpu_ms_per_update"] = round(
                 run["server_cpu_s"] * 1000 / max(1, accepted), 3)
+            all_in_cores = run["server_cores"] + (run["redis_cores"] or 0) + run["loadgen_cores"]
+            run["all_in_cpu_ms_per_update"] = round(all_in_cores * 1000 / max(1, run["accepted_per_s"]), 3)
             self.record(f"1:{phase['name'].split(' at ')[0]}", server, run)
 
     def metered_window(self, gens, warmup, duration):
@@ -303,6 +305,7 @@ class Bench:
                 connect_s = time.perf_counter() - t0
                 time.sleep(2.0)
                 after = stack.rss_bytes(self.stack.server_processes())
+                push = self.push_events(drivers, gens, rounds=args.push_rounds) if args.push_rounds else {}
                 gens.tell("CLOSE")
                 gens.expect("DONE")
                 results = gens.results()
@@ -316,7 +319,53 @@ class Bench:
                "connect_per_s": round(connected / connect_s), "rss_before_mb": round(before / 2**20, 1),
                "rss_after_mb": round(after / 2**20, 1),
                "kb_per_socket": round((after - before) / max(1, connected) / 1024, 1)}
+        if push:
+            received = sum(r["pushes"]["n"] for r in results)
+            firsts = [r["pushes"]["first"] for r in results if r["pushes"]["first"]]
+            lasts = [r["pushes"]["last"] for r in results if r["pushes"]["last"]]
+            span = (max(lasts) - push["t0"]) if lasts else None
+            processes = 1 if server == "daphne" else self.args.workers
+            run.update({"pushes_sent": push["sent"], "pushes_received": received,
+                        "pushes_lost": push["sent"] - received,
+                        "pushes_out_of_order": sum(r["pushes"]["out_of_order"] for r in results),
+                        "push_delivered_per_s": round(received / span) if span else None,
+                        "push_per_process_per_s": round(received / span / processes) if span else None,
+                        "push_publish_s": round(push["publish_s"], 2), **push["metered"]})
         self.record("5", server, run)
+
+    def push_events(self, user_ids, gens, *, rounds):
+        """Publish `rounds` events to every connected user's group through the project's channel layer (the path
+        nebengjek.realtime takes after a commit, without the Event rows), from several publisher processes."""
+        configs = [{"mode": "publish", "user_ids": part, "rounds": rounds} for part in split(user_ids, 2)]
+        server = stack.CpuMeter(self.stack.server_processes).start()
+        machine = stack.MachineMeter().start()
+        t0 = time.time()
+        procs = [subprocess.Popen([sys.executable, "-m", "bench.publish"], cwd=stack.ROOT, env=self.env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in configs]
+        for proc, config in zip(procs, configs):
+            proc.stdin.write(orjson.dumps(config).decode() + "\n")
+            proc.stdin.flush()
+        sent, starts = 0, []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            lines = out.strip().splitlines()
+            starts.append(float(lines[-2]))
+            sent += int(lines[-1])
+        t0 = min(starts)
+        publish_s = time.time() - t0
+        received, progress_at = -1, time.monotonic()
+        while time.monotonic() - progress_at < 3.0:  # until all arrived, or nothing more came for 3 s
+            time.sleep(0.25)
+            gens.tell("COUNT")
+            now_received = sum(int(p.stdout.readline()) for p in gens.processes)
+            if now_received != received:
+                received, progress_at = now_received, time.monotonic()
+            if received >= sent:
+                break
+        server.stop(), machine.stop()
+        return {"sent": sent, "t0": t0, "publish_s": publish_s,
+                "metered": {"push_server_cores": round(server.cores, 2),
+                            "push_other_cores": round(max(0.0, machine.busy_cores - server.cores), 2)}}
 
     # orchestration ------------------------------------------------------------------------------------------
     def run(self):
@@ -376,6 +425,7 @@ def parse(argv):
     parser.add_argument("--ingest-rate", type=int, default=10_000, help="offered updates/s, open loop")
     parser.add_argument("--ingest-ceiling-rate", type=int, default=30_000, help="cap of the closed-loop phase")
     parser.add_argument("--idle-sockets", type=int, default=5000)
+    parser.add_argument("--push-rounds", type=int, default=4, help="events pushed to each idle socket")
     parser.add_argument("--nearby-sizes", default="10000,100000")
     parser.add_argument("--selector-calls", type=int, default=3000)
     parser.add_argument("--http-concurrency", type=int, default=8)
@@ -401,6 +451,7 @@ def parse(argv):
         args.runs, args.warmup, args.duration, args.http_duration = 1, 0.5, 1.0, 0.5
         args.drivers, args.idle_sockets, args.selector_calls, args.ingest_rate = 20, 20, 50, 200
         args.ingest_ceiling_rate, args.nearby_sizes, args.http_concurrency = 300, "1000", 2
+        args.push_rounds = 2
         args.dispatch_online, args.dispatch_sockets, args.dispatch_rates, args.rides = 50, 5, "5", 20
         args.loadgens = 1
         args.output = str(stack.OUT / "SMOKE.md")

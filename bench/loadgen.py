@@ -54,7 +54,7 @@ async def wait_line(expected):
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line or line.strip().split()[0] == expected:
+        if not line or not expected or line.strip().split()[0] == expected:
             return line.strip()
 
 
@@ -168,7 +168,9 @@ async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, po
     measured = {key: counts[key] - window.get(key, 0) for key in counts}
     cpu_used = cpu_seconds() - (cpu_before or 0)
     measuring["on"] = False
-    await asyncio.sleep(phase.get("drain", 1.0))  # late acks still count for "last accepted", not for the window
+    drain_until = time.perf_counter() + phase.get("drain", 20.0)  # late acks count for "last accepted" only
+    while pending and time.perf_counter() < drain_until:
+        await asyncio.sleep(0.05)
     return {"window_s": end - window.get("t", end), "window": measured, "totals": dict(counts),
             "unacked_after_drain": len(pending), "latency": percentiles(latencies), "latencies": list(latencies),
             "cpu_s": cpu_used, "open_sockets": sum(1 for sock in sockets if sock.open)}
@@ -177,20 +179,36 @@ async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, po
 # --- 5. idle sockets -----------------------------------------------------------------------------------------
 
 async def run_idle(config):
-    closed = {"n": 0}
+    """Connect and stay idle; count pushed events (`bench.push`, seq 1, 2, … per socket) until told to close."""
+    pushes = {"n": 0, "first": None, "last": None, "out_of_order": 0}
+    last_seq = {}
 
     def on_message(sock, payload):
-        pass
+        message = orjson.loads(payload)
+        if message.get("type") != "bench.push":
+            return
+        now = time.time()
+        pushes["n"] += 1
+        pushes["first"] = pushes["first"] or now
+        pushes["last"] = now
+        if message.get("seq") != last_seq.get(sock.tag, 0) + 1:
+            pushes["out_of_order"] += 1
+        last_seq[sock.tag] = message.get("seq")
 
     sockets, failures = await connect_all(config, on_message, range(len(config["tokens"])))
     say("READY")
-    await wait_line("CLOSE")
+    while True:
+        word = await wait_line("")
+        if word == "COUNT":
+            say(str(pushes["n"]))
+        elif word in ("CLOSE", ""):
+            break
     still_open = sum(1 for sock in sockets if sock.open)
     for sock in sockets:
         sock.close()
     await asyncio.sleep(0.5)
     return {"connected": len(sockets), "connect_failed": len(failures), "connect_failures": failures[:5],
-            "open_at_close": still_open, "closed": closed["n"]}
+            "open_at_close": still_open, "pushes": pushes}
 
 
 # --- HTTP (nearby) ---------------------------------------------------------------------------------------

@@ -90,6 +90,13 @@ def summary_rows(bench):
                      _fmt(value), _verdict(value if exact else 0, 500, True)))
     for server in bench.args.servers:
         runs = _runs(bench, "5", server)
+        if runs and _med(runs, "push_per_process_per_s") is not None:
+            value = _med(runs, "push_per_process_per_s")
+            lost = sum(run.get("pushes_lost", 0) for run in runs)
+            rows.append((f"pushes delivered/s per server process ({server}; lost: {lost})", "≥ 4,000, none lost",
+                         _fmt(value), _verdict(value if lost == 0 else 0, 4000, True)))
+    for server in bench.args.servers:
+        runs = _runs(bench, "5", server)
         if runs:
             value = _med(runs, "kb_per_socket")
             rows.append((f"5. memory per idle socket ({server})", "≤ 32 KB", _fmt(value, " KB"),
@@ -175,12 +182,14 @@ def _details(bench):
                 "run every driver's last accepted position is checked in the GEO index (*GEO verified*). CPU is "
                 "cores used (CPU seconds / wall seconds) in the window. Values: median (runs: r1 / r2 / r3).", "",
                 table(["server", "phase", "accepted/s", "ack p50 ms", "ack p99 ms", "server cores",
-                       "server CPU ms/update", "Redis cores", "load gen cores", "dropped / errors", "GEO verified"],
+                       "server CPU ms/update", "Redis cores", "load gen cores", "other programs' cores",
+                       "all-in CPU ms/update", "dropped / errors", "GEO verified"],
                       [(key[1], key[0][2:], f"{_fmt(_med(runs, 'accepted_per_s'))} ({_spread(runs, 'accepted_per_s')})",
                         f"{_fmt(_med(runs, 'ack_p50_ms'))} ({_spread(runs, 'ack_p50_ms')})",
                         f"{_fmt(_med(runs, 'ack_p99_ms'))} ({_spread(runs, 'ack_p99_ms')})",
                         _fmt(_med(runs, "server_cores")), _fmt(_med(runs, "server_cpu_ms_per_update")),
                         _fmt(_med(runs, "redis_cores")), _fmt(_med(runs, "loadgen_cores")),
+                        _fmt(_med(runs, "other_cores")), _fmt(_med(runs, "all_in_cpu_ms_per_update")),
                         f"{sum(r['dropped'] for r in runs)} / {sum(r['errors'] for r in runs)} "
                         f"{merge(r['error_codes'] for r in runs) or ''}",
                         _spread(runs, "geo_verified")) for key, runs in sorted(ingest)]), ""]
@@ -217,7 +226,19 @@ def _details(bench):
                       [(key[1], _fmt(_med(runs, "sockets")),
                         f"{_fmt(_med(runs, 'kb_per_socket'))} ({_spread(runs, 'kb_per_socket')})",
                         f"{_fmt(_med(runs, 'rss_before_mb'))} → {_fmt(_med(runs, 'rss_after_mb'))}",
-                        _fmt(_med(runs, "connect_per_s"))) for key, runs in sorted(idle)]), ""]
+                        _fmt(_med(runs, "connect_per_s"))) for key, runs in sorted(idle)]), "",
+                "**Pushes** (same sockets, before they close): two publisher processes send "
+                f"{bench.args.push_rounds} `realtime.event` messages to every socket's user group through the project's "
+                "channel layer (`RedisPubSubChannelLayer`, as `nebengjek.realtime` does after a commit, without the "
+                "Event rows); each socket checks its seq runs 1, 2, 3… Rate: received / (last receipt − first publish).",
+                "",
+                table(["server", "sent", "lost", "out of order", "delivered/s", "per server process/s",
+                       "server cores", "other programs' cores"],
+                      [(key[1], _fmt(_med(runs, "pushes_sent")), sum(r.get("pushes_lost", 0) for r in runs),
+                        sum(r.get("pushes_out_of_order", 0) for r in runs),
+                        f"{_fmt(_med(runs, 'push_delivered_per_s'))} ({_spread(runs, 'push_delivered_per_s')})",
+                        _fmt(_med(runs, "push_per_process_per_s")), _fmt(_med(runs, "push_server_cores")),
+                        _fmt(_med(runs, "push_other_cores"))) for key, runs in sorted(idle)]), ""]
     return out
 
 
