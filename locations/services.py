@@ -24,15 +24,18 @@ logger = logging.getLogger(__name__)
 BEACON_EVENT = "beacon.updated"
 
 
-def position_time_or_drop_reason(*, recorded_at, accuracy_m, now):
-    """(epoch seconds of the position, None) or (None, reason) for what the filter drops without looking further."""
+def position_time(*, recorded_at, accuracy_m):
+    """The position's time in epoch seconds, or None (counted) when the filter drops it without asking Redis."""
+    now = timezone.now()
     if accuracy_m is not None and accuracy_m > settings.LOCATION_MAX_ACCURACY_M:
-        return None, "inaccurate"
+        count_location("inaccurate")
+        return None
     if recorded_at is None:
-        return now.timestamp(), None
+        return now.timestamp()
     if recorded_at > now + timedelta(seconds=settings.LOCATION_FUTURE_TOLERANCE_SECONDS):
-        return None, "future"
-    return min(recorded_at, now).timestamp(), None
+        count_location("future")
+        return None
+    return min(recorded_at, now).timestamp()
 
 
 def location_outcome(result):
@@ -48,22 +51,14 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
     Accepted: it becomes the user's latest position; a beacon-on driver moves in the live index; a driver whose
     ride is tracked extends the ride's track (../shared/API.md "Meter").
     """
-    t, drop_reason = position_time_or_drop_reason(recorded_at=recorded_at, accuracy_m=accuracy_m,
-                                                  now=timezone.now())
-    if drop_reason:
-        count_location(drop_reason)
-        return False
-    return location_outcome(live.ingest(user.pk, lat, lng, t))
+    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    return t is not None and location_outcome(live.ingest(user.pk, lat, lng, t))
 
 
 async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
     """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
-    t, drop_reason = position_time_or_drop_reason(recorded_at=recorded_at, accuracy_m=accuracy_m,
-                                                  now=timezone.now())
-    if drop_reason:
-        count_location(drop_reason)
-        return False
-    return location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    return t is not None and location_outcome(await live.flusher().submit(user_id, lat, lng, t))
 
 
 def beacon_set(*, user, active):
