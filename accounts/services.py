@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError, AccountsException
@@ -141,6 +142,8 @@ def tokens_issue(*, user):
     """A new sign-in session: refresh + access tokens sharing a session id (`sid`) that survives rotation."""
     refresh = RefreshToken.for_user(user)
     refresh["sid"] = uuid.uuid4().hex
+    # for_user() recorded the token before it had a sid; record the one we hand out, so logout finds its session.
+    OutstandingToken.objects.filter(jti=refresh["jti"]).update(token=str(refresh))
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -199,7 +202,7 @@ def driver_verify(*, profile):
 
 def user_suspend(*, user):
     """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sockets close."""
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
     with transaction.atomic():
         user.is_active = False

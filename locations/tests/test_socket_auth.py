@@ -64,6 +64,20 @@ async def test_an_access_token_of_a_logged_out_session_is_refused(ws):
     assert await closed_code(socket) == 4401
 
 
+def sign_in_and_log_out(user):
+    tokens = tokens_issue(user=user)
+    auth_logout(refresh=tokens["refresh"])
+    return tokens
+
+
+async def test_an_access_token_of_a_session_logged_out_before_any_refresh_is_refused(ws):
+    tokens = await db(sign_in_and_log_out)(await db(make_passenger)())
+
+    socket = await ws(token=tokens["access"])
+
+    assert await closed_code(socket) == 4401
+
+
 async def test_a_suspended_user_is_refused(ws):
     user = await db(make_driver)()
     tokens = await db(tokens_issue)(user=user)
