@@ -31,7 +31,7 @@ class RequestCreateApi(APIView):
             destination_lat=destination["lat"], destination_lng=destination["lng"],
             payment_method=data.validated_data["payment_method"],
         )
-        return Response(_request_body(ride_request.id, request.user), status=status.HTTP_201_CREATED)
+        return Response(events.request_payload(ride_request), status=status.HTTP_201_CREATED)
 
 
 class RequestDetailApi(APIView):

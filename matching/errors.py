@@ -6,7 +6,6 @@ from nebengjek.errors import DomainError
 class MatchingError(str, Enum):
     ACTIVE_REQUEST_EXISTS = "active_request_exists"
     INSUFFICIENT_BALANCE = "insufficient_balance"
-    PAYMENT_METHOD_UNAVAILABLE = "payment_method_unavailable"
     REQUEST_NOT_FOUND = "request_not_found"
     REQUEST_NOT_CONFIRMABLE = "request_not_confirmable"
     CONFIRM_EXPIRED = "confirm_expired"

@@ -11,9 +11,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from billing.selectors import wallet_balance
 from locations.geo import haversine_m
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
@@ -26,9 +28,10 @@ from matching.errors import (
     request_not_found,
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
-from matching.surge import fare_amount, surge_quote
+from matching.surge import surge_quote
+from rides.fare import metered_fare
 from rides.models import LIVE_RIDE_STATUSES, Ride, RideStatus
-from rides.services import ride_create
+from rides.services import ride_cancel_by_user, ride_create
 
 # A timed task may reach a worker a little early; it is a no-op then, so aim just after the deadline.
 _TIMER_MARGIN_SECONDS = 0.25
@@ -36,15 +39,17 @@ _TIMER_MARGIN_SECONDS = 0.25
 
 # --- create -------------------------------------------------------------------------------------------------
 
-@transaction.atomic
 def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
                    payment_method=PaymentMethod.CASH):
-    """A new searching request with its fare estimate and surge fixed; dispatch starts after the commit."""
+    """A new searching request with its fare estimate and surge fixed; dispatch starts after the commit.
+
+    The insert is the only write (its own transaction, or a savepoint inside the caller's), so the request reaches
+    dispatch after one commit."""
     _ensure_passenger_free(passenger)
     now = timezone.now()
     distance_m = haversine_m(pickup_lat, pickup_lng, destination_lat, destination_lng)
     surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now)
-    amount = fare_amount(distance_m=distance_m, surge_multiplier=surge.multiplier)
+    amount = metered_fare(distance_m=distance_m, surge_multiplier=surge.multiplier)  # the meter's formula
     _ensure_payment_possible(passenger, payment_method=payment_method, amount=amount)
     try:
         with transaction.atomic():
@@ -64,9 +69,11 @@ def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destin
 
 
 def _ensure_passenger_free(passenger):
-    """A fast, friendly refusal; the partial unique constraint is what really guarantees it."""
-    has_open_request = RideRequest.objects.filter(passenger=passenger, is_open=True).exists()
-    if has_open_request or Ride.objects.filter(passenger=passenger, status__in=LIVE_RIDE_STATUSES).exists():
+    """A fast, friendly refusal in one query; the partial unique constraint is what really guarantees it (a request
+    stays open until its ride ends, so a live ride is covered by both)."""
+    open_or_riding = Q(passenger=passenger, is_open=True) | Q(ride__passenger=passenger,
+                                                             ride__status__in=LIVE_RIDE_STATUSES)
+    if RideRequest.objects.filter(open_or_riding).exists():
         raise _active_request_exists()
 
 
@@ -78,11 +85,6 @@ def _active_request_exists():
 def _ensure_payment_possible(passenger, *, payment_method, amount):
     if payment_method != PaymentMethod.WALLET:
         return
-    try:
-        from billing.selectors import wallet_balance
-    except ImportError:  # the wallet arrives with the billing domain
-        raise MatchingException(MatchingError.PAYMENT_METHOD_UNAVAILABLE,
-                                "Wallet payment is not available yet; pay with cash.", status=409) from None
     balance = wallet_balance(user_id=passenger.id)
     if balance < amount:
         raise MatchingException(MatchingError.INSUFFICIENT_BALANCE, "Your wallet balance is below the fare estimate.",
@@ -106,16 +108,17 @@ def request_dispatch(*, request_id):
 
 
 def _advance(request, *, now):
-    pending = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.PENDING))
+    matches = list(Match.objects.select_for_update().filter(request=request))  # a handful: every batch so far
+    pending = [match for match in matches if match.status == MatchStatus.PENDING]
     if any(match.expires_at > now for match in pending):
         return
     _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
-    _offer_next_batch(request, now=now)
+    _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
 
 
-def _offer_next_batch(request, *, now):
-    """Offer the request to the nearest batch at the next radius that has anyone; none left -> `no_driver`."""
-    offered = Match.objects.filter(request=request).values_list("driver_id", flat=True)
+def _offer_next_batch(request, *, offered, now):
+    """Offer the request to the nearest batch at the next radius that has anyone (never to a driver in `offered`,
+    who had it before); none left -> `no_driver`."""
     exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
     radii = settings.MATCHING_RADII_M
     for radius in [r for r in radii if r > request.radius_m]:
@@ -292,8 +295,6 @@ def request_cancel(*, request_id, passenger, reason=""):
 
 def _ride_cancel_before_start(request, *, passenger, reason):
     """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts)."""
-    from rides.services import ride_cancel_by_user
-
     ride = Ride.objects.get(request=request)
     if ride.status == RideStatus.CANCELLED:
         return

@@ -7,7 +7,7 @@ SURGE_EXCESS_RATIO_PER_STEP of (demand - supply) / supply, capped at SURGE_MAX_M
 """
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from math import floor
 
@@ -67,12 +67,3 @@ def _available_drivers_in(area, *, lat, lng):
                                     limit=settings.SURGE_SUPPLY_MAX_COUNT)
     return sum(1 for driver in nearby if h3.latlng_to_cell(driver.lat, driver.lng, resolution) in area)
 
-
-def fare_amount(*, distance_m, surge_multiplier):
-    """round_half_up(distance_m / 1000 × RIDE_FARE_PER_KM_IDR × surge): integer rupiah, rounded once.
-
-    The float metres become a Decimal exactly; ../shared/API.md "Fare" (the same formula as the metered fare).
-    """
-    rate = Decimal(settings.RIDE_FARE_PER_KM_IDR)
-    amount = Decimal(repr(float(distance_m))) / 1000 * rate * Decimal(str(surge_multiplier))
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))

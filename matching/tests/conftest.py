@@ -3,6 +3,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 
 from accounts.services import tokens_issue
 
@@ -29,6 +30,13 @@ async def ws():
             await communicator.disconnect(timeout=2)
         except (asyncio.TimeoutError, asyncio.CancelledError, RuntimeError):  # already closed by the server
             pass
+    # The ORM ran in the sync worker thread of database_sync_to_async: close its persistent connection there,
+    # so the test database can be dropped at the end of the run.
+    await database_sync_to_async(_close_this_threads_connection)()
+
+
+def _close_this_threads_connection():
+    connection.close()
 
 
 async def next_of_type(communicator, type, timeout=5):

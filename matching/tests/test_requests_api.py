@@ -133,3 +133,25 @@ def test_the_request_shows_the_accepted_match_with_the_driver(client_for):
     assert body["match"]["driver"]["id"] == str(driver.id)
     assert body["match"]["driver"]["vehicle_plate"] == "B 7 NJK"
     assert body["confirm_expires_at"] is not None
+
+
+def test_paying_by_wallet_needs_a_balance_covering_the_estimate(client_for):
+    driver_online(300)
+    client = client_for(make_passenger())
+
+    response = client.post("/api/v1/rides/requests", request_body(payment_method="wallet"), format="json")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "insufficient_balance"
+    assert response.json()["error"]["details"] == {"balance": 0, "fare_estimate": 3336}
+
+
+def test_with_enough_in_the_wallet_a_wallet_request_is_made(client_for):
+    driver_online(300)
+    client = client_for(make_passenger())
+    topup = client.post("/api/v1/wallet/topups", {"amount": 10_000}, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert topup.status_code == 201, topup.json()
+
+    body = ask_for_ride(client, payment_method="wallet")
+
+    assert body["payment_method"] == "wallet" and body["status"] == "searching"

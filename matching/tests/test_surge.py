@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from matching.models import RideRequest
-from matching.surge import fare_amount, surge_cell, surge_multiplier
+from matching.surge import surge_cell, surge_multiplier
 from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, make_passenger
 
 
@@ -23,12 +23,6 @@ from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, make_pas
 ])
 def test_the_multiplier_rises_in_tenths_with_excess_demand_up_to_2(supply, demand, expected):
     assert surge_multiplier(supply=supply, demand=demand) == Decimal(expected)
-
-
-def test_the_fare_is_rounded_half_up_once_after_the_surge():
-    assert fare_amount(distance_m=1111.95, surge_multiplier=Decimal("1.0")) == 3336
-    assert fare_amount(distance_m=1111.95, surge_multiplier=Decimal("1.5")) == 5004  # 5003.775
-    assert fare_amount(distance_m=500.25, surge_multiplier=Decimal("1.0")) == 1501  # 1500.75
 
 
 def open_requests_in_the_pickup_cell(count, **fields):
