@@ -5,10 +5,6 @@ from rides.serializers import RideOutputSerializer
 RIDE_UPDATED = "ride.updated"
 
 
-def ride_payload(ride):
-    return {"ride": RideOutputSerializer(ride).data}
-
-
 def ride_updated_send_on_commit(ride):
     """Store and (after commit) push `ride.updated` to both sides of the ride."""
     payload = {"ride": _plain(RideOutputSerializer(ride).data)}

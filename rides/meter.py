@@ -119,7 +119,7 @@ def _apply_and_ack(client, entries, apply):
     for _entry_id, fields in entries:
         point = _parse(fields) if fields else None  # malformed or already deleted: nothing to apply
         if point is not None:
-            by_ride[fields["ride_id"]].append(point)
+            by_ride[str(uuid.UUID(fields["ride_id"]))].append(point)
     applied = apply(points_by_ride=by_ride) if by_ride else 0
     _ack_and_delete(client, [entry_id for entry_id, _ in entries])
     return applied

@@ -102,7 +102,7 @@ def rides_track_append(*, points_by_ride):
 
     `points_by_ride` maps a ride id to its points (lat, lng, recorded_at). One transaction for the whole batch:
     the rides' rows locked in id order (so concurrent meter runs cannot deadlock), one bulk INSERT of track
-    points, one bulk UPDATE of the rides. Points of a ride that is not in progress are dropped.
+    points, one UPDATE per ride (pipelined). Points of a ride that is not in progress are dropped.
     """
     with transaction.atomic():
         rides = list(Ride.objects.select_for_update()
