@@ -4,6 +4,7 @@ To a driver: `match.proposal`, then `match.cancelled` / `match.expired` / `match
 To the passenger: `match.accepted`, `match.confirmed`, `match.expired` (confirm window passed) and
 `request.updated` when the request ends without the passenger's doing (`no_driver`, `expired`).
 """
+from accounts.serializers import rating_payload
 from nebengjek.realtime import send_event_on_commit
 
 MATCH_PROPOSAL = "match.proposal"
@@ -28,14 +29,14 @@ def fare_estimate_payload(request):
 
 
 def passenger_payload(user):
-    return {"id": str(user.id), "full_name": user.full_name, "rating": None}
+    return {"id": str(user.id), "full_name": user.full_name, "rating": rating_payload(user)}
 
 
 def driver_payload(user):
     profile = getattr(user, "driver_profile", None)
     return {"id": str(user.id), "full_name": user.full_name,
             "vehicle_type": profile.vehicle_type if profile else None,
-            "vehicle_plate": profile.vehicle_plate if profile else None, "rating": None}
+            "vehicle_plate": profile.vehicle_plate if profile else None, "rating": rating_payload(user)}
 
 
 def _trip(request):

@@ -19,7 +19,7 @@ from billing.selectors import wallet_balance
 from locations.geo import haversine_m
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
-from matching import events, tasks
+from matching import events, ranking, tasks
 from matching.errors import (
     MatchingError,
     MatchingException,
@@ -35,6 +35,8 @@ from rides.services import ride_cancel_by_user, ride_create
 
 # A timed task may reach a worker a little early; it is a no-op then, so aim just after the deadline.
 _TIMER_MARGIN_SECONDS = 0.25
+# Drivers under the rating floor are passed over; dispatch looks past them this many times at most per batch.
+_FLOOR_REFETCHES = 3
 
 
 # --- create -------------------------------------------------------------------------------------------------
@@ -142,8 +144,7 @@ def _offer_next_batch(request, *, offered, now):
 def _propose(request, *, radius, exclude, batch_no, now):
     """Proposals to up to a batch of the nearest free drivers within `radius`; drivers it tried join `exclude`."""
     size = settings.MATCHING_BATCH_SIZE
-    candidates = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
-                                        limit=size + settings.MATCHING_CANDIDATE_SLACK, exclude_ids=tuple(exclude))
+    candidates = _candidates(request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK)
     expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
     batch, tried = [], 0
     while len(batch) < size and tried < len(candidates):
@@ -152,6 +153,26 @@ def _propose(request, *, radius, exclude, batch_no, now):
         batch += _matches_insert(request, chunk, batch_no=batch_no, expires_at=expires_at)
     exclude.update(str(candidate.id) for candidate in candidates[:tried])
     return batch
+
+
+def _candidates(request, *, radius, exclude, limit):
+    """The nearest available drivers, the better-rated first among near-equals (matching/ranking.py). Drivers under
+    the rating floor are passed over (they join `exclude`) and the search goes on past them, a few times at most."""
+    found, ratings, seen = [], {}, set(exclude)
+    for _ in range(_FLOOR_REFETCHES):
+        wanted = limit - len(found)
+        nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
+                                         limit=wanted, exclude_ids=tuple(seen))
+        if not ranking.needs_ratings(nearest):  # no floor and nobody near-equal: distance order it is
+            return nearest
+        ratings |= ranking.driver_ratings(driver.id for driver in nearest)
+        refused = {driver.id for driver in nearest if ranking.under_floor(ratings.get(driver.id, ranking.UNRATED))}
+        exclude.update(refused)
+        seen.update(driver.id for driver in nearest)
+        found += [driver for driver in nearest if driver.id not in refused]
+        if not refused or len(nearest) < wanted:
+            break
+    return ranking.rank(found, ratings)
 
 
 def _matches_insert(request, candidates, *, batch_no, expires_at):

@@ -169,7 +169,19 @@ def test_cancel_after_confirm_cancels_the_ride_before_it_starts(client_for):
     assert not Match.objects.filter(driver=driver, holds_driver=True).exists()
 
 
-def test_cancel_with_no_proposal_out_yet_just_cancels(client_for):
+def test_cancel_before_dispatch_sent_any_proposal_just_cancels(client_for):
+    passenger = make_passenger()
+    waiting = RideRequest.objects.create(  # made, its dispatch task not run yet
+        passenger=passenger, pickup_lat=-6.2, pickup_lng=106.8, destination_lat=-6.21, destination_lng=106.8,
+        estimate_distance_m=1112, estimate_amount=3336)
+
+    response = client_for(passenger).post(f"/api/v1/rides/requests/{waiting.id}/cancel")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert RideRequest.objects.get(id=waiting.id).is_open is False
+
+
+def test_cancelling_twice_answers_200_with_the_cancelled_request(client_for):
     client = client_for(make_passenger())
     driver_online(300)
     request = ask_for_ride(client)
