@@ -34,7 +34,7 @@ class Stack:
         self.log_path = workdir / "stack.log"
         redis_base = settings.REDIS_URL.rsplit("/", 1)[0]
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"},
             "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
             "VAR_DIR": str(workdir),
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
@@ -50,8 +50,11 @@ class Stack:
         self.process = None
 
     def manage(self, *args):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-                              capture_output=True, text=True, timeout=120)
+        """Run a management command against this stack's database and Redis; fail with its output."""
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr[-3000:]}"
+        return result
 
     def start(self):
         self.log = open(self.log_path, "w")
