@@ -5,7 +5,7 @@ To the passenger: `match.accepted`, `match.confirmed`, `match.expired` (confirm 
 `request.updated` when the request ends without the passenger's doing (`no_driver`, `expired`).
 """
 from accounts.serializers import rating_payload
-from nebengjek.realtime import send_event_on_commit
+from nebengjek.realtime import send_event_on_commit, send_events_on_commit
 
 MATCH_PROPOSAL = "match.proposal"
 MATCH_ACCEPTED = "match.accepted"
@@ -73,13 +73,13 @@ def request_payload(request, *, match=None, ride_id=None):
 
 
 def proposals_send_on_commit(matches, *, request):
-    for match in matches:
-        send_event_on_commit([match.driver_id], MATCH_PROPOSAL, {"match": proposal_payload(match, request=request)})
+    send_events_on_commit([([match.driver_id], MATCH_PROPOSAL, {"match": proposal_payload(match, request=request)})
+                           for match in matches])
 
 
 def outcomes_send_on_commit(matches, *, type, reason, also_tell=()):
-    for match in matches:
-        send_event_on_commit([match.driver_id, *also_tell], type, {"match": match_outcome_payload(match, reason=reason)})
+    send_events_on_commit([([match.driver_id, *also_tell], type, {"match": match_outcome_payload(match, reason=reason)})
+                           for match in matches])
 
 
 def match_send_on_commit(match, *, request, type, user_ids):

@@ -4,13 +4,17 @@ The database is the truth (clients replay by `seq`); the channel-layer push is o
 """
 import logging
 import uuid
+from collections import Counter
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from nebengjek.models import Event
+from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +25,24 @@ def user_group(user_id):
     return f"user.{user_id}"
 
 
-def _next_seq(user_id):
-    table = "nebengjek_eventcursor"
+_CURSOR_TABLE = "nebengjek_eventcursor"
+
+
+def _allocate_seqs(counts):
+    """Reserve `counts[user_id]` consecutive seqs per user in one upsert; returns {user_id: last seq reserved}.
+
+    Rows are upserted in user-id order, so concurrent writers lock the cursors in one order.
+    """
+    user_ids = sorted(counts)
+    values = ", ".join(["(%s, %s)"] * len(user_ids))
+    params = [part for user_id in user_ids for part in (_db_id(user_id), counts[user_id])]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (user_id, last_seq) VALUES (%s, 1) "
-            f"ON CONFLICT (user_id) DO UPDATE SET last_seq = {table}.last_seq + 1 RETURNING last_seq",
-            [_db_id(user_id)],
+            f"INSERT INTO {_CURSOR_TABLE} (user_id, last_seq) VALUES {values} ON CONFLICT (user_id) "
+            f"DO UPDATE SET last_seq = {_CURSOR_TABLE}.last_seq + excluded.last_seq RETURNING user_id, last_seq",
+            params,
         )
-        return cursor.fetchone()[0]
+        return {str(uuid.UUID(str(user_id))): last_seq for user_id, last_seq in cursor.fetchall()}
 
 
 def _db_id(user_id):
@@ -42,30 +55,66 @@ def send_event_on_commit(user_ids, type, payload):
 
     Call it inside the service's transaction; outside one it commits at once. Returns the stored events.
     """
+    return send_events_on_commit([(user_ids, type, payload)])
+
+
+def send_events_on_commit(items):
+    """Like send_event_on_commit for several (user_ids, type, payload) at once: one upsert, one insert, one push."""
+    recipients = [(str(uuid.UUID(str(user_id))), type, payload)
+                  for user_ids, type, payload in items for user_id in dict.fromkeys(user_ids)]
+    if not recipients:
+        return []
+    counts = Counter(user_id for user_id, _, _ in recipients)
     now = timezone.now()
-    with transaction.atomic():
-        events = [
-            Event(user_id=user_id, seq=_next_seq(user_id), type=type, payload=payload, created_at=now)
-            for user_id in sorted({str(u) for u in user_ids})  # one lock order for the cursors
-        ]
+    with transaction.atomic(savepoint=False):
+        last_seqs = _allocate_seqs(counts)
+        next_seqs = {user_id: last_seqs[user_id] - counts[user_id] + 1 for user_id in counts}
+        events = []
+        for user_id, type, payload in recipients:
+            events.append(Event(user_id=user_id, seq=next_seqs[user_id], type=type, payload=payload,
+                                created_at=now))
+            next_seqs[user_id] += 1
         Event.objects.bulk_create(events)
-        messages = [(user_group(event.user_id), event.as_message()) for event in events]
+        messages = [(user_group(event.user_id), {"type": "realtime.event", "event": event.as_message()})
+                    for event in events]
         transaction.on_commit(lambda: push_messages(messages))
     return events
 
 
 def push_messages(messages):
-    """Best-effort delivery to connected sockets; a lost push is recovered by `resume`."""
+    """Best-effort delivery of (group, message) to connected sockets; a lost push is recovered by `resume`."""
     try:
-        async_to_sync(_group_send_all)(messages)
+        _publish(messages)
     except Exception:  # the event is stored; a client that missed it resumes by seq
         logger.exception("realtime push failed", extra={"groups": [group for group, _ in messages]})
+
+
+def _publish(messages):
+    """Publish straight to the pub/sub layer's Redis channels in one pipelined round trip.
+
+    From synchronous code (views, tasks) this avoids async_to_sync's fresh event loop and connection per call
+    (~10 ms each); any other channel layer goes through its own group_send.
+    """
+    layer = get_channel_layer()
+    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("hosts", [])
+    if not isinstance(layer, RedisPubSubChannelLayer) or len(hosts) != 1:
+        async_to_sync(_group_send_all)(messages)
+        return
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
+    pipe = get_redis(_host_url(hosts[0])).pipeline(transaction=False)
+    for group, message in messages:
+        pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
+    pipe.execute()
+
+
+def _host_url(host):
+    return host["address"] if isinstance(host, dict) else host
 
 
 async def _group_send_all(messages):
     layer = get_channel_layer()
     for group, message in messages:
-        await layer.group_send(group, {"type": "realtime.event", "event": message})
+        await layer.group_send(group, message)
 
 
 def events_after(*, user_id, after, limit=500):
@@ -79,7 +128,4 @@ def close_sessions_on_commit(user_id, *, sid=None):
 
 
 def _push_control(group, message):
-    try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
-    except Exception:
-        logger.exception("session revoke push failed", extra={"group": group})
+    push_messages([(group, message)])
