@@ -29,6 +29,7 @@ from matching.errors import (
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
 from matching.surge import surge_quote
+from nebengjek import metrics
 from rides.fare import metered_fare
 from rides.models import LIVE_RIDE_STATUSES, Ride, RideStatus
 from rides.services import ride_cancel_by_user, ride_create
@@ -131,6 +132,7 @@ def _offer_next_batch(request, *, offered, now):
             request.save(update_fields=["batch_no", "radius_m", "updated_at"])
             events.proposals_send_on_commit(batch, request=request)
             _drivers_busy_on_commit([match.driver_id for match in batch], busy=True)
+            _proposals_sent_on_commit(request, n=len(batch), now=now)
             countdown = settings.MATCHING_PROPOSAL_TTL_SECONDS + _TIMER_MARGIN_SECONDS
             tasks.request_dispatch.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
             return batch
@@ -215,6 +217,7 @@ def match_accept(*, match_id, driver):
                                     user_ids=[request.passenger_id, match.driver_id])
         countdown = settings.MATCHING_CONFIRM_TTL_SECONDS + _TIMER_MARGIN_SECONDS
         tasks.request_confirm_expire.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
+        transaction.on_commit(lambda: metrics.proposals_count("accepted"))
     return match
 
 
@@ -226,6 +229,7 @@ def match_reject(*, match_id, driver):
         _ensure_open_proposal(request, match, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.REJECTED, responded_at=now)
         _drivers_busy_on_commit([match.driver_id], busy=False)
+        transaction.on_commit(lambda: metrics.proposals_count("rejected"))
         _advance(request, now=now)
     return match
 
@@ -369,6 +373,13 @@ def _matches_close(matches, *, status, event, reason, also_tell=()):
         match.holds_driver = False
     events.outcomes_send_on_commit(matches, type=event, reason=reason, also_tell=also_tell)
     _drivers_busy_on_commit([match.driver_id for match in matches], busy=False)
+    transaction.on_commit(lambda: metrics.proposals_count(status, len(matches)))
+
+
+def _proposals_sent_on_commit(request, *, n, now):
+    batch_no, created_at = request.batch_no, request.created_at
+    transaction.on_commit(lambda: metrics.proposals_sent(n=n, batch_no=batch_no, request_created_at=created_at,
+                                                         proposed_at=now))
 
 
 def _drivers_busy_on_commit(driver_ids, *, busy):
