@@ -36,3 +36,8 @@ bench: venv
 
 clean:
 	rm -rf var/ .pytest_cache
+
+# Reliability (README "Reliability"): killed worker with 1,000 rides, fuzzers and the stateful ledger with more
+# examples. Needs PostgreSQL; starts its own redis-server on RELIABILITY_REDIS_PORT (default 6507). ~10 min.
+reliability: venv
+	bash reliability/run.sh

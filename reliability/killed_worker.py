@@ -10,6 +10,7 @@ The database is migrated and used as is (use a scratch one); Redis is a private 
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,10 @@ def make_completed_rides(count, *, people=20):
     from accounts.tests.factories import make_driver, make_passenger
     from billing.tests.factories import make_completed_ride
 
-    passengers = [make_passenger() for _ in range(people)]
-    drivers = [make_driver() for _ in range(people)]
+    run = random.randrange(10**5)  # numbers unique to this run: the database may hold earlier runs' users
+    passengers = [make_passenger(msisdn=f"+62812{run:05d}{i:03d}") for i in range(people)]
+    drivers = [make_driver(user__msisdn=f"+62813{run:05d}{i:03d}", vehicle_plate=f"B {i + 1} R{run % 26 + 10:X}")
+               for i in range(people)]
     ride_ids = []
     for i in range(count):
         ride = make_completed_ride(passenger=passengers[i % people], driver=drivers[i % people],
@@ -42,7 +45,7 @@ def enqueue_settlements(broker_url, ride_ids):
     """Publish one settle_ride message per ride straight to the broker (as ride_end does after its commit)."""
     from celery import Celery
 
-    publisher = Celery("publisher", broker=broker_url)
+    publisher = Celery("publisher", broker=broker_url, set_as_current=False)
     with publisher.connection_for_write() as connection:
         for ride_id in ride_ids:
             publisher.send_task("billing.tasks.settle_ride", args=[ride_id], connection=connection)
@@ -118,7 +121,7 @@ def sweep(*, env, broker_url, ride_ids, log_path, timeout):
 
     worker = Worker(env, log_path).start()
     try:
-        Celery("publisher", broker=broker_url).send_task("billing.tasks.settle_unsettled_rides")
+        Celery("publisher", broker=broker_url, set_as_current=False).send_task("billing.tasks.settle_unsettled_rides")
         deadline = time.monotonic() + timeout
         while settled_count(ride_ids) < len(ride_ids) and time.monotonic() < deadline:
             time.sleep(0.2)
