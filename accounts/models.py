@@ -43,6 +43,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True, help_text="Off = suspended: tokens refused, sockets closed.")
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The user's rating, kept by rides/ratings.py in the rating's transaction: the average of the last
+    # RATING_WINDOW_SIZE ratings received (None until the first) and how many were ever received.
+    rating_average = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True, editable=False)
+    rating_count = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 

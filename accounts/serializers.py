@@ -9,16 +9,32 @@ class DriverProfileOutputSerializer(serializers.ModelSerializer):
         fields = ["vehicle_type", "vehicle_plate", "is_verified"]
 
 
+class UserRatingOutputSerializer(serializers.Serializer):
+    average = serializers.FloatField(help_text="Mean stars of the last 100 ratings received, 2 decimals.")
+    count = serializers.IntegerField(help_text="All ratings ever received.")
+
+
+def rating_payload(user):
+    """A user's rating as clients see it (/me, match.proposal, match.accepted): {"average", "count"} or None."""
+    if user.rating_average is None:
+        return None
+    return {"average": float(user.rating_average), "count": user.rating_count}
+
+
 class UserOutputSerializer(serializers.ModelSerializer):
     driver = serializers.SerializerMethodField()
+    rating = serializers.SerializerMethodField()
 
     class Meta:
         model = User
-        fields = ["id", "msisdn", "full_name", "role", "driver"]
+        fields = ["id", "msisdn", "full_name", "role", "driver", "rating"]
 
     def get_driver(self, user) -> DriverProfileOutputSerializer(allow_null=True):
         profile = getattr(user, "driver_profile", None)
         return DriverProfileOutputSerializer(profile).data if profile else None
+
+    def get_rating(self, user) -> UserRatingOutputSerializer(allow_null=True):
+        return rating_payload(user)
 
 
 class OtpRequestInputSerializer(serializers.Serializer):

@@ -248,6 +248,24 @@ CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
     "options": {"expires": 5 * RIDE_TRACK_INGEST_INTERVAL_SECONDS},  # a backlog of runs is useless
 }
 
+# --- ratings (both sides rate each other after a ride; README "Ratings") ---------------------------------
+RATING_OPEN_DAYS = 7  # a completed ride can be rated until this long after it ended
+RATING_WINDOW_SIZE = 100  # a user's average is over the last this many ratings received (count is all-time)
+RATING_COMMENT_MAX_LENGTH = 500
+# Tags a rater may attach, by the side being rated (a closed set: countable, and no second free-text channel).
+RATING_TAGS = {
+    "driver": ["friendly", "safe_driving", "clean_vehicle", "on_time", "good_navigation",
+               "rude", "unsafe_driving", "dirty_vehicle", "late", "wrong_route"],
+    "passenger": ["friendly", "on_time", "clear_pickup", "rude", "late", "wrong_pickup", "messy"],
+}
+# Dispatch: among drivers within this many metres of each other (as seen from the pickup), the better-rated first.
+RATING_TIE_DISTANCE_M = env.float("RATING_TIE_DISTANCE_M", default=200.0)
+RATING_UNRATED_RANK = 4.5  # how an unrated (new) driver ranks against rated ones in that ordering
+# Drivers whose average is under the floor are not offered rides (None = off); only once they have this many
+# ratings, so one bad first ride does not bench a new driver.
+RATING_FLOOR = env.float("RATING_FLOOR", default=None)
+RATING_FLOOR_MIN_COUNT = env.int("RATING_FLOOR_MIN_COUNT", default=10)
+
 # --- billing (ledger, settlement) ------------------------------------------------------------------
 # Top-ups go through this gateway (billing/gateways.py). The test gateway always succeeds; production declines
 # every top-up until a real gateway is configured. Platform accounts (revenue, gateway clearing) are created on
