@@ -10,6 +10,8 @@ class RidesError(str, Enum):
     TOO_FAR_FROM_PASSENGER = "too_far_from_passenger"
     DRIVER_POSITION_UNKNOWN = "driver_position_unknown"
     INVALID_PRICE_PCT = "invalid_price_pct"
+    ALREADY_RATED = "already_rated"
+    RATING_WINDOW_CLOSED = "rating_window_closed"
 
 
 class RidesException(DomainError):

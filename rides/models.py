@@ -86,3 +86,39 @@ class TrackPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["ride", "recorded_at"], name="trackpoint_ride_time")]
+
+
+class RatingSide(models.TextChoices):
+    PASSENGER = "passenger"
+    DRIVER = "driver"
+
+
+class Rating(models.Model):
+    """One side's rating of the other after a completed ride (rides/ratings.py). Never edited or deleted: an
+    operator may hide an abusive comment, and the stars still count."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ride = models.ForeignKey(Ride, on_delete=models.PROTECT, related_name="ratings")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ratings_given")
+    ratee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ratings_received")
+    rater_side = models.CharField(max_length=9, choices=RatingSide.choices)
+    stars = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    # 1, 2, 3 … per rated user, given under that user's row lock: the average's window is a range of this.
+    ratee_seq = models.PositiveIntegerField()
+    comment_hidden_at = models.DateTimeField(null=True, blank=True)
+    comment_hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                          blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ride", "rater"], name="rating_once_per_side"),
+            models.UniqueConstraint(fields=["ratee", "ratee_seq"], name="rating_ratee_seq_unique"),
+            models.CheckConstraint(condition=Q(stars__gte=1, stars__lte=5), name="rating_stars_1_to_5"),
+            models.CheckConstraint(condition=~Q(rater=F("ratee")), name="rating_not_self"),
+        ]
+
+    def __str__(self):
+        return f"{self.stars}★ by the {self.rater_side} of ride {self.ride_id}"

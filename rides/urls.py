@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rides import apis
+from rides import apis, rating_apis
 
 urlpatterns = [
     path("rides", apis.RideListApi.as_view(), name="ride-list"),
@@ -8,4 +8,5 @@ urlpatterns = [
     path("rides/<uuid:ride_id>/start", apis.RideStartApi.as_view(), name="ride-start"),
     path("rides/<uuid:ride_id>/end", apis.RideEndApi.as_view(), name="ride-end"),
     path("rides/<uuid:ride_id>/cancel", apis.RideCancelApi.as_view(), name="ride-cancel"),
+    path("rides/<uuid:ride_id>/rating", rating_apis.RideRateApi.as_view(), name="ride-rate"),
 ]
