@@ -5,7 +5,8 @@ from django.utils.html import format_html_join
 
 from rides import services
 from rides.errors import RidesException
-from rides.models import Ride, RideStatus, TrackPoint
+from rides.models import Rating, Ride, RideStatus, TrackPoint
+from rides.ratings import rating_comments_hide
 
 
 class TrackPointInline(admin.TabularInline):
@@ -100,3 +101,40 @@ class TrackPointAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    """Ratings both sides gave (read-only); an abusive comment can be hidden: never shown again, its stars count."""
+
+    list_display = ["created_at", "stars", "rater_side", "rater", "ratee", "comment_excerpt", "tags",
+                    "comment_hidden", "ride"]
+    list_filter = ["stars", "rater_side", ("comment_hidden_at", admin.EmptyFieldListFilter), "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["=ride__id", "rater__msisdn", "ratee__msisdn", "comment"]
+    list_select_related = ["rater", "ratee"]
+    ordering = ["-created_at"]
+    actions = ["hide_comments"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Rating._meta.fields]  # ratings change only through services
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="comment")
+    def comment_excerpt(self, rating):
+        return rating.comment if len(rating.comment) <= 80 else f"{rating.comment[:79]}…"
+
+    @admin.display(description="hidden", boolean=True, ordering="comment_hidden_at")
+    def comment_hidden(self, rating):
+        return rating.comment_hidden_at is not None
+
+    @admin.action(description="Hide the comments (abusive; the stars still count)")
+    def hide_comments(self, request, queryset):
+        hidden = rating_comments_hide(rating_ids=list(queryset.values_list("id", flat=True)), operator=request.user)
+        self.message_user(request, f"Hid {hidden} comment(s).", messages.SUCCESS)
