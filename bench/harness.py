@@ -127,6 +127,8 @@ class Bench:
 
     def next_port(self):
         self.port += 1
+        while not stack.port_free(self.port):  # another program's port: take the next one
+            self.port += 1
         return self.port
 
     def start_server(self, server):
@@ -375,24 +377,41 @@ class Bench:
             for run_no in range(self.args.runs):
                 for server in self.args.servers:
                     if 5 in only:
-                        self.scenario_idle(server, run_no)
+                        self.guarded(f"5 on {server}", self.scenario_idle, server, run_no)
                     if 1 in only:
-                        self.scenario_ingest(server, run_no)
+                        self.guarded(f"1 on {server}", self.scenario_ingest, server, run_no)
                 if 2 in only:
-                    port = self.start_server("uvicorn")
-                    try:
-                        self.scenario_nearby("uvicorn", run_no, port)
-                    finally:
-                        self.stack.stop_server()
+                    self.guarded("2", self.nearby_on_uvicorn, run_no)
                 if 3 in only:
-                    self.run_optional("dispatch", run_no)
+                    self.guarded("3", self.run_optional, "dispatch", run_no)
                 if 4 in only:
-                    self.run_optional("settlement", run_no)
+                    self.guarded("4", self.run_optional, "settlement", run_no)
         finally:
             self.stack.stop()
-        from bench import report
+            from bench import report
 
-        report.write(self)
+            report.write(self)
+
+    def guarded(self, name, function, *args):
+        """A failing scenario is written down in RESULTS.md; the others still run."""
+        try:
+            function(*args)
+        except Exception as exc:  # noqa: BLE001  (the report must still be written)
+            import traceback
+
+            self.notes.append(f"scenario {name} failed: `{type(exc).__name__}: {str(exc)[:200]}` "
+                              f"(traceback in bench/out/harness-errors.log)")
+            with open(stack.OUT / "harness-errors.log", "a") as log:
+                log.write(traceback.format_exc())
+            self.log(f"scenario {name} FAILED: {exc!r}")
+            self.stack.stop_server()
+
+    def nearby_on_uvicorn(self, run_no):
+        port = self.start_server("uvicorn")
+        try:
+            self.scenario_nearby("uvicorn", run_no, port)
+        finally:
+            self.stack.stop_server()
 
     def run_optional(self, name, run_no):
         from bench import scenarios_more
