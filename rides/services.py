@@ -93,7 +93,7 @@ def ride_start(*, ride, user):
         ride = ride_get_for_output(ride.pk)
         ride_updated_send_on_commit(ride)
         driver_id, ride_id = ride.driver_id, ride.pk
-        transaction.on_commit(lambda: driver_ride_tracking_set(driver_id=driver_id, ride_id=ride_id))
+        transaction.on_commit(lambda: driver_ride_tracking_set(driver_id=driver_id, ride_id=ride_id), robust=True)
     return ride
 
 
@@ -321,8 +321,10 @@ def _free_driver_on_commit(driver_id):
         driver_ride_tracking_set(driver_id=driver_id, ride_id=None)
         driver_busy_set(driver_id=driver_id, busy=False)
 
-    transaction.on_commit(free)
+    transaction.on_commit(free, robust=True)  # a Redis hiccup: locations' sweeper re-derives busy from the database
 
 
 def _settle_on_commit(ride_id):
-    settle_ride.delay_on_commit(str(ride_id))
+    """delay_on_commit, but a broker outage after the commit is logged, not a 500 for a ride that did end:
+    billing's sweeper settles any completed ride left unsettled."""
+    transaction.on_commit(lambda: settle_ride.delay(str(ride_id)), robust=True)
