@@ -43,29 +43,29 @@ _KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
 
 
 @pytest.fixture(autouse=True)
-def _real_commits(request, django_db_setup, django_db_blocker):
-    """Every test commits for real: pushes and tasks run on commit, and other threads see the data.
+def _real_commits(transactional_db):
+    """Every test commits for real: pushes and tasks run on commit, and other threads see the data."""
 
-    On PostgreSQL the tables are emptied with DELETE (triggers and FK checks off for that one transaction) instead
-    of Django's TRUNCATE flush, which costs ~0.5 s a test there; elsewhere it is pytest-django's transactional_db.
-    """
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        request.getfixturevalue("transactional_db")
-        yield
-        return
-    with django_db_blocker.unblock():
-        yield
-        _empty_postgres_tables(connection)
+def _fast_fixture_teardown(self):
+    """On PostgreSQL empty the tables with DELETE (triggers and FK checks off for that one transaction) instead of
+    Django's TRUNCATE flush, which costs ~0.5 s a test there."""
+    from django.db import connections
+
+    if connections["default"].vendor != "postgresql":
+        return _django_fixture_teardown(self)
+    _empty_postgres_tables(connections["default"])
+
+
+from django.test.testcases import TransactionTestCase  # noqa: E402
+
+_django_fixture_teardown = TransactionTestCase._fixture_teardown
+TransactionTestCase._fixture_teardown = _fast_fixture_teardown
 
 
 def _empty_postgres_tables(connection):
-    from django.db import connections, transaction
+    from django.db import transaction
 
-    for alias in connections:  # other threads' connections are closed by their threads; ours must not hold locks
-        if connections[alias].in_atomic_block:
-            transaction.set_rollback(True, using=alias)
     tables = sorted(set(connection.introspection.django_table_names(only_existing=True)) - _KEPT_TABLES)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
