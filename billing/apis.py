@@ -1,7 +1,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -42,15 +42,12 @@ class WalletApi(APIView):
         return Response(WalletOutputSerializer({"balance": balance, "currency": "IDR"}).data)
 
 
-class WalletTransactionListApi(GenericAPIView):
+class WalletTransactionListApi(ListAPIView):
+    """A page of the caller's wallet entries; a ListAPIView so that the schema documents the page."""
     serializer_class = WalletTransactionOutputSerializer
 
     def get_queryset(self):
         return selectors.wallet_entry_list(user_id=self.request.user.pk)
-
-    def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class WalletTopUpApi(APIView):
