@@ -1,6 +1,7 @@
 """Scenarios 3 (dispatch) and 4 (settlement): they need the Celery worker (started as `manage.py runstack` does)."""
 import io
 import math
+import os
 import random
 import time
 import uuid
@@ -13,8 +14,9 @@ from bench.report import _fmt, _med, _spread, table
 
 def _ensure_worker(bench):
     if bench.stack.worker is None:
-        command = bench.stack.start_worker()
-        bench.worker_command = " ".join(part if i else "python" for i, part in enumerate(command))
+        commands = bench.stack.start_worker()
+        bench.worker_command = "` and `".join(" ".join(part if i else "python" for i, part in enumerate(command))
+                                              for command in commands)
 
 
 # --- 3. dispatch ----------------------------------------------------------------------------------------------
@@ -146,27 +148,54 @@ def completed_rides_create(count, *, drivers, passengers, seed):
 
 
 def scenario_settlement(bench, run_no):
-    """Completed rides (bulk-made) are settled by `billing.tasks.settle_ride` on the Celery worker, one task each as
-    `rides.services` queues it, plus a duplicate task for every 10th ride (at-least-once delivery); then
-    `manage.py reconcile_ledger` must find the ledger clean and each ride must hold exactly one settlement."""
+    """Completed rides (bulk-made) are settled on the Celery worker in two ways, each phase with fresh rides:
+    - per ride: one `billing.tasks.settle_ride` task each, as `rides.services` queues it when a ride ends, plus a
+      duplicate for every 10th ride (at-least-once delivery);
+    - batched: `billing.tasks.settle_rides` tasks of BILLING_SETTLE_CHUNK ride ids (the sweeper's path, one commit
+      per chunk, each ride still its own keyed ledger transaction), every 10th chunk published twice.
+    After each phase `manage.py reconcile_ledger` must find the ledger clean and each ride must hold exactly one
+    settlement."""
+    from django.conf import settings
+
+    from billing.tasks import settle_ride, settle_rides
+
+    def per_ride(ride_ids):
+        for i, ride_id in enumerate(ride_ids):
+            settle_ride.delay(ride_id)
+            if i % 10 == 0:
+                settle_ride.delay(ride_id)
+        return len(ride_ids) + math.ceil(len(ride_ids) / 10)
+
+    def batched(ride_ids):
+        size = settings.BILLING_SETTLE_CHUNK
+        chunks = [ride_ids[i:i + size] for i in range(0, len(ride_ids), size)]
+        for i, chunk in enumerate(chunks):
+            settle_rides.delay(chunk)
+            if i % 10 == 0:
+                settle_rides.delay(chunk)
+        return len(chunks) + math.ceil(len(chunks) / 10)
+
+    _settlement_phase(bench, run_no, "celery", per_ride)
+    _settlement_phase(bench, 1000 + run_no, "celery-batch", batched)
+
+
+def _settlement_phase(bench, seed, key, publish):
     from django.core.management import CommandError, call_command
+    from django.db.models import Count
 
     from billing.models import LedgerTransaction, TransactionPurpose
-    from billing.tasks import settle_ride
 
     args = bench.args
     drivers = fixtures.users_ensure(prefix=fixtures.DRIVER_PREFIX, count=200, driver=True)
     passengers = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=200, driver=False)
     _ensure_worker(bench)
-    ride_ids = completed_rides_create(args.rides, drivers=drivers, passengers=passengers, seed=run_no)
+    ride_ids = completed_rides_create(args.rides, drivers=drivers, passengers=passengers, seed=seed)
     settled = LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT, ride_id__in=ride_ids)
     worker = stack.CpuMeter(bench.stack.worker_processes).start()
     machine = stack.MachineMeter().start()
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    for i, ride_id in enumerate(ride_ids):
-        settle_ride.delay(ride_id)
-        if i % 10 == 0:
-            settle_ride.delay(ride_id)
+    tasks = publish(ride_ids)
     publish_s = time.perf_counter() - t0
     deadline = t0 + args.settle_timeout
     done = 0
@@ -184,31 +213,36 @@ def scenario_settlement(bench, run_no):
     except CommandError as exc:
         clean = False
         out.write(str(exc))
-    from django.db.models import Count
-
     doubles = (LedgerTransaction.objects.filter(ride_id__in=ride_ids, purpose=TransactionPurpose.SETTLEMENT)
                .values("ride_id").annotate(n=Count("id")).filter(n__gt=1).count())
-    run = {"rides": len(ride_ids), "tasks": len(ride_ids) + math.ceil(len(ride_ids) / 10), "settled": done,
+    run = {"rides": len(ride_ids), "tasks": tasks, "settled": done,
            "seconds": round(elapsed, 2), "publish_s": round(publish_s, 2),
            "rides_per_s": round(done / elapsed) if elapsed else None, "worker_cores": round(worker.cores, 2),
+           "worker_cpu_ms_per_ride": round(worker.cores * elapsed * 1000 / done, 2) if done else None,
            "other_cores": round(max(0.0, machine.busy_cores - worker.cores), 2),
+           "load_avg_1m": round(load_before, 1),
            "reconcile_clean": clean, "rides_settled_twice": doubles,
            "exactly_once": clean and doubles == 0 and done == len(ride_ids),
            "reconcile_output": out.getvalue().strip().splitlines()[:3]}
-    bench.record("4", "celery", run)
+    bench.record("4", key, run)
 
 
 def report_settlement(bench, keys):
-    runs = keys[0][1]
+    paths = {"celery": "per ride: `settle_ride` task each (+10 % duplicates)",
+             "celery-batch": "batched: `settle_rides` tasks of BILLING_SETTLE_CHUNK ids (+10 % duplicate chunks)"}
+    rows = [(paths.get(key[1], key[1]), _fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"],
+             run["worker_cores"], run.get("worker_cpu_ms_per_ride", "–"), run["other_cores"],
+             run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
+             run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**")
+            for key, runs in keys for run in runs]
     return ["## 4. Settlement", "",
-            f"{bench.args.rides:,} completed rides per run (half cash, half wallet) made in bulk, then one "
-            "`billing.tasks.settle_ride` task each (+ a duplicate for every 10th ride, as an at-least-once redelivery "
-            "would) published to the broker; the Celery worker (runstack's command, prefork, concurrency "
-            "CELERY_CONCURRENCY) settles them. Time: first publish → the last settlement visible in the database. "
-            "Then `manage.py reconcile_ledger` runs.", "",
-            table(["rides", "rides/s", "seconds", "worker cores", "other programs' cores", "reconcile_ledger",
-                   "settled twice", "exactly once"],
-                  [(_fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"], run["worker_cores"],
-                    run["other_cores"], "clean" if run["reconcile_clean"] else "**NOT clean**",
-                    run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**") for run in runs]),
+            f"{bench.args.rides:,} completed rides per phase (half cash, half wallet) made in bulk, then published to "
+            "the broker two ways (fresh rides each): one `billing.tasks.settle_ride` task per ride, as a ride's end "
+            "queues it, and `billing.tasks.settle_rides` tasks of a chunk of ride ids (the sweeper's path: one "
+            "commit per chunk, each ride still its own ledger transaction and key). The Celery worker (runstack's "
+            "command, prefork, concurrency CELERY_CONCURRENCY) settles them. Time: first publish → the last "
+            "settlement visible in the database. Then `manage.py reconcile_ledger` runs.", "",
+            table(["path", "rides", "rides/s", "seconds", "worker cores", "worker CPU ms/ride",
+                   "other programs' cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],
+                  rows),
             "", f"worker: `{getattr(bench, 'worker_command', '')}`", ""]

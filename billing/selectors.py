@@ -21,6 +21,20 @@ def wallet_balance(*, user_id) -> int:
     return next(iter(balance), 0)
 
 
+def account_balance(*, account) -> int:
+    """Any account's balance: a wallet's cached balance, a system account's sum of entries (system accounts keep no
+    cached balance: every settlement would lock that one row until its commit, see services)."""
+    if account.kind == AccountKind.WALLET:
+        return account.balance
+    return LedgerEntry.objects.filter(account=account).aggregate(total=Coalesce(Sum("amount"), 0))["total"]
+
+
+def system_account_balance(*, kind) -> int:
+    """The platform revenue (admin fees earned) or gateway clearing balance, summed from its entries."""
+    account = LedgerAccount.objects.filter(kind=kind, user=None).first()
+    return account_balance(account=account) if account is not None else 0
+
+
 def wallet_entry_list(*, user_id):
     """This user's side of every transaction that touched the wallet, newest first."""
     return (LedgerEntry.objects.filter(account__user_id=user_id, account__kind=AccountKind.WALLET)
@@ -110,7 +124,9 @@ def _unbalanced_transactions():
 
 
 def _balance_mismatches():
-    rows = (LedgerAccount.objects.annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
+    """Wallets whose cached balance differs from their entries (system accounts keep none; their entries still
+    count in `ledger_total`)."""
+    rows = (LedgerAccount.objects.filter(kind=AccountKind.WALLET).annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
             .exclude(balance=F("entries_sum"))
             .values("id", "kind", "user_id", "balance", "entries_sum")[:FINDINGS_LIMIT])
     return [{"account_id": row["id"], "kind": row["kind"], "user_id": str(row["user_id"] or "") or None,

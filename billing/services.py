@@ -4,11 +4,12 @@ Lock order (CONVENTIONS.md): ride -> ledger accounts (by id, ascending). Amounts
 the ride when it ended (rides app); nothing here rounds or recomputes a fare.
 """
 import logging
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from billing.errors import BillingError, BillingException, LedgerImbalanceError
@@ -50,24 +51,84 @@ def system_account_id(*, kind) -> int:
     return account.pk
 
 
-# --- posting --------------------------------------------------------------------------------------------------
+def _system_account_id_subquery(kind):
+    """The system account's id as a subquery, to ride along in another query (a sub-select is never locked)."""
+    return Subquery(LedgerAccount.objects.filter(kind=kind, user=None).values("pk")[:1])
 
-def _ledger_post(*, purpose, idempotency_key, lines, ride=None, memo="") -> LedgerTransaction:
-    """Write one balanced transaction and move the cached balances with it. The caller holds the atomic block."""
+
+def _wallets_lock(*, user_ids) -> dict:
+    """{user id: wallet account id} for these users, rows locked in ascending id (the lock order), created on
+    first need. One query when every wallet exists."""
+    user_ids = set(user_ids)
+    locked = (LedgerAccount.objects.select_for_update().filter(user_id__in=user_ids, kind=AccountKind.WALLET)
+              .order_by("pk").values_list("user_id", "pk"))
+    wallets = dict(locked)
+    if len(wallets) < len(user_ids):
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(kind=AccountKind.WALLET, user_id=user_id) for user_id in user_ids - wallets.keys()],
+            ignore_conflicts=True)
+        wallets = dict(locked.all())
+    return wallets
+
+
+# --- posting --------------------------------------------------------------------------------------------------
+#
+# Cached balances: only wallets carry one (moved with their entries, checked by reconcile_ledger). The system
+# accounts (platform revenue, gateway clearing) are touched by every settlement or top-up: a cached balance on
+# them would be one row every posting locks until its commit, serializing all settlements. Their balance is the
+# sum of their entries (selectors.account_balance).
+
+def _balanced_lines(*, idempotency_key, lines) -> list:
     lines = [line for line in lines if line.amount != 0]
-    if sum(line.amount for line in lines) != 0:
-        raise LedgerImbalanceError(f"{idempotency_key}: entries sum to {sum(line.amount for line in lines)}")
-    account_ids = sorted({line.account_id for line in lines})
-    list(LedgerAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
-    txn = LedgerTransaction.objects.create(purpose=purpose, idempotency_key=idempotency_key, ride=ride,
-                                           entry_count=len(lines), memo=memo[:200])
+    total = sum(line.amount for line in lines)
+    if total != 0:
+        raise LedgerImbalanceError(f"{idempotency_key}: entries sum to {total}")
+    return lines
+
+
+def _wallet_deltas(lines, wallet_ids) -> dict:
+    deltas = {}
+    for line in lines:
+        if line.account_id in wallet_ids:
+            deltas[line.account_id] = deltas.get(line.account_id, 0) + line.amount
+    return {account_id: delta for account_id, delta in deltas.items() if delta}
+
+
+def _wallet_balances_move(deltas: dict):
+    """One UPDATE for every wallet's cached balance (the rows are already locked by the caller, in id order)."""
+    if not deltas:
+        return
+    change = Case(*[When(pk=account_id, then=Value(delta, output_field=BigIntegerField())) for account_id, delta in deltas.items()],
+                  output_field=BigIntegerField())
+    LedgerAccount.objects.filter(pk__in=list(deltas)).update(balance=F("balance") + change)
+
+
+def _transactions_write(postings) -> list:
+    """Insert transactions and all their entries: two statements whatever the number of transactions.
+
+    `postings`: (LedgerTransaction not yet saved, [Line]) pairs, each already balanced."""
+    txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
     LedgerEntry.objects.bulk_create(
         [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
-         for line in lines]
-    )
-    for line in lines:
-        LedgerAccount.objects.filter(pk=line.account_id).update(balance=F("balance") + line.amount)
-    _check_stored_sum(txn)
+         for txn, lines in postings for line in lines])
+    if connection.vendor != "postgresql":
+        # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
+        for txn in txns:
+            _check_stored_sum(txn)
+    return txns
+
+
+def _ledger_post(*, purpose, idempotency_key, lines, ride=None, memo="") -> LedgerTransaction:
+    """Write one balanced transaction and move the wallets' cached balances with it. The caller holds the atomic
+    block."""
+    lines = _balanced_lines(idempotency_key=idempotency_key, lines=lines)
+    wallet_ids = set(LedgerAccount.objects.select_for_update().filter(
+        pk__in=sorted({line.account_id for line in lines}), kind=AccountKind.WALLET).order_by("pk")
+        .values_list("pk", flat=True))
+    txn = LedgerTransaction(purpose=purpose, idempotency_key=idempotency_key, ride=ride, entry_count=len(lines),
+                            memo=memo[:200])
+    _transactions_write([(txn, lines)])
+    _wallet_balances_move(_wallet_deltas(lines, wallet_ids))
     return txn
 
 
@@ -84,22 +145,74 @@ def _ride_transaction(*, ride_id, purpose):
 
 # --- settlement -----------------------------------------------------------------------------------------------
 
-def settlement_lines(*, ride) -> list[Line]:
-    """../shared/API.md "Payment and settlement": who pays whom for a completed ride."""
-    platform = system_account_id(kind=AccountKind.PLATFORM_REVENUE)
-    driver = wallet_account_id(user_id=ride.driver_id)
+def settlement_lines(*, ride, platform_id=None, wallets=None) -> list[Line]:
+    """../shared/API.md "Payment and settlement": who pays whom for a completed ride.
+
+    `platform_id` and `wallets` ({user id: account id}) skip the look-ups when the caller already has them."""
+    platform = platform_id or system_account_id(kind=AccountKind.PLATFORM_REVENUE)
+
+    def wallet(user_id):
+        return wallets[user_id] if wallets is not None else wallet_account_id(user_id=user_id)
+
     if ride.payment_method == PaymentMethod.WALLET:
-        passenger = wallet_account_id(user_id=ride.passenger_id)
         return [
-            Line(passenger, EntryKind.RIDE_PAYMENT, -ride.charged_amount),
-            Line(driver, EntryKind.RIDE_PAYOUT, ride.driver_payout),
+            Line(wallet(ride.passenger_id), EntryKind.RIDE_PAYMENT, -ride.charged_amount),
+            Line(wallet(ride.driver_id), EntryKind.RIDE_PAYOUT, ride.driver_payout),
             Line(platform, EntryKind.ADMIN_FEE, ride.admin_fee),
         ]
     # Cash: the driver already holds charged_amount in hand and owes the platform its fee.
     return [
-        Line(driver, EntryKind.ADMIN_FEE, -ride.admin_fee),
+        Line(wallet(ride.driver_id), EntryKind.ADMIN_FEE, -ride.admin_fee),
         Line(platform, EntryKind.ADMIN_FEE, ride.admin_fee),
     ]
+
+
+def _settlement_parties(ride) -> list:
+    return [ride.driver_id, ride.passenger_id] if ride.payment_method == PaymentMethod.WALLET else [ride.driver_id]
+
+
+def _rides_for_settlement(ride_ids, *, skip_locked=False):
+    """The rides locked (ascending id), each annotated with `settled` and the platform account's `platform_id`."""
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    return (Ride.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=ride_ids)
+            .annotate(settled=Exists(settled),
+                      platform_id=_system_account_id_subquery(AccountKind.PLATFORM_REVENUE))
+            .only("id", "status", "driver_id", "passenger_id", "payment_method", "charged_amount", "admin_fee",
+                  "driver_payout", "ended_at")
+            .order_by("pk"))
+
+
+def _settlement_posting(ride, *, platform_id, wallets):
+    lines = _balanced_lines(idempotency_key=f"settlement:{ride.pk}",
+                            lines=settlement_lines(ride=ride, platform_id=platform_id, wallets=wallets))
+    txn = LedgerTransaction(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
+                            ride_id=ride.pk, entry_count=len(lines),
+                            memo=f"{ride.payment_method} ride, charged {ride.charged_amount}"[:200])
+    return txn, lines
+
+
+def _settlements_post(rides) -> list:
+    """Post the settlements of these locked, completed, unsettled rides: one ledger transaction each, written
+    with a fixed number of statements (wallets locked, transactions, entries, one balance update)."""
+    platform_id = rides[0].platform_id or system_account_id(kind=AccountKind.PLATFORM_REVENUE)
+    wallets = _wallets_lock(user_ids=[user_id for ride in rides for user_id in _settlement_parties(ride)])
+    postings = [_settlement_posting(ride, platform_id=platform_id, wallets=wallets) for ride in rides]
+    txns = _transactions_write(postings)
+    wallet_ids = set(wallets.values())
+    deltas = {}
+    for _, lines in postings:
+        for account_id, delta in _wallet_deltas(lines, wallet_ids).items():
+            deltas[account_id] = deltas.get(account_id, 0) + delta
+    _wallet_balances_move({account_id: delta for account_id, delta in sorted(deltas.items()) if delta})
+    for ride, txn in zip(rides, txns):
+        transaction.on_commit(partial(metrics.settlement_observe, payment_method=ride.payment_method,
+                                      ended_at=ride.ended_at, settled_at=txn.created_at))
+    return txns
+
+
+def _not_completed(ride):
+    return BillingException(BillingError.INVALID_RIDE_STATE, "Only a completed ride is settled.", status=409,
+                            details={"status": ride.status})
 
 
 def ride_settle(*, ride_id) -> LedgerTransaction:
@@ -109,25 +222,51 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
     """
     try:
         with transaction.atomic():
-            ride = Ride.objects.select_for_update().get(pk=ride_id)  # serializes settlers of this ride
-            existing = _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT)
-            if existing is not None:
-                return existing
+            ride = next(iter(_rides_for_settlement([ride_id])), None)  # the row lock serializes its settlers
+            if ride is None:
+                raise Ride.DoesNotExist(f"no ride {ride_id}")
+            if ride.settled:
+                return _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT)
             if ride.status != RideStatus.COMPLETED:
-                raise BillingException(BillingError.INVALID_RIDE_STATE, "Only a completed ride is settled.",
-                                       status=409, details={"status": ride.status})
-            txn = _ledger_post(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
-                               ride=ride, lines=settlement_lines(ride=ride),
-                               memo=f"{ride.payment_method} ride, charged {ride.charged_amount}")
-            transaction.on_commit(lambda: metrics.settlement_observe(
-                payment_method=ride.payment_method, ended_at=ride.ended_at, settled_at=txn.created_at))
-            return txn
+                raise _not_completed(ride)
+            return _settlements_post([ride])[0]
     except IntegrityError:
         # The unique (ride, purpose) key is the last line of defence if another writer got there first.
         existing = _ride_transaction(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)
         if existing is None:
             raise
         return existing
+
+
+def rides_settle(*, ride_ids) -> int:
+    """Settle many completed rides with one commit: each still its own ledger transaction with its own key.
+
+    Rides another settler holds locked are skipped (it is settling them); settled or not completed ones are left
+    as they are. If the chunk fails as a whole, each ride is retried on its own so one bad ride cannot hold back
+    the others. Returns how many settlements this call posted."""
+    ride_ids = list(dict.fromkeys(ride_ids))
+    if not ride_ids:
+        return 0
+    try:
+        with transaction.atomic():
+            rides = [ride for ride in _rides_for_settlement(ride_ids, skip_locked=True)
+                     if not ride.settled and ride.status == RideStatus.COMPLETED]
+            return len(_settlements_post(rides)) if rides else 0
+    except Exception:
+        logger.warning("settling a chunk of rides failed; settling them one by one", exc_info=True,
+                       extra={"rides": len(ride_ids)})
+    posted = 0
+    for ride_id in ride_ids:
+        try:
+            with transaction.atomic():
+                ride = next(iter(_rides_for_settlement([ride_id])), None)
+                if ride is None or ride.settled or ride.status != RideStatus.COMPLETED:
+                    continue
+                _settlements_post([ride])
+                posted += 1
+        except Exception:  # left unsettled: listed by reconcile_ledger, picked up by the next sweep
+            logger.exception("could not settle ride", extra={"ride_id": str(ride_id)})
+    return posted
 
 
 # --- refund ---------------------------------------------------------------------------------------------------

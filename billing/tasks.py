@@ -31,18 +31,24 @@ def settle_ride(ride_id):
     return str(txn.pk)
 
 
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=8)
+def settle_rides(ride_ids):
+    """Settle many rides with one commit per chunk (each its own ledger transaction and key); a bad ride is retried
+    alone and left for the sweeper. Safe to run again: settled rides are skipped."""
+    return _settle_in_chunks(ride_ids)
+
+
+def _settle_in_chunks(ride_ids) -> int:
+    chunk = settings.BILLING_SETTLE_CHUNK
+    return sum(services.rides_settle(ride_ids=ride_ids[start:start + chunk]) for start in range(0, len(ride_ids), chunk))
+
+
 @shared_task
 def settle_unsettled_rides():
     """Beat sweeper: settle completed rides with no settlement once the normal task had time to run."""
     ended_before = timezone.now() - timedelta(seconds=settings.BILLING_SETTLE_GRACE_SECONDS)
     ride_ids = selectors.ride_ids_unsettled(ended_before=ended_before, limit=settings.BILLING_SWEEP_BATCH)
-    settled = 0
-    for ride_id in ride_ids:
-        try:
-            services.ride_settle(ride_id=ride_id)
-            settled += 1
-        except Exception:  # one bad ride must not stop the sweep; it stays listed by reconcile_ledger
-            logger.exception("sweeper could not settle ride", extra={"ride_id": str(ride_id)})
+    settled = _settle_in_chunks(ride_ids)  # one commit per chunk; a bad ride is retried alone and does not stop it
     if ride_ids:
         logger.warning("sweeper settled rides a lost task left behind", extra={"count": settled})
     return settled
