@@ -1,6 +1,7 @@
 """One error shape for every REST failure: {"error": {"code", "message", "details"}} (../shared/API.md)."""
 import logging
 
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
@@ -79,7 +80,19 @@ _BUILTIN_VALIDATION_CODES = {
 }
 
 
+def _backing_service_down(exc):
+    """Redis (cache, throttles, geo, channel layer) or the broker unreachable: the request may be retried later."""
+    from kombu.exceptions import OperationalError as BrokerUnreachable
+
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnreachable))
+
+
 def api_exception_handler(exc, context):
+    if _backing_service_down(exc):
+        set_rollback()
+        logger.warning("backing service unavailable: %s", exc)
+        return Response(error_body(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly."),
+                        status=503, headers={"Retry-After": "5"})
     if isinstance(exc, DomainError):
         set_rollback()
         return Response({"error": exc.as_dict()}, status=exc.status, headers=exc.headers)
