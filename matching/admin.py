@@ -1,6 +1,17 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from matching.models import Match, RideRequest
+from matching.services import request_cancel
+from nebengjek.errors import DomainError
+
+
+def _ride_link(request):
+    ride = getattr(request, "ride", None)
+    if ride is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', reverse("admin:rides_ride_change", args=[ride.pk]), ride.status)
 
 
 class MatchInline(admin.TabularInline):
@@ -19,10 +30,35 @@ class RideRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "payment_method", "is_open"]
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
     raw_id_fields = ["passenger"]
-    readonly_fields = ["estimate_distance_m", "estimate_amount", "surge_multiplier", "surge_cell", "surge_supply",
-                       "surge_demand", "batch_no", "radius_m", "confirm_deadline", "created_at", "updated_at"]
+    # State changes only through services (the action below), never by editing fields.
+    readonly_fields = ["passenger", "status", "is_open", "payment_method", "pickup_lat", "pickup_lng",
+                       "destination_lat", "destination_lng", "estimate_distance_m", "estimate_amount",
+                       "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius_m",
+                       "confirm_deadline", "ride", "created_at", "updated_at"]
     date_hierarchy = "created_at"
     inlines = [MatchInline]
+    actions = ["cancel_stuck_requests"]
+
+    @admin.display(description="ride")
+    def ride(self, obj):
+        return _ride_link(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel stuck requests (tells every driver involved)")
+    def cancel_stuck_requests(self, request, queryset):
+        cancelled, refused = 0, []
+        for ride_request in queryset:
+            try:
+                request_cancel(request_id=ride_request.id, passenger=ride_request.passenger,
+                               reason=f"cancelled by operator {request.user.msisdn}")
+                cancelled += 1
+            except DomainError as error:
+                refused.append(f"{ride_request.id}: {error.message}")
+        self.message_user(request, f"Cancelled {cancelled} request(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
 
 
 @admin.register(Match)
@@ -30,5 +66,12 @@ class MatchAdmin(admin.ModelAdmin):
     list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup_m", "expires_at"]
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
-    raw_id_fields = ["request", "driver"]
-    readonly_fields = ["created_at", "responded_at"]
+    readonly_fields = ["request", "driver", "status", "batch_no", "distance_to_pickup_m", "expires_at",
+                       "holds_driver", "ride", "created_at", "responded_at"]
+
+    @admin.display(description="ride")
+    def ride(self, obj):
+        return _ride_link(obj.request)
+
+    def has_add_permission(self, request):
+        return False
