@@ -1,12 +1,11 @@
 """Real races against PostgreSQL: threads with their own connections hitting the REST API at the same instant."""
-import threading
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from matching.models import Match, MatchStatus, RequestStatus, RideRequest
 from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger, received, request_body
+from tests.reliability.parallel import at_once
 
 pytestmark = [
     pytest.mark.slow,
@@ -14,26 +13,6 @@ pytestmark = [
                        reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers"),
 ]
 ROUNDS = 30
-
-
-def at_once(*calls):
-    """Run the calls in parallel threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_two_drivers_accepting_the_same_request_at_once_exactly_one_wins_every_time(client_for):

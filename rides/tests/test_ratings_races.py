@@ -1,40 +1,19 @@
 """Ratings arriving at the same instant, against PostgreSQL: the aggregate counts every one, and two people rating
 each other at once do not deadlock."""
-import threading
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from accounts.tests.factories import make_driver
 from rides.models import Rating
 from rides.tests.ratings_helpers import make_completed_ride, rate, rating_of
+from tests.reliability.parallel import at_once
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
                        reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers"),
 ]
-
-
-def at_once(*calls):
-    """Run the calls in parallel threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_ratings_of_one_driver_at_the_same_instant_all_count(client_for):

@@ -34,6 +34,11 @@ def run_parallel(count, work, *, timeout=60):
     return results
 
 
+def at_once(*calls):
+    """Run the calls in parallel threads released together; their results (or exceptions) in order."""
+    return run_parallel(len(calls), lambda i: calls[i]())
+
+
 def raised(results):
     return [result for result in results if isinstance(result, BaseException)]
 
