@@ -1,6 +1,6 @@
 """Redis lost (issue 9, item 6): the app pointed at a private redis-server that is killed and restarted empty.
 
-REDIS_URL, the cache, the channel layer and the broker all point at that server (its port: RELIABILITY_REDIS_PORT,
+REDIS_URL, the cache and the channel layer all point at that server (Celery is eager in tests) (its port: RELIABILITY_REDIS_PORT,
 default 6510 + 1; never the machine's Redis). While it is gone every REST operation of the schema either works or
 answers 503 `service_unavailable` in the error shape — never a 500 — and /health/ready answers 503 naming redis.
 After a restart (empty) drivers reappear in nearby from their next location once the live sweeper (beat, every 10 s)
@@ -40,6 +40,7 @@ def private_redis(settings):
     """Point every Redis user at a fresh redis-server on PORT; yields the server (stop()/start() it at will)."""
     from channels.layers import channel_layers
 
+    from locations import live
     from nebengjek.redis import reset_async_clients
 
     server = RedisServer(PORT).start()
@@ -47,13 +48,13 @@ def private_redis(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
         **settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [{"address": server.url, "socket_timeout": None}]}}}
-    settings.CELERY_BROKER_URL = server.url
-    channel_layers.backends.clear()
-    reset_async_clients()
+    forget_clients = [channel_layers.backends.clear, reset_async_clients, live._registered.clear]
+    for forget in forget_clients:
+        forget()
     yield server
     server.__exit__()
-    channel_layers.backends.clear()
-    reset_async_clients()
+    for forget in forget_clients:  # bound to this server: the next test gets the suite's Redis again
+        forget()
 
 
 def signed_in(user):
