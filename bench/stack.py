@@ -4,7 +4,7 @@
   on BENCH_REDIS_PORT (default 6395; never the `make run` one).
 - Database: DATABASE_URL when set (bench users are added to it), else a fresh SQLite file under var/bench/.
 - ASGI server: the exact command line of `manage.py runstack` (nebengjek/management/commands/runstack.py).
-- Celery worker: the same command as runstack, for the scenarios that need it.
+- Celery workers: the same commands as runstack, for the scenarios that need it.
 Every child runs with DEBUG off and logs to bench/out/<name>.log.
 """
 import os
@@ -84,6 +84,7 @@ class Stack:
         self.redis_process = None
         self.server = None
         self.worker = None
+        self.extra_workers = []
         self.logs = []
 
     # Redis ---------------------------------------------------------------------------------------------
@@ -131,18 +132,18 @@ class Stack:
 
     # Celery ----------------------------------------------------------------------------------------------
     def start_worker(self, concurrency=None):
-        from django.conf import settings
-
         from nebengjek.management.commands.runstack import Command
 
-        command = Command()._celery("worker", "-l", "INFO", "-c", str(concurrency or settings.CELERY_CONCURRENCY))
-        self.worker = self._spawn("celery-worker", command)
+        commands = Command().worker_commands(concurrency)  # runstack's workers: default queue, matching's queue
+        self.worker = self._spawn("celery-worker", commands[0])
+        self.extra_workers = [self._spawn(f"celery-worker-{i}", command) for i, command in enumerate(commands[1:], 1)]
         time.sleep(3.0)
-        return command
+        return commands
 
     def stop_worker(self):
-        self._end(self.worker)
-        self.worker = None
+        for process in [self.worker, *self.extra_workers]:
+            self._end(process)
+        self.worker, self.extra_workers = None, []
 
     # processes -------------------------------------------------------------------------------------------
     def _spawn(self, name, command):
@@ -167,7 +168,7 @@ class Stack:
         return tree(self.server.pid) if self.server else []
 
     def worker_processes(self):
-        return tree(self.worker.pid) if self.worker else []
+        return [process for worker in [self.worker, *self.extra_workers] if worker for process in tree(worker.pid)]
 
     def stop(self):
         self.stop_worker()

@@ -5,13 +5,13 @@ Lock order (CONVENTIONS.md): request -> match -> ride -> wallet. Races are settl
 per passenger and one live match per driver (partial unique constraints), and a compare-and-set on the match's
 status under the request's row lock. Pushes, Redis writes and tasks leave only after the commit.
 """
+import logging
 import uuid
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -31,8 +31,10 @@ from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, Ri
 from matching.surge import surge_quote
 from nebengjek import metrics
 from rides.fare import metered_fare
-from rides.models import LIVE_RIDE_STATUSES, Ride, RideStatus
+from rides.models import Ride, RideStatus
 from rides.services import ride_cancel_by_user, ride_create
+
+logger = logging.getLogger(__name__)
 
 # A timed task may reach a worker a little early; it is a no-op then, so aim just after the deadline.
 _TIMER_MARGIN_SECONDS = 0.25
@@ -67,16 +69,35 @@ def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destin
         if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
             raise _active_request_exists() from None
         raise
-    tasks.request_dispatch.delay_on_commit(str(request.id))
+    _first_dispatch_on_commit(str(request.id))
     return request
 
 
+def _first_dispatch_on_commit(request_id):
+    """The first batch goes out right after the commit, in this process (no broker hop, no queue behind other
+    tasks); the Celery task is the fallback when that fails, and the sweeper catches a request whose process died
+    in between (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS)."""
+    if settings.MATCHING_DISPATCH_INLINE:
+        transaction.on_commit(lambda: _dispatch_or_enqueue(request_id))
+    else:
+        tasks.request_dispatch.delay_on_commit(request_id)
+
+
+def _dispatch_or_enqueue(request_id):
+    try:
+        request_dispatch(request_id=request_id)
+    except Exception:  # the request is committed: it must not fail the caller; the task or the sweeper goes on
+        logger.exception("inline dispatch failed, handing it to the worker", extra={"request_id": request_id})
+        try:
+            tasks.request_dispatch.delay(request_id)
+        except Exception:
+            logger.exception("dispatch enqueue failed, the sweeper will dispatch", extra={"request_id": request_id})
+
+
 def _ensure_passenger_free(passenger):
-    """A fast, friendly refusal in one query; the partial unique constraint is what really guarantees it (a request
-    stays open until its ride ends, so a live ride is covered by both)."""
-    open_or_riding = Q(passenger=passenger, is_open=True) | Q(ride__passenger=passenger,
-                                                             ride__status__in=LIVE_RIDE_STATUSES)
-    if RideRequest.objects.filter(open_or_riding).exists():
+    """A fast, friendly refusal in one index-only query; the partial unique constraint is what really guarantees it
+    (a request stays open until its ride ends, so a live ride is covered too: no join with rides needed)."""
+    if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
         raise _active_request_exists()
 
 
@@ -111,7 +132,8 @@ def request_dispatch(*, request_id):
 
 
 def _advance(request, *, now):
-    matches = list(Match.objects.select_for_update().filter(request=request))  # a handful: every batch so far
+    # a handful: every batch so far (none before the first: matches are only made with a batch_no increment)
+    matches = list(Match.objects.select_for_update().filter(request=request)) if request.batch_no else []
     pending = [match for match in matches if match.status == MatchStatus.PENDING]
     if any(match.expires_at > now for match in pending):
         return
@@ -332,14 +354,18 @@ def _ride_cancel_before_start(request, *, passenger, reason):
 # --- housekeeping ---------------------------------------------------------------------------------------
 
 def requests_sweep():
-    """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched,
-    unconfirmed matches past their window. Each request is handled in its own transaction, idempotently."""
+    """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched (their
+    process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed matches past their window. Each request is handled in its own transaction, idempotently."""
     now = timezone.now()
     limit = settings.MATCHING_SWEEP_LIMIT
     stale_before = now - timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS)
+    undispatched_before = now - timedelta(seconds=settings.MATCHING_FIRST_DISPATCH_GRACE_SECONDS)
     overdue = set(Match.objects.filter(status=MatchStatus.PENDING, expires_at__lte=now)
                   .values_list("request_id", flat=True).distinct()[:limit])
     overdue |= set(RideRequest.objects.filter(status=RequestStatus.SEARCHING, updated_at__lte=stale_before)
+                   .values_list("id", flat=True)[:limit])
+    overdue |= set(RideRequest.objects.filter(status=RequestStatus.SEARCHING, batch_no=0,
+                                              updated_at__lte=undispatched_before)
                    .values_list("id", flat=True)[:limit])
     unconfirmed = list(RideRequest.objects.filter(status=RequestStatus.DRIVER_FOUND, confirm_deadline__lte=now)
                        .values_list("id", flat=True)[:limit])

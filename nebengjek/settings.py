@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -213,6 +214,16 @@ MATCHING_CONFIRM_TTL_SECONDS = 60  # the passenger confirms an accepted match wi
 MATCHING_SWEEP_INTERVAL_SECONDS = env.float("MATCHING_SWEEP_INTERVAL_SECONDS", default=5.0)
 MATCHING_SWEEP_GRACE_SECONDS = 5  # a searching request untouched for TTL + this long lost its task: the sweeper moves it
 MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carries on
+# The first batch is offered in the requesting process right after the commit (no broker hop); False: by the worker.
+MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
+MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
+# Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
+# of settlements never delays a proposal; a worker started without -Q serves both queues.
+MATCHING_QUEUE = "dispatch"
+MATCHING_WORKER_CONCURRENCY = env.int("MATCHING_WORKER_CONCURRENCY", default=4)  # threads: the tasks wait on I/O
+CELERY_TASK_QUEUES = [Queue("celery", Exchange("celery"), routing_key="celery"),
+                      Queue(MATCHING_QUEUE, Exchange(MATCHING_QUEUE), routing_key=MATCHING_QUEUE)]
+CELERY_TASK_ROUTES = {"matching.tasks.*": {"queue": MATCHING_QUEUE}}
 # Surge: H3 resolution 8 (cells ~0.74 km², edge ~0.53 km); a cell and its ring-1 neighbours (~5 km², ~1.3 km across
 # from the centre) match the 1 km first dispatch radius: the drivers that could serve the pickup soon.
 SURGE_ENABLED = env.bool("SURGE_ENABLED", default=True)

@@ -2,6 +2,8 @@
 from datetime import timedelta
 
 import time_machine
+from celery import current_app
+from django.conf import settings
 from django.utils import timezone
 
 from locations.selectors import drivers_available_near
@@ -154,6 +156,25 @@ def test_the_sweeper_dispatches_a_request_whose_task_was_lost(client_for):
         tasks.sweep()
 
     assert offered_to(lost.id) == {driver.id}
+
+
+def test_the_sweeper_dispatches_within_seconds_a_request_whose_process_died_before_its_first_batch(client_for):
+    driver = driver_online(300)
+    passenger = make_passenger()
+    lost = RideRequest.objects.create(  # committed, then the process died before the inline first dispatch
+        passenger=passenger, pickup_lat=PICKUP[0], pickup_lng=PICKUP[1], destination_lat=-6.21,
+        destination_lng=106.8, estimate_distance_m=1112, estimate_amount=3336)
+
+    with later(settings.MATCHING_FIRST_DISPATCH_GRACE_SECONDS + 1):
+        tasks.sweep()
+
+    assert offered_to(lost.id) == {driver.id}
+
+
+def test_matching_tasks_go_to_their_own_queue():
+    route = current_app.amqp.router.route({}, "matching.tasks.request_dispatch")
+
+    assert route["queue"].name == settings.MATCHING_QUEUE != current_app.conf.task_default_queue
 
 
 def test_the_sweeper_leaves_a_request_with_a_live_batch_alone(client_for):

@@ -36,8 +36,7 @@ class Command(BaseCommand):
             self._share_metrics()
             processes.append(self._spawn(self._server_command(options)))
             if not options["no_celery"]:
-                processes.append(self._spawn(self._celery("worker", "-l", "INFO", "-c",
-                                                          str(settings.CELERY_CONCURRENCY))))
+                processes += [self._spawn(command) for command in self.worker_commands()]
                 processes.append(self._spawn(self._celery("beat", "-l", "INFO", "-s",
                                                           str(settings.VAR_DIR / "celerybeat-schedule"))))
             self.stdout.write(f"NebengJek on http://{options['host']}:{options['port']}/ (Ctrl-C stops everything)")
@@ -62,6 +61,17 @@ class Command(BaseCommand):
             sys.executable, "-m", "uvicorn", "nebengjek.asgi:application", "--host", bind[0], "--port", bind[1],
             "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096",
             "--workers", str(options["workers"]), "--no-access-log", "--log-level", "warning",
+        ]
+
+    def worker_commands(self, concurrency=None):
+        """Two workers: the default queue (settlements, sweepers; prefork) and matching's own queue, so that batch
+        expiry and the matching sweeper never wait behind a backlog of settlements. Matching's tasks wait on the
+        database and Redis, not the CPU: one process with a few threads serves them with no fork per slot."""
+        return [
+            self._celery("worker", "-l", "INFO", "-c", str(concurrency or settings.CELERY_CONCURRENCY),
+                         "-Q", "celery", "-n", "default@%h"),
+            self._celery("worker", "-l", "INFO", "-P", "threads", "-c", str(settings.MATCHING_WORKER_CONCURRENCY),
+                         "-Q", settings.MATCHING_QUEUE, "-n", "matching@%h"),
         ]
 
     def _celery(self, *args):
