@@ -14,6 +14,10 @@ psql "${DB_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='${db
 echo "== killed worker: 1,000 rides, 5 SIGKILLs =="
 DATABASE_URL="$DB_URL" $PY reliability/killed_worker.py --rides 1000 --kills 5 --redis-port "$PORT"
 
+echo "== backpressure: 50 normal sockets, one that stops reading, 10,000 pushes (~80 MB) to it =="
+DATABASE_URL="$DB_URL" $PY reliability/backpressure.py --normal 50 --rounds 50 --flood 200 --redis-port "$PORT" \
+  --http-port "${RELIABILITY_HTTP_PORT:-8850}"
+
 echo "== pytest reliability + security suites with larger example counts =="
 # The pytest items (races, fuzzers, stateful ledger) with 6x the CI examples; each test creates its own test DB.
 FUZZ_EXAMPLES=150 STATEFUL_EXAMPLES=60 RELIABILITY_REDIS_PORT=$((PORT + 1)) DATABASE_URL="$DB_URL" \
