@@ -95,6 +95,16 @@ class RawSocket:
         assert first & 0x0F == 0x1, f"not a text frame: opcode {first & 0x0F}"
         return json.loads(self._exactly(length))
 
+    def drain_forever(self):
+        """Baseline mode: read and drop everything, in a thread, as a healthy client would."""
+        def drain():
+            try:
+                while self.sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+        threading.Thread(target=drain, daemon=True).start()
+
     def close(self):
         self.sock.close()
 
@@ -200,7 +210,9 @@ def percentile(values, q):
     return round(statistics.quantiles(values, n=100)[q - 1] * 1000, 1) if len(values) > 1 else None
 
 
-def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, timeout=120, log_path=None):
+def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, timeout=120, log_path=None,
+        baseline=False):
+    """One run; `baseline=True`: the flooded client keeps reading (the latencies to compare against)."""
     from django.conf import settings
 
     env = django_env(REDIS_URL=redis_url or settings.REDIS_URL, DATABASE_URL=database_url or os.environ["DATABASE_URL"],
@@ -217,6 +229,8 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
         push(slow_user, [], flood=3)
         read_before_stopping = [slow.read_json() for _ in range(3)]
         last_seq = read_before_stopping[-1]["seq"]
+        if baseline:
+            slow.drain_forever()
         rss_before = rss_kib(server.pid)
         started = time.monotonic()
         for round_no in range(rounds):  # from here on the slow client never reads
@@ -238,6 +252,7 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
     ack_latencies = [latency for got in clients.acks for latency in got.values()]
     missed = list(range(last_seq + 1, last_seq + 1 + rounds * flood))
     return {
+        "mode": "baseline (flooded client reads)" if baseline else "flooded client stops reading",
         "normal_clients": normal, "rounds": rounds, "flood_per_round": flood,
         "pushed_to_slow": rounds * flood, "all_delivered_in_time": delivered,
         "normal_events_in_order_once": all([seq for seq, _ in got] == sorted({seq for seq, _ in got})
@@ -261,6 +276,7 @@ def main():
     parser.add_argument("--flood", type=int, default=100)
     parser.add_argument("--redis-port", type=int, default=6512)
     parser.add_argument("--http-port", type=int, default=8850)
+    parser.add_argument("--baseline", action="store_true", help="the flooded client keeps reading (for comparison)")
     args = parser.parse_args()
     with RedisServer(args.redis_port) as redis_server:
         os.environ.update({"REDIS_URL": redis_server.url, "DJANGO_SETTINGS_MODULE": "nebengjek.settings"})
@@ -271,7 +287,7 @@ def main():
 
         call_command("migrate", verbosity=0)
         figures = run(normal=args.normal, rounds=args.rounds, flood=args.flood, http_port=args.http_port,
-                      redis_url=redis_server.url, timeout=300)
+                      redis_url=redis_server.url, timeout=300, baseline=args.baseline)
     print(json.dumps(figures, indent=2, default=str))
     ok = figures["all_delivered_in_time"] and figures["normal_events_in_order_once"] and \
         figures["slow_replayed_in_order_complete"] and figures["pings_acked"] == figures["pings_sent"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make reliability`: the heavier reliability items, bounded in time and count, loopback only.
 # Needs PostgreSQL (RELIABILITY_DATABASE_URL, a scratch database: created if missing) and starts its own
-# redis-server processes on RELIABILITY_REDIS_PORT (default 6507) and the next port; never touches another Redis.
+# redis-server processes on RELIABILITY_REDIS_PORT (default 6507) and the next three ports (the Redis-lost test
+# kills and restarts PORT + 2); never touches another Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -21,5 +22,5 @@ DATABASE_URL="$DB_URL" $PY reliability/backpressure.py --normal 50 --rounds 50 -
 echo "== pytest reliability + security suites with larger example counts =="
 # The pytest items (races, fuzzers, stateful ledger) with 6x the CI examples; each test creates its own test DB.
 FUZZ_EXAMPLES=150 STATEFUL_EXAMPLES=60 RELIABILITY_REDIS_PORT=$((PORT + 1)) DATABASE_URL="$DB_URL" \
-  EMBEDDED_REDIS_PORT=$((PORT + 2)) .venv/bin/pytest tests/reliability tests/security -p no:logging \
+  EMBEDDED_REDIS_PORT=$((PORT + 3)) .venv/bin/pytest tests/reliability tests/security -p no:logging \
   -o timeout=900 -rxX
