@@ -179,6 +179,19 @@ def scenario_settlement(bench, run_no):
     _settlement_phase(bench, 1000 + run_no, "celery-batch", batched)
 
 
+def _broker_drained(deadline):
+    """Wait until the default Celery queue is empty and nothing is unacknowledged (or the deadline passes)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    while time.perf_counter() < deadline:
+        if client.llen("celery") == 0 and client.hlen("unacked") == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _settlement_phase(bench, seed, key, publish):
     from django.core.management import CommandError, call_command
     from django.db.models import Count
@@ -205,6 +218,8 @@ def _settlement_phase(bench, seed, key, publish):
             break
         time.sleep(0.05)
     elapsed = time.perf_counter() - t0
+    drained = _broker_drained(deadline)  # the tail: messages of rides a chunk already settled, run as no-ops
+    drained_s = time.perf_counter() - t0 if drained else None
     worker.stop(), machine.stop()
     out = io.StringIO()
     try:
@@ -217,8 +232,9 @@ def _settlement_phase(bench, seed, key, publish):
                .values("ride_id").annotate(n=Count("id")).filter(n__gt=1).count())
     run = {"rides": len(ride_ids), "tasks": tasks, "settled": done,
            "seconds": round(elapsed, 2), "publish_s": round(publish_s, 2),
+           "all_messages_done_s": round(drained_s, 2) if drained_s else None,
            "rides_per_s": round(done / elapsed) if elapsed else None, "worker_cores": round(worker.cores, 2),
-           "worker_cpu_ms_per_ride": round(worker.cores * elapsed * 1000 / done, 2) if done else None,
+           "worker_cpu_ms_per_ride": round(worker.seconds * 1000 / done, 2) if done else None,
            "other_cores": round(max(0.0, machine.busy_cores - worker.cores), 2),
            "load_avg_1m": round(load_before, 1),
            "reconcile_clean": clean, "rides_settled_twice": doubles,
@@ -231,6 +247,7 @@ def report_settlement(bench, keys):
     paths = {"celery": "per ride: `settle_ride` task each (+10 % duplicates)",
              "celery-batch": "batched: `settle_rides` tasks of BILLING_SETTLE_CHUNK ids (+10 % duplicate chunks)"}
     rows = [(paths.get(key[1], key[1]), _fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"],
+             run.get("publish_s", "–"), run.get("all_messages_done_s") or "–",
              run["worker_cores"], run.get("worker_cpu_ms_per_ride", "–"), run["other_cores"],
              run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
              run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**")
@@ -241,8 +258,9 @@ def report_settlement(bench, keys):
             "queues it, and `billing.tasks.settle_rides` tasks of a chunk of ride ids (the sweeper's path: one "
             "commit per chunk, each ride still its own ledger transaction and key). The Celery worker (runstack's "
             "command, prefork, concurrency CELERY_CONCURRENCY) settles them. Time: first publish → the last "
-            "settlement visible in the database. Then `manage.py reconcile_ledger` runs.", "",
-            table(["path", "rides", "rides/s", "seconds", "worker cores", "worker CPU ms/ride",
+            "settlement visible in the database (*all messages done*: the queue empty, the per-ride tasks of rides "
+            "an earlier task's chunk settled having run as no-ops). Then `manage.py reconcile_ledger` runs.", "",
+            table(["path", "rides", "rides/s", "seconds", "publishing s", "all messages done s", "worker cores", "worker CPU ms/ride",
                    "other programs' cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],
                   rows),
             "", f"worker: `{getattr(bench, 'worker_command', '')}`", ""]

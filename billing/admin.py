@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from billing import services
+from billing import selectors, services
 from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
 from nebengjek.errors import DomainError
 from rides.models import Ride
@@ -42,10 +42,17 @@ def _refund(modeladmin, request, ride_ids):
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "user", "balance", "created_at"]
+    list_display = ["id", "kind", "user", "current_balance", "created_at"]
     list_filter = ["kind"]
     search_fields = ["user__msisdn", "user__full_name", "user__id"]
     list_select_related = ["user"]
+    exclude = ["balance"]
+    readonly_fields = ["current_balance"]
+
+    @admin.display(description="balance")
+    def current_balance(self, account):
+        """A wallet's cached balance; a system account's sum of entries (it keeps no cached balance)."""
+        return selectors.account_balance(account=account)
 
 
 class LedgerEntryInline(admin.TabularInline):

@@ -25,7 +25,8 @@ class LedgerAccount(models.Model):
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="ledger_account")
-    # Cached sum of this account's entries, changed only together with the entries (reconcile_ledger checks it).
+    # Wallets: cached sum of the account's entries, changed only together with them (reconcile_ledger checks it).
+    # System accounts keep 0 here (no hot row locked by every settlement): selectors.account_balance sums entries.
     balance = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

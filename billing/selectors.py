@@ -76,6 +76,12 @@ def ride_receipt_get(*, ride_id, user_id) -> dict:
     }
 
 
+def ride_settlement_id(*, ride_id):
+    """The id of the ride's settlement, or None. A settlement is never edited or deleted, so a found one is final."""
+    return (LedgerTransaction.objects.filter(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)
+            .values_list("pk", flat=True).first())
+
+
 def ride_ids_unsettled(*, ended_before, limit=500) -> list:
     """Completed rides that ended before `ended_before` and have no settlement (a lost task, for the sweeper)."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)

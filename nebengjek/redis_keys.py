@@ -39,3 +39,9 @@ OPS_WATCHED_TTL = 90  # the page refreshes every 60 s
 OPS_LAST_DIGEST = "ops:digest"  # STRING hash of the last snapshot sent; TTL settings.OPS_RESEND_SECONDS
 OPS_GAUGES_FRESH = "ops:gauges"  # STRING: the live gauges were computed recently (nobody watching)
 OPS_GAUGES_FRESH_TTL = 10
+
+# billing: ride ids whose settle_ride message was published (billing.tasks.SettleRideTask); whichever settle_ride
+# runs next pops up to BILLING_SETTLE_CHUNK of them and settles them with one commit. Only a shortcut: every ride
+# still has its own message, so a lost or flushed list loses nothing.
+BILLING_SETTLE_PENDING = "billing:settle:pending"  # LIST
+BILLING_SETTLE_PENDING_TTL = 86_400  # refreshed on each push

@@ -93,3 +93,28 @@ def test_platform_revenue_is_the_sum_of_the_admin_fees_posted():
     assert system_account_balance(kind=AccountKind.PLATFORM_REVENUE) == 125 + 400
     assert system_account_balance(kind=AccountKind.GATEWAY_CLEARING) == -20_000
     assert ledger_findings().is_clean
+
+
+def test_a_settle_ride_task_also_settles_the_rides_published_before_it():
+    # given three rides whose settle_ride messages were published but have not run yet (the pending list)
+    waiting = [make_completed_ride(payment_method="wallet") for _ in range(3)]
+    for ride in waiting:
+        tasks._pending_push(str(ride.pk))
+    mine = make_completed_ride()
+    # when the task of a fourth ride runs
+    tasks.settle_ride(str(mine.pk))
+    # then all four are settled once, and the waiting rides' own tasks later change nothing
+    assert _settlements(waiting + [mine]).count() == 4
+    for ride in waiting:
+        tasks.settle_ride(str(ride.pk))
+    assert _settlements(waiting + [mine]).count() == 4
+    assert ledger_findings().is_clean
+
+
+def test_settle_ride_settles_its_ride_even_when_the_pending_list_is_lost():
+    # given a ride published while the pending list was flushed away (its id is not listed)
+    ride = make_completed_ride(payment_method="wallet")
+    # when its own task runs
+    txn_id = tasks.settle_ride(str(ride.pk))
+    # then the ride is settled by its own message
+    assert [str(pk) for pk in _settlements([ride]).values_list("pk", flat=True)] == [txn_id]
