@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from billing.selectors import wallet_balance
@@ -28,7 +29,7 @@ from matching.errors import (
     request_not_found,
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
-from matching.surge import surge_quote
+from matching.surge import nearest_from_quote, surge_quote
 from nebengjek import metrics
 from rides.fare import metered_fare
 from rides.models import Ride, RideStatus
@@ -46,10 +47,8 @@ _FLOOR_REFETCHES = 3
 
 def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
                    payment_method=PaymentMethod.CASH):
-    """A new searching request with its fare estimate and surge fixed; dispatch starts after the commit.
-
-    The insert is the only write (its own transaction, or a savepoint inside the caller's), so the request reaches
-    dispatch after one commit."""
+    """A new searching request with its fare estimate and surge fixed, and its first batch offered in the same
+    transaction (its own, or a savepoint inside the caller's): one commit from the request to the proposals."""
     _ensure_passenger_free(passenger)
     now = timezone.now()
     distance_m = haversine_m(pickup_lat, pickup_lng, destination_lat, destination_lng)
@@ -65,18 +64,33 @@ def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destin
                 surge_multiplier=surge.multiplier, surge_cell=surge.cell, surge_supply=surge.supply,
                 surge_demand=surge.demand,
             )
+            first_batch = _first_batch_in_transaction(request, surge=surge, now=now)
     except IntegrityError:
         if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
             raise _active_request_exists() from None
         raise
-    _first_dispatch_on_commit(str(request.id))
+    if not first_batch:
+        _first_dispatch_on_commit(str(request.id))
     return request
 
 
+def _first_batch_in_transaction(request, *, surge, now):
+    """The first batch, offered in the request's own transaction (one commit) from the drivers the surge search
+    found; [] when nobody is near (the after-commit dispatch then widens or gives up: the answer stays `searching`)."""
+    if not settings.MATCHING_DISPATCH_INLINE:
+        return []
+    try:
+        return _offer_next_batch(request, offered=[], now=now, surge=surge, give_up=False)
+    except RedisError:  # raised by a search, before any write of that batch: the request itself is still good
+        logger.warning("first batch search failed, dispatching after the commit", exc_info=True)
+        return []
+
+
 def _first_dispatch_on_commit(request_id):
-    """The first batch goes out right after the commit, in this process (no broker hop, no queue behind other
-    tasks); the Celery task is the fallback when that fails, and the sweeper catches a request whose process died
-    in between (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS)."""
+    """When the request's transaction offered no batch (nobody near, or inline dispatch off): dispatch right after
+    the commit, in this process (no broker hop, no queue behind other tasks) — it widens the radius or gives up; the
+    Celery task is the fallback when that fails, and the sweeper catches a request whose process died in between
+    (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS)."""
     if settings.MATCHING_DISPATCH_INLINE:
         transaction.on_commit(lambda: _dispatch_or_enqueue(request_id))
     else:
@@ -141,13 +155,14 @@ def _advance(request, *, now):
     _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
 
 
-def _offer_next_batch(request, *, offered, now):
+def _offer_next_batch(request, *, offered, now, surge=None, give_up=True):
     """Offer the request to the nearest batch at the next radius that has anyone (never to a driver in `offered`,
-    who had it before); none left -> `no_driver`."""
+    who had it before); none left -> `no_driver` (unless not `give_up`: then [] and the request unchanged)."""
     exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
     radii = settings.MATCHING_RADII_M
     for radius in [r for r in radii if r > request.radius_m]:
-        batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now)
+        batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
+                         surge=surge)
         if batch:
             request.batch_no += 1
             request.radius_m = radius
@@ -158,6 +173,8 @@ def _offer_next_batch(request, *, offered, now):
             countdown = settings.MATCHING_PROPOSAL_TTL_SECONDS + _TIMER_MARGIN_SECONDS
             tasks.request_dispatch.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
             return batch
+    if not give_up:
+        return []
     request.status = RequestStatus.NO_DRIVER
     request.is_open = False
     request.save(update_fields=["status", "is_open", "updated_at"])
@@ -165,10 +182,11 @@ def _offer_next_batch(request, *, offered, now):
     return []
 
 
-def _propose(request, *, radius, exclude, batch_no, now):
+def _propose(request, *, radius, exclude, batch_no, now, surge=None):
     """Proposals to up to a batch of the nearest free drivers within `radius`; drivers it tried join `exclude`."""
     size = settings.MATCHING_BATCH_SIZE
-    candidates = _candidates(request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK)
+    candidates = _candidates(request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK,
+                             surge=surge)
     expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
     batch, tried = [], 0
     while len(batch) < size and tried < len(candidates):
@@ -179,14 +197,13 @@ def _propose(request, *, radius, exclude, batch_no, now):
     return batch
 
 
-def _candidates(request, *, radius, exclude, limit):
+def _candidates(request, *, radius, exclude, limit, surge=None):
     """The nearest available drivers, the better-rated first among near-equals (matching/ranking.py). Drivers under
     the rating floor are passed over (they join `exclude`) and the search goes on past them, a few times at most."""
     found, ratings, seen = [], {}, set(exclude)
-    for _ in range(_FLOOR_REFETCHES):
+    for attempt in range(_FLOOR_REFETCHES):
         wanted = limit - len(found)
-        nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
-                                         limit=wanted, exclude_ids=tuple(seen))
+        nearest = _nearest(request, radius=radius, exclude=seen, limit=wanted, surge=surge if attempt == 0 else None)
         if not ranking.needs_ratings(nearest):  # no floor and nobody near-equal: distance order it is
             return nearest
         ratings |= ranking.driver_ratings(driver.id for driver in nearest)
@@ -197,6 +214,15 @@ def _candidates(request, *, radius, exclude, limit):
         if not refused or len(nearest) < wanted:
             break
     return ranking.rank(found, ratings)
+
+
+def _nearest(request, *, radius, exclude, limit, surge):
+    """The nearest available drivers: from the surge quote's search when it can tell, else a search of the index."""
+    nearest = nearest_from_quote(surge, radius_m=radius, exclude=exclude, limit=limit) if surge else None
+    if nearest is None:
+        nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
+                                         limit=limit, exclude_ids=tuple(exclude))
+    return nearest
 
 
 def _matches_insert(request, candidates, *, batch_no, expires_at):

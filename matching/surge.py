@@ -5,7 +5,7 @@ requests made there in the last SURGE_DEMAND_WINDOW_SECONDS, counting the one be
 drivers there now. Supply >= demand (or demand below SURGE_MIN_DEMAND) -> 1.0; otherwise one SURGE_STEP per
 SURGE_EXCESS_RATIO_PER_STEP of (demand - supply) / supply, capped at SURGE_MAX_MULTIPLIER (no supply -> the cap).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -27,6 +27,9 @@ class SurgeQuote:
     supply: int
     demand: int
     multiplier: Decimal
+    # The available drivers the supply search found (nearest first, up to SURGE_SUPPLY_MAX_COUNT within
+    # SURGE_SUPPLY_SEARCH_RADIUS_M): the request's first batch is picked from them without a second search.
+    nearby: tuple = field(default=(), compare=False, repr=False)
 
 
 def surge_cell(*, lat, lng):
@@ -40,9 +43,10 @@ def surge_quote(*, lat, lng, now):
         return SurgeQuote(cell=cell, supply=0, demand=0, multiplier=NO_SURGE)
     area = set(h3.grid_disk(cell, settings.SURGE_H3_RING))
     demand = _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS)) + 1
-    supply = _available_drivers_in(area, lat=lat, lng=lng)
+    nearby = _available_drivers_near(lat=lat, lng=lng)
+    supply = _count_in(area, nearby)
     return SurgeQuote(cell=cell, supply=supply, demand=demand,
-                      multiplier=surge_multiplier(supply=supply, demand=demand))
+                      multiplier=surge_multiplier(supply=supply, demand=demand), nearby=tuple(nearby))
 
 
 def surge_multiplier(*, supply, demand):
@@ -61,9 +65,22 @@ def _open_requests_in(area, *, since):
     return RideRequest.objects.filter(surge_cell__in=area, created_at__gte=since, status__in=OPEN_STATUSES).count()
 
 
-def _available_drivers_in(area, *, lat, lng):
+def _available_drivers_near(*, lat, lng):
+    return drivers_available_near(lat=lat, lng=lng, radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
+                                  limit=settings.SURGE_SUPPLY_MAX_COUNT)
+
+
+def _count_in(area, nearby):
     resolution = settings.SURGE_H3_RESOLUTION
-    nearby = drivers_available_near(lat=lat, lng=lng, radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
-                                    limit=settings.SURGE_SUPPLY_MAX_COUNT)
     return sum(1 for driver in nearby if h3.latlng_to_cell(driver.lat, driver.lng, resolution) in area)
+
+
+def nearest_from_quote(quote, *, radius_m, exclude, limit):
+    """The `limit` nearest drivers within `radius_m` not in `exclude`, from the quote's supply search, or None when
+    that search cannot tell (radius beyond it, or it stopped at its cap before `radius_m` with too few found)."""
+    if not quote.nearby or radius_m > settings.SURGE_SUPPLY_SEARCH_RADIUS_M:
+        return None
+    found = [driver for driver in quote.nearby if driver.distance_m <= radius_m and driver.id not in exclude][:limit]
+    complete = len(quote.nearby) < settings.SURGE_SUPPLY_MAX_COUNT or quote.nearby[-1].distance_m > radius_m
+    return found if len(found) == limit or complete else None
 
