@@ -1,6 +1,7 @@
 """Sign-in by OTP, tokens, profile and driver registration."""
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -22,6 +23,8 @@ from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.realtime import close_sessions_on_commit
 from nebengjek.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 PLATE_PATTERN = re.compile(r"^([A-Z]{1,2}) ?(\d{1,4}) ?([A-Z]{0,3})$")
 
@@ -211,10 +214,24 @@ def user_suspend(*, user):
         BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
                                              ignore_conflicts=True)
         close_sessions_on_commit(user.id)
+        transaction.on_commit(lambda: _suspended_mirror(user_id=user.id, suspended=True))
     return user
 
 
 def user_reinstate(*, user):
-    user.is_active = True
-    user.save(update_fields=["is_active"])
+    with transaction.atomic():
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        transaction.on_commit(lambda: _suspended_mirror(user_id=user.id, suspended=False))
     return user
+
+
+def _suspended_mirror(*, user_id, suspended):
+    """Mirror a suspension in Redis (read by the fast nearby path, locations.asgi); the live sweeper repairs it."""
+    try:
+        if suspended:
+            get_redis().sadd(redis_keys.USERS_SUSPENDED, str(user_id))
+        else:
+            get_redis().srem(redis_keys.USERS_SUSPENDED, str(user_id))
+    except redis.RedisError:
+        logger.warning("suspended-users mirror not updated (the live sweeper repairs it)", exc_info=True)

@@ -12,6 +12,8 @@ import weakref
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis
@@ -38,7 +40,7 @@ local function haversine(lat1, lng1, lat2, lng2)
 end
 """
 
-# KEYS: last position, geo, seen, beacon, tracking, track stream
+# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
 INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
 local uid = ARGV[1]
@@ -55,6 +57,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[6])
 if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 then
   redis.call('GEOADD', KEYS[2], lng, lat, uid)
   redis.call('ZADD', KEYS[3], t, uid)
+  redis.call('HSET', KEYS[7], uid, ARGV[2] .. ',' .. ARGV[3])
 end
 local ride = redis.call('HGET', KEYS[5], uid)
 if ride then
@@ -64,7 +67,7 @@ end
 return 1
 """
 
-# KEYS: beacon, last position, geo, seen.  ARGV: driver id, "1"|"0"
+# KEYS: beacon, last position, geo, seen, indexed positions.  ARGV: driver id, "1"|"0"
 BEACON_LUA = _GEO_MAX_LAT_LUA + """
 local uid = ARGV[1]
 if ARGV[2] == '1' then
@@ -73,42 +76,76 @@ if ARGV[2] == '1' then
   if p[3] and math.abs(tonumber(p[1])) <= GEO_MAX_LAT then
     redis.call('GEOADD', KEYS[3], p[2], p[1], uid)
     redis.call('ZADD', KEYS[4], p[3], uid)
+    redis.call('HSET', KEYS[5], uid, p[1] .. ',' .. p[2])
   end
 else
   redis.call('SREM', KEYS[1], uid)
   redis.call('ZREM', KEYS[3], uid)
   redis.call('ZREM', KEYS[4], uid)
+  redis.call('HDEL', KEYS[5], uid)
 end
 return 1
 """
 
-# KEYS: geo, busy, beacon.  ARGV: lng, lat, radius m, fresher-than t, wanted count, last-position key prefix
-# Returns a flat list id, lat, lng (exact stored coordinates) of available drivers, about nearest first.
+# KEYS: geo, busy, beacon, seen, suspended users, indexed positions.
+# ARGV: lng, lat, radius m, fresher-than t, wanted count, (unused), first batch size, requester id
+# (or '': nobody to check), first radius m.
+# Returns -1 when the requester is a suspended user, else a flat list id, "lat,lng" (exact stored coordinates) of
+# available drivers, about nearest first. The work is bounded (GEOSEARCH's cost grows with the area it scans:
+# ~1 ms at 1 km among 100k drivers over Jakarta): it searches a small circle first and doubles it up to the radius
+# only while fewer than `wanted` available drivers were found (the ones found in a circle are the nearest ones);
+# it looks at the nearest `batch` members of a circle only (more when filtering kept too few); membership and
+# freshness are checked for a whole batch at once (SMISMEMBER, ZMSCORE on the seen ZSET); the exact coordinates
+# of the kept ones come in one HMGET of the indexed-positions hash (one redis.call costs ~5 us inside a script).
 SEARCH_LUA = """
-local ids = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm', 'ASC')
-local min_t, want = tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {}
-for _, id in ipairs(ids) do
-  if redis.call('SISMEMBER', KEYS[2], id) == 0 and redis.call('SISMEMBER', KEYS[3], id) == 1 then
-    local p = redis.call('HMGET', ARGV[6] .. id, 'lat', 'lng', 't')
-    if p[3] and tonumber(p[3]) > min_t then
-      out[#out + 1] = id
-      out[#out + 1] = p[1]
-      out[#out + 1] = p[2]
-      if #out >= want * 3 then break end
+if ARGV[8] ~= '' and redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 1 then return -1 end
+local min_t, want, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local radius, r = tonumber(ARGV[3]), math.min(tonumber(ARGV[9]), tonumber(ARGV[3]))
+while true do
+  local kept = {}
+  local ids = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', r, 'm',
+                         'COUNT', batch, 'ASC')
+  for from = 1, #ids, 1000 do  -- unpack() is limited to a few thousand values
+    local chunk = {unpack(ids, from, math.min(from + 999, #ids))}
+    local busy = redis.call('SMISMEMBER', KEYS[2], unpack(chunk))
+    local beacon = redis.call('SMISMEMBER', KEYS[3], unpack(chunk))
+    local seen = redis.call('ZMSCORE', KEYS[4], unpack(chunk))
+    for i, id in ipairs(chunk) do
+      if busy[i] == 0 and beacon[i] == 1 and seen[i] and tonumber(seen[i]) > min_t then
+        kept[#kept + 1] = id
+        if #kept >= want then break end
+      end
     end
+    if #kept >= want then break end
+  end
+  if #kept >= want or (#ids < batch and r >= radius) then
+    if #kept == 0 then return {} end
+    local pos = redis.call('HMGET', KEYS[6], unpack(kept))
+    local out = {}
+    for i, id in ipairs(kept) do
+      if pos[i] then
+        out[#out + 1] = id
+        out[#out + 1] = pos[i]
+      end
+    end
+    return out
+  end
+  if #ids >= batch then
+    batch = batch * 4  -- the circle holds more members than were looked at
+  else
+    r = math.min(r * 2, radius)
   end
 end
-return out
 """
 
-# KEYS: geo, seen.  ARGV: stale-at-or-before t.  Returns the ids taken out of the index.
+# KEYS: geo, seen, indexed positions.  ARGV: stale-at-or-before t.  Returns the ids taken out of the index.
 SWEEP_LUA = """
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for i = 1, #stale, 500 do
   local chunk = {unpack(stale, i, math.min(i + 499, #stale))}
   redis.call('ZREM', KEYS[1], unpack(chunk))
   redis.call('ZREM', KEYS[2], unpack(chunk))
+  redis.call('HDEL', KEYS[3], unpack(chunk))
 end
 return stale
 """
@@ -125,17 +162,59 @@ def script(name):
     return registered
 
 
+_async_registered = {}
+
+
+def async_script(name, client):
+    """The AsyncScript `name` registered on the asyncio `client` (EVALSHA, loads on NOSCRIPT)."""
+    registered = _async_registered.get(name)
+    if registered is None or registered[0] is not client:
+        registered = _async_registered[name] = (client, client.register_script(_SCRIPTS[name]))
+    return registered[1]
+
+
 def last_position_key(user_id):
     return redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=user_id)
 
 
 def max_speed_mps():
-    return settings.LOCATION_MAX_SPEED_KMH / 3.6
+    return config().max_speed_mps
+
+
+class _Config:
+    """The location settings the hot path reads, read once (re-read when a test changes settings)."""
+
+    __slots__ = ("max_speed_mps", "max_accuracy_m", "future_tolerance_s", "fresh_seconds", "ingest_tail")
+
+    def __init__(self):
+        self.max_speed_mps = settings.LOCATION_MAX_SPEED_KMH / 3.6
+        self.max_accuracy_m = settings.LOCATION_MAX_ACCURACY_M
+        self.future_tolerance_s = settings.LOCATION_FUTURE_TOLERANCE_SECONDS
+        self.fresh_seconds = settings.LOCATION_FRESH_SECONDS
+        # The ingest script's trailing arguments, RESP-encoded once (LocationFlusher packs commands itself).
+        self.ingest_tail = b"".join(_bulk(arg) for arg in (
+            repr(self.max_speed_mps), redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN))
+
+
+_config = None
+
+
+def config():
+    global _config
+    if _config is None:
+        _config = _Config()
+    return _config
+
+
+@receiver(setting_changed)
+def _config_reset(**kwargs):
+    global _config
+    _config = None
 
 
 def ingest_keys_args(user_id, lat, lng, t):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM]
+            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN]
     return keys, args
@@ -147,25 +226,47 @@ def ingest(user_id, lat, lng, t):
     return script("ingest")(keys=keys, args=args)
 
 
+def _bulk(value):
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+_INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
+# EVALSHA sha 7 <last position key> geo seen beacon tracking stream positions <uid> <lat> <lng> <t> + ingest_tail
+_INGEST_HEAD = b"*17\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(7)
+_INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
+    redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
+    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION))
+_LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
+
+
+def ingest_command(user_id, lat, lng, t):
+    """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
+    argument packing: the constant parts are encoded once)."""
+    uid = str(user_id)
+    return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
+                     _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), config().ingest_tail))
+
+
 class LocationFlusher:
     """Batches location updates of all sockets of one event loop into one pipelined Redis round trip.
 
     One flush is in flight at a time; updates that arrive meanwhile (plus a short window) go in the next one.
-    Each caller awaits its own result, so the socket acks only after its update reached Redis.
+    Each caller awaits its own result, so the socket acks only after its update reached Redis. The batch is
+    written as one buffer of pre-packed EVALSHA commands on a connection of the flusher's own pool.
     """
 
     def __init__(self, window_s):
         self._window_s = window_s
         self._pending = []
         self._task = None
-        self._sha = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-        # Its own connection, bound to this event loop (one flush in flight needs no more).
+        # Its own connections, bound to this event loop (one flush in flight needs one).
         self._client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2,
                                                socket_timeout=None, max_connections=2)
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((ingest_keys_args(user_id, lat, lng, t), future))
+        self._pending.append((ingest_command(user_id, lat, lng, t), future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return await future
@@ -183,10 +284,10 @@ class LocationFlusher:
     async def _flush(self, batch):
         client = self._client
         try:
-            results = await self._execute(client, batch)
+            results = await self._execute(batch)
             if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
                 await client.script_load(INGEST_LUA)
-                results = await self._execute(client, batch)
+                results = await self._execute(batch)
         except Exception as exc:  # Redis down: every waiting socket answers service_unavailable
             for _, future in batch:
                 if not future.done():
@@ -200,11 +301,23 @@ class LocationFlusher:
             else:
                 future.set_result(result)
 
-    async def _execute(self, client, batch):
-        pipe = client.pipeline(transaction=False)
-        for (keys, args), _ in batch:
-            pipe.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
-        return await pipe.execute(raise_on_error=False)
+    async def _execute(self, batch):
+        pool = self._client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(b"".join([command for command, _ in batch]), check_health=False)
+            results = []
+            for _ in batch:
+                try:
+                    results.append(await connection.read_response())
+                except redis.exceptions.ResponseError as exc:  # this command's error reply; read on
+                    results.append(exc)
+            return results
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
 
 
 _flushers = weakref.WeakKeyDictionary()

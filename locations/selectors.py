@@ -1,21 +1,24 @@
 """Reads of the live state: who is available near a point (the one answer for nearby, dispatch and surge), and
 where a user was last seen."""
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
 from django.conf import settings
-from django.utils import timezone
 
 from locations import live
 from locations.geo import haversine_m
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_async_redis, get_redis
 
 # GEOSEARCH measures with its own Earth radius on ~0.6 m geohash cells: search a little wider, then keep only
 # what the project's haversine puts inside the radius.
 _GEO_RADIUS_SLACK = 1.001
 _GEO_RADIUS_SLACK_M = 5
 _ORDER_SLACK = 10  # extra candidates fetched so the exact re-sort cannot miss a near one
+_FIRST_RADIUS_FRACTION = 0.5  # the script searches this fraction of the radius first, doubling while too few
+_FIRST_RADIUS_MIN_M = 100
+_FIRST_BATCH_FACTOR = 2  # GEOSEARCH COUNT = wanted x this (widened in the script if filtering kept too few)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,29 +36,72 @@ class LivePosition:
     recorded_at: datetime
 
 
+class RequesterSuspended(Exception):
+    """The user asking (drivers_available_near_async's `requester_id`) is in the suspended-users set."""
+
+
 def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS)."""
-    limit = limit or settings.NEARBY_MAX_RESULTS
-    excluded = {str(driver_id) for driver_id in exclude_ids}
-    fresh_after = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
-    # GEOSEARCH refuses a centre beyond the indexable latitudes: search from the nearest indexable point instead,
-    # as much wider as that point is away (the haversine filter below keeps the answer exact).
-    search_lat = max(-live.GEO_MAX_LAT, min(live.GEO_MAX_LAT, lat))
-    search_radius = radius_m + haversine_m(lat, lng, search_lat, lng)
-    found = live.script("search")(
-        keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_BEACON],
-        args=[repr(float(lng)), repr(float(search_lat)), search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M,
-              repr(fresh_after), limit + len(excluded) + _ORDER_SLACK, redis_keys.USER_LAST_POSITION_PREFIX],
-    )
-    drivers = []
-    for i in range(0, len(found), 3):
-        driver_id, driver_lat, driver_lng = found[i], float(found[i + 1]), float(found[i + 2])
-        distance = haversine_m(lat, lng, driver_lat, driver_lng)
-        if driver_id not in excluded and distance <= radius_m:
-            drivers.append(NearbyDriver(id=driver_id, lat=driver_lat, lng=driver_lng, distance_m=distance))
-    drivers.sort(key=lambda driver: driver.distance_m)
-    return drivers[:limit]
+    search = _Search(lat, lng, radius_m, limit, exclude_ids)
+    return search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args("")))
+
+
+async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", limit=None, exclude_ids=()):
+    """The event loop's twin of drivers_available_near (the fast nearby path, locations.asgi). Raises
+    RequesterSuspended, in the same Redis call, when `requester_id` is a suspended user."""
+    search = _Search(lat, lng, radius_m, limit, exclude_ids)
+    found = await live.async_script("search", get_async_redis())(keys=_SEARCH_KEYS, args=search.args(requester_id))
+    if found == -1:
+        raise RequesterSuspended(requester_id)
+    return search.drivers(found)
+
+
+_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_SEEN,
+                redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION]
+
+
+class _Search:
+    """One nearby search: the script's arguments, and the exact answer from the script's candidates."""
+
+    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius")
+
+    def __init__(self, lat, lng, radius_m, limit, exclude_ids):
+        self.lat, self.lng, self.radius_m = lat, lng, radius_m
+        self.limit = limit or settings.NEARBY_MAX_RESULTS
+        self.excluded = {str(driver_id) for driver_id in exclude_ids}
+        # GEOSEARCH refuses a centre beyond the indexable latitudes: search from the nearest indexable point
+        # instead, as much wider as that point is away (the haversine filter keeps the answer exact).
+        self.search_lat = max(-live.GEO_MAX_LAT, min(live.GEO_MAX_LAT, lat))
+        self.search_radius = radius_m + (haversine_m(lat, lng, self.search_lat, lng) if self.search_lat != lat else 0)
+
+    def args(self, requester_id):
+        fresh_after = time.time() - settings.LOCATION_FRESH_SECONDS
+        want = self.limit + len(self.excluded) + _ORDER_SLACK
+        return [repr(float(self.lng)), repr(float(self.search_lat)),
+                self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, repr(fresh_after), want,
+                redis_keys.USER_LAST_POSITION_PREFIX, want * _FIRST_BATCH_FACTOR, str(requester_id or ""),
+                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+
+    def drivers(self, found):
+        lat, lng, radius_m, excluded = self.lat, self.lng, self.radius_m, self.excluded
+        drivers, ids = [], set()
+        for i in range(0, len(found), 2):
+            driver_id = found[i]
+            if driver_id in excluded or driver_id in ids:
+                continue
+            driver_lat, _, driver_lng = found[i + 1].partition(",")
+            driver_lat, driver_lng = float(driver_lat), float(driver_lng)
+            distance = haversine_m(lat, lng, driver_lat, driver_lng)
+            if distance <= radius_m:
+                ids.add(driver_id)
+                drivers.append(NearbyDriver(id=driver_id, lat=driver_lat, lng=driver_lng, distance_m=distance))
+        drivers.sort(key=_by_distance)
+        return drivers[:self.limit]
+
+
+def _by_distance(driver):
+    return driver.distance_m
 
 
 def user_last_position(*, user_id):

@@ -5,7 +5,7 @@ the beacon (DriverPresence) and, through matching and rides, who is busy or on a
 the Redis mirrors from it, so a flushed Redis recovers by itself.
 """
 import logging
-from datetime import timedelta
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -26,16 +26,18 @@ BEACON_EVENT = "beacon.updated"
 
 def position_time(*, recorded_at, accuracy_m):
     """The position's time in epoch seconds, or None (counted) when the filter drops it without asking Redis."""
-    now = timezone.now()
-    if accuracy_m is not None and accuracy_m > settings.LOCATION_MAX_ACCURACY_M:
+    limits = live.config()
+    if accuracy_m is not None and accuracy_m > limits.max_accuracy_m:
         count_location("inaccurate")
         return None
+    now = time.time()
     if recorded_at is None:
-        return now.timestamp()
-    if recorded_at > now + timedelta(seconds=settings.LOCATION_FUTURE_TOLERANCE_SECONDS):
+        return now
+    t = recorded_at.timestamp()
+    if t > now + limits.future_tolerance_s:
         count_location("future")
         return None
-    return min(recorded_at, now).timestamp()
+    return min(t, now)
 
 
 def location_outcome(result):
@@ -84,7 +86,7 @@ def beacon_set(*, user, active):
 def beacon_mirror(*, driver_id, active):
     """Put the beacon in Redis: on joins the index at the driver's latest position at once; off leaves it."""
     keys = [redis_keys.DRIVERS_BEACON, live.last_position_key(driver_id), redis_keys.DRIVERS_GEO,
-            redis_keys.DRIVERS_SEEN]
+            redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION]
     live.script("beacon")(keys=keys, args=[str(driver_id), "1" if active else "0"])
 
 
@@ -108,10 +110,12 @@ def live_sweep():
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy (and after a flush, tracking)
     from the database. Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
-    stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN], args=[repr(cutoff)])
+    stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN,
+                                                       redis_keys.DRIVERS_POSITION], args=[repr(cutoff)])
     flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
+    _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
     tracking = _tracking_rebuild() if flushed else 0
     get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
     return {"stale": len(stale), "beacon_fixed": beacon, "busy_fixed": busy, "tracking_restored": tracking,
@@ -123,6 +127,15 @@ def _beacon_on_ids(ids=None):
     if ids is not None:
         rows = rows.filter(driver_id__in=ids)
     return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
+
+
+def _suspended_ids(ids=None):
+    from accounts.models import User
+
+    rows = User.objects.filter(is_active=False)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
 def _busy_ids(ids=None):
