@@ -235,6 +235,7 @@ class Bench:
     def scenario_nearby(self, server, run_no, port):
         from bench import fixtures
         from locations.selectors import drivers_available_near
+        from nebengjek.redis import get_redis
 
         args = self.args
         rng = random.Random(100 + run_no)
@@ -251,11 +252,15 @@ class Bench:
             counts, times = [], []
             for lat, lng in points[:50]:  # warm: scripts loaded, connections open
                 drivers_available_near(lat=lat, lng=lng, radius_m=1000)
+            get_redis().config_resetstat()  # Redis' own time per search script call, below
+            cpu0 = time.process_time()
             for lat, lng in points:
                 t = time.perf_counter()
                 found = drivers_available_near(lat=lat, lng=lng, radius_m=1000)
                 times.append(time.perf_counter() - t)
                 counts.append(len(found))
+            client_cpu_ms = (time.process_time() - cpu0) / len(points) * 1000
+            redis_us = get_redis().info("commandstats").get("cmdstat_evalsha", {}).get("usec_per_call")
             tokens = fixtures.tokens_for(passenger)
             paths = [f"/api/v1/drivers/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m=1000" for lat, lng in points]
             http = {}
@@ -277,6 +282,8 @@ class Bench:
             run = {"drivers": size, "indexed": loaded, "load_s": round(load_s, 2),
                    "selector_p50_ms": ms(pct(times, 0.5)), "selector_p99_ms": ms(pct(times, 0.99)),
                    "selector_calls": len(times), "mean_found": round(statistics.mean(counts), 1),
+                   "selector_client_cpu_ms": round(client_cpu_ms, 3),
+                   "selector_redis_ms": round(redis_us / 1000, 3) if redis_us is not None else None,
                    "http": {str(k): v for k, v in http.items()}}
             self.record(f"2:{size}", server, run)
 

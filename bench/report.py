@@ -6,6 +6,7 @@ Each figure in the summary is the median over the runs (each run's own p50/p99 c
 import datetime
 import json
 import os
+import statistics
 import subprocess
 
 from bench import stack
@@ -31,6 +32,11 @@ def _med(runs, key, sub=None):
 def _spread(runs, key, sub=None):
     values = [(run.get(key) if sub is None else (run.get(key) or {}).get(sub)) for run in runs]
     return " / ".join("–" if v is None else str(v) for v in values)
+
+
+def _per_request_ms(runs):
+    values = [run["server_cores"] / run["requests_per_s"] * 1000 for run in runs if run.get("requests_per_s")]
+    return statistics.median(values) if values else None
 
 
 def _fmt(value, unit=""):
@@ -201,16 +207,21 @@ def _details(bench):
             http = {c: [run["http"][c] for run in runs] for c in runs[0]["http"]}
             rows.append((f"{int(key[0][2:]):,}", _fmt(_med(runs, "mean_found")),
                          f"{_fmt(_med(runs, 'selector_p50_ms'))} / {_fmt(_med(runs, 'selector_p99_ms'))}",
+                         f"{_fmt(_med(runs, 'selector_client_cpu_ms'))} + {_fmt(_med(runs, 'selector_redis_ms'))}",
                          *[f"{_fmt(_med(h, 'p50_ms'))} / {_fmt(_med(h, 'p99_ms'))} ms, "
-                           f"{_fmt(_med(h, 'requests_per_s'))} req/s, server {_fmt(_med(h, 'server_cores'))} cores"
+                           f"{_fmt(_med(h, 'requests_per_s'))} req/s, server {_fmt(_med(h, 'server_cores'))} cores "
+                           f"(≈ {_fmt(_per_request_ms(h))} ms CPU per GET)"
                            for h in http.values()]))
         first = runs[0]["http"]
         out += ["## 2. Nearby search", "",
                 "Drivers spread uniformly over Jakarta (lat -6.37…-6.09, lng 106.69…106.98), loaded into Redis through "
                 "the locations ingest script; radius 1 km at random points. Selector: "
                 "`locations.selectors.drivers_available_near` called in the harness process. HTTP: "
-                "`GET /api/v1/drivers/nearby` with a passenger's token, keep-alive, closed loop.", "",
-                table(["drivers", "found per search", "selector p50 / p99 ms",
+                "`GET /api/v1/drivers/nearby` with a passenger's token, keep-alive, closed loop. Selector CPU: the "
+                "harness process' CPU per call (Python side) + Redis' own time per search script call (INFO "
+                "commandstats), figures that hold on a contended machine; CPU per GET = server cores / requests per s.",
+                "",
+                table(["drivers", "found per search", "selector p50 / p99 ms", "selector CPU ms: harness + Redis",
                        *[f"HTTP p50 / p99, {c} connection(s)" for c in first]], rows), ""]
     for extra in ("3", "4"):
         keys = [(key, runs) for key, runs in bench.results.items() if key[0].split(":")[0] == extra]
