@@ -37,6 +37,26 @@ def test_the_nearest_three_within_1_km_get_the_proposal(client_for):
     assert proposals_of(fourth) == [] and proposals_of(outside) == []
 
 
+def test_the_first_batch_is_full_when_the_surge_search_stopped_at_its_cap(client_for, settings):
+    settings.SURGE_SUPPLY_MAX_COUNT = 2  # the supply search sees only the 2 nearest of the 4 within 1 km
+    near = [driver_online(m) for m in (200, 400, 600)]
+    driver_online(800)
+
+    request = ask_for_ride(client_for(make_passenger()))
+
+    assert offered_to(request["id"]) == {d.id for d in near}
+
+
+def test_with_surge_off_the_first_batch_still_goes_to_the_nearest_three(client_for, settings):
+    settings.SURGE_ENABLED = False  # no supply search to pick from: the index is searched
+    near = [driver_online(m) for m in (200, 400, 600)]
+    driver_online(800)
+
+    request = ask_for_ride(client_for(make_passenger()))
+
+    assert offered_to(request["id"]) == {d.id for d in near}
+
+
 def test_a_proposal_carries_what_the_driver_needs(client_for):
     driver = driver_online(250)
     passenger = make_passenger(full_name="Sari")
