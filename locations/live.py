@@ -119,13 +119,15 @@ while true do
     if #kept >= want then break end
   end
   if #kept >= want or (#ids < batch and r >= radius) then
-    if #kept == 0 then return {} end
-    local pos = redis.call('HMGET', KEYS[6], unpack(kept))
     local out = {}
-    for i, id in ipairs(kept) do
-      if pos[i] then
-        out[#out + 1] = id
-        out[#out + 1] = pos[i]
+    for from = 1, #kept, 1000 do
+      local chunk = {unpack(kept, from, math.min(from + 999, #kept))}
+      local pos = redis.call('HMGET', KEYS[6], unpack(chunk))
+      for i, id in ipairs(chunk) do
+        if pos[i] then
+          out[#out + 1] = id
+          out[#out + 1] = pos[i]
+        end
       end
     end
     return out
