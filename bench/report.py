@@ -36,7 +36,7 @@ def _spread(runs, key, sub=None):
 
 def _per_request_ms(runs):
     values = [run["server_cores"] / run["requests_per_s"] * 1000 for run in runs if run.get("requests_per_s")]
-    return statistics.median(values) if values else None
+    return round(statistics.median(values), 2) if values else None
 
 
 def _fmt(value, unit=""):
