@@ -21,8 +21,12 @@ def is_answering(port):
         return False
 
 
-def start(port, workdir, *, foreground=False):
-    """Start redis-server on 127.0.0.1:`port` keeping nothing on disk; return the Popen (or None if already up)."""
+def start(port, workdir):
+    """Start redis-server on 127.0.0.1:`port` keeping nothing on disk; return the Popen (or None if already up).
+
+    It runs in its own session, so a Ctrl-C meant for the foreground processes does not stop it before they have
+    shut down; the caller stops it last.
+    """
     if is_answering(port):
         return None
     workdir = Path(workdir)
@@ -32,7 +36,7 @@ def start(port, workdir, *, foreground=False):
         "--dir", str(workdir), "--logfile", str(workdir / f"redis-{port}.log"), "--maxclients", "10000",
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=not foreground)
+                               start_new_session=True)
     deadline = time.monotonic() + 10
     while not is_answering(port):
         if process.poll() is not None or time.monotonic() > deadline:

@@ -28,8 +28,7 @@ class Command(BaseCommand):
         processes = []
         redis_process = None
         if settings.EMBEDDED_REDIS:
-            redis_process = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis",
-                                                 foreground=True)
+            redis_process = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis")
             self.stdout.write(f"embedded redis-server on 127.0.0.1:{settings.EMBEDDED_REDIS_PORT}")
         try:
             call_command("migrate", interactive=False, verbosity=0)
