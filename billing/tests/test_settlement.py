@@ -1,4 +1,3 @@
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from billing.selectors import ledger_findings, wallet_balance
 from billing.services import ride_settle, topup_create
 from billing.tests.factories import entries_by_party, make_completed_ride
 from nebengjek.errors import DomainError
+from tests.reliability.parallel import raised, run_parallel
 
 
 def test_cash_ride_at_75_percent_takes_the_fee_from_the_driver():
@@ -129,25 +129,10 @@ def test_sweeper_leaves_a_just_ended_ride_to_its_own_task():
                     "(SQLite serializes every write transaction)")
 def test_two_threads_settling_the_same_ride_post_one_transaction():
     ride = make_completed_ride(payment_method="wallet")
-    barrier = threading.Barrier(2)
-    results, errors = [], []
 
-    def settle():
-        try:
-            barrier.wait(timeout=10)
-            results.append(ride_settle(ride_id=ride.id).pk)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+    results = run_parallel(2, lambda _: ride_settle(ride_id=ride.id).pk)
 
-    threads = [threading.Thread(target=settle) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert raised(results) == []
     assert len(set(results)) == 1
     assert LedgerTransaction.objects.filter(ride=ride).count() == 1
     assert wallet_balance(user_id=ride.passenger_id) == -ride.charged_amount
@@ -158,23 +143,9 @@ def test_two_threads_settling_the_same_ride_post_one_transaction():
                     "(SQLite serializes every write transaction)")
 def test_two_threads_topping_up_with_the_same_key_credit_once():
     passenger = make_passenger()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
 
-    def top_up():
-        try:
-            barrier.wait(timeout=10)
-            results.append(topup_create(user_id=passenger.id, amount=10_000, idempotency_key="same").pk)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+    results = run_parallel(2, lambda _: topup_create(user_id=passenger.id, amount=10_000,
+                                                      idempotency_key="same").pk)
 
-    threads = [threading.Thread(target=top_up) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == [] and len(set(results)) == 1
+    assert raised(results) == [] and len(set(results)) == 1
     assert wallet_balance(user_id=passenger.id) == 10_000

@@ -1,5 +1,4 @@
 """The meter: accepted driver positions reach the ride's track through the Redis stream, exactly once."""
-import threading
 
 import pytest
 from django.db import connection
@@ -9,6 +8,7 @@ from nebengjek import redis_keys
 from nebengjek.redis import get_redis
 from rides.models import Ride, TrackPoint
 from rides.tasks import track_ingest
+from tests.reliability.parallel import raised, run_parallel
 
 STEP_DEG = 0.0001  # 11.12 m of latitude: short segments
 
@@ -219,23 +219,10 @@ def test_meter_runs_in_parallel_apply_each_point_once(make_scene, settings):
     for scene in scenes:
         scene.started_at_pickup()
     expected = {scene.ride.id: _drive_south(scene, points=15, zigzag=True) for scene in scenes}
-    errors = []
 
-    def worker():
-        try:
-            track_ingest()
-        except Exception as error:  # surfaced below
-            errors.append(error)
-        finally:
-            connection.close()
+    results = run_parallel(4, lambda _: track_ingest())
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert raised(results) == []
     for ride_id, metres in expected.items():
         assert _distance(ride_id) == pytest.approx(metres, rel=1e-9)
         assert TrackPoint.objects.filter(ride_id=ride_id).count() == 16
