@@ -1,11 +1,8 @@
 """The staff socket: the page's token opens `/ws/`, and staff sockets (only) receive the broadcaster's snapshots."""
-import asyncio
 
 import orjson
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.db import connections
 from django.test import Client
 
 from accounts.tests.factories import make_driver, make_passenger
@@ -30,22 +27,9 @@ def driver_online():
 
 
 @pytest.fixture
-async def open_socket():
-    from nebengjek.asgi import application
-
-    opened = []
-
-    async def connect(token):
-        communicator = WebsocketCommunicator(application, f"/ws/?token={token}")
-        connected, _ = await communicator.connect(timeout=5)
-        assert connected
-        opened.append(communicator)
-        return communicator
-
-    yield connect
-    for communicator in opened:
-        await communicator.disconnect(timeout=2)
-    await db(connections.close_all)()
+def open_socket(ws):
+    """open_socket(token) -> a socket opened the way the page opens it (`?token=`)."""
+    return lambda token: ws(token=token, via="query")
 
 
 async def next_snapshot(socket):
