@@ -10,6 +10,7 @@ from enum import Enum
 import orjson
 import redis
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -126,6 +127,17 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             self.groups.append(OPS_GROUP)
             await self.channel_layer.group_add(OPS_GROUP, self.channel_name)
         WS_CONNECTIONS.inc()
+
+    async def websocket_disconnect(self, message):
+        """Leave the groups even when Redis is gone: its subscriptions went with it, so a failed UNSUBSCRIBE is
+        nothing to clean up (Channels' own version lets the error escape the closing socket)."""
+        for group in self.groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except (redis.RedisError, OSError):
+                logger.warning("group_discard failed: Redis unreachable", extra={"group": group})
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code):
         if self.user_id is not None:
