@@ -343,8 +343,8 @@ class Bench:
         self.record("5", server, run)
 
     def push_events(self, user_ids, gens, *, rounds):
-        """Publish `rounds` events to every connected user's group through the project's channel layer (the path
-        nebengjek.realtime takes after a commit, without the Event rows), from several publisher processes."""
+        """Publish `rounds` events to every connected user's group the way nebengjek.realtime does after a commit
+        (pipelined PUBLISH to the pub/sub layer's group channels, without the Event rows), from two processes."""
         configs = [{"mode": "publish", "user_ids": part, "rounds": rounds} for part in split(user_ids, 2)]
         server = stack.CpuMeter(self.stack.server_processes).start()
         machine = stack.MachineMeter().start()
