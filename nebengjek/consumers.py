@@ -165,7 +165,11 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             pass
 
     async def dispatch(self, message):
-        if message["type"] in _DIRECT_TYPES:
+        kind = message["type"]
+        if kind == "websocket.receive":  # the hot path (location updates): straight to receive
+            text = message.get("text")
+            await self.receive(text_data=text, bytes_data=message.get("bytes") if text is None else None)
+        elif kind in _DIRECT_TYPES:
             await getattr(self, get_handler_name(message))(message)
         else:
             await super().dispatch(message)
