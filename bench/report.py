@@ -60,6 +60,14 @@ def summary_rows(bench):
     for server in bench.args.servers:
         ceiling = _runs(bench, "1:closed loop, ceiling", server)
         at_target = _runs(bench, "1:open loop", server)
+        if server == stack.BARE:  # the reference, not the product: figures without a verdict
+            for label, runs in (("ceiling", ceiling), (f"at {bench.args.ingest_rate:,}/s offered", at_target)):
+                if runs:
+                    rows.append((f"1. reference: bare handler, same work, {label} (accepted/s; ack p99; server CPU "
+                                 f"ms/update)", "–", f"{_fmt(_med(runs, 'accepted_per_s'))}; "
+                                 f"{_fmt(_med(runs, 'ack_p99_ms'), ' ms')}; {_med(runs, 'server_cpu_ms_per_update')}",
+                                 ""))
+            continue
         if ceiling:
             value = _med(ceiling, "accepted_per_s")
             rows.append((f"1. ingest ceiling, accepted updates/s ({server})", "≥ 10,000", _fmt(value),
@@ -70,6 +78,13 @@ def summary_rows(bench):
             rows.append((f"1. ack p99 at {bench.args.ingest_rate:,}/s offered ({server}; {_fmt(rate)}/s accepted)",
                          "≤ 5 ms", _fmt(value, " ms"), _verdict(value, 5, False) if rate and
                          rate >= 0.97 * bench.args.ingest_rate else "**missed** (rate not sustained)"))
+    for server in bench.args.servers:
+        for rate in bench.args.ingest_extra_rates:
+            runs = _runs(bench, f"1:open loop at {rate}/s", server)
+            if runs:
+                rows.append((f"1. ack p50 / p99 at {rate:,}/s offered ({server}; "
+                             f"{_fmt(_med(runs, 'accepted_per_s'))}/s accepted)", "–",
+                             f"{_fmt(_med(runs, 'ack_p50_ms'), ' ms')} / {_fmt(_med(runs, 'ack_p99_ms'), ' ms')}", ""))
     for size in bench.args.nearby_sizes:
         runs = _runs(bench, f"2:{size}", "uvicorn")
         if runs:

@@ -20,6 +20,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+BARE = "bare"  # a server name for scenario 1's reference handler
+BARE_APP = "bench.bare:application"
 EXTERNAL_REDIS = "REDIS_URL" in os.environ  # read before the harness sets REDIS_URL for its children
 
 
@@ -104,6 +106,9 @@ class Stack:
     def server_command(self, *, server, port, workers):
         from nebengjek.management.commands.runstack import Command
 
+        if server == BARE:  # the reference handler (bench/bare.py) under uvicorn's command line
+            command = self.server_command(server="uvicorn", port=port, workers=workers)
+            return [BARE_APP if part == "nebengjek.asgi:application" else part for part in command]
         return Command()._server_command({"host": "127.0.0.1", "port": port, "workers": workers, "server": server})
 
     def start_server(self, *, server, port, workers):
@@ -118,7 +123,7 @@ class Stack:
 
     def _wait_workers(self, server, workers):
         """uvicorn --workers N: the supervisor forks N children; wait until all are up and idle."""
-        if server != "uvicorn" or workers <= 1:
+        if server not in ("uvicorn", BARE) or workers <= 1:
             time.sleep(0.5)
             return
         deadline = time.monotonic() + 30
