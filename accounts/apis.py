@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -15,6 +16,7 @@ from accounts.serializers import (
     OtpVerifyInputSerializer,
     OtpVerifyOutputSerializer,
     RefreshInputSerializer,
+    SessionTokenRefreshSerializer,
     TokenPairOutputSerializer,
     UserOutputSerializer,
     UserUpdateInputSerializer,
@@ -63,10 +65,12 @@ class OtpVerifyApi(APIView):
 
 class TokenRefreshApi(TokenRefreshView):
     authentication_classes = []
+    serializer_class = SessionTokenRefreshSerializer
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairOutputSerializer})
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        with transaction.atomic():  # the session check, the blacklisting and the new token: all or nothing
+            return super().post(request, *args, **kwargs)
 
 
 class LogoutApi(APIView):

@@ -96,3 +96,16 @@ class OtpChallenge(models.Model):
 
     def __str__(self):
         return f"OTP for {self.msisdn} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SignInSession(models.Model):
+    """One sign-in (an OTP verify): its refresh tokens rotate but keep the session id `sid`, which is the key here.
+    Revoked by logout, suspension or an operator; the socket handshake and the refresh endpoint read it."""
+
+    sid = models.UUIDField(primary_key=True, editable=False)  # tokens carry it as 32 hex digits
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"session {self.sid} ({'revoked' if self.revoked_at else 'live'})"

@@ -1,6 +1,9 @@
+from django.conf import settings
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts.models import DriverProfile, User, VehicleType
+from accounts.services import sign_in_session_refresh_check
 
 
 class DriverProfileOutputSerializer(serializers.ModelSerializer):
@@ -63,6 +66,18 @@ class OtpVerifyOutputSerializer(TokenPairOutputSerializer):
 
 class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class SessionTokenRefreshSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh (rotation keeps every claim, the `sid` too), refused also when the token's sign-in session
+    is revoked. Run it in a transaction: the session check may write (services.sign_in_session_refresh_check)."""
+
+    def validate(self, attrs):
+        refresh = self.token_class(attrs["refresh"])  # TokenError (401) when bad, expired or blacklisted
+        sid = refresh.payload.get("sid")
+        if sid:
+            sign_in_session_refresh_check(user_id=refresh.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), sid=sid)
+        return super().validate(attrs)
 
 
 class UserUpdateInputSerializer(serializers.Serializer):

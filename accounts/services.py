@@ -16,7 +16,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError, AccountsException
-from accounts.models import DriverProfile, OtpChallenge, Role, User
+from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
 from accounts.msisdn import normalize_msisdn
 from accounts.sms import get_sms_backend
 from nebengjek import redis_keys
@@ -142,25 +142,56 @@ def _user_get_or_create(*, msisdn):
 
 
 def tokens_issue(*, user):
-    """A new sign-in session: refresh + access tokens sharing a session id (`sid`) that survives rotation."""
-    refresh = RefreshToken.for_user(user)
-    refresh["sid"] = uuid.uuid4().hex
-    # for_user() recorded the token before it had a sid; record the one we hand out, so logout finds its session.
-    OutstandingToken.objects.filter(jti=refresh["jti"]).update(token=str(refresh))
+    """A new sign-in session: its row, and refresh + access tokens sharing its id (`sid`) that survives rotation."""
+    with transaction.atomic():
+        session = SignInSession.objects.create(sid=uuid.uuid4(), user=user)
+        refresh = RefreshToken.for_user(user)
+        refresh["sid"] = session.sid.hex
+        # for_user() recorded the token before it had a sid; record the one we hand out.
+        OutstandingToken.objects.filter(jti=refresh["jti"]).update(token=str(refresh))
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
 def auth_logout(*, refresh):
-    """Blacklist the refresh token and close the sockets of its session."""
+    """Blacklist the refresh token, revoke its sign-in session and close that session's sockets."""
     try:
         token = RefreshToken(refresh)
-        token.blacklist()
     except TokenError as exc:
         raise DomainError(CommonError.TOKEN_NOT_VALID, "The refresh token is invalid or expired.",
                           status=401) from exc
     user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
-    if user_id:
-        close_sessions_on_commit(user_id, sid=token.payload.get("sid"))
+    sid = token.payload.get("sid")
+    with transaction.atomic():
+        token.blacklist()
+        if sid:  # a session from before the session table has no row: the handshake's fallback sees the blacklist
+            _sessions_revoke(SignInSession.objects.filter(sid=sid))
+        if user_id:
+            close_sessions_on_commit(user_id, sid=sid)
+
+
+def sign_in_session_revoke(*, session):
+    """End one sign-in session without its refresh token: that token is refused from now on (refresh checks the
+    session, so it need not be blacklisted), new sockets are refused and the session's open sockets close."""
+    with transaction.atomic():
+        _sessions_revoke(SignInSession.objects.filter(sid=session.sid))
+        close_sessions_on_commit(session.user_id, sid=session.sid.hex)  # as the tokens carry it
+    session.refresh_from_db(fields=["revoked_at"])
+    return session
+
+
+def sign_in_session_refresh_check(*, user_id, sid):
+    """Before a refresh token of session `sid` rotates: refuse it when the session is revoked (e.g. a refresh that
+    raced its logout escaped the blacklist). A session signed in before this table existed gets its row now, so that
+    the handshake's fallback scan (accounts.selectors.sign_in_session_revoked) dies out with the old tokens."""
+    session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id})
+    if session.revoked_at is not None:
+        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.", status=401)
+    return session
+
+
+def _sessions_revoke(sessions):
+    """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now."""
+    return sessions.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def user_update(*, user, full_name):
@@ -204,12 +235,14 @@ def driver_verify(*, profile):
 
 
 def user_suspend(*, user):
-    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sockets close."""
+    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
     with transaction.atomic():
         user.is_active = False
         user.save(update_fields=["is_active"])
+        # Reinstating does not bring the sessions back: the user signs in again.
+        _sessions_revoke(SignInSession.objects.filter(user=user))
         outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
         BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
                                              ignore_conflicts=True)
