@@ -1,5 +1,44 @@
+import jwt
+from django.db.models import F, FilteredRelation, Q
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
 from accounts.models import User
+
+LEGACY_SESSION_LOOKBACK = 200  # a pre-table session's newest refresh token is among the user's newest outstanding ones
 
 
 def user_get_for_output(user_id):
     return User.objects.select_related("driver_profile").get(pk=user_id)
+
+
+def user_with_session_get(*, user_id, sid):
+    """The user (None if unknown) with its sign-in session `sid` joined in, in one query (a LEFT JOIN on the
+    session's key): `session_sid` and `session_revoked_at` are None when the session has no row."""
+    users = User.objects.filter(pk=user_id)
+    if sid:
+        users = users.annotate(
+            session=FilteredRelation("sign_in_sessions", condition=Q(sign_in_sessions__sid=sid)),
+            session_sid=F("session__sid"), session_revoked_at=F("session__revoked_at"),
+        )
+    return users.first()
+
+
+def sign_in_session_revoked(*, user, sid):
+    """True when sign-in session `sid` was ended (logout, suspension, revoked in the admin); `user` comes from
+    user_with_session_get, so a session with a row costs no further query."""
+    if user.session_sid is None:
+        # No row: the session signed in before accounts 0003 created the table. Scanning its refresh tokens the old
+        # way keeps it signed in across the deploy instead of logging everybody out. Its next refresh gives it a row
+        # (services.sign_in_session_refresh_check), so this path dies out within the refresh lifetime (7 days).
+        return _legacy_session_revoked(user_id=user.pk, sid=sid)
+    return user.session_revoked_at is not None
+
+
+def _legacy_session_revoked(*, user_id, sid):
+    """True when the newest refresh token of session `sid` is blacklisted (O(sessions): decodes each token)."""
+    rows = (OutstandingToken.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+            .values_list("token", "blacklistedtoken__id")[:LEGACY_SESSION_LOOKBACK])
+    for token, blacklisted in rows:
+        if jwt.decode(token, options={"verify_signature": False}).get("sid") == sid:
+            return blacklisted is not None
+    return False

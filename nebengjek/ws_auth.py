@@ -8,18 +8,14 @@ handshake itself: the consumer accepts and then closes with 4401, which a client
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 from django.utils.functional import SimpleLazyObject
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
 from nebengjek.ops.services import ops_group_joins
-
-SESSION_LOOKBACK = 200  # a session's newest refresh token is among the user's newest outstanding ones
 
 
 def token_from_scope(scope):
@@ -33,19 +29,9 @@ def token_from_scope(scope):
     return tokens[0] if tokens else None
 
 
-def session_revoked(user_id, sid):
-    """True when the newest refresh token of sign-in session `sid` is blacklisted (logout, suspension)."""
-    rows = (OutstandingToken.objects.filter(user_id=user_id).order_by("-created_at", "-id")
-            .values_list("token", "blacklistedtoken__id")[:SESSION_LOOKBACK])
-    for token, blacklisted in rows:
-        if jwt.decode(token, options={"verify_signature": False}).get("sid") == sid:
-            return blacklisted is not None
-    return False
-
-
 def authenticate(raw_token):
-    """(user, None, sid) or (None, error_code, None)."""
-    from accounts.models import User
+    """(user, None, sid) or (None, error_code, None). One query: the user with the token's sign-in session joined in."""
+    from accounts.selectors import sign_in_session_revoked, user_with_session_get
 
     if not raw_token:
         return None, "not_authenticated", None
@@ -53,13 +39,13 @@ def authenticate(raw_token):
         token = AccessToken(raw_token)
     except TokenError:
         return None, "token_not_valid", None
-    user = User.objects.filter(pk=token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
+    sid = token.get("sid")
+    user = user_with_session_get(user_id=token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), sid=sid)
     if user is None:
         return None, "token_not_valid", None
     if not user.is_active:
         return None, "user_suspended", None
-    sid = token.get("sid")
-    if sid and session_revoked(user.pk, sid):
+    if sid and sign_in_session_revoked(user=user, sid=sid):
         return None, "token_not_valid", None
     return user, None, sid
 
