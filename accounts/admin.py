@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts import services
-from accounts.models import DriverProfile, OtpChallenge, User
+from accounts.models import DriverProfile, OtpChallenge, SignInSession, User
+from nebengjek.admin import ReadOnlyAdmin
 
 
 class DriverProfileInline(admin.StackedInline):
@@ -73,3 +74,25 @@ class OtpChallengeAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return ["msisdn", "created_at", "expires_at", "wrong_attempts", "consumed_at", "superseded", "requested_ip"]
+
+
+@admin.register(SignInSession)
+class SignInSessionAdmin(ReadOnlyAdmin):
+    """Sessions are written by sign-in, logout and suspension; an operator may only revoke one."""
+
+    list_display = ["sid", "user", "created_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["=sid", "user__msisdn", "=user__id"]
+    list_select_related = ["user"]
+    ordering = ["-created_at"]
+    fields = ["sid", "user", "created_at", "revoked_at"]
+    actions = ["revoke_sessions"]
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("accounts.change_signinsession")
+
+    @admin.action(description="Revoke (sign out that session, close its sockets)", permissions=["revoke"])
+    def revoke_sessions(self, request, queryset):
+        for session in queryset:
+            services.sign_in_session_revoke(session=session)
+        self.message_user(request, f"Revoked {queryset.count()} session(s).", messages.SUCCESS)
