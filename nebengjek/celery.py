@@ -45,6 +45,17 @@ def _drop_request_id(task_id=None, **kwargs):
         request_id_var.reset(token)
 
 
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_old_connections(task=None, **kwargs):
+    """Django's request-cycle rule for each task: a connection past CONN_MAX_AGE, broken or left in an error state
+    is closed, and health checks apply (Celery's fixup only closes every CELERY_DB_REUSE_MAX tasks)."""
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
 @task_failure.connect
 def _log_task_failure(sender=None, task_id=None, exception=None, **kwargs):
     from nebengjek.metrics import CELERY_TASK_FAILURES
