@@ -115,7 +115,9 @@ class Stack:
         if not port_free(port):
             raise RuntimeError(f"port {port} is in use")
         command = self.server_command(server=server, port=port, workers=workers)
-        self.server = self._spawn(f"server-{server}", command)
+        from nebengjek.management.commands.runstack import Command
+
+        self.server = self._spawn(f"server-{server}", command, env=Command.server_env(self.env))
         if not wait_port(port, 60):
             raise RuntimeError(f"{server} did not listen on {port}; see {OUT}/server-{server}.log")
         self._wait_workers(server, workers)
@@ -151,10 +153,10 @@ class Stack:
         self.worker, self.extra_workers = None, []
 
     # processes -------------------------------------------------------------------------------------------
-    def _spawn(self, name, command):
+    def _spawn(self, name, command, env=None):
         log = open(OUT / f"{name}.log", "ab")
         self.logs.append(log)
-        return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
     def _end(self, process):

@@ -54,7 +54,7 @@ MIDDLEWARE = [
     "nebengjek.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "nebengjek.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -86,6 +86,17 @@ ASGI_APPLICATION = "nebengjek.asgi.application"
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The ASGI server runs each request's sync code in a thread of its own; with persistent connections every such thread
+# kept a connection until it was collected (bench scenario 3: PostgreSQL's "too many clients" at 20 requests/s). So
+# `manage.py runstack` starts the server with DB_POOL_MAX_SIZE=WEB_DB_POOL_SIZE: a psycopg pool of at most that
+# many connections per process, taken per request and given back at its end (Django's ASGI advice). Celery workers
+# and management commands keep persistent connections (DB_POOL_MAX_SIZE unset).
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+WEB_DB_POOL_SIZE = env.int("WEB_DB_POOL_SIZE", default=10)
+if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": DB_POOL_MAX_SIZE, "timeout": env.float("DB_POOL_TIMEOUT", default=10.0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         try:
             call_command("migrate", interactive=False, verbosity=0)
             self._share_metrics()
-            processes.append(self._spawn(self._server_command(options)))
+            processes.append(self._spawn(self._server_command(options), env=self.server_env()))
             if not options["no_celery"]:
                 processes += [self._spawn(command) for command in self.worker_commands()]
                 processes.append(self._spawn(self._celery("beat", "-l", "INFO", "-s",
@@ -76,8 +76,13 @@ class Command(BaseCommand):
     def _celery(self, *args):
         return [sys.executable, "-m", "celery", "-A", "nebengjek", *args]
 
-    def _spawn(self, command):
-        return subprocess.Popen(command)
+    def _spawn(self, command, env=None):
+        return subprocess.Popen(command, env=env)
+
+    @staticmethod
+    def server_env(base=None):
+        """The ASGI server's environment: a database pool per process (settings DB_POOL_MAX_SIZE) unless set."""
+        return {"DB_POOL_MAX_SIZE": str(settings.WEB_DB_POOL_SIZE), **(os.environ if base is None else base)}
 
     def _wait(self, processes):
         stop = {"now": False}
