@@ -129,6 +129,16 @@ def main():
             scenarios_more._ensure_worker(bench)
             pids = [p.pid for p in bench.stack.worker_processes()]
             procs, outputs = spy(pids, options.seconds + 4, "dispatch")
+            start_server = bench.start_server
+
+            def start_server_spied(server):  # the request's own work (surge, first batch) runs in the server
+                port = start_server(server)
+                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+                more = spy(server_pids, options.seconds + 15, "dispatch-server")
+                procs.extend(more[0]), outputs.extend(more[1])
+                return port
+
+            bench.start_server = start_server_spied
             scenarios_more.scenario_dispatch(bench, 0)
         for proc in procs:
             proc.wait(timeout=60)
