@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: start the system, run the scenarios, write bench/RESULTS.md.
 
-    python -m bench                 # everything, 3 runs each (~15 minutes)
+    python -m bench                 # everything, 3 runs each (~21 minutes)
     python -m bench --quick         # 1 short run of each (< 2 minutes)
     python -m bench --smoke         # a few sockets, seconds: checks the harness itself works
     python -m bench --only 1,5 --servers uvicorn,daphne
@@ -479,6 +479,7 @@ def parse(argv):
         args.runs, args.warmup, args.duration, args.http_duration = 1, 1.0, 3.0, 1.5
         args.selector_calls, args.idle_sockets, args.rides = 1000, 2000, 1000
         args.dispatch_rates, servers, args.ingest_extra_rates = "20", "uvicorn", ""
+        args.nearby_sizes = "100000"  # the target's size only
     if args.smoke:
         args.runs, args.warmup, args.duration, args.http_duration = 1, 0.5, 1.0, 0.5
         args.drivers, args.idle_sockets, args.selector_calls, args.ingest_rate = 20, 20, 50, 200

@@ -1,5 +1,6 @@
 """Scenarios 3 (dispatch) and 4 (settlement): they need the Celery worker (started as `manage.py runstack` does)."""
 import io
+import json
 import math
 import os
 import socket
@@ -90,9 +91,10 @@ def report_dispatch(bench, keys):
     return ["## 3. Dispatch", "",
             f"{bench.args.dispatch_online:,} online drivers in the live index (spread over Jakarta), "
             f"{bench.args.dispatch_sockets} of them with a socket. Latency: `POST /api/v1/rides/requests` sent → "
-            "`match.proposal` read on the driver's socket (same process, same clock). The path: request "
-            "transaction (surge quote, fare) → Celery `request_dispatch` → `drivers_available_near` → matches → "
-            "event rows + push through the Redis pub/sub channel layer → the server process holding the socket. "
+            "`match.proposal` read on the driver's socket (same process, same clock). The path, all in the "
+            "POST's own transaction: surge quote (its supply search also picks the first batch), fare, request row, "
+            "match rows and event rows; after the one commit, the push through the Redis pub/sub channel layer to "
+            "the server process holding the socket (Celery only when nobody was near). "
             "Requests are started at a fixed rate (open loop); each passenger cancels once its proposal arrives.", "",
             table(["offered", "proposals/s", "p50 ms", "p99 ms", "max ms", "server cores", "worker cores",
                    "Redis cores", "load gen cores", "other programs' cores", "outcomes"], rows), ""]
@@ -193,10 +195,15 @@ def _broker_drained(deadline):
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     while time.perf_counter() < deadline:
-        if client.llen("celery") == 0 and client.hlen("unacked") == 0:
+        if client.llen("celery") == 0 and not _unacked_on_celery_queue(client):
             return True
         time.sleep(0.05)
     return False
+
+
+def _unacked_on_celery_queue(client):
+    """Reserved, unacknowledged messages of the default queue (matching's countdown tasks wait in the same hash)."""
+    return any(json.loads(value)[2] == "celery" for value in client.hvals("unacked"))
 
 
 def _settlement_phase(bench, seed, key, publish):
@@ -246,6 +253,7 @@ def _settlement_phase(bench, seed, key, publish):
     run = {"rides": len(ride_ids), "tasks": tasks, "settled": done,
            "seconds": round(elapsed, 2), "publish_s": round(publish_s, 2),
            "all_messages_done_s": round(drained_s, 2) if drained_s else None,
+           "messages_per_s": round(tasks / drained_s) if drained_s else None,
            "rides_per_s": round(done / elapsed) if elapsed else None, "worker_cores": round(worker.cores, 2),
            "worker_cpu_ms_per_ride": round(worker.seconds * 1000 / done, 2) if done else None,
            "other_cores": round(max(0.0, machine.busy_cores - worker.cores), 2),
@@ -260,7 +268,7 @@ def report_settlement(bench, keys):
     paths = {"celery": "per ride: `settle_ride` task each (+10 % duplicates)",
              "celery-batch": "batched: `settle_rides` tasks of BILLING_SETTLE_CHUNK ids (+10 % duplicate chunks)"}
     rows = [(paths.get(key[1], key[1]), _fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"],
-             run.get("publish_s", "–"), run.get("all_messages_done_s") or "–",
+             run.get("publish_s", "–"), run.get("all_messages_done_s") or "–", _fmt(run.get("messages_per_s")),
              run["worker_cores"], run.get("worker_cpu_ms_per_ride", "–"), run["other_cores"],
              run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
              run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**")
@@ -274,7 +282,7 @@ def report_settlement(bench, keys):
             "worker does not consume (Celery `cancel_consumer`; *publishing s*: the harness' one thread), then "
             "`add_consumer`. Time: `add_consumer` → the last settlement visible in the database (*all messages done*: the queue empty, the per-ride tasks of rides "
             "an earlier task's chunk settled having run as no-ops). Then `manage.py reconcile_ledger` runs.", "",
-            table(["path", "rides", "rides/s", "seconds", "publishing s", "all messages done s", "worker cores", "worker CPU ms/ride",
+            table(["path", "rides", "rides/s", "seconds", "publishing s", "all messages done s", "messages/s", "worker cores", "worker CPU ms/ride",
                    "other programs' cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],
                   rows),
             "", f"worker: `{getattr(bench, 'worker_command', '')}`", ""]
