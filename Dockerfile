@@ -8,6 +8,7 @@ RUN DEBUG=true python manage.py collectstatic --noinput
 RUN useradd --system --uid 1000 nebengjek && mkdir -p /app/var && chown -R nebengjek /app/var
 USER nebengjek
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "nebengjek.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+# The server borrows PostgreSQL connections from a pool per process (settings DB_POOL_MAX_SIZE; as `make run` does).
+CMD ["env", "DB_POOL_MAX_SIZE=10", "python", "-m", "uvicorn", "nebengjek.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
      "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096", \
      "--workers", "2", "--no-access-log"]
