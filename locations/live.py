@@ -88,8 +88,8 @@ return 1
 """
 
 # KEYS: geo, busy, beacon, seen, suspended users, indexed positions.
-# ARGV: lng, lat, radius m, fresher-than t, wanted count, (unused), first batch size, requester id
-# (or '': nobody to check), first radius m.
+# ARGV: lng, lat, radius m, fresher-than t, wanted count, first batch size, requester id (or '': nobody to check),
+# first radius m.
 # Returns -1 when the requester is a suspended user, else a flat list id, "lat,lng" (exact stored coordinates) of
 # available drivers, about nearest first. The work is bounded (GEOSEARCH's cost grows with the area it scans:
 # ~1 ms at 1 km among 100k drivers over Jakarta): it searches a small circle first and doubles it up to the radius
@@ -98,9 +98,9 @@ return 1
 # freshness are checked for a whole batch at once (SMISMEMBER, ZMSCORE on the seen ZSET); the exact coordinates
 # of the kept ones come in one HMGET of the indexed-positions hash (one redis.call costs ~5 us inside a script).
 SEARCH_LUA = """
-if ARGV[8] ~= '' and redis.call('SISMEMBER', KEYS[5], ARGV[8]) == 1 then return -1 end
-local min_t, want, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
-local radius, r = tonumber(ARGV[3]), math.min(tonumber(ARGV[9]), tonumber(ARGV[3]))
+if ARGV[7] ~= '' and redis.call('SISMEMBER', KEYS[5], ARGV[7]) == 1 then return -1 end
+local min_t, want, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local radius, r = tonumber(ARGV[3]), math.min(tonumber(ARGV[8]), tonumber(ARGV[3]))
 while true do
   local kept = {}
   local ids = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', r, 'm',

@@ -80,7 +80,7 @@ class _Search:
         want = self.limit + len(self.excluded) + _ORDER_SLACK
         return [repr(float(self.lng)), repr(float(self.search_lat)),
                 self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, repr(fresh_after), want,
-                redis_keys.USER_LAST_POSITION_PREFIX, want * _FIRST_BATCH_FACTOR, str(requester_id or ""),
+                want * _FIRST_BATCH_FACTOR, str(requester_id or ""),
                 max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
 
     def drivers(self, found):
