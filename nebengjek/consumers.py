@@ -38,8 +38,9 @@ class SocketError(str, Enum):
 
 
 # Message types handled on the event loop without Channels' per-message database-connection hop (pitfall 1 of
-# ../shared/PERFORMANCE.md); handlers that need the ORM use database_sync_to_async, which cleans up itself.
-_DIRECT_TYPES = frozenset({"websocket.receive", "realtime.event", "session.revoke", "ops.snapshot"})
+# ../shared/PERFORMANCE.md), besides websocket.receive (dispatch's first branch); handlers that need the ORM use
+# database_sync_to_async, which cleans up itself.
+_DIRECT_TYPES = frozenset({"realtime.event", "session.revoke", "ops.snapshot"})
 
 
 class _Limits:
