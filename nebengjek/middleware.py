@@ -2,6 +2,7 @@
 import contextvars
 import logging
 import uuid
+from contextlib import contextmanager
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.utils.decorators import sync_and_async_middleware
@@ -17,8 +18,19 @@ def current_request_id():
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 
 
-def _request_id_set(request):
-    return request_id_var.set(request.META.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex)
+@contextmanager
+def _request_id_for(request):
+    """The request's id (its X-Request-ID, else a new one) in request_id_var while the block runs."""
+    token = request_id_var.set(request.META.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
+def _stamped(response):
+    response["X-Request-ID"] = request_id_var.get()
+    return response
 
 
 @sync_and_async_middleware
@@ -27,22 +39,12 @@ def RequestIdMiddleware(get_response):  # noqa: N802  (named as a middleware cla
     middleware Django hops event loop → thread → event loop → thread for the view)."""
     if iscoroutinefunction(get_response):
         async def middleware(request):
-            token = _request_id_set(request)
-            try:
-                response = await get_response(request)
-                response["X-Request-ID"] = request_id_var.get()
-                return response
-            finally:
-                request_id_var.reset(token)
+            with _request_id_for(request):
+                return _stamped(await get_response(request))
     else:
         def middleware(request):
-            token = _request_id_set(request)
-            try:
-                response = get_response(request)
-                response["X-Request-ID"] = request_id_var.get()
-                return response
-            finally:
-                request_id_var.reset(token)
+            with _request_id_for(request):
+                return _stamped(get_response(request))
     return middleware
 
 
