@@ -198,12 +198,7 @@ def _settlements_post(rides) -> list:
     wallets = _wallets_lock(user_ids=[user_id for ride in rides for user_id in _settlement_parties(ride)])
     postings = [_settlement_posting(ride, platform_id=platform_id, wallets=wallets) for ride in rides]
     txns = _transactions_write(postings)
-    wallet_ids = set(wallets.values())
-    deltas = {}
-    for _, lines in postings:
-        for account_id, delta in _wallet_deltas(lines, wallet_ids).items():
-            deltas[account_id] = deltas.get(account_id, 0) + delta
-    _wallet_balances_move({account_id: delta for account_id, delta in sorted(deltas.items()) if delta})
+    _wallet_balances_move(_wallet_deltas([line for _, lines in postings for line in lines], set(wallets.values())))
     for ride, txn in zip(rides, txns):
         transaction.on_commit(partial(metrics.settlement_observe, payment_method=ride.payment_method,
                                       ended_at=ride.ended_at, settled_at=txn.created_at))
