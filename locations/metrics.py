@@ -17,6 +17,8 @@ def count_location(outcome):
     if child is None:
         child = _outcomes[outcome] = LOCATION_UPDATES.labels(outcome=outcome)
     child.inc()
+
+
 NEARBY_FAST = Counter(
     "nebengjek_nearby_requests_total",
     "GET /drivers/nearby with a token, by who answered: the fast ASGI path, or Django (refused or doubtful ones)",
