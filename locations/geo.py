@@ -11,3 +11,17 @@ def haversine_m(lat1, lng1, lat2, lng2):
     dlmb = radians(lng2 - lng1)
     a = sin(dphi / 2) ** 2 + cos(phi1) * cos(phi2) * sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
+
+
+def haversine_m_from(lat1, lng1):
+    """haversine_m with the first point fixed, as a function of the second (the same arithmetic, so the same
+    results; the first point's terms are computed once, for loops over many drivers)."""
+    phi1 = radians(lat1)
+    cos_phi1 = cos(phi1)
+
+    def distance_m(lat2, lng2):
+        phi2 = radians(lat2)
+        a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lng2 - lng1) / 2) ** 2
+        return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
+
+    return distance_m

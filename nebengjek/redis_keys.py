@@ -21,7 +21,7 @@ USER_LAST_POSITION_PREFIX = "loc:last:"  # the same key, as a prefix the Lua scr
 USER_LAST_POSITION_TTL = 3600  # refreshed on each accepted position
 DRIVERS_GEO = "drivers:geo"  # GEO: beacon-on drivers at their latest accepted position; stale ones swept
 DRIVERS_SEEN = "drivers:seen"  # ZSET driver id -> t of that position (what the staleness sweep reads); no TTL
-DRIVERS_POSITION = "drivers:pos"  # HASH driver id -> "lat,lng" exact, for the members of DRIVERS_GEO; no TTL
+DRIVERS_POSITION = "drivers:pos"  # HASH driver id -> "lat,lng,t" exact, for the members of DRIVERS_GEO; no TTL
 DRIVERS_BEACON = "drivers:beacon"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence); no TTL
 DRIVERS_BUSY = "drivers:busy"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver); no TTL
 # HASH driver id -> ride id: while present, the driver's accepted positions are appended to RIDE_TRACK_STREAM
