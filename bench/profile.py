@@ -42,6 +42,9 @@ def top(collapsed_path, limit=30):
         print(f"  {100 * count / samples:5.1f}%  {name}")
 
 
+GIL_ONLY = []  # --gil: sample only the thread holding the GIL (Python CPU time, not waits)
+
+
 def spy(pids, seconds, name):
     exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     outputs = []
@@ -50,7 +53,7 @@ def spy(pids, seconds, name):
         out = stack.OUT / f"profile-{name}-{pid}.txt"
         outputs.append(out)
         procs.append(subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate",
-                                       "250", "--format", "raw", "--nonblocking", "-o", str(out)],
+                                       "250", "--format", "raw", "--nonblocking", *GIL_ONLY, "-o", str(out)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs, outputs
 
@@ -64,7 +67,9 @@ def main():
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--server", default="uvicorn")
     parser.add_argument("--closed-loop", action="store_true")
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL (CPU, not waits)")
     options = parser.parse_args()
+    GIL_ONLY.extend(["--gil"] if options.gil else [])
     bench = Bench(parse(["--runs", "1", "--drivers", str(options.sockets), "--workers", str(options.workers)]))
     bench.machine = {}
     bench.setup()
