@@ -80,12 +80,12 @@ class OtpChallengeAdmin(admin.ModelAdmin):
 class SignInSessionAdmin(ReadOnlyAdmin):
     """Sessions are written by sign-in, logout and suspension; an operator may only revoke one."""
 
-    list_display = ["sid", "user", "created_at", "revoked_at"]
+    list_display = ["sid", "user", "created_at", "refreshed_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["=sid", "user__msisdn", "=user__id"]
     list_select_related = ["user"]
     ordering = ["-created_at"]
-    fields = ["sid", "user", "created_at", "revoked_at"]
+    fields = ["sid", "user", "created_at", "refreshed_at", "revoked_at"]
     actions = ["revoke_sessions"]
 
     def has_revoke_permission(self, request):

@@ -105,6 +105,8 @@ class SignInSession(models.Model):
     sid = models.UUIDField(primary_key=True, editable=False)  # tokens carry it as 32 hex digits
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_sessions")
     created_at = models.DateTimeField(default=timezone.now)
+    # The last refresh (its new refresh token lives REFRESH_TOKEN_LIFETIME from then); null: never refreshed.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):

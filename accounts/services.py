@@ -10,6 +10,7 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
@@ -27,6 +28,7 @@ from nebengjek.redis import get_redis
 logger = logging.getLogger(__name__)
 
 PLATE_PATTERN = re.compile(r"^([A-Z]{1,2}) ?(\d{1,4}) ?([A-Z]{0,3})$")
+SESSION_PRUNE_CHUNK = 1000  # rows per DELETE of sessions_prune
 
 
 def msisdn_parse(raw):
@@ -181,12 +183,38 @@ def sign_in_session_revoke(*, session):
 
 def sign_in_session_refresh_check(*, user_id, sid):
     """Before a refresh token of session `sid` rotates: refuse it when the session is revoked (e.g. a refresh that
-    raced its logout escaped the blacklist). A session signed in before this table existed gets its row now, so that
-    the handshake's fallback scan (accounts.selectors.sign_in_session_revoked) dies out with the old tokens."""
-    session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id})
-    if session.revoked_at is not None:
+    raced its logout escaped the blacklist); else note the refresh (`refreshed_at`: sessions_prune keeps the session
+    while its new tokens live). A session signed in before this table existed gets its row now, so that the
+    handshake's fallback scan (accounts.selectors.sign_in_session_revoked) dies out with the old tokens."""
+    now = timezone.now()
+    if SignInSession.objects.filter(sid=sid, revoked_at__isnull=True).update(refreshed_at=now):
+        return
+    session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
+    if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
         raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.", status=401)
-    return session
+
+
+def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
+    """Delete what no token can use any more: outstanding refresh tokens past their expiry (their blacklist entries
+    go with them, as simplejwt's flushexpiredtokens does) and sign-in sessions whose last token, issued at sign-in or
+    at the last refresh, has expired. At most `limit` rows of each per call, in chunks; returns the counts."""
+    now = timezone.now()
+    lifetime = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    tokens = OutstandingToken.objects.filter(expires_at__lte=now)
+    sessions = SignInSession.objects.filter(Q(refreshed_at__lte=now - lifetime)
+                                            | Q(refreshed_at__isnull=True, created_at__lte=now - lifetime))
+    return {"tokens": _delete_in_chunks(tokens, limit=limit), "sessions": _delete_in_chunks(sessions, limit=limit)}
+
+
+def _delete_in_chunks(queryset, *, limit):
+    deleted = 0
+    while deleted < limit:
+        ids = list(queryset.values_list("pk", flat=True)[:min(SESSION_PRUNE_CHUNK, limit - deleted)])
+        if not ids:
+            break
+        queryset.model.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return deleted
 
 
 def _sessions_revoke(sessions):
