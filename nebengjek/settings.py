@@ -222,6 +222,7 @@ CELERY_BEAT_SCHEDULE["locations-live-sweep"] = {
     "options": {"expires": 2 * LIVE_SWEEP_INTERVAL_SECONDS},
 }
 CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "nebengjek.tasks.events_prune", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["sessions-prune"] = {"task": "accounts.tasks.sessions_prune", "schedule": 3600.0}
 
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
 MATCHING_RADII_M = [1000, 2000, 3000]  # each batch widens to the next radius (../shared/API.md "Nearby / dispatch")

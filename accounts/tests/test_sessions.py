@@ -1,9 +1,16 @@
 """Sign-in sessions end everywhere: logout, suspension and an operator's revoke refuse that session's tokens at the
 socket handshake and at refresh, whatever the number of the user's other sessions; refreshing keeps a session."""
+import uuid
+from datetime import timedelta
+
+import time_machine
 from channels.db import database_sync_to_async
 from django.test import Client
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import SignInSession
+from accounts.tasks import sessions_prune
 from accounts.tests.factories import make_driver, make_passenger
 from nebengjek.ws_auth import authenticate
 
@@ -183,3 +190,21 @@ def test_the_admin_lists_sessions_and_shows_one_read_only(client_for):
              f"/admin/accounts/signinsession/{token_sid(tokens['access'])}/change/"]
 
     assert [client.get(page).status_code for page in pages] == [200, 200, 200, 200]
+
+
+def test_the_prune_task_drops_expired_tokens_and_sessions_and_keeps_a_session_that_refreshed(api_client, sms_outbox):
+    start = timezone.now()
+    idle = sign_in(api_client, sms_outbox)
+    active = sign_in(api_client, sms_outbox)
+    with time_machine.travel(start + timedelta(days=6)):
+        status, active = post(api_client, REFRESH, active["refresh"])
+        assert status == 200
+        active_sid = uuid.UUID(token_sid(active["access"]))
+
+    with time_machine.travel(start + timedelta(days=7, minutes=6)):
+        pruned = sessions_prune.delay().get()
+        assert (post(api_client, REFRESH, active["refresh"]))[0] == 200
+
+    assert pruned == {"tokens": 2, "sessions": 1}  # idle's refresh token and active's first one (rotated out)
+    assert set(SignInSession.objects.values_list("sid", flat=True)) == {active_sid}
+    assert not OutstandingToken.objects.filter(token=idle["refresh"]).exists()
