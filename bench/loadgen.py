@@ -214,15 +214,24 @@ async def run_idle(config):
 # --- HTTP (nearby) ---------------------------------------------------------------------------------------
 
 class HttpConnection:
-    """HTTP/1.1 keep-alive GET over asyncio streams: enough for a fixed JSON API."""
+    """HTTP/1.1 keep-alive requests over asyncio streams: enough for a fixed JSON API. A connection left idle longer
+    than the server keeps it (uvicorn: 5 s) is reopened before the next request, as an HTTP client's pool does,
+    instead of failing on the server's close."""
+
+    IDLE_REOPEN_S = 4.0
 
     def __init__(self, host, port, token):
         self.host, self.port, self.token = host, port, token
+        self.last_used = 0.0
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.last_used = time.perf_counter()
 
     async def request(self, method, path, body=None):
+        if time.perf_counter() - self.last_used > self.IDLE_REOPEN_S:
+            self.close()
+            await self.open()
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Authorization: Bearer {self.token}\r\n")
         if body is not None:
@@ -238,6 +247,7 @@ class HttpConnection:
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
         data = await self.reader.readexactly(length) if length else b""
+        self.last_used = time.perf_counter()
         return status, data
 
     def close(self):
