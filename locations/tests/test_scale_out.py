@@ -59,7 +59,8 @@ def start_server(port, database_url, tmp_path):
         "VAR_DIR": str(tmp_path / f"var-{port}"), "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING",
     }
     command = RunStack()._server_command({"host": "127.0.0.1", "port": port, "workers": 1, "server": "uvicorn"})
-    return subprocess.Popen(command, env=RunStack.server_env(env),  # as runstack: with its database pool cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL,
+    # as runstack starts it: with its database pool
+    return subprocess.Popen(command, env=RunStack.server_env(env), cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL,
                             stderr=open(tmp_path / f"server-{port}.log", "wb"))
 
 
