@@ -10,21 +10,21 @@ def current_request_id():
     return request_id_var.get()
 
 
-REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+class RequestIdMiddleware:
+    header = "HTTP_X_REQUEST_ID"
 
+    def __init__(self, get_response):
+        self.get_response = get_response
 
-def RequestIdMiddleware(get_response):  # noqa: N802  (named as a middleware class in settings)
-    """The request's id (its X-Request-ID, else a new one) in request_id_var while it runs, and on the response."""
-    def middleware(request):
-        token = request_id_var.set(request.META.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex)
+    def __call__(self, request):
+        incoming = request.META.get(self.header, "")[:64]
+        token = request_id_var.set(incoming or uuid.uuid4().hex)
         try:
-            response = get_response(request)
+            response = self.get_response(request)
             response["X-Request-ID"] = request_id_var.get()
             return response
         finally:
             request_id_var.reset(token)
-
-    return middleware
 
 
 class RequestIdLogFilter(logging.Filter):
