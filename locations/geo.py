@@ -6,11 +6,8 @@ EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), R = 6371.0088 km
 
 def haversine_m(lat1, lng1, lat2, lng2):
     """Distance in metres between two WGS-84 points given in decimal degrees."""
-    phi1, phi2 = radians(lat1), radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = radians(lng2 - lng1)
-    a = sin(dphi / 2) ** 2 + cos(phi1) * cos(phi2) * sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
+    phi1 = radians(lat1)
+    return _haversine_m(phi1, cos(phi1), lng1, lat2, lng2)
 
 
 def haversine_m_from(lat1, lng1):
@@ -20,8 +17,12 @@ def haversine_m_from(lat1, lng1):
     cos_phi1 = cos(phi1)
 
     def distance_m(lat2, lng2):
-        phi2 = radians(lat2)
-        a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lng2 - lng1) / 2) ** 2
-        return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
+        return _haversine_m(phi1, cos_phi1, lng1, lat2, lng2)
 
     return distance_m
+
+
+def _haversine_m(phi1, cos_phi1, lng1, lat2, lng2):
+    phi2 = radians(lat2)
+    a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lng2 - lng1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(a)))
