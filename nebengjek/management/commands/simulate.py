@@ -23,22 +23,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.commands.seed import (DRIVER_MSISDN_PREFIX, PASSENGER_MSISDN_PREFIX, HOTSPOTS,
                                                jakarta_point)
+from locations.geo import haversine_m
 
-EARTH_M = 6371008.8
 ARRIVED_M = 25  # close enough to the pickup / destination
 LIVE_RIDE = ("driver_en_route", "in_progress")
 
 
-def haversine_m(a, b):
-    (lat1, lng1), (lat2, lng2) = a, b
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(h)))
-
-
 def step_towards(here, there, metres):
     """The point `metres` from `here` on the straight line to `there` (or `there` if closer)."""
-    distance = haversine_m(here, there)
+    distance = haversine_m(*here, *there)
     if distance <= metres or distance == 0:
         return there
     f = metres / distance
@@ -216,7 +209,7 @@ class Driver:
                                             "accuracy_m": 8})
             if reply and reply["type"] == "ack":
                 self.sim.stats.counts["locations_accepted" if reply.get("accepted") else "locations_dropped"] += 1
-            if target is not None and haversine_m(self.here, target) <= ARRIVED_M:
+            if target is not None and haversine_m(*self.here, *target) <= ARRIVED_M:
                 await self._arrived()
 
     async def _arrived(self):
