@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,7 @@ class Stack:
         return result
 
     def start(self):
+        redis.Redis.from_url(self.env["REDIS_URL"]).flushdb()  # its own database: nothing left from an earlier run
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(self.port)],
                                         cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
