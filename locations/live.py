@@ -40,7 +40,11 @@ local function haversine(lat1, lng1, lat2, lng2)
 end
 """
 
-# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions
+# The index. drivers:geo holds the *available* drivers only (beacon on, not busy), so a search is one GEOSEARCH and
+# the positions of what it found. drivers:seen and drivers:pos hold every beacon-on driver with an indexable position,
+# busy ones too (the ops map, the sweeper, and freeing a driver read them).
+
+# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions, busy
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
 INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
 local uid = ARGV[1]
@@ -55,9 +59,11 @@ end
 redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 then
-  redis.call('GEOADD', KEYS[2], lng, lat, uid)
   redis.call('ZADD', KEYS[3], t, uid)
   redis.call('HSET', KEYS[7], uid, ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4])
+  if redis.call('SISMEMBER', KEYS[8], uid) == 0 then
+    redis.call('GEOADD', KEYS[2], lng, lat, uid)
+  end
 end
 local ride = redis.call('HGET', KEYS[5], uid)
 if ride then
@@ -67,42 +73,51 @@ end
 return 1
 """
 
-# KEYS: beacon, last position, geo, seen, indexed positions.  ARGV: driver id, "1"|"0"
-BEACON_LUA = _GEO_MAX_LAT_LUA + """
+# KEYS: beacon, busy, last position, geo, seen, indexed positions.
+# ARGV: driver id, the set to change first ('beacon', 'busy' or '': none), '1' add to it | '0' remove from it.
+# Then puts the driver where the beacon and busy sets say: beacon on with an indexable latest position -> seen and
+# positions at that position, and the GEO index unless busy; otherwise out of all three.
+DRIVER_STATE_LUA = _GEO_MAX_LAT_LUA + """
 local uid = ARGV[1]
-if ARGV[2] == '1' then
-  redis.call('SADD', KEYS[1], uid)
-  local p = redis.call('HMGET', KEYS[2], 'lat', 'lng', 't')
-  if p[3] and math.abs(tonumber(p[1])) <= GEO_MAX_LAT then
-    redis.call('GEOADD', KEYS[3], p[2], p[1], uid)
-    redis.call('ZADD', KEYS[4], p[3], uid)
-    redis.call('HSET', KEYS[5], uid, p[1] .. ',' .. p[2] .. ',' .. p[3])
-  end
-else
-  redis.call('SREM', KEYS[1], uid)
-  redis.call('ZREM', KEYS[3], uid)
-  redis.call('ZREM', KEYS[4], uid)
-  redis.call('HDEL', KEYS[5], uid)
+if ARGV[2] ~= '' then
+  local set = KEYS[1]
+  if ARGV[2] == 'busy' then set = KEYS[2] end
+  if ARGV[3] == '1' then redis.call('SADD', set, uid) else redis.call('SREM', set, uid) end
 end
-return 1
+if redis.call('SISMEMBER', KEYS[1], uid) == 1 then
+  local p = redis.call('HMGET', KEYS[3], 'lat', 'lng', 't')
+  if p[3] and math.abs(tonumber(p[1])) <= GEO_MAX_LAT then
+    redis.call('ZADD', KEYS[5], p[3], uid)
+    redis.call('HSET', KEYS[6], uid, p[1] .. ',' .. p[2] .. ',' .. p[3])
+    if redis.call('SISMEMBER', KEYS[2], uid) == 1 then
+      redis.call('ZREM', KEYS[4], uid)
+    else
+      redis.call('GEOADD', KEYS[4], p[2], p[1], uid)
+    end
+    return 1
+  end
+end
+redis.call('ZREM', KEYS[4], uid)
+redis.call('ZREM', KEYS[5], uid)
+redis.call('HDEL', KEYS[6], uid)
+return 0
 """
 
-# KEYS: geo, busy, beacon, suspended users, indexed positions.
-# ARGV: lng, lat, radius m, fresher-than t, wanted count, first batch size, requester id (or '': nobody to check),
-# first radius m.
+# KEYS: geo (available drivers), suspended users, indexed positions.
+# ARGV: lng, lat, radius m, fresher-than t, wanted count, requester id (or '': nobody to check), first radius m.
 # Returns -1 when the requester is a suspended user, else a flat list id, "lat,lng,t" (exact stored coordinates
 # and time) of available drivers, about nearest first. The work is bounded (GEOSEARCH's cost grows with the area it
 # scans: ~0.35 ms at 1 km among 100k drivers over Jakarta): it searches a small circle first and doubles it up to
-# the radius only while fewer than `wanted` available drivers were found (the ones found in a circle are the nearest
-# ones); it looks at the nearest `batch` members of a circle only (more when filtering kept too few); busy and
-# beacon are checked for a whole batch at once (SMISMEMBER), then the positions of the free ones come in one HMGET
-# of the indexed-positions hash, whose values carry the position's time for the freshness check (a ZMSCORE of the
-# seen ZSET cost nearly as much as the GEOSEARCH); a value without one (written before the time was added) counts as
-# fresh: the sweeper drops stale drivers from the index either way. One redis.call costs ~5 us inside a script.
+# the radius only while fewer than `wanted` fresh drivers were found (the ones found in a circle are the nearest
+# ones); it looks at the nearest `wanted` members of a circle only (more when too few were fresh). The GEO index
+# holds available drivers only, so the one other read is an HMGET of the indexed-positions hash, whose values carry
+# the position's time for the freshness check (a driver silent for LOCATION_FRESH_SECONDS stays in the index until
+# the sweeper's next pass); a value without one (written before the time was added) counts as fresh.
 SEARCH_LUA = """
-if ARGV[7] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[7]) == 1 then return -1 end
-local min_t, want, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local radius, r = tonumber(ARGV[3]), math.min(tonumber(ARGV[8]), tonumber(ARGV[3]))
+if ARGV[6] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[6]) == 1 then return -1 end
+local min_t, want = tonumber(ARGV[4]), tonumber(ARGV[5])
+local batch = want
+local radius, r = tonumber(ARGV[3]), math.min(tonumber(ARGV[7]), tonumber(ARGV[3]))
 local find, sub = string.find, string.sub
 local function fresh(p)
   local c = find(p, ',', find(p, ',', 1, true) + 1, true)
@@ -115,21 +130,13 @@ while true do
   for from = 1, #ids, 1000 do  -- unpack() is limited to a few thousand values
     local chunk = ids
     if #ids > 1000 then chunk = {unpack(ids, from, math.min(from + 999, #ids))} end
-    local busy = redis.call('SMISMEMBER', KEYS[2], unpack(chunk))
-    local beacon = redis.call('SMISMEMBER', KEYS[3], unpack(chunk))
-    local free = {}
+    local pos = redis.call('HMGET', KEYS[3], unpack(chunk))
     for i, id in ipairs(chunk) do
-      if busy[i] == 0 and beacon[i] == 1 then free[#free + 1] = id end
-    end
-    if #free > 0 then
-      local pos = redis.call('HMGET', KEYS[5], unpack(free))
-      for i, id in ipairs(free) do
-        local p = pos[i]
-        if p and fresh(p) then
-          out[#out + 1] = id
-          out[#out + 1] = p
-          if #out >= 2 * want then break end
-        end
+      local p = pos[i]
+      if p and fresh(p) then
+        out[#out + 1] = id
+        out[#out + 1] = p
+        if #out >= 2 * want then break end
       end
     end
     if #out >= 2 * want then break end
@@ -155,7 +162,7 @@ end
 return stale
 """
 
-_SCRIPTS = {"ingest": INGEST_LUA, "beacon": BEACON_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA}
+_SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA}
 _registered = {}
 
 
@@ -176,6 +183,15 @@ def async_script(name, client):
     if registered is None or registered[0] is not client:
         registered = _async_registered[name] = (client, client.register_script(_SCRIPTS[name]))
     return registered[1]
+
+
+def driver_state(driver_id, change="", on=False, client=None):
+    """Run the driver-state script once: add the driver to or remove them from the `change` set ('beacon', 'busy'
+    or '' for none), then place them in or out of the index by the beacon and busy sets. `client` may be a
+    pipeline."""
+    keys = [redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_BUSY, last_position_key(driver_id), redis_keys.DRIVERS_GEO,
+            redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION]
+    return script("driver_state")(keys=keys, args=[str(driver_id), change, "1" if on else "0"], client=client)
 
 
 def last_position_key(user_id):
@@ -219,7 +235,8 @@ def _config_reset(**kwargs):
 
 def ingest_keys_args(user_id, lat, lng, t):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION]
+            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION,
+            redis_keys.DRIVERS_BUSY]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN]
     return keys, args
@@ -237,11 +254,11 @@ def _bulk(value):
 
 
 _INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-# EVALSHA sha 7 <last position key> geo seen beacon tracking stream positions <uid> <lat> <lng> <t> + ingest_tail
-_INGEST_HEAD = b"*17\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(7)
+# EVALSHA sha 8 <last position key> geo seen beacon tracking stream positions busy <uid> <lat> <lng> <t> + ingest_tail
+_INGEST_HEAD = b"*18\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(8)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
     redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION))
+    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY))
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 

@@ -19,7 +19,6 @@ _GEO_RADIUS_SLACK_M = 5
 _ORDER_SLACK = 10  # extra candidates fetched so the exact re-sort cannot miss a near one
 _FIRST_RADIUS_FRACTION = 0.5  # the script searches this fraction of the radius first, doubling while too few
 _FIRST_RADIUS_MIN_M = 100
-_FIRST_BATCH_FACTOR = 2  # GEOSEARCH COUNT = wanted x this (widened in the script if filtering kept too few)
 
 
 class NearbyDriver(NamedTuple):  # a tuple: a search makes dozens, and a frozen dataclass costs 2.4x to create
@@ -57,8 +56,7 @@ async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", l
     return search.drivers(found)
 
 
-_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_BEACON, redis_keys.USERS_SUSPENDED,
-                redis_keys.DRIVERS_POSITION]
+_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION]
 
 
 class _Search:
@@ -80,8 +78,7 @@ class _Search:
         want = self.limit + len(self.excluded) + _ORDER_SLACK
         return [repr(float(self.lng)), repr(float(self.search_lat)),
                 self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, repr(fresh_after), want,
-                want * _FIRST_BATCH_FACTOR, str(requester_id or ""),
-                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+                str(requester_id or ""), max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
 
     def drivers(self, found):
         """The script's candidates (id, "lat,lng,t") inside the radius by haversine, nearest first, at most

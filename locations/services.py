@@ -84,18 +84,15 @@ def beacon_set(*, user, active):
 
 
 def beacon_mirror(*, driver_id, active):
-    """Put the beacon in Redis: on joins the index at the driver's latest position at once; off leaves it."""
-    keys = [redis_keys.DRIVERS_BEACON, live.last_position_key(driver_id), redis_keys.DRIVERS_GEO,
-            redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION]
-    live.script("beacon")(keys=keys, args=[str(driver_id), "1" if active else "0"])
+    """Put the beacon in Redis: on joins the index at the driver's latest position at once (the available index
+    unless busy); off leaves it."""
+    live.driver_state(driver_id, "beacon", active)
 
 
 def driver_busy_set(*, driver_id, busy):
-    """Mark a driver held (pending proposal, accepted match, live ride) or free. Idempotent; call after commit."""
-    if busy:
-        get_redis().sadd(redis_keys.DRIVERS_BUSY, str(driver_id))
-    else:
-        get_redis().srem(redis_keys.DRIVERS_BUSY, str(driver_id))
+    """Mark a driver held (pending proposal, accepted match, live ride) or free. Idempotent; call after commit.
+    Busy leaves the available drivers' GEO index; free rejoins it at the latest position, if the beacon is on."""
+    live.driver_state(driver_id, "busy", busy)
 
 
 def driver_ride_tracking_set(*, driver_id, ride_id):
@@ -115,11 +112,22 @@ def live_sweep():
     flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
+    _drivers_replace(beacon | busy)
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
     tracking = _tracking_rebuild() if flushed else 0
     get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
-    return {"stale": len(stale), "beacon_fixed": beacon, "busy_fixed": busy, "tracking_restored": tracking,
+    return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
             "flushed": flushed}
+
+
+def _drivers_replace(driver_ids, chunk=1000):
+    """Put drivers whose beacon or busy flag the sweeper fixed where the flags now say (in or out of the index)."""
+    driver_ids = list(driver_ids)
+    for start in range(0, len(driver_ids), chunk):
+        pipe = get_redis().pipeline(transaction=False)
+        for driver_id in driver_ids[start:start + chunk]:
+            live.driver_state(driver_id, client=pipe)
+        pipe.execute()
 
 
 def _beacon_on_ids(ids=None):
@@ -148,7 +156,7 @@ def _busy_ids(ids=None):
 
 
 def _set_reconcile(key, truth):
-    """Make the Redis set `key` equal the database's `truth()`; returns how many members were fixed.
+    """Make the Redis set `key` equal the database's `truth()`; returns the members fixed (added or removed).
 
     The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
     """
@@ -164,7 +172,7 @@ def _set_reconcile(key, truth):
         client.srem(key, *extra)
     if missing or extra:
         logger.info("live set repaired", extra={"key": key, "added": len(missing), "removed": len(extra)})
-    return len(missing) + len(extra)
+    return missing | extra
 
 
 def _tracking_rebuild():

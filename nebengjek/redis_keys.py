@@ -19,9 +19,11 @@ RIDE_TRACK_STREAM_MAXLEN = 1_000_000  # approximate cap if the meter stops consu
 USER_LAST_POSITION = "loc:last:{user_id}"  # HASH lat, lng, t (epoch s, float): latest accepted position of a user
 USER_LAST_POSITION_PREFIX = "loc:last:"  # the same key, as a prefix the Lua scripts append a user id to
 USER_LAST_POSITION_TTL = 3600  # refreshed on each accepted position
-DRIVERS_GEO = "drivers:geo"  # GEO: beacon-on drivers at their latest accepted position; stale ones swept
-DRIVERS_SEEN = "drivers:seen"  # ZSET driver id -> t of that position (what the staleness sweep reads); no TTL
-DRIVERS_POSITION = "drivers:pos"  # HASH driver id -> "lat,lng,t" exact, for the members of DRIVERS_GEO; no TTL
+# GEO: available drivers (beacon on, not busy) at their latest accepted position, so that a nearby search is one
+# GEOSEARCH; stale ones swept. Busy drivers leave it and rejoin when freed (locations.live.DRIVER_STATE_LUA).
+DRIVERS_GEO = "drivers:geo"
+DRIVERS_SEEN = "drivers:seen"  # ZSET beacon-on driver id (busy too) -> t of that position (the sweeper reads it); no TTL
+DRIVERS_POSITION = "drivers:pos"  # HASH beacon-on driver id (busy too) -> "lat,lng,t" exact; no TTL
 DRIVERS_BEACON = "drivers:beacon"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence); no TTL
 DRIVERS_BUSY = "drivers:busy"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver); no TTL
 # HASH driver id -> ride id: while present, the driver's accepted positions are appended to RIDE_TRACK_STREAM

@@ -52,6 +52,32 @@ def test_a_busy_driver_is_not_available_until_freed():
     assert len(drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100)) == 1
 
 
+def test_a_busy_driver_who_moved_is_found_where_they_are_once_freed():
+    driver = driver_online_at(make_driver(), MONAS, recorded_at=timezone.now() - timedelta(seconds=30))
+    driver_busy_set(driver_id=driver.id, busy=True)
+    moved = north_of(MONAS, 300)
+    assert location_ingest(user=driver, lat=moved[0], lng=moved[1])
+    assert drivers_available_near(lat=moved[0], lng=moved[1], radius_m=100) == []
+
+    driver_busy_set(driver_id=driver.id, busy=False)
+
+    assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
+    assert [(d.id, d.lat) for d in drivers_available_near(lat=moved[0], lng=moved[1], radius_m=100)] == [
+        (str(driver.id), moved[0])]
+
+
+def test_a_busy_driver_who_switches_the_beacon_off_and_on_stays_unavailable_until_freed():
+    driver = driver_online_at(make_driver(), MONAS)
+    driver_busy_set(driver_id=driver.id, busy=True)
+
+    beacon_set(user=driver, active=False)
+    beacon_set(user=driver, active=True)
+    assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
+
+    driver_busy_set(driver_id=driver.id, busy=False)
+    assert [d.id for d in drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100)] == [str(driver.id)]
+
+
 def test_a_driver_silent_for_60_seconds_is_stale():
     driver_online_at(make_driver(), MONAS)
 

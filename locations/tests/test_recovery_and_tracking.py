@@ -7,6 +7,7 @@ from accounts.tests.factories import make_driver, make_passenger
 from locations.selectors import drivers_available_near
 from locations.services import beacon_set, driver_ride_tracking_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
+from locations.models import DriverPresence
 from matching.models import Match, RideRequest
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis
@@ -49,6 +50,25 @@ def test_the_sweeper_frees_a_driver_whose_match_no_longer_holds_them():
     match = hold(driver)
     live_sweep()
     Match.objects.filter(pk=match.pk).update(holds_driver=False, status="expired")
+
+    live_sweep()
+
+    assert near_monas() == [str(driver.id)]
+
+
+def test_the_sweeper_takes_out_a_driver_whose_beacon_the_database_has_off():
+    driver = driver_online_at(make_driver(), MONAS)
+    DriverPresence.objects.filter(driver=driver).update(beacon_active=False)
+
+    assert live_sweep()["beacon_fixed"] == 1
+
+    assert near_monas() == []
+
+
+def test_the_sweeper_puts_back_a_driver_whose_beacon_the_database_has_on():
+    driver = driver_online_at(make_driver(), MONAS)
+    get_redis().srem(redis_keys.DRIVERS_BEACON, str(driver.id))
+    get_redis().zrem(redis_keys.DRIVERS_GEO, str(driver.id))
 
     live_sweep()
 

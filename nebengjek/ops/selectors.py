@@ -41,9 +41,12 @@ def live_drivers(*, now=None):
     ids, online_count, busy = live_driver_ids(now=now)
     if not ids:
         return [], online_count, 0
-    positions = get_redis().geopos(redis_keys.DRIVERS_GEO, *ids)
-    drivers = [[driver_id, _round(pos[1]), _round(pos[0]), 1 if driver_id in busy else 0]
-               for driver_id, pos in zip(ids, positions) if pos is not None]
+    positions = get_redis().hmget(redis_keys.DRIVERS_POSITION, ids)  # "lat,lng,t" of beacon-on drivers, busy too
+    drivers = []
+    for driver_id, position in zip(ids, positions):
+        if position is not None:
+            lat, lng = position.split(",", 2)[:2]
+            drivers.append([driver_id, _round(lat), _round(lng), 1 if driver_id in busy else 0])
     busy_online = sum(row[3] for row in drivers)
     return drivers, online_count, busy_online
 
