@@ -262,6 +262,7 @@ class Bench:
                 counts.append(len(found))
             client_cpu_ms = (time.process_time() - cpu0) / len(points) * 1000
             redis_us = get_redis().info("commandstats").get("cmdstat_evalsha", {}).get("usec_per_call")
+            reference = self.nearby_reference(points)
             tokens = fixtures.tokens_for(passenger)
             paths = [f"/api/v1/drivers/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m=1000" for lat, lng in points]
             http = {}
@@ -285,8 +286,29 @@ class Bench:
                    "selector_calls": len(times), "mean_found": round(statistics.mean(counts), 1),
                    "selector_client_cpu_ms": round(client_cpu_ms, 3),
                    "selector_redis_ms": round(redis_us / 1000, 3) if redis_us is not None else None,
+                   **reference,
                    "http": {str(k): v for k, v in http.items()}}
             self.record(f"2:{size}", server, run)
+
+    @staticmethod
+    def nearby_reference(points):
+        """The floor under the selector, at the same points: the round trip of the search's first GEOSEARCH alone
+        (same circle, same COUNT, nothing else) and of a PING, through the same redis-py client."""
+        from locations.selectors import _SEARCH_KEYS, _Search
+        from nebengjek.redis import get_redis
+
+        client, geo, search, ping = get_redis(), _SEARCH_KEYS[0], [], []
+        for lat, lng in points:
+            args = _Search(lat, lng, 1000, None, ()).args("")
+            t = time.perf_counter()
+            client.execute_command("GEOSEARCH", geo, "FROMLONLAT", args[0], args[1], "BYRADIUS", args[6], "m",
+                                   "COUNT", args[4], "ASC")
+            search.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.ping()
+            ping.append(time.perf_counter() - t)
+        return {"bare_geosearch_p50_ms": ms(pct(search, 0.5)), "bare_geosearch_p99_ms": ms(pct(search, 0.99)),
+                "ping_p50_ms": ms(pct(ping, 0.5)), "ping_p99_ms": ms(pct(ping, 0.99))}
 
     # 5. idle sockets ----------------------------------------------------------------------------------------
     def scenario_idle(self, server, run_no):

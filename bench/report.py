@@ -91,6 +91,13 @@ def summary_rows(bench):
             value = _med(runs, "selector_p99_ms")
             rows.append((f"2. nearby selector p99, {size:,} drivers", "≤ 1 ms" if size >= 100_000 else "–",
                          _fmt(value, " ms"), _verdict(value, 1, False) if size >= 100_000 else ""))
+            if size >= 100_000 and _med(runs, "bare_geosearch_p99_ms") is not None:
+                rows.append((f"2. reference: the search's first GEOSEARCH alone, one round trip, {size:,} drivers "
+                             f"(p50 / p99; a PING's p50 / p99)", "–",
+                             f"{_fmt(_med(runs, 'bare_geosearch_p50_ms'), ' ms')} / "
+                             f"{_fmt(_med(runs, 'bare_geosearch_p99_ms'), ' ms')}; "
+                             f"{_fmt(_med(runs, 'ping_p50_ms'), ' ms')} / {_fmt(_med(runs, 'ping_p99_ms'), ' ms')}",
+                             ""))
             http = [run["http"]["1"] for run in runs]
             value = _med(http, "p99_ms")
             rows.append((f"2. nearby HTTP p99 (1 connection), {size:,} drivers", "≤ 5 ms" if size >= 100_000 else "–",
@@ -225,6 +232,8 @@ def _details(bench):
             rows.append((f"{int(key[0][2:]):,}", _fmt(_med(runs, "mean_found")),
                          f"{_fmt(_med(runs, 'selector_p50_ms'))} / {_fmt(_med(runs, 'selector_p99_ms'))}",
                          f"{_fmt(_med(runs, 'selector_client_cpu_ms'))} + {_fmt(_med(runs, 'selector_redis_ms'))}",
+                         f"{_fmt(_med(runs, 'bare_geosearch_p50_ms'))} / {_fmt(_med(runs, 'bare_geosearch_p99_ms'))}; "
+                         f"{_fmt(_med(runs, 'ping_p50_ms'))} / {_fmt(_med(runs, 'ping_p99_ms'))}",
                          *[f"{_fmt(_med(h, 'p50_ms'))} / {_fmt(_med(h, 'p99_ms'))} ms, "
                            f"{_fmt(_med(h, 'requests_per_s'))} req/s, server {_fmt(_med(h, 'server_cores'))} cores "
                            f"(≈ {_fmt(_per_request_ms(h))} ms CPU per GET)"
@@ -236,9 +245,13 @@ def _details(bench):
                 "`locations.selectors.drivers_available_near` called in the harness process. HTTP: "
                 "`GET /api/v1/drivers/nearby` with a passenger's token, keep-alive, closed loop. Selector CPU: the "
                 "harness process' CPU per call (Python side) + Redis' own time per search script call (INFO "
-                "commandstats), figures that hold on a contended machine; CPU per GET = server cores / requests per s.",
+                "commandstats), figures that hold on a contended machine; CPU per GET = server cores / requests per s. "
+                "Reference, at the same points through the same client: the search's first GEOSEARCH alone (same "
+                "circle and COUNT, no script, no positions, no Python) and a PING, one round trip each: the floor "
+                "under any selector that asks Redis.",
                 "",
                 table(["drivers", "found per search", "selector p50 / p99 ms", "selector CPU ms: harness + Redis",
+                       "reference p50 / p99 ms: bare GEOSEARCH; PING",
                        *[f"HTTP p50 / p99, {c} connection(s)" for c in first]], rows), ""]
     for extra in ("3", "4"):
         keys = [(key, runs) for key, runs in bench.results.items() if key[0].split(":")[0] == extra]
