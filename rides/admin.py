@@ -35,9 +35,18 @@ class RideAdmin(admin.ModelAdmin):
     list_filter = ["status", "payment_method", "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
+    search_help_text = "A ride id, a phone number, or a plate as written (B 1234 XYZ)."
     list_select_related = ["driver", "passenger"]
     ordering = ["-created_at"]
     inlines = [TrackPointInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        """A plate typed as written finds that driver's rides only. Django splits a search into words that must
+        each match some field, so "B 1234 NJK" also found rides whose phone numbers contain 1234."""
+        by_plate = queryset.filter(driver__driver_profile__vehicle_plate__iexact=search_term.strip())
+        if search_term.strip() and by_plate.exists():
+            return by_plate, False
+        return super().get_search_results(request, queryset, search_term)
     actions = ["cancel_stuck_rides"]
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),

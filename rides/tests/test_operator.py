@@ -48,7 +48,9 @@ def test_an_operator_cannot_cancel_a_completed_ride(clock):
 
 def test_admin_lists_rides_found_by_the_drivers_plate(operator_client):
     ride = make_confirmed_ride()
-    make_confirmed_ride()
+    other = make_confirmed_ride()
+    plate_number = ride.driver.driver_profile.vehicle_plate.split()[1]
+    User.objects.filter(pk=other.passenger_id).update(msisdn=f"+628129{plate_number}")  # the plate's digits
 
     response = operator_client.get("/admin/rides/ride/", {"q": ride.driver.driver_profile.vehicle_plate})
 
