@@ -301,8 +301,8 @@ class Bench:
         for lat, lng in points:
             args = _Search(lat, lng, 1000, None, ()).args("")
             t = time.perf_counter()
-            client.execute_command("GEOSEARCH", geo, "FROMLONLAT", args[0], args[1], "BYRADIUS", args[6], "m",
-                                   "COUNT", args[4], "ASC")
+            client.execute_command("GEOSEARCH", geo, "FROMLONLAT", args[0], args[1], "BYRADIUS", args[5], "m",
+                                   "COUNT", args[3], "ASC")
             search.append(time.perf_counter() - t)
             t = time.perf_counter()
             client.ping()

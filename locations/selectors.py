@@ -43,17 +43,24 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS)."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids)
-    return search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args("")))
+    while True:
+        drivers = search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args("")))
+        if drivers is not None:
+            return drivers
 
 
 async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", limit=None, exclude_ids=()):
     """The event loop's twin of drivers_available_near (the fast nearby path, locations.asgi). Raises
     RequesterSuspended, in the same Redis call, when `requester_id` is a suspended user."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids)
-    found = await live.async_script("search", get_async_redis())(keys=_SEARCH_KEYS, args=search.args(requester_id))
-    if found == -1:
-        raise RequesterSuspended(requester_id)
-    return search.drivers(found)
+    while True:
+        found = await live.async_script("search", get_async_redis())(keys=_SEARCH_KEYS,
+                                                                      args=search.args(requester_id))
+        if found == -1:
+            raise RequesterSuspended(requester_id)
+        drivers = search.drivers(found)
+        if drivers is not None:
+            return drivers
 
 
 _SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION]
@@ -62,7 +69,7 @@ _SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.D
 class _Search:
     """One nearby search: the script's arguments, and the exact answer from the script's candidates."""
 
-    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius")
+    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after")
 
     def __init__(self, lat, lng, radius_m, limit, exclude_ids):
         self.lat, self.lng, self.radius_m = lat, lng, radius_m
@@ -72,28 +79,38 @@ class _Search:
         # instead, as much wider as that point is away (the haversine filter keeps the answer exact).
         self.search_lat = max(-live.GEO_MAX_LAT, min(live.GEO_MAX_LAT, lat))
         self.search_radius = radius_m + (haversine_m(lat, lng, self.search_lat, lng) if self.search_lat != lat else 0)
+        self.want = self.limit + len(self.excluded) + _ORDER_SLACK
+        self.fresh_after = time.time() - settings.LOCATION_FRESH_SECONDS
 
     def args(self, requester_id):
-        fresh_after = time.time() - settings.LOCATION_FRESH_SECONDS
-        want = self.limit + len(self.excluded) + _ORDER_SLACK
         return [repr(float(self.lng)), repr(float(self.search_lat)),
-                self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, repr(fresh_after), want,
-                str(requester_id or ""), max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+                self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, self.want, str(requester_id or ""),
+                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
 
     def drivers(self, found):
-        """The script's candidates (id, "lat,lng,t") inside the radius by haversine, nearest first, at most
-        `limit`. Sorted as plain tuples: a NearbyDriver is made only for those returned."""
-        distance_to, radius_m, excluded = haversine_m_from(self.lat, self.lng), self.radius_m, self.excluded
-        near = []
-        for i in range(0, len(found), 2):
-            driver_id = found[i]
-            if driver_id in excluded:
+        """The script's candidates ([ids], ["lat,lng,t"]) that are fresh and inside the radius by haversine,
+        nearest first, at most `limit`. Sorted as plain tuples: a NearbyDriver is made only for those returned.
+
+        None (and a larger `want` for the next call) when the script stopped at `want` candidates and stale ones
+        (silent drivers the sweeper has not taken out yet) left too few to be sure of the nearest `limit`."""
+        ids, positions = found
+        distance_to, radius_m, excluded, fresh_after = (haversine_m_from(self.lat, self.lng), self.radius_m,
+                                                        self.excluded, self.fresh_after)
+        near, usable = [], 0
+        for driver_id, position in zip(ids, positions):
+            if position is None or driver_id in excluded:
                 continue
-            driver_lat, driver_lng = found[i + 1].split(",", 2)[:2]
-            driver_lat, driver_lng = float(driver_lat), float(driver_lng)
+            parts = position.split(",")
+            if len(parts) > 2 and float(parts[2]) <= fresh_after:  # a value without its time counts as fresh
+                continue
+            usable += 1
+            driver_lat, driver_lng = float(parts[0]), float(parts[1])
             distance = distance_to(driver_lat, driver_lng)
             if distance <= radius_m:
                 near.append((distance, driver_id, driver_lat, driver_lng))
+        if len(ids) >= self.want and usable < self.limit + _ORDER_SLACK:
+            self.want *= 4
+            return None
         near.sort()
         return [NearbyDriver(driver_id, driver_lat, driver_lng, distance)
                 for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]

@@ -85,6 +85,17 @@ def test_a_driver_silent_for_60_seconds_is_stale():
         assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
 
 
+def test_silent_drivers_not_yet_swept_do_not_hide_a_fresh_one_behind_them():
+    long_ago = timezone.now() - timedelta(seconds=61)
+    for metres in range(10, 130, 10):  # 12 silent drivers nearer than the fresh one: more than one search asks for
+        driver_online_at(make_driver(), north_of(MONAS, metres), recorded_at=long_ago)
+    fresh = driver_online_at(make_driver(), north_of(MONAS, 700))
+
+    found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000, limit=1)
+
+    assert [d.id for d in found] == [str(fresh.id)]
+
+
 def test_the_sweeper_removes_stale_drivers_and_keeps_fresh_ones():
     driver_online_at(make_driver(), MONAS)
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
