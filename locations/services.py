@@ -113,6 +113,7 @@ def live_sweep():
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
     _drivers_replace(beacon | busy)
+    _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
     tracking = _tracking_rebuild() if flushed else 0
     get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
@@ -128,6 +129,15 @@ def _drivers_replace(driver_ids, chunk=1000):
         for driver_id in driver_ids[start:start + chunk]:
             live.driver_state(driver_id, client=pipe)
         pipe.execute()
+
+
+def _busy_out_of_index(chunk=1000):
+    """Take every busy driver out of the available drivers' GEO index. Busy set and index change together in one
+    script, so this finds nothing unless something wrote one without the other (the release that made the index
+    available-only left the busy drivers of that moment in it; the ingest script only skips re-adding them)."""
+    busy = list(get_redis().smembers(redis_keys.DRIVERS_BUSY))
+    for start in range(0, len(busy), chunk):
+        get_redis().zrem(redis_keys.DRIVERS_GEO, *busy[start:start + chunk])
 
 
 def _beacon_on_ids(ids=None):

@@ -56,6 +56,16 @@ def test_the_sweeper_frees_a_driver_whose_match_no_longer_holds_them():
     assert near_monas() == [str(driver.id)]
 
 
+def test_the_sweeper_takes_a_busy_driver_left_in_the_index_out_of_it():
+    driver = driver_online_at(make_driver(), MONAS)
+    hold(driver)
+    get_redis().sadd(redis_keys.DRIVERS_BUSY, str(driver.id))  # as releases before the available-only index did
+
+    live_sweep()
+
+    assert near_monas() == []
+
+
 def test_the_sweeper_takes_out_a_driver_whose_beacon_the_database_has_off():
     driver = driver_online_at(make_driver(), MONAS)
     DriverPresence.objects.filter(driver=driver).update(beacon_active=False)
