@@ -43,8 +43,9 @@ class RideAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """A plate typed as written finds that driver's rides only. Django splits a search into words that must
         each match some field, so "B 1234 NJK" also found rides whose phone numbers contain 1234."""
-        by_plate = queryset.filter(driver__driver_profile__vehicle_plate__iexact=search_term.strip())
-        if search_term.strip() and by_plate.exists():
+        plate = search_term.strip()
+        by_plate = queryset.filter(driver__driver_profile__vehicle_plate__iexact=plate)
+        if plate and by_plate.exists():
             return by_plate, False
         return super().get_search_results(request, queryset, search_term)
     actions = ["cancel_stuck_rides"]
