@@ -1,9 +1,11 @@
+import random
 from datetime import timedelta
 
 import time_machine
 from django.utils import timezone
 
 from accounts.tests.factories import make_driver, make_passenger
+from locations.geo import haversine_m
 from locations.selectors import drivers_available_near, user_last_position
 from locations.services import beacon_set, driver_busy_set, location_ingest, live_sweep
 from locations.tests.helpers import MONAS, driver_online_at, north_of
@@ -113,6 +115,21 @@ def test_exclude_ids_and_limit_narrow_the_answer():
     found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=1000, limit=2, exclude_ids=[drivers[0].id])
 
     assert [d.id for d in found] == [str(drivers[1].id), str(drivers[2].id)]
+
+
+def test_the_answer_is_the_exact_nearest_drivers_however_they_are_spread():
+    """The search widens its circle by the density it finds: whatever the spread, the answer is the brute-force
+    nearest by haversine within the radius."""
+    rng = random.Random(8)
+    points = [north_of(MONAS, rng.uniform(-1500, 1500)) for _ in range(12)]  # a line through the centre
+    points += [(MONAS[0] + rng.uniform(-0.004, 0.004), MONAS[1] + rng.uniform(-0.004, 0.004)) for _ in range(20)]
+    drivers = {str(driver_online_at(make_driver(), point).id): point for point in points}
+
+    for radius_m, limit in [(300, 3), (1000, 1), (1000, 5), (1000, 20), (1600, 32), (2000, 8)]:
+        found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=radius_m, limit=limit)
+
+        by_distance = sorted((haversine_m(*MONAS, *point), driver_id) for driver_id, point in drivers.items())
+        assert [d.id for d in found] == [driver_id for distance, driver_id in by_distance if distance <= radius_m][:limit]
 
 
 def test_every_users_latest_position_is_kept_passengers_too():
