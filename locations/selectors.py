@@ -10,7 +10,7 @@ from django.conf import settings
 from locations import live
 from locations.geo import haversine_m, haversine_m_from
 from nebengjek import redis_keys
-from nebengjek.redis import get_async_redis, get_redis
+from nebengjek.redis import get_async_redis, get_redis, get_redis_held
 
 # GEOSEARCH measures with its own Earth radius on ~0.6 m geohash cells: search a little wider, then keep only
 # what the project's haversine puts inside the radius.
@@ -48,7 +48,8 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS)."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids)
     while True:
-        drivers = search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args("")))
+        drivers = search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args(""),
+                                                       client=get_redis_held()))
         if drivers is not None:
             return drivers
 
