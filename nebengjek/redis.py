@@ -5,6 +5,8 @@ import threading
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 _sync_clients = {}
 _async_clients = {}
@@ -33,13 +35,16 @@ _held = threading.local()
 def get_redis_held(url=None):
     """This thread's client on one connection of its own that it keeps (redis-py's single_connection_client), for
     hot synchronous reads: a command skips the shared pool's lock, checkout and readiness poll (a PING 43-52 -> 25-27
-    µs of CPU). The connection closes with its thread; a forked child opens its own."""
+    µs of CPU). Without that poll a connection the server dropped (a restart, a failover) fails its next command, so
+    such a command is sent once more on a new connection: for reads only. The connection closes with its thread; a
+    forked child opens its own."""
     url = url or settings.REDIS_URL
     clients = _held.__dict__.setdefault("clients", {})
     client = clients.get((os.getpid(), url))
     if client is None:
         client = clients[(os.getpid(), url)] = redis.Redis.from_url(
-            url, single_connection_client=True, socket_connect_timeout=2, socket_timeout=5, decode_responses=True)
+            url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
+            socket_timeout=5, decode_responses=True)
     return client
 
 
