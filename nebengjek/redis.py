@@ -29,22 +29,25 @@ def get_redis(url=None):
     return client
 
 
-_held = threading.local()
+_held_clients = {}
 
 
 def get_redis_held(url=None):
-    """This thread's client on one connection of its own that it keeps (redis-py's single_connection_client), for
-    hot synchronous reads: a command skips the shared pool's lock, checkout and readiness poll (a PING 43-52 -> 25-27
-    µs of CPU). Without that poll a connection the server dropped (a restart, a failover) fails its next command, so
-    such a command is sent once more on a new connection: for reads only. The connection closes with its thread; a
-    forked child opens its own."""
+    """The process's client on one connection it keeps (redis-py's single_connection_client; threads take turns on
+    it), for short hot reads: a command skips the shared pool's lock, checkout and readiness poll (a PING 43-52 ->
+    25-27 µs of CPU). One per process, not per thread: Django runs each request's code in a new thread. Without the
+    poll a connection the server dropped (a restart, a failover) fails its next command, so such a command is sent
+    once more on a new connection: for reads only. A forked child opens its own."""
     url = url or settings.REDIS_URL
-    clients = _held.__dict__.setdefault("clients", {})
-    client = clients.get((os.getpid(), url))
+    key = (os.getpid(), url)
+    client = _held_clients.get(key)
     if client is None:
-        client = clients[(os.getpid(), url)] = redis.Redis.from_url(
-            url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
-            socket_timeout=5, decode_responses=True)
+        with _lock:
+            client = _held_clients.get(key)
+            if client is None:
+                client = _held_clients[key] = redis.Redis.from_url(
+                    url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
+                    socket_timeout=5, decode_responses=True)
     return client
 
 
