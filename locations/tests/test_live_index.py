@@ -124,12 +124,13 @@ def test_the_answer_is_the_exact_nearest_drivers_however_they_are_spread():
     points = [north_of(MONAS, rng.uniform(-1500, 1500)) for _ in range(12)]  # a line through the centre
     points += [(MONAS[0] + rng.uniform(-0.004, 0.004), MONAS[1] + rng.uniform(-0.004, 0.004)) for _ in range(20)]
     drivers = {str(driver_online_at(make_driver(), point).id): point for point in points}
+    by_distance = sorted((haversine_m(*MONAS, *point), driver_id) for driver_id, point in drivers.items())
 
     for radius_m, limit in [(300, 3), (1000, 1), (1000, 5), (1000, 20), (1600, 32), (2000, 8)]:
         found = drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=radius_m, limit=limit)
 
-        by_distance = sorted((haversine_m(*MONAS, *point), driver_id) for driver_id, point in drivers.items())
-        assert [d.id for d in found] == [driver_id for distance, driver_id in by_distance if distance <= radius_m][:limit]
+        nearest = [driver_id for distance, driver_id in by_distance if distance <= radius_m][:limit]
+        assert [d.id for d in found] == nearest
 
 
 def test_every_users_latest_position_is_kept_passengers_too():
