@@ -39,15 +39,6 @@ class RideAdmin(admin.ModelAdmin):
     list_select_related = ["driver", "passenger"]
     ordering = ["-created_at"]
     inlines = [TrackPointInline]
-
-    def get_search_results(self, request, queryset, search_term):
-        """A plate typed as written finds that driver's rides only. Django splits a search into words that must
-        each match some field, so "B 1234 NJK" also found rides whose phone numbers contain 1234."""
-        plate = search_term.strip()
-        by_plate = queryset.filter(driver__driver_profile__vehicle_plate__iexact=plate)
-        if plate and by_plate.exists():
-            return by_plate, False
-        return super().get_search_results(request, queryset, search_term)
     actions = ["cancel_stuck_rides"]
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
@@ -58,6 +49,15 @@ class RideAdmin(admin.ModelAdmin):
         ("Times", {"fields": ["created_at", "started_at", "ended_at", "cancelled_at", "cancelled_by",
                               "cancel_reason"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        """A plate typed as written finds that driver's rides only. Django splits a search into words that must
+        each match some field, so "B 1234 NJK" also found rides whose phone numbers contain 1234."""
+        plate = search_term.strip()
+        by_plate = queryset.filter(driver__driver_profile__vehicle_plate__iexact=plate)
+        if plate and by_plate.exists():
+            return by_plate, False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Ride._meta.fields] + ["ledger"]  # rides change only through services
