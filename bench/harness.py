@@ -105,6 +105,8 @@ class Bench:
         self.notes = []
         self.port = args.port
         self.started = time.time()
+        self.machine_meter = None  # the whole run's host steal (report.write)
+        self.calibration_ms = {}  # stack.cpu_calibration_ms at the run's start and end
 
     # setup ---------------------------------------------------------------------------------------------------
     def setup(self):
@@ -215,7 +217,8 @@ class Bench:
         return {"server_cpu_s": round(server.seconds, 2), "server_cores": round(server.cores, 2),
                 "redis_cores": round(redis_meter.cores, 2) if self.stack.redis_pid() else None,
                 "loadgen_cores": round(loadgen.cores, 2), "worker_cores": round(worker.cores, 2),
-                "other_cores": round(max(0.0, machine.busy_cores - ours), 2)}
+                "other_cores": round(max(0.0, machine.busy_cores - ours), 2),
+                "steal_cores": round(machine.steal_cores, 2)}
 
     def verify_geo(self, results):
         """The last accepted position of each driver is what the Redis GEO index holds (within geohash precision)."""
@@ -254,6 +257,7 @@ class Bench:
             for lat, lng in points[:50]:  # warm: scripts loaded, connections open
                 drivers_available_near(lat=lat, lng=lng, radius_m=1000)
             get_redis().config_resetstat()  # Redis' own time per search script call, below
+            machine = stack.MachineMeter().start()
             cpu0 = time.process_time()
             for lat, lng in points:
                 t = time.perf_counter()
@@ -261,6 +265,7 @@ class Bench:
                 times.append(time.perf_counter() - t)
                 counts.append(len(found))
             client_cpu_ms = (time.process_time() - cpu0) / len(points) * 1000
+            machine.stop()
             redis_us = get_redis().info("commandstats").get("cmdstat_evalsha", {}).get("usec_per_call")
             reference = self.nearby_reference(points)
             tokens = fixtures.tokens_for(passenger)
@@ -286,6 +291,7 @@ class Bench:
                    "selector_calls": len(times), "mean_found": round(statistics.mean(counts), 1),
                    "selector_client_cpu_ms": round(client_cpu_ms, 3),
                    "selector_redis_ms": round(redis_us / 1000, 3) if redis_us is not None else None,
+                   "selector_steal_cores": round(machine.steal_cores, 2),
                    **reference,
                    "http": {str(k): v for k, v in http.items()}}
             self.record(f"2:{size}", server, run)
@@ -397,12 +403,15 @@ class Bench:
         server.stop(), machine.stop()
         return {"sent": sent, "t0": t0, "publish_s": publish_s,
                 "metered": {"push_server_cores": round(server.cores, 2),
-                            "push_other_cores": round(max(0.0, machine.busy_cores - server.cores), 2)}}
+                            "push_other_cores": round(max(0.0, machine.busy_cores - server.cores), 2),
+                            "push_steal_cores": round(machine.steal_cores, 2)}}
 
     # orchestration ------------------------------------------------------------------------------------------
     def run(self):
         self.setup()
         only = self.args.only
+        self.machine_meter = stack.MachineMeter().start()
+        self.calibration_ms["start"] = stack.cpu_calibration_ms()
         try:
             for run_no in range(self.args.runs):
                 for server in self.args.servers:
@@ -417,7 +426,9 @@ class Bench:
                 if 4 in only:
                     self.guarded("4", self.run_optional, "settlement", run_no)
         finally:
+            self.machine_meter.stop()
             self.stack.stop()
+            self.calibration_ms["end"] = stack.cpu_calibration_ms()
             from bench import report
 
             report.write(self)

@@ -184,6 +184,10 @@ def write(bench):
         f"{args.dispatch_sockets} with sockets, at {', '.join(str(r) for r in args.dispatch_rates)} requests/s; "
         f"settlement: {args.rides:,} rides.",
         f"- Open file limit raised to {bench.fd_limit} by the harness.",
+        _steal_line(bench),
+        f"- Core speed: a fixed pure-Python loop (`bench.stack.cpu_calibration_ms`, no project code) took "
+        f"**{bench.calibration_ms.get('start', '–')} ms** at the start and {bench.calibration_ms.get('end', '–')} ms "
+        "at the end (best of 5; lower is faster). Runs compare only at similar figures.",
         "",
         "## Summary against the targets (median over runs)",
         "",
@@ -203,6 +207,18 @@ def write(bench):
     bench.log(f"wrote {args.output}")
 
 
+def _steal_line(bench):
+    """The host's steal over the whole run: CPU this VM's programs wanted and the hypervisor gave to other guests.
+    The same code measures slower with it, so figures compare only between runs with similar steal."""
+    meter = bench.machine_meter
+    if meter is None or not hasattr(meter, "steal_cores"):
+        return "- Host steal: not measured."
+    share = meter.steal_cores / bench.machine["cores"] * 100
+    return (f"- Host steal over the whole run: **{meter.steal_cores:.2f} cores ({share:.1f} % of the machine)**: CPU "
+            "time this VM's programs were ready for and the hypervisor gave to other guests (`steal` in /proc/stat). "
+            "The same code measures slower under it; the *host steal cores* columns give it per measured window.")
+
+
 def _details(bench):
     out = []
     ingest = [(key, runs) for key, runs in bench.results.items() if key[0].startswith("1:")]
@@ -214,13 +230,14 @@ def _details(bench):
                 "cores used (CPU seconds / wall seconds) in the window. Values: median (runs: r1 / r2 / r3).", "",
                 table(["server", "phase", "accepted/s", "ack p50 ms", "ack p99 ms", "server cores",
                        "server CPU ms/update", "Redis cores", "load gen cores", "other programs' cores",
-                       "all-in CPU ms/update", "dropped / errors", "GEO verified"],
+                       "host steal cores", "all-in CPU ms/update", "dropped / errors", "GEO verified"],
                       [(key[1], key[0][2:], f"{_fmt(_med(runs, 'accepted_per_s'))} ({_spread(runs, 'accepted_per_s')})",
                         f"{_fmt(_med(runs, 'ack_p50_ms'))} ({_spread(runs, 'ack_p50_ms')})",
                         f"{_fmt(_med(runs, 'ack_p99_ms'))} ({_spread(runs, 'ack_p99_ms')})",
                         _fmt(_med(runs, "server_cores")), _fmt(_med(runs, "server_cpu_ms_per_update")),
                         _fmt(_med(runs, "redis_cores")), _fmt(_med(runs, "loadgen_cores")),
-                        _fmt(_med(runs, "other_cores")), _fmt(_med(runs, "all_in_cpu_ms_per_update")),
+                        _fmt(_med(runs, "other_cores")), _fmt(_med(runs, "steal_cores")),
+                        _fmt(_med(runs, "all_in_cpu_ms_per_update")),
                         f"{sum(r['dropped'] for r in runs)} / {sum(r['errors'] for r in runs)} "
                         f"{merge(r['error_codes'] for r in runs) or ''}",
                         _spread(runs, "geo_verified")) for key, runs in sorted(ingest)]), ""]
@@ -232,6 +249,7 @@ def _details(bench):
             rows.append((f"{int(key[0][2:]):,}", _fmt(_med(runs, "mean_found")),
                          f"{_fmt(_med(runs, 'selector_p50_ms'))} / {_fmt(_med(runs, 'selector_p99_ms'))}",
                          f"{_fmt(_med(runs, 'selector_client_cpu_ms'))} + {_fmt(_med(runs, 'selector_redis_ms'))}",
+                         _fmt(_med(runs, "selector_steal_cores")),
                          f"{_fmt(_med(runs, 'bare_geosearch_p50_ms'))} / {_fmt(_med(runs, 'bare_geosearch_p99_ms'))}; "
                          f"{_fmt(_med(runs, 'ping_p50_ms'))} / {_fmt(_med(runs, 'ping_p99_ms'))}",
                          *[f"{_fmt(_med(h, 'p50_ms'))} / {_fmt(_med(h, 'p99_ms'))} ms, "
@@ -251,6 +269,7 @@ def _details(bench):
                 "under any selector that asks Redis.",
                 "",
                 table(["drivers", "found per search", "selector p50 / p99 ms", "selector CPU ms: harness + Redis",
+                       "host steal cores (selector calls)",
                        "reference p50 / p99 ms: bare GEOSEARCH; PING",
                        *[f"HTTP p50 / p99, {c} connection(s)" for c in first]], rows), ""]
     for extra in ("3", "4"):
@@ -275,12 +294,13 @@ def _details(bench):
                 "`RedisPubSubChannelLayer` group channels; without the Event rows); each socket checks its seq runs 1, 2, 3… Rate: received / (last receipt − first publish).",
                 "",
                 table(["server", "sent", "lost", "out of order", "delivered/s", "per server process/s",
-                       "server cores", "other programs' cores"],
+                       "server cores", "other programs' cores", "host steal cores"],
                       [(key[1], _fmt(_med(runs, "pushes_sent")), sum(r.get("pushes_lost", 0) for r in runs),
                         sum(r.get("pushes_out_of_order", 0) for r in runs),
                         f"{_fmt(_med(runs, 'push_delivered_per_s'))} ({_spread(runs, 'push_delivered_per_s')})",
                         _fmt(_med(runs, "push_per_process_per_s")), _fmt(_med(runs, "push_server_cores")),
-                        _fmt(_med(runs, "push_other_cores"))) for key, runs in sorted(idle)]), ""]
+                        _fmt(_med(runs, "push_other_cores")), _fmt(_med(runs, "push_steal_cores")))
+                       for key, runs in sorted(idle)]), ""]
     return out
 
 

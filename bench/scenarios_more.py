@@ -86,7 +86,7 @@ def report_dispatch(bench, keys):
                      f"{_fmt(_med(runs, 'p99_ms'))} ({_spread(runs, 'p99_ms')})", _fmt(_med(runs, "max_ms")),
                      _fmt(_med(runs, "server_cores")), _fmt(_med(runs, "worker_cores")),
                      _fmt(_med(runs, "redis_cores")), _fmt(_med(runs, "loadgen_cores")),
-                     _fmt(_med(runs, "other_cores")),
+                     _fmt(_med(runs, "other_cores")), _fmt(_med(runs, "steal_cores")),
                      "; ".join(f"{k}: {v}" for k, v in _merged(run["outcomes"] for run in runs).items())))
     return ["## 3. Dispatch", "",
             f"{bench.args.dispatch_online:,} online drivers in the live index (spread over Jakarta), "
@@ -97,7 +97,8 @@ def report_dispatch(bench, keys):
             "the server process holding the socket (Celery only when nobody was near). "
             "Requests are started at a fixed rate (open loop); each passenger cancels once its proposal arrives.", "",
             table(["offered", "proposals/s", "p50 ms", "p99 ms", "max ms", "server cores", "worker cores",
-                   "Redis cores", "load gen cores", "other programs' cores", "outcomes"], rows), ""]
+                   "Redis cores", "load gen cores", "other programs' cores", "host steal cores", "outcomes"], rows),
+            ""]
 
 
 def _merged(dicts):
@@ -257,6 +258,7 @@ def _settlement_phase(bench, seed, key, publish):
            "rides_per_s": round(done / elapsed) if elapsed else None, "worker_cores": round(worker.cores, 2),
            "worker_cpu_ms_per_ride": round(worker.seconds * 1000 / done, 2) if done else None,
            "other_cores": round(max(0.0, machine.busy_cores - worker.cores), 2),
+           "steal_cores": round(machine.steal_cores, 2),
            "load_avg_1m": round(load_before, 1),
            "reconcile_clean": clean, "rides_settled_twice": doubles,
            "exactly_once": clean and doubles == 0 and done == len(ride_ids),
@@ -270,7 +272,7 @@ def report_settlement(bench, keys):
     rows = [(paths.get(key[1], key[1]), _fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"],
              run.get("publish_s", "–"), run.get("all_messages_done_s") or "–", _fmt(run.get("messages_per_s")),
              run["worker_cores"], run.get("worker_cpu_ms_per_ride", "–"), run["other_cores"],
-             run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
+             run.get("steal_cores", "–"), run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
              run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**")
             for key, runs in keys for run in runs]
     return ["## 4. Settlement", "",
@@ -283,6 +285,6 @@ def report_settlement(bench, keys):
             "`add_consumer`. Time: `add_consumer` → the last settlement visible in the database (*all messages done*: the queue empty, the per-ride tasks of rides "
             "an earlier task's chunk settled having run as no-ops). Then `manage.py reconcile_ledger` runs.", "",
             table(["path", "rides", "rides/s", "seconds", "publishing s", "all messages done s", "messages/s", "worker cores", "worker CPU ms/ride",
-                   "other programs' cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],
+                   "other programs' cores", "host steal cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],
                   rows),
             "", f"worker: `{getattr(bench, 'worker_command', '')}`", ""]

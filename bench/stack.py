@@ -241,7 +241,8 @@ class CpuMeter:
 
 
 class MachineMeter:
-    """Busy cores of the whole machine (to tell how much CPU other programs took during a window)."""
+    """Busy cores of the whole machine (to tell how much CPU other programs took during a window), and the cores the
+    hypervisor gave to other guests instead (steal: this VM's programs wanted the CPU and did not get it)."""
 
     def start(self):
         self.before = psutil.cpu_times()
@@ -251,9 +252,31 @@ class MachineMeter:
     def stop(self):
         after = psutil.cpu_times()
         elapsed = time.perf_counter() - self.t0
-        busy = lambda t: sum(t) - t.idle - getattr(t, "iowait", 0)  # noqa: E731
+        busy = lambda t: sum(t) - t.idle - getattr(t, "iowait", 0) - _steal(t)  # noqa: E731
         self.busy_cores = (busy(after) - busy(self.before)) / elapsed if elapsed else 0.0
+        self.steal_cores = (_steal(after) - _steal(self.before)) / elapsed if elapsed else 0.0
         return self.busy_cores
+
+
+def _steal(times):
+    return getattr(times, "steal", 0.0)
+
+
+def cpu_calibration_ms(repeats=5):
+    """The best of `repeats` timings of a fixed pure-Python loop (100,000 haversine-like steps, no project code): how
+    fast this machine's core is right now. Machines of this kind have run the same code up to 2.6x apart (bench/NOTES.md):
+    runs compare only at similar figures."""
+    from math import asin, cos, radians, sin, sqrt
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0.0
+        for i in range(100_000):
+            a = sin(radians(i % 90) / 2) ** 2 + cos(0.1) * cos(0.2) * sin(radians(i % 45) / 2) ** 2
+            total += asin(min(1.0, sqrt(a)))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
 
 
 def _cpu(process):
