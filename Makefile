@@ -29,7 +29,7 @@ admin: venv
 demo: venv
 	PY=$(PY) PORT=$(PORT) ./scripts/demo.sh
 
-# Benchmarks (bench/RESULTS.md): `make bench` (3 runs, ~15–22 min) or `make bench ARGS=--quick` (< 2 min).
+# Benchmarks (bench/RESULTS.md): `make bench` (3 runs, ~15–25 min) or `make bench ARGS=--quick` (< 2 min).
 # Uses DATABASE_URL / REDIS_URL when set (that Redis database is flushed!), else SQLite + a private Redis.
 bench: venv
 	$(PY) -m bench $(ARGS)

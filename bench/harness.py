@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: start the system, run the scenarios, write bench/RESULTS.md.
 
-    python -m bench                 # everything, 3 runs each (~15–22 minutes)
+    python -m bench                 # everything, 3 runs each (~15–25 minutes)
     python -m bench --quick         # 1 short run of each (< 2 minutes)
     python -m bench --smoke         # a few sockets, seconds: checks the harness itself works
     python -m bench --only 1,5 --servers uvicorn,daphne
