@@ -187,7 +187,7 @@ def write(bench):
         _steal_line(bench),
         f"- Core speed: a fixed pure-Python loop (`bench.stack.cpu_calibration_ms`, no project code) took "
         f"**{bench.calibration_ms.get('start', '–')} ms** at the start and {bench.calibration_ms.get('end', '–')} ms "
-        "at the end (best of 5; lower is faster). Runs compare only at similar figures.",
+        "at the end (best of 5; lower is faster). Snapshots: the speed can change by the minute.",
         "",
         "## Summary against the targets (median over runs)",
         "",
