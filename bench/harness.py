@@ -105,7 +105,7 @@ class Bench:
         self.notes = []
         self.port = args.port
         self.started = time.time()
-        self.machine_meter = None  # the whole run's host steal (report.write)
+        self.machine_meter = None  # the whole run's host steal, set by run() (report.write)
         self.calibration_ms = {}  # stack.cpu_calibration_ms at the run's start and end
 
     # setup ---------------------------------------------------------------------------------------------------

@@ -210,9 +210,7 @@ def write(bench):
 def _steal_line(bench):
     """The host's steal over the whole run: CPU this VM's programs wanted and the hypervisor gave to other guests.
     The same code measures slower with it, so figures compare only between runs with similar steal."""
-    meter = bench.machine_meter
-    if meter is None or not hasattr(meter, "steal_cores"):
-        return "- Host steal: not measured."
+    meter = bench.machine_meter  # started and stopped by Bench.run, the only caller of write
     share = meter.steal_cores / bench.machine["cores"] * 100
     return (f"- Host steal over the whole run: **{meter.steal_cores:.2f} cores ({share:.1f} % of the machine)**: CPU "
             "time this VM's programs were ready for and the hypervisor gave to other guests (`steal` in /proc/stat). "

@@ -272,7 +272,8 @@ def report_settlement(bench, keys):
     rows = [(paths.get(key[1], key[1]), _fmt(run["rides"]), _fmt(run["rides_per_s"]), run["seconds"],
              run.get("publish_s", "–"), run.get("all_messages_done_s") or "–", _fmt(run.get("messages_per_s")),
              run["worker_cores"], run.get("worker_cpu_ms_per_ride", "–"), run["other_cores"],
-             run.get("steal_cores", "–"), run.get("load_avg_1m", "–"), "clean" if run["reconcile_clean"] else "**NOT clean**",
+             run.get("steal_cores", "–"), run.get("load_avg_1m", "–"),
+             "clean" if run["reconcile_clean"] else "**NOT clean**",
              run["rides_settled_twice"], "yes" if run["exactly_once"] else "**no**")
             for key, runs in keys for run in runs]
     return ["## 4. Settlement", "",
