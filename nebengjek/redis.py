@@ -16,16 +16,19 @@ _lock = threading.Lock()
 def get_redis(url=None):
     """The process-wide synchronous client for `url` (default settings.REDIS_URL)."""
     url = url or settings.REDIS_URL
-    client = _sync_clients.get(url)
+    return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+        url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
+        socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
+
+
+def _made_once(clients, key, make):
+    """clients[key], made by make() on first use; threads that race for it get the same one."""
+    client = clients.get(key)
     if client is None:
         with _lock:
-            client = _sync_clients.get(url)
+            client = clients.get(key)
             if client is None:
-                pool = redis.BlockingConnectionPool.from_url(
-                    url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
-                    socket_connect_timeout=2, socket_timeout=5, decode_responses=True,
-                )
-                client = _sync_clients[url] = redis.Redis(connection_pool=pool)
+                client = clients[key] = make()
     return client
 
 
@@ -39,16 +42,9 @@ def get_redis_held(url=None):
     poll a connection the server dropped (a restart, a failover) fails its next command, so such a command is sent
     once more on a new connection: for reads only. A forked child opens its own."""
     url = url or settings.REDIS_URL
-    key = (os.getpid(), url)
-    client = _held_clients.get(key)
-    if client is None:
-        with _lock:
-            client = _held_clients.get(key)
-            if client is None:
-                client = _held_clients[key] = redis.Redis.from_url(
-                    url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
-                    socket_timeout=5, decode_responses=True)
-    return client
+    return _made_once(_held_clients, (os.getpid(), url), lambda: redis.Redis.from_url(
+        url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
+        socket_timeout=5, decode_responses=True))
 
 
 def get_async_redis(url=None):
