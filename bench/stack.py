@@ -73,6 +73,18 @@ def wait_port(port, timeout=30.0):
     return False
 
 
+def _local_redis_server_pid():
+    """The pid INFO reports, when that pid is a redis-server process here."""
+    from nebengjek.redis import get_redis
+
+    pid = get_redis().info("server").get("process_id")
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return pid if comm.read().startswith("redis-server") else None
+    except OSError:
+        return None
+
+
 def port_free(port):
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
@@ -84,6 +96,7 @@ class Stack:
     def __init__(self, env):
         self.env = env
         self.redis_process = None
+        self._external_redis_pid = None
         self.server = None
         self.worker = None
         self.extra_workers = []
@@ -98,9 +111,19 @@ class Stack:
         self.redis_process = embedded_redis.start(bench_redis_port(), ROOT / "var" / "bench" / "redis")
 
     def redis_pid(self):
+        """The Redis server's pid, so its CPU is metered: the embedded one's, or a REDIS_URL server's when it runs
+        on this machine (None for a remote one, or one in another pid namespace such as a container)."""
         if self.redis_process is not None:
             return self.redis_process.pid
-        return None
+        if self._external_redis_pid is None:
+            self._external_redis_pid = _local_redis_server_pid() or 0
+        return self._external_redis_pid or None
+
+    @staticmethod
+    def redis_version():
+        from nebengjek.redis import get_redis
+
+        return get_redis().info("server").get("redis_version", "?")
 
     # ASGI server -----------------------------------------------------------------------------------------
     def server_command(self, *, server, port, workers):
