@@ -1,5 +1,6 @@
 """The error shape on the edges, liveness/readiness, schema and docs."""
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def test_ping(api_client):
@@ -22,6 +23,36 @@ def test_ready_is_503_naming_redis_when_redis_is_unreachable(api_client, setting
     body = response.json()["error"]
     assert body["code"] == "service_unavailable"
     assert body["details"]["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ends its own PostgreSQL session")
+def test_a_lost_database_connection_is_503_service_unavailable_never_500(client_for):
+    from accounts.tests.factories import make_passenger
+
+    client = client_for(make_passenger())
+    _terminate_this_database_session()
+    try:
+        response = client.get("/api/v1/me")
+    finally:
+        connection.close()  # the server closes a broken connection at the request's end; the test client does not
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert client.get("/api/v1/me").status_code == 200
+
+
+def _terminate_this_database_session():
+    """What a PostgreSQL restart or failover does to a connection the server holds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
 
 
 def test_unknown_api_path_is_json_404(api_client):
