@@ -10,8 +10,7 @@ from matching.serializers import RequestCancelInputSerializer, RequestCreateInpu
 from rides.serializers import RideOutputSerializer
 
 
-def _request_body(request_id, passenger):
-    request, match, ride_id = selectors.request_get_for_passenger(request_id=request_id, passenger=passenger)
+def _request_body(request, match, ride_id):
     return events.request_payload(request, match=match, ride_id=ride_id)
 
 
@@ -37,7 +36,8 @@ class RequestCreateApi(APIView):
 class RequestDetailApi(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, request_id):
-        return Response(_request_body(request_id, request.user))
+        return Response(_request_body(*selectors.request_get_for_passenger(request_id=request_id,
+                                                                           passenger=request.user)))
 
 
 class RequestConfirmApi(APIView):
@@ -52,8 +52,9 @@ class RequestCancelApi(APIView):
     def post(self, request, request_id):
         data = RequestCancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.request_cancel(request_id=request_id, passenger=request.user, reason=data.validated_data["reason"])
-        return Response(_request_body(request_id, request.user))
+        cancelled = services.request_cancel(request_id=request_id, passenger=request.user,
+                                            reason=data.validated_data["reason"])
+        return Response(_request_body(*selectors.request_with_current_match(cancelled)))
 
 
 class MatchDetailApi(APIView):

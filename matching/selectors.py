@@ -11,6 +11,11 @@ def request_get_for_passenger(*, request_id, passenger):
     request = RideRequest.objects.select_related("passenger").filter(id=request_id, passenger=passenger).first()
     if request is None:
         raise request_not_found()
+    return request_with_current_match(request)
+
+
+def request_with_current_match(request):
+    """(request, current match or None, ride id or None) for a request already read, with its passenger."""
     match = (Match.objects.select_related("driver__driver_profile")
              .filter(request=request, status__in=CURRENT_MATCH_STATUSES).first())
     ride_id = Ride.objects.filter(request=request).values_list("id", flat=True).first() if match else None

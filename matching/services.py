@@ -347,7 +347,8 @@ def request_confirm_expire(*, request_id):
 
 
 def request_cancel(*, request_id, passenger, reason=""):
-    """The passenger calls it off before the ride starts; every driver still involved is told."""
+    """The passenger calls it off before the ride starts; every driver still involved is told. Returns the request
+    as committed."""
     with transaction.atomic():
         request = _request_locked(request_id, passenger=passenger)
         if request.status in (RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND):
@@ -360,6 +361,7 @@ def request_cancel(*, request_id, passenger, reason=""):
             request.save(update_fields=["status", "is_open", "updated_at"])
         elif request.status == RequestStatus.CONFIRMED:
             _ride_cancel_before_start(request, passenger=passenger, reason=reason)
+            request.refresh_from_db()  # the ride's cancel wrote to the request row: return it as it now is
         elif request.status != RequestStatus.CANCELLED:
             raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
                                     f"The request is already {request.status}.", status=409)

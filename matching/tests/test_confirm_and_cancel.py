@@ -138,6 +138,7 @@ def test_cancel_while_searching_tells_every_driver_with_a_proposal_and_frees_the
     response = client.post(f"/api/v1/rides/requests/{request['id']}/cancel")
 
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert response.json() == client.get(f"/api/v1/rides/requests/{request['id']}").json()
     for driver in drivers:
         [(_, cancelled)] = received(driver, "match.cancelled")
         assert cancelled["match"]["reason"] == "passenger_cancelled"
@@ -164,6 +165,8 @@ def test_cancel_after_confirm_cancels_the_ride_before_it_starts(client_for):
     response = client.post(f"/api/v1/rides/requests/{request['id']}/cancel")
 
     assert response.status_code == 200
+    assert response.json() == client.get(f"/api/v1/rides/requests/{request['id']}").json()
+    assert response.json()["ride_id"] == ride["id"]
     assert Ride.objects.get(id=ride["id"]).status == "cancelled"
     assert received(driver, "ride.updated")[-1][1]["ride"]["status"] == "cancelled"
     assert not Match.objects.filter(driver=driver, holds_driver=True).exists()
