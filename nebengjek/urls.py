@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.permissions import AllowAny
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from nebengjek import apis, views
+from nebengjek import apis, exceptions, views
 
 handler404 = "nebengjek.exceptions.json_not_found"
 handler500 = "nebengjek.exceptions.json_server_error"
@@ -17,13 +17,19 @@ api_v1 = [
     path("events", apis.EventListApi.as_view(), name="events"),
 ]
 
+_public = {"permission_classes": [AllowAny], "authentication_classes": []}
+
 urlpatterns = [
+    path("", views.landing, name="landing"),
     path("ping", views.ping, name="ping"),
     path("health/ready", views.ready, name="health-ready"),
     path("metrics", views.metrics, name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny], authentication_classes=[]), name="docs"),
+    path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="redoc"),
     path("api/v1/", include(api_v1)),
+    # Last under /api/: an unknown API path is a JSON 404 in every mode (DEBUG's HTML page never reaches a client).
+    re_path(r"^api/", exceptions.json_not_found),
     path("admin/", admin.site.urls),
     path("ops/", include("nebengjek.ops.urls")),
 ]

@@ -4,10 +4,16 @@ import hmac
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import render
 from django_prometheus.exports import ExportToDjangoView
 
 from nebengjek.exceptions import error_body
 from nebengjek.redis import get_redis
+
+
+def landing(request):
+    """`/`: where the start banner and the admin's "View site" point: links to the docs, admin, ops and health."""
+    return render(request, "site/landing.html")
 
 
 def ping(request):

@@ -1,4 +1,5 @@
 """The error shape on the edges, liveness/readiness, schema and docs."""
+import re
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -90,9 +91,40 @@ def test_bad_token_is_401_in_the_error_shape(api_client):
 def test_schema_and_docs_need_no_token(api_client):
     schema = api_client.get("/api/schema/")
     docs = api_client.get("/api/docs/")
+    redoc = api_client.get("/api/redoc/")
 
     assert schema.status_code == 200 and b"/api/v1/auth/otp/request" in schema.content
     assert docs.status_code == 200
+    assert redoc.status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_api_docs_load_their_scripts_from_this_server_not_a_cdn(client, page):
+    html = client.get(page).content.decode()
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+
+    assert scripts, "the page loads its UI from a script"
+    assert all(src.startswith("/static/drf_spectacular_sidecar/") for src in scripts), scripts
+    for src in scripts:
+        assert client.get(src).status_code == 200, src
+
+
+def test_landing_page_links_docs_admin_ops_and_health(client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    for link in ("/api/docs/", "/api/redoc/", "/api/schema/", "/admin/", "/ops/", "/health/ready", "/ping"):
+        assert f'href="{link}"' in response.content.decode(), link
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_unknown_api_path_is_a_json_404_in_every_mode(client, settings, debug):
+    settings.DEBUG = debug
+
+    response = client.get("/api/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_metrics_are_prometheus_text(api_client):
