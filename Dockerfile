@@ -1,11 +1,13 @@
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# Every server process writes its metrics to PROMETHEUS_MULTIPROC_DIR so that /metrics sums them (the web container
+# runs two uvicorn workers). Runtime dependencies only: the test tools are in requirements-dev.txt.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PROMETHEUS_MULTIPROC_DIR=/app/var/metrics
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-RUN DEBUG=true python manage.py collectstatic --noinput
-RUN useradd --system --uid 1000 nebengjek && mkdir -p /app/var && chown -R nebengjek /app/var
+RUN mkdir -p /app/var/metrics && DEBUG=true python manage.py collectstatic --noinput
+RUN useradd --system --uid 1000 nebengjek && chown -R nebengjek /app/var
 USER nebengjek
 EXPOSE 8000
 # The server borrows PostgreSQL connections from a pool per process (settings DB_POOL_MAX_SIZE; as `make run` does).
