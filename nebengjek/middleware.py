@@ -18,7 +18,8 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get(self.header, "")[:64]
-        token = request_id_var.set(incoming or uuid.uuid4().hex)
+        request.request_id = incoming or uuid.uuid4().hex
+        token = request_id_var.set(request.request_id)
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request_id_var.get()
@@ -29,5 +30,6 @@ class RequestIdMiddleware:
 
 class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
-        record.request_id = request_id_var.get()
+        # django.request logs a 4xx/5xx after the middleware has returned: its record carries the request itself.
+        record.request_id = request_id_var.get() or getattr(getattr(record, "request", None), "request_id", "")
         return True

@@ -147,6 +147,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below: the same JSON lines as the web
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE = {}  # each app adds its periodic tasks in its tasks module via nebengjek.celery
 CELERY_TIMEZONE = "UTC"
@@ -355,6 +356,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIN
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+CELERY_LOG_LEVEL = env.str("CELERY_LOG_LEVEL", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -375,7 +377,11 @@ LOGGING = {
     "loggers": {
         # The development SMS backend prints exactly one plain line per message (../shared/API.md).
         "nebengjek.sms": {"handlers": ["sms_console"], "level": "INFO", "propagate": False},
+        # Django's own default config would also print 4xx/5xx lines plain under DEBUG: one JSON line per event.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.channels.server": {"level": "WARNING"},
+        # A line per task run (the meter runs every second) would bury everything else; warnings still show.
+        "celery": {"level": CELERY_LOG_LEVEL},
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
