@@ -154,6 +154,7 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Auth ---------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.MsisdnModelBackend"]  # the admin takes 0811… as make admin does
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
