@@ -37,7 +37,7 @@ bench: venv
 clean:
 	rm -rf var/ .pytest_cache
 
-# Reliability (README "Reliability"): killed worker with 1,000 rides, backpressure with 50 sockets and 10,000 pushes,
+# Reliability (docs/reliability.md): killed worker with 1,000 rides, backpressure with 50 sockets and 10,000 pushes,
 # fuzzers and the stateful ledger with more examples. Needs PostgreSQL; starts its own redis-server processes on
 # RELIABILITY_REDIS_PORT (default 6507) and the next three ports, uvicorn on RELIABILITY_HTTP_PORT (8850). ~11 min.
 reliability: venv

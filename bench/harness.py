@@ -6,7 +6,7 @@
     python -m bench --only 1,5 --servers uvicorn,daphne
 
 Scenarios (issue 8): 1 location ingest, 2 nearby search, 3 dispatch, 4 settlement, 5 idle sockets; 6 = 1 and 5
-under both daphne and uvicorn. See bench/README in RESULTS.md for what each measures.
+under both daphne and uvicorn. docs/benchmarks.md says what each measures and how to read the report.
 """
 import argparse
 import os

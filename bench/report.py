@@ -75,7 +75,7 @@ def _below_floor(verdict, target, runs, key, floor_runs, floor_key, floor_label)
 
 
 def summary_rows(bench):
-    """(what, target, measured, verdict) rows; also used by the README table."""
+    """(what, target, measured, verdict) rows of the summary table."""
     rows = []
     for server in bench.args.servers:
         ceiling = _runs(bench, "1:closed loop, ceiling", server)
@@ -231,9 +231,6 @@ def write(bench):
     out += _details(bench)
     if bench.notes:
         out += ["## Notes from this run", ""] + [f"- {note}" for note in bench.notes] + [""]
-    notes_path = stack.ROOT / "bench" / "NOTES.md"
-    if notes_path.exists() and not args.smoke:
-        out += [notes_path.read_text()]
     with open(args.output, "w") as fh:
         fh.write("\n".join(out) + "\n")
     with open(stack.OUT / "results.json", "w") as fh:

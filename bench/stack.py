@@ -287,8 +287,8 @@ def _steal(times):
 
 def cpu_calibration_ms(repeats=5):
     """The best of `repeats` timings of a fixed pure-Python loop (100,000 haversine-like steps, no project code): how
-    fast this machine's core is right now. Machines of this kind have run the same code up to 2.6x apart
-    (bench/NOTES.md): a snapshot (it can change by the minute) that explains a slow run."""
+    fast this machine's core is right now: a snapshot (it can change by the minute) that explains a slow run
+    (docs/benchmarks.md)."""
     from math import asin, cos, radians, sin, sqrt
 
     best = float("inf")
