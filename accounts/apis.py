@@ -92,9 +92,10 @@ class MeApi(APIView):
 
     @extend_schema(request=UserUpdateInputSerializer, responses={200: UserOutputSerializer})
     def patch(self, request):
-        data = UserUpdateInputSerializer(data=request.data)
+        data = UserUpdateInputSerializer(data=request.data, partial=True)  # a field left out stays as it is
         data.is_valid(raise_exception=True)
-        services.user_update(user=request.user, full_name=data.validated_data["full_name"])
+        if "full_name" in data.validated_data:
+            services.user_update(user=request.user, full_name=data.validated_data["full_name"])
         return Response(UserOutputSerializer(user_get_for_output(request.user.pk)).data)
 
 

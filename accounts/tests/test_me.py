@@ -29,6 +29,15 @@ def test_patch_me_updates_the_name(client_for):
     assert response.json()["full_name"] == "Budi Santoso"
 
 
+def test_patch_me_is_partial_a_field_left_out_stays(client_for):
+    user = make_passenger(full_name="Sari")
+
+    response = client_for(user).patch("/api/v1/me", {}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "Sari"
+
+
 def test_patch_me_with_an_empty_name_is_400(client_for):
     response = client_for(make_passenger()).patch("/api/v1/me", {"full_name": ""}, format="json")
 
