@@ -8,7 +8,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.errors import BillingError, BillingException
-from billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, TransactionPurpose
+from billing.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    TopUp,
+    TopUpStatus,
+    TransactionPurpose,
+)
 from nebengjek.errors import CommonError, DomainError
 from rides.models import Ride, RideStatus
 
@@ -90,6 +98,21 @@ def ride_ids_unsettled(*, ended_before, limit=500) -> list:
     return list(rides.values_list("pk", flat=True)[:limit])
 
 
+def topup_ids_pending(*, created_before, limit=100) -> list:
+    """Top-ups still pending that were recorded before `created_before`, oldest first (for the sweeper)."""
+    pending = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=created_before).order_by("created_at")
+    return list(pending.values_list("pk", flat=True)[:limit])
+
+
+def _stale_topups(*, grace_seconds):
+    """Top-ups still pending after the sweeper should have failed them (is the beat running?)."""
+    age = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS + grace_seconds
+    rows = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=age))
+            .order_by("created_at").values("id", "user_id", "amount", "created_at")[:FINDINGS_LIMIT])
+    return [{"id": str(row["id"]), "user_id": str(row["user_id"]), "amount": row["amount"],
+             "created_at": row["created_at"].isoformat()} for row in rows]
+
+
 @dataclass
 class LedgerFindings:
     """What reconcile_ledger found. `is_clean` is the whole verdict; `imbalance` feeds a monitoring gauge."""
@@ -103,11 +126,12 @@ class LedgerFindings:
     unsettled_rides: list = field(default_factory=list)
     settlements_without_completed_ride: list = field(default_factory=list)
     fee_mismatches: list = field(default_factory=list)
+    stale_topups: list = field(default_factory=list)
 
     @property
     def problems(self) -> int:
         return (len(self.unbalanced_transactions) + len(self.balance_mismatches) + len(self.unsettled_rides)
-                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches)
+                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches) + len(self.stale_topups)
                 + (1 if self.ledger_total else 0))
 
     @property
@@ -158,7 +182,8 @@ def _fee_mismatches():
 
 def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
     """Check the whole ledger: every transaction sums to zero with all its entries, every cached balance equals
-    its entries, every completed ride (ended more than the grace ago) has exactly one settlement."""
+    its entries, every completed ride (ended more than the grace ago) has exactly one settlement, and no top-up
+    is still pending past the sweeper's maximum age (plus the same grace)."""
     grace = settings.BILLING_SETTLE_GRACE_SECONDS if settle_grace_seconds is None else settle_grace_seconds
     findings = LedgerFindings(
         transactions_checked=LedgerTransaction.objects.count(),
@@ -172,4 +197,5 @@ def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
         ended_before=timezone.now() - timedelta(seconds=grace), limit=FINDINGS_LIMIT)]
     findings.settlements_without_completed_ride = _settlements_without_completed_ride()
     findings.fee_mismatches = _fee_mismatches()
+    findings.stale_topups = _stale_topups(grace_seconds=grace)
     return findings
