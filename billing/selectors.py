@@ -3,7 +3,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from billing.models import (
     TopUpStatus,
     TransactionPurpose,
 )
+from matching.models import PaymentMethod
 from nebengjek.errors import CommonError, DomainError
 from rides.models import Ride, RideStatus
 
@@ -27,6 +29,31 @@ def wallet_balance(*, user_id) -> int:
     """The user's wallet balance in rupiah (0 before the first movement; negative = owed)."""
     balance = LedgerAccount.objects.filter(user_id=user_id, kind=AccountKind.WALLET).values_list("balance", flat=True)
     return next(iter(balance), 0)
+
+
+@dataclass(frozen=True)
+class WalletAvailability:
+    balance: int  # the wallet's balance as posted
+    held: int  # the charges of the user's completed wallet rides that settlement has not posted yet
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def wallet_available(*, user_id) -> WalletAvailability:
+    """What the user's wallet can still pay for, in one query: the balance less the charges of completed wallet
+    rides not yet settled (settlement runs in the background). A ride still live needs nothing here: its request
+    is open, and a passenger with an open request cannot make another."""
+    balance = LedgerAccount.objects.filter(user_id=OuterRef("pk"), kind=AccountKind.WALLET).values("balance")[:1]
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    unsettled_charges = (Ride.objects.filter(passenger_id=OuterRef("pk"), payment_method=PaymentMethod.WALLET,
+                                             status=RideStatus.COMPLETED)
+                         .exclude(Exists(settled)).order_by().values("passenger_id")
+                         .annotate(total=Sum("charged_amount")).values("total"))
+    row = (get_user_model().objects.filter(pk=user_id)
+           .values(balance=Coalesce(Subquery(balance), 0), held=Coalesce(Subquery(unsettled_charges), 0)).first())
+    return WalletAvailability(**row) if row else WalletAvailability(balance=0, held=0)
 
 
 def account_balance(*, account) -> int:
