@@ -365,7 +365,7 @@ def _topup_apply(*, topup_id, result: ChargeResult) -> TopUp:
     return _topup_fail(topup_id=topup_id, reason=result.failure_reason or "The payment was declined.")
 
 
-def _gateway_unavailable(topup):
+def _gateway_unavailable(topup) -> BillingException:
     return BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE,
                             "The payment provider did not answer; retry with the same Idempotency-Key.",
                             status=503, details={"topup_id": str(topup.pk)})

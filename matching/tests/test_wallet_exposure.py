@@ -33,48 +33,43 @@ def _wallet_request(client):
     return client.post("/api/v1/rides/requests", request_body(payment_method="wallet"), format="json")
 
 
-def _wallet_ride_completed_unsettled(client_for, passenger, clock, settlement_deferred):
-    """A one-fare wallet ride, metered over one segment and ended by its driver; its settlement not yet run."""
-    ride = make_in_progress_ride(passenger=passenger, payment_method="wallet")
-    clock.shift(timedelta(seconds=60))
-    location_ingest(user=ride.driver, lat=-6.21, lng=106.8)
-    settlement_deferred()
-    ended = client_for(ride.driver).post(f"/api/v1/rides/{ride.id}/end", {"price_pct": 100}, format="json")
-    assert ended.status_code == 200 and ended.json()["fare"]["charged_amount"] == ONE_FARE, ended.content
-    return ride
-
-
-def test_a_completed_wallet_ride_not_yet_settled_holds_its_charge_against_the_next_request(
-        client_for, settings, settlement_deferred):
+@pytest.fixture
+def wallet_ride_unsettled(client_for, settings, settlement_deferred):
+    """A passenger who topped up exactly one fare and took a one-fare wallet ride, metered over one segment and
+    ended by its driver; its settlement not yet run. The clock stands still (moved by hand) for the whole test."""
     settings.WALLET_TOPUP_MIN = 1_000
     passenger = make_passenger()
     with time_machine.travel(datetime.now(UTC), tick=False) as clock:
         client = client_for(passenger)
         _topup(client, ONE_FARE, key="one-fare")
-        ride = _wallet_ride_completed_unsettled(client_for, passenger, clock, settlement_deferred)
+        ride = make_in_progress_ride(passenger=passenger, payment_method="wallet")
+        clock.shift(timedelta(seconds=60))
+        location_ingest(user=ride.driver, lat=-6.21, lng=106.8)
+        settlement_deferred()
+        ended = client_for(ride.driver).post(f"/api/v1/rides/{ride.id}/end", {"price_pct": 100}, format="json")
+        assert ended.status_code == 200 and ended.json()["fare"]["charged_amount"] == ONE_FARE, ended.content
+        yield client, ride
 
-        response = _wallet_request(client)
 
-    assert wallet_balance(user_id=passenger.pk) == ONE_FARE  # the ride's charge is not posted yet
+def test_a_completed_wallet_ride_not_yet_settled_holds_its_charge_against_the_next_request(wallet_ride_unsettled):
+    client, ride = wallet_ride_unsettled
+
+    response = _wallet_request(client)
+
+    assert wallet_balance(user_id=ride.passenger_id) == ONE_FARE  # the ride's charge is not posted yet
     assert response.status_code == 409, response.content
     assert response.json()["error"]["code"] == "insufficient_balance"
     assert response.json()["error"]["details"] == {
         "balance": ONE_FARE, "held": ONE_FARE, "available": 0, "fare_estimate": ONE_FARE}
-    assert ride.passenger_id == passenger.pk
 
 
-def test_once_the_ride_is_settled_the_balance_alone_decides(client_for, settings, settlement_deferred):
-    settings.WALLET_TOPUP_MIN = 1_000
-    passenger = make_passenger()
-    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
-        client = client_for(passenger)
-        _topup(client, ONE_FARE, key="one-fare")
-        ride = _wallet_ride_completed_unsettled(client_for, passenger, clock, settlement_deferred)
+def test_once_the_ride_is_settled_the_balance_alone_decides(wallet_ride_unsettled):
+    client, ride = wallet_ride_unsettled
 
-        billing_tasks.settle_ride(str(ride.id))  # the worker gets to it
-        refused = _wallet_request(client)
-        _topup(client, ONE_FARE, key="second-fare")
-        accepted = _wallet_request(client)
+    billing_tasks.settle_ride(str(ride.id))  # the worker gets to it
+    refused = _wallet_request(client)
+    _topup(client, ONE_FARE, key="second-fare")
+    accepted = _wallet_request(client)
 
     assert refused.status_code == 409
     assert refused.json()["error"]["details"] == {"balance": 0, "held": 0, "available": 0, "fare_estimate": ONE_FARE}
