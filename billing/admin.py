@@ -100,8 +100,9 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ["id", "user", "amount", "status", "gateway_reference", "created_at"]
-    list_filter = ["status"]
+    list_display = ["id", "user", "amount", "status", "failure_reason", "gateway_reference", "created_at",
+                    "completed_at"]
+    list_filter = ["status", "created_at"]
     search_fields = ["id", "user__msisdn", "gateway_reference", "idempotency_key"]
     list_select_related = ["user"]
 

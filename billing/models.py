@@ -155,6 +155,9 @@ class TopUp(models.Model):
             models.CheckConstraint(condition=~Q(status=TopUpStatus.SUCCEEDED) | Q(transaction__isnull=False),
                                    name="topup_succeeded_is_posted"),
         ]
+        # The sweeper's query: the few pending top-ups, oldest first, without scanning the finished ones.
+        indexes = [models.Index(fields=["created_at"], condition=Q(status=TopUpStatus.PENDING),
+                                  name="topup_pending_created")]
 
     def __str__(self):
         return f"top-up {self.amount} ({self.status})"

@@ -3,12 +3,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.errors import BillingError, BillingException
-from billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction, TransactionPurpose
+from billing.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    TopUp,
+    TopUpStatus,
+    TransactionPurpose,
+)
+from matching.models import PaymentMethod
 from nebengjek.errors import CommonError, DomainError
 from rides.models import Ride, RideStatus
 
@@ -19,6 +29,31 @@ def wallet_balance(*, user_id) -> int:
     """The user's wallet balance in rupiah (0 before the first movement; negative = owed)."""
     balance = LedgerAccount.objects.filter(user_id=user_id, kind=AccountKind.WALLET).values_list("balance", flat=True)
     return next(iter(balance), 0)
+
+
+@dataclass(frozen=True)
+class WalletAvailability:
+    balance: int  # the wallet's balance as posted
+    held: int  # the charges of the user's completed wallet rides that settlement has not posted yet
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def wallet_available(*, user_id) -> WalletAvailability:
+    """What the user's wallet can still pay for, in one query: the balance less the charges of completed wallet
+    rides not yet settled (settlement runs in the background). A ride still live needs nothing here: its request
+    is open, and a passenger with an open request cannot make another."""
+    balance = LedgerAccount.objects.filter(user_id=OuterRef("pk"), kind=AccountKind.WALLET).values("balance")[:1]
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    unsettled_charges = (Ride.objects.filter(passenger_id=OuterRef("pk"), payment_method=PaymentMethod.WALLET,
+                                             status=RideStatus.COMPLETED)
+                         .exclude(Exists(settled)).order_by().values("passenger_id")
+                         .annotate(total=Sum("charged_amount")).values("total"))
+    row = (get_user_model().objects.filter(pk=user_id)
+           .values(balance=Coalesce(Subquery(balance), 0), held=Coalesce(Subquery(unsettled_charges), 0)).first())
+    return WalletAvailability(**row) if row else WalletAvailability(balance=0, held=0)
 
 
 def account_balance(*, account) -> int:
@@ -90,6 +125,21 @@ def ride_ids_unsettled(*, ended_before, limit=500) -> list:
     return list(rides.values_list("pk", flat=True)[:limit])
 
 
+def topup_ids_pending(*, created_before, limit=100) -> list:
+    """Top-ups still pending that were recorded before `created_before`, oldest first (for the sweeper)."""
+    pending = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=created_before).order_by("created_at")
+    return list(pending.values_list("pk", flat=True)[:limit])
+
+
+def _stale_topups(*, grace_seconds):
+    """Top-ups still pending after the sweeper should have failed them (is the beat running?)."""
+    age = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS + grace_seconds
+    rows = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=age))
+            .order_by("created_at").values("id", "user_id", "amount", "created_at")[:FINDINGS_LIMIT])
+    return [{"id": str(row["id"]), "user_id": str(row["user_id"]), "amount": row["amount"],
+             "created_at": row["created_at"].isoformat()} for row in rows]
+
+
 @dataclass
 class LedgerFindings:
     """What reconcile_ledger found. `is_clean` is the whole verdict; `imbalance` feeds a monitoring gauge."""
@@ -103,11 +153,12 @@ class LedgerFindings:
     unsettled_rides: list = field(default_factory=list)
     settlements_without_completed_ride: list = field(default_factory=list)
     fee_mismatches: list = field(default_factory=list)
+    stale_topups: list = field(default_factory=list)
 
     @property
     def problems(self) -> int:
         return (len(self.unbalanced_transactions) + len(self.balance_mismatches) + len(self.unsettled_rides)
-                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches)
+                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches) + len(self.stale_topups)
                 + (1 if self.ledger_total else 0))
 
     @property
@@ -158,7 +209,8 @@ def _fee_mismatches():
 
 def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
     """Check the whole ledger: every transaction sums to zero with all its entries, every cached balance equals
-    its entries, every completed ride (ended more than the grace ago) has exactly one settlement."""
+    its entries, every completed ride (ended more than the grace ago) has exactly one settlement, and no top-up
+    is still pending past the sweeper's maximum age (plus the same grace)."""
     grace = settings.BILLING_SETTLE_GRACE_SECONDS if settle_grace_seconds is None else settle_grace_seconds
     findings = LedgerFindings(
         transactions_checked=LedgerTransaction.objects.count(),
@@ -172,4 +224,5 @@ def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
         ended_before=timezone.now() - timedelta(seconds=grace), limit=FINDINGS_LIMIT)]
     findings.settlements_without_completed_ride = _settlements_without_completed_ride()
     findings.fee_mismatches = _fee_mismatches()
+    findings.stale_topups = _stale_topups(grace_seconds=grace)
     return findings

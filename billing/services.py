@@ -4,6 +4,7 @@ Lock order (CONVENTIONS.md): ride -> ledger accounts (by id, ascending). Amounts
 the ride when it ended (rides app); nothing here rounds or recomputes a fare.
 """
 import logging
+from datetime import timedelta
 from functools import partial
 from typing import NamedTuple
 
@@ -13,7 +14,7 @@ from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Subquer
 from django.utils import timezone
 
 from billing.errors import BillingError, BillingException, LedgerImbalanceError
-from billing.gateways import GatewayUnavailable, get_payment_gateway
+from billing.gateways import ChargeResult, GatewayUnavailable, get_payment_gateway
 from billing.models import (
     AccountKind,
     EntryKind,
@@ -324,6 +325,9 @@ def _topup_declined(topup):
                             status=402, details={"topup_id": str(topup.pk)})
 
 
+TOPUP_EXPIRED_REASON = "Expired: the payment provider never confirmed the charge."
+
+
 def _topup_fail(*, topup_id, reason) -> TopUp:
     with transaction.atomic():
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
@@ -337,6 +341,10 @@ def _topup_complete(*, topup_id, reference) -> TopUp:
     """Credit the wallet from gateway clearing, once (the top-up row lock and the unique key guard it)."""
     with transaction.atomic():
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
+        if topup.status == TopUpStatus.FAILED:
+            # Only a charge in flight across the expiry gets here: the money is at the gateway, not in the wallet.
+            logger.error("the gateway charged a top-up that had already failed: refund it at the gateway",
+                         extra={"topup_id": str(topup.pk), "reference": reference})
         if topup.status != TopUpStatus.PENDING:
             return topup
         topup.transaction = _ledger_post(
@@ -350,14 +358,37 @@ def _topup_complete(*, topup_id, reference) -> TopUp:
         return topup
 
 
+def _topup_apply(*, topup_id, result: ChargeResult) -> TopUp:
+    """The gateway's decided outcome of the top-up's charge, applied once: credit the wallet, or fail it."""
+    if result.succeeded:
+        return _topup_complete(topup_id=topup_id, reference=result.reference)
+    return _topup_fail(topup_id=topup_id, reason=result.failure_reason or "The payment was declined.")
+
+
+def _gateway_unavailable(topup) -> BillingException:
+    return BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE,
+                            "The payment provider did not answer; retry with the same Idempotency-Key.",
+                            status=503, details={"topup_id": str(topup.pk)})
+
+
+def _topup_age_over(topup, seconds) -> bool:
+    return topup.created_at <= timezone.now() - timedelta(seconds=seconds)
+
+
 def topup_create(*, user_id, amount, idempotency_key) -> TopUp:
     """Charge the gateway and credit the wallet. The same key again returns the same top-up, credited once.
 
     The charge happens outside any database transaction; a pending top-up (a crash or timeout after recording
-    it) is resumed by the next request with the same key, relying on the gateway's own idempotency.
+    it) is resumed by the next request with the same key, relying on the gateway's own idempotency, or resolved
+    by the sweeper (topup_resolve). Past BILLING_TOPUP_MAX_PENDING_SECONDS a retry no longer charges: it only
+    asks the gateway, so that no charge is still in flight when the sweeper expires the top-up.
     """
     topup_amount_validate(amount=amount)
     topup = _topup_record(user_id=user_id, amount=amount, idempotency_key=idempotency_key)
+    if topup.status == TopUpStatus.PENDING and _topup_age_over(topup, settings.BILLING_TOPUP_MAX_PENDING_SECONDS):
+        topup = topup_resolve(topup_id=topup.pk)
+        if topup.status == TopUpStatus.PENDING:
+            raise _gateway_unavailable(topup)
     if topup.status == TopUpStatus.SUCCEEDED:
         return topup
     if topup.status == TopUpStatus.FAILED:
@@ -366,9 +397,32 @@ def topup_create(*, user_id, amount, idempotency_key) -> TopUp:
         result = get_payment_gateway().charge(amount=topup.amount, user_id=user_id, idempotency_key=str(topup.pk))
     except GatewayUnavailable as exc:
         logger.warning("payment gateway unavailable", extra={"topup_id": str(topup.pk), "error": str(exc)})
-        raise BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE,
-                               "The payment provider did not answer; retry with the same Idempotency-Key.",
-                               status=503, details={"topup_id": str(topup.pk)}) from exc
-    if not result.succeeded:
-        raise _topup_declined(_topup_fail(topup_id=topup.pk, reason=result.failure_reason))
-    return _topup_complete(topup_id=topup.pk, reference=result.reference)
+        raise _gateway_unavailable(topup) from exc
+    topup = _topup_apply(topup_id=topup.pk, result=result)
+    if topup.status == TopUpStatus.FAILED:
+        raise _topup_declined(topup)
+    return topup
+
+
+def topup_resolve(*, topup_id) -> TopUp:
+    """Settle a pending top-up from the gateway's record of its charge, without charging: succeeded -> the wallet
+    is credited (once: the top-up row lock), failed -> failed. When the gateway cannot tell (unreachable, or no
+    decided charge under the key) it stays pending, until a minute past the window in which a retry may still
+    charge: then it is failed with a reason and a warning (operators check the gateway's own records)."""
+    topup = TopUp.objects.get(pk=topup_id)
+    if topup.status != TopUpStatus.PENDING:
+        return topup
+    try:
+        result = get_payment_gateway().charge_status(idempotency_key=str(topup.pk))
+    except GatewayUnavailable as exc:
+        logger.info("payment gateway unavailable for a status query",
+                    extra={"topup_id": str(topup.pk), "error": str(exc)})
+        result = None
+    if result is not None:
+        return _topup_apply(topup_id=topup.pk, result=result)
+    expires_after = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS
+    if _topup_age_over(topup, expires_after):
+        logger.warning("top-up expired: the payment gateway never confirmed its charge",
+                       extra={"topup_id": str(topup.pk), "user_id": str(topup.user_id), "amount": topup.amount})
+        return _topup_fail(topup_id=topup.pk, reason=TOPUP_EXPIRED_REASON)
+    return topup

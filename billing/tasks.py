@@ -1,5 +1,5 @@
 """Settlement in the background: one task per completed ride, a chunk task, and a sweeper for rides a lost task
-left behind.
+left behind; and the sweeper of top-ups whose gateway answer was lost.
 
 Under a backlog, settle_ride settles the chunk of rides published before it with one commit (the Redis pending list)
 and the tasks of those rides then find them settled: throughput from batching, latency and at-least-once from the
@@ -16,6 +16,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from billing import selectors, services
+from billing.models import TopUpStatus
 from nebengjek import redis_keys
 from nebengjek.errors import DomainError
 from nebengjek.redis import get_redis
@@ -101,3 +102,23 @@ def settle_unsettled_rides():
     if ride_ids:
         logger.warning("sweeper settled rides a lost task left behind", extra={"count": settled})
     return settled
+
+
+@shared_task
+def resolve_pending_topups() -> int:
+    """Beat sweeper: ask the gateway how the charges of top-ups pending for over a minute ended, and complete or
+    fail each (once: services.topup_resolve). Those it cannot tell about stay for the next run. Returns how many
+    it resolved."""
+    created_before = timezone.now() - timedelta(seconds=settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS)
+    resolved = 0
+    for topup_id in selectors.topup_ids_pending(created_before=created_before,
+                                                limit=settings.BILLING_TOPUP_SWEEP_BATCH):
+        try:
+            topup = services.topup_resolve(topup_id=topup_id)
+        except Exception:  # one bad top-up must not hold back the others; it is asked about again next run
+            logger.exception("could not resolve a pending top-up", extra={"topup_id": str(topup_id)})
+            continue
+        resolved += topup.status != TopUpStatus.PENDING
+    if resolved:
+        logger.info("resolved pending top-ups", extra={"count": resolved})
+    return resolved

@@ -92,6 +92,9 @@ class Match(models.Model):
             models.UniqueConstraint(fields=["driver"], condition=Q(holds_driver=True),
                                     name="match_one_live_per_driver"),
             models.UniqueConstraint(fields=["request", "driver"], name="match_request_driver_once"),
+            # The first driver to accept wins: a request never has two drivers taking it.
+            models.UniqueConstraint(fields=["request"], condition=Q(status__in=[MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]),
+                                    name="match_one_accepted_per_request"),
         ]
         indexes = [models.Index(fields=["status", "expires_at"], name="match_status_expiry")]
 

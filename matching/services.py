@@ -16,7 +16,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts.models import User
-from billing.selectors import wallet_balance
+from billing.selectors import wallet_available
 from locations.geo import haversine_m
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
@@ -121,12 +121,16 @@ def _active_request_exists():
 
 
 def _ensure_payment_possible(passenger, *, payment_method, amount):
+    """A wallet request needs the estimate available: the balance less the charges of completed wallet rides not
+    yet settled, so that one balance cannot pay for two rides while settlement runs in the background."""
     if payment_method != PaymentMethod.WALLET:
         return
-    balance = wallet_balance(user_id=passenger.id)
-    if balance < amount:
-        raise MatchingException(MatchingError.INSUFFICIENT_BALANCE, "Your wallet balance is below the fare estimate.",
-                                status=409, details={"balance": balance, "fare_estimate": amount})
+    wallet = wallet_available(user_id=passenger.id)
+    if wallet.available < amount:
+        raise MatchingException(MatchingError.INSUFFICIENT_BALANCE,
+                                "Your wallet balance, less rides not yet settled, is below the fare estimate.",
+                                status=409, details={"balance": wallet.balance, "held": wallet.held,
+                                                     "available": wallet.available, "fare_estimate": amount})
 
 
 def _whole_metres(distance_m):

@@ -318,6 +318,18 @@ CELERY_BEAT_SCHEDULE["billing-settle-unsettled-rides"] = {
     "task": "billing.tasks.settle_unsettled_rides",
     "schedule": env.float("BILLING_SWEEP_INTERVAL_SECONDS", default=60.0),
 }
+# Top-ups left pending (the gateway's answer was lost): the sweeper asks the gateway about those older than
+# RESOLVE_AFTER and completes or fails each. A client retry may charge only while the top-up is younger than
+# MAX_PENDING (later it only asks); one the gateway still cannot tell about a minute past that is failed.
+BILLING_TOPUP_RESOLVE_AFTER_SECONDS = env.int("BILLING_TOPUP_RESOLVE_AFTER_SECONDS", default=60)
+BILLING_TOPUP_MAX_PENDING_SECONDS = env.int("BILLING_TOPUP_MAX_PENDING_SECONDS", default=24 * 3600)
+BILLING_TOPUP_SWEEP_BATCH = env.int("BILLING_TOPUP_SWEEP_BATCH", default=100)  # gateway queries per run
+BILLING_TOPUP_SWEEP_INTERVAL_SECONDS = env.float("BILLING_TOPUP_SWEEP_INTERVAL_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["billing-resolve-pending-topups"] = {
+    "task": "billing.tasks.resolve_pending_topups",
+    "schedule": BILLING_TOPUP_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": BILLING_TOPUP_SWEEP_INTERVAL_SECONDS},  # a late run is replaced by the next one
+}
 
 # --- ops (the live operations page /ops/, its broadcaster, seed/simulate) --------------------------------
 OPS_BROADCAST_INTERVAL_SECONDS = env.float("OPS_BROADCAST_INTERVAL_SECONDS", default=1.0)  # snapshot rate

@@ -143,7 +143,7 @@ def test_paying_by_wallet_needs_a_balance_covering_the_estimate(client_for):
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "insufficient_balance"
-    assert response.json()["error"]["details"] == {"balance": 0, "fare_estimate": 3336}
+    assert response.json()["error"]["details"] == {"balance": 0, "held": 0, "available": 0, "fare_estimate": 3336}
 
 
 def test_with_enough_in_the_wallet_a_wallet_request_is_made(client_for):

@@ -8,11 +8,13 @@ from billing.selectors import ledger_findings
 
 class Command(BaseCommand):
     help = ("Every transaction sums to zero with all its entries; every cached balance equals its entries; every "
-            "completed ride has exactly one settlement. Exits 1 on any mismatch.")
+            "completed ride has exactly one settlement; no top-up is pending past the maximum age. Exits 1 on any "
+            "mismatch.")
 
     def add_arguments(self, parser):
         parser.add_argument("--grace-seconds", type=int, default=None,
-                            help="Ignore rides that ended this recently (their settlement may still be queued).")
+                            help="Ignore rides that ended this recently (their settlement may still be queued), "
+                                 "and give the top-up sweeper this long past the maximum age.")
 
     def handle(self, *args, grace_seconds=None, **options):
         findings = ledger_findings(settle_grace_seconds=grace_seconds)
@@ -26,6 +28,7 @@ class Command(BaseCommand):
             ("completed rides without a settlement", findings.unsettled_rides),
             ("settlements of rides that are not completed", findings.settlements_without_completed_ride),
             ("settlements whose fee differs from the ride's", findings.fee_mismatches),
+            ("top-ups pending past the maximum age", findings.stale_topups),
         ]
         for title, rows in sections:
             self.stdout.write(f"{title}: {len(rows)}")
