@@ -137,14 +137,15 @@ def ops_snapshot(*, now=None):
 
 @dataclass(frozen=True)
 class SeriesRange:
-    name: str
+    name: str  # the endpoint's ?range=
+    label: str  # the page's button
     buckets: int
     step_seconds: int
 
 
 # Each range is a whole number of steps; the last bucket is the current, partial one.
-SERIES_RANGES = {r.name: r for r in [SeriesRange("15m", 15, 60), SeriesRange("1h", 30, 120),
-                                     SeriesRange("6h", 36, 600), SeriesRange("24h", 48, 1800)]}
+SERIES_RANGES = {r.name: r for r in [SeriesRange("15m", "15 min", 15, 60), SeriesRange("1h", "1 h", 30, 120),
+                                     SeriesRange("6h", "6 h", 36, 600), SeriesRange("24h", "24 h", 48, 1800)]}
 SERIES_DEFAULT_RANGE = "1h"
 
 

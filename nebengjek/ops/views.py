@@ -30,8 +30,9 @@ def ops_page(request):
     config = {"tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION,
               "center": settings.OPS_MAP_CENTER, "tokenUrl": reverse("ops-token"),
               "snapshotUrl": reverse("ops-snapshot"), "seriesUrl": reverse("ops-series"),
-              "ranges": list(SERIES_RANGES), "defaultRange": SERIES_DEFAULT_RANGE, "timeZone": settings.OPS_TIME_ZONE}
-    context = {"snapshot": ops_snapshot(), "config": config}
+              "defaultRange": SERIES_DEFAULT_RANGE, "timeZone": settings.OPS_TIME_ZONE}
+    context = {"snapshot": ops_snapshot(), "config": config, "series_ranges": SERIES_RANGES.values(),
+               "series_default_range": SERIES_DEFAULT_RANGE}
     return render(request, "ops/index.html", context)
 
 
