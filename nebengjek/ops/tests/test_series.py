@@ -94,7 +94,7 @@ def test_completed_ride_counts_in_the_minute_it_ended():
     assert series["match_rate"][bucket_of("09:55", series)] == 1
 
 
-def test_an_hour_is_thirty_two_minute_buckets_aligned_on_even_minutes():
+def test_an_hour_is_thirty_buckets_of_two_minutes_aligned_on_even_minutes():
     confirmed_ride_at(at("09:21:10"), pickup_distance_m=250)
     confirmed_ride_at(at("09:20:50"), pickup_distance_m=350)
 
