@@ -9,6 +9,7 @@ from django.test import Client
 from accounts.tests.factories import make_passenger
 from matching.models import Match, RequestStatus, RideRequest
 from nebengjek.ops.selectors import ops_series
+from nebengjek.ops.tests.test_ops_page import staff_client
 from rides import services as ride_services
 from rides.tests.factories import make_confirmed_ride, make_in_progress_ride
 
@@ -108,14 +109,8 @@ def test_an_hour_is_thirty_buckets_of_two_minutes_aligned_on_even_minutes():
     assert series["mean_pickup_m"][bucket] == 300
 
 
-def staff_client():
-    client = Client()
-    client.force_login(make_passenger(msisdn="+628110000003", is_staff=True))
-    return client
-
-
 def test_staff_gets_the_series_of_the_range_asked_for():
-    client = staff_client()
+    client, _ = staff_client()
     confirmed_ride_at(at("09:50:10"), pickup_distance_m=400)
 
     with time_machine.travel(NOW, tick=False):
@@ -128,13 +123,13 @@ def test_staff_gets_the_series_of_the_range_asked_for():
 
 
 def test_series_default_to_the_last_hour():
-    body = staff_client().get("/ops/series").json()
+    body = staff_client()[0].get("/ops/series").json()
 
     assert (body["range"], len(body["buckets"])) == ("1h", 30)
 
 
 def test_unknown_range_is_a_400_naming_the_ranges_offered():
-    response = staff_client().get("/ops/series", {"range": "2d"})
+    response = staff_client()[0].get("/ops/series", {"range": "2d"})
 
     assert response.status_code == 400
     error = response.json()["error"]
