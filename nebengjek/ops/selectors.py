@@ -1,10 +1,13 @@
 """What the operations page shows: counters and the points on the map, read from Redis (live drivers) and the
-database (requests, rides, today's money). One snapshot is a few queries, whatever the number of watchers."""
+database (requests, rides, today's money), and the charts' series over a time range. One snapshot is a few
+queries, whatever the number of watchers."""
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, BigIntegerField, Count, F, Func, Q, Sum, Value
 from django.utils import timezone
 
 from nebengjek import redis_keys
@@ -130,3 +133,90 @@ def ops_snapshot(*, now=None):
         "requests": _open_requests(),
         "rides": _live_rides(),
     }
+
+
+@dataclass(frozen=True)
+class SeriesRange:
+    name: str  # the endpoint's ?range=
+    label: str  # the page's button
+    buckets: int
+    step_seconds: int
+
+
+# Each range is a whole number of steps; the last bucket is the current, partial one.
+SERIES_RANGES = {r.name: r for r in [SeriesRange("15m", "15 min", 15, 60), SeriesRange("1h", "1 h", 30, 120),
+                                     SeriesRange("6h", "6 h", 36, 600), SeriesRange("24h", "24 h", 48, 1800)]}
+SERIES_DEFAULT_RANGE = "1h"
+
+
+class EpochSeconds(Func):
+    """Whole seconds since 1970 of a datetime column: the same integer on PostgreSQL and SQLite."""
+
+    arity = 1
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint",
+                           **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # The format goes as a parameter: a literal %s in the SQL would read as a placeholder.
+        as_text = Func(Value("%s"), *self.get_source_expressions(), function="strftime")
+        return Func(as_text, template="CAST(%(expressions)s AS INTEGER)", output_field=BigIntegerField()).as_sql(
+            compiler, connection, **extra_context)
+
+
+def _bucket_index(column, *, start_epoch, step_seconds):
+    """Which bucket a row falls in: integer division of its age since the range's start (rows are never earlier)."""
+    return (EpochSeconds(column) - Value(start_epoch)) / Value(step_seconds)
+
+
+def _iso(moment):
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _bucketed(queryset, column, *, start, end, step_seconds, **aggregates):
+    """{bucket index: {aggregate: value}} of the rows whose `column` lies in [start, end)."""
+    rows = (queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end}).order_by()
+            .annotate(bucket=_bucket_index(F(column), start_epoch=int(start.timestamp()), step_seconds=step_seconds))
+            .values("bucket").annotate(**aggregates))
+    return {row.pop("bucket"): row for row in rows}
+
+
+def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None = None) -> dict:
+    """The charts over the last `range_name` (a key of SERIES_RANGES), one value per bucket, oldest first.
+
+    `requests`: ride requests made; `completed`: rides that ended completed; `match_rate`: the share of that
+    bucket's requests that became a ride (null without requests; a recent request may still be searching);
+    `mean_pickup_m`: mean distance from driver to pickup of the proposals confirmed into a ride then (null
+    without any). Three aggregate queries, bucketed in the database.
+    """
+    from matching.models import RideRequest
+    from rides.models import Ride, RideStatus
+
+    chosen = SERIES_RANGES[range_name]
+    step = chosen.step_seconds
+    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    current = int(now.timestamp()) // step * step  # steps aligned on the epoch: a bucket keeps its bounds
+    start = datetime.fromtimestamp(current - (chosen.buckets - 1) * step, tz=dt_timezone.utc)
+    end = datetime.fromtimestamp(current + step, tz=dt_timezone.utc)
+    window = {"start": start, "end": end, "step_seconds": step}
+
+    requests = _bucketed(RideRequest.objects.all(), "created_at", **window,
+                         made=Count("id"), matched=Count("id", filter=Q(ride__isnull=False)))
+    # created_at bounds the scan by its index, as for today's counters.
+    completed = _bucketed(Ride.objects.filter(status=RideStatus.COMPLETED, created_at__gte=start - timedelta(days=1)),
+                          "ended_at", **window, n=Count("id"))
+    confirmed = _bucketed(Ride.objects.all(), "created_at", **window, pickup_m=Avg("match__distance_to_pickup_m"))
+
+    series: dict = {"range": chosen.name, "step_seconds": step, "from": _iso(start), "to": _iso(now),
+                    "buckets": [], "requests": [], "completed": [], "match_rate": [], "mean_pickup_m": []}
+    for index in range(chosen.buckets):
+        made = requests.get(index, {}).get("made", 0)
+        pickup_m = confirmed.get(index, {}).get("pickup_m")
+        series["buckets"].append(_iso(start + timedelta(seconds=index * step)))
+        series["requests"].append(made)
+        series["completed"].append(completed.get(index, {}).get("n", 0))
+        series["match_rate"].append(round(requests[index]["matched"] / made, 4) if made else None)
+        series["mean_pickup_m"].append(None if pickup_m is None else round(pickup_m))
+    return series

@@ -1,5 +1,5 @@
-"""`/ops/`: the server-rendered page (staff only; others go to the admin login), its socket token and a JSON
-snapshot. The page's socket authenticates with a short-lived access token minted here for the staff session."""
+"""`/ops/`: the server-rendered page (staff only; others go to the admin login), its socket token, a JSON
+snapshot and the charts' series. The page's socket authenticates with a short-lived access token minted here for the staff session."""
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,8 +10,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from rest_framework_simplejwt.tokens import AccessToken
 
+from nebengjek.errors import CommonError
+from nebengjek.exceptions import error_body
 from nebengjek.ops import services
-from nebengjek.ops.selectors import ops_snapshot
+from nebengjek.ops.selectors import SERIES_DEFAULT_RANGE, SERIES_RANGES, ops_series, ops_snapshot
 
 
 def socket_token_for(user):
@@ -27,8 +29,10 @@ def ops_page(request):
     services.ops_watch_mark()
     config = {"tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION,
               "center": settings.OPS_MAP_CENTER, "tokenUrl": reverse("ops-token"),
-              "snapshotUrl": reverse("ops-snapshot")}
-    context = {"snapshot": ops_snapshot(), "config": config}
+              "snapshotUrl": reverse("ops-snapshot"), "seriesUrl": reverse("ops-series"),
+              "defaultRange": SERIES_DEFAULT_RANGE, "timeZone": settings.OPS_TIME_ZONE}
+    context = {"snapshot": ops_snapshot(), "config": config, "series_ranges": SERIES_RANGES.values(),
+               "series_default_range": SERIES_DEFAULT_RANGE}
     return render(request, "ops/index.html", context)
 
 
@@ -45,3 +49,14 @@ def ops_socket_token(request):
 @staff_member_required
 def ops_snapshot_json(request):
     return JsonResponse(ops_snapshot())
+
+
+@never_cache
+@staff_member_required
+def ops_series_json(request):
+    """GET ?range=15m|1h|6h|24h (default 1h): the charts' series (selectors.ops_series)."""
+    range_name = request.GET.get("range", SERIES_DEFAULT_RANGE)
+    if range_name not in SERIES_RANGES:
+        message = f"range must be one of {', '.join(SERIES_RANGES)}."
+        return JsonResponse(error_body(CommonError.INVALID_INPUT, message, {"range": list(SERIES_RANGES)}), status=400)
+    return JsonResponse(ops_series(range_name=range_name))

@@ -87,3 +87,38 @@ def test_snapshot_json_lists_counters_and_layers():
     assert set(body) == {"at", "counters", "drivers", "requests", "rides"}
     assert set(body["counters"]) == {"online_drivers", "available_drivers", "searching_requests", "rides_en_route",
                                      "rides_in_progress", "completed_today", "gmv_today", "revenue_today"}
+
+
+def test_server_rendered_counters_use_comma_thousands_separators():
+    from rides.models import Ride
+    from rides.tests.factories import make_in_progress_ride
+    from rides import services as ride_services
+
+    client, _ = staff_client()
+    ride = make_in_progress_ride()
+    ride = ride_services.ride_end(ride=ride, user=ride.driver)
+    Ride.objects.filter(pk=ride.pk).update(charged_amount=1_234_567, admin_fee=12_345, driver_payout=1_222_222)
+
+    html = client.get("/ops/").content.decode()
+
+    assert 'id="c-gmv_today">1,234,567<' in html
+    assert 'id="c-revenue_today">12,345<' in html
+    assert "1.234.567" not in html
+
+
+def test_page_links_its_svg_favicon_which_is_a_static_file():
+    from django.contrib.staticfiles import finders
+
+    client, _ = staff_client()
+
+    html = client.get("/ops/").content.decode()
+
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in html
+    assert finders.find("favicon.svg").endswith("static/favicon.svg")
+
+
+def test_favicon_ico_points_browsers_at_the_svg_favicon():
+    response = Client().get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.svg"
