@@ -277,6 +277,18 @@ CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
     "schedule": RIDE_TRACK_INGEST_INTERVAL_SECONDS,
     "options": {"expires": 5 * RIDE_TRACK_INGEST_INTERVAL_SECONDS},  # a backlog of runs is useless
 }
+# A driver silent (no accepted position) this long during a ride: the ride is flagged for operators (`stale_at`).
+RIDE_STALE_AFTER_SECONDS = env.int("RIDE_STALE_AFTER_SECONDS", default=600)
+# ... and this long: the system ends it at price_pct 100 (`abandoned`). A ride the passenger reported ("driver
+# gone") is ended once the driver is silent for RIDE_STALE_AFTER_SECONDS (`driver_gone`).
+RIDE_ABANDON_AFTER_SECONDS = env.int("RIDE_ABANDON_AFTER_SECONDS", default=1800)
+RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS = env.float("RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS", default=60.0)
+RIDE_UNATTENDED_SWEEP_BATCH = 100  # rides ended (and flagged) per sweeper run; the next run carries on
+CELERY_BEAT_SCHEDULE["rides-unattended-sweep"] = {
+    "task": "rides.tasks.unattended_sweep",
+    "schedule": RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS},
+}
 
 # --- ratings (both sides rate each other after a ride; README "Ratings") ---------------------------------
 RATING_OPEN_DAYS = 7  # a completed ride can be rated until this long after it ended
