@@ -30,6 +30,13 @@ def _one_segment_ride(scene, base=0):
     track_ingest()
 
 
+def _driver_heard_at(scene, seconds):
+    """One more accepted position (11 m further south) at T0 + seconds, applied to the track."""
+    scene.at(seconds)
+    assert scene.drive(-6.2101, 106.8) is True
+    track_ingest()
+
+
 def _ride(scene):
     return Ride.objects.get(pk=scene.ride.id)
 
@@ -65,9 +72,7 @@ def test_a_ride_whose_driver_is_silent_for_the_stale_time_is_flagged(scene):
 
 def test_a_driver_who_keeps_sending_positions_is_never_flagged(scene):
     _one_segment_ride(scene)
-    scene.at(60 + STALE_S - 10)
-    assert scene.drive(-6.2101, 106.8) is True
-    track_ingest()
+    _driver_heard_at(scene, 60 + STALE_S - 10)
 
     scene.at(60 + STALE_S + 60)
     unattended_sweep()
@@ -80,9 +85,7 @@ def test_the_flag_clears_when_the_driver_is_heard_again(scene):
     scene.at(60 + STALE_S)
     unattended_sweep()
 
-    scene.at(60 + STALE_S + 30)
-    assert scene.drive(-6.2101, 106.8) is True
-    track_ingest()
+    _driver_heard_at(scene, 60 + STALE_S + 30)
     unattended_sweep()
 
     assert _ride(scene).stale_at is None
@@ -240,9 +243,7 @@ def test_a_report_while_the_driver_keeps_driving_does_not_end_the_ride(scene):
     _one_segment_ride(scene)
     scene.at(120)
     _report(scene)
-    scene.at(60 + STALE_S - 10)
-    assert scene.drive(-6.2101, 106.8) is True
-    track_ingest()
+    _driver_heard_at(scene, 60 + STALE_S - 10)
 
     scene.at(60 + STALE_S + 60)
     unattended_sweep()
