@@ -13,7 +13,10 @@ from nebengjek.models import Event
 from rides import services
 from rides.models import Ride
 from rides.tests.conftest import T0
+from rides.errors import RidesException
+from rides.selectors import ride_get_for_output
 from rides.tasks import track_ingest, unattended_sweep
+from rides.unattended import ride_end_unattended
 from tests.reliability.parallel import _on_postgres, at_once
 
 STALE_S, ABANDON_S = 600, 1800
@@ -94,7 +97,7 @@ def test_the_flag_clears_when_the_driver_is_heard_again(scene):
 
 def test_operators_filter_the_admin_by_flagged_rides(scene, client):
     _one_segment_ride(scene)
-    quiet = services.ride_get_for_output(scene.ride.id)
+    quiet = ride_get_for_output(scene.ride.id)
     scene.at(60 + STALE_S)
     unattended_sweep()
     client.force_login(User.objects.create_superuser("+628121111111", password="operator-pass-1"))
@@ -280,24 +283,25 @@ def test_a_ride_not_in_progress_cannot_be_reported(scene):
 
 @pytest.mark.skipif(not _on_postgres(), reason="row-lock races need PostgreSQL")
 def test_the_driver_ending_while_the_system_ends_completes_the_ride_once(make_scene, clock):
-    for i in range(8):
+    for i in range(12):
         base = i * 2 * ABANDON_S  # each ride on its own stretch of the clock: its driver's positions move forward
         clock.move_to(T0 + timedelta(seconds=base))
         scene = make_scene()
         _one_segment_ride(scene, base)
         scene.at(base + 60 + ABANDON_S)
-        driver = scene.client_for(scene.ride.driver)
+        seen_by_driver = ride_get_for_output(scene.ride.id)  # in progress: the driver's end goes to the locks
 
-        by_driver, by_system = at_once(lambda: driver.post(f"{scene.url}/end", {"price_pct": 80}, format="json"),
-                                       unattended_sweep)
+        by_driver, by_system = at_once(
+            lambda: services.ride_end(ride=seen_by_driver, user=seen_by_driver.driver, price_pct=80),
+            lambda: ride_end_unattended(ride_id=seen_by_driver.id))
 
         ride = _ride(scene)
         assert ride.status == "completed"
-        if by_driver.status_code == 200:
-            assert by_system["ended"] == 0 and ride.end_reason == "driver_ended" and ride.price_pct == 80
+        if isinstance(by_driver, Ride):
+            assert by_system is None and ride.end_reason == "driver_ended" and ride.price_pct == 80
         else:
-            assert by_driver.json()["error"]["code"] == "invalid_ride_state"
-            assert by_system["ended"] == 1 and ride.end_reason == "abandoned" and ride.price_pct == 100
+            assert isinstance(by_driver, RidesException) and by_driver.code == "invalid_ride_state"
+            assert by_system.end_reason == ride.end_reason == "abandoned" and ride.price_pct == 100
         assert LedgerTransaction.objects.filter(ride_id=ride.id, purpose="settlement").count() == 1
         completed_pushes = [event for event in Event.objects.filter(user_id=ride.passenger_id, type="ride.updated")
                             if event.payload["ride"]["status"] == "completed"]
