@@ -38,5 +38,6 @@ def trip_ensure_serviceable(*, pickup_lat: float, pickup_lng: float, destination
         raise MatchingException(MatchingError.TRIP_TOO_LONG,
                                 f"The trip is {distance_m / 1000:.1f} km; at most "
                                 f"{settings.MAX_TRIP_DISTANCE_M / 1000:.0f} km can be requested.",
-                                details={"distance_m": round(distance_m), "max_distance_m": settings.MAX_TRIP_DISTANCE_M})
+                                details={"distance_m": round(distance_m),
+                                         "max_distance_m": settings.MAX_TRIP_DISTANCE_M})
     return distance_m

@@ -6,8 +6,8 @@ from rest_framework.views import APIView
 
 from rides import services
 from rides.selectors import ride_get_visible, ride_list_for_user
-from rides.unattended import ride_report_driver_gone
 from rides.serializers import RideCancelInputSerializer, RideEndInputSerializer, RideOutputSerializer
+from rides.unattended import ride_report_driver_gone
 
 
 class RideListApi(ListAPIView):
