@@ -117,6 +117,7 @@ def completed_rides_create(count, *, drivers, passengers, seed):
     from django.utils import timezone
 
     from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
+    from rides.fare import metered_fare
     from rides.models import Ride, RideStatus
 
     rng = random.Random(seed)
@@ -126,7 +127,7 @@ def completed_rides_create(count, *, drivers, passengers, seed):
         driver, passenger = drivers[i % len(drivers)], passengers[i % len(passengers)]
         lat, lng = fixtures.random_point(rng)
         distance_m = rng.uniform(800, 15_000)
-        fare = math.floor(distance_m / 1000 * 3000 + 0.5)
+        fare = metered_fare(distance_m=distance_m, surge_multiplier=1)  # the meter's formula, minimum fare included
         pct_ = rng.choice([100, 100, 100, 90, 75])
         charged = fare * pct_ // 100
         fee = charged * 5 // 100

@@ -13,6 +13,7 @@ class BillingError(str, Enum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_GATEWAY_UNAVAILABLE = "payment_gateway_unavailable"
+    NOTHING_TO_SETTLE = "nothing_to_settle"
 
 
 class BillingException(DomainError):
@@ -21,3 +22,7 @@ class BillingException(DomainError):
 
 class LedgerImbalanceError(Exception):
     """A bug, never a client error: someone tried to post entries that do not sum to zero."""
+
+
+class LedgerEmptyTransactionError(LedgerImbalanceError):
+    """A bug, never a client error: someone tried to post a transaction that moves no money."""

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
 
-from billing.errors import BillingError, BillingException, LedgerImbalanceError
+from billing.errors import BillingError, BillingException, LedgerEmptyTransactionError, LedgerImbalanceError
 from billing.gateways import ChargeResult, GatewayUnavailable, get_payment_gateway
 from billing.models import (
     AccountKind,
@@ -80,10 +80,14 @@ def _wallets_lock(*, user_ids) -> dict:
 # sum of their entries (selectors.account_balance).
 
 def _balanced_lines(*, idempotency_key, lines) -> list:
+    """The non-zero lines, refused unless they sum to zero and there are at least two (never an empty transaction;
+    the database refuses one too, migration 0004)."""
     lines = [line for line in lines if line.amount != 0]
     total = sum(line.amount for line in lines)
     if total != 0:
         raise LedgerImbalanceError(f"{idempotency_key}: entries sum to {total}")
+    if len(lines) < 2:
+        raise LedgerEmptyTransactionError(f"{idempotency_key}: no money moves")
     return lines
 
 
@@ -168,6 +172,17 @@ def settlement_lines(*, ride, platform_id=None, wallets=None) -> list[Line]:
     ]
 
 
+def _nothing_to_settle(ride) -> bool:
+    """No line of the ride's settlement would move money. The minimum fare rules that out for every ride it priced
+    (settings FARE_MINIMUM_IDR: at least 1 IDR of fee even at price_pct 1); only a ride frozen before it can."""
+    moved = ride.charged_amount if ride.payment_method == PaymentMethod.WALLET else ride.admin_fee
+    return not moved
+
+
+def _settleable(ride) -> bool:
+    return not ride.settled and ride.status == RideStatus.COMPLETED and not _nothing_to_settle(ride)
+
+
 def _settlement_parties(ride) -> list:
     return [ride.driver_id, ride.passenger_id] if ride.payment_method == PaymentMethod.WALLET else [ride.driver_id]
 
@@ -225,6 +240,9 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
                 return _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT)
             if ride.status != RideStatus.COMPLETED:
                 raise _not_completed(ride)
+            if _nothing_to_settle(ride):  # no empty transaction: left unsettled, listed by reconcile_ledger
+                raise BillingException(BillingError.NOTHING_TO_SETTLE, "This ride moved no money.", status=409,
+                                       details={"charged_amount": ride.charged_amount, "admin_fee": ride.admin_fee})
             return _settlements_post([ride])[0]
     except IntegrityError:
         # The unique (ride, purpose) key is the last line of defence if another writer got there first.
@@ -237,16 +255,15 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
 def rides_settle(*, ride_ids) -> int:
     """Settle many completed rides with one commit: each still its own ledger transaction with its own key.
 
-    Rides another settler holds locked are skipped (it is settling them); settled or not completed ones are left
-    as they are. If the chunk fails as a whole, each ride is retried on its own so one bad ride cannot hold back
-    the others. Returns how many settlements this call posted."""
+    Rides another settler holds locked are skipped (it is settling them); settled, not completed or moneyless ones
+    are left as they are. If the chunk fails as a whole, each ride is retried on its own so one bad ride cannot hold
+    back the others. Returns how many settlements this call posted."""
     ride_ids = list(dict.fromkeys(ride_ids))
     if not ride_ids:
         return 0
     try:
         with transaction.atomic():
-            rides = [ride for ride in _rides_for_settlement(ride_ids, skip_locked=True)
-                     if not ride.settled and ride.status == RideStatus.COMPLETED]
+            rides = [ride for ride in _rides_for_settlement(ride_ids, skip_locked=True) if _settleable(ride)]
             return len(_settlements_post(rides)) if rides else 0
     except Exception:
         logger.warning("settling a chunk of rides failed; settling them one by one", exc_info=True,
@@ -256,7 +273,7 @@ def rides_settle(*, ride_ids) -> int:
         try:
             with transaction.atomic():
                 ride = next(iter(_rides_for_settlement([ride_id])), None)
-                if ride is None or ride.settled or ride.status != RideStatus.COMPLETED:
+                if ride is None or not _settleable(ride):
                     continue
                 _settlements_post([ride])
                 posted += 1

@@ -12,6 +12,8 @@ class MatchingError(str, Enum):
     REQUEST_NOT_CANCELLABLE = "request_not_cancellable"
     MATCH_NOT_FOUND = "match_not_found"
     MATCH_NOT_PENDING = "match_not_pending"
+    OUTSIDE_SERVICE_AREA = "outside_service_area"
+    TRIP_TOO_LONG = "trip_too_long"
 
 
 class MatchingException(DomainError):

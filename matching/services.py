@@ -17,7 +17,6 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from billing.selectors import wallet_available
-from locations.geo import haversine_m
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
 from matching import events, ranking, tasks
@@ -29,6 +28,7 @@ from matching.errors import (
     request_not_found,
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
+from matching.service_area import trip_ensure_serviceable
 from matching.surge import nearest_from_quote, surge_quote
 from nebengjek import metrics
 from rides.fare import metered_fare
@@ -48,12 +48,14 @@ _FLOOR_REFETCHES = 3
 def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
                    payment_method=PaymentMethod.CASH):
     """A new searching request with its fare estimate and surge fixed, and its first batch offered in the same
-    transaction (its own, or a savepoint inside the caller's): one commit from the request to the proposals."""
+    transaction (its own, or a savepoint inside the caller's): one commit from the request to the proposals.
+    Both points must be in the service area and the trip at most MAX_TRIP_DISTANCE_M (matching/service_area.py)."""
+    distance_m = trip_ensure_serviceable(pickup_lat=pickup_lat, pickup_lng=pickup_lng,
+                                         destination_lat=destination_lat, destination_lng=destination_lng)
     _ensure_passenger_free(passenger)
     now = timezone.now()
-    distance_m = haversine_m(pickup_lat, pickup_lng, destination_lat, destination_lng)
     surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now)
-    amount = metered_fare(distance_m=distance_m, surge_multiplier=surge.multiplier)  # the meter's formula
+    amount = metered_fare(distance_m=distance_m, surge_multiplier=surge.multiplier)  # the meter's, minimum included
     _ensure_payment_possible(passenger, payment_method=payment_method, amount=amount)
     try:
         with transaction.atomic():

@@ -26,6 +26,13 @@ REQUEST_TO_PROPOSAL_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+# --- rides ------------------------------------------------------------------------------------------------
+RIDES_STALE = Gauge("nebengjek_rides_stale", "Rides in progress whose driver sent no accepted position for "
+                    "RIDE_STALE_AFTER_SECONDS (set by the unattended-ride sweeper)", multiprocess_mode="mostrecent")
+RIDES_UNATTENDED_ENDED = Counter("nebengjek_rides_unattended_ended_total",
+                                 "Rides the system ended because their driver went silent", ["reason"])
+DRIVER_GONE_REPORTS = Counter("nebengjek_driver_gone_reports_total", "Passengers' first 'driver gone' reports")
+
 # --- billing -----------------------------------------------------------------------------------------------
 SETTLEMENTS = Counter("nebengjek_settlements_total", "Ride settlements posted to the ledger", ["payment_method"])
 SETTLEMENT_LAG_SECONDS = Histogram(
@@ -57,6 +64,15 @@ def proposals_sent(*, n, batch_no, request_created_at, proposed_at):
 def request_first_proposal_observe(*, created_at, proposed_at):
     """The request -> first proposal latency of one request (call once, for its first batch)."""
     REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))
+
+
+def rides_unattended_ended(reason):
+    """A ride ended by the system (reason: driver_gone | abandoned)."""
+    RIDES_UNATTENDED_ENDED.labels(reason=reason).inc()
+
+
+def driver_gone_reported():
+    DRIVER_GONE_REPORTS.inc()
 
 
 def settlement_observe(*, payment_method, ended_at, settled_at):

@@ -231,6 +231,13 @@ CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "nebengjek.tasks.events_prune", 
 CELERY_BEAT_SCHEDULE["sessions-prune"] = {"task": "accounts.tasks.sessions_prune", "schedule": 3600.0}
 
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
+# Where rides may be requested (matching/service_area.py): both pickup and destination inside one of these polygons,
+# each a ring of [lat, lng] vertices. The default is a coarse ring around Greater Jakarta (Jabodetabek: Jakarta,
+# Bogor, Depok, Tangerang, Bekasi; not the Thousand Islands). Override with JSON: SERVICE_AREA='[[[lat, lng], ...]]'.
+JABODETABEK = [[[-5.90, 106.36], [-5.90, 107.30], [-6.45, 107.30], [-6.80, 107.15], [-6.85, 106.75],
+                [-6.75, 106.35]]]
+SERVICE_AREA = env.json("SERVICE_AREA", default=JABODETABEK)
+MAX_TRIP_DISTANCE_M = env.int("MAX_TRIP_DISTANCE_M", default=100_000)  # pickup -> destination, straight line
 MATCHING_RADII_M = [1000, 2000, 3000]  # each batch widens to the next radius (../shared/API.md "Nearby / dispatch")
 MATCHING_BATCH_SIZE = 3  # drivers offered a request at once
 MATCHING_CANDIDATE_SLACK = 3  # extra candidates fetched, in case some became busy since the index saw them
@@ -273,6 +280,14 @@ RIDE_PASSENGER_POSITION_FRESH_SECONDS = 60  # an older passenger position falls 
 RIDE_DRIVER_POSITION_FRESH_SECONDS = 60  # the driver's position at start must be this fresh
 RIDE_FARE_PER_KM_IDR = 3000
 RIDE_ADMIN_FEE_PCT = 5
+# No ride costs less (the estimate neither): one km. With the fee it keeps every settlement non-empty, see below.
+FARE_MINIMUM_IDR = env.int("FARE_MINIMUM_IDR", default=3000)
+# Every settlement moves money (a ledger transaction is never empty): at price_pct 1 the minimum fare must still
+# leave an admin fee of at least 1 IDR (floor(floor(minimum / 100) x fee / 100) >= 1; 3,000 -> 30 -> 1).
+if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
+    raise ImproperlyConfigured(
+        f"Refusing to start: FARE_MINIMUM_IDR={FARE_MINIMUM_IDR} leaves no admin fee on a ride charged at 1 %, "
+        "whose cash settlement would move nothing (needs FARE_MINIMUM_IDR // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1).")
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
 RIDE_TRACK_INGEST_BATCH = 2000  # stream entries read per XREADGROUP
 RIDE_TRACK_INGEST_BUDGET_SECONDS = 0.8  # one run stops reading after this long; the next beat carries on
@@ -282,6 +297,18 @@ CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
     "task": "rides.tasks.track_ingest",
     "schedule": RIDE_TRACK_INGEST_INTERVAL_SECONDS,
     "options": {"expires": 5 * RIDE_TRACK_INGEST_INTERVAL_SECONDS},  # a backlog of runs is useless
+}
+# A driver silent (no accepted position) this long during a ride: the ride is flagged for operators (`stale_at`).
+RIDE_STALE_AFTER_SECONDS = env.int("RIDE_STALE_AFTER_SECONDS", default=600)
+# ... and this long: the system ends it at price_pct 100 (`abandoned`). A ride the passenger reported ("driver
+# gone") is ended once the driver is silent for RIDE_STALE_AFTER_SECONDS (`driver_gone`).
+RIDE_ABANDON_AFTER_SECONDS = env.int("RIDE_ABANDON_AFTER_SECONDS", default=1800)
+RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS = env.float("RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS", default=60.0)
+RIDE_UNATTENDED_SWEEP_BATCH = 100  # rides ended (and flagged) per sweeper run; the next run carries on
+CELERY_BEAT_SCHEDULE["rides-unattended-sweep"] = {
+    "task": "rides.tasks.unattended_sweep",
+    "schedule": RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS,
+    "options": {"expires": RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS},
 }
 
 # --- ratings (both sides rate each other after a ride; README "Ratings") ---------------------------------

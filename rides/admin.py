@@ -1,4 +1,5 @@
-"""Operators' view of rides: find one by id, phone number or plate; read its track; cancel a stuck one."""
+"""Operators' view of rides: find one by id, phone number or plate; read its track; find silent drivers' rides;
+cancel a stuck one."""
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -31,8 +32,11 @@ class TrackPointInline(admin.TabularInline):
 @admin.register(Ride)
 class RideAdmin(admin.ModelAdmin):
     list_display = ["id", "status", "driver", "passenger", "distance_km", "charged_amount", "payment_method",
-                    "created_at"]
-    list_filter = ["status", "payment_method", "created_at"]
+                    "end_reason", "created_at"]
+    # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger.
+    list_filter = ["status", ("stale_at", admin.EmptyFieldListFilter),
+                   ("driver_gone_reported_at", admin.EmptyFieldListFilter), "end_reason", "payment_method",
+                   "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
     search_help_text = "A ride id, a phone number, or a plate as written (B 1234 XYZ)."
@@ -46,8 +50,8 @@ class RideAdmin(admin.ModelAdmin):
         ("Meter", {"fields": ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]}),
         ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
                                                  "admin_fee", "driver_payout", "ledger"]}),
-        ("Times", {"fields": ["created_at", "started_at", "ended_at", "cancelled_at", "cancelled_by",
-                              "cancel_reason"]}),
+        ("Times", {"fields": ["created_at", "started_at", "ended_at", "end_reason", "stale_at",
+                              "driver_gone_reported_at", "cancelled_at", "cancelled_by", "cancel_reason"]}),
     ]
 
     def get_search_results(self, request, queryset, search_term):

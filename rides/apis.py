@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from rides import services
 from rides.selectors import ride_get_visible, ride_list_for_user
 from rides.serializers import RideCancelInputSerializer, RideEndInputSerializer, RideOutputSerializer
+from rides.unattended import ride_report_driver_gone
 
 
 class RideListApi(ListAPIView):
@@ -49,3 +50,12 @@ class RideCancelApi(APIView):
         ride = ride_get_visible(ride_id=ride_id, user=request.user)
         ride = services.ride_cancel_by_user(ride=ride, user=request.user, reason=data.validated_data["reason"])
         return Response(RideOutputSerializer(ride).data)
+
+
+class RideReportDriverGoneApi(APIView):
+    """The passenger of a ride in progress says the driver is gone (rides/unattended.py)."""
+
+    @extend_schema(request=None, responses={200: RideOutputSerializer})
+    def post(self, request, ride_id):
+        ride = ride_get_visible(ride_id=ride_id, user=request.user)
+        return Response(RideOutputSerializer(ride_report_driver_gone(ride=ride, user=request.user)).data)

@@ -1,6 +1,6 @@
 """The fare formula (../shared/API.md "Fare"), pure: integer rupiah out, rounded once at each documented step.
 
-metered_fare   = round_half_up(distance_m / 1000 × rate_per_km × surge)
+metered_fare   = max(FARE_MINIMUM_IDR, round_half_up(distance_m / 1000 × rate_per_km × surge))
 charged_amount = floor(metered_fare × price_pct / 100)
 admin_fee      = floor(charged_amount × fee_pct / 100)
 driver_payout  = charged_amount − admin_fee
@@ -23,11 +23,14 @@ class Fare:
     driver_payout: int
 
 
-def metered_fare(*, distance_m, surge_multiplier, rate_per_km=None):
-    """IDR for the metered distance; the float metres become a Decimal exactly, then one half-up rounding."""
+def metered_fare(*, distance_m, surge_multiplier, rate_per_km=None, minimum=None) -> int:
+    """IDR for the metered distance, never below the minimum fare (the request's estimate uses it too); the float
+    metres become a Decimal exactly, then one half-up rounding."""
     rate = Decimal(rate_per_km if rate_per_km is not None else settings.RIDE_FARE_PER_KM_IDR)
     amount = Decimal(repr(float(distance_m))) / 1000 * rate * Decimal(str(surge_multiplier))
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    floor = minimum if minimum is not None else settings.FARE_MINIMUM_IDR
+    return max(floor, int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
 
 
 def charged_amount(*, metered, price_pct):

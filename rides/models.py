@@ -18,6 +18,14 @@ class RideStatus(models.TextChoices):
 LIVE_RIDE_STATUSES = [RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS]
 
 
+class RideEndReason(models.TextChoices):
+    """Why a completed ride ended (empty on rides completed before reasons were recorded)."""
+
+    DRIVER_ENDED = "driver_ended"  # the driver's POST /end
+    DRIVER_GONE = "driver_gone"  # reported by the passenger, and the driver stayed silent (rides/unattended.py)
+    ABANDONED = "abandoned"  # the driver stayed silent past RIDE_ABANDON_AFTER_SECONDS (rides/unattended.py)
+
+
 class Ride(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.OneToOneField(RideRequest, on_delete=models.PROTECT, related_name="ride")
@@ -43,6 +51,10 @@ class Ride(models.Model):
     charged_amount = models.BigIntegerField(null=True, blank=True)
     admin_fee = models.BigIntegerField(null=True, blank=True)
     driver_payout = models.BigIntegerField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=RideEndReason.choices, blank=True)
+    # No accepted driver position for RIDE_STALE_AFTER_SECONDS: set by the sweeper, cleared when positions resume.
+    stale_at = models.DateTimeField(null=True, blank=True)
+    driver_gone_reported_at = models.DateTimeField(null=True, blank=True)  # the passenger's first report
     cancelled_by = models.CharField(max_length=16, blank=True)  # passenger | driver | operator
     cancel_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -69,6 +81,9 @@ class Ride(models.Model):
         indexes = [
             models.Index(fields=["driver", "-created_at"], name="ride_driver_recent"),
             models.Index(fields=["passenger", "-created_at"], name="ride_passenger_recent"),
+            # The stale-ride sweeper reads only rides in progress, by the time of their last accepted position.
+            models.Index(fields=["track_last_at"], condition=Q(status=RideStatus.IN_PROGRESS),
+                         name="ride_in_progress_last_seen"),
         ]
 
     def __str__(self):

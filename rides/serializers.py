@@ -53,7 +53,8 @@ class RideOutputSerializer(serializers.ModelSerializer):
         model = Ride
         fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
                   "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
-                  "created_at", "started_at", "ended_at", "cancelled_at"]
+                  "end_reason", "stale_at", "driver_gone_reported_at", "created_at", "started_at", "ended_at",
+                  "cancelled_at"]
 
     def get_pickup(self, ride) -> PointSerializer:
         return {"lat": ride.pickup_lat, "lng": ride.pickup_lng}

@@ -16,7 +16,7 @@ from matching.models import Match, RideRequest
 from rides import fare, meter
 from rides.errors import RidesError, RidesException
 from rides.events import ride_updated_send_on_commit
-from rides.models import Ride, RideStatus, TrackPoint
+from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
 from rides.selectors import ride_get_for_output
 
 
@@ -24,12 +24,14 @@ class Actor:
     DRIVER = "driver"
     PASSENGER = "passenger"
     OPERATOR = "operator"
+    SYSTEM = "system"  # the stale-ride sweeper (rides/unattended.py)
 
 
 # The ride's state machine: (from, to) -> who may make that move. Anything else is 409 invalid_ride_state.
 TRANSITIONS = {
     (RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS): {Actor.DRIVER},
-    (RideStatus.IN_PROGRESS, RideStatus.COMPLETED): {Actor.DRIVER},
+    # The system ends a ride whose driver went silent (rides/unattended.py: reported or abandoned).
+    (RideStatus.IN_PROGRESS, RideStatus.COMPLETED): {Actor.DRIVER, Actor.SYSTEM},
     (RideStatus.DRIVER_EN_ROUTE, RideStatus.CANCELLED): {Actor.DRIVER, Actor.PASSENGER, Actor.OPERATOR},
     # An operator may clear a ride stuck in progress (e.g. the driver's phone died); riders cannot.
     (RideStatus.IN_PROGRESS, RideStatus.CANCELLED): {Actor.OPERATOR},
@@ -126,22 +128,32 @@ def ride_end(*, ride, user, price_pct=100):
         entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
         _track_changes_save([_extend_track(ride=ride, points=pending)])
         transaction.on_commit(lambda: meter.entries_discard(entry_ids))
-        frozen = fare.fare_for(
-            metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
-            price_pct=price_pct,
-        )
-        ride.status = RideStatus.COMPLETED
-        ride.ended_at = timezone.now()
-        ride.metered_fare, ride.price_pct = frozen.metered_fare, frozen.price_pct
-        ride.charged_amount, ride.admin_fee, ride.driver_payout = (
-            frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
-        ride.save(update_fields=["status", "ended_at", "metered_fare", "price_pct", "charged_amount", "admin_fee",
-                                 "driver_payout", *METER_FIELDS])
-        _release_request_and_match(request=request, match=match)
-        ride = ride_get_for_output(ride.pk)
-        ride_updated_send_on_commit(ride)
-        _free_driver_on_commit(ride.driver_id)
-        _settle_on_commit(ride.pk)
+        ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
+                             end_reason=RideEndReason.DRIVER_ENDED)
+    return ride
+
+
+def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> Ride:
+    """Complete an in-progress ride on its track as it stands: freeze the fare, free the driver and the passenger,
+    tell both sides and queue the settlement. The one completion of the driver's end and the system's
+    (rides/unattended.py); the caller holds the request, match and ride locks and has checked the status."""
+    frozen = fare.fare_for(
+        metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
+        price_pct=price_pct,
+    )
+    ride.status = RideStatus.COMPLETED
+    ride.end_reason = end_reason
+    ride.ended_at = timezone.now()
+    ride.metered_fare, ride.price_pct = frozen.metered_fare, frozen.price_pct
+    ride.charged_amount, ride.admin_fee, ride.driver_payout = (
+        frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
+    ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
+                             "admin_fee", "driver_payout", *METER_FIELDS])
+    _release_request_and_match(request=request, match=match)
+    ride = ride_get_for_output(ride.pk)
+    ride_updated_send_on_commit(ride)
+    _free_driver_on_commit(ride.driver_id)
+    _settle_on_commit(ride.pk)
     return ride
 
 

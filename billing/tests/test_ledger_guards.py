@@ -74,6 +74,14 @@ def test_the_database_refuses_a_transaction_missing_a_declared_entry():
     assert not LedgerTransaction.objects.exists()
 
 
+def test_the_database_refuses_a_transaction_with_no_entries():
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            _insert_transaction_sql(entry_count=0, amounts_by_account=[])
+
+    assert not LedgerTransaction.objects.exists()
+
+
 def test_the_database_accepts_a_balanced_transaction_written_by_hand():
     wallet = wallet_account_id(user_id=make_passenger().id)
     clearing = system_account_id(kind=AccountKind.GATEWAY_CLEARING)

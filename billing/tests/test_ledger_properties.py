@@ -10,7 +10,8 @@ from billing.services import ride_refund, ride_settle, topup_create
 from billing.tests.factories import make_completed_ride
 from nebengjek.errors import DomainError
 
-rides = st.tuples(st.just("ride"), st.integers(0, 1), st.integers(0, 1), st.integers(0, 60_000),
+# Metered fares from the minimum fare (FARE_MINIMUM_IDR, 3,000) up: no ride is priced below it.
+rides = st.tuples(st.just("ride"), st.integers(0, 1), st.integers(0, 1), st.integers(3_000, 60_000),
                   st.integers(1, 100), st.sampled_from(["cash", "wallet"]))
 topups = st.tuples(st.just("topup"), st.integers(0, 3), st.sampled_from([10_000, 25_000, 2_000_000]),
                    st.integers(0, 2))

@@ -88,13 +88,37 @@ def test_the_task_redelivered_settles_once():
     assert LedgerTransaction.objects.filter(ride=ride).count() == 1
 
 
-def test_a_ride_with_no_admin_fee_still_gets_its_one_settlement():
-    ride = make_completed_ride(metered_fare=10, price_pct=100, payment_method="cash")  # fee floor(0.5) = 0
+def test_the_cheapest_cash_ride_settles_a_fee_of_1():
+    ride = make_completed_ride(metered_fare=3000, price_pct=1, payment_method="cash")  # 30 charged, fee floor(1.5)
 
     txn = ride_settle(ride_id=ride.id)
 
-    assert txn.entry_count == 0 and entries_by_party(txn) == {}
-    assert ledger_findings().is_clean
+    assert entries_by_party(txn, ride=ride) == {"driver": ("admin_fee", -1), "platform": ("admin_fee", 1)}
+
+
+def test_the_cheapest_wallet_ride_settles_charge_payout_and_fee():
+    ride = make_completed_ride(metered_fare=3000, price_pct=1, payment_method="wallet")
+
+    txn = ride_settle(ride_id=ride.id)
+
+    assert entries_by_party(txn, ride=ride) == {
+        "passenger": ("ride_payment", -30), "driver": ("ride_payout", 29), "platform": ("admin_fee", 1)}
+
+
+def test_a_ride_frozen_with_no_fee_is_never_an_empty_ledger_transaction():
+    # Only a ride priced before the minimum fare can have nothing to move: it is refused, and listed for operators
+    ride = make_completed_ride(metered_fare=10, price_pct=100, payment_method="cash")  # fee floor(0.5) = 0
+
+    with pytest.raises(DomainError) as refused:
+        ride_settle(ride_id=ride.id)
+    tasks.settle_ride.delay(str(ride.id))
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        swept = tasks.settle_unsettled_rides()
+        findings = ledger_findings()
+
+    assert refused.value.code == "nothing_to_settle" and refused.value.status == 409
+    assert swept == 0 and not LedgerTransaction.objects.exists()
+    assert findings.unsettled_rides == [str(ride.id)]
 
 
 def test_a_ride_that_is_not_completed_is_not_settled():

@@ -61,7 +61,7 @@ def test_many_short_segments_all_count(scene):
 
 def test_the_fare_of_a_multi_point_track_is_the_sum_of_its_segments(scene):
     scene.started_at_pickup()
-    expected = _drive_south(scene, points=30)  # 333.6 m -> 1000.76 -> 1001
+    expected = _drive_south(scene, points=100)  # 1,111.95 m -> 3335.85 -> 3336 (above the minimum fare)
 
     fare = scene.end().json()["fare"]
 

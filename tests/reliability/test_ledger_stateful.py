@@ -38,7 +38,8 @@ def haversine_m(a, b):
 
 
 def contract_fare(distance_m, surge, price_pct):
-    metered = int((Decimal(repr(distance_m)) / 1000 * 3000 * Decimal(surge)).quantize(Decimal(1), ROUND_HALF_UP))
+    metered = max(3000, int((Decimal(repr(distance_m)) / 1000 * 3000 * Decimal(surge))  # the minimum fare: 3,000
+                            .quantize(Decimal(1), ROUND_HALF_UP)))
     charged = metered * price_pct // 100
     fee = charged * 5 // 100
     return metered, charged, fee, charged - fee
