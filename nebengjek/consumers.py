@@ -137,6 +137,17 @@ async def dispatch_from(receive, channel_receive, dispatch):
             pass
 
 
+def _message_id(text_data: str | None):
+    """The `id` of a refused frame, echoed when the frame is a JSON object of allowed size (else None)."""
+    if text_data is None or len(text_data) > _limits().max_message_bytes:
+        return None
+    try:
+        message = orjson.loads(text_data)
+    except orjson.JSONDecodeError:
+        return None
+    return message.get("id") if isinstance(message, dict) else None
+
+
 class UserSocketConsumer(AsyncWebsocketConsumer):
     """Per socket it keeps only the user id, the session id (in the scope), a few flags, and a token bucket made
     at the first message: ~32 KB per idle socket matter at 10k+ drivers (bench scenario 5). `scope["user"]` is a
@@ -209,6 +220,14 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.user_id is None:
             return
+        bucket = self.bucket
+        if bucket is None:
+            bucket = self.bucket = TokenBucket(_limits().rate_per_second)
+        if not bucket.take():  # every frame takes a token before any parsing: garbage is limited like the rest
+            WS_MESSAGES_THROTTLED.inc()
+            await self.send_error(_message_id(text_data), SocketError.RATE_LIMITED,
+                                  f"At most {settings.WS_RATE_PER_SECOND} messages a second.")
+            return
         if text_data is None:
             await self.send_error(None, SocketError.INVALID_MESSAGE, "Send JSON text frames.")
             return
@@ -224,16 +243,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             await self.send_error(None, SocketError.INVALID_MESSAGE, "A message is a JSON object with a type.")
             return
-        message_id = message.get("id")
-        bucket = self.bucket
-        if bucket is None:
-            bucket = self.bucket = TokenBucket(_limits().rate_per_second)
-        if not bucket.take():
-            WS_MESSAGES_THROTTLED.inc()
-            await self.send_error(message_id, SocketError.RATE_LIMITED,
-                                  f"At most {settings.WS_RATE_PER_SECOND} messages a second.")
-            return
-        await self.handle(message_id, message)
+        await self.handle(message.get("id"), message)
 
     async def handle(self, message_id, message):
         handler = _handlers().get(message.get("type")) if isinstance(message.get("type"), str) else None
