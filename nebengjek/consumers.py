@@ -42,6 +42,8 @@ class SocketError(str, Enum):
 # database_sync_to_async, which cleans up itself.
 _DIRECT_TYPES = frozenset({"realtime.event", "session.revoke", "ops.snapshot"})
 
+_ID_TYPES = frozenset({str, int, float})  # a message `id` is a JSON string or number (not true, not an object)
+
 
 class _Limits:
     __slots__ = ("max_message_bytes", "rate_per_second")
@@ -145,7 +147,8 @@ def _message_id(text_data: str | None):
         message = orjson.loads(text_data)
     except orjson.JSONDecodeError:
         return None
-    return message.get("id") if isinstance(message, dict) else None
+    message_id = message.get("id") if isinstance(message, dict) else None
+    return message_id if type(message_id) in _ID_TYPES else None
 
 
 class UserSocketConsumer(AsyncWebsocketConsumer):
@@ -243,7 +246,12 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             await self.send_error(None, SocketError.INVALID_MESSAGE, "A message is a JSON object with a type.")
             return
-        await self.handle(message.get("id"), message)
+        message_id = message.get("id")
+        if message_id is not None and type(message_id) not in _ID_TYPES:
+            await self.send_error(None, CommonError.INVALID_INPUT, "id: A string or a number is required.",
+                                  {"id": ["A string or a number is required."]})
+            return
+        await self.handle(message_id, message)
 
     async def handle(self, message_id, message):
         handler = _handlers().get(message.get("type")) if isinstance(message.get("type"), str) else None
