@@ -2,6 +2,7 @@
 
 What each client message type does lives in nebengjek.ws_handlers.HANDLERS; this class only carries messages.
 Close codes: 4401 = credentials do not hold (missing/bad/expired token, logged out, suspended): sign in again.
+1013 = try again later: the database or Redis could not answer during the handshake; reconnect with backoff.
 """
 import asyncio
 import functools
@@ -21,11 +22,14 @@ from django.dispatch import receiver
 
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.exceptions import backing_service_down
 from nebengjek.realtime import OPS_GROUP, user_group
+from nebengjek.ws_auth import SERVICE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
 
 
 class SocketError(str, Enum):
@@ -159,6 +163,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     user_id = None
     bucket = None
     closing = False  # set once the server closed the socket: nothing more is sent
+    store_down = False  # Redis refused the socket's channel at the handshake
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
 
     @property
@@ -172,8 +177,15 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         channel_receive = None
         if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            try:
+                self.channel_name = await self.channel_layer.new_channel()
+            except Exception as exc:
+                if not backing_service_down(exc):
+                    raise
+                logger.warning("socket handshake refused: Redis is unavailable (%s: %s)", type(exc).__name__, exc)
+                self.store_down = True  # connect() accepts and closes with 1013
+            else:
+                channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         try:
             await dispatch_from(receive, channel_receive, self.dispatch)
         except StopConsumer:
@@ -192,18 +204,34 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         await self.accept()
         user = self.scope.get("user")
-        if user is None:
-            self.closing = True
-            await self.close(code=CLOSE_UNAUTHORIZED, reason=self.scope.get("auth_error") or "not_authenticated")
+        if self.store_down:
+            await self.close_once(CLOSE_TRY_AGAIN_LATER, SERVICE_UNAVAILABLE)
             return
-        self.user_id = user_id = self.scope["user_id"]
-        staff = self.scope.get("user_is_staff", False)
-        self.groups = [user_group(user_id)]
-        await self.channel_layer.group_add(self.groups[0], self.channel_name)
-        if staff:  # staff sockets also get the operations page's snapshots (nebengjek.ops)
-            self.groups.append(OPS_GROUP)
-            await self.channel_layer.group_add(OPS_GROUP, self.channel_name)
+        if user is None:
+            error = self.scope.get("auth_error") or "not_authenticated"
+            await self.close_once(CLOSE_TRY_AGAIN_LATER if error == SERVICE_UNAVAILABLE else CLOSE_UNAUTHORIZED, error)
+            return
+        groups = [user_group(self.scope["user_id"])]
+        if self.scope.get("user_is_staff", False):  # staff sockets also get the ops page's snapshots (nebengjek.ops)
+            groups.append(OPS_GROUP)
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)
+        except Exception as exc:
+            if not backing_service_down(exc):
+                raise
+            logger.warning("socket handshake refused: Redis is unavailable (%s: %s)", type(exc).__name__, exc)
+            await self.close_once(CLOSE_TRY_AGAIN_LATER, SERVICE_UNAVAILABLE)
+            return
+        self.user_id = self.scope["user_id"]
         WS_CONNECTIONS.inc()
+
+    async def close_once(self, code: int, reason: str) -> None:
+        """Close from the server side once; nothing more is sent on this socket."""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code, reason=reason)
 
     async def websocket_disconnect(self, message):
         """Leave the groups even when Redis is gone: its subscriptions went with it, so a failed UNSUBSCRIBE is
@@ -304,6 +332,5 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
 
     async def session_revoke(self, message):
         sid = message.get("sid")
-        if (sid is None or sid == self.scope.get("token_sid")) and not self.closing:
-            self.closing = True
-            await self.close(code=CLOSE_UNAUTHORIZED, reason="session_ended")
+        if sid is None or sid == self.scope.get("token_sid"):
+            await self.close_once(CLOSE_UNAUTHORIZED, "session_ended")
