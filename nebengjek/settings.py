@@ -213,6 +213,11 @@ NEARBY_MAX_RADIUS_M = 5000
 NEARBY_MAX_RESULTS = 50  # cap on drivers returned by one nearby search
 WS_MAX_MESSAGE_BYTES = 4096  # uvicorn is started with the same --ws-max-size
 WS_RATE_PER_SECOND = 20  # per socket, token bucket of the same burst size
+# Pushes waiting behind a client that does not read (the server's write buffer is full): past either bound the
+# socket is closed with 4408 and the client resumes by seq. Characters of JSON, close to bytes.
+WS_SEND_QUEUE_MAX_MESSAGES = env.int("WS_SEND_QUEUE_MAX_MESSAGES", default=200)
+WS_SEND_QUEUE_MAX_BYTES = env.int("WS_SEND_QUEUE_MAX_BYTES", default=512 * 1024)
+WS_SLOW_CLOSE_TIMEOUT_SECONDS = env.float("WS_SLOW_CLOSE_TIMEOUT_SECONDS", default=5.0)  # then the connection is dropped
 EVENT_RETENTION_HOURS = 24
 EVENTS_PAGE_MAX = 500  # GET /api/v1/events and `resume` replay at most this many per page
 LIVE_SWEEP_INTERVAL_SECONDS = env.float("LIVE_SWEEP_INTERVAL_SECONDS", default=10.0)

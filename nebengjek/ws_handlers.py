@@ -35,6 +35,8 @@ async def resume(consumer, message):
         page = await database_sync_to_async(events_after)(user_id=consumer.user_id, after=after,
                                                           limit=settings.EVENTS_PAGE_MAX)
         for event in page:
+            if consumer.closing:  # the socket closed mid-replay: the client resumes again from what it got
+                return None
             await consumer.send_event(event.as_message())
         replayed += len(page)
         if len(page) < settings.EVENTS_PAGE_MAX:
