@@ -389,3 +389,7 @@ STORAGES = {
 # --- Processes started by `manage.py runstack` (make run) ------------------------------------------
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=os.cpu_count() or 1)
 CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
+# runstack restarts a child that exits: after this delay, doubled at each exit up to the maximum; a child that ran
+# longer than the maximum counts as healthy again and restarts after the first delay.
+RUNSTACK_RESTART_BACKOFF_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_SECONDS", default=1.0)
+RUNSTACK_RESTART_BACKOFF_MAX_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_MAX_SECONDS", default=30.0)
