@@ -399,8 +399,10 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         waits is the server's write buffer being full: the client is not reading."""
         outbox = self.outbox
         try:
-            while outbox and not self.closing:
+            while outbox:
                 async with self.lock:
+                    if self.closing:  # closed while this task waited for its turn: nothing more is sent
+                        return
                     seq, text = outbox.popleft()
                     self.outbox_chars -= len(text)
                     if seq is not None:
@@ -425,7 +427,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
                        extra={"user_id": self.user_id, "pushes_waiting": waiting})
         try:
             async with asyncio.timeout(settings.WS_SLOW_CLOSE_TIMEOUT_SECONDS), self.lock:
-                await self.base_send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER, "reason": "slow_consumer"})
+                await self.base_send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER,
+                                      "reason": "slow_consumer"})
             return  # the server answers with websocket.disconnect, which ends this consumer
         except (TimeoutError, OSError):
             pass

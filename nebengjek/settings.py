@@ -217,7 +217,8 @@ WS_RATE_PER_SECOND = 20  # per socket, token bucket of the same burst size
 # socket is closed with 4408 and the client resumes by seq. Characters of JSON, close to bytes.
 WS_SEND_QUEUE_MAX_MESSAGES = env.int("WS_SEND_QUEUE_MAX_MESSAGES", default=200)
 WS_SEND_QUEUE_MAX_BYTES = env.int("WS_SEND_QUEUE_MAX_BYTES", default=512 * 1024)
-WS_SLOW_CLOSE_TIMEOUT_SECONDS = env.float("WS_SLOW_CLOSE_TIMEOUT_SECONDS", default=5.0)  # then the connection is dropped
+# How long the 4408 close may wait for a client that reads nothing; then the connection is dropped.
+WS_SLOW_CLOSE_TIMEOUT_SECONDS = env.float("WS_SLOW_CLOSE_TIMEOUT_SECONDS", default=5.0)
 EVENT_RETENTION_HOURS = 24
 EVENTS_PAGE_MAX = 500  # GET /api/v1/events and `resume` replay at most this many per page
 LIVE_SWEEP_INTERVAL_SECONDS = env.float("LIVE_SWEEP_INTERVAL_SECONDS", default=10.0)

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import call_command
@@ -36,7 +36,7 @@ class Child:
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     restart_at: float | None = None
-    backoff: float = field(default=0.0)
+    backoff: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True)
