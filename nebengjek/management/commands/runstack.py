@@ -5,6 +5,7 @@ runstack supervises its children: one that exits (killed, crashed) is restarted 
 (RUNSTACK_RESTART_BACKOFF_SECONDS, doubling up to RUNSTACK_RESTART_BACKOFF_MAX_SECONDS), with a WARNING naming its
 exit code; the others keep running. Each child runs in its own process group, so that what a dead child leaves
 behind (a Celery pool, uvicorn's workers holding the port) is cleared before the restart."""
+import ctypes
 import logging
 import os
 import shutil
@@ -23,6 +24,7 @@ from nebengjek import embedded_redis
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 15
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 POLL_SECONDS = 0.5
 
 
@@ -39,11 +41,19 @@ class Child:
     backoff: float = 0.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True)
+        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True,
+                                        preexec_fn=_terminate_with_parent)
         self.started_at, self.restart_at = time.monotonic(), None
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when runstack dies, even by SIGKILL; its own process group no longer
+    shares runstack's fate otherwise."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(pid: int, signum: int) -> None:
