@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from nebengjek.inputs import StrictIntegerField
+
 
 class WalletOutputSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
@@ -16,13 +18,8 @@ class WalletTransactionOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(source="transaction.created_at")
 
 
-class WholeRupiahField(serializers.IntegerField):
+class WholeRupiahField(StrictIntegerField):
     """A JSON integer only: 15000.5, "15000" and true are refused rather than coerced."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class TopUpInputSerializer(serializers.Serializer):

@@ -5,11 +5,12 @@ from channels.db import database_sync_to_async
 from locations import services
 from locations.inputs import position_parse
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.inputs import is_json_boolean
 
 
 async def beacon(consumer, message):
     active = message.get("active")
-    if not isinstance(active, bool):
+    if not is_json_boolean(active):
         raise DomainError(CommonError.INVALID_INPUT, "active: Must be true or false.",
                           details={"active": ["Must be true or false."]})
     return {"active": await database_sync_to_async(_beacon_set)(consumer.user_id, active)}

@@ -3,12 +3,12 @@
 Errors: `invalid_input` (a missing or wrongly typed field, named in details) and `invalid_coordinates`
 (lat outside [-90, 90] or lng outside [-180, 180]).
 """
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from locations.errors import LocationsError, LocationsException
 from nebengjek.errors import CommonError
+from nebengjek.inputs import is_json_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ def number_field(data, field, *, required=True):
         if required:
             raise invalid_field(field, "This field is required.")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_json_number(value):
         raise invalid_field(field, "A number is required.")
     return float(value)
 

@@ -1,18 +1,20 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from nebengjek.inputs import StrictBooleanField, StrictFloatField
+
 
 class BeaconSerializer(serializers.Serializer):
-    active = serializers.BooleanField()
+    active = StrictBooleanField()
 
 
 class LocationInputSerializer(serializers.Serializer):
     """For the schema: the body is validated by locations.inputs.position_parse, the same code as the socket's."""
 
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lng = StrictFloatField(min_value=-180, max_value=180)
     recorded_at = serializers.DateTimeField(required=False)
-    accuracy_m = serializers.FloatField(required=False, min_value=0)
+    accuracy_m = StrictFloatField(required=False, min_value=0)
 
 
 class LocationOutputSerializer(serializers.Serializer):

@@ -26,7 +26,7 @@ def _answer(service, match_id, driver):
 
 def _match_id(message):
     try:
-        return uuid.UUID(str(message["match_id"]))
-    except (KeyError, ValueError):
+        return uuid.UUID(message["match_id"])  # a JSON string only: a 32-digit number is not an id
+    except (KeyError, ValueError, TypeError, AttributeError):
         raise DomainError(CommonError.INVALID_INPUT, "match_id: a match id (UUID) is required.",
                           details={"match_id": ["A valid UUID is required."]}) from None

@@ -2,11 +2,12 @@
 from rest_framework import serializers
 
 from matching.models import PaymentMethod
+from nebengjek.inputs import StrictFloatField
 
 
 class PointInputSerializer(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lng = StrictFloatField(min_value=-180, max_value=180)
 
 
 class RequestCreateInputSerializer(serializers.Serializer):

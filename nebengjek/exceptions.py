@@ -3,6 +3,7 @@ import logging
 
 import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError as DatabaseConnectionClosed
 from django.db import OperationalError as DatabaseUnavailable
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
@@ -81,18 +82,18 @@ _BUILTIN_VALIDATION_CODES = {
 }
 
 
-def _backing_service_down(exc):
+def backing_service_down(exc: BaseException) -> bool:
     """Redis (cache, throttles, geo, channel layer) or the broker unreachable, or the database's OperationalError
     (connection lost or refused, the server's connection pool exhausted under overload, a deadlock or lock timeout
-    rolled back): the request may be retried later."""
+    rolled back) or InterfaceError (its connection already closed): the request may be retried later."""
     from kombu.exceptions import OperationalError as BrokerUnreachable
 
     return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnreachable,
-                            DatabaseUnavailable))
+                            DatabaseUnavailable, DatabaseConnectionClosed))
 
 
 def api_exception_handler(exc, context):
-    if _backing_service_down(exc):
+    if backing_service_down(exc):
         set_rollback()
         logger.warning("backing service unavailable: %s", exc, exc_info=isinstance(exc, DatabaseUnavailable))
         return Response(error_body(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly."),

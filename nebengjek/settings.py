@@ -219,6 +219,12 @@ NEARBY_MAX_RADIUS_M = 5000
 NEARBY_MAX_RESULTS = 50  # cap on drivers returned by one nearby search
 WS_MAX_MESSAGE_BYTES = 4096  # uvicorn is started with the same --ws-max-size
 WS_RATE_PER_SECOND = 20  # per socket, token bucket of the same burst size
+# Pushes waiting behind a client that does not read (the server's write buffer is full): past either bound the
+# socket is closed with 4408 and the client resumes by seq. Characters of JSON, close to bytes.
+WS_SEND_QUEUE_MAX_MESSAGES = env.int("WS_SEND_QUEUE_MAX_MESSAGES", default=200)
+WS_SEND_QUEUE_MAX_BYTES = env.int("WS_SEND_QUEUE_MAX_BYTES", default=512 * 1024)
+# How long the 4408 close may wait for a client that reads nothing; then the connection is dropped.
+WS_SLOW_CLOSE_TIMEOUT_SECONDS = env.float("WS_SLOW_CLOSE_TIMEOUT_SECONDS", default=5.0)
 EVENT_RETENTION_HOURS = 24
 EVENTS_PAGE_MAX = 500  # GET /api/v1/events and `resume` replay at most this many per page
 LIVE_SWEEP_INTERVAL_SECONDS = env.float("LIVE_SWEEP_INTERVAL_SECONDS", default=10.0)
@@ -434,3 +440,7 @@ STORAGES = {
 # --- Processes started by `manage.py runstack` (make run) ------------------------------------------
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=os.cpu_count() or 1)
 CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
+# runstack restarts a child that exits: after this delay, doubled at each exit up to the maximum; a child that ran
+# longer than the maximum counts as healthy again and restarts after the first delay.
+RUNSTACK_RESTART_BACKOFF_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_SECONDS", default=1.0)
+RUNSTACK_RESTART_BACKOFF_MAX_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_MAX_SECONDS", default=30.0)

@@ -2,9 +2,11 @@
 
 JwtAuthMiddleware puts into the scope `user` (None when refused, else a lazy User), `user_id`, `user_is_staff`,
 `auth_error` (why: `not_authenticated`,
-`token_not_valid`, `user_suspended`) and `token_sid` (the sign-in session of the token). It never refuses the
-handshake itself: the consumer accepts and then closes with 4401, which a client can tell from a network error.
+`token_not_valid`, `user_suspended`, or `service_unavailable` when the database or Redis could not answer) and
+`token_sid` (the sign-in session of the token). It never refuses the handshake itself: the consumer accepts and then
+closes with 4401 (or 1013 for `service_unavailable`), which a client can tell from a network error.
 """
+import logging
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +17,12 @@ from django.utils.functional import SimpleLazyObject
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from nebengjek.exceptions import backing_service_down
 from nebengjek.ops.services import ops_group_joins
+
+logger = logging.getLogger(__name__)
+
+SERVICE_UNAVAILABLE = "service_unavailable"
 
 
 def token_from_scope(scope):
@@ -55,7 +62,13 @@ class JwtAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        user, error, sid = await database_sync_to_async(authenticate)(token_from_scope(scope))
+        try:
+            user, error, sid = await database_sync_to_async(authenticate)(token_from_scope(scope))
+        except Exception as exc:
+            if not backing_service_down(exc):
+                raise
+            logger.warning("socket handshake refused: a store is unavailable (%s: %s)", type(exc).__name__, exc)
+            user, error, sid = None, SERVICE_UNAVAILABLE, None
         # The scope is completed in place rather than copied: the server made it for this connection alone, and a
         # copy (~1 KB) would live as long as the socket (bench scenario 5: memory per idle socket).
         if user is None:

@@ -15,6 +15,7 @@ from django.conf import settings
 from locations import consumers as locations_consumers
 from matching import consumers as matching_consumers
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.inputs import is_json_integer
 from nebengjek.realtime import events_after
 
 
@@ -26,7 +27,7 @@ async def ping(consumer, message):
 async def resume(consumer, message):
     """Replay the stored events after `after` (the last seq the client saw), in order, before the ack."""
     after = message.get("after", 0)
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+    if not is_json_integer(after) or after < 0:
         raise DomainError(CommonError.INVALID_INPUT, "after: A non-negative integer is required.",
                           details={"after": ["A non-negative integer is required."]})
     replayed = 0
@@ -34,6 +35,8 @@ async def resume(consumer, message):
         page = await database_sync_to_async(events_after)(user_id=consumer.user_id, after=after,
                                                           limit=settings.EVENTS_PAGE_MAX)
         for event in page:
+            if consumer.closing:  # the socket closed mid-replay: the client resumes again from what it got
+                return None
             await consumer.send_event(event.as_message())
         replayed += len(page)
         if len(page) < settings.EVENTS_PAGE_MAX:

@@ -1,11 +1,14 @@
-"""Backpressure (issue 9, item 10): one socket that stops reading does not slow the others, and once it comes
-back (reconnect + `resume` with its last seq) it receives every event it missed, in order.
+"""Backpressure (issue 9, item 10; issue 20, item 16): one socket that stops reading does not slow the others, the
+server drops it once its bounded queue of pushes is full (close 4408, or the connection reset when even the close
+cannot be written), and once it comes back (reconnect + `resume` with its last seq) it receives every event it
+missed, in order.
 
 A real uvicorn process (the flags `runstack` uses) serves /ws/. N normal clients (the `websockets` library) read
 everything; one raw TCP client with a 4 KB receive buffer reads its first events, then never reads again while
 `rounds` rounds each push `flood` padded events to it and one event to every normal client, and every normal client
 pings. Asserted: every normal client gets each of its events once, in seq order, and an ack for every ping; the slow
-client then resumes and gets every missed event once, in order. Latencies are measured and reported, not asserted.
+client is dropped by the server, then resumes and gets every missed event once, in order. Latencies are measured
+and reported, not asserted.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python reliability/backpressure.py \
         --normal 20 --rounds 50 --flood 100 --redis-port 6512 --http-port 8850
@@ -94,6 +97,42 @@ class RawSocket:
             length = int.from_bytes(self._exactly(8), "big")
         assert first & 0x0F == 0x1, f"not a text frame: opcode {first & 0x0F}"
         return json.loads(self._exactly(length))
+
+    def closed_by_server(self, timeout):
+        """How the server ended this connection, reading (and dropping) what is left: ("close", code), ("reset",
+        None) or ("eof", None); None when it is still open after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                return "reset", None
+            if not chunk:
+                return "eof", None
+            self.buffer += chunk
+            code = self._close_code()
+            if code is not None:
+                return "close", code
+        return None
+
+    def _close_code(self):
+        """Skip whole frames in the buffer; the code of a close frame when one is there."""
+        while len(self.buffer) >= 2:
+            first, second = self.buffer[0], self.buffer[1]
+            length, offset = second & 0x7F, 2
+            if length == 126:
+                length, offset = int.from_bytes(self.buffer[2:4], "big"), 4
+            elif length == 127:
+                length, offset = int.from_bytes(self.buffer[2:10], "big"), 10
+            if len(self.buffer) < offset + length:
+                return None
+            payload, self.buffer = self.buffer[offset:offset + length], self.buffer[offset + length:]
+            if first & 0x0F == 0x8:
+                return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        return None
 
     def drain_forever(self):
         """Baseline mode: read and drop everything, in a thread, as a healthy client would."""
@@ -217,6 +256,7 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
 
     env = django_env(REDIS_URL=redis_url or settings.REDIS_URL, DATABASE_URL=database_url or os.environ["DATABASE_URL"],
                      CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+                     WS_SLOW_CLOSE_TIMEOUT_SECONDS=2,
                      JWT_SIGNING_KEY=settings.SIMPLE_JWT["SIGNING_KEY"], SECRET_KEY=settings.SECRET_KEY)
     log_path = log_path or Path(settings.VAR_DIR) / "backpressure.log"
     users, tokens = people(normal + 1)
@@ -239,6 +279,7 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
         delivered = clients.wait_for(events=rounds, pings=rounds, timeout=timeout)
         flood_seconds = time.monotonic() - started
         rss_after = rss_kib(server.pid)
+        dropped = None if baseline else slow.closed_by_server(timeout)
         slow.close()
         replayed, resume_ack = asyncio.run(resume(http_port, slow_token, last_seq, rounds * flood, timeout))
         clients.close()
@@ -262,6 +303,7 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
         "push_latency_ms_max": round(max(latencies) * 1000, 1) if latencies else None,
         "ack_latency_ms_p50": percentile(ack_latencies, 50), "ack_latency_ms_p99": percentile(ack_latencies, 99),
         "flood_seconds": round(flood_seconds, 2),
+        "slow_dropped_by_server": dropped,
         "slow_last_seq_before_stopping": last_seq, "slow_replayed": len(replayed),
         "slow_replayed_in_order_complete": replayed == missed,
         "resume_ack": resume_ack,
@@ -290,6 +332,7 @@ def main():
                       redis_url=redis_server.url, timeout=300, baseline=args.baseline)
     print(json.dumps(figures, indent=2, default=str))
     ok = figures["all_delivered_in_time"] and figures["normal_events_in_order_once"] and \
+        (args.baseline or figures["slow_dropped_by_server"] is not None) and \
         figures["slow_replayed_in_order_complete"] and figures["pings_acked"] == figures["pings_sent"]
     sys.exit(0 if ok else 1)
 

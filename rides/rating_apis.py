@@ -5,11 +5,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from nebengjek.inputs import StrictIntegerField
 from rides.ratings import rating_create
 
 
 class RatingInputSerializer(serializers.Serializer):
-    stars = serializers.IntegerField(min_value=1, max_value=5)
+    stars = StrictIntegerField(min_value=1, max_value=5)
     comment = serializers.CharField(max_length=settings.RATING_COMMENT_MAX_LENGTH, required=False, allow_blank=True,
                                     allow_null=True, default="")
     # Which tags are allowed depends on the side being rated: the service checks them (settings.RATING_TAGS).

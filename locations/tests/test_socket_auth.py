@@ -1,8 +1,13 @@
-"""Who may hold a socket: the handshake is accepted, then a refused client is closed with 4401."""
+"""Who may hold a socket: the handshake is accepted, then a refused client is closed with 4401 (or 1013 when a
+store cannot answer)."""
+import logging
 from datetime import timedelta
 
+import pytest
+import redis
 import time_machine
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from accounts.services import auth_logout, tokens_issue, user_suspend
@@ -160,3 +165,46 @@ async def test_a_socket_outlives_its_access_token(ws):
         await socket.send_json_to({"type": "ping", "id": 1})
 
         assert await socket.receive_json_from(timeout=5) == {"type": "ack", "id": 1}
+
+
+def _refuse_database(**kwargs):
+    raise OperationalError("terminating connection due to administrator command")
+
+
+def _refuse_database_closed(**kwargs):
+    raise InterfaceError("connection already closed")
+
+
+@pytest.mark.parametrize("failure", [_refuse_database, _refuse_database_closed], ids=["operational", "interface"])
+async def test_a_database_failure_at_the_handshake_closes_with_1013_and_logs_a_warning(ws, caplog, monkeypatch,
+                                                                                      failure):
+    tokens = await db(tokens_issue)(user=await db(make_passenger)())
+    monkeypatch.setattr("accounts.selectors.user_with_session_get", failure)  # the session read loses its database
+
+    with caplog.at_level(logging.INFO):
+        socket = await ws(token=tokens["access"])
+        output = await socket.receive_output(timeout=5)
+
+    assert output == {"type": "websocket.close", "code": 1013, "reason": "service_unavailable"}
+    assert [r.levelname for r in caplog.records if r.name.startswith("nebengjek")] == ["WARNING"], caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+@pytest.mark.parametrize("step", ["new_channel", "group_add"])
+async def test_a_redis_failure_at_the_handshake_closes_with_1013_and_logs_a_warning(ws, caplog, monkeypatch, step):
+    from channels_redis.pubsub import RedisPubSubLoopLayer
+
+    passenger = await db(make_passenger)()
+
+    async def refuse(self, *args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(RedisPubSubLoopLayer, step, refuse)  # subscribing the socket's channel, joining its group
+
+    with caplog.at_level(logging.INFO):
+        socket = await ws(passenger)
+        output = await socket.receive_output(timeout=5)
+
+    assert output == {"type": "websocket.close", "code": 1013, "reason": "service_unavailable"}
+    assert "WARNING" in [r.levelname for r in caplog.records if r.name.startswith("nebengjek")], caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -174,3 +174,19 @@ async def test_ids_may_be_strings_or_numbers_and_come_back_unchanged(driver_sock
 
     assert [await reply(driver_socket), await reply(driver_socket)] == [
         {"type": "ack", "id": "x-1"}, {"type": "ack", "id": 99}]
+
+
+MALFORMED_FRAMES = [{"text_data": "{not json"}, {"text_data": "[1, 2]"}, {"bytes_data": b"\x00\x01"},
+                    {"text_data": '{"type": "teleport"}'}]
+
+
+@pytest.mark.parametrize("frame", MALFORMED_FRAMES, ids=["bad_json", "not_an_object", "binary", "unknown_type"])
+async def test_a_burst_of_malformed_frames_is_rate_limited_like_well_formed_messages(driver_socket, frame):
+    sent = 1000  # unless sending and answering them took over 50 s, all but ~20 are over the limit
+
+    for _ in range(sent):
+        await driver_socket.send_to(**frame)
+    answers = [await reply(driver_socket) for _ in range(sent)]
+
+    codes = [answer["error"]["code"] for answer in answers]
+    assert codes.count("rate_limited") >= sent - 100, codes[:40]

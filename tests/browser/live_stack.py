@@ -29,7 +29,8 @@ def free_port():
 class Stack:
     """`manage.py runstack` in a subprocess with its own database file, Redis database and log file."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, *, redis_url=None, channel_prefix="njbrowser"):
+        """`redis_url`: default the browser tests' own database (7) on the suite's Redis server."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "stack.log"
@@ -39,8 +40,8 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
             "VAR_DIR": str(workdir),
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-            "REDIS_URL": f"{redis_base}/7",  # not the suite's database, which every test flushes
-            "CHANNEL_PREFIX": "njbrowser",
+            "REDIS_URL": redis_url or f"{redis_base}/7",  # not the suite's database, which every test flushes
+            "CHANNEL_PREFIX": channel_prefix,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "OPS_TILE_URL": "",  # no network for tiles here: the page must work without them
             "SEED_STAFF_PASSWORD": STAFF_PASSWORD,

@@ -153,3 +153,43 @@ def test_a_burst_of_garbage_without_ids_gets_one_error_each_and_the_socket_survi
     for reply in replies:
         assert_well_formed_error(reply)
     assert alive == {"type": "ack", "id": 1}
+
+
+# Strict types (issue 20, item 18): a number is a JSON number, a flag is true/false, an id is a string or a number.
+NOT_A_NUMBER = [True, "1", "NaN"]
+STRICT_MESSAGES = (
+    [({"type": "location", "lat": -6.2, "lng": 106.8, field: bad}, field)
+     for field in ("lat", "lng", "accuracy_m") for bad in NOT_A_NUMBER]
+    + [({"type": "resume", "after": bad}, "after") for bad in [True, "1", 1.5]]
+    + [({"type": "beacon", "active": bad}, "active") for bad in [1, 0, "true"]]
+    + [({"type": "match.accept", "match_id": bad}, "match_id")
+       for bad in [12345678901234567890123456789012, True, ["x"]]]
+)
+
+
+def test_wrongly_typed_fields_are_invalid_input_naming_the_field(tokens):
+    async def run():
+        from nebengjek.asgi import application
+
+        socket = WebsocketCommunicator(application, "/ws/", headers=[(b"authorization",
+                                                                      f"Bearer {tokens[0]}".encode())])
+        await socket.connect(timeout=REPLY_TIMEOUT)
+        answers = []
+        try:
+            for number, (message, _) in enumerate(STRICT_MESSAGES):
+                await socket.send_to(text_data=json.dumps({**message, "id": number}))
+                answers.append(await next_reply(socket))
+            for bad_id in [True, {"a": 1}, [1]]:
+                await socket.send_to(text_data=json.dumps({"type": "ping", "id": bad_id}))
+                answers.append(await next_reply(socket))
+        finally:
+            await socket.disconnect()
+            await database_sync_to_async(connections.close_all)()
+        return answers
+
+    answers = async_to_sync(run)()
+
+    expected = [field for _, field in STRICT_MESSAGES] + ["id"] * 3
+    for answer, field in zip(answers, expected, strict=True):
+        assert answer["type"] == "error" and answer["error"]["code"] == "invalid_input", (field, answer)
+        assert field in answer["error"]["details"], (field, answer)

@@ -1,17 +1,117 @@
 """`make run`: the whole system in the foreground — embedded Redis (when no REDIS_URL), migrations,
-the ASGI server, a Celery worker and Celery beat — all stopped together by Ctrl-C."""
+the ASGI server, a Celery worker and Celery beat — all stopped together by Ctrl-C or SIGTERM.
+
+runstack supervises its children: one that exits (killed, crashed) is restarted after a backoff
+(RUNSTACK_RESTART_BACKOFF_SECONDS, doubling up to RUNSTACK_RESTART_BACKOFF_MAX_SECONDS), with a WARNING naming its
+exit code; the others keep running. Each child runs in its own process group, so that what a dead child leaves
+behind (a Celery pool, uvicorn's workers holding the port) is cleared before the restart."""
+import ctypes
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from nebengjek import embedded_redis
+
+logger = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 15
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class Child:
+    """One supervised process: what to run, the running process, and when to restart it."""
+
+    name: str
+    command: list[str]
+    env: dict | None = None
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None
+    backoff: float = 0.0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True,
+                                        preexec_fn=_terminate_with_parent)
+        self.started_at, self.restart_at = time.monotonic(), None
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when runstack dies, even by SIGKILL; its own process group no longer
+    shares runstack's fate otherwise."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Supervisor:
+    """Restarts children that exit, with backoff, until stop()."""
+
+    def __init__(self, children: list[Child], *, backoff: float, backoff_max: float):
+        self.children = children
+        self.backoff_initial, self.backoff_max = backoff, backoff_max
+
+    def start_all(self) -> None:
+        for child in self.children:
+            child.start()
+
+    def check(self, now: float) -> None:
+        """Notice children that exited (schedule their restart) and restart those whose delay is over."""
+        for child in self.children:
+            if child.restart_at is None:
+                code = child.exit_code()
+                if code is not None:
+                    self._schedule_restart(child, code, now)
+            elif now >= child.restart_at:
+                logger.info("restarting %s", child.name, extra={"child": child.name})
+                child.start()
+
+    def _schedule_restart(self, child: Child, code: int, now: float) -> None:
+        _signal_group(child.process.pid, signal.SIGKILL)  # what it left behind: pool processes, server workers
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # its live gauges (open sockets) no longer count
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(child.process.pid)
+        healthy = now - child.started_at > self.backoff_max
+        child.backoff = self.backoff_initial if healthy or not child.backoff else min(child.backoff * 2,
+                                                                                     self.backoff_max)
+        child.restart_at = now + child.backoff
+        logger.warning("%s exited with code %s; restarting in %.1f s", child.name, code, child.backoff,
+                       extra={"child": child.name, "exit_code": code, "restart_in_seconds": child.backoff})
+
+    def stop(self) -> None:
+        """SIGTERM to each child (its own clean shutdown), SIGKILL to its group after the timeout or once it is gone."""
+        running = [child for child in self.children if child.exit_code() is None and child.process is not None]
+        for child in running:
+            child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            try:
+                child.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+        for child in self.children:
+            if child.process is not None:
+                _signal_group(child.process.pid, signal.SIGKILL)
+                child.process.wait()
 
 
 class Command(BaseCommand):
@@ -25,7 +125,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-celery", action="store_true", help="only the ASGI server")
 
     def handle(self, *args, **options):
-        processes = []
+        supervisor = None
         redis_process = None
         if settings.EMBEDDED_REDIS:
             redis_process = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis")
@@ -33,16 +133,25 @@ class Command(BaseCommand):
         try:
             call_command("migrate", interactive=False, verbosity=0)
             self._share_metrics()
-            processes.append(self._spawn(self._server_command(options), env=self.server_env()))
-            if not options["no_celery"]:
-                processes += [self._spawn(command) for command in self.worker_commands()]
-                processes.append(self._spawn(self._celery("beat", "-l", "INFO", "-s",
-                                                          str(settings.VAR_DIR / "celerybeat-schedule"))))
+            supervisor = Supervisor(self.children(options), backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
+                                    backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS)
+            supervisor.start_all()
             self.stdout.write(f"NebengJek on http://{options['host']}:{options['port']}/ (Ctrl-C stops everything)")
-            self._wait(processes)
+            self._supervise(supervisor)
         finally:
-            self._stop(processes)
+            if supervisor is not None:
+                supervisor.stop()
             embedded_redis.stop(redis_process)
+
+    def children(self, options) -> list[Child]:
+        children = [Child("web server", self._server_command(options), env=self.server_env())]
+        if not options["no_celery"]:
+            default, matching = self.worker_commands()
+            children += [Child("celery worker (default queue)", default),
+                         Child("celery worker (matching queue)", matching),
+                         Child("celery beat", self._celery("beat", "-l", "INFO", "-s",
+                                                           str(settings.VAR_DIR / "celerybeat-schedule")))]
+        return children
 
     def _share_metrics(self):
         """One Prometheus directory for every child (web workers, Celery): /metrics then shows a task's counters."""
@@ -76,15 +185,13 @@ class Command(BaseCommand):
     def _celery(self, *args):
         return [sys.executable, "-m", "celery", "-A", "nebengjek", *args]
 
-    def _spawn(self, command, env=None):
-        return subprocess.Popen(command, env=env)
-
     @staticmethod
     def server_env(base=None):
         """The ASGI server's environment: a database pool per process (settings DB_POOL_MAX_SIZE) unless set."""
         return {"DB_POOL_MAX_SIZE": str(settings.WEB_DB_POOL_SIZE), **(os.environ if base is None else base)}
 
-    def _wait(self, processes):
+    def _supervise(self, supervisor: Supervisor) -> None:
+        """Until SIGTERM or Ctrl-C: restart what exits."""
         stop = {"now": False}
 
         def request_stop(signum, frame):
@@ -92,17 +199,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         try:
-            while not stop["now"] and all(process.poll() is None for process in processes):
-                time.sleep(0.5)
+            while not stop["now"]:
+                supervisor.check(time.monotonic())
+                time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
             pass
-
-    def _stop(self, processes):
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
