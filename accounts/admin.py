@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts import services
 from accounts.models import DriverProfile, OtpChallenge, SignInSession, User
+from accounts.msisdn import msisdn_clean
 from nebengjek.admin import ReadOnlyAdmin
 
 
@@ -13,8 +15,25 @@ class DriverProfileInline(admin.StackedInline):
     readonly_fields = ["is_verified", "verified_at", "created_at"]
 
 
+class MsisdnFormMixin:
+    """The number an operator types is parsed as sign-in parses it: stored as E.164, refused when invalid."""
+
+    def clean_msisdn(self):
+        return msisdn_clean(self.cleaned_data.get("msisdn"))
+
+
+class UserAddForm(MsisdnFormMixin, AdminUserCreationForm):
+    pass
+
+
+class UserEditForm(MsisdnFormMixin, UserChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserEditForm
+    add_form = UserAddForm
     ordering = ["-date_joined"]
     list_display = ["msisdn", "full_name", "role", "is_active", "is_staff", "date_joined"]
     list_filter = ["role", "is_active", "is_staff", "date_joined"]

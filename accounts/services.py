@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError, AccountsException
 from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
-from accounts.msisdn import normalize_msisdn
+from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
 from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
@@ -35,7 +35,7 @@ def msisdn_parse(raw):
     msisdn = normalize_msisdn(raw)
     if msisdn is None:
         raise AccountsException(AccountsError.INVALID_MSISDN, "Not a valid Telkomsel number.",
-                                details={"msisdn": ["Use 08…, 628… or +628… with a Telkomsel prefix."]})
+                                details={"msisdn": [INVALID_MSISDN_HINT]})
     return msisdn
 
 
