@@ -6,6 +6,7 @@ import re
 import secrets
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import redis
 from django.conf import settings
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 PLATE_PATTERN = re.compile(r"^([A-Z]{1,2}) ?(\d{1,4}) ?([A-Z]{0,3})$")
 SESSION_PRUNE_CHUNK = 1000  # rows per DELETE of sessions_prune
+OTP_SMS_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when the SMS gateway failed
 
 
 def msisdn_parse(raw):
@@ -44,8 +46,8 @@ def _otp_hash(challenge_id, code):
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _count_otp_send(*, msisdn, ip):
-    """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
+def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, int]]:
+    """The send counters this request counts in: (key, TTL, cap) per number, per number per day, per client IP."""
     windows = [
         (redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn), settings.OTP_SEND_WINDOW_SECONDS,
          settings.OTP_SENDS_PER_WINDOW),
@@ -55,6 +57,11 @@ def _count_otp_send(*, msisdn, ip):
     if ip:
         windows.append((redis_keys.key(redis_keys.OTP_SENDS_IP, ip=ip), redis_keys.OTP_SENDS_IP_TTL,
                         settings.OTP_SENDS_PER_IP_PER_HOUR))
+    return windows
+
+
+def _count_otp_send(windows):
+    """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
     pipe = get_redis().pipeline(transaction=True)
     for key, ttl, _ in windows:
         pipe.set(key, 0, ex=ttl, nx=True)
@@ -69,10 +76,27 @@ def _count_otp_send(*, msisdn, ip):
     return max((max(wait, 1) for wait in waits), default=0)
 
 
+# Gives back one counted send in each window whose counter still lives (one that expired meanwhile stays gone).
+_UNCOUNT_OTP_SEND_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+def _uncount_otp_send(windows):
+    try:
+        get_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
+    except redis.RedisError:
+        logger.warning("OTP send counters not given back after a failed send", exc_info=True)
+
+
 def otp_request(*, raw_msisdn, ip=None):
     """Send a fresh code to the number (known or not: the answer is the same). Returns (msisdn, expires_in)."""
     msisdn = msisdn_parse(raw_msisdn)
-    wait = _count_otp_send(msisdn=msisdn, ip=ip)
+    windows = _otp_send_windows(msisdn=msisdn, ip=ip)
+    wait = _count_otp_send(windows)
     if wait:
         raise AccountsException(AccountsError.OTP_RATE_LIMITED, "Too many codes requested; try again later.",
                                 status=429, details={"retry_after": wait}, headers={"Retry-After": str(wait)})
@@ -85,10 +109,23 @@ def otp_request(*, raw_msisdn, ip=None):
             id=challenge_id, msisdn=msisdn, code_hash=_otp_hash(challenge_id, code), created_at=now,
             expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS), requested_ip=ip,
         )
-        transaction.on_commit(
-            lambda: get_sms_backend().send(msisdn=msisdn, text=f"Your NebengJek code is {code}")
-        )
+        transaction.on_commit(partial(_otp_deliver, challenge_id=challenge_id, msisdn=msisdn, code=code,
+                                      windows=windows))
     return msisdn, settings.OTP_TTL_SECONDS
+
+
+def _otp_deliver(*, challenge_id, msisdn, code, windows):
+    """Send the code (after the commit). When the gateway fails, the send is given back to the caps and the
+    undelivered code retired, then 503: the client retries without having used up its sends."""
+    backend = get_sms_backend()  # outside the try: a misconfigured SMS_BACKEND is a bug, not an outage
+    try:
+        backend.send(msisdn=msisdn, text=f"Your NebengJek code is {code}")
+    except Exception as exc:  # the gateway is the outside world: whatever it raises means "not sent"
+        logger.warning("SMS gateway failed; the OTP send is not counted", exc_info=True)
+        _uncount_otp_send(windows)
+        OtpChallenge.objects.filter(id=challenge_id).update(superseded=True)
+        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "The code could not be sent; try again shortly.",
+                          status=503, headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
 
 
 def _otp_check(*, msisdn, code):

@@ -192,7 +192,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Accounts rules (../shared/API.md) -------------------------------------------------------------
-SMS_BACKEND = env.str("SMS_BACKEND", default="accounts.sms.ConsoleSmsBackend")
+CONSOLE_SMS_BACKEND = "accounts.sms.ConsoleSmsBackend"  # development: prints each code into the server log
+SMS_BACKEND = env.str("SMS_BACKEND", default=CONSOLE_SMS_BACKEND)
+if NEBENGJEK_ENV == "production" and SMS_BACKEND == CONSOLE_SMS_BACKEND:
+    raise ImproperlyConfigured("Refusing to start: SMS_BACKEND is the console backend in production, which writes "
+                               "sign-in codes into the log (set SMS_BACKEND to your SMS gateway's backend class).")
 OTP_TTL_SECONDS = 300
 OTP_MAX_WRONG_ATTEMPTS = 5
 OTP_SENDS_PER_WINDOW = env.int("OTP_SENDS_PER_WINDOW", default=3)
