@@ -2,6 +2,7 @@
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import uuid
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -203,7 +205,7 @@ def auth_logout(*, refresh):
     with transaction.atomic():
         token.blacklist()
         if sid:  # a session from before the session table has no row: the handshake's fallback sees the blacklist
-            _sessions_revoke(SignInSession.objects.filter(sid=sid))
+            _sessions_revoke(SignInSession.objects.filter(sid=sid), also_sids=[sid])
         if user_id:
             close_sessions_on_commit(user_id, sid=sid)
 
@@ -254,9 +256,52 @@ def _delete_in_chunks(queryset, *, limit):
     return deleted
 
 
-def _sessions_revoke(sessions):
-    """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now."""
-    return sessions.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+def _sessions_revoke(sessions, *, also_sids=()):
+    """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now, and mark them (and `also_sids`, as
+    tokens carry them) in Redis' revoked sessions, which the REST authentication reads. Call it in a transaction:
+    the Redis write comes before the commit, so a Redis error rolls the revocation back (the caller fails, 503 over
+    REST) rather than leaving a revocation the authentication cannot see."""
+    sids = list(sessions.select_for_update().filter(revoked_at__isnull=True).values_list("sid", flat=True))
+    if sids:
+        SignInSession.objects.filter(sid__in=sids).update(revoked_at=timezone.now())
+    _revoked_sessions_mark({sid.hex for sid in sids} | set(also_sids))
+    return len(sids)
+
+
+def _revoked_session_ttl_seconds() -> int:
+    """How long a revoked mark must live: until the last access token of the session has expired."""
+    leeway = api_settings.LEEWAY
+    leeway_s = leeway.total_seconds() if isinstance(leeway, timedelta) else leeway
+    return math.ceil(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds() + leeway_s)
+
+
+def _revoked_sessions_mark(sids, *, ttls=None):
+    if not sids:
+        return
+    ttl = _revoked_session_ttl_seconds()
+    pipe = get_redis().pipeline(transaction=False)
+    for sid in sids:
+        pipe.set(redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=sid), "1", ex=(ttls or {}).get(sid, ttl))
+    pipe.execute()
+
+
+def revoked_sessions_repair():
+    """Beat (with the live sweeper's period): when Redis' revoked sessions are not known complete (flushed, or a new
+    Redis), put back every session revoked within the last access lifetime with what is left of its TTL, then the
+    completeness marker; until then the REST authentication asks the database. Returns how many were put back."""
+    client = get_redis()
+    if client.exists(redis_keys.AUTH_REVOKED_COMPLETE):
+        return 0
+    now = timezone.now()
+    ttl = _revoked_session_ttl_seconds()
+    revoked = dict(SignInSession.objects.filter(revoked_at__gt=now - timedelta(seconds=ttl))
+                   .values_list("sid", "revoked_at"))
+    left = {sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds())) for sid, revoked_at in revoked.items()}
+    _revoked_sessions_mark(set(left), ttls=left)
+    client.set(redis_keys.AUTH_REVOKED_COMPLETE, now.isoformat())
+    if left:
+        logger.info("revoked sessions restored in Redis", extra={"sessions": len(left)})
+    return len(left)
 
 
 def user_update(*, user, full_name):

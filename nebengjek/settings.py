@@ -159,7 +159,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/admin/login/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # simplejwt's, refusing at once a token whose sign-in session ended (accounts.authentication)
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -227,6 +228,14 @@ CELERY_BEAT_SCHEDULE["locations-live-sweep"] = {
 }
 CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "nebengjek.tasks.events_prune", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["sessions-prune"] = {"task": "accounts.tasks.sessions_prune", "schedule": 3600.0}
+# After a Redis flush the REST authentication asks the database about sessions until this task has put the revoked
+# ones back (accounts.services.revoked_sessions_repair): one EXISTS per run otherwise.
+AUTH_REVOKED_REPAIR_INTERVAL_SECONDS = env.float("AUTH_REVOKED_REPAIR_INTERVAL_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["accounts-revoked-sessions-repair"] = {
+    "task": "accounts.tasks.revoked_sessions_repair",
+    "schedule": AUTH_REVOKED_REPAIR_INTERVAL_SECONDS,
+    "options": {"expires": 2 * AUTH_REVOKED_REPAIR_INTERVAL_SECONDS},
+}
 
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
 MATCHING_RADII_M = [1000, 2000, 3000]  # each batch widens to the next radius (../shared/API.md "Nearby / dispatch")
