@@ -67,13 +67,19 @@ class DriverProfileAdmin(admin.ModelAdmin):
     list_filter = ["vehicle_type", "is_verified"]
     search_fields = ["vehicle_plate", "user__msisdn", "user__full_name"]
     readonly_fields = ["user", "is_verified", "verified_at", "created_at"]
-    actions = ["mark_verified"]
+    actions = ["mark_verified", "revoke_verification"]
 
     @admin.action(description="Mark verified")
     def mark_verified(self, request, queryset):
         for profile in queryset:
             services.driver_verify(profile=profile)
         self.message_user(request, f"Verified {queryset.count()} driver(s).", messages.SUCCESS)
+
+    @admin.action(description="Revoke verification (takes the driver offline; no proposals)")
+    def revoke_verification(self, request, queryset):
+        for profile in queryset.select_related("user"):
+            services.driver_unverify(profile=profile)
+        self.message_user(request, f"Revoked the verification of {queryset.count()} driver(s).", messages.SUCCESS)
 
 
 @admin.register(OtpChallenge)

@@ -2,7 +2,7 @@ import jwt
 from django.db.models import F, FilteredRelation, Q
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts.models import SignInSession, User
+from accounts.models import DriverProfile, SignInSession, User
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis_held
 
@@ -20,6 +20,15 @@ def sign_in_session_ended(*, sid: str) -> bool:
     if complete is None:
         return SignInSession.objects.filter(sid=sid, revoked_at__isnull=False).exists()
     return False
+
+
+def driver_is_verified(*, user_id, lock: bool = False) -> bool:
+    """True when the driver's profile is verified. `lock` (in a transaction) holds the profile row until the commit,
+    so an operator's un-verify (accounts.services.driver_unverify) waits and then takes the beacon off."""
+    profiles = DriverProfile.objects.filter(user_id=user_id, is_verified=True)
+    if lock:
+        profiles = profiles.select_for_update()
+    return bool(list(profiles.values_list("pk", flat=True)))
 
 
 def user_get_for_output(user_id):

@@ -320,7 +320,10 @@ def vehicle_plate_normalize(raw):
 
 
 def driver_register(*, user, vehicle_type, vehicle_plate):
+    """Make the user a driver with this vehicle; verified at once when settings.DRIVER_AUTO_VERIFY (development),
+    else an operator verifies the driver in the admin before the beacon may go on."""
     plate = vehicle_plate_normalize(vehicle_plate)
+    verified_at = timezone.now() if settings.DRIVER_AUTO_VERIFY else None
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if hasattr(user, "driver_profile"):
@@ -328,7 +331,8 @@ def driver_register(*, user, vehicle_type, vehicle_plate):
                                     status=409)
         try:
             with transaction.atomic():
-                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate)
+                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate,
+                                             is_verified=verified_at is not None, verified_at=verified_at)
         except IntegrityError as exc:
             raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN, "That plate is registered to another driver.",
                                     status=409) from exc
@@ -344,8 +348,28 @@ def driver_verify(*, profile):
     return profile
 
 
+def driver_unverify(*, profile):
+    """Withdraw a driver's verification: the beacon goes off (out of the live index at once) and stays refused, and
+    dispatch proposes the driver nothing, until an operator verifies the driver again."""
+    with transaction.atomic():
+        DriverProfile.objects.filter(pk=profile.pk).update(is_verified=False, verified_at=None)
+        _driver_take_offline(profile.user)
+    profile.refresh_from_db(fields=["is_verified", "verified_at"])
+    return profile
+
+
+def _driver_take_offline(user):
+    """Switch a driver's beacon off (the live index drops the driver after the commit); a no-op when it is off."""
+    from locations.selectors import driver_beacon_on
+    from locations.services import beacon_set
+
+    if user.is_driver and driver_beacon_on(driver_id=user.pk):
+        beacon_set(user=user, active=False)
+
+
 def user_suspend(*, user):
-    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close."""
+    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close;
+    a driver's beacon goes off (out of the live index at once; dispatch refuses inactive drivers anyway)."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
     with transaction.atomic():
@@ -358,6 +382,7 @@ def user_suspend(*, user):
                                              ignore_conflicts=True)
         close_sessions_on_commit(user.id)
         transaction.on_commit(lambda: _suspended_mirror(user_id=user.id, suspended=True))
+        _driver_take_offline(user)  # after the close above: its beacon.updated push is for the replay at sign-in
     return user
 
 

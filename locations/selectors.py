@@ -132,6 +132,13 @@ class _Search:
                 for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]
 
 
+def driver_beacon_on(*, driver_id) -> bool:
+    """True when the driver's beacon is on (the database's DriverPresence, not its Redis mirror)."""
+    from locations.models import DriverPresence
+
+    return DriverPresence.objects.filter(driver_id=driver_id, beacon_active=True).exists()
+
+
 def user_last_position(*, user_id):
     """The latest accepted position of any user (kept USER_LAST_POSITION_TTL), or None."""
     lat, lng, t = get_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")

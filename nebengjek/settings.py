@@ -199,6 +199,9 @@ if NEBENGJEK_ENV == "production" and SMS_BACKEND == CONSOLE_SMS_BACKEND:
     raise ImproperlyConfigured("Refusing to start: SMS_BACKEND is the console backend in production, which writes "
                                "sign-in codes into the log (set SMS_BACKEND to your SMS gateway's backend class).")
 OTP_TTL_SECONDS = 300
+# A driver must be verified (DriverProfile.is_verified, by an operator in the admin) to go online and be proposed
+# rides. On: registration (POST /api/v1/me/driver) verifies at once, so a ride can be run through the API alone.
+DRIVER_AUTO_VERIFY = env.bool("DRIVER_AUTO_VERIFY", default=NEBENGJEK_ENV != "production")
 OTP_MAX_WRONG_ATTEMPTS = 5
 OTP_SENDS_PER_WINDOW = env.int("OTP_SENDS_PER_WINDOW", default=3)
 OTP_SEND_WINDOW_SECONDS = 15 * 60
