@@ -47,6 +47,10 @@ def test_asyncapi_document_is_served_without_a_token(api_client):
     assert response.json()["channels"]["userSocket"]["address"] == "/ws/"
 
 
+def test_landing_page_links_the_asyncapi_document(client):
+    assert 'href="/api/asyncapi.json"' in client.get("/").content.decode()
+
+
 def test_asyncapi_document_is_valid_against_the_asyncapi_3_schema():
     assert asyncapi_3_errors(document_as_served()) == []
 
