@@ -51,6 +51,8 @@ def enum_of(choices, *extra: str) -> dict:
 
 def _object_schemas() -> dict:
     """The objects the socket carries, each in one place (built like matching.events and RideOutputSerializer)."""
+    from django.conf import settings
+
     from accounts.models import VehicleType
     from matching.models import MatchStatus, PaymentMethod, RequestStatus
     from rides.models import RatingSide, RideStatus
@@ -71,8 +73,10 @@ def _object_schemas() -> dict:
         "Rating": nullable(obj({"average": {"type": "number", "minimum": 1, "maximum": 5},
                                 "count": {"type": "integer", "minimum": 1}},
                                description="A user's rating, or null before the first one.")),
+        "SurgeMultiplier": {"type": "number", "minimum": 1, "maximum": float(settings.SURGE_MAX_MULTIPLIER),
+                            "description": "Fixed when the request is made; 1.0 when supply meets demand."},
         "FareEstimate": obj({"distance_m": NON_NEGATIVE_INT, "amount": RUPIAH,
-                             "surge_multiplier": {"type": "number", "minimum": 1, "maximum": 2}}),
+                             "surge_multiplier": ref("SurgeMultiplier")}),
         "MatchPassenger": obj({"id": UUID, "full_name": {"type": "string"}, "rating": ref("Rating")}),
         "MatchDriver": obj({"id": UUID, "full_name": {"type": "string"},
                             "vehicle_type": nullable(enum_of(VehicleType)),
@@ -93,7 +97,7 @@ def _object_schemas() -> dict:
                         "match": nullable(ref("Match")), "ride_id": nullable(UUID),
                         "confirm_expires_at": nullable(DATETIME), "created_at": DATETIME},
                        description="A ride request as its passenger sees it (matching.events.request_payload)."),
-        "RideFare": obj({"metered_fare": RUPIAH, "surge_multiplier": {"type": "number"},
+        "RideFare": obj({"metered_fare": RUPIAH, "surge_multiplier": ref("SurgeMultiplier"),
                          "price_pct": {"type": "integer", "minimum": 1, "maximum": 100}, "charged_amount": RUPIAH,
                          "admin_fee": RUPIAH, "driver_payout": RUPIAH, "currency": {"const": "IDR"}}),
         "Ride": obj({"id": UUID, "status": ref("RideStatus"),
@@ -103,7 +107,7 @@ def _object_schemas() -> dict:
                      "passenger": obj({"id": UUID, "full_name": {"type": "string"}}),
                      "pickup": ref("Point"), "destination": ref("Point"),
                      "distance_m": {"type": "number", "minimum": 0}, "fare": nullable(ref("RideFare")),
-                     "payment_method": ref("PaymentMethod"), "surge_multiplier": {"type": "number"},
+                     "payment_method": ref("PaymentMethod"), "surge_multiplier": ref("SurgeMultiplier"),
                      "request_id": UUID,
                      "cancelled_by": {"type": "string", "enum": ["", *RatingSide.values, "operator"],
                                       "description": "Who cancelled; empty unless cancelled."},
