@@ -26,7 +26,7 @@ DATETIME = {"type": "string", "format": "date-time"}
 NON_NEGATIVE_INT = {"type": "integer", "minimum": 0}
 RUPIAH = {"type": "integer", "description": "Integer rupiah (IDR)."}
 CLIENT_ID = {"description": "The client's `id`, echoed as sent (any JSON value but null).",
-             "type": ["string", "number", "integer", "boolean", "object", "array"]}
+             "type": ["string", "number", "boolean", "object", "array"]}
 
 
 def ref(name: str) -> dict:
