@@ -29,6 +29,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="docs"),
+    path("api/asyncapi.json", views.asyncapi, name="asyncapi"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="redoc"),
     path("api/v1/", include(api_v1)),
     # Last under /api/: an unknown API path is a JSON 404 in every mode (DEBUG's HTML page never reaches a client).
