@@ -19,14 +19,21 @@ CLOSE_CODES = {
     4403: {"reasons": [],
            "meaning": "The handshake is refused (HTTP 403) because a browser's Origin is not an allowed host. "
                       "Native apps send no Origin and are never refused."},
+    1013: {"reasons": ["service_unavailable"],
+           "meaning": "Try again later: the database or Redis could not answer during the handshake. Reconnect "
+                      "with backoff, then send `resume`."},
+    4408: {"reasons": ["slow_consumer"],
+           "meaning": "The client let more pushes pile up unread than the server keeps for it "
+                      "(WS_SEND_QUEUE_MAX_MESSAGES / WS_SEND_QUEUE_MAX_BYTES). Reconnect and send `resume` with the "
+                      "last seq seen: nothing is lost."},
 }
 
 UUID = {"type": "string", "format": "uuid"}
 DATETIME = {"type": "string", "format": "date-time"}
 NON_NEGATIVE_INT = {"type": "integer", "minimum": 0}
 RUPIAH = {"type": "integer", "description": "Integer rupiah (IDR)."}
-CLIENT_ID = {"description": "The client's `id`, echoed as sent (any JSON value but null).",
-             "type": ["string", "number", "boolean", "object", "array"]}
+CLIENT_ID = {"description": "The client's `id`, echoed as sent: a string or a number.",
+             "type": ["string", "number"]}
 
 
 def ref(name: str) -> dict:

@@ -13,7 +13,7 @@ from accounts.tests.factories import make_passenger
 from locations.services import BEACON_EVENT
 from matching import events as matching_events
 from nebengjek.asyncapi import CLOSE_CODES, asyncapi_document, server_message_names
-from nebengjek.consumers import CLOSE_UNAUTHORIZED
+from nebengjek.consumers import CLOSE_SLOW_CONSUMER, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED
 from nebengjek.ops.services import SNAPSHOT_TYPE
 from nebengjek.realtime import send_event_on_commit
 from nebengjek.tests.socket_contract import message_problems, take_violations
@@ -104,7 +104,7 @@ def test_every_pushed_event_type_is_documented_as_a_server_message():
 def test_close_codes_are_documented():
     socket = asyncapi_document()["channels"]["userSocket"]
 
-    assert CLOSE_UNAUTHORIZED in CLOSE_CODES
+    assert {CLOSE_UNAUTHORIZED, CLOSE_TRY_AGAIN_LATER, CLOSE_SLOW_CONSUMER} <= set(CLOSE_CODES)
     assert set(socket["x-close-codes"]) == {str(code) for code in CLOSE_CODES}
     assert f"`{CLOSE_UNAUTHORIZED}`" in socket["description"]
 
