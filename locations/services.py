@@ -7,6 +7,7 @@ the Redis mirrors from it, so a flushed Redis recovers by itself.
 import logging
 import time
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -54,13 +55,47 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
     ride is tracked extends the ride's track (../shared/API.md "Meter").
     """
     t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(live.ingest(user.pk, lat, lng, t))
+    if t is None:
+        return False
+    result = live.ingest(user.pk, lat, lng, t)
+    if result in live.RESTORE_FIRST:
+        live_reference_restore(user_id=user.pk, result=result)
+        result = live.ingest(user.pk, lat, lng, t)
+    return location_outcome(result)
 
 
 async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
     """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
     t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+    if t is None:
+        return False
+    result = await live.flusher().submit(user_id, lat, lng, t)
+    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+        await database_sync_to_async(live_reference_restore)(user_id=user_id, result=result)
+        result = await live.flusher().submit(user_id, lat, lng, t)
+    return location_outcome(result)
+
+
+def live_reference_restore(*, user_id, result) -> None:
+    """What the ingest script needs before it can judge a position (`result`, one of live.RESTORE_FIRST)."""
+    driver_reference_restore(driver_id=user_id)
+
+
+def driver_reference_restore(*, driver_id) -> None:
+    """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
+    seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
+    entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
+    from rides.selectors import ride_meter_reference
+
+    ride_id = get_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
+    if ride_id is None:
+        return
+    with transaction.atomic():
+        reference = ride_meter_reference(ride_id=ride_id, driver_id=driver_id)  # waits for a start in flight
+        if reference is None:
+            live.tracking_clear_if(driver_id, ride_id)
+        else:
+            live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
 def beacon_set(*, user, active):

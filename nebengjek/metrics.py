@@ -26,6 +26,17 @@ REQUEST_TO_PROPOSAL_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
+# --- rides: the meter ---------------------------------------------------------------------------------------
+RIDE_DISTANCE_CAPPED = Counter(
+    "nebengjek_ride_distance_capped_total",
+    "Rides whose metered distance exceeded the cap (a multiple of the straight line plus a margin): clipped for "
+    "the fare and flagged for operators",
+)
+METER_POINTS_REFUSED = Counter(
+    "nebengjek_meter_points_refused_total",
+    "Positions the meter refused against the ride's own last point (implied speed above the limit)",
+)
+
 # --- billing -----------------------------------------------------------------------------------------------
 SETTLEMENTS = Counter("nebengjek_settlements_total", "Ride settlements posted to the ledger", ["payment_method"])
 SETTLEMENT_LAG_SECONDS = Histogram(

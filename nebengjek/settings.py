@@ -267,6 +267,10 @@ RIDE_PASSENGER_POSITION_FRESH_SECONDS = 60  # an older passenger position falls 
 RIDE_DRIVER_POSITION_FRESH_SECONDS = 60  # the driver's position at start must be this fresh
 RIDE_FARE_PER_KM_IDR = 3000
 RIDE_ADMIN_FEE_PCT = 5
+# The meter's hard cap: at the end, a metered distance beyond FACTOR x the straight line pickup -> destination
+# + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
+METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
+METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
 RIDE_TRACK_INGEST_BATCH = 2000  # stream entries read per XREADGROUP
 RIDE_TRACK_INGEST_BUDGET_SECONDS = 0.8  # one run stops reading after this long; the next beat carries on

@@ -32,7 +32,7 @@ class TrackPointInline(admin.TabularInline):
 class RideAdmin(admin.ModelAdmin):
     list_display = ["id", "status", "driver", "passenger", "distance_km", "charged_amount", "payment_method",
                     "created_at"]
-    list_filter = ["status", "payment_method", "created_at"]
+    list_filter = ["status", "payment_method", "distance_capped", "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
     search_help_text = "A ride id, a phone number, or a plate as written (B 1234 XYZ)."
@@ -43,7 +43,8 @@ class RideAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
         ("Route", {"fields": ["pickup_lat", "pickup_lng", "destination_lat", "destination_lng"]}),
-        ("Meter", {"fields": ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]}),
+        ("Meter", {"fields": ["distance_m", "distance_capped", "distance_before_cap_m", "track_last_lat",
+                              "track_last_lng", "track_last_at"]}),
         ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
                                                  "admin_fee", "driver_payout", "ledger"]}),
         ("Times", {"fields": ["created_at", "started_at", "ended_at", "cancelled_at", "cancelled_by",

@@ -37,6 +37,10 @@ class Ride(models.Model):
     track_last_lat = models.FloatField(null=True, blank=True)
     track_last_lng = models.FloatField(null=True, blank=True)
     track_last_at = models.DateTimeField(null=True, blank=True)
+    # The hard cap (settings.METER_MAX_DISTANCE_FACTOR / METER_DISTANCE_MARGIN_M), applied at the end: when the
+    # metered distance exceeded it, distance_m is the cap and the metered distance is kept here.
+    distance_capped = models.BooleanField(default=False)
+    distance_before_cap_m = models.FloatField(null=True, blank=True)
     # Money, integer rupiah, frozen at the end (../shared/API.md "Fare").
     price_pct = models.PositiveSmallIntegerField(null=True, blank=True)
     metered_fare = models.BigIntegerField(null=True, blank=True)

@@ -1,7 +1,11 @@
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Q
 
 from rides.errors import RidesError, RidesException
-from rides.models import Ride, TrackPoint
+from rides.models import Ride, RideStatus, TrackPoint
 
 
 def _rides_with_people():
@@ -27,3 +31,29 @@ def ride_list_for_user(*, user):
 
 def ride_track_points(*, ride_id):
     return TrackPoint.objects.filter(ride_id=ride_id).order_by("recorded_at", "id")
+
+
+@dataclass(frozen=True)
+class MeterReference:
+    """A ride's durable last accepted point: what the next position of its driver is judged against."""
+
+    ride_id: str
+    driver_id: str
+    lat: float
+    lng: float
+    recorded_at: datetime
+
+
+def ride_meter_reference(*, ride_id, driver_id) -> MeterReference | None:
+    """The last accepted point of `ride_id` if it is in progress with `driver_id` at the wheel, else None.
+    Locks the ride's row (call it in a transaction): a start or end in flight commits first."""
+    try:
+        ride_id = uuid.UUID(str(ride_id))
+    except ValueError:
+        return None
+    # Locked by id alone: PostgreSQL skips, without waiting, a locked row whose committed version fails the filter.
+    row = (Ride.objects.select_for_update().filter(pk=ride_id)
+           .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at").first())
+    if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
+        return None
+    return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3], recorded_at=row[4])

@@ -1,0 +1,242 @@
+"""The meter's integrity: a fare is earned by a plausible path, whatever Redis lost, and never beyond the cap."""
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from prometheus_client import REGISTRY
+
+from accounts.models import User
+from accounts.services import tokens_issue
+from locations.live import last_position_key
+from nebengjek import redis_keys
+from nebengjek.redis import get_redis
+from rides.meter import StreamPoint
+from rides.models import Ride, TrackPoint
+from rides.services import rides_track_append
+from rides.tasks import track_ingest
+from rides.tests.conftest import T0
+
+ONE_KM_DEG = 0.008993  # 1,000.0 m of latitude
+# The factory's pickup (-6.2, 106.8) -> destination (-6.21, 106.8) is 1,111.95 m: cap 3 x 1,111.95 + 2,000 m.
+CAP_M = 3 * 1111.950802 + 2000
+
+
+def _last_position_gone(scene):
+    """The driver's previous position is no longer in Redis (expired after an hour of silence, or lost)."""
+    get_redis().delete(last_position_key(scene.ride.driver_id))
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def _distance(ride_id):
+    return Ride.objects.get(pk=ride_id).distance_m
+
+
+def _capped_total():
+    return REGISTRY.get_sample_value("nebengjek_ride_distance_capped_total") or 0
+
+
+async def _socket_location(user, lat, lng):
+    """Send one location over the socket; returns the ack's `accepted`."""
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from nebengjek.asgi import application
+
+    token = (await database_sync_to_async(tokens_issue)(user=user))["access"]
+    socket = WebsocketCommunicator(application, "/ws/", headers=[(b"authorization", f"Bearer {token}".encode())])
+    assert (await socket.connect(timeout=5))[0]
+    try:
+        await socket.send_json_to({"type": "location", "id": 1, "lat": lat, "lng": lng})
+        reply = await socket.receive_json_from(timeout=5)
+        assert reply["type"] == "ack", reply
+        return reply["accepted"]
+    finally:
+        await socket.disconnect(timeout=2)
+
+
+def socket_location(user, lat, lng):
+    return async_to_sync(_socket_location)(user, lat, lng)
+
+
+# --- plausibility across any gap -------------------------------------------------------------------------
+
+def test_after_the_drivers_last_position_is_gone_a_point_1_degree_away_is_dropped(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    assert scene.drive(-6.21, 106.8) is True
+    _last_position_gone(scene)
+    scene.at(61)
+
+    assert scene.drive(-7.21, 106.8) is False  # 111 km from the ride's last point in a minute
+
+    assert scene.end().json()["distance_m"] == 1111.95
+
+
+def test_after_the_drivers_last_position_is_gone_a_socket_point_1_degree_away_is_dropped(scene):
+    scene.started_at_pickup()
+    _last_position_gone(scene)
+    scene.at(61)
+
+    assert socket_location(User.objects.get(pk=scene.ride.driver_id), -7.2, 106.8) is False
+
+    assert scene.end().json()["distance_m"] == 0
+
+
+def test_after_the_drivers_last_position_is_gone_a_plausible_point_counts_from_the_rides_last_point(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    assert scene.drive(-6.21, 106.8) is True
+    track_ingest()
+    _last_position_gone(scene)
+    scene.at(120)
+
+    assert scene.drive(-6.22, 106.8) is True
+
+    assert scene.end().json()["distance_m"] == 2223.9
+
+
+def test_the_meter_refuses_a_point_implying_more_than_200_kmh_from_the_rides_last_point(scene):
+    scene.started_at_pickup()
+
+    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
+        StreamPoint(lat=-7.2, lng=106.8, recorded_at=at(61))]})
+
+    assert applied == 0
+    assert _distance(scene.ride.id) == 0
+    assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == 1
+
+
+def test_the_meter_keeps_the_plausible_points_of_a_batch_and_judges_each_against_the_last_kept_one(scene):
+    scene.started_at_pickup()
+
+    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
+        StreamPoint(lat=-6.21, lng=106.8, recorded_at=at(60)),
+        StreamPoint(lat=-6.5, lng=106.8, recorded_at=at(61)),  # 32 km in a second
+        StreamPoint(lat=-6.22, lng=106.8, recorded_at=at(120)),
+    ]})
+
+    assert applied == 2
+    assert _distance(scene.ride.id) == pytest.approx(2223.9, abs=0.01)
+
+
+def test_a_late_point_implausible_against_its_neighbours_is_not_merged_into_the_track(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    track_ingest()
+
+    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
+        StreamPoint(lat=-7.2, lng=106.8, recorded_at=at(30))]})
+
+    assert applied == 0
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+
+
+def test_a_late_point_plausible_against_its_neighbours_is_merged_into_the_track(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    track_ingest()
+
+    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
+        StreamPoint(lat=-6.205, lng=106.801, recorded_at=at(30))]})
+
+    assert applied == 1
+    assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == 3
+
+
+def test_a_tracking_entry_outliving_its_ride_neither_blocks_nor_meters_the_drivers_positions(scene):
+    scene.started_at_pickup()
+    scene.end()
+    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+    _last_position_gone(scene)
+    scene.at(60)
+
+    assert scene.drive(-6.21, 106.8) is True
+
+    assert not get_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+    assert _distance(scene.ride.id) == 0
+
+
+# --- the hard cap ------------------------------------------------------------------------------------------
+
+def _drive_km_every_20_s(scene, km, from_s=0):
+    """Drive due south 1 km every 20 seconds (180 km/h: plausible) for `km` km."""
+    for i in range(1, km + 1):
+        scene.at(from_s + 20 * i)
+        assert scene.drive(-6.2 - i * ONE_KM_DEG, 106.8) is True
+
+
+def test_a_distance_beyond_3x_the_straight_line_plus_2_km_is_capped_for_the_fare_and_flagged(scene):
+    before = _capped_total()
+    scene.started_at_pickup()
+    _drive_km_every_20_s(scene, 10)
+
+    body = scene.end().json()
+
+    assert body["distance_m"] == round(CAP_M, 2)
+    assert body["fare"]["metered_fare"] == 16008  # 5.33585 km x 3,000
+    receipt = scene.passenger.get(f"{scene.url}/receipt").json()
+    assert receipt["distance_capped"] is True
+    assert receipt["distance_before_cap_m"] == pytest.approx(10_000, abs=1)
+    assert receipt["distance_m"] == round(CAP_M, 2)
+    assert _capped_total() == before + 1
+
+
+def test_a_point_1_degree_away_after_hours_of_silence_is_plausible_but_capped(scene):
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    track_ingest()
+    _last_position_gone(scene)
+    scene.at(3 * 3600)
+    scene.driver = scene.client_for(scene.ride.driver)  # signed in again since
+
+    assert scene.drive(-7.21, 106.8) is True  # 111 km in three hours
+
+    fare = scene.end().json()["fare"]
+    assert fare["metered_fare"] == 16008  # not 336,921
+
+
+def test_a_ride_within_the_cap_is_not_flagged(scene):
+    scene.started_at_pickup()
+    _drive_km_every_20_s(scene, 5)
+
+    scene.end()
+
+    receipt = scene.passenger.get(f"{scene.url}/receipt").json()
+    assert receipt["distance_capped"] is False and receipt["distance_before_cap_m"] is None
+    assert receipt["distance_m"] == pytest.approx(5000, abs=1)
+
+
+def test_the_cap_follows_its_settings(scene, settings):
+    settings.METER_MAX_DISTANCE_FACTOR = 2.0
+    settings.METER_DISTANCE_MARGIN_M = 0
+    scene.started_at_pickup()
+    _drive_km_every_20_s(scene, 3)
+
+    assert scene.end().json()["distance_m"] == 2223.9
+
+
+@pytest.fixture
+def operator_client(client):
+    operator = User.objects.create_superuser("+628121111111", password="operator-pass-1")
+    client.force_login(operator)
+    return client
+
+
+def test_operators_find_the_capped_rides_with_an_admin_filter(make_scene, operator_client):
+    capped, normal = make_scene(), make_scene()
+    for from_s, scene, km in ((0, capped, 10), (210, normal, 2)):
+        scene.at(from_s)
+        scene.started_at_pickup()
+        _drive_km_every_20_s(scene, km, from_s)
+        scene.end()
+
+    response = operator_client.get("/admin/rides/ride/", {"distance_capped__exact": "1"})
+
+    assert response.status_code == 200
+    assert [ride.id for ride in response.context["cl"].result_list] == [capped.ride.id]
