@@ -27,9 +27,13 @@ DROPPED_TOO_FAST = 3
 # A driver on a ride with no previous position in Redis (expired after an hour of silence, or lost): nothing was
 # written; the caller seeds the reference from the ride's durable last point and sends the position again.
 NEEDS_REFERENCE = 4
-RESTORE_FIRST = frozenset({NEEDS_REFERENCE})
-# Still no reference after the restore (a race with the ride's end): dropped, never accepted blindly.
-DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast", NEEDS_REFERENCE: "no_reference"}
+# No previous position and no live-state marker: Redis lost its state (flushed, or restarted empty), the rides'
+# tracking with it. Nothing was written; the caller restores the state from the database and sends it again.
+STATE_LOST = 5
+RESTORE_FIRST = frozenset({NEEDS_REFERENCE, STATE_LOST})
+# Still unjudgeable after a restore (a race with the ride's end): dropped, never accepted blindly.
+DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast", NEEDS_REFERENCE: "no_reference",
+                STATE_LOST: "no_reference"}
 
 # Redis GEO indexes latitudes up to +-85.05112878 (Web Mercator): a position beyond is kept but not indexed.
 GEO_MAX_LAT = 85.05112878
@@ -49,8 +53,10 @@ end
 # the positions of what it found. drivers:seen and drivers:pos hold every beacon-on driver with an indexable position,
 # busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions, busy
+# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions, busy, live-state marker
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
+# Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
+# the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
 INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -62,6 +68,7 @@ if prev[3] then
   local d = haversine(tonumber(prev[1]), tonumber(prev[2]), lat, lng)
   if d > 0 and (t <= pt or d / (t - pt) > tonumber(ARGV[5])) then return 3 end
 else
+  if redis.call('EXISTS', KEYS[9]) == 0 then return 5 end
   ride = redis.call('HGET', KEYS[5], uid)
   if ride then return 4 end
 end
@@ -262,7 +269,7 @@ def _config_reset(**kwargs):
 def ingest_keys_args(user_id, lat, lng, t):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
             redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION,
-            redis_keys.DRIVERS_BUSY]
+            redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN]
     return keys, args
@@ -280,11 +287,13 @@ def _bulk(value):
 
 
 _INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-# EVALSHA sha 8 <last position key> geo seen beacon tracking stream positions busy <uid> <lat> <lng> <t> + ingest_tail
-_INGEST_HEAD = b"*18\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(8)
+# EVALSHA sha 9 <last position key> geo seen beacon tracking stream positions busy marker <uid> <lat> <lng> <t>
+# + ingest_tail
+_INGEST_HEAD = b"*19\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(9)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
     redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY))
+    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
+    redis_keys.LIVE_STATE_MARKER))
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 

@@ -4,8 +4,10 @@ A location update never touches the database: its only store is Redis (one scrip
 the beacon (DriverPresence) and, through matching and rides, who is busy or on a ride; the sweeper re-derives
 the Redis mirrors from it, so a flushed Redis recovers by itself.
 """
+import asyncio
 import logging
 import time
+import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -58,7 +60,9 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
     if t is None:
         return False
     result = live.ingest(user.pk, lat, lng, t)
-    if result in live.RESTORE_FIRST:
+    for _ in range(_RESTORES_PER_UPDATE):
+        if result not in live.RESTORE_FIRST:
+            break
         live_reference_restore(user_id=user.pk, result=result)
         result = live.ingest(user.pk, lat, lng, t)
     return location_outcome(result)
@@ -70,15 +74,65 @@ async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy
     if t is None:
         return False
     result = await live.flusher().submit(user_id, lat, lng, t)
-    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        await database_sync_to_async(live_reference_restore)(user_id=user_id, result=result)
+    for _ in range(_RESTORES_PER_UPDATE):
+        if result not in live.RESTORE_FIRST:
+            break
+        await _live_reference_restore_async(user_id=user_id, result=result)  # rare: the path's only database read
         result = await live.flusher().submit(user_id, lat, lng, t)
     return location_outcome(result)
 
 
+# The state first (a flush), then the driver's own reference (a race with a start or an end); then it is dropped.
+_RESTORES_PER_UPDATE = 2
+
+
 def live_reference_restore(*, user_id, result) -> None:
     """What the ingest script needs before it can judge a position (`result`, one of live.RESTORE_FIRST)."""
-    driver_reference_restore(driver_id=user_id)
+    if result == live.STATE_LOST:
+        live_state_restore()
+    else:
+        driver_reference_restore(driver_id=user_id)
+
+
+_state_restores = weakref.WeakKeyDictionary()  # event loop -> its state restore in flight (or done)
+
+
+async def _live_reference_restore_async(*, user_id, result) -> None:
+    """live_reference_restore off the event loop. After a flush every socket's next update finds the state lost:
+    the sockets of one process share one restore in flight instead of each reading the database."""
+    if result != live.STATE_LOST:
+        await database_sync_to_async(driver_reference_restore)(driver_id=user_id)
+        return
+    loop = asyncio.get_running_loop()
+    restore = _state_restores.get(loop)
+    if restore is None or restore.done():
+        restore = _state_restores[loop] = loop.create_task(database_sync_to_async(live_state_restore)())
+    await asyncio.shield(restore)
+
+
+def live_state_restore() -> int:
+    """Redis lost its live state (the marker is missing: flushed, or restarted empty). From the database: track
+    every in-progress ride's driver again and seed each one's last position (where missing) from the ride's
+    durable last point; then set the marker. Returns the rides restored. It only adds: an end racing it leaves a
+    stale entry that the sweeper removes (positions for an ended ride are not metered)."""
+    from rides.selectors import ride_meter_references_in_progress
+
+    references = ride_meter_references_in_progress()
+    client = get_redis()
+    for start in range(0, len(references), _RESTORE_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for reference in references[start:start + _RESTORE_CHUNK]:
+            pipe.hset(redis_keys.DRIVERS_TRACKING, reference.driver_id, reference.ride_id)
+            live.reference_seed(reference.driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp(),
+                                client=pipe)
+        pipe.execute()
+    client.set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())  # last: ingests judge again from here
+    if references:
+        logger.warning("live state restored after a Redis loss", extra={"rides": len(references)})
+    return len(references)
+
+
+_RESTORE_CHUNK = 1000
 
 
 def driver_reference_restore(*, driver_id) -> None:
@@ -145,13 +199,12 @@ def live_sweep():
     stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN,
                                                        redis_keys.DRIVERS_POSITION], args=[repr(cutoff)])
     flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
+    tracking = live_state_restore() if flushed else 0
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
     _drivers_replace(beacon | busy)
     _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
-    tracking = _tracking_rebuild() if flushed else 0
-    get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
             "flushed": flushed}
 
@@ -219,12 +272,3 @@ def _set_reconcile(key, truth):
         logger.info("live set repaired", extra={"key": key, "added": len(missing), "removed": len(extra)})
     return missing | extra
 
-
-def _tracking_rebuild():
-    from rides.models import Ride, RideStatus
-
-    live_rides = dict(Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "id"))
-    if live_rides:
-        get_redis().hset(redis_keys.DRIVERS_TRACKING,
-                         mapping={str(driver): str(ride) for driver, ride in live_rides.items()})
-    return len(live_rides)

@@ -57,3 +57,11 @@ def ride_meter_reference(*, ride_id, driver_id) -> MeterReference | None:
     if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
         return None
     return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3], recorded_at=row[4])
+
+
+def ride_meter_references_in_progress() -> list[MeterReference]:
+    """Every in-progress ride's last accepted point (to rebuild Redis' live state after a loss)."""
+    rows = (Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False)
+            .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
+    return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng, recorded_at=at)
+            for ride_id, driver_id, lat, lng, at in rows]

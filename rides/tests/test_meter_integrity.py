@@ -240,3 +240,37 @@ def test_operators_find_the_capped_rides_with_an_admin_filter(make_scene, operat
 
     assert response.status_code == 200
     assert [ride.id for ride in response.context["cl"].result_list] == [capped.ride.id]
+
+
+# --- a Redis flush during a ride -----------------------------------------------------------------------------
+
+def test_every_position_acknowledged_after_a_redis_flush_mid_ride_is_on_the_track_and_metered(scene):
+    driver = User.objects.get(pk=scene.ride.driver_id)
+    scene.started_at_pickup()
+    scene.at(30)
+    assert scene.drive(-6.2027, 106.8) is True
+    track_ingest()
+    get_redis().flushdb()  # Redis lost everything; the live sweeper has not run since
+
+    scene.at(60)
+    by_socket = socket_location(driver, -6.2054, 106.8)
+    scene.at(90)
+    by_rest = scene.driver.post("/api/v1/locations", {"lat": -6.2081, "lng": 106.8}, format="json").json()
+    scene.at(120)
+    by_socket_again = socket_location(driver, -6.2108, 106.8)
+
+    assert (by_socket, by_rest, by_socket_again) == (True, {"accepted": True}, True)
+    body = scene.end().json()
+    track = list(TrackPoint.objects.filter(ride_id=scene.ride.id).order_by("recorded_at"))
+    assert [point.lat for point in track] == [-6.2, -6.2027, -6.2054, -6.2081, -6.2108]
+    assert body["distance_m"] == round(sum(point.segment_m for point in track), 2) == 1200.91
+
+
+def test_after_a_redis_flush_a_socket_point_1_degree_from_the_rides_last_point_is_dropped(scene):
+    scene.started_at_pickup()
+    get_redis().flushdb()
+    scene.at(30)
+
+    assert socket_location(User.objects.get(pk=scene.ride.driver_id), -7.2, 106.8) is False
+
+    assert scene.end().json()["distance_m"] == 0
