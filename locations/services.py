@@ -193,8 +193,8 @@ def driver_ride_tracking_set(*, driver_id, ride_id):
 
 
 def live_sweep():
-    """Beat task body: drop stale drivers from the index; re-derive beacon, busy (and after a flush, tracking)
-    from the database. Returns counts for logs and tests."""
+    """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
+    database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
     stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN,
                                                        redis_keys.DRIVERS_POSITION], args=[repr(cutoff)])
@@ -205,8 +205,9 @@ def live_sweep():
     _drivers_replace(beacon | busy)
     _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
+    tracking_fixed = _tracking_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "flushed": flushed}
+            "tracking_fixed": tracking_fixed, "flushed": flushed}
 
 
 def _drivers_replace(driver_ids, chunk=1000):
@@ -272,3 +273,28 @@ def _set_reconcile(key, truth):
         logger.info("live set repaired", extra={"key": key, "added": len(missing), "removed": len(extra)})
     return missing | extra
 
+
+
+def _tracking_reconcile() -> int:
+    """Make the tracking hash say what the database says, on every run: each in-progress ride's driver tracked
+    for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
+    locks, so a start or an end in flight (which sets or clears tracking under its lock) is never undone."""
+    from rides.selectors import rides_tracking_wanted
+
+    client = get_redis()
+    wanted, present = rides_tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
+    drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride} | (present.keys() - wanted.keys())
+    if not drivers:
+        return 0
+    rides = {wanted[d] for d in drivers if d in wanted} | {present[d] for d in drivers if d in present}
+    with transaction.atomic():
+        now_wanted = rides_tracking_wanted(lock_ride_ids=rides)
+        pipe = client.pipeline(transaction=False)
+        for driver in drivers:
+            if driver in now_wanted:
+                pipe.hset(redis_keys.DRIVERS_TRACKING, driver, now_wanted[driver])
+            elif driver in present:
+                live.tracking_clear_if(driver, present[driver], client=pipe)
+        pipe.execute()
+    logger.info("ride tracking repaired", extra={"drivers": len(drivers)})
+    return len(drivers)

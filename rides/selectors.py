@@ -47,9 +47,7 @@ class MeterReference:
 def ride_meter_reference(*, ride_id, driver_id) -> MeterReference | None:
     """The last accepted point of `ride_id` if it is in progress with `driver_id` at the wheel, else None.
     Locks the ride's row (call it in a transaction): a start or end in flight commits first."""
-    try:
-        ride_id = uuid.UUID(str(ride_id))
-    except ValueError:
+    if not _uuids([ride_id]):
         return None
     # Locked by id alone: PostgreSQL skips, without waiting, a locked row whose committed version fails the filter.
     row = (Ride.objects.select_for_update().filter(pk=ride_id)
@@ -65,3 +63,26 @@ def ride_meter_references_in_progress() -> list[MeterReference]:
             .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
     return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng, recorded_at=at)
             for ride_id, driver_id, lat, lng, at in rows]
+
+
+def rides_tracking_wanted(*, lock_ride_ids=None) -> dict[str, str]:
+    """driver id -> ride id of every in-progress ride. With `lock_ride_ids`: of those rides only, their rows locked
+    first (call it in a transaction), so a start or an end in flight commits before the answer."""
+    if lock_ride_ids is None:
+        rows = Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "pk")
+        return {str(driver_id): str(ride_id) for driver_id, ride_id in rows}
+    ids = sorted(_uuids(lock_ride_ids))
+    rows = (Ride.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+            .values_list("driver_id", "pk", "status"))
+    return {str(driver_id): str(ride_id) for driver_id, ride_id, status in rows if status == RideStatus.IN_PROGRESS}
+
+
+def _uuids(values):
+    """The values that are UUIDs (Redis may hold anything)."""
+    ids = set()
+    for value in values:
+        try:
+            ids.add(uuid.UUID(str(value)))
+        except ValueError:
+            pass
+    return ids

@@ -77,7 +77,11 @@ def ride_create(*, request, match):
 
 
 def ride_start(*, ride, user):
-    """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position."""
+    """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position.
+
+    The driver's positions are tracked for the ride before the start commits, under the ride's row lock: a Redis
+    error refuses the start (503, nothing committed), and every position accepted from then on is in the ride's
+    stream (the meter waits for this lock), every earlier one before the track's first point."""
     _require_driver(ride=ride, user=user)
     ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
     now = timezone.now()
@@ -86,6 +90,8 @@ def ride_start(*, ride, user):
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
+        driver_ride_tracking_set(driver_id=ride.driver_id, ride_id=ride.pk)
+        driver_position = _latest_driver_position(driver_id=ride.driver_id, checked=driver_position)
         ride.status = RideStatus.IN_PROGRESS
         ride.started_at = now
         ride.track_last_lat, ride.track_last_lng = driver_position.lat, driver_position.lng
@@ -95,8 +101,6 @@ def ride_start(*, ride, user):
                                   recorded_at=driver_position.recorded_at, segment_m=0)
         ride = ride_get_for_output(ride.pk)
         ride_updated_send_on_commit(ride)
-        driver_id, ride_id = ride.driver_id, ride.pk
-        transaction.on_commit(lambda: driver_ride_tracking_set(driver_id=driver_id, ride_id=ride_id), robust=True)
     return ride
 
 
@@ -108,8 +112,10 @@ def rides_track_append(*, points_by_ride):
     points, one UPDATE per ride (pipelined). Points of a ride that is not in progress are dropped.
     """
     with transaction.atomic():
-        rides = list(Ride.objects.select_for_update()
-                     .filter(pk__in=list(points_by_ride), status=RideStatus.IN_PROGRESS).order_by("pk"))
+        # Locked by id, then filtered: PostgreSQL would skip, without waiting, a start in flight (its committed
+        # row is not in progress yet) and drop the points its driver sent right after tracking was turned on.
+        rides = [ride for ride in Ride.objects.select_for_update().filter(pk__in=list(points_by_ride)).order_by("pk")
+                 if ride.status == RideStatus.IN_PROGRESS]
         changes = [_extend_track(ride=ride, points=points_by_ride[str(ride.pk)]) for ride in rides]
         _track_changes_save(changes)
         _meters_save([ride for ride, change in zip(rides, changes) if change.added])
@@ -183,6 +189,13 @@ def _driver_position_at_start(*, driver_id, now):
             f"Send your location first: no position from you in the last {max_age} s.", status=409,
         )
     return position
+
+
+def _latest_driver_position(*, driver_id, checked):
+    """The driver's latest position now that tracking is on (one accepted since the check is not in the stream),
+    or the checked one."""
+    latest = user_last_position(user_id=driver_id)
+    return latest if latest is not None and latest.recorded_at > checked.recorded_at else checked
 
 
 def _check_close_to_passenger(*, ride, driver_position, now):

@@ -1,13 +1,16 @@
 """The meter's integrity: a fare is earned by a plausible path, whatever Redis lost, and never beyond the cap."""
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from prometheus_client import REGISTRY
 
 from accounts.models import User
 from accounts.services import tokens_issue
 from locations.live import last_position_key
+from locations.services import live_sweep
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis
 from rides.meter import StreamPoint
@@ -274,3 +277,51 @@ def test_after_a_redis_flush_a_socket_point_1_degree_from_the_rides_last_point_i
     assert socket_location(User.objects.get(pk=scene.ride.driver_id), -7.2, 106.8) is False
 
     assert scene.end().json()["distance_m"] == 0
+
+
+# --- a ride never goes unmetered -----------------------------------------------------------------------------
+
+def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accepted_point_is_lost(scene):
+    scene.drive(scene.ride.pickup_lat, scene.ride.pickup_lng)
+    refused = redis.exceptions.ConnectionError("Redis went away")
+
+    with mock.patch.object(get_redis(), "hset", side_effect=refused):  # the outside world fails at that moment
+        response = scene.start()
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert Ride.objects.get(pk=scene.ride.id).status == "driver_en_route"
+    assert scene.start().status_code == 200
+    scene.at(60)
+    assert scene.drive(-6.21, 106.8) is True
+    assert scene.end().json()["distance_m"] == 1111.95
+
+
+def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flushed(scene):
+    scene.started_at_pickup()
+    get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))  # lost; the marker is still there
+
+    live_sweep()
+    scene.at(60)
+
+    assert scene.drive(-6.21, 106.8) is True
+    assert scene.end().json()["distance_m"] == 1111.95
+
+
+def test_the_sweeper_corrects_a_tracking_entry_naming_another_ride(scene):
+    scene.started_at_pickup()
+    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), "00000000-0000-0000-0000-000000000001")
+
+    live_sweep()
+
+    assert get_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+
+
+def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
+    scene.started_at_pickup()
+    scene.end()
+    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+
+    live_sweep()
+
+    assert not get_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
