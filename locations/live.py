@@ -53,11 +53,15 @@ end
 # the positions of what it found. drivers:seen and drivers:pos hold every beacon-on driver with an indexable position,
 # busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions, busy, live-state marker
-# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
+# KEYS: last position, geo, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
+#       live-state marker
+# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen
+# A tracked driver's accepted position goes to the ride's own stream (its key is made here from the ride id the
+# tracking hash gives) and the ride joins the pending set, both before the ack.
 # Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
 # the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
-INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
+_RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
+INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + _RIDE_STREAM_LUA + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prev = redis.call('HMGET', KEYS[1], 'lat', 'lng', 't')
@@ -83,8 +87,9 @@ if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 t
 end
 if ride == nil then ride = redis.call('HGET', KEYS[5], uid) end
 if ride then
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*',
-             'ride_id', ride, 'driver_id', uid, 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
+  redis.call('XADD', RIDE_STREAM .. ride .. '}', 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
+             't', ARGV[4])
+  redis.call('SADD', KEYS[6], ride)
 end
 return 1
 """
@@ -268,7 +273,7 @@ def _config_reset(**kwargs):
 
 def ingest_keys_args(user_id, lat, lng, t):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION,
+            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION,
             redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN]
@@ -287,12 +292,12 @@ def _bulk(value):
 
 
 _INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-# EVALSHA sha 9 <last position key> geo seen beacon tracking stream positions busy marker <uid> <lat> <lng> <t>
+# EVALSHA sha 9 <last position key> geo seen beacon tracking pending positions busy marker <uid> <lat> <lng> <t>
 # + ingest_tail
 _INGEST_HEAD = b"*19\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(9)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
     redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
+    redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
     redis_keys.LIVE_STATE_MARKER))
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 

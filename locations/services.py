@@ -185,7 +185,8 @@ def driver_busy_set(*, driver_id, busy):
 
 
 def driver_ride_tracking_set(*, driver_id, ride_id):
-    """While `ride_id` is set, the driver's accepted positions are appended to redis_keys.RIDE_TRACK_STREAM."""
+    """While `ride_id` is set, the driver's accepted positions are appended to that ride's
+    redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
     if ride_id is None:
         get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
     else:

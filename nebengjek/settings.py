@@ -272,10 +272,9 @@ RIDE_ADMIN_FEE_PCT = 5
 METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
 METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
-RIDE_TRACK_INGEST_BATCH = 2000  # stream entries read per XREADGROUP
+RIDE_TRACK_INGEST_RIDES = 500  # rides with pending points read (one pipelined round trip) and applied per batch
+RIDE_TRACK_INGEST_BATCH = 2000  # at most this many entries of one ride's stream per batch
 RIDE_TRACK_INGEST_BUDGET_SECONDS = 0.8  # one run stops reading after this long; the next beat carries on
-RIDE_TRACK_RECLAIM_IDLE_MS = 30_000  # entries pending this long belong to a dead consumer: claim them
-RIDE_TRACK_CONSUMER_FORGET_IDLE_MS = 3600_000  # idle consumers with nothing pending are removed from the group
 CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
     "task": "rides.tasks.track_ingest",
     "schedule": RIDE_TRACK_INGEST_INTERVAL_SECONDS,

@@ -226,7 +226,7 @@ def _meter_close(ride):
     entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
     change = _extend_track(ride=ride, points=pending)
     _track_changes_save([change])
-    transaction.on_commit(lambda: meter.entries_discard(entry_ids))
+    transaction.on_commit(lambda: meter.entries_discard(ride_id=ride.pk, entry_ids=entry_ids))
     transaction.on_commit(lambda: _refused_count([change]))
     _distance_cap(ride)
 

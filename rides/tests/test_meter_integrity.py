@@ -1,10 +1,14 @@
 """The meter's integrity: a fare is earned by a plausible path, whatever Redis lost, and never beyond the cap."""
+import threading
+import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 import redis
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from accounts.models import User
@@ -325,3 +329,52 @@ def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
     live_sweep()
 
     assert not get_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+
+
+# --- the end reads only its own ride's pending points --------------------------------------------------------
+
+@contextmanager
+def redis_commands_seen():
+    """The commands this test's Redis database receives inside the block, each as a string (Redis MONITOR)."""
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    sentinel, seen, watching = f"seen-until-{uuid.uuid4()}", [], threading.Event()
+
+    def watch():
+        with client.monitor() as monitor:
+            watching.set()
+            for command in monitor.listen():
+                if sentinel in command["command"]:
+                    return
+                if int(command["db"]) == db:
+                    seen.append(command["command"])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert watching.wait(10)
+    try:
+        yield seen
+    finally:
+        client.echo(sentinel)
+        watcher.join(10)
+        client.close()
+
+
+def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
+    scenes = [make_scene() for _ in range(3)]
+    for scene in scenes:
+        scene.started_at_pickup()
+    scenes[0].at(60)
+    for scene in scenes:
+        assert scene.drive(-6.21, 106.8) is True  # every ride has a point pending
+    ending, others = scenes[0], scenes[1:]
+
+    with redis_commands_seen() as commands:
+        body = ending.end().json()
+
+    stream_reads = [command for command in commands
+                    if command.split(" ", 1)[0].upper() in {"XRANGE", "XREVRANGE", "XREAD", "XREADGROUP"}]
+    assert stream_reads and all(str(ending.ride.id) in command for command in stream_reads), stream_reads
+    assert body["distance_m"] == 1111.95
+    track_ingest()
+    assert [_distance(scene.ride.id) for scene in others] == [pytest.approx(1111.95, abs=0.01)] * 2
