@@ -60,12 +60,19 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
     if t is None:
         return False
     result = live.ingest(user.pk, lat, lng, t)
+    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+        result = _restored_then_ingested(user.pk, lat, lng, t, result)
+    return location_outcome(result)
+
+
+def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
+    """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
+        live_reference_restore(user_id=user_id, result=result)
+        result = live.ingest(user_id, lat, lng, t)
         if result not in live.RESTORE_FIRST:
             break
-        live_reference_restore(user_id=user.pk, result=result)
-        result = live.ingest(user.pk, lat, lng, t)
-    return location_outcome(result)
+    return result
 
 
 async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
@@ -74,12 +81,19 @@ async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy
     if t is None:
         return False
     result = await live.flusher().submit(user_id, lat, lng, t)
+    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)
+    return location_outcome(result)
+
+
+async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
+    """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
+        await _live_reference_restore_async(user_id=user_id, result=result)
+        result = await live.flusher().submit(user_id, lat, lng, t)
         if result not in live.RESTORE_FIRST:
             break
-        await _live_reference_restore_async(user_id=user_id, result=result)  # rare: the path's only database read
-        result = await live.flusher().submit(user_id, lat, lng, t)
-    return location_outcome(result)
+    return result
 
 
 # The state first (a flush), then the driver's own reference (a race with a start or an end); then it is dropped.
@@ -279,12 +293,13 @@ def _set_reconcile(key, truth):
 def _tracking_reconcile() -> int:
     """Make the tracking hash say what the database says, on every run: each in-progress ride's driver tracked
     for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
-    locks, so a start or an end in flight (which sets or clears tracking under its lock) is never undone."""
+    locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
     from rides.selectors import rides_tracking_wanted
 
     client = get_redis()
     wanted, present = rides_tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
-    drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride} | (present.keys() - wanted.keys())
+    drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
+    drivers |= present.keys() - wanted.keys()
     if not drivers:
         return 0
     rides = {wanted[d] for d in drivers if d in wanted} | {present[d] for d in drivers if d in present}

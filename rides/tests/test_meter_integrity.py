@@ -129,30 +129,25 @@ def test_the_meter_keeps_the_plausible_points_of_a_batch_and_judges_each_against
     assert _distance(scene.ride.id) == pytest.approx(2223.9, abs=0.01)
 
 
-def test_a_late_point_implausible_against_its_neighbours_is_not_merged_into_the_track(scene):
+@pytest.mark.parametrize("lat,lng,seconds,merged", [
+    (-6.205, 106.801, 30, True),  # halfway, at half the time
+    (-7.2, 106.8, 30, False),  # 110 km from both neighbours in 30 s
+    (-6.2, 106.8, 59, False),  # still at the pickup, then 1.1 km in the last second
+], ids=["plausible", "implausible_after_the_previous", "implausible_before_the_next"])
+def test_a_late_point_is_merged_into_the_track_only_if_plausible_against_both_neighbours(scene, lat, lng, seconds,
+                                                                                         merged):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
     track_ingest()
 
     applied = rides_track_append(points_by_ride={str(scene.ride.id): [
-        StreamPoint(lat=-7.2, lng=106.8, recorded_at=at(30))]})
+        StreamPoint(lat=lat, lng=lng, recorded_at=at(seconds))]})
 
-    assert applied == 0
-    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-
-
-def test_a_late_point_plausible_against_its_neighbours_is_merged_into_the_track(scene):
-    scene.started_at_pickup()
-    scene.at(60)
-    scene.drive(-6.21, 106.8)
-    track_ingest()
-
-    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
-        StreamPoint(lat=-6.205, lng=106.801, recorded_at=at(30))]})
-
-    assert applied == 1
-    assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == 3
+    assert applied == (1 if merged else 0)
+    assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == (3 if merged else 2)
+    if not merged:
+        assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
 
 
 def test_a_tracking_entry_outliving_its_ride_neither_blocks_nor_meters_the_drivers_positions(scene):
@@ -303,6 +298,7 @@ def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accept
 
 def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flushed(scene):
     scene.started_at_pickup()
+    live_sweep()  # the beat's sweeps ran since Redis started
     get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))  # lost; the marker is still there
 
     live_sweep()
@@ -314,6 +310,7 @@ def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flush
 
 def test_the_sweeper_corrects_a_tracking_entry_naming_another_ride(scene):
     scene.started_at_pickup()
+    live_sweep()
     get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), "00000000-0000-0000-0000-000000000001")
 
     live_sweep()
