@@ -56,9 +56,13 @@ def tokens_for(user_ids):
 
 
 def redis_reset():
+    """An empty Redis as the live sweeper leaves it: with the live-state marker (without it, every first position
+    is answered "state lost" until a restore)."""
+    from locations.services import live_state_restore
     from nebengjek.redis import get_redis
 
     get_redis().flushdb()
+    live_state_restore()
 
 
 def beacons_on(driver_ids):
