@@ -219,14 +219,14 @@ def driver_state(driver_id, change="", on=False, client=None):
     return script("driver_state")(keys=keys, args=[str(driver_id), change, "1" if on else "0"], client=client)
 
 
-def reference_seed(user_id, lat, lng, t, client=None):
+def reference_seed(user_id, lat: float, lng: float, t: float, client=None) -> int:
     """Make (lat, lng, t) the user's last position unless Redis has one; `client` may be a pipeline."""
     return script("seed")(keys=[last_position_key(user_id)],
                           args=[repr(float(lat)), repr(float(lng)), repr(float(t)), redis_keys.USER_LAST_POSITION_TTL],
                           client=client)
 
 
-def tracking_clear_if(driver_id, ride_id, client=None):
+def tracking_clear_if(driver_id, ride_id, client=None) -> int:
     """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays)."""
     return script("tracking_clear_if")(keys=[redis_keys.DRIVERS_TRACKING], args=[str(driver_id), str(ride_id)],
                                        client=client)

@@ -76,7 +76,7 @@ def track_ingest(*, budget_seconds=None) -> int:
             another_pass = False  # a stream held more than a page: go round again
 
 
-def ride_pending_points(*, ride_id):
+def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
     """This ride's points still in its stream (not applied yet, or being applied by a worker), in stream order,
     with their entry ids (for `entries_discard` once they are applied)."""
     client = get_redis()
@@ -101,7 +101,7 @@ def entries_discard(*, ride_id, entry_ids) -> None:
     _applied(ride_id, entry_ids, client=get_redis())
 
 
-def _streams_read(client, ride_ids):
+def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
     """A page of each ride's stream, in one round trip: ride id -> [(entry id, fields)]."""
     pipe = client.pipeline(transaction=False)
     for ride_id in ride_ids:
@@ -109,7 +109,7 @@ def _streams_read(client, ride_ids):
     return dict(zip(ride_ids, pipe.execute()))
 
 
-def _apply_and_delete(client, entries, apply):
+def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
     """Apply a page of several rides (one transaction), then delete what was applied, ride by ride."""
     by_ride = {}
     for ride_id, page in entries.items():
@@ -125,7 +125,7 @@ def _apply_and_delete(client, entries, apply):
     return applied
 
 
-def _applied(ride_id, entry_ids, *, client):
+def _applied(ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
     settings.REDIS_URL elsewhere is followed)."""
     if not _applied_script:
@@ -134,7 +134,7 @@ def _applied(ride_id, entry_ids, *, client):
                               args=[str(ride_id), *entry_ids], client=client)
 
 
-def _canonical(ride_id):
+def _canonical(ride_id) -> str | None:
     try:
         return str(uuid.UUID(str(ride_id)))
     except ValueError:
@@ -142,7 +142,7 @@ def _canonical(ride_id):
         return None
 
 
-def _parse(fields):
+def _parse(fields: dict) -> StreamPoint | None:
     try:
         recorded_at = datetime.fromtimestamp(round(float(fields["t"]), 6), tz=UTC)
         return StreamPoint(lat=float(fields["lat"]), lng=float(fields["lng"]), recorded_at=recorded_at)

@@ -4,6 +4,7 @@ Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave on
 """
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -11,10 +12,10 @@ from django.utils import timezone
 
 from billing.tasks import settle_ride
 from locations.geo import haversine_m
-from locations.selectors import user_last_position
+from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
-from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
 from matching.models import Match, RideRequest
+from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
 from rides import fare, meter
 from rides.errors import RidesError, RidesException
 from rides.events import ride_updated_send_on_commit
@@ -191,7 +192,7 @@ def _driver_position_at_start(*, driver_id, now):
     return position
 
 
-def _latest_driver_position(*, driver_id, checked):
+def _latest_driver_position(*, driver_id, checked) -> LivePosition:
     """The driver's latest position now that tracking is on (one accepted since the check is not in the stream),
     or the checked one."""
     latest = user_last_position(user_id=driver_id)
@@ -220,7 +221,7 @@ METER_FIELDS = ["distance_m", "track_last_lat", "track_last_lng", "track_last_at
 METER_CLOSE_FIELDS = [*METER_FIELDS, "distance_capped", "distance_before_cap_m"]
 
 
-def _meter_close(ride):
+def _meter_close(ride: Ride) -> None:
     """At the end, under the ride's lock: apply the ride's points still pending in Redis, then the hard cap.
     Changes `ride` in memory (METER_CLOSE_FIELDS) for the caller's save."""
     entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
@@ -231,14 +232,14 @@ def _meter_close(ride):
     _distance_cap(ride)
 
 
-def distance_cap_m(*, ride):
+def distance_cap_m(*, ride: Ride) -> float:
     """The most distance a ride's fare may count: METER_MAX_DISTANCE_FACTOR x the straight line from pickup to
     destination, plus METER_DISTANCE_MARGIN_M."""
     straight_m = haversine_m(ride.pickup_lat, ride.pickup_lng, ride.destination_lat, ride.destination_lng)
     return settings.METER_MAX_DISTANCE_FACTOR * straight_m + settings.METER_DISTANCE_MARGIN_M
 
 
-def _distance_cap(ride):
+def _distance_cap(ride: Ride) -> None:
     """Clip a metered distance beyond the cap, keep the metered one, flag the ride and count it (after commit)."""
     cap_m = distance_cap_m(ride=ride)
     if ride.distance_m <= cap_m:
@@ -247,7 +248,7 @@ def _distance_cap(ride):
     transaction.on_commit(RIDE_DISTANCE_CAPPED.inc)
 
 
-def _refused_count(changes):
+def _refused_count(changes: list["TrackChange"]) -> None:
     refused = sum(change.refused for change in changes)
     if refused:
         METER_POINTS_REFUSED.inc(refused)
@@ -284,7 +285,7 @@ def _extend_track(*, ride, points):
 _TIME_SLACK_S = 1e-5
 
 
-def _plausible_move(*, from_point, to_lat, to_lng, to_at):
+def _plausible_move(*, from_point, to_lat: float, to_lng: float, to_at: datetime) -> bool:
     """The ingest script's rule against `from_point` (lat, lng, recorded_at): later, and not too fast."""
     seconds = (to_at - from_point.recorded_at).total_seconds()
     if seconds <= 0:
@@ -342,7 +343,7 @@ def _merge_into_track(*, ride, points):
     return change
 
 
-def _merge_plausible(*, ride, anchor, stored, points):
+def _merge_plausible(*, ride: Ride, anchor, stored: list[TrackPoint], points: list) -> TrackChange:
     """The new points (by time, none at a stored time) that are plausible between the kept point before each and
     the stored point after it."""
     stored_times = [point.recorded_at for point in stored]
