@@ -1,5 +1,6 @@
 """The meter's integrity: a fare is earned by a plausible path, whatever Redis lost, and never beyond the cap."""
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -9,6 +10,7 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection, connections
 from prometheus_client import REGISTRY
 
 from accounts.models import User
@@ -375,3 +377,80 @@ def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
     assert body["distance_m"] == 1111.95
     track_ingest()
     assert [_distance(scene.ride.id) for scene in others] == [pytest.approx(1111.95, abs=0.01)] * 2
+
+
+# --- a start in flight (PostgreSQL: real threads, the start held mid-transaction) -----------------------------
+
+START_HELD_LOCK_KEY = 914_311  # the advisory lock the test's trigger makes the start's track-point INSERT wait on
+
+
+@contextmanager
+def track_point_inserts_held():
+    """Until the block ends, an INSERT into the track waits on an advisory lock held here (a start stays
+    mid-transaction, after tracking is on and the ride row is locked). Yields the controller connection."""
+    controller = connections.create_connection("default")
+    controller.ensure_connection()
+    controller.set_autocommit(True)
+    with controller.cursor() as cursor:
+        cursor.execute("CREATE OR REPLACE FUNCTION nj_test_hold_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                       f"$$ BEGIN PERFORM pg_advisory_xact_lock({START_HELD_LOCK_KEY}); RETURN NEW; END $$")
+        cursor.execute("CREATE TRIGGER nj_test_hold_insert BEFORE INSERT ON rides_trackpoint "
+                       "FOR EACH ROW EXECUTE FUNCTION nj_test_hold_insert()")
+        cursor.execute("SELECT pg_advisory_lock(%s)", [START_HELD_LOCK_KEY])
+    try:
+        yield controller
+    finally:
+        with controller.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+            cursor.execute("DROP TRIGGER IF EXISTS nj_test_hold_insert ON rides_trackpoint")
+            cursor.execute("DROP FUNCTION IF EXISTS nj_test_hold_insert()")
+        controller.close()
+
+
+def _wait_for_lock_waiters(controller, count, bound_s=10):
+    """Bounded wait until `count` sessions of the test database wait on a lock; whether they did."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        with controller.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0] >= count:
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def _in_thread(work, results, name):
+    def run():
+        try:
+            results[name] = work()
+        except BaseException as exc:  # asserted on by the test
+            results[name] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_position_sent_while_the_start_commits_is_metered_and_the_sweeper_keeps_the_tracking(scene):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks, a trigger and an advisory lock hold the start mid-transaction: PostgreSQL only")
+    scene.drive(scene.ride.pickup_lat, scene.ride.pickup_lng)
+    results, threads = {}, []
+    with track_point_inserts_held() as controller:
+        threads.append(_in_thread(scene.start, results, "start"))
+        assert _wait_for_lock_waiters(controller, 1)  # the start: tracking on, ride row locked, not committed
+        scene.at(60)
+        results["accepted"] = scene.drive(-6.21, 106.8)
+        threads.append(_in_thread(live_sweep, results, "sweep"))
+        threads.append(_in_thread(track_ingest, results, "ingest"))
+        _wait_for_lock_waiters(controller, 3)  # the sweeper and the meter meet the start's lock (any order is right)
+    for thread in threads:
+        thread.join(30)
+
+    assert not any(isinstance(result, BaseException) for result in results.values()), results
+    assert results["start"].status_code == 200 and results["accepted"] is True
+    assert get_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
