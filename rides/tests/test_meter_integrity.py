@@ -24,6 +24,7 @@ from rides.models import Ride, TrackPoint
 from rides.services import rides_track_append
 from rides.tasks import track_ingest
 from rides.tests.conftest import T0
+from tests.reliability.test_database_trouble import writes_block_on
 
 ONE_KM_DEG = 0.008993  # 1,000.0 m of latitude
 # The factory's pickup (-6.2, 106.8) -> destination (-6.21, 106.8) is 1,111.95 m: cap 3 x 1,111.95 + 2,000 m.
@@ -381,32 +382,6 @@ def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
 
 # --- a start in flight (PostgreSQL: real threads, the start held mid-transaction) -----------------------------
 
-START_HELD_LOCK_KEY = 914_311  # the advisory lock the test's trigger makes the start's track-point INSERT wait on
-
-
-@contextmanager
-def track_point_inserts_held():
-    """Until the block ends, an INSERT into the track waits on an advisory lock held here (a start stays
-    mid-transaction, after tracking is on and the ride row is locked). Yields the controller connection."""
-    controller = connections.create_connection("default")
-    controller.ensure_connection()
-    controller.set_autocommit(True)
-    with controller.cursor() as cursor:
-        cursor.execute("CREATE OR REPLACE FUNCTION nj_test_hold_insert() RETURNS trigger LANGUAGE plpgsql AS "
-                       f"$$ BEGIN PERFORM pg_advisory_xact_lock({START_HELD_LOCK_KEY}); RETURN NEW; END $$")
-        cursor.execute("CREATE TRIGGER nj_test_hold_insert BEFORE INSERT ON rides_trackpoint "
-                       "FOR EACH ROW EXECUTE FUNCTION nj_test_hold_insert()")
-        cursor.execute("SELECT pg_advisory_lock(%s)", [START_HELD_LOCK_KEY])
-    try:
-        yield controller
-    finally:
-        with controller.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_all()")
-            cursor.execute("DROP TRIGGER IF EXISTS nj_test_hold_insert ON rides_trackpoint")
-            cursor.execute("DROP FUNCTION IF EXISTS nj_test_hold_insert()")
-        controller.close()
-
-
 def _wait_for_lock_waiters(controller, count, bound_s=10):
     """Bounded wait until `count` sessions of the test database wait on a lock; whether they did."""
     deadline = time.monotonic() + bound_s
@@ -439,7 +414,7 @@ def test_a_position_sent_while_the_start_commits_is_metered_and_the_sweeper_keep
         pytest.skip("row locks, a trigger and an advisory lock hold the start mid-transaction: PostgreSQL only")
     scene.drive(scene.ride.pickup_lat, scene.ride.pickup_lng)
     results, threads = {}, []
-    with track_point_inserts_held() as controller:
+    with writes_block_on("rides_trackpoint", "INSERT") as controller:  # the start's first track point waits
         threads.append(_in_thread(scene.start, results, "start"))
         assert _wait_for_lock_waiters(controller, 1)  # the start: tracking on, ride row locked, not committed
         scene.at(60)
