@@ -56,11 +56,16 @@ def tokens_for(user_ids):
 
 
 def redis_reset():
+    """An empty Redis as the sweepers leave it: with the live-state marker (without it, every first position is
+    answered "state lost" until a restore) and the revoked-sessions set marked complete (else REST and the nearby
+    fast path ask the database until the beat task has run)."""
     from accounts.services import revoked_sessions_repair
+    from locations.services import live_state_restore
     from nebengjek.redis import get_redis
 
     get_redis().flushdb()
-    revoked_sessions_repair()  # else REST and the nearby fast path ask the database until the beat task has run
+    live_state_restore()
+    revoked_sessions_repair()
 
 
 def beacons_on(driver_ids):

@@ -95,6 +95,9 @@ def ride_receipt_get(*, ride_id, user_id) -> dict:
     return {
         "ride_id": ride.pk,
         "distance_m": round(ride.distance_m, 2),
+        "distance_capped": ride.distance_capped,
+        "distance_before_cap_m": (round(ride.distance_before_cap_m, 2)
+                                  if ride.distance_before_cap_m is not None else None),
         "metered_fare": ride.metered_fare,
         "surge_multiplier": float(ride.surge_multiplier),
         "surge_inputs": {"cell": request.surge_cell or None, "supply": request.surge_supply,

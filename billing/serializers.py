@@ -48,6 +48,8 @@ class SurgeInputsSerializer(serializers.Serializer):
 class ReceiptOutputSerializer(serializers.Serializer):
     ride_id = serializers.UUIDField()
     distance_m = serializers.FloatField()
+    distance_capped = serializers.BooleanField()  # the metered distance exceeded the cap: distance_m is the cap
+    distance_before_cap_m = serializers.FloatField(allow_null=True)
     metered_fare = serializers.IntegerField()
     surge_multiplier = serializers.FloatField()
     surge_inputs = SurgeInputsSerializer()

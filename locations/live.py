@@ -24,7 +24,16 @@ logger = logging.getLogger(__name__)
 ACCEPTED = 1
 DROPPED_OUT_OF_ORDER = 2
 DROPPED_TOO_FAST = 3
-DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast"}
+# A driver on a ride with no previous position in Redis (expired after an hour of silence, or lost): nothing was
+# written; the caller seeds the reference from the ride's durable last point and sends the position again.
+NEEDS_REFERENCE = 4
+# No previous position and no live-state marker: Redis lost its state (flushed, or restarted empty), the rides'
+# tracking with it. Nothing was written; the caller restores the state from the database and sends it again.
+STATE_LOST = 5
+RESTORE_FIRST = frozenset({NEEDS_REFERENCE, STATE_LOST})
+# Still unjudgeable after a restore (a race with the ride's end): dropped, never accepted blindly.
+DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast", NEEDS_REFERENCE: "no_reference",
+                STATE_LOST: "no_reference"}
 
 # Redis GEO indexes latitudes up to +-85.05112878 (Web Mercator): a position beyond is kept but not indexed.
 GEO_MAX_LAT = 85.05112878
@@ -44,17 +53,28 @@ end
 # the positions of what it found. drivers:seen and drivers:pos hold every beacon-on driver with an indexable position,
 # busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, geo, seen, beacon, tracking, track stream, indexed positions, busy
-# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, stream maxlen
-INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + """
+# KEYS: last position, geo, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
+#       live-state marker
+# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen
+# A tracked driver's accepted position goes to the ride's own stream (its key is made here from the ride id the
+# tracking hash gives) and the ride joins the pending set, both before the ack.
+# Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
+# the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
+_RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
+INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + _RIDE_STREAM_LUA + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prev = redis.call('HMGET', KEYS[1], 'lat', 'lng', 't')
+local ride
 if prev[3] then
   local pt = tonumber(prev[3])
   if t < pt then return 2 end
   local d = haversine(tonumber(prev[1]), tonumber(prev[2]), lat, lng)
   if d > 0 and (t <= pt or d / (t - pt) > tonumber(ARGV[5])) then return 3 end
+else
+  if redis.call('EXISTS', KEYS[9]) == 0 then return 5 end
+  ride = redis.call('HGET', KEYS[5], uid)
+  if ride then return 4 end
 end
 redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
@@ -65,12 +85,28 @@ if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 t
     redis.call('GEOADD', KEYS[2], lng, lat, uid)
   end
 end
-local ride = redis.call('HGET', KEYS[5], uid)
+if ride == nil then ride = redis.call('HGET', KEYS[5], uid) end
 if ride then
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*',
-             'ride_id', ride, 'driver_id', uid, 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
+  redis.call('XADD', RIDE_STREAM .. ride .. '}', 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
+             't', ARGV[4])
+  redis.call('SADD', KEYS[6], ride)
 end
 return 1
+"""
+
+# KEYS: last position.  ARGV: lat, lng, t, last-position TTL.  Sets the user's last position unless one exists
+# (a newer one, written by an update meanwhile, wins). Returns 1 when it seeded.
+SEED_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'lat', ARGV[1], 'lng', ARGV[2], 't', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: tracking.  ARGV: driver id, ride id.  Removes the driver's tracking entry only if it still names that ride.
+TRACKING_CLEAR_IF_LUA = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
 """
 
 # KEYS: beacon, busy, last position, geo, seen, indexed positions.
@@ -153,7 +189,8 @@ end
 return stale
 """
 
-_SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA}
+_SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA,
+            "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA}
 _registered = {}
 
 
@@ -183,6 +220,19 @@ def driver_state(driver_id, change="", on=False, client=None):
     keys = [redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_BUSY, last_position_key(driver_id), redis_keys.DRIVERS_GEO,
             redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION]
     return script("driver_state")(keys=keys, args=[str(driver_id), change, "1" if on else "0"], client=client)
+
+
+def reference_seed(user_id, lat: float, lng: float, t: float, client=None) -> int:
+    """Make (lat, lng, t) the user's last position unless Redis has one; `client` may be a pipeline."""
+    return script("seed")(keys=[last_position_key(user_id)],
+                          args=[repr(float(lat)), repr(float(lng)), repr(float(t)), redis_keys.USER_LAST_POSITION_TTL],
+                          client=client)
+
+
+def tracking_clear_if(driver_id, ride_id, client=None) -> int:
+    """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays)."""
+    return script("tracking_clear_if")(keys=[redis_keys.DRIVERS_TRACKING], args=[str(driver_id), str(ride_id)],
+                                       client=client)
 
 
 def last_position_key(user_id):
@@ -226,8 +276,8 @@ def _config_reset(**kwargs):
 
 def ingest_keys_args(user_id, lat, lng, t):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION,
-            redis_keys.DRIVERS_BUSY]
+            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION,
+            redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN]
     return keys, args
@@ -245,11 +295,13 @@ def _bulk(value):
 
 
 _INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-# EVALSHA sha 8 <last position key> geo seen beacon tracking stream positions busy <uid> <lat> <lng> <t> + ingest_tail
-_INGEST_HEAD = b"*18\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(8)
+# EVALSHA sha 9 <last position key> geo seen beacon tracking pending positions busy marker <uid> <lat> <lng> <t>
+# + ingest_tail
+_INGEST_HEAD = b"*19\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(9)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
     redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_STREAM, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY))
+    redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
+    redis_keys.LIVE_STATE_MARKER))
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 

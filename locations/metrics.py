@@ -4,7 +4,7 @@ from prometheus_client import Counter, Gauge
 LOCATION_UPDATES = Counter(
     "nebengjek_location_updates_total",
     "Location updates by outcome: accepted, or dropped by the plausibility filter (and why)",
-    ["outcome"],  # accepted | out_of_order | too_fast | inaccurate | future
+    ["outcome"],  # accepted | out_of_order | too_fast | inaccurate | future | no_reference
 )
 WS_CONNECTIONS = Gauge("nebengjek_ws_connections", "Open user WebSockets in this process", multiprocess_mode="livesum")
 WS_MESSAGES_THROTTLED = Counter("nebengjek_ws_messages_throttled_total", "Socket messages refused as rate_limited")

@@ -4,9 +4,12 @@ A location update never touches the database: its only store is Redis (one scrip
 the beacon (DriverPresence) and, through matching and rides, who is busy or on a ride; the sweeper re-derives
 the Redis mirrors from it, so a flushed Redis recovers by itself.
 """
+import asyncio
 import logging
 import time
+import weakref
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -54,13 +57,113 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
     ride is tracked extends the ride's track (../shared/API.md "Meter").
     """
     t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(live.ingest(user.pk, lat, lng, t))
+    if t is None:
+        return False
+    result = live.ingest(user.pk, lat, lng, t)
+    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+        result = _restored_then_ingested(user.pk, lat, lng, t, result)
+    return location_outcome(result)
+
+
+def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
+    """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    for _ in range(_RESTORES_PER_UPDATE):
+        live_reference_restore(user_id=user_id, result=result)
+        result = live.ingest(user_id, lat, lng, t)
+        if result not in live.RESTORE_FIRST:
+            break
+    return result
 
 
 async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
     """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
     t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+    if t is None:
+        return False
+    result = await live.flusher().submit(user_id, lat, lng, t)
+    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)
+    return location_outcome(result)
+
+
+async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
+    """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    for _ in range(_RESTORES_PER_UPDATE):
+        await _live_reference_restore_async(user_id=user_id, result=result)
+        result = await live.flusher().submit(user_id, lat, lng, t)
+        if result not in live.RESTORE_FIRST:
+            break
+    return result
+
+
+# The state first (a flush), then the driver's own reference (a race with a start or an end); then it is dropped.
+_RESTORES_PER_UPDATE = 2
+
+
+def live_reference_restore(*, user_id, result) -> None:
+    """What the ingest script needs before it can judge a position (`result`, one of live.RESTORE_FIRST)."""
+    if result == live.STATE_LOST:
+        live_state_restore()
+    else:
+        driver_reference_restore(driver_id=user_id)
+
+
+_state_restores = weakref.WeakKeyDictionary()  # event loop -> its state restore in flight (or done)
+
+
+async def _live_reference_restore_async(*, user_id, result) -> None:
+    """live_reference_restore off the event loop. After a flush every socket's next update finds the state lost:
+    the sockets of one process share one restore in flight instead of each reading the database."""
+    if result != live.STATE_LOST:
+        await database_sync_to_async(driver_reference_restore)(driver_id=user_id)
+        return
+    loop = asyncio.get_running_loop()
+    restore = _state_restores.get(loop)
+    if restore is None or restore.done():
+        restore = _state_restores[loop] = loop.create_task(database_sync_to_async(live_state_restore)())
+    await asyncio.shield(restore)
+
+
+def live_state_restore() -> int:
+    """Redis lost its live state (the marker is missing: flushed, or restarted empty). From the database: track
+    every in-progress ride's driver again and seed each one's last position (where missing) from the ride's
+    durable last point; then set the marker. Returns the rides restored. It only adds: an end racing it leaves a
+    stale entry that the sweeper removes (positions for an ended ride are not metered)."""
+    from rides.selectors import ride_meter_references_in_progress
+
+    references = ride_meter_references_in_progress()
+    client = get_redis()
+    for start in range(0, len(references), _RESTORE_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for reference in references[start:start + _RESTORE_CHUNK]:
+            pipe.hset(redis_keys.DRIVERS_TRACKING, reference.driver_id, reference.ride_id)
+            live.reference_seed(reference.driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp(),
+                                client=pipe)
+        pipe.execute()
+    client.set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())  # last: ingests judge again from here
+    if references:
+        logger.warning("live state restored after a Redis loss", extra={"rides": len(references)})
+    return len(references)
+
+
+_RESTORE_CHUNK = 1000
+
+
+def driver_reference_restore(*, driver_id) -> None:
+    """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
+    seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
+    entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
+    from rides.selectors import ride_meter_reference
+
+    ride_id = get_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
+    if ride_id is None:
+        return
+    with transaction.atomic():
+        reference = ride_meter_reference(ride_id=ride_id, driver_id=driver_id)  # waits for a start in flight
+        if reference is None:
+            live.tracking_clear_if(driver_id, ride_id)
+        else:
+            live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
 def beacon_set(*, user, active):
@@ -103,7 +206,8 @@ def driver_busy_set(*, driver_id, busy):
 
 
 def driver_ride_tracking_set(*, driver_id, ride_id):
-    """While `ride_id` is set, the driver's accepted positions are appended to redis_keys.RIDE_TRACK_STREAM."""
+    """While `ride_id` is set, the driver's accepted positions are appended to that ride's
+    redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
     if ride_id is None:
         get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
     else:
@@ -111,21 +215,21 @@ def driver_ride_tracking_set(*, driver_id, ride_id):
 
 
 def live_sweep():
-    """Beat task body: drop stale drivers from the index; re-derive beacon, busy (and after a flush, tracking)
-    from the database. Returns counts for logs and tests."""
+    """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
+    database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
     stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN,
                                                        redis_keys.DRIVERS_POSITION], args=[repr(cutoff)])
     flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
+    tracking = live_state_restore() if flushed else 0
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
     _drivers_replace(beacon | busy)
     _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
-    tracking = _tracking_rebuild() if flushed else 0
-    get_redis().set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())
+    tracking_fixed = _tracking_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "flushed": flushed}
+            "tracking_fixed": tracking_fixed, "flushed": flushed}
 
 
 def _drivers_replace(driver_ids, chunk=1000):
@@ -192,11 +296,28 @@ def _set_reconcile(key, truth):
     return missing | extra
 
 
-def _tracking_rebuild():
-    from rides.models import Ride, RideStatus
 
-    live_rides = dict(Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "id"))
-    if live_rides:
-        get_redis().hset(redis_keys.DRIVERS_TRACKING,
-                         mapping={str(driver): str(ride) for driver, ride in live_rides.items()})
-    return len(live_rides)
+def _tracking_reconcile() -> int:
+    """Make the tracking hash say what the database says, on every run: each in-progress ride's driver tracked
+    for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
+    locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
+    from rides.selectors import rides_tracking_wanted
+
+    client = get_redis()
+    wanted, present = rides_tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
+    drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
+    drivers |= present.keys() - wanted.keys()
+    if not drivers:
+        return 0
+    rides = {wanted[d] for d in drivers if d in wanted} | {present[d] for d in drivers if d in present}
+    with transaction.atomic():
+        now_wanted = rides_tracking_wanted(lock_ride_ids=rides)
+        pipe = client.pipeline(transaction=False)
+        for driver in drivers:
+            if driver in now_wanted:
+                pipe.hset(redis_keys.DRIVERS_TRACKING, driver, now_wanted[driver])
+            elif driver in present:
+                live.tracking_clear_if(driver, present[driver], client=pipe)
+        pipe.execute()
+    logger.info("ride tracking repaired", extra={"drivers": len(drivers)})
+    return len(drivers)

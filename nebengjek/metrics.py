@@ -33,6 +33,17 @@ RIDES_UNATTENDED_ENDED = Counter("nebengjek_rides_unattended_ended_total",
                                  "Rides the system ended because their driver went silent", ["reason"])
 DRIVER_GONE_REPORTS = Counter("nebengjek_driver_gone_reports_total", "Passengers' first 'driver gone' reports")
 
+# --- rides: the meter ---------------------------------------------------------------------------------------
+RIDE_DISTANCE_CAPPED = Counter(
+    "nebengjek_ride_distance_capped_total",
+    "Rides whose metered distance exceeded the cap (a multiple of the straight line plus a margin): clipped for "
+    "the fare and flagged for operators",
+)
+METER_POINTS_REFUSED = Counter(
+    "nebengjek_meter_points_refused_total",
+    "Positions the meter refused against the ride's own last point (implied speed above the limit)",
+)
+
 # --- billing -----------------------------------------------------------------------------------------------
 SETTLEMENTS = Counter("nebengjek_settlements_total", "Ride settlements posted to the ledger", ["payment_method"])
 SETTLEMENT_LAG_SECONDS = Histogram(

@@ -16,11 +16,16 @@ AUTH_REVOKED_SESSION = "auth:revoked:{sid}"
 AUTH_REVOKED_COMPLETE = "auth:revoked:complete"
 
 
-# rides: accepted driver positions during a ride, written by locations, consumed by the rides meter (a consumer
-# group, so each entry is applied once; entries are deleted once applied and acked). No TTL; capped by MAXLEN.
-RIDE_TRACK_STREAM = "rides:track"
-RIDE_TRACK_GROUP = "rides-meter"
-RIDE_TRACK_STREAM_MAXLEN = 1_000_000  # approximate cap if the meter stops consuming: ~100 MB worst case
+# rides: each ride's accepted driver positions, written by locations' ingest script, applied to the track and then
+# deleted by the rides meter (rides.meter). STREAM entries {lat, lng, t}: decimal degrees and the position's time in
+# epoch seconds (float), as strings. The key hash-tags the ride id (one slot per ride in a Redis Cluster). No TTL:
+# the meter deletes what it applied and the key once empty; capped by MAXLEN.
+RIDE_TRACK_STREAM = "rides:track:{{{ride_id}}}"
+RIDE_TRACK_STREAM_PREFIX = "rides:track:{"  # the same key: the ingest script appends a ride id and "}"
+RIDE_TRACK_STREAM_MAXLEN = 50_000  # approximate cap per ride if the meter stops: ~14 h of one position a second
+# SET of ride ids whose stream holds entries not applied yet: added to with each entry (same script), a ride removed
+# by the meter, atomically, when its stream is empty. No TTL.
+RIDE_TRACK_PENDING = "rides:track:pending"
 
 # locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
 # the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.
@@ -34,11 +39,13 @@ DRIVERS_SEEN = "drivers:seen"  # ZSET beacon-on driver id (busy too) -> t of tha
 DRIVERS_POSITION = "drivers:pos"  # HASH beacon-on driver id (busy too) -> "lat,lng,t" exact; no TTL
 DRIVERS_BEACON = "drivers:beacon"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence); no TTL
 DRIVERS_BUSY = "drivers:busy"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver); no TTL
-# HASH driver id -> ride id: while present, the driver's accepted positions are appended to RIDE_TRACK_STREAM
-# (same script, before the ack) as entries {ride_id, driver_id, lat, lng, t}: lat/lng decimal degrees and t the
-# position's time in epoch seconds (float), all as strings. No TTL; set/cleared by locations.services.
+# HASH driver id -> ride id: while present, the driver's accepted positions are appended to that ride's
+# RIDE_TRACK_STREAM (same script, before the ack). No TTL; set under the ride's row lock by rides.services
+# (start, end, cancel) through locations.services, and re-derived from the database by the live sweeper.
 DRIVERS_TRACKING = "drivers:tracking"
-LIVE_STATE_MARKER = "live:rebuilt"  # STRING set by the sweeper's rebuild; missing = Redis was flushed; no TTL
+# STRING set once the live state was rebuilt from the database; missing = Redis lost its state (flushed, restarted
+# empty): the ingest script then asks for a rebuild before judging a position that has no previous one. No TTL.
+LIVE_STATE_MARKER = "live:rebuilt"
 # SET: ids of suspended users (mirror of User.is_active=False, kept by accounts.services and repaired by the live
 # sweeper): the fast nearby path (locations.asgi) refuses them without a database query. No TTL.
 USERS_SUSPENDED = "users:suspended"

@@ -312,11 +312,14 @@ if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
     raise ImproperlyConfigured(
         f"Refusing to start: FARE_MINIMUM_IDR={FARE_MINIMUM_IDR} leaves no admin fee on a ride charged at 1 %, "
         "whose cash settlement would move nothing (needs FARE_MINIMUM_IDR // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1).")
+# The meter's hard cap: at the end, a metered distance beyond FACTOR x the straight line pickup -> destination
+# + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
+METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
+METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
-RIDE_TRACK_INGEST_BATCH = 2000  # stream entries read per XREADGROUP
+RIDE_TRACK_INGEST_RIDES = 500  # rides with pending points read (one pipelined round trip) and applied per batch
+RIDE_TRACK_INGEST_BATCH = 2000  # at most this many entries of one ride's stream per batch
 RIDE_TRACK_INGEST_BUDGET_SECONDS = 0.8  # one run stops reading after this long; the next beat carries on
-RIDE_TRACK_RECLAIM_IDLE_MS = 30_000  # entries pending this long belong to a dead consumer: claim them
-RIDE_TRACK_CONSUMER_FORGET_IDLE_MS = 3600_000  # idle consumers with nothing pending are removed from the group
 CELERY_BEAT_SCHEDULE["rides-track-ingest"] = {
     "task": "rides.tasks.track_ingest",
     "schedule": RIDE_TRACK_INGEST_INTERVAL_SECONDS,

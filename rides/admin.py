@@ -33,10 +33,11 @@ class TrackPointInline(admin.TabularInline):
 class RideAdmin(admin.ModelAdmin):
     list_display = ["id", "status", "driver", "passenger", "distance_km", "charged_amount", "payment_method",
                     "end_reason", "created_at"]
-    # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger.
+    # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger; capped
+    # distances: the meter clipped the fare's distance.
     list_filter = ["status", ("stale_at", admin.EmptyFieldListFilter),
-                   ("driver_gone_reported_at", admin.EmptyFieldListFilter), "end_reason", "payment_method",
-                   "created_at"]
+                   ("driver_gone_reported_at", admin.EmptyFieldListFilter), "end_reason", "distance_capped",
+                   "payment_method", "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
     search_help_text = "A ride id, a phone number, or a plate as written (B 1234 XYZ)."
@@ -47,7 +48,8 @@ class RideAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
         ("Route", {"fields": ["pickup_lat", "pickup_lng", "destination_lat", "destination_lng"]}),
-        ("Meter", {"fields": ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]}),
+        ("Meter", {"fields": ["distance_m", "distance_capped", "distance_before_cap_m", "track_last_lat",
+                              "track_last_lng", "track_last_at"]}),
         ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
                                                  "admin_fee", "driver_payout", "ledger"]}),
         ("Times", {"fields": ["created_at", "started_at", "ended_at", "end_reason", "stale_at",

@@ -1,25 +1,21 @@
-"""The meter's Redis side: the stream of accepted driver positions (written by locations) into the rides' tracks.
+"""The meter's Redis side: each ride's stream of accepted driver positions (written by locations) into its track.
 
-Locations XADDs each accepted position of a driver on a ride to `RIDE_TRACK_STREAM` (fields ride_id, lat, lng, t).
-`track_ingest` (a beat task, every second) reads it through a consumer group, so each entry goes to one worker;
-it applies each batch in one short transaction (rides.services.rides_track_append), then XACKs and deletes the
-entries. Entries left pending by a dead worker are claimed with XAUTOCLAIM. Applying is idempotent (a point at a
-time the track already has is skipped), so an entry delivered twice never counts twice; a batch applied after a
-later one is merged into the track in time order.
+Locations' ingest script XADDs each accepted position of a driver on a ride to that ride's own stream
+(redis_keys.RIDE_TRACK_STREAM, fields lat, lng, t) and adds the ride to RIDE_TRACK_PENDING. `track_ingest` (a beat
+task, every second) walks the pending rides, reads a page of their streams in one pipelined round trip, applies it
+in one short transaction (rides.services.rides_track_append), then deletes the applied entries and forgets a ride
+whose stream is empty (one script per ride, atomic against the ingest script's XADD + SADD). Entries are deleted
+only after the commit, so a worker dying mid-batch loses nothing: the next run applies them again, and applying is
+idempotent (a point at a time the track already has is skipped), so nothing counts twice.
 
-Because applied entries are deleted, the stream holds only what is not applied yet: at ride end
-`ride_pending_points` scans it for that one ride (normally about a second of traffic).
+At the end, `ride_pending_points` reads that one ride's stream (normally about a second of traffic).
 """
 import logging
-import os
-import socket
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
 from django.conf import settings
 
 from nebengjek import redis_keys
@@ -27,7 +23,22 @@ from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
-SCAN_CHUNK = 5000
+READ_CHUNK = 5000  # entries per XRANGE when the end reads a whole stream
+
+# KEYS: a ride's stream, the pending rides set.  ARGV: the ride id, then the ids of entries applied.
+# Deletes those entries; a stream left empty is deleted and its ride leaves the set. Returns 1 when it did.
+_APPLIED_LUA = """
+for i = 2, #ARGV, 1000 do
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+_applied_script = []
 
 
 @dataclass(frozen=True)
@@ -37,119 +48,104 @@ class StreamPoint:
     recorded_at: datetime
 
 
-def track_ingest(*, budget_seconds=None):
-    """Apply what the stream holds (reclaimed, then new entries) until it is empty or the budget is spent."""
+def ride_stream_key(ride_id) -> str:
+    return redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id=ride_id)
+
+
+def track_ingest(*, budget_seconds=None) -> int:
+    """Apply the pending rides' streams, a page of rides at a time, until none is pending or the budget is spent.
+    Returns the points that counted."""
     from rides.services import rides_track_append
 
     client = get_redis()
-    _ensure_group(client)
-    consumer = _consumer_name()
     deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
                                    else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS)
-    entries = _reclaim_stale(client, consumer)
-    applied = _apply_and_ack(client, entries, rides_track_append)
-    while time.monotonic() < deadline:
-        entries = _read_new(client, consumer)
-        if not entries:
-            break
-        applied += _apply_and_ack(client, entries, rides_track_append)
-        if len(entries) < settings.RIDE_TRACK_INGEST_BATCH:
-            break
-    _forget_idle_consumers(client)
-    return applied
+    applied, cursor, another_pass = 0, 0, False
+    while True:
+        cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor,
+                                        count=settings.RIDE_TRACK_INGEST_RIDES)
+        if ride_ids:
+            entries = _streams_read(client, ride_ids)
+            applied += _apply_and_delete(client, entries, rides_track_append)
+            another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
+        if time.monotonic() >= deadline:
+            return applied
+        if cursor == 0:
+            if not another_pass:
+                return applied
+            another_pass = False  # a stream held more than a page: go round again
 
 
-def ride_pending_points(*, ride_id):
-    """This ride's points still in the stream (not applied yet, or in flight at another worker), in stream order,
+def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
+    """This ride's points still in its stream (not applied yet, or being applied by a worker), in stream order,
     with their entry ids (for `entries_discard` once they are applied)."""
     client = get_redis()
-    wanted = str(ride_id)
+    key = ride_stream_key(ride_id)
     entry_ids, points = [], []
     start = "-"
     while True:
-        chunk = client.xrange(redis_keys.RIDE_TRACK_STREAM, min=start, max="+", count=SCAN_CHUNK)
+        chunk = client.xrange(key, min=start, max="+", count=READ_CHUNK)
         for entry_id, fields in chunk:
-            if fields.get("ride_id") == wanted:
-                entry_ids.append(entry_id)
-                point = _parse(fields)
-                if point is not None:
-                    points.append(point)
-        if len(chunk) < SCAN_CHUNK:
+            entry_ids.append(entry_id)
+            point = _parse(fields)
+            if point is not None:
+                points.append(point)
+        if len(chunk) < READ_CHUNK:
             return entry_ids, points
         start = "(" + chunk[-1][0]
 
 
-def entries_discard(entry_ids):
-    """Delete entries already applied another way (a worker still holding one acks it as a no-op later)."""
-    if entry_ids:
-        get_redis().xdel(redis_keys.RIDE_TRACK_STREAM, *entry_ids)
+def entries_discard(*, ride_id, entry_ids) -> None:
+    """Delete a ride's entries applied another way (at its end); a worker still holding some deletes them as
+    already-applied later."""
+    _applied(ride_id, entry_ids, client=get_redis())
 
 
-def _ensure_group(client):
-    try:
-        client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
-    except redis.ResponseError as error:
-        if "BUSYGROUP" not in str(error):
-            raise
+def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
+    """A page of each ride's stream, in one round trip: ride id -> [(entry id, fields)]."""
+    pipe = client.pipeline(transaction=False)
+    for ride_id in ride_ids:
+        pipe.xrange(ride_stream_key(ride_id), count=settings.RIDE_TRACK_INGEST_BATCH)
+    return dict(zip(ride_ids, pipe.execute()))
 
 
-def _consumer_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _read_new(client, consumer):
-    response = client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, consumer, {redis_keys.RIDE_TRACK_STREAM: ">"},
-                                 count=settings.RIDE_TRACK_INGEST_BATCH)
-    return response[0][1] if response else []
-
-
-def _reclaim_stale(client, consumer):
-    """Entries a dead consumer read but never acked (deleted ones come back with no fields: acked as dropped)."""
-    response = client.xautoclaim(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, consumer,
-                                 min_idle_time=settings.RIDE_TRACK_RECLAIM_IDLE_MS, start_id="0-0",
-                                 count=settings.RIDE_TRACK_INGEST_BATCH)
-    return response[1] if response else []
-
-
-def _apply_and_ack(client, entries, apply):
-    """Apply a batch (one transaction for all its rides), then ack and delete its entries."""
-    if not entries:
-        return 0
-    by_ride = defaultdict(list)
-    for _entry_id, fields in entries:
-        point = _parse(fields) if fields else None  # malformed or already deleted: nothing to apply
-        if point is not None:
-            by_ride[str(uuid.UUID(fields["ride_id"]))].append(point)
+def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
+    """Apply a page of several rides (one transaction), then delete what was applied, ride by ride."""
+    by_ride = {}
+    for ride_id, page in entries.items():
+        points = [point for point in (_parse(fields) for _, fields in page) if point is not None]
+        canonical = _canonical(ride_id)
+        if points and canonical is not None:  # a malformed entry or ride id: nothing to apply, deleted below
+            by_ride[canonical] = points
     applied = apply(points_by_ride=by_ride) if by_ride else 0
-    _ack_and_delete(client, [entry_id for entry_id, _ in entries])
+    pipe = client.pipeline(transaction=False)
+    for ride_id, page in entries.items():
+        _applied(ride_id, [entry_id for entry_id, _ in page], client=pipe)
+    pipe.execute()
     return applied
 
 
-def _ack_and_delete(client, entry_ids):
-    if not entry_ids:
-        return
-    pipe = client.pipeline(transaction=False)
-    pipe.xack(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, *entry_ids)
-    pipe.xdel(redis_keys.RIDE_TRACK_STREAM, *entry_ids)
-    pipe.execute()
+def _applied(ride_id, entry_ids: list[str], *, client) -> int:
+    """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
+    settings.REDIS_URL elsewhere is followed)."""
+    if not _applied_script:
+        _applied_script.append(get_redis().register_script(_APPLIED_LUA))
+    return _applied_script[0](keys=[ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING],
+                              args=[str(ride_id), *entry_ids], client=client)
 
 
-def _parse(fields):
+def _canonical(ride_id) -> str | None:
     try:
-        uuid.UUID(fields["ride_id"])
+        return str(uuid.UUID(str(ride_id)))
+    except ValueError:
+        logger.warning("dropping track entries of a malformed ride id", extra={"ride_id": ride_id})
+        return None
+
+
+def _parse(fields: dict) -> StreamPoint | None:
+    try:
         recorded_at = datetime.fromtimestamp(round(float(fields["t"]), 6), tz=UTC)
         return StreamPoint(lat=float(fields["lat"]), lng=float(fields["lng"]), recorded_at=recorded_at)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         logger.warning("dropping malformed track entry", extra={"fields": fields})
         return None
-
-
-def _forget_idle_consumers(client):
-    """Remove consumers (old worker processes) that have nothing pending and have been idle a long time."""
-    try:
-        consumers = client.xinfo_consumers(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP)
-    except redis.ResponseError:
-        return
-    for info in consumers:
-        if info.get("pending") == 0 and info.get("idle", 0) > settings.RIDE_TRACK_CONSUMER_FORGET_IDLE_MS:
-            client.xgroup_delconsumer(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, info["name"])

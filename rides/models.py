@@ -45,6 +45,10 @@ class Ride(models.Model):
     track_last_lat = models.FloatField(null=True, blank=True)
     track_last_lng = models.FloatField(null=True, blank=True)
     track_last_at = models.DateTimeField(null=True, blank=True)
+    # The hard cap (settings.METER_MAX_DISTANCE_FACTOR / METER_DISTANCE_MARGIN_M), applied at the end: when the
+    # metered distance exceeded it, distance_m is the cap and the metered distance is kept here.
+    distance_capped = models.BooleanField(default=False)
+    distance_before_cap_m = models.FloatField(null=True, blank=True)
     # Money, integer rupiah, frozen at the end (../shared/API.md "Fare").
     price_pct = models.PositiveSmallIntegerField(null=True, blank=True)
     metered_fare = models.BigIntegerField(null=True, blank=True)
@@ -70,6 +74,11 @@ class Ride(models.Model):
                                     name="ride_one_live_per_passenger"),
             models.CheckConstraint(condition=Q(price_pct__isnull=True) | Q(price_pct__gte=1, price_pct__lte=100),
                                    name="ride_price_pct_range"),
+            models.CheckConstraint(condition=Q(distance_m__gte=0), name="ride_distance_not_negative"),
+            models.CheckConstraint(condition=Q(charged_amount__isnull=True) | Q(charged_amount__lte=F("metered_fare")),
+                                   name="ride_charge_within_metered_fare"),
+            models.CheckConstraint(condition=Q(admin_fee__isnull=True) | Q(admin_fee__lte=F("charged_amount")),
+                                   name="ride_admin_fee_within_charge"),
             models.CheckConstraint(
                 condition=Q(charged_amount__isnull=True)
                 | Q(admin_fee__gte=0, driver_payout__gte=0, charged_amount=F("admin_fee") + F("driver_payout")),
@@ -100,7 +109,9 @@ class TrackPoint(models.Model):
     segment_m = models.FloatField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["ride", "recorded_at"], name="trackpoint_ride_time")]
+        constraints = [  # the meter skips a point at a time the track has (a redelivery); the database holds it too
+            models.UniqueConstraint(fields=["ride", "recorded_at"], name="trackpoint_one_per_ride_time"),
+        ]
 
 
 class RatingSide(models.TextChoices):

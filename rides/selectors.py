@@ -1,7 +1,11 @@
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Q
 
 from rides.errors import RidesError, RidesException
-from rides.models import Ride, TrackPoint
+from rides.models import Ride, RideStatus, TrackPoint
 
 
 def _rides_with_people():
@@ -27,3 +31,58 @@ def ride_list_for_user(*, user):
 
 def ride_track_points(*, ride_id):
     return TrackPoint.objects.filter(ride_id=ride_id).order_by("recorded_at", "id")
+
+
+@dataclass(frozen=True)
+class MeterReference:
+    """A ride's durable last accepted point: what the next position of its driver is judged against."""
+
+    ride_id: str
+    driver_id: str
+    lat: float
+    lng: float
+    recorded_at: datetime
+
+
+def ride_meter_reference(*, ride_id, driver_id) -> MeterReference | None:
+    """The last accepted point of `ride_id` if it is in progress with `driver_id` at the wheel, else None.
+    Locks the ride's row (call it in a transaction): a start or end in flight commits first."""
+    if not _uuids([ride_id]):
+        return None
+    # Locked by id alone: PostgreSQL skips, without waiting, a locked row whose committed version fails the filter.
+    row = (Ride.objects.select_for_update().filter(pk=ride_id)
+           .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at").first())
+    if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
+        return None
+    return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3], recorded_at=row[4])
+
+
+def ride_meter_references_in_progress() -> list[MeterReference]:
+    """Every in-progress ride's last accepted point (to rebuild Redis' live state after a loss)."""
+    rows = (Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False)
+            .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
+    return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng, recorded_at=at)
+            for ride_id, driver_id, lat, lng, at in rows]
+
+
+def rides_tracking_wanted(*, lock_ride_ids=None) -> dict[str, str]:
+    """driver id -> ride id of every in-progress ride. With `lock_ride_ids`: of those rides only, their rows locked
+    first (call it in a transaction), so a start or an end in flight commits before the answer."""
+    if lock_ride_ids is None:
+        rows = Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "pk")
+        return {str(driver_id): str(ride_id) for driver_id, ride_id in rows}
+    ids = sorted(_uuids(lock_ride_ids))
+    rows = (Ride.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+            .values_list("driver_id", "pk", "status"))
+    return {str(driver_id): str(ride_id) for driver_id, ride_id, status in rows if status == RideStatus.IN_PROGRESS}
+
+
+def _uuids(values):
+    """The values that are UUIDs (Redis may hold anything)."""
+    ids = set()
+    for value in values:
+        try:
+            ids.add(uuid.UUID(str(value)))
+        except ValueError:
+            pass
+    return ids

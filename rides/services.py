@@ -2,7 +2,9 @@
 
 Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave only after the commit.
 """
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -10,12 +12,14 @@ from django.utils import timezone
 
 from billing.tasks import settle_ride
 from locations.geo import haversine_m
-from locations.selectors import user_last_position
+from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
 from matching.models import Match, RideRequest
+from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
 from rides import fare, meter
 from rides.errors import RidesError, RidesException
 from rides.events import ride_updated_send_on_commit
+from rides.meter import StreamPoint
 from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
 from rides.selectors import ride_get_for_output
 
@@ -76,7 +80,11 @@ def ride_create(*, request, match):
 
 
 def ride_start(*, ride, user):
-    """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position."""
+    """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position.
+
+    The driver's positions are tracked for the ride before the start commits, under the ride's row lock: a Redis
+    error refuses the start (503, nothing committed), and every position accepted from then on is in the ride's
+    stream (the meter waits for this lock), every earlier one before the track's first point."""
     _require_driver(ride=ride, user=user)
     ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
     now = timezone.now()
@@ -85,6 +93,8 @@ def ride_start(*, ride, user):
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
+        driver_ride_tracking_set(driver_id=ride.driver_id, ride_id=ride.pk)
+        driver_position = _latest_driver_position(driver_id=ride.driver_id, checked=driver_position)
         ride.status = RideStatus.IN_PROGRESS
         ride.started_at = now
         ride.track_last_lat, ride.track_last_lng = driver_position.lat, driver_position.lng
@@ -94,8 +104,6 @@ def ride_start(*, ride, user):
                                   recorded_at=driver_position.recorded_at, segment_m=0)
         ride = ride_get_for_output(ride.pk)
         ride_updated_send_on_commit(ride)
-        driver_id, ride_id = ride.driver_id, ride.pk
-        transaction.on_commit(lambda: driver_ride_tracking_set(driver_id=driver_id, ride_id=ride_id), robust=True)
     return ride
 
 
@@ -107,11 +115,14 @@ def rides_track_append(*, points_by_ride):
     points, one UPDATE per ride (pipelined). Points of a ride that is not in progress are dropped.
     """
     with transaction.atomic():
-        rides = list(Ride.objects.select_for_update()
-                     .filter(pk__in=list(points_by_ride), status=RideStatus.IN_PROGRESS).order_by("pk"))
+        # Locked by id, then filtered: PostgreSQL would skip, without waiting, a start in flight (its committed
+        # row is not in progress yet) and drop the points its driver sent right after tracking was turned on.
+        rides = [ride for ride in Ride.objects.select_for_update().filter(pk__in=list(points_by_ride)).order_by("pk")
+                 if ride.status == RideStatus.IN_PROGRESS]
         changes = [_extend_track(ride=ride, points=points_by_ride[str(ride.pk)]) for ride in rides]
         _track_changes_save(changes)
         _meters_save([ride for ride, change in zip(rides, changes) if change.added])
+    _refused_count(changes)
     return sum(len(change.added) for change in changes)
 
 
@@ -125,18 +136,17 @@ def ride_end(*, ride, user, price_pct=100):
     with transaction.atomic():
         request, match, ride = _lock_request_match_ride(ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
-        entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
-        _track_changes_save([_extend_track(ride=ride, points=pending)])
-        transaction.on_commit(lambda: meter.entries_discard(entry_ids))
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
                              end_reason=RideEndReason.DRIVER_ENDED)
     return ride
 
 
 def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> Ride:
-    """Complete an in-progress ride on its track as it stands: freeze the fare, free the driver and the passenger,
-    tell both sides and queue the settlement. The one completion of the driver's end and the system's
-    (rides/unattended.py); the caller holds the request, match and ride locks and has checked the status."""
+    """Complete an in-progress ride: close the meter (its pending points, then the distance cap), freeze the fare,
+    free the driver and the passenger, tell both sides and queue the settlement. The one completion of the driver's
+    end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
+    the status."""
+    _meter_close(ride)
     frozen = fare.fare_for(
         metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
         price_pct=price_pct,
@@ -148,7 +158,7 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     ride.charged_amount, ride.admin_fee, ride.driver_payout = (
         frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
     ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
-                             "admin_fee", "driver_payout", *METER_FIELDS])
+                             "admin_fee", "driver_payout", *METER_CLOSE_FIELDS])
     _release_request_and_match(request=request, match=match)
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
@@ -195,6 +205,13 @@ def _driver_position_at_start(*, driver_id, now):
     return position
 
 
+def _latest_driver_position(*, driver_id, checked) -> LivePosition:
+    """The driver's latest position now that tracking is on (one accepted since the check is not in the stream),
+    or the checked one."""
+    latest = user_last_position(user_id=driver_id)
+    return latest if latest is not None and latest.recorded_at > checked.recorded_at else checked
+
+
 def _check_close_to_passenger(*, ride, driver_position, now):
     passenger = user_last_position(user_id=ride.passenger_id)
     fresh = settings.RIDE_PASSENGER_POSITION_FRESH_SECONDS
@@ -214,22 +231,59 @@ def _check_close_to_passenger(*, ride, driver_position, now):
 
 
 METER_FIELDS = ["distance_m", "track_last_lat", "track_last_lng", "track_last_at"]
+METER_CLOSE_FIELDS = [*METER_FIELDS, "distance_capped", "distance_before_cap_m"]
+
+
+def _meter_close(ride: Ride) -> None:
+    """At the end, under the ride's lock: apply the ride's points still pending in Redis, then the hard cap.
+    Changes `ride` in memory (METER_CLOSE_FIELDS) for the caller's save."""
+    entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
+    change = _extend_track(ride=ride, points=pending)
+    _track_changes_save([change])
+    transaction.on_commit(lambda: meter.entries_discard(ride_id=ride.pk, entry_ids=entry_ids))
+    transaction.on_commit(lambda: _refused_count([change]))
+    _distance_cap(ride)
+
+
+def distance_cap_m(*, ride: Ride) -> float:
+    """The most distance a ride's fare may count: METER_MAX_DISTANCE_FACTOR x the straight line from pickup to
+    destination, plus METER_DISTANCE_MARGIN_M."""
+    straight_m = haversine_m(ride.pickup_lat, ride.pickup_lng, ride.destination_lat, ride.destination_lng)
+    return settings.METER_MAX_DISTANCE_FACTOR * straight_m + settings.METER_DISTANCE_MARGIN_M
+
+
+def _distance_cap(ride: Ride) -> None:
+    """Clip a metered distance beyond the cap, keep the metered one, flag the ride and count it (after commit)."""
+    cap_m = distance_cap_m(ride=ride)
+    if ride.distance_m <= cap_m:
+        return
+    ride.distance_before_cap_m, ride.distance_m, ride.distance_capped = ride.distance_m, cap_m, True
+    transaction.on_commit(RIDE_DISTANCE_CAPPED.inc)
+
+
+def _refused_count(changes: list["TrackChange"]) -> None:
+    refused = sum(change.refused for change in changes)
+    if refused:
+        METER_POINTS_REFUSED.inc(refused)
 
 
 @dataclass
 class TrackChange:
     added: list = field(default_factory=list)  # new TrackPoints to insert
     resegmented: list = field(default_factory=list)  # stored TrackPoints whose segment_m changed
+    refused: int = 0  # points implausible against the ride's track
 
 
 def _extend_track(*, ride, points):
     """Add accepted positions (objects with lat, lng, recorded_at) to the locked in-progress `ride`'s track.
 
-    The track is the ride's points in time order and `distance_m` the sum of its segments. Points newer than the
-    track's last one (the usual case) are appended with no read; an older one (two workers' batches applied out
-    of order, a reclaimed batch) is merged in by time and the segments around it recomputed. A point at a time
-    the track already has is a redelivery and is skipped. Updates the meter fields of `ride` in memory and
-    returns the TrackChange for the caller to save.
+    The track is the ride's points in time order and `distance_m` the sum of its segments. Each point is judged
+    against the ride's own last point (durable, unlike Redis' reference): later than it, and an implied speed
+    within LOCATION_MAX_SPEED_KMH; an implausible one is refused (not appended), so a fare follows a plausible
+    path whatever Redis lost. Points newer than the track's last one (the usual case) are appended with no read;
+    an older one (a batch applied late) is merged in by time if plausible against its neighbours, and the
+    segments around it recomputed. A point at a time the track already has is a redelivery and is skipped.
+    Updates the meter fields of `ride` in memory and returns the TrackChange for the caller to save.
     """
     points = sorted(points, key=lambda p: p.recorded_at)
     if not points:
@@ -239,20 +293,40 @@ def _extend_track(*, ride, points):
     return _append_to_track(ride=ride, points=points)
 
 
+# Stored times are rounded to the microsecond (the ingest script compared unrounded ones): this much slack in
+# time keeps the meter from refusing a point the script accepted at the speed limit.
+_TIME_SLACK_S = 1e-5
+
+
+def _plausible_move(*, from_point, to_lat: float, to_lng: float, to_at: datetime) -> bool:
+    """The ingest script's rule against `from_point` (lat, lng, recorded_at): later, and not too fast."""
+    seconds = (to_at - from_point.recorded_at).total_seconds()
+    if seconds <= 0:
+        return False
+    metres = haversine_m(from_point.lat, from_point.lng, to_lat, to_lng)
+    return metres <= settings.LOCATION_MAX_SPEED_KMH / 3.6 * (seconds + _TIME_SLACK_S)
+
+
 def _append_to_track(*, ride, points):
     """Points all newer than the track's last one: nothing to read."""
-    last_lat, last_lng, last_at = ride.track_last_lat, ride.track_last_lng, ride.track_last_at
+    last = StreamPoint(lat=ride.track_last_lat, lng=ride.track_last_lng, recorded_at=ride.track_last_at) \
+        if ride.track_last_at is not None else None
     change = TrackChange()
     added_m = 0.0
     for point in points:
-        if last_at is not None and point.recorded_at <= last_at:
+        if last is not None and point.recorded_at <= last.recorded_at:
             continue  # the same time twice within the batch
-        segment = haversine_m(last_lat, last_lng, point.lat, point.lng) if last_lat is not None else 0.0
+        if last is not None and not _plausible_move(from_point=last, to_lat=point.lat, to_lng=point.lng,
+                                                    to_at=point.recorded_at):
+            change.refused += 1
+            continue
+        segment = haversine_m(last.lat, last.lng, point.lat, point.lng) if last is not None else 0.0
         change.added.append(TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng,
                                        recorded_at=point.recorded_at, segment_m=segment))
         added_m += segment
-        last_lat, last_lng, last_at = point.lat, point.lng, point.recorded_at
-    _meter_advance(ride=ride, added_m=added_m, last=change.added[-1])
+        last = point
+    if change.added:
+        _meter_advance(ride=ride, added_m=added_m, last=change.added[-1])
     return change
 
 
@@ -266,13 +340,7 @@ def _merge_into_track(*, ride, points):
     earliest = points[0].recorded_at
     anchor = track.filter(recorded_at__lt=earliest).order_by("-recorded_at", "-id").first()
     stored = list(track.filter(recorded_at__gte=earliest).order_by("recorded_at", "id"))
-    known_times = {point.recorded_at for point in stored}
-    change = TrackChange()
-    for point in points:
-        if point.recorded_at not in known_times:
-            known_times.add(point.recorded_at)
-            change.added.append(TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng,
-                                           recorded_at=point.recorded_at))
+    change = _merge_plausible(ride=ride, anchor=anchor, stored=stored, points=points)
     if not change.added:
         return change
     old_tail_m = sum(point.segment_m for point in stored)
@@ -285,6 +353,33 @@ def _merge_into_track(*, ride, points):
         previous = point
     new_tail_m = sum(point.segment_m for point in stored + change.added)
     _meter_advance(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)
+    return change
+
+
+def _merge_plausible(*, ride: Ride, anchor, stored: list[TrackPoint], points: list) -> TrackChange:
+    """The new points (by time, none at a stored time) that are plausible between the kept point before each and
+    the stored point after it."""
+    stored_times = [point.recorded_at for point in stored]
+    known_times = set(stored_times)
+    change = TrackChange()
+    previous = anchor
+    for point in points:
+        if point.recorded_at in known_times:
+            continue
+        before = bisect_right(stored_times, point.recorded_at)
+        if before and (previous is None or stored[before - 1].recorded_at > previous.recorded_at):
+            previous = stored[before - 1]
+        following = stored[before] if before < len(stored) else None
+        if ((previous is not None and not _plausible_move(from_point=previous, to_lat=point.lat, to_lng=point.lng,
+                                                          to_at=point.recorded_at))
+                or (following is not None and not _plausible_move(from_point=point, to_lat=following.lat,
+                                                                  to_lng=following.lng,
+                                                                  to_at=following.recorded_at))):
+            change.refused += 1
+            continue
+        known_times.add(point.recorded_at)
+        previous = TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng, recorded_at=point.recorded_at)
+        change.added.append(previous)
     return change
 
 

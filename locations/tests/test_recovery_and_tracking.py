@@ -85,7 +85,7 @@ def test_the_sweeper_puts_back_a_driver_whose_beacon_the_database_has_on():
     assert near_monas() == [str(driver.id)]
 
 
-def test_a_tracked_drivers_accepted_positions_go_to_the_ride_track_stream():
+def test_a_tracked_drivers_accepted_positions_go_to_the_rides_own_track_stream():
     driver = driver_online_at(make_driver(), MONAS, recorded_at=timezone.now() - timedelta(seconds=10))
     driver_ride_tracking_set(driver_id=driver.id, ride_id="ride-1")
     recorded_at = timezone.now()
@@ -93,10 +93,10 @@ def test_a_tracked_drivers_accepted_positions_go_to_the_ride_track_stream():
     location_ingest(user=driver, lat=north_of(MONAS, 50)[0], lng=MONAS[1], recorded_at=recorded_at)
     location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1], accuracy_m=80)  # dropped: not tracked
 
-    entries = get_redis().xrange(redis_keys.RIDE_TRACK_STREAM)
+    entries = get_redis().xrange(redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="ride-1"))
     assert len(entries) == 1
     fields = entries[0][1]
-    assert fields["ride_id"] == "ride-1" and fields["driver_id"] == str(driver.id)
+    assert get_redis().smembers(redis_keys.RIDE_TRACK_PENDING) == {"ride-1"}
     assert float(fields["lat"]) == north_of(MONAS, 50)[0] and float(fields["lng"]) == MONAS[1]
     assert abs(float(fields["t"]) - recorded_at.timestamp()) < 1e-3
 
@@ -108,7 +108,7 @@ def test_an_untracked_driver_writes_no_track():
 
     location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1])
 
-    assert get_redis().xlen(redis_keys.RIDE_TRACK_STREAM) == 0
+    assert get_redis().xlen(redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="ride-1")) == 0
 
 
 def test_a_dropped_socket_does_not_flip_the_beacon_but_silence_makes_the_driver_stale():

@@ -1,20 +1,35 @@
-"""The meter: accepted driver positions reach the ride's track through the Redis stream, exactly once."""
+"""The meter: accepted driver positions reach the ride's track through the ride's Redis stream, exactly once."""
+
+import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from locations.geo import haversine_m
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis
+from rides.meter import ride_pending_points, ride_stream_key
 from rides.models import Ride, TrackPoint
+from rides.services import rides_track_append
 from rides.tasks import track_ingest
 from tests.reliability.parallel import raised, run_parallel
 
 STEP_DEG = 0.0001  # 11.12 m of latitude: short segments
 
 
-def _stream_length():
-    return get_redis().xlen(redis_keys.RIDE_TRACK_STREAM)
+def _stream_length(ride_id):
+    return get_redis().xlen(ride_stream_key(ride_id))
+
+
+def _pending_rides():
+    return get_redis().smembers(redis_keys.RIDE_TRACK_PENDING)
+
+
+def _stream_add(ride_id, fields):
+    """An entry in the ride's stream as the ingest script writes it (the ride joins the pending set)."""
+    get_redis().xadd(ride_stream_key(ride_id), fields)
+    get_redis().sadd(redis_keys.RIDE_TRACK_PENDING, str(ride_id))
 
 
 def _distance(ride_id):
@@ -44,7 +59,7 @@ def test_an_accepted_position_counts_once_the_meter_task_runs(scene):
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length() == 0
+    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
 
 
 def test_many_short_segments_all_count(scene):
@@ -82,40 +97,83 @@ def test_an_entry_delivered_twice_counts_once(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    entries = get_redis().xrange(redis_keys.RIDE_TRACK_STREAM)
+    entries = get_redis().xrange(ride_stream_key(scene.ride.id))
     track_ingest()
 
-    get_redis().xadd(redis_keys.RIDE_TRACK_STREAM, entries[0][1])  # at-least-once: the same position again
+    _stream_add(scene.ride.id, entries[0][1])  # at-least-once: the same position again
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
     assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == 2
 
 
-def test_entries_left_pending_by_a_dead_worker_are_reclaimed(scene, settings):
+def test_a_worker_dying_after_its_commit_before_deleting_leaves_entries_that_count_once(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    client = get_redis()
-    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
-    taken = client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "dead-worker", {redis_keys.RIDE_TRACK_STREAM: ">"})
-    assert len(taken[0][1]) == 1  # read, never acked: the worker died
-    settings.RIDE_TRACK_RECLAIM_IDLE_MS = 0
+    _, points = ride_pending_points(ride_id=scene.ride.id)
+    rides_track_append(points_by_ride={str(scene.ride.id): points})  # committed; the worker died before deleting
 
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert client.xpending(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP)["pending"] == 0
+    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
 
 
-def test_a_batch_applied_after_a_later_one_is_merged_into_the_track_in_time_order(scene, settings):
+def test_entries_stay_in_the_stream_until_the_batch_that_applied_them_committed(scene):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs row locks held by another connection")
+    scene.started_at_pickup()
+    scene.at(60)
+    scene.drive(-6.21, 106.8)
+    lock_held, release = threading.Event(), threading.Event()
+
+    def hold_the_rides_lock():  # e.g. the ride's end, holding its lock
+        try:
+            with transaction.atomic():
+                Ride.objects.select_for_update().get(pk=scene.ride.id)
+                lock_held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_rides_lock)
+    holder.start()
+    assert lock_held.wait(10)
+    worker = threading.Thread(target=lambda: (track_ingest(), connections.close_all()))
+    worker.start()
+    try:
+        assert _wait_for_a_lock_wait(), "the meter never waited for the ride's lock"
+        assert _stream_length(scene.ride.id) == 1  # read, being applied, not deleted
+    finally:
+        release.set()
+        holder.join(30)
+        worker.join(30)
+
+    assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
+    assert _stream_length(scene.ride.id) == 0
+
+
+def _wait_for_a_lock_wait(bound_s=10):
+    """True once another session of this database waits for a row lock (the meter blocked on the ride)."""
+    deadline = time.monotonic() + bound_s
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.01)
+    return False
+
+
+def test_a_batch_applied_after_a_later_one_is_merged_into_the_track_in_time_order(scene):
     scene.started_at_pickup()
     expected = _drive_south(scene, points=10, zigzag=True)
-    client = get_redis()
-    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
-    client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "slow-worker", {redis_keys.RIDE_TRACK_STREAM: ">"}, count=4)
-    track_ingest()  # another worker applies points 5..10 first
-    settings.RIDE_TRACK_RECLAIM_IDLE_MS = 0
+    entries = get_redis().xrange(ride_stream_key(scene.ride.id))
+    _, points = ride_pending_points(ride_id=scene.ride.id)
+    rides_track_append(points_by_ride={str(scene.ride.id): points[4:]})  # another worker applies points 5..10 first
+    get_redis().xdel(ride_stream_key(scene.ride.id), *[entry_id for entry_id, _ in entries[4:]])
 
     track_ingest()  # points 1..4 arrive late
 
@@ -128,24 +186,12 @@ def test_ending_counts_points_the_meter_has_not_applied_yet(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    assert _stream_length() == 1
+    assert _stream_length(scene.ride.id) == 1
 
     body = scene.end().json()
 
     assert body["distance_m"] == 1111.95
-
-
-def test_ending_counts_points_in_flight_at_another_worker(scene):
-    scene.started_at_pickup()
-    scene.at(60)
-    scene.drive(-6.21, 106.8)
-    client = get_redis()
-    client.xgroup_create(redis_keys.RIDE_TRACK_STREAM, redis_keys.RIDE_TRACK_GROUP, id="0", mkstream=True)
-    client.xreadgroup(redis_keys.RIDE_TRACK_GROUP, "busy-worker", {redis_keys.RIDE_TRACK_STREAM: ">"})
-
-    body = scene.end().json()
-
-    assert body["distance_m"] == 1111.95
+    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
 
 
 def test_points_after_the_end_do_not_change_the_ride(scene):
@@ -155,13 +201,12 @@ def test_points_after_the_end_do_not_change_the_ride(scene):
     scene.end()
     scene.at(120)
     scene.drive(-6.22, 106.8)
-    get_redis().xadd(redis_keys.RIDE_TRACK_STREAM,  # a late entry still in the stream when the ride ended
-                     {"ride_id": str(scene.ride.id), "lat": "-6.23", "lng": "106.8", "t": "1795000000.0"})
+    _stream_add(scene.ride.id, {"lat": "-6.23", "lng": "106.8", "t": "1795000000.0"})  # late, still in the stream
 
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length() == 0
+    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
 
 
 def test_positions_before_the_start_are_not_metered(scene):

@@ -33,16 +33,16 @@ LOCK_KEY = 914_207  # the advisory lock the trigger waits on
 
 
 @contextmanager
-def writes_block_on(table):
-    """Until the block ends, every UPDATE of `table` waits on an advisory lock held here. Yields the controller
-    connection (autocommit), from which the waiting backend is found and terminated."""
+def writes_block_on(table, event="UPDATE"):
+    """Until the block ends, every `event` (UPDATE, INSERT) on `table` waits on an advisory lock held here. Yields
+    the controller connection (autocommit), from which the waiting backend is found and terminated."""
     controller = connections.create_connection("default")
     controller.ensure_connection()
     controller.set_autocommit(True)
     with controller.cursor() as cursor:
         cursor.execute("CREATE OR REPLACE FUNCTION nj_test_block() RETURNS trigger LANGUAGE plpgsql AS "
                        f"$$ BEGIN PERFORM pg_advisory_xact_lock({LOCK_KEY}); RETURN NEW; END $$")
-        cursor.execute(f"CREATE TRIGGER nj_test_block BEFORE UPDATE ON {table} "
+        cursor.execute(f"CREATE TRIGGER nj_test_block BEFORE {event} ON {table} "
                        "FOR EACH ROW EXECUTE FUNCTION nj_test_block()")
         cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
     try:
