@@ -10,6 +10,23 @@ _embedded = {}
 def pytest_configure(config):
     if settings.EMBEDDED_REDIS:
         _embedded["process"] = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis-test")
+    from nebengjek.tests import socket_contract
+
+    socket_contract.install()  # every frame a test socket receives is checked against /api/asyncapi.json
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fail the test whose sockets received a frame that the AsyncAPI document does not describe."""
+    from nebengjek.tests.socket_contract import take_violations
+
+    take_violations()
+    result = yield
+    violations = take_violations()
+    if violations:
+        pytest.fail("The server sent messages outside the AsyncAPI document (nebengjek/asyncapi.py):\n"
+                    + "\n".join(violations), pytrace=False)
+    return result
 
 
 def pytest_unconfigure(config):
@@ -75,9 +92,13 @@ def _empty_postgres_tables(connection):
 
 @pytest.fixture(autouse=True)
 def _clean_redis():
+    from nebengjek import redis_keys
     from nebengjek.redis import get_redis, reset_async_clients
 
     get_redis().flushdb()
+    # An empty database has no revoked sign-in session: Redis' revoked sessions are complete, as the sweeper
+    # (accounts.services.revoked_sessions_repair) leaves them; tests of a flush remove the marker themselves.
+    get_redis().set(redis_keys.AUTH_REVOKED_COMPLETE, "tests")
     reset_async_clients()
     yield
     reset_async_clients()

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts import services
 from accounts.models import DriverProfile, OtpChallenge, SignInSession, User
+from accounts.msisdn import msisdn_clean
 from nebengjek.admin import ReadOnlyAdmin
 
 
@@ -13,8 +15,25 @@ class DriverProfileInline(admin.StackedInline):
     readonly_fields = ["is_verified", "verified_at", "created_at"]
 
 
+class MsisdnFormMixin:
+    """The number an operator types is parsed as sign-in parses it: stored as E.164, refused when invalid."""
+
+    def clean_msisdn(self):
+        return msisdn_clean(self.cleaned_data.get("msisdn"))
+
+
+class UserAddForm(MsisdnFormMixin, AdminUserCreationForm):
+    pass
+
+
+class UserEditForm(MsisdnFormMixin, UserChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserEditForm
+    add_form = UserAddForm
     ordering = ["-date_joined"]
     list_display = ["msisdn", "full_name", "role", "is_active", "is_staff", "date_joined"]
     list_filter = ["role", "is_active", "is_staff", "date_joined"]
@@ -48,13 +67,19 @@ class DriverProfileAdmin(admin.ModelAdmin):
     list_filter = ["vehicle_type", "is_verified"]
     search_fields = ["vehicle_plate", "user__msisdn", "user__full_name"]
     readonly_fields = ["user", "is_verified", "verified_at", "created_at"]
-    actions = ["mark_verified"]
+    actions = ["mark_verified", "revoke_verification"]
 
     @admin.action(description="Mark verified")
     def mark_verified(self, request, queryset):
         for profile in queryset:
             services.driver_verify(profile=profile)
         self.message_user(request, f"Verified {queryset.count()} driver(s).", messages.SUCCESS)
+
+    @admin.action(description="Revoke verification (takes the driver offline; no proposals)")
+    def revoke_verification(self, request, queryset):
+        for profile in queryset.select_related("user"):
+            services.driver_unverify(profile=profile)
+        self.message_user(request, f"Revoked the verification of {queryset.count()} driver(s).", messages.SUCCESS)
 
 
 @admin.register(OtpChallenge)

@@ -27,10 +27,10 @@ class UserManager(BaseUserManager):
         return user
 
     def create_superuser(self, msisdn, password=None, **extra):
-        from accounts.msisdn import normalize_msisdn
+        from accounts.msisdn import msisdn_clean
 
-        msisdn = normalize_msisdn(msisdn) or msisdn
-        return self.create_user(msisdn, password, is_staff=True, is_superuser=True, **extra)
+        # ValidationError on a number sign-in would refuse (createsuperuser shows it as a CommandError).
+        return self.create_user(msisdn_clean(msisdn), password, is_staff=True, is_superuser=True, **extra)
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -2,9 +2,33 @@ import jwt
 from django.db.models import F, FilteredRelation, Q
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts.models import User
+from accounts.models import DriverProfile, SignInSession, User
+from nebengjek import redis_keys
+from nebengjek.redis import get_redis_held
 
 LEGACY_SESSION_LOOKBACK = 200  # a pre-table session's newest refresh token is among the user's newest outstanding ones
+
+
+def sign_in_session_ended(*, sid: str) -> bool:
+    """True when sign-in session `sid` (32 hex digits, as tokens carry it) was ended: one Redis round trip (the
+    session's revoked mark and the marker saying the marks are complete). Only while the marks are incomplete, after
+    a Redis flush until accounts.services.revoked_sessions_repair has run, does the database answer instead."""
+    revoked, complete = get_redis_held().mget(redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=sid),
+                                              redis_keys.AUTH_REVOKED_COMPLETE)
+    if revoked is not None:
+        return True
+    if complete is None:
+        return SignInSession.objects.filter(sid=sid, revoked_at__isnull=False).exists()
+    return False
+
+
+def driver_is_verified(*, user_id, lock: bool = False) -> bool:
+    """True when the driver's profile is verified. `lock` (in a transaction) holds the profile row until the commit,
+    so an operator's un-verify (accounts.services.driver_unverify) waits and then takes the beacon off."""
+    profiles = DriverProfile.objects.filter(user_id=user_id, is_verified=True)
+    if lock:
+        profiles = profiles.select_for_update()
+    return bool(list(profiles.values_list("pk", flat=True)))
 
 
 def user_get_for_output(user_id):

@@ -2,10 +2,12 @@
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import redis
 from django.conf import settings
@@ -13,12 +15,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.errors import AccountsError, AccountsException
 from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
-from accounts.msisdn import normalize_msisdn
+from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
 from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
@@ -29,13 +32,14 @@ logger = logging.getLogger(__name__)
 
 PLATE_PATTERN = re.compile(r"^([A-Z]{1,2}) ?(\d{1,4}) ?([A-Z]{0,3})$")
 SESSION_PRUNE_CHUNK = 1000  # rows per DELETE of sessions_prune
+OTP_SMS_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when the SMS gateway failed
 
 
 def msisdn_parse(raw):
     msisdn = normalize_msisdn(raw)
     if msisdn is None:
         raise AccountsException(AccountsError.INVALID_MSISDN, "Not a valid Telkomsel number.",
-                                details={"msisdn": ["Use 08…, 628… or +628… with a Telkomsel prefix."]})
+                                details={"msisdn": [INVALID_MSISDN_HINT]})
     return msisdn
 
 
@@ -44,8 +48,8 @@ def _otp_hash(challenge_id, code):
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _count_otp_send(*, msisdn, ip):
-    """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
+def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, int]]:
+    """The send counters this request counts in: (key, TTL, cap) per number, per number per day, per client IP."""
     windows = [
         (redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn), settings.OTP_SEND_WINDOW_SECONDS,
          settings.OTP_SENDS_PER_WINDOW),
@@ -55,6 +59,11 @@ def _count_otp_send(*, msisdn, ip):
     if ip:
         windows.append((redis_keys.key(redis_keys.OTP_SENDS_IP, ip=ip), redis_keys.OTP_SENDS_IP_TTL,
                         settings.OTP_SENDS_PER_IP_PER_HOUR))
+    return windows
+
+
+def _count_otp_send(windows):
+    """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
     pipe = get_redis().pipeline(transaction=True)
     for key, ttl, _ in windows:
         pipe.set(key, 0, ex=ttl, nx=True)
@@ -69,10 +78,27 @@ def _count_otp_send(*, msisdn, ip):
     return max((max(wait, 1) for wait in waits), default=0)
 
 
+# Gives back one counted send in each window whose counter still lives (one that expired meanwhile stays gone).
+_UNCOUNT_OTP_SEND_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+def _uncount_otp_send(windows):
+    try:
+        get_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
+    except redis.RedisError:
+        logger.warning("OTP send counters not given back after a failed send", exc_info=True)
+
+
 def otp_request(*, raw_msisdn, ip=None):
     """Send a fresh code to the number (known or not: the answer is the same). Returns (msisdn, expires_in)."""
     msisdn = msisdn_parse(raw_msisdn)
-    wait = _count_otp_send(msisdn=msisdn, ip=ip)
+    windows = _otp_send_windows(msisdn=msisdn, ip=ip)
+    wait = _count_otp_send(windows)
     if wait:
         raise AccountsException(AccountsError.OTP_RATE_LIMITED, "Too many codes requested; try again later.",
                                 status=429, details={"retry_after": wait}, headers={"Retry-After": str(wait)})
@@ -85,10 +111,23 @@ def otp_request(*, raw_msisdn, ip=None):
             id=challenge_id, msisdn=msisdn, code_hash=_otp_hash(challenge_id, code), created_at=now,
             expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS), requested_ip=ip,
         )
-        transaction.on_commit(
-            lambda: get_sms_backend().send(msisdn=msisdn, text=f"Your NebengJek code is {code}")
-        )
+        transaction.on_commit(partial(_otp_deliver, challenge_id=challenge_id, msisdn=msisdn, code=code,
+                                      windows=windows))
     return msisdn, settings.OTP_TTL_SECONDS
+
+
+def _otp_deliver(*, challenge_id, msisdn, code, windows):
+    """Send the code (after the commit). When the gateway fails, the send is given back to the caps and the
+    undelivered code retired, then 503: the client retries without having used up its sends."""
+    backend = get_sms_backend()  # outside the try: a misconfigured SMS_BACKEND is a bug, not an outage
+    try:
+        backend.send(msisdn=msisdn, text=f"Your NebengJek code is {code}")
+    except Exception as exc:  # the gateway is the outside world: whatever it raises means "not sent"
+        logger.warning("SMS gateway failed; the OTP send is not counted", exc_info=True)
+        _uncount_otp_send(windows)
+        OtpChallenge.objects.filter(id=challenge_id).update(superseded=True)
+        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "The code could not be sent; try again shortly.",
+                          status=503, headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
 
 
 def _otp_check(*, msisdn, code):
@@ -166,7 +205,7 @@ def auth_logout(*, refresh):
     with transaction.atomic():
         token.blacklist()
         if sid:  # a session from before the session table has no row: the handshake's fallback sees the blacklist
-            _sessions_revoke(SignInSession.objects.filter(sid=sid))
+            _sessions_revoke(SignInSession.objects.filter(sid=sid), also_sids=[sid])
         if user_id:
             close_sessions_on_commit(user_id, sid=sid)
 
@@ -217,9 +256,52 @@ def _delete_in_chunks(queryset, *, limit):
     return deleted
 
 
-def _sessions_revoke(sessions):
-    """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now."""
-    return sessions.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+def _sessions_revoke(sessions, *, also_sids=()):
+    """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now, and mark them (and `also_sids`, as
+    tokens carry them) in Redis' revoked sessions, which the REST authentication reads. Call it in a transaction:
+    the Redis write comes before the commit, so a Redis error rolls the revocation back (the caller fails, 503 over
+    REST) rather than leaving a revocation the authentication cannot see."""
+    sids = list(sessions.select_for_update().filter(revoked_at__isnull=True).values_list("sid", flat=True))
+    if sids:
+        SignInSession.objects.filter(sid__in=sids).update(revoked_at=timezone.now())
+    _revoked_sessions_mark({sid.hex for sid in sids} | set(also_sids))
+    return len(sids)
+
+
+def _revoked_session_ttl_seconds() -> int:
+    """How long a revoked mark must live: until the last access token of the session has expired."""
+    leeway = api_settings.LEEWAY
+    leeway_s = leeway.total_seconds() if isinstance(leeway, timedelta) else leeway
+    return math.ceil(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds() + leeway_s)
+
+
+def _revoked_sessions_mark(sids, *, ttls=None):
+    if not sids:
+        return
+    ttl = _revoked_session_ttl_seconds()
+    pipe = get_redis().pipeline(transaction=False)
+    for sid in sids:
+        pipe.set(redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=sid), "1", ex=(ttls or {}).get(sid, ttl))
+    pipe.execute()
+
+
+def revoked_sessions_repair():
+    """Beat (with the live sweeper's period): when Redis' revoked sessions are not known complete (flushed, or a new
+    Redis), put back every session revoked within the last access lifetime with what is left of its TTL, then the
+    completeness marker; until then the REST authentication asks the database. Returns how many were put back."""
+    client = get_redis()
+    if client.exists(redis_keys.AUTH_REVOKED_COMPLETE):
+        return 0
+    now = timezone.now()
+    ttl = _revoked_session_ttl_seconds()
+    revoked = dict(SignInSession.objects.filter(revoked_at__gt=now - timedelta(seconds=ttl))
+                   .values_list("sid", "revoked_at"))
+    left = {sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds())) for sid, revoked_at in revoked.items()}
+    _revoked_sessions_mark(set(left), ttls=left)
+    client.set(redis_keys.AUTH_REVOKED_COMPLETE, now.isoformat())
+    if left:
+        logger.info("revoked sessions restored in Redis", extra={"sessions": len(left)})
+    return len(left)
 
 
 def user_update(*, user, full_name):
@@ -238,7 +320,10 @@ def vehicle_plate_normalize(raw):
 
 
 def driver_register(*, user, vehicle_type, vehicle_plate):
+    """Make the user a driver with this vehicle; verified at once when settings.DRIVER_AUTO_VERIFY (development),
+    else an operator verifies the driver in the admin before the beacon may go on."""
     plate = vehicle_plate_normalize(vehicle_plate)
+    verified_at = timezone.now() if settings.DRIVER_AUTO_VERIFY else None
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if hasattr(user, "driver_profile"):
@@ -246,7 +331,8 @@ def driver_register(*, user, vehicle_type, vehicle_plate):
                                     status=409)
         try:
             with transaction.atomic():
-                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate)
+                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate,
+                                             is_verified=verified_at is not None, verified_at=verified_at)
         except IntegrityError as exc:
             raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN, "That plate is registered to another driver.",
                                     status=409) from exc
@@ -262,8 +348,28 @@ def driver_verify(*, profile):
     return profile
 
 
+def driver_unverify(*, profile):
+    """Withdraw a driver's verification: the beacon goes off (out of the live index at once) and stays refused, and
+    dispatch proposes the driver nothing, until an operator verifies the driver again."""
+    with transaction.atomic():
+        DriverProfile.objects.filter(pk=profile.pk).update(is_verified=False, verified_at=None)
+        _driver_take_offline(profile.user)
+    profile.refresh_from_db(fields=["is_verified", "verified_at"])
+    return profile
+
+
+def _driver_take_offline(user):
+    """Switch a driver's beacon off (the live index drops the driver after the commit); a no-op when it is off."""
+    from locations.selectors import driver_beacon_on
+    from locations.services import beacon_set
+
+    if user.is_driver and driver_beacon_on(driver_id=user.pk):
+        beacon_set(user=user, active=False)
+
+
 def user_suspend(*, user):
-    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close."""
+    """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close;
+    a driver's beacon goes off (out of the live index at once; dispatch refuses inactive drivers anyway)."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
     with transaction.atomic():
@@ -276,6 +382,7 @@ def user_suspend(*, user):
                                              ignore_conflicts=True)
         close_sessions_on_commit(user.id)
         transaction.on_commit(lambda: _suspended_mirror(user_id=user.id, suspended=True))
+        _driver_take_offline(user)  # after the close above: its beacon.updated push is for the replay at sign-in
     return user
 
 

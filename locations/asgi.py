@@ -7,8 +7,9 @@ exactly as the DRF view `locations.apis.DriversNearbyApi` does: the same selecto
 
 - `Authorization: Bearer <access token>` whose signature, expiry and type hold (simplejwt's AccessToken, as REST);
 - its user is active: known active in this process for USER_ACTIVE_CACHE_SECONDS (one query on a miss) and not in
-  the Redis set of suspended users, checked inside the search script (no extra round trip), so a suspension
-  (accounts.services.user_suspend) is refused at once by every process;
+  the Redis set of suspended users, and its sign-in session not ended (Redis' revoked sessions, complete), both
+  checked inside the search script (no extra round trip), so a suspension or a logout (accounts.services) is
+  refused at once by every process;
 - no Origin header (browsers get Django's CORS handling) and valid `lat`, `lng`, optional `radius_m`.
 Anything else (no token, bad token, suspended, bad query, Redis error) goes to Django and gets its 4xx/5xx.
 """
@@ -24,7 +25,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from locations.metrics import NEARBY_FAST
-from locations.selectors import RequesterSuspended, drivers_available_near_async
+from locations.selectors import RequesterRefused, drivers_available_near_async
 
 PATH = "/api/v1/drivers/nearby"
 USER_ACTIVE_CACHE_SECONDS = 5.0
@@ -60,7 +61,7 @@ async def nearby_answer(scope):
     raw_token, request_id = _headers(scope)
     if raw_token is None:
         return None
-    user_id = _user_id(raw_token)
+    user_id, sid = _user_and_session(raw_token)
     if user_id is None or not await _user_active(user_id):
         NEARBY_FAST_FALLBACK.inc()
         return None
@@ -70,8 +71,9 @@ async def nearby_answer(scope):
         return None
     lat, lng, radius_m = query
     try:
-        drivers = await drivers_available_near_async(lat=lat, lng=lng, radius_m=radius_m, requester_id=user_id)
-    except RequesterSuspended:
+        drivers = await drivers_available_near_async(lat=lat, lng=lng, radius_m=radius_m, requester_id=user_id,
+                                                     requester_sid=sid)
+    except RequesterRefused:
         _active_until.pop(user_id, None)
         NEARBY_FAST_FALLBACK.inc()
         return None
@@ -104,13 +106,14 @@ def _headers(scope):
     return token, request_id
 
 
-def _user_id(raw_token):
+def _user_and_session(raw_token):
+    """(user id, sign-in session id or "") of a valid access token, else (None, "")."""
     try:
         token = AccessToken(raw_token)
     except TokenError:
-        return None
+        return None, ""
     user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
-    return str(user_id) if user_id else None
+    return (str(user_id) if user_id else None), str(token.payload.get("sid") or "")
 
 
 async def _user_active(user_id):

@@ -103,9 +103,11 @@ redis.call('HDEL', KEYS[6], uid)
 return 0
 """
 
-# KEYS: geo (available drivers), suspended users, indexed positions.
+# KEYS: geo (available drivers), suspended users, indexed positions, and with a requester whose token has a sign-in
+# session: that session's revoked mark and the marker saying the revoked marks are complete.
 # ARGV: lng, lat, radius m, wanted count, requester id (or '': nobody to check), first radius m.
-# Returns -1 when the requester is a suspended user, else {ids, positions}: the ids of the nearest `wanted`
+# Returns -1 when the requester is a suspended user or its session ended (or the revoked marks are incomplete, as
+# after a flush: the database must answer), else {ids, positions}: the ids of the nearest `wanted`
 # available drivers (about nearest first) and their "lat,lng,t" values (exact stored coordinates and the position's
 # time), in the same order. The work is bounded (GEOSEARCH's cost grows with the area it scans: 82 µs at 500 m and
 # 257 µs at 1 km among 100k drivers over Jakarta): it searches a small circle first and, only while that holds fewer
@@ -117,6 +119,7 @@ return 0
 # parsing the times here cost as much Redis time as the HMGET itself.
 SEARCH_LUA = """
 if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then return -1 end
+if KEYS[4] and (redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[5]) == 0) then return -1 end
 local want, radius = tonumber(ARGV[4]), tonumber(ARGV[3])
 local r = math.min(tonumber(ARGV[6]), radius)
 while true do

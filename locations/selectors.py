@@ -44,8 +44,9 @@ class LivePosition:
     recorded_at: datetime
 
 
-class RequesterSuspended(Exception):
-    """The user asking (drivers_available_near_async's `requester_id`) is in the suspended-users set."""
+class RequesterRefused(Exception):
+    """The user asking (drivers_available_near_async's `requester_id`) is in the suspended-users set, or the
+    requester's sign-in session (`requester_sid`) has ended or cannot be vouched for from Redis alone."""
 
 
 def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
@@ -59,15 +60,20 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
             return drivers
 
 
-async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", limit=None, exclude_ids=()):
+async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", requester_sid="", limit=None,
+                                       exclude_ids=()):
     """The event loop's twin of drivers_available_near (the fast nearby path, locations.asgi). Raises
-    RequesterSuspended, in the same Redis call, when `requester_id` is a suspended user."""
+    RequesterRefused, in the same Redis call, when `requester_id` is a suspended user or its token's sign-in
+    session `requester_sid` ended."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids)
+    keys = _SEARCH_KEYS
+    if requester_sid:
+        keys = [*_SEARCH_KEYS, redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
+                redis_keys.AUTH_REVOKED_COMPLETE]
     while True:
-        found = await live.async_script("search", get_async_redis())(keys=_SEARCH_KEYS,
-                                                                      args=search.args(requester_id))
+        found = await live.async_script("search", get_async_redis())(keys=keys, args=search.args(requester_id))
         if found == -1:
-            raise RequesterSuspended(requester_id)
+            raise RequesterRefused(requester_id)
         drivers = search.drivers(found)
         if drivers is not None:
             return drivers
@@ -124,6 +130,13 @@ class _Search:
         near.sort()
         return [_new_tuple(NearbyDriver, (driver_id, driver_lat, driver_lng, distance))
                 for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]
+
+
+def driver_beacon_on(*, driver_id) -> bool:
+    """True when the driver's beacon is on (the database's DriverPresence, not its Redis mirror)."""
+    from locations.models import DriverPresence
+
+    return DriverPresence.objects.filter(driver_id=driver_id, beacon_active=True).exists()
 
 
 def user_last_position(*, user_id):

@@ -60,14 +60,21 @@ async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy
 
 
 def beacon_set(*, user, active):
-    """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver.
+    """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver; turning it on needs a
+    verified driver (403 driver_not_verified), off is always allowed.
 
     The database keeps the beacon (so it survives a Redis flush); Redis mirrors it after the commit. A change is
     pushed to the driver's sockets as `beacon.updated` (other devices, REST callers).
     """
+    from accounts.selectors import driver_is_verified
+
     if not user.is_driver:
         raise LocationsException(LocationsError.NOT_A_DRIVER, "Only drivers have a beacon.", status=403)
     with transaction.atomic():
+        if active and not driver_is_verified(user_id=user.pk, lock=True):
+            raise LocationsException(LocationsError.DRIVER_NOT_VERIFIED,
+                                     "Your driver account is not verified yet; you can go online once it is.",
+                                     status=403)
         presence, created = DriverPresence.objects.select_for_update().get_or_create(
             driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
         if created or presence.beacon_active != active:

@@ -236,9 +236,13 @@ def _matches_insert(request, candidates, *, batch_no, expires_at):
 
     Driver rows are claimed first with SKIP LOCKED, so two dispatches never wait on each other's uncommitted
     proposals (no deadlock); the partial unique index then refuses drivers already holding a committed live match.
+    The claim takes only active (not suspended) and verified drivers, whatever the live index still says: a driver
+    suspended or un-verified a moment ago is never proposed (one being suspended right now is locked: skipped).
     """
     claimed = set(User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
-                  .filter(id__in=[candidate.id for candidate in candidates]).values_list("id", flat=True))
+                  .filter(id__in=[candidate.id for candidate in candidates], is_active=True,
+                          driver_profile__is_verified=True)
+                  .values_list("id", flat=True))
     rows = [
         Match(id=uuid.uuid4(), request=request, driver_id=uuid.UUID(str(candidate.id)), batch_no=batch_no,
               distance_to_pickup_m=round(candidate.distance_m), expires_at=expires_at)

@@ -7,6 +7,14 @@ OTP_SENDS_IP = "otp:sends:ip:{ip}"  # TTL 1 h
 OTP_SENDS_DAY_TTL = 24 * 3600
 OTP_SENDS_IP_TTL = 3600
 
+# accounts: ended sign-in sessions (logout, suspension, an operator's revoke), read by the REST authentication and
+# the fast nearby path: one STRING per session id (32 hex digits, as tokens carry it), TTL the access-token lifetime
+# (settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]): once it runs out, no access token of that session is left.
+AUTH_REVOKED_SESSION = "auth:revoked:{sid}"
+# STRING set when the revoked sessions above are complete (by accounts.services.revoked_sessions_repair, from the
+# database); missing = Redis was flushed or is new: the authentication asks the database until it is back. No TTL.
+AUTH_REVOKED_COMPLETE = "auth:revoked:complete"
+
 
 # rides: accepted driver positions during a ride, written by locations, consumed by the rides meter (a consumer
 # group, so each entry is applied once; entries are deleted once applied and acked). No TTL; capped by MAXLEN.

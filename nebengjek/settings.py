@@ -164,7 +164,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/admin/login/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # simplejwt's, refusing at once a token whose sign-in session ended (accounts.authentication)
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -206,8 +207,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Accounts rules (../shared/API.md) -------------------------------------------------------------
-SMS_BACKEND = env.str("SMS_BACKEND", default="accounts.sms.ConsoleSmsBackend")
+CONSOLE_SMS_BACKEND = "accounts.sms.ConsoleSmsBackend"  # development: prints each code into the server log
+SMS_BACKEND = env.str("SMS_BACKEND", default=CONSOLE_SMS_BACKEND)
+if NEBENGJEK_ENV == "production" and SMS_BACKEND == CONSOLE_SMS_BACKEND:
+    raise ImproperlyConfigured("Refusing to start: SMS_BACKEND is the console backend in production, which writes "
+                               "sign-in codes into the log (set SMS_BACKEND to your SMS gateway's backend class).")
 OTP_TTL_SECONDS = 300
+# A driver must be verified (DriverProfile.is_verified, by an operator in the admin) to go online and be proposed
+# rides. On: registration (POST /api/v1/me/driver) verifies at once, so a ride can be run through the API alone.
+DRIVER_AUTO_VERIFY = env.bool("DRIVER_AUTO_VERIFY", default=NEBENGJEK_ENV != "production")
 OTP_MAX_WRONG_ATTEMPTS = 5
 OTP_SENDS_PER_WINDOW = env.int("OTP_SENDS_PER_WINDOW", default=3)
 OTP_SEND_WINDOW_SECONDS = 15 * 60
@@ -243,6 +251,14 @@ CELERY_BEAT_SCHEDULE["locations-live-sweep"] = {
 }
 CELERY_BEAT_SCHEDULE["events-prune"] = {"task": "nebengjek.tasks.events_prune", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["sessions-prune"] = {"task": "accounts.tasks.sessions_prune", "schedule": 3600.0}
+# After a Redis flush the REST authentication asks the database about sessions until this task has put the revoked
+# ones back (accounts.services.revoked_sessions_repair): one EXISTS per run otherwise.
+AUTH_REVOKED_REPAIR_INTERVAL_SECONDS = env.float("AUTH_REVOKED_REPAIR_INTERVAL_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["accounts-revoked-sessions-repair"] = {
+    "task": "accounts.tasks.revoked_sessions_repair",
+    "schedule": AUTH_REVOKED_REPAIR_INTERVAL_SECONDS,
+    "options": {"expires": 2 * AUTH_REVOKED_REPAIR_INTERVAL_SECONDS},
+}
 
 # --- matching (dispatch, surge) ----------------------------------------------------------------------
 # Where rides may be requested (matching/service_area.py): both pickup and destination inside one of these polygons,

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -28,10 +29,11 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="docs"),
+    path("api/asyncapi.json", views.asyncapi, name="asyncapi"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="redoc"),
     path("api/v1/", include(api_v1)),
     # Last under /api/: an unknown API path is a JSON 404 in every mode (DEBUG's HTML page never reaches a client).
-    re_path(r"^api/", exceptions.json_not_found),
+    re_path(r"^api/", csrf_exempt(exceptions.json_not_found)),  # a POST too: never Django's HTML CSRF page
     path("admin/", admin.site.urls),
     path("ops/", include("nebengjek.ops.urls")),
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),

@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics endpoints (no token needed)."""
+"""Liveness, readiness and metrics endpoints, and the socket contract (no token needed)."""
 import hmac
 
 from django.conf import settings
@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django_prometheus.exports import ExportToDjangoView
 
+from nebengjek.asyncapi import asyncapi_document
 from nebengjek.exceptions import error_body
 from nebengjek.redis import get_redis
 
@@ -14,6 +15,11 @@ from nebengjek.redis import get_redis
 def landing(request):
     """`/`: where the start banner and the admin's "View site" point: links to the docs, admin, ops and health."""
     return render(request, "site/landing.html")
+
+
+def asyncapi(request):
+    """`/api/asyncapi.json`: the AsyncAPI 3 contract of the `/ws/` socket (nebengjek.asyncapi)."""
+    return JsonResponse(asyncapi_document())
 
 
 def ping(request):

@@ -254,3 +254,30 @@ def test_suspended_user_cannot_sign_in(api_client, sms_outbox):
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "user_suspended"
+
+
+# The same number in Arabic-Indic, Devanagari and fullwidth digits: Python's `\d` matched them all.
+NON_ASCII_DIGIT_NUMBERS = ["0812١٢٣٤٥٦٧", "٠٨١٢١٢٣٤٥٦٧", "+62812४५६७८९०", "0812１２３４５６７"]
+
+
+@pytest.mark.parametrize("raw", NON_ASCII_DIGIT_NUMBERS)
+def test_a_number_in_non_ascii_digits_is_400_invalid_msisdn_at_otp_request(api_client, sms_outbox, raw):
+    response = request_code(api_client, raw)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_msisdn"
+    assert sms_outbox.messages == []
+
+
+def test_a_number_in_non_ascii_digits_is_400_invalid_msisdn_at_verify_and_makes_no_second_user(api_client,
+                                                                                                  sms_outbox):
+    from accounts.models import User
+
+    request_code(api_client, "08121234567")
+    code = sms_outbox.last_code("+628121234567")
+
+    response = api_client.post(VERIFY, {"msisdn": "0812١٢٣٤٥٦٧", "code": code}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_msisdn"
+    assert not User.objects.exists()

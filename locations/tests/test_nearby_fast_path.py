@@ -50,11 +50,12 @@ async def test_a_user_suspended_after_a_search_is_refused_at_once():
     assert status == 401 and body["error"]["code"] == "token_not_valid"
 
 
-async def test_a_reinstated_user_is_answered_by_the_fast_path_again():
+async def test_a_reinstated_user_who_signed_in_again_is_answered_by_the_fast_path_again():
     passenger = await database_sync_to_async(make_passenger)()
-    token = await signed_in(passenger)
+    await signed_in(passenger)
     await database_sync_to_async(user_suspend)(user=passenger)
     await database_sync_to_async(user_reinstate)(user=passenger)
+    token = await signed_in(passenger)  # suspension ended the old sessions for good
 
     status, _, headers = await asgi_get(f"/api/v1/drivers/nearby?{QUERY}", token)
 

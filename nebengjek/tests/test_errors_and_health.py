@@ -121,10 +121,9 @@ def test_landing_page_links_docs_admin_ops_and_health(client):
 def test_unknown_api_path_is_a_json_404_in_every_mode(client, settings, debug):
     settings.DEBUG = debug
 
-    response = client.get("/api/v1/no-such-thing")
-
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    for response in (client.get("/api/v1/no-such-thing"), client.post("/api/v1/matches/null/accept")):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
 
 
 def test_metrics_are_prometheus_text(api_client):

@@ -123,9 +123,14 @@ class Command(BaseCommand):
             self.stderr.write(f"wallet top-up for {user.msisdn} refused: {exc.code}")
 
     def _staff(self, msisdn):
-        from accounts.msisdn import normalize_msisdn
+        from django.core.exceptions import ValidationError
 
-        msisdn = normalize_msisdn(msisdn) or msisdn
+        from accounts.msisdn import msisdn_clean
+
+        try:
+            msisdn = msisdn_clean(msisdn)
+        except ValidationError as exc:
+            raise CommandError(f"--staff-msisdn {msisdn!r}: {exc.messages[0]}") from exc
         password = os.environ.get("SEED_STAFF_PASSWORD", "")
         user, created = User.objects.get_or_create(msisdn=msisdn, defaults={"full_name": "Operator"})
         if not created and not password:

@@ -24,7 +24,7 @@ def bench_drivers(count):
     drivers = []
     for n in range(count):
         user, _ = User.objects.get_or_create(msisdn=f"+62852{n:08d}", defaults={"role": Role.DRIVER})
-        DriverProfile.objects.get_or_create(user=user, defaults={"vehicle_type": "motorcycle",
+        DriverProfile.objects.get_or_create(user=user, defaults={"vehicle_type": "motorcycle", "is_verified": True,
                                                                  "vehicle_plate": f"B {n % 9999 + 1} BN{n // 9999}"})
         beacon_set(user=user, active=True)
         drivers.append(tokens_issue(user=user)["access"])

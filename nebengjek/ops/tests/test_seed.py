@@ -86,6 +86,13 @@ def test_staff_password_can_come_from_the_environment(monkeypatch):
     assert Client().login(msisdn="+628110000000", password="a-long-operator-password")
 
 
+def test_seed_refuses_a_staff_number_in_non_ascii_digits():
+    with pytest.raises(CommandError, match="Not a valid Telkomsel number"):
+        seed(drivers=0, passengers=0, staff_msisdn="0811٠٠٠٠٠٠٠")
+
+    assert not User.objects.filter(is_staff=True).exists()
+
+
 def test_reseeding_keeps_an_existing_staff_password():
     first = seed(drivers=0, passengers=0)
     password = re.search(r"password (\S+)", first).group(1)
