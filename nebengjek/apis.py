@@ -1,6 +1,6 @@
 """GET /api/v1/events: the REST twin of the socket's `resume`."""
 from django.conf import settings
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,31 +16,25 @@ class EventsQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=settings.EVENTS_PAGE_MAX, default=100)
 
 
-class EventOutputSerializer(serializers.BaseSerializer):
-    """A stored event exactly as the socket sent it; its schema is one of the domains' messages, by `type`."""
-
-    def to_representation(self, event):
-        return event.as_message()
-
-
 EventMessage = PolymorphicProxySerializer(
     component_name="EventMessage", resource_type_field_name="type",
     serializers={**LOCATIONS_EVENTS, **MATCHING_EVENTS, **RIDES_EVENTS},
 )
 
 
+@extend_schema_field(EventMessage)
+class EventField(serializers.Field):
+    """A stored event exactly as the socket sent it; documented as one of the domains' messages, by `type`."""
+
+    def to_representation(self, event):
+        return event.as_message()
+
+
 class EventPageOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="How many events are in this page.")
     next = serializers.URLField(allow_null=True, help_text="The following page, or null at the newest event.")
     previous = serializers.URLField(allow_null=True, help_text="Always null.")
-    results = EventOutputSerializer(many=True)
-
-    class Meta:
-        ref_name = "EventPage"
-
-
-class _EventPageSchemaSerializer(EventPageOutputSerializer):
-    results = serializers.ListField(child=EventMessage)
+    results = serializers.ListField(child=EventField())
 
     class Meta:
         ref_name = "EventPage"
@@ -53,7 +47,7 @@ class EventListApi(APIView):
     this page reaches the newest event), `previous` (always null), `results` (each exactly as the socket sent it).
     """
 
-    @extend_schema(parameters=[EventsQuerySerializer], responses={200: _EventPageSchemaSerializer})
+    @extend_schema(parameters=[EventsQuerySerializer], responses={200: EventPageOutputSerializer})
     def get(self, request):
         query = EventsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
