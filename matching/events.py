@@ -44,7 +44,7 @@ def match_payload(match, *, request) -> dict:
 
 
 def match_outcome_payload(match, *, reason: str) -> dict:
-    """A short notice that a proposal is gone: `reason` is taken | rejected | expired | passenger_cancelled."""
+    """A short notice that a proposal is gone: `reason` is taken | expired | confirm_timeout | passenger_cancelled."""
     return plain(MatchOutcomeOutputSerializer(match, context={"reason": reason}).data)
 
 

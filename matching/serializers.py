@@ -135,7 +135,7 @@ class MatchOutcomeOutputSerializer(serializers.Serializer):
         ref_name = "MatchOutcome"
 
     @extend_schema_field(serializers.CharField(
-        help_text="taken | rejected | expired | confirm_timeout | passenger_cancelled"))
+        help_text="taken | expired | confirm_timeout | passenger_cancelled"))
     def get_reason(self, match) -> str:
         return self.context["reason"]
 
