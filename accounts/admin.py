@@ -83,19 +83,10 @@ class DriverProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(OtpChallenge)
-class OtpChallengeAdmin(admin.ModelAdmin):
+class OtpChallengeAdmin(ReadOnlyAdmin):
     list_display = ["msisdn", "created_at", "expires_at", "wrong_attempts", "consumed_at", "superseded"]
     list_filter = ["superseded", "created_at"]
     search_fields = ["msisdn"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_fields(self, request, obj=None):
         return ["msisdn", "created_at", "expires_at", "wrong_attempts", "consumed_at", "superseded", "requested_ip"]

@@ -5,19 +5,9 @@ from django.utils.html import format_html, format_html_join
 
 from billing import selectors, services
 from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
+from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
 from nebengjek.errors import DomainError
 from rides.models import Ride
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _admin_link(obj, label=None):
@@ -55,18 +45,10 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return selectors.account_balance(account=account)
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
     fields = ["account", "kind", "amount"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerTransaction)

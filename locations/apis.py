@@ -7,6 +7,7 @@ from locations import services
 from locations.inputs import coordinates_parse, position_parse
 from locations.selectors import drivers_available_near
 from locations.serializers import (
+    BeaconOutputSerializer,
     BeaconSerializer,
     LocationInputSerializer,
     LocationOutputSerializer,
@@ -17,12 +18,12 @@ from nebengjek.errors import CommonError, DomainError
 
 
 class DriverBeaconApi(APIView):
-    @extend_schema(request=BeaconSerializer, responses={200: BeaconSerializer})
+    @extend_schema(request=BeaconSerializer, responses={200: BeaconOutputSerializer})
     def post(self, request):
         data = BeaconSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         active = services.beacon_set(user=request.user, active=data.validated_data["active"])
-        return Response({"active": active})
+        return Response(BeaconOutputSerializer({"active": active}).data)
 
 
 class LocationIngestApi(APIView):
@@ -33,7 +34,7 @@ class LocationIngestApi(APIView):
         position = position_parse(request.data)
         accepted = services.location_ingest(user=request.user, lat=position.lat, lng=position.lng,
                                             recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
-        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+        return Response(LocationOutputSerializer({"accepted": accepted}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DriversNearbyApi(APIView):
@@ -46,5 +47,4 @@ class DriversNearbyApi(APIView):
         query.is_valid(raise_exception=True)
         lat, lng = coordinates_parse(query.validated_data)
         drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"])
-        return Response({"count": len(drivers), "drivers": [
-            {"id": d.id, "lat": d.lat, "lng": d.lng, "distance_m": d.distance_m} for d in drivers]})
+        return Response(NearbyOutputSerializer({"count": len(drivers), "drivers": drivers}).data)

@@ -8,6 +8,10 @@ class BeaconSerializer(serializers.Serializer):
     active = StrictBooleanField()
 
 
+class BeaconOutputSerializer(serializers.Serializer):
+    active = serializers.BooleanField()
+
+
 class LocationInputSerializer(serializers.Serializer):
     """For the schema: the body is validated by locations.inputs.position_parse, the same code as the socket's."""
 

@@ -14,18 +14,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from locations import live
+from locations import events, live
 from locations.errors import LocationsError, LocationsException
 from locations.metrics import count_location
 from locations.models import DriverPresence
 from nebengjek import redis_keys
-from nebengjek.realtime import send_event_on_commit
 from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
-
-BEACON_EVENT = "beacon.updated"
-
 
 def position_time(*, recorded_at, accuracy_m):
     """The position's time in epoch seconds, or None (counted) when the filter drops it without asking Redis."""
@@ -188,7 +184,7 @@ def beacon_set(*, user, active):
             presence.beacon_active = active
             presence.beacon_changed_at = timezone.now()
             presence.save(update_fields=["beacon_active", "beacon_changed_at"])
-            send_event_on_commit([user.pk], BEACON_EVENT, {"active": active})
+            events.beacon_updated_send_on_commit(driver_id=user.pk, active=active)
         transaction.on_commit(lambda: beacon_mirror(driver_id=user.pk, active=active))
     return active
 

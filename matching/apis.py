@@ -1,26 +1,32 @@
-"""REST endpoints of matching (../shared/API.md "Matching"): thin, each calls one service."""
-from drf_spectacular.types import OpenApiTypes
+"""REST endpoints of matching (../shared/API.md "Matching"): thin, each calls one service.
+
+The answers use matching.serializers' output serializers, the same shapes the pushes carry (matching/events.py).
+"""
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from matching import events, selectors, services
-from matching.serializers import RequestCancelInputSerializer, RequestCreateInputSerializer
+from matching import selectors, services
+from matching.serializers import (
+    MatchOutputSerializer,
+    RequestCancelInputSerializer,
+    RequestCreateInputSerializer,
+    RideRequestOutputSerializer,
+)
 from rides.serializers import RideOutputSerializer
 
 
-def _request_body(request, match, ride_id):
-    return events.request_payload(request, match=match, ride_id=ride_id)
+def _request_body(request, match, ride_id) -> dict:
+    return RideRequestOutputSerializer(request, context={"match": match, "ride_id": ride_id}).data
 
 
-def _match_body(match_id, driver):
-    match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
-    return events.match_payload(match, request=match.request)
+def _match_body(match_id, driver) -> dict:
+    return MatchOutputSerializer(selectors.match_get_for_driver(match_id=match_id, driver=driver)).data
 
 
 class RequestCreateApi(APIView):
-    @extend_schema(request=RequestCreateInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=RequestCreateInputSerializer, responses={201: RideRequestOutputSerializer})
     def post(self, request):
         data = RequestCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -30,11 +36,11 @@ class RequestCreateApi(APIView):
             destination_lat=destination["lat"], destination_lng=destination["lng"],
             payment_method=data.validated_data["payment_method"],
         )
-        return Response(events.request_payload(ride_request), status=status.HTTP_201_CREATED)
+        return Response(_request_body(ride_request, None, None), status=status.HTTP_201_CREATED)
 
 
 class RequestDetailApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: RideRequestOutputSerializer})
     def get(self, request, request_id):
         return Response(_request_body(*selectors.request_get_for_passenger(request_id=request_id,
                                                                            passenger=request.user)))
@@ -48,7 +54,7 @@ class RequestConfirmApi(APIView):
 
 
 class RequestCancelApi(APIView):
-    @extend_schema(request=RequestCancelInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=RequestCancelInputSerializer, responses={200: RideRequestOutputSerializer})
     def post(self, request, request_id):
         data = RequestCancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -58,20 +64,20 @@ class RequestCancelApi(APIView):
 
 
 class MatchDetailApi(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: MatchOutputSerializer})
     def get(self, request, match_id):
         return Response(_match_body(match_id, request.user))
 
 
 class MatchAcceptApi(APIView):
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: MatchOutputSerializer})
     def post(self, request, match_id):
         services.match_accept(match_id=match_id, driver=request.user)
         return Response(_match_body(match_id, request.user))
 
 
 class MatchRejectApi(APIView):
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: MatchOutputSerializer})
     def post(self, request, match_id):
         services.match_reject(match_id=match_id, driver=request.user)
         return Response(_match_body(match_id, request.user))

@@ -4,7 +4,9 @@ import uuid
 
 from channels.db import database_sync_to_async
 
-from matching import events, selectors, services
+from matching import selectors, services
+from matching.serializers import MatchOutputSerializer
+from nebengjek.realtime import plain
 from nebengjek.errors import CommonError, DomainError
 
 
@@ -21,7 +23,7 @@ async def match_reject(consumer, message):
 def _answer(service, match_id, driver):
     service(match_id=match_id, driver=driver)
     match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
-    return {"match": events.match_payload(match, request=match.request)}
+    return {"match": plain(MatchOutputSerializer(match).data)}
 
 
 def _match_id(message):

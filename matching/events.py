@@ -1,11 +1,17 @@
-"""What matching pushes, and the client shapes of a request and a match (REST answers use the same builders).
+"""What matching pushes; the payloads are matching.serializers' output shapes, the same as the REST answers.
 
 To a driver: `match.proposal`, then `match.cancelled` / `match.expired` / `match.accepted` / `match.confirmed`.
 To the passenger: `match.accepted`, `match.confirmed`, `match.expired` (confirm window passed) and
 `request.updated` when the request ends without the passenger's doing (`no_driver`, `expired`).
 """
-from accounts.serializers import rating_payload
-from nebengjek.realtime import send_event_on_commit, send_events_on_commit
+from matching.serializers import (
+    MatchOutcomeOutputSerializer,
+    MatchOutputSerializer,
+    ProposalOutputSerializer,
+    RideRequestOutputSerializer,
+)
+from nebengjek.realtime import plain, send_event_on_commit, send_events_on_commit
+from nebengjek.serializers import event_message_serializer
 
 MATCH_PROPOSAL = "match.proposal"
 MATCH_ACCEPTED = "match.accepted"
@@ -14,62 +20,37 @@ MATCH_EXPIRED = "match.expired"
 MATCH_CANCELLED = "match.cancelled"
 REQUEST_UPDATED = "request.updated"
 
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def point(lat, lng):
-    return {"lat": lat, "lng": lng}
-
-
-def fare_estimate_payload(request):
-    return {"distance_m": request.estimate_distance_m, "amount": request.estimate_amount,
-            "surge_multiplier": float(request.surge_multiplier)}
-
-
-def passenger_payload(user):
-    return {"id": str(user.id), "full_name": user.full_name, "rating": rating_payload(user)}
+_ProposalMessage = event_message_serializer("MatchProposalMessage", [MATCH_PROPOSAL],
+                                            match=ProposalOutputSerializer())
+_MatchMessage = event_message_serializer("MatchMessage", [MATCH_ACCEPTED, MATCH_CONFIRMED],
+                                         match=MatchOutputSerializer())
+_OutcomeMessage = event_message_serializer("MatchOutcomeMessage", [MATCH_CANCELLED, MATCH_EXPIRED],
+                                           match=MatchOutcomeOutputSerializer())
+_RequestMessage = event_message_serializer("RequestUpdatedMessage", [REQUEST_UPDATED],
+                                           request=RideRequestOutputSerializer())
+# What each event type carries, for the schema of GET /api/v1/events.
+EVENT_MESSAGES = {MATCH_PROPOSAL: _ProposalMessage, MATCH_ACCEPTED: _MatchMessage, MATCH_CONFIRMED: _MatchMessage,
+                  MATCH_CANCELLED: _OutcomeMessage, MATCH_EXPIRED: _OutcomeMessage, REQUEST_UPDATED: _RequestMessage}
 
 
-def driver_payload(user):
-    profile = getattr(user, "driver_profile", None)
-    return {"id": str(user.id), "full_name": user.full_name,
-            "vehicle_type": profile.vehicle_type if profile else None,
-            "vehicle_plate": profile.vehicle_plate if profile else None, "rating": rating_payload(user)}
-
-
-def _trip(request):
-    return {"pickup": point(request.pickup_lat, request.pickup_lng),
-            "destination": point(request.destination_lat, request.destination_lng),
-            "fare_estimate": fare_estimate_payload(request), "payment_method": request.payment_method}
-
-
-def proposal_payload(match, *, request):
+def proposal_payload(match, *, request) -> dict:
     """What a driver sees of a proposal (`request.passenger` loaded)."""
-    return {"id": str(match.id), "request_id": str(request.id), "status": match.status, "batch_no": match.batch_no,
-            "passenger": passenger_payload(request.passenger), **_trip(request),
-            "distance_to_pickup_m": match.distance_to_pickup_m, "expires_at": iso(match.expires_at)}
+    return plain(ProposalOutputSerializer(match, context={"ride_request": request}).data)
 
 
-def match_payload(match, *, request):
+def match_payload(match, *, request) -> dict:
     """A match with both sides (`request.passenger` and `match.driver.driver_profile` loaded)."""
-    return {**proposal_payload(match, request=request), "driver": driver_payload(match.driver),
-            "confirm_expires_at": iso(request.confirm_deadline)}
+    return plain(MatchOutputSerializer(match, context={"ride_request": request}).data)
 
 
-def match_outcome_payload(match, *, reason):
-    """A short notice that a proposal is gone: `reason` is taken | rejected | expired | passenger_cancelled."""
-    return {"id": str(match.id), "request_id": str(match.request_id), "status": match.status, "reason": reason}
+def match_outcome_payload(match, *, reason: str) -> dict:
+    """A short notice that a proposal is gone: `reason` is taken | expired | confirm_timeout | passenger_cancelled."""
+    return plain(MatchOutcomeOutputSerializer(match, context={"reason": reason}).data)
 
 
-def request_payload(request, *, match=None, ride_id=None):
+def request_payload(request, *, match=None, ride_id=None) -> dict:
     """The request as its passenger sees it; `match` is the accepted/confirmed one, if any."""
-    return {"id": str(request.id), "status": request.status, **_trip(request),
-            "surge": {"cell": request.surge_cell, "supply": request.surge_supply, "demand": request.surge_demand},
-            "match": match_payload(match, request=request) if match else None,
-            "ride_id": str(ride_id) if ride_id else None,
-            "confirm_expires_at": iso(request.confirm_deadline), "created_at": iso(request.created_at)}
+    return plain(RideRequestOutputSerializer(request, context={"match": match, "ride_id": ride_id}).data)
 
 
 def proposals_send_on_commit(matches, *, request):

@@ -1,8 +1,14 @@
-"""Inputs of the matching endpoints (outputs are built by matching.events, shared with the pushes)."""
+"""The matching endpoints' inputs, and the client shapes of a request, a proposal and a match.
+
+The output serializers are shared by REST and the pushes (matching/events.py), so a match looks the same in both.
+"""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from matching.models import PaymentMethod
+from accounts.serializers import UserRatingOutputSerializer, rating_payload
+from matching.models import MatchStatus, PaymentMethod, RequestStatus
 from nebengjek.inputs import StrictFloatField
+from rides.serializers import PointSerializer, RideDriverSerializer, RidePassengerSerializer
 
 
 class PointInputSerializer(serializers.Serializer):
@@ -18,3 +24,149 @@ class RequestCreateInputSerializer(serializers.Serializer):
 
 class RequestCancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class FareEstimateOutputSerializer(serializers.Serializer):
+    distance_m = serializers.IntegerField(source="estimate_distance_m")
+    amount = serializers.IntegerField(source="estimate_amount", help_text="IDR")
+    surge_multiplier = serializers.FloatField()
+
+
+class SurgeOutputSerializer(serializers.Serializer):
+    cell = serializers.CharField(source="surge_cell")
+    supply = serializers.IntegerField(source="surge_supply")
+    demand = serializers.IntegerField(source="surge_demand")
+
+
+class RatedUserMixin(serializers.Serializer):
+    rating = serializers.SerializerMethodField()
+
+    def get_rating(self, user) -> UserRatingOutputSerializer(allow_null=True):
+        return rating_payload(user)
+
+
+class MatchPassengerOutputSerializer(RidePassengerSerializer, RatedUserMixin):
+    """The passenger as a proposed driver sees them."""
+
+
+class MatchDriverOutputSerializer(RideDriverSerializer, RatedUserMixin):
+    """The driver as the passenger sees them once the driver accepted."""
+
+
+class TripFieldsMixin(serializers.Serializer):
+    """What a request asks for, read from the RideRequest that `trip_of(instance)` names (cheap: no nested
+    serializer per object, the pushes build these after commit on the request path)."""
+
+    pickup = serializers.SerializerMethodField()
+    destination = serializers.SerializerMethodField()
+    fare_estimate = serializers.SerializerMethodField()
+    payment_method = serializers.SerializerMethodField()
+
+    def trip_of(self, instance):
+        return instance
+
+    def get_pickup(self, instance) -> PointSerializer:
+        request = self.trip_of(instance)
+        return {"lat": request.pickup_lat, "lng": request.pickup_lng}
+
+    def get_destination(self, instance) -> PointSerializer:
+        request = self.trip_of(instance)
+        return {"lat": request.destination_lat, "lng": request.destination_lng}
+
+    def get_fare_estimate(self, instance) -> FareEstimateOutputSerializer:
+        request = self.trip_of(instance)
+        return {"distance_m": request.estimate_distance_m, "amount": request.estimate_amount,
+                "surge_multiplier": float(request.surge_multiplier)}
+
+    @extend_schema_field(serializers.ChoiceField(choices=PaymentMethod.choices))
+    def get_payment_method(self, instance) -> str:
+        return self.trip_of(instance).payment_method
+
+
+class ProposalOutputSerializer(TripFieldsMixin):
+    """A match as its driver sees it while it is offered (`match.proposal`). Give context `ride_request` when the
+    match's request is not loaded on it (`request.passenger` loaded)."""
+
+    id = serializers.UUIDField()
+    request_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=MatchStatus.choices)
+    batch_no = serializers.IntegerField()
+    passenger = serializers.SerializerMethodField()
+    distance_to_pickup_m = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Proposal"
+
+    def trip_of(self, match):
+        return self.context.get("ride_request") or match.request
+
+    def get_passenger(self, match) -> MatchPassengerOutputSerializer:
+        return MatchPassengerOutputSerializer(self.trip_of(match).passenger).data
+
+
+class MatchOutputSerializer(ProposalOutputSerializer):
+    """A match with both sides (`match.accepted`, `match.confirmed`, GET /matches/{id}, a request's `match`):
+    `match.driver.driver_profile` loaded too."""
+
+    driver = serializers.SerializerMethodField()
+    confirm_expires_at = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "Match"
+
+    def get_driver(self, match) -> MatchDriverOutputSerializer:
+        return MatchDriverOutputSerializer(match.driver).data
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_confirm_expires_at(self, match) -> str | None:
+        return _iso(self.trip_of(match).confirm_deadline)
+
+
+class MatchOutcomeOutputSerializer(serializers.Serializer):
+    """A short notice that a proposal is gone (`match.cancelled`, `match.expired`)."""
+
+    id = serializers.UUIDField()
+    request_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=MatchStatus.choices)
+    reason = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "MatchOutcome"
+
+    @extend_schema_field(serializers.CharField(
+        help_text="taken | expired | confirm_timeout | passenger_cancelled"))
+    def get_reason(self, match) -> str:
+        return self.context["reason"]
+
+
+class RideRequestOutputSerializer(TripFieldsMixin):
+    """The request as its passenger sees it. Context: `match` (the accepted or confirmed one, with its driver's
+    profile) and `ride_id`, when there are any."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    surge = SurgeOutputSerializer(source="*")
+    match = serializers.SerializerMethodField()
+    ride_id = serializers.SerializerMethodField()
+    confirm_expires_at = serializers.DateTimeField(source="confirm_deadline", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "RideRequest"
+
+    def get_match(self, request) -> MatchOutputSerializer(allow_null=True):
+        match = self.context.get("match")
+        return MatchOutputSerializer(match, context={"ride_request": request}).data if match else None
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_ride_id(self, request) -> str | None:
+        ride_id = self.context.get("ride_id")
+        return str(ride_id) if ride_id else None
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _iso(moment) -> str | None:
+    return _DATETIME.to_representation(moment) if moment else None

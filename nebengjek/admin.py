@@ -5,6 +5,8 @@ from nebengjek.models import Event, EventCursor
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """The one base of every admin whose rows operators may read but not add, change or delete."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -12,6 +14,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The one base of inlines that only show a parent's rows (ledger entries, track points)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

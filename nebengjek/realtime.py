@@ -50,6 +50,16 @@ def _db_id(user_id):
     return user_uuid.hex if connection.vendor == "sqlite" else user_uuid
 
 
+def plain(data):
+    """A serializer's output (DRF's ReturnDict/OrderedDict) as plain JSON-ready dicts and lists: the payload of a
+    pushed event is stored in a JSONField and packed for the channel layer."""
+    if isinstance(data, dict):
+        return {key: plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [plain(item) for item in data]
+    return data
+
+
 def send_event_on_commit(user_ids, type, payload):
     """Store `type`+`payload` for each user with the next per-user `seq`; push to `user.<id>` after commit.
 

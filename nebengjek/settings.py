@@ -198,6 +198,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several outputs have a `status`: one enum per state machine, named after it (generated clients' types).
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "matching.models.RequestStatus",
+        "MatchStatusEnum": "matching.models.MatchStatus",
+        "RideStatusEnum": "rides.models.RideStatus",
+    },
 }
 
 # --- Accounts rules (../shared/API.md) -------------------------------------------------------------

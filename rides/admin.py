@@ -4,29 +4,22 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
 from rides import services
 from rides.errors import RidesException
 from rides.models import Rating, Ride, RideStatus, TrackPoint
 from rides.ratings import rating_comments_hide
 
 
-class TrackPointInline(admin.TabularInline):
+class TrackPointInline(ReadOnlyInline):
     """The track is evidence in a dispute: read-only, in time order."""
 
     model = TrackPoint
-    extra = 0
-    can_delete = False
     ordering = ["recorded_at", "id"]
     fields = ["recorded_at", "lat", "lng", "segment_m"]
     readonly_fields = fields
     show_change_link = False
     max_num = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Ride)
@@ -100,7 +93,7 @@ class RideAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrackPoint)
-class TrackPointAdmin(admin.ModelAdmin):
+class TrackPointAdmin(ReadOnlyAdmin):
     """Track points across rides (search by ride id); read-only evidence."""
 
     list_display = ["ride", "recorded_at", "lat", "lng", "segment_m"]
@@ -108,15 +101,6 @@ class TrackPointAdmin(admin.ModelAdmin):
     list_select_related = ["ride"]
     ordering = ["-id"]
     show_full_result_count = False  # the table is large: no COUNT(*) per page
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Rating)

@@ -10,7 +10,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from accounts.tests.factories import make_passenger
-from locations.services import BEACON_EVENT
+from locations.events import BEACON_UPDATED
 from matching import events as matching_events
 from nebengjek.asyncapi import CLOSE_CODES, asyncapi_document, server_message_names
 from nebengjek.consumers import CLOSE_SLOW_CONSUMER, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED
@@ -96,7 +96,7 @@ def test_every_handled_client_message_type_is_documented():
 def test_every_pushed_event_type_is_documented_as_a_server_message():
     pushed = {matching_events.MATCH_PROPOSAL, matching_events.MATCH_ACCEPTED, matching_events.MATCH_CONFIRMED,
               matching_events.MATCH_EXPIRED, matching_events.MATCH_CANCELLED, matching_events.REQUEST_UPDATED,
-              RIDE_UPDATED, BEACON_EVENT, SNAPSHOT_TYPE, "ack", "error"}
+              RIDE_UPDATED, BEACON_UPDATED, SNAPSHOT_TYPE, "ack", "error"}
 
     assert message_types(server_message_names()) == pushed
 

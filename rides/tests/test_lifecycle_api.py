@@ -333,6 +333,15 @@ def test_both_sides_receive_ride_updated_when_cancelled(scene):
         assert last.payload["ride"]["cancel_reason"] == "changed my mind"
 
 
+def test_the_ride_pushed_in_ride_updated_is_the_ride_of_the_rest_answer(scene):
+    _one_segment_ride(scene)
+    scene.end()
+
+    for user in (scene.ride.driver, scene.ride.passenger):
+        last = Event.objects.filter(user=user, type="ride.updated").order_by("-seq").first()
+        assert last.payload["ride"] == scene.passenger.get(scene.url).json()
+
+
 def test_a_refused_change_pushes_nothing(scene):
     scene.end()  # not started: 409
 
