@@ -3,8 +3,9 @@
 The driver's last accepted position is the ride's durable meter point `track_last_at` (the start's position until
 the track grows). A ride in progress with no accepted position for RIDE_STALE_AFTER_SECONDS is flagged (`stale_at`);
 after RIDE_ABANDON_AFTER_SECONDS of silence it is ended (`abandoned`), or already after the stale time when the
-passenger has reported the driver gone (`driver_gone`). Ending is the driver's own completion at price_pct 100 on
-the track as it stands (rides.services.ride_complete): fare, settlement, pushes and the freed passenger alike.
+passenger has reported the driver gone (`driver_gone`). Ending is the driver's own completion at price_pct 100
+(rides.services.ride_complete: the meter closed on its last plausible points and the distance cap, then fare,
+settlement, pushes and the freed passenger alike).
 """
 import logging
 from datetime import datetime, timedelta
