@@ -97,7 +97,8 @@ def test_server_rendered_counters_use_comma_thousands_separators():
     client, _ = staff_client()
     ride = make_in_progress_ride()
     ride = ride_services.ride_end(ride=ride, user=ride.driver)
-    Ride.objects.filter(pk=ride.pk).update(charged_amount=1_234_567, admin_fee=12_345, driver_payout=1_222_222)
+    Ride.objects.filter(pk=ride.pk).update(metered_fare=1_234_567, charged_amount=1_234_567, admin_fee=12_345,
+                                           driver_payout=1_222_222)
 
     html = client.get("/ops/").content.decode()
 
