@@ -117,6 +117,7 @@ class LedgerEntry(AppendOnlyModel):
     amount = models.BigIntegerField()  # signed rupiah: + credits the account, - debits it
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_not_zero"),
             models.UniqueConstraint(fields=["transaction", "account"], name="ledger_entry_one_per_account"),
@@ -149,6 +150,7 @@ class TopUp(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "top-up"
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="topup_key_once_per_user"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),

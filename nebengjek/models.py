@@ -21,6 +21,7 @@ class Event(models.Model):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "pushed event"
         constraints = [models.UniqueConstraint(fields=["user", "seq"], name="event_unique_user_seq")]
 
     def as_message(self):
