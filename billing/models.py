@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from nebengjek import display
 from rides.models import Ride
 
 
@@ -125,7 +126,7 @@ class LedgerEntry(AppendOnlyModel):
         indexes = [models.Index(fields=["account", "-id"], name="ledger_entry_account_recent")]
 
     def __str__(self):
-        return f"{self.amount:+d} {self.kind} ({self.account})"
+        return f"{display.rupiah(self.amount, signed=True)} {self.kind} ({self.account})"
 
 
 class TopUpStatus(models.TextChoices):
@@ -162,7 +163,7 @@ class TopUp(models.Model):
                                   name="topup_pending_created")]
 
     def __str__(self):
-        return f"top-up {self.amount} ({self.status})"
+        return f"top-up {display.rupiah(self.amount)} ({self.status})"
 
 
 class RideMoney(Ride):

@@ -15,4 +15,4 @@ class DriverPresence(models.Model):
         verbose_name = "driver beacon"
 
     def __str__(self):
-        return f"{self.driver_id}: beacon {'on' if self.beacon_active else 'off'}"
+        return f"beacon {'on' if self.beacon_active else 'off'} (driver {self.driver_id})"

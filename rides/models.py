@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from matching.models import Match, PaymentMethod, RideRequest
+from nebengjek import display
 
 
 class RideStatus(models.TextChoices):
@@ -101,6 +102,9 @@ class TrackPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["ride", "recorded_at"], name="trackpoint_ride_time")]
+
+    def __str__(self):
+        return f"{self.recorded_at:%H:%M:%S} · {display.point(self.lat, self.lng)} · {display.distance(self.segment_m)}"
 
 
 class RatingSide(models.TextChoices):
