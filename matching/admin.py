@@ -1,9 +1,13 @@
+"""Operators' view of requests and the proposals (matches) made for them: read-only, since every change goes through
+matching's services; a stuck request is cancelled with the action."""
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from matching.models import Match, RideRequest
 from matching.services import request_cancel
+from nebengjek import display
+from nebengjek.admin import ReadOnlyAdmin
 from nebengjek.errors import DomainError
 
 
@@ -14,27 +18,41 @@ def _ride_link(request):
     return format_html('<a href="{}">{}</a>', reverse("admin:rides_ride_change", args=[ride.pk]), ride.status)
 
 
+@admin.display(description="distance to pickup", ordering="distance_to_pickup_m")
+def distance_to_pickup(match: Match) -> str:
+    return display.distance(match.distance_to_pickup_m)
+
+
 class MatchInline(admin.TabularInline):
     model = Match
     extra = 0
+    max_num = 0
     can_delete = False
-    fields = ["driver", "batch_no", "status", "distance_to_pickup_m", "expires_at", "responded_at", "holds_driver"]
+    fields = ["driver", "batch_no", "status", distance_to_pickup, "expires_at", "responded_at", "holds_driver"]
     readonly_fields = fields
-    raw_id_fields = ["driver"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RideRequest)
-class RideRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "passenger", "status", "estimate_amount", "surge_multiplier", "batch_no", "radius_m",
+class RideRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "passenger", "status", "estimate", "surge_multiplier", "batch_no", "radius",
                     "created_at"]
     list_filter = ["status", "payment_method", "is_open"]
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
-    raw_id_fields = ["passenger"]
     # State changes only through services (the action below), never by editing fields.
-    readonly_fields = ["passenger", "status", "is_open", "payment_method", "pickup_lat", "pickup_lng",
-                       "destination_lat", "destination_lng", "estimate_distance_m", "estimate_amount",
-                       "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius_m",
-                       "confirm_deadline", "ride", "created_at", "updated_at"]
+    fields = ["passenger", "status", "is_open", "payment_method", "pickup", "destination", "estimate_distance",
+              "estimate", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
+              "confirm_deadline", "ride", "created_at", "updated_at"]
+    readonly_fields = fields
     date_hierarchy = "created_at"
     inlines = [MatchInline]
     actions = ["cancel_stuck_requests"]
@@ -43,8 +61,25 @@ class RideRequestAdmin(admin.ModelAdmin):
     def ride(self, obj):
         return _ride_link(obj)
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="pickup")
+    def pickup(self, obj: RideRequest) -> str:
+        return display.point(obj.pickup_lat, obj.pickup_lng)
+
+    @admin.display(description="destination")
+    def destination(self, obj: RideRequest) -> str:
+        return display.point(obj.destination_lat, obj.destination_lng)
+
+    @admin.display(description="estimated distance")
+    def estimate_distance(self, obj: RideRequest) -> str:
+        return display.distance(obj.estimate_distance_m)
+
+    @admin.display(description="estimate", ordering="estimate_amount")
+    def estimate(self, obj: RideRequest) -> str:
+        return display.rupiah(obj.estimate_amount)
+
+    @admin.display(description="radius", ordering="radius_m")
+    def radius(self, obj: RideRequest) -> str:
+        return display.distance(obj.radius_m)
 
     @admin.action(description="Cancel stuck requests (tells every driver involved)")
     def cancel_stuck_requests(self, request, queryset):
@@ -62,16 +97,14 @@ class RideRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Match)
-class MatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup_m", "expires_at"]
+class MatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "request", "driver", "batch_no", "status", distance_to_pickup, "expires_at"]
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
-    readonly_fields = ["request", "driver", "status", "batch_no", "distance_to_pickup_m", "expires_at",
-                       "holds_driver", "ride", "created_at", "responded_at"]
+    fields = ["request", "driver", "status", "batch_no", distance_to_pickup, "expires_at", "holds_driver", "ride",
+              "created_at", "responded_at"]
+    readonly_fields = fields
 
     @admin.display(description="ride")
     def ride(self, obj):
         return _ride_link(obj.request)
-
-    def has_add_permission(self, request):
-        return False
