@@ -4,7 +4,7 @@
   "use strict";
   var element = document.getElementById("ride-map");
   var data = JSON.parse(document.getElementById("ride-map-data").textContent);
-  var map = L.map(element, {scrollWheelZoom: false, attributionControl: Boolean(data.tileUrl)});
+  var map = L.map(element, {scrollWheelZoom: false, zoomSnap: 0.25, attributionControl: Boolean(data.tileUrl)});
   if (data.tileUrl) {
     var tiles = L.tileLayer(data.tileUrl, {maxZoom: 19, attribution: data.tileAttribution});
     tiles.on("tileerror", function () { document.getElementById("ride-map-tiles-note").hidden = false; });
@@ -27,6 +27,12 @@
   place(data.pickup, "pickup", "#1e8449", "#27ae60");
   place(data.destination, "destination", "#922b21", "#e74c3c");
 
-  map.fitBounds([data.pickup, data.destination].concat(data.track), {padding: [40, 40], maxZoom: 17});
+  var bounds = L.latLngBounds([data.pickup, data.destination].concat(data.track));
+  map.fitBounds(bounds, {padding: [40, 40], maxZoom: 17});
+  // The admin's stylesheets may still change the panel's width: fit again once the page has its layout.
+  window.addEventListener("load", function () {
+    map.invalidateSize();
+    map.fitBounds(bounds, {padding: [40, 40], maxZoom: 17});
+  });
   element.setAttribute("data-ready", "true");  // for the browser test
 })();
