@@ -125,7 +125,8 @@ class RideAdmin(RideDisplay, admin.ModelAdmin):
         """What static/rides/ride_map.js draws: the track as [lat, lng] pairs, pickup and destination markers."""
         track = selectors.ride_track_points(ride_id=ride.pk).values_list("lat", "lng")
         return {"track": [[round(lat, MAP_DECIMALS), round(lng, MAP_DECIMALS)] for lat, lng in track],
-                "pickup": [ride.pickup_lat, ride.pickup_lng], "destination": [ride.destination_lat, ride.destination_lng],
+                "pickup": [ride.pickup_lat, ride.pickup_lng],
+                "destination": [ride.destination_lat, ride.destination_lng],
                 "tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION}
 
     def _money_rows(self, ride: Ride) -> list[tuple[str, str]]:

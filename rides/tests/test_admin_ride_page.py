@@ -20,7 +20,8 @@ def operator_client(client):
 
 @pytest.fixture
 def completed_ride(scene):
-    """A ride driven south in five 2.2 km steps 45 s apart (under the 200 km/h cap) and ended at 75 %, all through the public surface."""
+    """A ride driven south in five 2.2 km steps 45 s apart (under the 200 km/h cap) and ended at 75 %, all through
+    the public surface."""
     scene.started_at_pickup()
     for step in range(1, 6):
         scene.at(45 * step)
@@ -31,7 +32,7 @@ def completed_ride(scene):
 
 
 def map_data(html: str) -> dict:
-    found = re.search(r'<script id="ride-map-data" type="application/json">(.*?)</script>', html, re.S)
+    found = re.search(r'<script id="ride-map-data" type="application/json">(.*?)</script>', html, re.DOTALL)
     return json.loads(found.group(1))
 
 

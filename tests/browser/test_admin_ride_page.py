@@ -3,7 +3,8 @@
 admin and sees its track drawn on the map with no tiles, its money and its events. The screenshot goes to
 var/admin-ride.png (ADMIN_SCREENSHOT=docs/admin-ride.png refreshes the README's)."""
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -36,7 +37,7 @@ def ride_over_rest_along_the_route(stack):
         assert driver.post("/me/driver", json={"vehicle_type": "motorcycle",
                                                "vehicle_plate": "B 4711 NJK"}).status_code == 201
         assert driver.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
-        started_from = datetime.now(timezone.utc) - timedelta(seconds=HEAD_START_S)
+        started_from = datetime.now(UTC) - timedelta(seconds=HEAD_START_S)
         pickup, destination = ROUTE[0], ROUTE[-1]
         assert driver.post("/locations", json={"lat": pickup[0], "lng": pickup[1],
                                                "recorded_at": _iso(started_from)}).json() == {"accepted": True}
@@ -54,8 +55,8 @@ def ride_over_rest_along_the_route(stack):
         assert ride.status_code == 201, ride.text
         ride_id = ride.json()["id"]
         assert driver.post(f"/rides/{ride_id}/start").status_code == 200
-        legs = [haversine_m(*a, *b) for a, b in zip(ROUTE, ROUTE[1:])]
-        seconds_per_metre = (datetime.now(timezone.utc) - started_from).total_seconds() / sum(legs)
+        legs = [haversine_m(*a, *b) for a, b in pairwise(ROUTE)]
+        seconds_per_metre = (datetime.now(UTC) - started_from).total_seconds() / sum(legs)
         at = started_from
         for point, leg in zip(ROUTE[1:], legs):
             at += timedelta(seconds=leg * seconds_per_metre)
@@ -87,7 +88,8 @@ def test_an_operator_sees_a_completed_rides_track_money_and_events_in_the_admin(
         assert page.is_visible("#ride-map-tiles-note")
         money = page.inner_text(".ride-money")
         fare = ride["fare"]
-        assert f"{fare['metered_fare']:,} IDR" in money and f"{fare['charged_amount']:,} IDR (80 % of the fare)" in money
+        assert f"{fare['metered_fare']:,} IDR" in money
+        assert f"{fare['charged_amount']:,} IDR (80 % of the fare)" in money
         assert "settlement" in money  # the ledger link
         assert page.locator("tr.ride-event").count() >= 6
         assert page.locator("input[type=submit]").count() == 0  # read-only: no Save, no Delete
