@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 from billing import selectors, services
 from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
 from nebengjek import display
+from nebengjek.admin_fields import money_field
 from nebengjek.errors import DomainError
 from rides.admin import RideDisplay
 from rides.models import Ride
@@ -57,15 +58,11 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return display.rupiah(selectors.account_balance(account=account))
 
 
-@admin.display(description="amount", ordering="amount")
-def signed_amount(entry: LedgerEntry) -> str:
-    return display.rupiah(entry.amount, signed=True)
-
-
 class LedgerEntryInline(admin.TabularInline):
     model = LedgerEntry
-    fields = ["account", "kind", signed_amount]
+    fields = ["account", "kind", "signed_amount"]
     readonly_fields = fields
+    signed_amount = money_field("amount", "amount", signed=True)
     extra = 0
     can_delete = False
 
@@ -99,8 +96,9 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "transaction", "account", "kind", signed_amount]
-    fields = ["transaction", "account", "kind", signed_amount]
+    list_display = ["id", "transaction", "account", "kind", "signed_amount"]
+    fields = ["transaction", "account", "kind", "signed_amount"]
+    signed_amount = LedgerEntryInline.signed_amount
     list_filter = ["kind", "account__kind"]
     search_fields = ["transaction__id", "account__user__msisdn"]
     list_select_related = ["transaction", "account__user"]
@@ -115,10 +113,7 @@ class TopUpAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     exclude = ["amount"]
     readonly_fields = ["amount_idr"]
-
-    @admin.display(description="amount", ordering="amount")
-    def amount_idr(self, topup: TopUp) -> str:
-        return display.rupiah(topup.amount)
+    amount_idr = money_field("amount", "amount")
 
 
 @admin.register(RideMoney)

@@ -6,8 +6,8 @@ from django.utils.html import format_html
 
 from matching.models import Match, RideRequest
 from matching.services import request_cancel
-from nebengjek import display
 from nebengjek.admin import ReadOnlyAdmin
+from nebengjek.admin_fields import distance_field, money_field, point_field
 from nebengjek.errors import DomainError
 
 
@@ -18,27 +18,17 @@ def _ride_link(request):
     return format_html('<a href="{}">{}</a>', reverse("admin:rides_ride_change", args=[ride.pk]), ride.status)
 
 
-@admin.display(description="distance to pickup", ordering="distance_to_pickup_m")
-def distance_to_pickup(match: Match) -> str:
-    return display.distance(match.distance_to_pickup_m)
-
-
 class MatchInline(admin.TabularInline):
     model = Match
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["driver", "batch_no", "status", distance_to_pickup, "expires_at", "responded_at", "holds_driver"]
+    fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver"]
     readonly_fields = fields
     show_change_link = True
+    distance_to_pickup = distance_field("distance_to_pickup_m", "distance to pickup")
 
     def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -61,25 +51,11 @@ class RideRequestAdmin(ReadOnlyAdmin):
     def ride(self, obj):
         return _ride_link(obj)
 
-    @admin.display(description="pickup")
-    def pickup(self, obj: RideRequest) -> str:
-        return display.point(obj.pickup_lat, obj.pickup_lng)
-
-    @admin.display(description="destination")
-    def destination(self, obj: RideRequest) -> str:
-        return display.point(obj.destination_lat, obj.destination_lng)
-
-    @admin.display(description="estimated distance")
-    def estimate_distance(self, obj: RideRequest) -> str:
-        return display.distance(obj.estimate_distance_m)
-
-    @admin.display(description="estimate", ordering="estimate_amount")
-    def estimate(self, obj: RideRequest) -> str:
-        return display.rupiah(obj.estimate_amount)
-
-    @admin.display(description="radius", ordering="radius_m")
-    def radius(self, obj: RideRequest) -> str:
-        return display.distance(obj.radius_m)
+    pickup = point_field("pickup_lat", "pickup_lng", "pickup")
+    destination = point_field("destination_lat", "destination_lng", "destination")
+    estimate_distance = distance_field("estimate_distance_m", "estimated distance")
+    estimate = money_field("estimate_amount", "estimate")
+    radius = distance_field("radius_m", "radius")
 
     @admin.action(description="Cancel stuck requests (tells every driver involved)")
     def cancel_stuck_requests(self, request, queryset):
@@ -98,12 +74,13 @@ class RideRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(Match)
 class MatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "request", "driver", "batch_no", "status", distance_to_pickup, "expires_at"]
+    list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup", "expires_at"]
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
-    fields = ["request", "driver", "status", "batch_no", distance_to_pickup, "expires_at", "holds_driver", "ride",
+    fields = ["request", "driver", "status", "batch_no", "distance_to_pickup", "expires_at", "holds_driver", "ride",
               "created_at", "responded_at"]
     readonly_fields = fields
+    distance_to_pickup = MatchInline.distance_to_pickup
 
     @admin.display(description="ride")
     def ride(self, obj):

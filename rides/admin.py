@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from nebengjek import display
+from nebengjek.admin_fields import distance_field, money_field, point_field
 from rides import selectors, services
 from rides.errors import RidesException
 from rides.models import Rating, Ride, RideStatus, TrackPoint
@@ -17,33 +18,14 @@ MAP_DECIMALS = 6  # about 10 cm: the map needs no more, and the page stays small
 class RideDisplay:
     """A ride's coordinates, distance and money as operators read them (rides admin and billing's ride money)."""
 
-    @admin.display(description="pickup")
-    def pickup(self, ride: Ride) -> str:
-        return display.point(ride.pickup_lat, ride.pickup_lng)
-
-    @admin.display(description="destination")
-    def destination(self, ride: Ride) -> str:
-        return display.point(ride.destination_lat, ride.destination_lng)
-
-    @admin.display(description="distance", ordering="distance_m")
-    def distance(self, ride: Ride) -> str:
-        return display.distance(ride.distance_m)
-
-    @admin.display(description="metered fare", ordering="metered_fare")
-    def metered_fare_idr(self, ride: Ride) -> str:
-        return display.rupiah(ride.metered_fare)
-
-    @admin.display(description="charged", ordering="charged_amount")
-    def charged(self, ride: Ride) -> str:
-        return display.rupiah(ride.charged_amount)
-
-    @admin.display(description="admin fee", ordering="admin_fee")
-    def admin_fee_idr(self, ride: Ride) -> str:
-        return display.rupiah(ride.admin_fee)
-
-    @admin.display(description="driver payout", ordering="driver_payout")
-    def driver_payout_idr(self, ride: Ride) -> str:
-        return display.rupiah(ride.driver_payout)
+    pickup = point_field("pickup_lat", "pickup_lng", "pickup")
+    destination = point_field("destination_lat", "destination_lng", "destination")
+    track_last = point_field("track_last_lat", "track_last_lng", "last position")
+    distance = distance_field("distance_m", "distance")
+    metered_fare_idr = money_field("metered_fare", "metered fare")
+    charged = money_field("charged_amount", "charged")
+    admin_fee_idr = money_field("admin_fee", "admin fee")
+    driver_payout_idr = money_field("driver_payout", "driver payout")
 
 
 class TrackPointInline(admin.TabularInline):
@@ -64,16 +46,8 @@ class TrackPointInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="position")
-    def position(self, point: TrackPoint) -> str:
-        return display.point(point.lat, point.lng)
-
-    @admin.display(description="segment")
-    def segment(self, point: TrackPoint) -> str:
-        return display.distance(point.segment_m)
+    position = point_field("lat", "lng", "position")
+    segment = distance_field("segment_m", "segment")
 
 
 @admin.register(Ride)
@@ -149,10 +123,6 @@ class RideAdmin(RideDisplay, admin.ModelAdmin):
                          "summary": summary,
                          "url": reverse("admin:nebengjek_event_change", args=[event.pk])})
         return rows
-
-    @admin.display(description="last position")
-    def track_last(self, ride: Ride) -> str:
-        return display.point(ride.track_last_lat, ride.track_last_lng)
 
     @admin.display(description="ledger")
     def ledger(self, ride):
