@@ -92,6 +92,7 @@ class OtpChallenge(models.Model):
     requested_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "OTP challenge"
         indexes = [models.Index(fields=["msisdn", "-created_at"], name="otp_msisdn_recent")]
 
     def __str__(self):
@@ -108,6 +109,9 @@ class SignInSession(models.Model):
     # The last refresh (its new refresh token lives REFRESH_TOKEN_LIFETIME from then); null: never refreshed.
     refreshed_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sign-in session"
 
     def __str__(self):
         return f"session {self.sid} ({'revoked' if self.revoked_at else 'live'})"

@@ -5,8 +5,11 @@ from django.utils.html import format_html, format_html_join
 
 from billing import selectors, services
 from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
+from nebengjek import display
 from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
+from nebengjek.admin_fields import money_field
 from nebengjek.errors import DomainError
+from rides.admin import RideDisplay
 from rides.models import Ride
 
 
@@ -42,13 +45,14 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     @admin.display(description="balance")
     def current_balance(self, account):
         """A wallet's cached balance; a system account's sum of entries (it keeps no cached balance)."""
-        return selectors.account_balance(account=account)
+        return display.rupiah(selectors.account_balance(account=account))
 
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ["account", "kind", "amount"]
+    fields = ["account", "kind", "signed_amount"]
     readonly_fields = fields
+    signed_amount = money_field("amount", "amount", signed=True)
 
 
 @admin.register(LedgerTransaction)
@@ -74,7 +78,9 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "transaction", "account", "kind", "amount"]
+    list_display = ["id", "transaction", "account", "kind", "signed_amount"]
+    fields = ["transaction", "account", "kind", "signed_amount"]
+    signed_amount = LedgerEntryInline.signed_amount
     list_filter = ["kind", "account__kind"]
     search_fields = ["transaction__id", "account__user__msisdn"]
     list_select_related = ["transaction", "account__user"]
@@ -82,23 +88,26 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ["id", "user", "amount", "status", "failure_reason", "gateway_reference", "created_at",
+    list_display = ["id", "user", "amount_idr", "status", "failure_reason", "gateway_reference", "created_at",
                     "completed_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["id", "user__msisdn", "gateway_reference", "idempotency_key"]
     list_select_related = ["user"]
+    exclude = ["amount"]
+    readonly_fields = ["amount_idr"]
+    amount_idr = money_field("amount", "amount")
 
 
 @admin.register(RideMoney)
-class RideMoneyAdmin(ReadOnlyAdmin):
+class RideMoneyAdmin(RideDisplay, ReadOnlyAdmin):
     """Each ride with its frozen amounts and links to its ledger transactions; refund from here."""
 
-    list_display = ["id", "status", "payment_method", "charged_amount", "admin_fee", "driver_payout", "ended_at",
+    list_display = ["id", "status", "payment_method", "charged", "admin_fee_idr", "driver_payout_idr", "ended_at",
                     "transactions"]
     list_filter = ["status", "payment_method", "ended_at"]
     search_fields = ["id", "driver__msisdn", "passenger__msisdn"]
-    fields = ["id", "status", "driver", "passenger", "payment_method", "distance_m", "surge_multiplier",
-              "metered_fare", "price_pct", "charged_amount", "admin_fee", "driver_payout", "ended_at",
+    fields = ["id", "status", "driver", "passenger", "payment_method", "distance", "surge_multiplier",
+              "metered_fare_idr", "price_pct", "charged", "admin_fee_idr", "driver_payout_idr", "ended_at",
               "ride_admin", "transactions"]
     readonly_fields = fields
     actions = ["refund_rides"]

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from nebengjek import display
 from rides.models import Ride
 
 
@@ -117,6 +118,7 @@ class LedgerEntry(AppendOnlyModel):
     amount = models.BigIntegerField()  # signed rupiah: + credits the account, - debits it
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_not_zero"),
             models.UniqueConstraint(fields=["transaction", "account"], name="ledger_entry_one_per_account"),
@@ -124,7 +126,7 @@ class LedgerEntry(AppendOnlyModel):
         indexes = [models.Index(fields=["account", "-id"], name="ledger_entry_account_recent")]
 
     def __str__(self):
-        return f"{self.amount:+d} {self.kind} ({self.account})"
+        return f"{display.rupiah(self.amount, signed=True)} {self.kind} ({self.account})"
 
 
 class TopUpStatus(models.TextChoices):
@@ -149,6 +151,7 @@ class TopUp(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "top-up"
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="topup_key_once_per_user"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),
@@ -160,7 +163,7 @@ class TopUp(models.Model):
                                   name="topup_pending_created")]
 
     def __str__(self):
-        return f"top-up {self.amount} ({self.status})"
+        return f"top-up {display.rupiah(self.amount)} ({self.status})"
 
 
 class RideMoney(Ride):

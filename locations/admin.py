@@ -3,10 +3,11 @@ from django.contrib import admin, messages
 
 from locations.models import DriverPresence
 from locations.services import beacon_set
+from nebengjek.admin import ReadOnlyAdmin
 
 
 @admin.register(DriverPresence)
-class DriverPresenceAdmin(admin.ModelAdmin):
+class DriverPresenceAdmin(ReadOnlyAdmin):
     list_display = ["driver", "beacon_active", "beacon_changed_at"]
     list_filter = ["beacon_active"]
     search_fields = ["driver__msisdn", "driver__full_name", "driver__driver_profile__vehicle_plate"]
@@ -14,12 +15,6 @@ class DriverPresenceAdmin(admin.ModelAdmin):
     fields = ["driver", "beacon_active", "beacon_changed_at"]
     readonly_fields = fields
     actions = ["beacon_off"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Switch the beacon off (the driver leaves the live index, gets no proposals)")
     def beacon_off(self, request, queryset):

@@ -11,5 +11,8 @@ class DriverPresence(models.Model):
     beacon_active = models.BooleanField(default=False, db_index=True)
     beacon_changed_at = models.DateTimeField()
 
+    class Meta:
+        verbose_name = "driver beacon"
+
     def __str__(self):
-        return f"{self.driver_id}: beacon {'on' if self.beacon_active else 'off'}"
+        return f"beacon {'on' if self.beacon_active else 'off'} (driver {self.driver_id})"

@@ -1,9 +1,13 @@
+"""Operators' view of requests and the proposals (matches) made for them: read-only, since every change goes through
+matching's services; a stuck request is cancelled with the action."""
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from matching.models import Match, RideRequest
 from matching.services import request_cancel
+from nebengjek.admin import ReadOnlyAdmin
+from nebengjek.admin_fields import distance_field, money_field, point_field
 from nebengjek.errors import DomainError
 
 
@@ -17,24 +21,28 @@ def _ride_link(request):
 class MatchInline(admin.TabularInline):
     model = Match
     extra = 0
+    max_num = 0
     can_delete = False
-    fields = ["driver", "batch_no", "status", "distance_to_pickup_m", "expires_at", "responded_at", "holds_driver"]
+    fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver"]
     readonly_fields = fields
-    raw_id_fields = ["driver"]
+    show_change_link = True
+    distance_to_pickup = distance_field("distance_to_pickup_m", "distance to pickup")
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(RideRequest)
-class RideRequestAdmin(admin.ModelAdmin):
-    list_display = ["id", "passenger", "status", "estimate_amount", "surge_multiplier", "batch_no", "radius_m",
+class RideRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "passenger", "status", "estimate", "surge_multiplier", "batch_no", "radius",
                     "created_at"]
     list_filter = ["status", "payment_method", "is_open"]
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
-    raw_id_fields = ["passenger"]
     # State changes only through services (the action below), never by editing fields.
-    readonly_fields = ["passenger", "status", "is_open", "payment_method", "pickup_lat", "pickup_lng",
-                       "destination_lat", "destination_lng", "estimate_distance_m", "estimate_amount",
-                       "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius_m",
-                       "confirm_deadline", "ride", "created_at", "updated_at"]
+    fields = ["passenger", "status", "is_open", "payment_method", "pickup", "destination", "estimate_distance",
+              "estimate", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
+              "confirm_deadline", "ride", "created_at", "updated_at"]
+    readonly_fields = fields
     date_hierarchy = "created_at"
     inlines = [MatchInline]
     actions = ["cancel_stuck_requests"]
@@ -43,8 +51,11 @@ class RideRequestAdmin(admin.ModelAdmin):
     def ride(self, obj):
         return _ride_link(obj)
 
-    def has_add_permission(self, request):
-        return False
+    pickup = point_field("pickup_lat", "pickup_lng", "pickup")
+    destination = point_field("destination_lat", "destination_lng", "destination")
+    estimate_distance = distance_field("estimate_distance_m", "estimated distance")
+    estimate = money_field("estimate_amount", "estimate")
+    radius = distance_field("radius_m", "radius")
 
     @admin.action(description="Cancel stuck requests (tells every driver involved)")
     def cancel_stuck_requests(self, request, queryset):
@@ -62,16 +73,15 @@ class RideRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(Match)
-class MatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup_m", "expires_at"]
+class MatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup", "expires_at"]
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
-    readonly_fields = ["request", "driver", "status", "batch_no", "distance_to_pickup_m", "expires_at",
-                       "holds_driver", "ride", "created_at", "responded_at"]
+    fields = ["request", "driver", "status", "batch_no", "distance_to_pickup", "expires_at", "holds_driver", "ride",
+              "created_at", "responded_at"]
+    readonly_fields = fields
+    distance_to_pickup = MatchInline.distance_to_pickup
 
     @admin.display(description="ride")
     def ride(self, obj):
         return _ride_link(obj.request)
-
-    def has_add_permission(self, request):
-        return False

@@ -88,6 +88,7 @@ class Match(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "matches"
         constraints = [
             models.UniqueConstraint(fields=["driver"], condition=Q(holds_driver=True),
                                     name="match_one_live_per_driver"),

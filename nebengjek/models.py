@@ -10,6 +10,9 @@ class EventCursor(models.Model):
                                 related_name="+")
     last_seq = models.BigIntegerField(default=0)
 
+    def __str__(self):
+        return f"user {self.user_id} at seq {self.last_seq}"
+
 
 class Event(models.Model):
     """A pushed event, kept 24 h so a client that reconnects can replay what it missed, in order."""
@@ -21,7 +24,11 @@ class Event(models.Model):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "pushed event"
         constraints = [models.UniqueConstraint(fields=["user", "seq"], name="event_unique_user_seq")]
+
+    def __str__(self):
+        return f"{self.type} #{self.seq} to user {self.user_id}"
 
     def as_message(self):
         return {"type": self.type, "seq": self.seq, **self.payload}

@@ -1,14 +1,32 @@
-"""Operators' view of rides: find one by id, phone number or plate; read its track; find silent drivers' rides;
-cancel a stuck one."""
+"""Operators' view of rides: find one by id, phone number or plate; read its track on a map, its money and what
+was pushed about it; find silent drivers' rides; cancel a stuck one. Rides change only through services."""
+from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html_join
 
+from nebengjek import display
 from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
-from rides import services
+from nebengjek.admin_fields import distance_field, money_field, point_field
+from rides import selectors, services
 from rides.errors import RidesException
 from rides.models import Rating, Ride, RideStatus, TrackPoint
 from rides.ratings import rating_comments_hide
+
+MAP_DECIMALS = 6  # about 10 cm: the map needs no more, and the page stays small
+
+
+class RideDisplay:
+    """A ride's coordinates, distance and money as operators read them (rides admin and billing's ride money)."""
+
+    pickup = point_field("pickup_lat", "pickup_lng", "pickup")
+    destination = point_field("destination_lat", "destination_lng", "destination")
+    track_last = point_field("track_last_lat", "track_last_lng", "last position")
+    distance = distance_field("distance_m", "distance")
+    metered_fare_idr = money_field("metered_fare", "metered fare")
+    charged = money_field("charged_amount", "charged")
+    admin_fee_idr = money_field("admin_fee", "admin fee")
+    driver_payout_idr = money_field("driver_payout", "driver payout")
 
 
 class TrackPointInline(ReadOnlyInline):
@@ -16,15 +34,18 @@ class TrackPointInline(ReadOnlyInline):
 
     model = TrackPoint
     ordering = ["recorded_at", "id"]
-    fields = ["recorded_at", "lat", "lng", "segment_m"]
+    fields = ["recorded_at", "position", "segment"]
     readonly_fields = fields
     show_change_link = False
     max_num = 0
 
+    position = point_field("lat", "lng", "position")
+    segment = distance_field("segment_m", "segment")
+
 
 @admin.register(Ride)
-class RideAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "driver", "passenger", "distance_km", "charged_amount", "payment_method",
+class RideAdmin(RideDisplay, admin.ModelAdmin):
+    list_display = ["id", "status", "driver", "passenger", "distance_km", "charged", "payment_method",
                     "end_reason", "created_at"]
     # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger; capped
     # distances: the meter clipped the fare's distance.
@@ -38,13 +59,12 @@ class RideAdmin(admin.ModelAdmin):
     ordering = ["-created_at"]
     inlines = [TrackPointInline]
     actions = ["cancel_stuck_rides"]
+    # The money (frozen at the end) and the map are drawn above these by templates/admin/rides/ride/change_form.html.
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
-        ("Route", {"fields": ["pickup_lat", "pickup_lng", "destination_lat", "destination_lng"]}),
-        ("Meter", {"fields": ["distance_m", "distance_capped", "distance_before_cap_m", "track_last_lat",
-                              "track_last_lng", "track_last_at"]}),
-        ("Fare (frozen at the end)", {"fields": ["surge_multiplier", "metered_fare", "price_pct", "charged_amount",
-                                                 "admin_fee", "driver_payout", "ledger"]}),
+        ("Route", {"fields": ["pickup", "destination"]}),
+        ("Meter", {"fields": ["distance", "distance_capped", "distance_before_cap_m", "track_last",
+                              "track_last_at"]}),
         ("Times", {"fields": ["created_at", "started_at", "ended_at", "end_reason", "stale_at",
                               "driver_gone_reported_at", "cancelled_at", "cancelled_by", "cancel_reason"]}),
     ]
@@ -59,7 +79,45 @@ class RideAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Ride._meta.fields] + ["ledger"]  # rides change only through services
+        return [field.name for field in Ride._meta.fields] + ["pickup", "destination", "distance", "track_last"]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            ride_map = self._map_data(obj)
+            caption = f"track: {len(ride_map['track'])} points, {display.distance(obj.distance_m)} metered"
+            context.update(ride_map=ride_map, ride_track_caption=caption, ride_money=self._money_rows(obj),
+                           ride_events=self._event_rows(obj))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @staticmethod
+    def _map_data(ride: Ride) -> dict:
+        """What static/rides/ride_map.js draws: the track as [lat, lng] pairs, pickup and destination markers."""
+        track = selectors.ride_track_points(ride_id=ride.pk).values_list("lat", "lng")
+        return {"track": [[round(lat, MAP_DECIMALS), round(lng, MAP_DECIMALS)] for lat, lng in track],
+                "pickup": [ride.pickup_lat, ride.pickup_lng],
+                "destination": [ride.destination_lat, ride.destination_lng],
+                "tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION}
+
+    def _money_rows(self, ride: Ride) -> list[tuple[str, str]]:
+        charged = self.charged(ride)
+        if ride.price_pct is not None:
+            charged = f"{charged} ({ride.price_pct} % of the fare)"
+        return [("Metered fare", self.metered_fare_idr(ride)), ("Surge", f"× {ride.surge_multiplier}"),
+                ("Charged", charged), ("Admin fee", self.admin_fee_idr(ride)),
+                ("Driver payout", self.driver_payout_idr(ride)), ("Paid by", ride.get_payment_method_display()),
+                ("Ledger", self.ledger(ride))]
+
+    @staticmethod
+    def _event_rows(ride: Ride) -> list[dict]:
+        rows = []
+        for event in selectors.ride_events(ride=ride):
+            kind = next((key for key in ("ride", "match", "request") if key in event.payload), None)
+            about = event.payload[kind] if kind else {}
+            summary = " ".join(str(part) for part in (kind, about.get("status"), about.get("reason")) if part)
+            rows.append({"event": event, "to": "driver" if event.user_id == ride.driver_id else "passenger",
+                         "summary": summary,
+                         "url": reverse("admin:nebengjek_event_change", args=[event.pk])})
+        return rows
 
     @admin.display(description="ledger")
     def ledger(self, ride):
@@ -70,6 +128,9 @@ class RideAdmin(admin.ModelAdmin):
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -96,11 +157,14 @@ class RideAdmin(admin.ModelAdmin):
 class TrackPointAdmin(ReadOnlyAdmin):
     """Track points across rides (search by ride id); read-only evidence."""
 
-    list_display = ["ride", "recorded_at", "lat", "lng", "segment_m"]
+    list_display = ["ride", "recorded_at", "position", "segment"]
     search_fields = ["=ride__id"]
     list_select_related = ["ride"]
     ordering = ["-id"]
     show_full_result_count = False  # the table is large: no COUNT(*) per page
+
+    position = TrackPointInline.position
+    segment = TrackPointInline.segment
 
 
 @admin.register(Rating)
@@ -121,6 +185,9 @@ class RatingAdmin(admin.ModelAdmin):
         return [field.name for field in Rating._meta.fields]  # ratings change only through services
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

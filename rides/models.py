@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from matching.models import Match, PaymentMethod, RideRequest
+from nebengjek import display
 
 
 class RideStatus(models.TextChoices):
@@ -112,6 +113,9 @@ class TrackPoint(models.Model):
         constraints = [  # the meter skips a point at a time the track has (a redelivery); the database holds it too
             models.UniqueConstraint(fields=["ride", "recorded_at"], name="trackpoint_one_per_ride_time"),
         ]
+
+    def __str__(self):
+        return f"{self.recorded_at:%H:%M:%S} · {display.point(self.lat, self.lng)} · {display.distance(self.segment_m)}"
 
 
 class RatingSide(models.TextChoices):

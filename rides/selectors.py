@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from nebengjek.models import Event
 from rides.errors import RidesError, RidesException
 from rides.models import Ride, RideStatus, TrackPoint
 
@@ -86,3 +87,13 @@ def _uuids(values):
         except ValueError:
             pass
     return ids
+
+
+def ride_events(*, ride: Ride) -> list[Event]:
+    """What was pushed to the ride's driver and passenger about it (its request, its match, the ride itself),
+    newest first. Events are kept 24 h, so an older ride has none left."""
+    request_id = str(ride.request_id)
+    about_this_ride = (Q(payload__ride__id=str(ride.id)) | Q(payload__match__request_id=request_id)
+                       | Q(payload__request__id=request_id))
+    return list(Event.objects.filter(user_id__in=[ride.driver_id, ride.passenger_id]).filter(about_this_ride)
+                .order_by("-created_at", "-seq"))

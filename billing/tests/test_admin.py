@@ -53,3 +53,20 @@ def test_a_ledger_entry_cannot_be_deleted_from_the_admin(operator_client):
 
     assert response.status_code == 403
     assert txn.entries.count() == 3
+
+
+def test_ledger_pages_write_money_with_separators_and_idr(operator_client):
+    ride = make_completed_ride(payment_method="wallet", metered_fare=33359, price_pct=75, distance_m=11119.492664455873)
+    txn = ride_settle(ride_id=ride.id)
+    entry = txn.entries.get(kind="ride_payment")
+
+    ride_page = operator_client.get(f"/admin/billing/ridemoney/{ride.pk}/change/").content.decode()
+    txn_page = operator_client.get(f"/admin/billing/ledgertransaction/{txn.pk}/change/").content.decode()
+    entry_page = operator_client.get(f"/admin/billing/ledgerentry/{entry.pk}/change/").content.decode()
+    entries = operator_client.get("/admin/billing/ledgerentry/").content.decode()
+
+    assert "33,359 IDR" in ride_page and "25,019 IDR" in ride_page and "11.12 km" in ride_page
+    assert "11119.49" not in ride_page
+    assert "-25,019 IDR" in txn_page and "+23,769 IDR" in txn_page and "+1,250 IDR" in txn_page
+    assert "-25,019 IDR" in entry_page and "-25,019 IDR" in entries
+    assert "LedgerEntry object" not in txn_page
