@@ -44,7 +44,7 @@ class TrackPointInline(ReadOnlyInline):
 
 
 @admin.register(Ride)
-class RideAdmin(RideDisplay, admin.ModelAdmin):
+class RideAdmin(RideDisplay, ReadOnlyAdmin):
     list_display = ["id", "status", "driver", "passenger", "distance_km", "charged", "payment_method",
                     "end_reason", "created_at"]
     # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger; capped
@@ -127,15 +127,6 @@ class RideAdmin(RideDisplay, admin.ModelAdmin):
                   for txn in ride.ledger_transactions.order_by("created_at")]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="distance (km)", ordering="distance_m")
     def distance_km(self, ride):
         return f"{ride.distance_m / 1000:.2f}"
@@ -168,7 +159,7 @@ class TrackPointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ReadOnlyAdmin):
     """Ratings both sides gave (read-only); an abusive comment can be hidden: never shown again, its stars count."""
 
     list_display = ["created_at", "stars", "rater_side", "rater", "ratee", "comment_excerpt", "tags",
@@ -183,15 +174,6 @@ class RatingAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Rating._meta.fields]  # ratings change only through services
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="comment")
     def comment_excerpt(self, rating):

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from accounts.models import User
-from rides.models import TrackPoint
+from rides.models import Ride, TrackPoint
 from rides.tests.factories import make_in_progress_ride
 
 STEP = 0.02  # degrees of latitude, 2,223.9 m: five of them make an 11.12 km ride
@@ -21,7 +21,10 @@ def operator_client(client):
 @pytest.fixture
 def completed_ride(scene):
     """A ride driven south in five 2.2 km steps 45 s apart (under the 200 km/h cap) and ended at 75 %, all through
-    the public surface."""
+    the public surface; its destination is where it ends, so the meter's distance cap does not clip it."""
+    Ride.objects.filter(pk=scene.ride.pk).update(destination_lat=scene.ride.pickup_lat - STEP * 5,
+                                                 destination_lng=scene.ride.pickup_lng)
+    scene.ride.refresh_from_db()
     scene.started_at_pickup()
     for step in range(1, 6):
         scene.at(45 * step)
