@@ -22,6 +22,7 @@ from accounts.msisdn import normalize_msisdn
 from accounts.sms import get_sms_backend
 from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.exceptions import token_error
 from nebengjek.realtime import close_sessions_on_commit
 from nebengjek.redis import get_redis
 
@@ -34,7 +35,7 @@ SESSION_PRUNE_CHUNK = 1000  # rows per DELETE of sessions_prune
 def msisdn_parse(raw):
     msisdn = normalize_msisdn(raw)
     if msisdn is None:
-        raise AccountsException(AccountsError.INVALID_MSISDN, "Not a valid Telkomsel number.",
+        raise AccountsException(AccountsError.INVALID_MSISDN,
                                 details={"msisdn": ["Use 08…, 628… or +628… with a Telkomsel prefix."]})
     return msisdn
 
@@ -63,8 +64,7 @@ def _count_otp_send(*, msisdn, ip):
     try:
         results = pipe.execute()
     except redis.RedisError as exc:
-        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.",
-                          status=503) from exc
+        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.") from exc
     waits = [results[i * 3 + 2] for i, (_, _, cap) in enumerate(windows) if results[i * 3 + 1] > cap]
     return max((max(wait, 1) for wait in waits), default=0)
 
@@ -74,8 +74,8 @@ def otp_request(*, raw_msisdn, ip=None):
     msisdn = msisdn_parse(raw_msisdn)
     wait = _count_otp_send(msisdn=msisdn, ip=ip)
     if wait:
-        raise AccountsException(AccountsError.OTP_RATE_LIMITED, "Too many codes requested; try again later.",
-                                status=429, details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+        raise AccountsException(AccountsError.OTP_RATE_LIMITED, details={"retry_after": wait},
+                                headers={"Retry-After": str(wait)})
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     with transaction.atomic():
@@ -104,18 +104,17 @@ def _otp_check(*, msisdn, code):
             .first()
         )
         if challenge is None:
-            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.")
+            return AccountsException(AccountsError.INVALID_OTP)
         if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
-            return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.",
-                                     status=400)
+            return AccountsException(AccountsError.OTP_LOCKED)
         if challenge.expires_at <= timezone.now():
-            return AccountsException(AccountsError.OTP_EXPIRED, "The code has expired; request a new one.")
+            return AccountsException(AccountsError.OTP_EXPIRED)
         if not (isinstance(code, str) and hmac.compare_digest(challenge.code_hash, _otp_hash(challenge.id, code))):
             challenge.wrong_attempts += 1
             challenge.save(update_fields=["wrong_attempts"])
             if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
-                return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.")
-            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.",
+                return AccountsException(AccountsError.OTP_LOCKED)
+            return AccountsException(AccountsError.INVALID_OTP,
                                      details={"attempts_left": settings.OTP_MAX_WRONG_ATTEMPTS
                                               - challenge.wrong_attempts})
         challenge.consumed_at = timezone.now()
@@ -131,7 +130,7 @@ def otp_verify(*, raw_msisdn, code):
         raise error
     user, is_new_user = _user_get_or_create(msisdn=msisdn)
     if not user.is_active:
-        raise AccountsException(AccountsError.USER_SUSPENDED, "This account is suspended.", status=403)
+        raise AccountsException(AccountsError.USER_SUSPENDED)
     return user, tokens_issue(user=user), is_new_user
 
 
@@ -159,8 +158,7 @@ def auth_logout(*, refresh):
     try:
         token = RefreshToken(refresh)
     except TokenError as exc:
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "The refresh token is invalid or expired.",
-                          status=401) from exc
+        raise token_error("refresh", str(exc)) from exc
     user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
     sid = token.payload.get("sid")
     with transaction.atomic():
@@ -191,7 +189,7 @@ def sign_in_session_refresh_check(*, user_id, sid):
         return
     session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
     if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.", status=401)
+        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.")
 
 
 def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
@@ -232,7 +230,7 @@ def vehicle_plate_normalize(raw):
     plate = re.sub(r"\s+", " ", str(raw).strip().upper())
     match = PLATE_PATTERN.match(plate)
     if not match:
-        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE, "Not an Indonesian plate like 'B 1234 XYZ'.",
+        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE,
                                 details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]})
     return " ".join(part for part in match.groups() if part)
 
@@ -242,14 +240,12 @@ def driver_register(*, user, vehicle_type, vehicle_plate):
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if hasattr(user, "driver_profile"):
-            raise AccountsException(AccountsError.ALREADY_DRIVER, "You are already registered as a driver.",
-                                    status=409)
+            raise AccountsException(AccountsError.ALREADY_DRIVER)
         try:
             with transaction.atomic():
                 DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate)
         except IntegrityError as exc:
-            raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN, "That plate is registered to another driver.",
-                                    status=409) from exc
+            raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN) from exc
         user.role = Role.DRIVER
         user.save(update_fields=["role"])
     return user

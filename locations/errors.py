@@ -1,12 +1,16 @@
-from enum import Enum
+"""The locations catalogue. A latitude/longitude out of range is `invalid_input` naming the field, as everywhere."""
+from accounts.errors import AccountsError
+from nebengjek.errors import DomainError, ErrorCode
 
-from nebengjek.errors import DomainError
 
-
-class LocationsError(str, Enum):
-    NOT_A_DRIVER = "not_a_driver"
-    INVALID_COORDINATES = "invalid_coordinates"
+class LocationsError(ErrorCode):
+    """Locations has no codes of its own today: a passenger's beacon is accounts' not_a_driver."""
 
 
 class LocationsException(DomainError):
     pass
+
+
+OPERATION_ERRORS = {
+    "DriverBeaconApi": (AccountsError.NOT_A_DRIVER,),
+}

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.errors import AccountsError, AccountsException
 from locations import live
-from locations.errors import LocationsError, LocationsException
 from locations.metrics import count_location
 from locations.models import DriverPresence
 from nebengjek import redis_keys
@@ -24,43 +24,66 @@ logger = logging.getLogger(__name__)
 BEACON_EVENT = "beacon.updated"
 
 
+ACCEPTED = "accepted"  # the outcome of a kept position; any other outcome is the reason it was dropped
+
+
 def position_time(*, recorded_at, accuracy_m):
-    """The position's time in epoch seconds, or None (counted) when the filter drops it without asking Redis."""
+    """(the position's time in epoch seconds, None), or (None, the drop reason) when the filter drops it without
+    asking Redis (counted)."""
     limits = live.config()
     if accuracy_m is not None and accuracy_m > limits.max_accuracy_m:
         count_location("inaccurate")
-        return None
+        return None, "inaccurate"
     now = time.time()
     if recorded_at is None:
-        return now
+        return now, None
     t = recorded_at.timestamp()
     if t > now + limits.future_tolerance_s:
         count_location("future")
-        return None
-    return min(t, now)
+        return None, "future"
+    return min(t, now), None
 
 
-def location_outcome(result):
-    """Count the script's result; True when the position was accepted."""
-    outcome = "accepted" if result == live.ACCEPTED else live.DROP_REASONS[result]
+def location_outcome(result) -> str:
+    """Count the script's result; "accepted" or the reason the position was dropped (live.DROP_REASONS)."""
+    outcome = ACCEPTED if result == live.ACCEPTED else live.DROP_REASONS[result]
     count_location(outcome)
-    return result == live.ACCEPTED
+    return outcome
 
 
-def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
-    """Record a user's position (sync: REST, commands, tests). Returns False when the plausibility filter drops it.
+def location_ack(outcome: str) -> dict:
+    """The answer to a position, REST and socket: {"accepted": true} or {"accepted": false, "reason": ...}."""
+    if outcome == ACCEPTED:
+        return {"accepted": True}
+    return {"accepted": False, "reason": outcome}
+
+
+def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+    """Record a user's position (sync: REST, commands, tests). Returns "accepted", or why the plausibility filter
+    dropped it: inaccurate, future, out_of_order or too_fast.
 
     Accepted: it becomes the user's latest position; a beacon-on driver moves in the live index; a driver whose
     ride is tracked extends the ride's track (../shared/API.md "Meter").
     """
-    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(live.ingest(user.pk, lat, lng, t))
+    t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    return dropped or location_outcome(live.ingest(user_id, lat, lng, t))
 
 
-async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
-    """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
-    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    return t is not None and location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+async def location_record_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+    """The socket's twin of location_record: batched with other sockets' updates into one Redis round trip."""
+    t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    return dropped or location_outcome(await live.flusher().submit(user_id, lat, lng, t))
+
+
+def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+    """location_record for a user object; True when the position was accepted."""
+    return location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at,
+                           accuracy_m=accuracy_m) == ACCEPTED
+
+
+async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+    return await location_record_async(user_id=user_id, lat=lat, lng=lng, recorded_at=recorded_at,
+                                       accuracy_m=accuracy_m) == ACCEPTED
 
 
 def beacon_set(*, user, active):
@@ -70,7 +93,7 @@ def beacon_set(*, user, active):
     pushed to the driver's sockets as `beacon.updated` (other devices, REST callers).
     """
     if not user.is_driver:
-        raise LocationsException(LocationsError.NOT_A_DRIVER, "Only drivers have a beacon.", status=403)
+        raise AccountsException(AccountsError.NOT_A_DRIVER, "Only drivers have a beacon.")
     with transaction.atomic():
         presence, created = DriverPresence.objects.select_for_update().get_or_create(
             driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
