@@ -1,5 +1,5 @@
 """The matching catalogue: ride requests, proposals (matches) and the service area."""
-from nebengjek.errors import DomainError, ErrorCode
+from nebengjek.errors import DomainError, ErrorCode, status_in_words
 
 
 class MatchingError(ErrorCode):
@@ -22,19 +22,13 @@ class MatchingException(DomainError):
     pass
 
 
-# How a request's status reads in a sentence ("This request is already cancelled.").
-REQUEST_STATUS_WORDS = {
-    "searching": "still searching for a driver",
-    "driver_found": "waiting for your confirmation",
-    "confirmed": "confirmed",
-    "no_driver": "closed: no driver was found",
-    "expired": "expired",
-    "cancelled": "cancelled",
-}
+# The request statuses that do not read as their name in a sentence ("This request is already cancelled.").
+REQUEST_STATUS_WORDS = {"searching": "still searching for a driver", "driver_found": "waiting for your confirmation",
+                        "no_driver": "closed: no driver was found"}
 
 
 def request_status_words(status: str) -> str:
-    return REQUEST_STATUS_WORDS.get(str(status), str(status).replace("_", " "))
+    return status_in_words(status, REQUEST_STATUS_WORDS)
 
 
 def request_state_message(status: str) -> str:

@@ -43,6 +43,11 @@ class DomainError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
+def status_in_words(status: str, special: dict[str, str]) -> str:
+    """How a status reads in a message: "in_progress" -> "in progress", unless `special` words it otherwise."""
+    return special.get(str(status)) or str(status).replace("_", " ")
+
+
 class CommonError(ErrorCode):
     """Codes any endpoint may answer (the framework's, validation, backing services)."""
 

@@ -1,5 +1,5 @@
 """The rides catalogue: a ride's state machine, the start rule, the end's price and ratings."""
-from nebengjek.errors import DomainError, ErrorCode
+from nebengjek.errors import DomainError, ErrorCode, status_in_words
 
 
 class RidesError(ErrorCode):
@@ -18,17 +18,12 @@ class RidesException(DomainError):
     pass
 
 
-# How a ride's status reads in a sentence ("This ride is already in progress.").
-RIDE_STATUS_WORDS = {
-    "driver_en_route": "waiting for its driver",
-    "in_progress": "in progress",
-    "completed": "completed",
-    "cancelled": "cancelled",
-}
+# The ride statuses that do not read as their name in a sentence ("This ride is in progress.").
+RIDE_STATUS_WORDS = {"driver_en_route": "waiting for its driver"}
 
 
 def ride_status_words(status: str) -> str:
-    return RIDE_STATUS_WORDS.get(str(status), str(status).replace("_", " "))
+    return status_in_words(status, RIDE_STATUS_WORDS)
 
 
 def invalid_ride_state(status: str, message: str) -> RidesException:

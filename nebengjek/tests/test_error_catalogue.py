@@ -15,7 +15,6 @@ from nebengjek.errors import CommonError, DomainError
 from rides.errors import RidesError, RidesException
 
 
-
 def _contract_path() -> Path:
     """../shared/API.md beside the repository; from a git worktree, beside its main checkout."""
     base = Path(settings.BASE_DIR)
