@@ -33,6 +33,7 @@ TOKEN_MESSAGES = {
     ("access", "expired"): "The access token has expired; get a new one with POST /api/v1/auth/token/refresh.",
     ("access", "invalid"): "The access token is not valid (malformed, not an access token, or not ours); "
                            "sign in again.",
+    ("access", "revoked"): "This sign-in session has ended; sign in again.",
     ("refresh", "expired"): "The refresh token has expired; sign in again.",
     ("refresh", "invalid"): "The refresh token is not valid (malformed, not a refresh token, or not ours); "
                             "sign in again.",
