@@ -20,7 +20,7 @@ class SessionJWTAuthentication(JWTAuthentication):
                 ended = sign_in_session_ended(sid=sid)
             except redis.RedisError as exc:  # never let a token through unchecked
                 raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly.",
-                                  status=503, headers={"Retry-After": "5"}) from exc
+                                  headers={"Retry-After": "5"}) from exc
             if ended:
                 raise AuthenticationFailed("This sign-in session has ended; sign in again.", code="token_not_valid")
         return super().get_user(validated_token)

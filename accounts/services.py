@@ -25,6 +25,7 @@ from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
 from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.exceptions import token_error
 from nebengjek.realtime import close_sessions_on_commit
 from nebengjek.redis import get_redis
 
@@ -38,8 +39,7 @@ OTP_SMS_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when the SMS gateway 
 def msisdn_parse(raw):
     msisdn = normalize_msisdn(raw)
     if msisdn is None:
-        raise AccountsException(AccountsError.INVALID_MSISDN, "Not a valid Telkomsel number.",
-                                details={"msisdn": [INVALID_MSISDN_HINT]})
+        raise AccountsException(AccountsError.INVALID_MSISDN, details={"msisdn": [INVALID_MSISDN_HINT]})
     return msisdn
 
 
@@ -72,8 +72,7 @@ def _count_otp_send(windows):
     try:
         results = pipe.execute()
     except redis.RedisError as exc:
-        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.",
-                          status=503) from exc
+        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.") from exc
     waits = [results[i * 3 + 2] for i, (_, _, cap) in enumerate(windows) if results[i * 3 + 1] > cap]
     return max((max(wait, 1) for wait in waits), default=0)
 
@@ -100,8 +99,8 @@ def otp_request(*, raw_msisdn, ip=None):
     windows = _otp_send_windows(msisdn=msisdn, ip=ip)
     wait = _count_otp_send(windows)
     if wait:
-        raise AccountsException(AccountsError.OTP_RATE_LIMITED, "Too many codes requested; try again later.",
-                                status=429, details={"retry_after": wait}, headers={"Retry-After": str(wait)})
+        raise AccountsException(AccountsError.OTP_RATE_LIMITED, details={"retry_after": wait},
+                                headers={"Retry-After": str(wait)})
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     with transaction.atomic():
@@ -127,7 +126,7 @@ def _otp_deliver(*, challenge_id, msisdn, code, windows):
         _uncount_otp_send(windows)
         OtpChallenge.objects.filter(id=challenge_id).update(superseded=True)
         raise DomainError(CommonError.SERVICE_UNAVAILABLE, "The code could not be sent; try again shortly.",
-                          status=503, headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
+                          headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
 
 
 def _otp_check(*, msisdn, code):
@@ -143,18 +142,17 @@ def _otp_check(*, msisdn, code):
             .first()
         )
         if challenge is None:
-            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.")
+            return AccountsException(AccountsError.INVALID_OTP)
         if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
-            return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.",
-                                     status=400)
+            return AccountsException(AccountsError.OTP_LOCKED)
         if challenge.expires_at <= timezone.now():
-            return AccountsException(AccountsError.OTP_EXPIRED, "The code has expired; request a new one.")
+            return AccountsException(AccountsError.OTP_EXPIRED)
         if not (isinstance(code, str) and hmac.compare_digest(challenge.code_hash, _otp_hash(challenge.id, code))):
             challenge.wrong_attempts += 1
             challenge.save(update_fields=["wrong_attempts"])
             if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
-                return AccountsException(AccountsError.OTP_LOCKED, "Too many wrong codes; request a new one.")
-            return AccountsException(AccountsError.INVALID_OTP, "The code is not valid.",
+                return AccountsException(AccountsError.OTP_LOCKED)
+            return AccountsException(AccountsError.INVALID_OTP,
                                      details={"attempts_left": settings.OTP_MAX_WRONG_ATTEMPTS
                                               - challenge.wrong_attempts})
         challenge.consumed_at = timezone.now()
@@ -170,7 +168,7 @@ def otp_verify(*, raw_msisdn, code):
         raise error
     user, is_new_user = _user_get_or_create(msisdn=msisdn)
     if not user.is_active:
-        raise AccountsException(AccountsError.USER_SUSPENDED, "This account is suspended.", status=403)
+        raise AccountsException(AccountsError.USER_SUSPENDED)
     return user, tokens_issue(user=user), is_new_user
 
 
@@ -198,8 +196,7 @@ def auth_logout(*, refresh):
     try:
         token = RefreshToken(refresh)
     except TokenError as exc:
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "The refresh token is invalid or expired.",
-                          status=401) from exc
+        raise token_error("refresh", str(exc)) from exc
     user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
     sid = token.payload.get("sid")
     with transaction.atomic():
@@ -230,7 +227,7 @@ def sign_in_session_refresh_check(*, user_id, sid):
         return
     session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
     if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.", status=401)
+        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.")
 
 
 def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
@@ -314,7 +311,7 @@ def vehicle_plate_normalize(raw):
     plate = re.sub(r"\s+", " ", str(raw).strip().upper())
     match = PLATE_PATTERN.match(plate)
     if not match:
-        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE, "Not an Indonesian plate like 'B 1234 XYZ'.",
+        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE,
                                 details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]})
     return " ".join(part for part in match.groups() if part)
 
@@ -327,15 +324,13 @@ def driver_register(*, user, vehicle_type, vehicle_plate):
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if hasattr(user, "driver_profile"):
-            raise AccountsException(AccountsError.ALREADY_DRIVER, "You are already registered as a driver.",
-                                    status=409)
+            raise AccountsException(AccountsError.ALREADY_DRIVER)
         try:
             with transaction.atomic():
                 DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate,
                                              is_verified=verified_at is not None, verified_at=verified_at)
         except IntegrityError as exc:
-            raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN, "That plate is registered to another driver.",
-                                    status=409) from exc
+            raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN) from exc
         user.role = Role.DRIVER
         user.save(update_fields=["role"])
     return user

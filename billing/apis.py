@@ -21,7 +21,7 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 100
 def idempotency_key_from(request) -> str:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
-        raise BillingException(BillingError.IDEMPOTENCY_KEY_REQUIRED, "Send an Idempotency-Key header.")
+        raise BillingException(BillingError.IDEMPOTENCY_KEY_REQUIRED)
     if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isprintable():
         raise BillingException(BillingError.INVALID_IDEMPOTENCY_KEY,
                                f"The Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters.")

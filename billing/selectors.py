@@ -8,7 +8,6 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing.errors import BillingError, BillingException
 from billing.models import (
     AccountKind,
     LedgerAccount,
@@ -19,7 +18,7 @@ from billing.models import (
     TransactionPurpose,
 )
 from matching.models import PaymentMethod
-from nebengjek.errors import CommonError, DomainError
+from rides.errors import RidesError, RidesException, invalid_ride_state, ride_status_words
 from rides.models import Ride, RideStatus
 
 FINDINGS_LIMIT = 1000  # rows listed per kind of finding; the counts are always complete
@@ -80,7 +79,7 @@ def _ride_visible_to(*, ride_id, user_id):
     ride = (Ride.objects.select_related("request").filter(pk=ride_id)
             .filter(Q(driver_id=user_id) | Q(passenger_id=user_id)).first())
     if ride is None:
-        raise DomainError(CommonError.NOT_FOUND, "No such ride.", status=404)
+        raise RidesException(RidesError.RIDE_NOT_FOUND)
     return ride
 
 
@@ -88,8 +87,8 @@ def ride_receipt_get(*, ride_id, user_id) -> dict:
     """The receipt of a completed ride, for its driver or passenger (anyone else: 404)."""
     ride = _ride_visible_to(ride_id=ride_id, user_id=user_id)
     if ride.status != RideStatus.COMPLETED:
-        raise BillingException(BillingError.INVALID_RIDE_STATE, "A ride has a receipt once it is completed.",
-                               status=409, details={"status": ride.status})
+        raise invalid_ride_state(ride.status, f"A ride has a receipt once it is completed; this one is "
+                                              f"{ride_status_words(ride.status)}.")
     posted = dict(LedgerTransaction.objects.filter(ride=ride).values_list("purpose", "created_at"))
     request = ride.request
     return {

@@ -27,6 +27,7 @@ from billing.models import (
 )
 from matching.models import PaymentMethod
 from nebengjek import metrics
+from rides.errors import invalid_ride_state, ride_status_words
 from rides.models import Ride, RideStatus
 
 logger = logging.getLogger(__name__)
@@ -222,8 +223,8 @@ def _settlements_post(rides) -> list:
 
 
 def _not_completed(ride):
-    return BillingException(BillingError.INVALID_RIDE_STATE, "Only a completed ride is settled.", status=409,
-                            details={"status": ride.status})
+    return invalid_ride_state(ride.status, f"Only a completed ride is settled; this one is "
+                                           f"{ride_status_words(ride.status)}.")
 
 
 def ride_settle(*, ride_id) -> LedgerTransaction:
@@ -241,7 +242,7 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
             if ride.status != RideStatus.COMPLETED:
                 raise _not_completed(ride)
             if _nothing_to_settle(ride):  # no empty transaction: left unsettled, listed by reconcile_ledger
-                raise BillingException(BillingError.NOTHING_TO_SETTLE, "This ride moved no money.", status=409,
+                raise BillingException(BillingError.NOTHING_TO_SETTLE,
                                        details={"charged_amount": ride.charged_amount, "admin_fee": ride.admin_fee})
             return _settlements_post([ride])[0]
     except IntegrityError:
@@ -302,9 +303,9 @@ def ride_refund(*, ride_id, reason="", refunded_by=None) -> LedgerTransaction:
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride_id)
         if _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT) is None:
-            raise BillingException(BillingError.RIDE_NOT_SETTLED, "Only a settled ride can be refunded.", status=409)
+            raise BillingException(BillingError.RIDE_NOT_SETTLED)
         if _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.REFUND) is not None:
-            raise BillingException(BillingError.ALREADY_REFUNDED, "This ride was already refunded.", status=409)
+            raise BillingException(BillingError.ALREADY_REFUNDED)
         by = f" by {refunded_by}" if refunded_by else ""
         return _ledger_post(purpose=TransactionPurpose.REFUND, idempotency_key=f"refund:{ride.pk}", ride=ride,
                             lines=refund_lines(ride=ride), memo=f"refund{by}: {reason}".strip())
@@ -332,14 +333,13 @@ def _topup_record(*, user_id, amount, idempotency_key) -> TopUp:
         topup = TopUp.objects.get(user_id=user_id, idempotency_key=idempotency_key)
     if topup.amount != amount:
         raise BillingException(BillingError.IDEMPOTENCY_KEY_REUSED,
-                               "This Idempotency-Key was already used for a different amount.", status=422,
                                details={"amount": topup.amount})
     return topup
 
 
 def _topup_declined(topup):
-    return BillingException(BillingError.PAYMENT_DECLINED, topup.failure_reason or "The payment was declined.",
-                            status=402, details={"topup_id": str(topup.pk)})
+    return BillingException(BillingError.PAYMENT_DECLINED, topup.failure_reason or None,
+                            details={"topup_id": str(topup.pk)})
 
 
 TOPUP_EXPIRED_REASON = "Expired: the payment provider never confirmed the charge."
@@ -383,9 +383,7 @@ def _topup_apply(*, topup_id, result: ChargeResult) -> TopUp:
 
 
 def _gateway_unavailable(topup) -> BillingException:
-    return BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE,
-                            "The payment provider did not answer; retry with the same Idempotency-Key.",
-                            status=503, details={"topup_id": str(topup.pk)})
+    return BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE, details={"topup_id": str(topup.pk)})
 
 
 def _topup_age_over(topup, seconds) -> bool:

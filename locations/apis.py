@@ -32,9 +32,9 @@ class LocationIngestApi(APIView):
         if not isinstance(request.data, dict):
             raise DomainError(CommonError.INVALID_INPUT, "The body is a JSON object.")
         position = position_parse(request.data)
-        accepted = services.location_ingest(user=request.user, lat=position.lat, lng=position.lng,
-                                            recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
-        return Response(LocationOutputSerializer({"accepted": accepted}).data, status=status.HTTP_202_ACCEPTED)
+        outcome = services.location_record(user_id=request.user.pk, lat=position.lat, lng=position.lng,
+                                           recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
+        return Response(LocationOutputSerializer(services.location_ack(outcome)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DriversNearbyApi(APIView):

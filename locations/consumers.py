@@ -24,6 +24,6 @@ def _beacon_set(user_id, active):
 
 async def location(consumer, message):
     position = position_parse(message)
-    accepted = await services.location_ingest_async(user_id=consumer.user_id, lat=position.lat, lng=position.lng,
-                                                    recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
-    return {"accepted": accepted}
+    outcome = await services.location_record_async(user_id=consumer.user_id, lat=position.lat, lng=position.lng,
+                                                   recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
+    return services.location_ack(outcome)

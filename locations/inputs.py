@@ -1,12 +1,12 @@
 """Validation of a position as sent by a client, shared by the socket and REST (fast: no serializer on the hot path).
 
-Errors: `invalid_input` (a missing or wrongly typed field, named in details) and `invalid_coordinates`
-(lat outside [-90, 90] or lng outside [-180, 180]).
+Errors: `invalid_input`, naming the field in the message and in details (missing, wrongly typed, or lat outside
+[-90, 90] / lng outside [-180, 180]): the same code as every other endpoint's validation.
 """
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from locations.errors import LocationsError, LocationsException
+from locations.errors import LocationsException
 from nebengjek.errors import CommonError
 from nebengjek.inputs import is_json_number
 
@@ -37,10 +37,13 @@ def number_field(data, field, *, required=True):
 def coordinates_parse(data):
     """(lat, lng) from a mapping with numeric `lat` and `lng` in range."""
     lat, lng = number_field(data, "lat"), number_field(data, "lng")
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise LocationsException(LocationsError.INVALID_COORDINATES,
-                                 "lat must be in [-90, 90] and lng in [-180, 180].",
-                                 details={"lat": lat, "lng": lng})
+    if -90 <= lat <= 90 and -180 <= lng <= 180:
+        return lat, lng
+    for field, value, limit in (("lat", lat, 90), ("lng", lng, 180)):
+        if value > limit:  # DRF's words, as the ride request's serializer says them for the same mistake
+            raise invalid_field(field, f"Ensure this value is less than or equal to {limit}.")
+        if value < -limit:
+            raise invalid_field(field, f"Ensure this value is greater than or equal to {-limit}.")
     return lat, lng
 
 

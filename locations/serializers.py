@@ -23,6 +23,8 @@ class LocationInputSerializer(serializers.Serializer):
 
 class LocationOutputSerializer(serializers.Serializer):
     accepted = serializers.BooleanField()
+    reason = serializers.ChoiceField(choices=["inaccurate", "future", "out_of_order", "too_fast", "no_reference"], required=False,
+                                     help_text="Why the position was dropped; present only when accepted is false.")
 
 
 class NearbyQuerySerializer(serializers.Serializer):

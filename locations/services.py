@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.errors import AccountsError, AccountsException
 from locations import events, live
 from locations.errors import LocationsError, LocationsException
 from locations.metrics import count_location
@@ -23,41 +24,53 @@ from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
+ACCEPTED = "accepted"  # the outcome of a kept position; any other outcome is the reason it was dropped
+
+
 def position_time(*, recorded_at, accuracy_m):
-    """The position's time in epoch seconds, or None (counted) when the filter drops it without asking Redis."""
+    """(the position's time in epoch seconds, None), or (None, the drop reason) when the filter drops it without
+    asking Redis (counted)."""
     limits = live.config()
     if accuracy_m is not None and accuracy_m > limits.max_accuracy_m:
         count_location("inaccurate")
-        return None
+        return None, "inaccurate"
     now = time.time()
     if recorded_at is None:
-        return now
+        return now, None
     t = recorded_at.timestamp()
     if t > now + limits.future_tolerance_s:
         count_location("future")
-        return None
-    return min(t, now)
+        return None, "future"
+    return min(t, now), None
 
 
-def location_outcome(result):
-    """Count the script's result; True when the position was accepted."""
-    outcome = "accepted" if result == live.ACCEPTED else live.DROP_REASONS[result]
+def location_outcome(result) -> str:
+    """Count the script's result; "accepted" or the reason the position was dropped (live.DROP_REASONS)."""
+    outcome = ACCEPTED if result == live.ACCEPTED else live.DROP_REASONS[result]
     count_location(outcome)
-    return result == live.ACCEPTED
+    return outcome
 
 
-def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None):
-    """Record a user's position (sync: REST, commands, tests). Returns False when the plausibility filter drops it.
+def location_ack(outcome: str) -> dict:
+    """The answer to a position, REST and socket: {"accepted": true} or {"accepted": false, "reason": ...}."""
+    if outcome == ACCEPTED:
+        return {"accepted": True}
+    return {"accepted": False, "reason": outcome}
+
+
+def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+    """Record a user's position (sync: REST, commands, tests). Returns "accepted", or why the plausibility filter
+    dropped it: inaccurate, future, out_of_order or too_fast.
 
     Accepted: it becomes the user's latest position; a beacon-on driver moves in the live index; a driver whose
     ride is tracked extends the ride's track (../shared/API.md "Meter").
     """
-    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    if t is None:
-        return False
-    result = live.ingest(user.pk, lat, lng, t)
+    t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    if dropped:
+        return dropped
+    result = live.ingest(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        result = _restored_then_ingested(user.pk, lat, lng, t, result)
+        result = _restored_then_ingested(user_id, lat, lng, t, result)
     return location_outcome(result)
 
 
@@ -71,11 +84,11 @@ def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
     return result
 
 
-async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None):
-    """The socket's twin of location_ingest: batched with other sockets' updates into one Redis round trip."""
-    t = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
-    if t is None:
-        return False
+async def location_record_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+    """The socket's twin of location_record: batched with other sockets' updates into one Redis round trip."""
+    t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
+    if dropped:
+        return dropped
     result = await live.flusher().submit(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
         result = await _restored_then_ingested_async(user_id, lat, lng, t, result)
@@ -162,6 +175,17 @@ def driver_reference_restore(*, driver_id) -> None:
             live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
+def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+    """location_record for a user object; True when the position was accepted."""
+    return location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at,
+                           accuracy_m=accuracy_m) == ACCEPTED
+
+
+async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+    return await location_record_async(user_id=user_id, lat=lat, lng=lng, recorded_at=recorded_at,
+                                       accuracy_m=accuracy_m) == ACCEPTED
+
+
 def beacon_set(*, user, active):
     """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver; turning it on needs a
     verified driver (403 driver_not_verified), off is always allowed.
@@ -172,12 +196,10 @@ def beacon_set(*, user, active):
     from accounts.selectors import driver_is_verified
 
     if not user.is_driver:
-        raise LocationsException(LocationsError.NOT_A_DRIVER, "Only drivers have a beacon.", status=403)
+        raise AccountsException(AccountsError.NOT_A_DRIVER, "Only drivers have a beacon.")
     with transaction.atomic():
         if active and not driver_is_verified(user_id=user.pk, lock=True):
-            raise LocationsException(LocationsError.DRIVER_NOT_VERIFIED,
-                                     "Your driver account is not verified yet; you can go online once it is.",
-                                     status=403)
+            raise LocationsException(LocationsError.DRIVER_NOT_VERIFIED)
         presence, created = DriverPresence.objects.select_for_update().get_or_create(
             driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
         if created or presence.beacon_active != active:

@@ -1,33 +1,64 @@
-from enum import Enum
+"""The matching catalogue: ride requests, proposals (matches) and the service area."""
+from nebengjek.errors import DomainError, ErrorCode, status_in_words
 
-from nebengjek.errors import DomainError
 
-
-class MatchingError(str, Enum):
-    ACTIVE_REQUEST_EXISTS = "active_request_exists"
-    INSUFFICIENT_BALANCE = "insufficient_balance"
-    REQUEST_NOT_FOUND = "request_not_found"
-    REQUEST_NOT_CONFIRMABLE = "request_not_confirmable"
-    CONFIRM_EXPIRED = "confirm_expired"
-    REQUEST_NOT_CANCELLABLE = "request_not_cancellable"
-    MATCH_NOT_FOUND = "match_not_found"
-    MATCH_NOT_PENDING = "match_not_pending"
-    OUTSIDE_SERVICE_AREA = "outside_service_area"
-    TRIP_TOO_LONG = "trip_too_long"
+class MatchingError(ErrorCode):
+    ACTIVE_REQUEST_EXISTS = ("active_request_exists", 409,
+                             "You already have an open ride request or a ride in progress.")
+    INSUFFICIENT_BALANCE = ("insufficient_balance", 409,
+                            "Your wallet balance, less rides not yet settled, is below the fare estimate.")
+    REQUEST_NOT_FOUND = ("request_not_found", 404, "No such ride request.")
+    REQUEST_NOT_CONFIRMABLE = ("request_not_confirmable", 409, "Only a request with an accepted driver can be "
+                                                               "confirmed.")
+    CONFIRM_EXPIRED = ("confirm_expired", 409, "The time to confirm this driver has passed.")
+    REQUEST_NOT_CANCELLABLE = ("request_not_cancellable", 409, "This request can no longer be cancelled.")
+    MATCH_NOT_FOUND = ("match_not_found", 404, "No such proposal for you.")
+    MATCH_NOT_PENDING = ("match_not_pending", 409, "This proposal is no longer open (taken, expired or cancelled).")
+    OUTSIDE_SERVICE_AREA = ("outside_service_area", 400, "The trip starts or ends outside the area NebengJek serves.")
+    TRIP_TOO_LONG = ("trip_too_long", 400, "The trip is longer than the longest trip that can be requested.")
 
 
 class MatchingException(DomainError):
     pass
 
 
-def request_not_found():
-    return MatchingException(MatchingError.REQUEST_NOT_FOUND, "No such ride request.", status=404)
+# The request statuses that do not read as their name in a sentence ("This request is already cancelled.").
+REQUEST_STATUS_WORDS = {"searching": "still searching for a driver", "driver_found": "waiting for your confirmation",
+                        "no_driver": "closed: no driver was found"}
 
 
-def match_not_found():
-    return MatchingException(MatchingError.MATCH_NOT_FOUND, "No such proposal for you.", status=404)
+def request_status_words(status: str) -> str:
+    return status_in_words(status, REQUEST_STATUS_WORDS)
 
 
-def match_not_pending():
-    return MatchingException(MatchingError.MATCH_NOT_PENDING,
-                             "This proposal is no longer open (taken, expired or cancelled).", status=409)
+def request_state_message(status: str) -> str:
+    """Why a request cannot be confirmed in `status`."""
+    if status == "searching":
+        return "No driver has accepted this request yet; confirm after a match.accepted."
+    return f"This request is {request_status_words(status)}; only a request with an accepted driver can be confirmed."
+
+
+def request_not_found() -> MatchingException:
+    return MatchingException(MatchingError.REQUEST_NOT_FOUND)
+
+
+def match_not_found() -> MatchingException:
+    return MatchingException(MatchingError.MATCH_NOT_FOUND)
+
+
+def match_not_pending() -> MatchingException:
+    return MatchingException(MatchingError.MATCH_NOT_PENDING)
+
+
+_MATCH_ANSWER = (MatchingError.MATCH_NOT_FOUND, MatchingError.MATCH_NOT_PENDING)
+OPERATION_ERRORS = {
+    "RequestCreateApi": (MatchingError.ACTIVE_REQUEST_EXISTS, MatchingError.INSUFFICIENT_BALANCE,
+                         MatchingError.OUTSIDE_SERVICE_AREA, MatchingError.TRIP_TOO_LONG),
+    "RequestDetailApi": (MatchingError.REQUEST_NOT_FOUND,),
+    "RequestConfirmApi": (MatchingError.REQUEST_NOT_FOUND, MatchingError.REQUEST_NOT_CONFIRMABLE,
+                          MatchingError.CONFIRM_EXPIRED),
+    "RequestCancelApi": (MatchingError.REQUEST_NOT_FOUND, MatchingError.REQUEST_NOT_CANCELLABLE),
+    "MatchDetailApi": (MatchingError.MATCH_NOT_FOUND,),
+    "MatchAcceptApi": _MATCH_ANSWER,
+    "MatchRejectApi": _MATCH_ANSWER,
+}

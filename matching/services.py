@@ -26,11 +26,14 @@ from matching.errors import (
     match_not_found,
     match_not_pending,
     request_not_found,
+    request_state_message,
+    request_status_words,
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
 from matching.service_area import trip_ensure_serviceable
 from matching.surge import nearest_from_quote, surge_quote
 from nebengjek import metrics
+from rides.errors import ride_status_words
 from rides.fare import metered_fare
 from rides.models import Ride, RideStatus
 from rides.services import ride_cancel_by_user, ride_create
@@ -118,8 +121,7 @@ def _ensure_passenger_free(passenger):
 
 
 def _active_request_exists():
-    return MatchingException(MatchingError.ACTIVE_REQUEST_EXISTS,
-                             "You already have an open ride request or a ride in progress.", status=409)
+    return MatchingException(MatchingError.ACTIVE_REQUEST_EXISTS)
 
 
 def _ensure_payment_possible(passenger, *, payment_method, amount):
@@ -130,9 +132,8 @@ def _ensure_payment_possible(passenger, *, payment_method, amount):
     wallet = wallet_available(user_id=passenger.id)
     if wallet.available < amount:
         raise MatchingException(MatchingError.INSUFFICIENT_BALANCE,
-                                "Your wallet balance, less rides not yet settled, is below the fare estimate.",
-                                status=409, details={"balance": wallet.balance, "held": wallet.held,
-                                                     "available": wallet.available, "fare_estimate": amount})
+                                details={"balance": wallet.balance, "held": wallet.held,
+                                         "available": wallet.available, "fare_estimate": amount})
 
 
 def _whole_metres(distance_m):
@@ -325,12 +326,10 @@ def request_confirm(*, request_id, passenger):
         request = _request_locked(request_id, passenger=passenger)
         now = timezone.now()
         if request.status != RequestStatus.DRIVER_FOUND:
-            raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE,
-                                    f"The request is {request.status}; only an accepted match can be confirmed.",
-                                    status=409)
+            raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE, request_state_message(request.status),
+                                    details={"status": request.status})
         if request.confirm_deadline <= now:
-            raise MatchingException(MatchingError.CONFIRM_EXPIRED, "The time to confirm this driver has passed.",
-                                    status=409)
+            raise MatchingException(MatchingError.CONFIRM_EXPIRED)
         match = (Match.objects.select_for_update(of=("self",)).select_related("driver__driver_profile")
                  .get(request=request, status=MatchStatus.ACCEPTED))
         _match_compare_and_set(match, expected=MatchStatus.ACCEPTED, status=MatchStatus.CONFIRMED)
@@ -374,7 +373,8 @@ def request_cancel(*, request_id, passenger, reason=""):
             request.refresh_from_db()  # the ride's cancel wrote to the request row: return it as it now is
         elif request.status != RequestStatus.CANCELLED:
             raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
-                                    f"The request is already {request.status}.", status=409)
+                                    f"This request is already {request_status_words(request.status)}.",
+                                    details={"status": request.status})
     return request
 
 
@@ -384,8 +384,9 @@ def _ride_cancel_before_start(request, *, passenger, reason):
     if ride.status == RideStatus.CANCELLED:
         return
     if ride.status != RideStatus.DRIVER_EN_ROUTE:
-        raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE, f"The ride is already {ride.status}.",
-                                status=409, details={"ride_id": str(ride.id)})
+        raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
+                                f"The ride is already {ride_status_words(ride.status)}; it can no longer be cancelled.",
+                                details={"ride_id": str(ride.id), "status": ride.status})
     ride_cancel_by_user(ride=ride, user=passenger, reason=reason)
 
 

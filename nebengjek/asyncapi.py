@@ -152,6 +152,8 @@ def _client(type_name: str, fields: dict | None = None, *, optional: dict | None
 ACK_FIELDS = {
     "active": {"type": "boolean", "description": "beacon: the beacon as it now is."},
     "accepted": {"type": "boolean", "description": "location: false when the plausibility filter dropped it."},
+    "reason": {"type": "string", "enum": ["inaccurate", "future", "out_of_order", "too_fast", "no_reference"],
+               "description": "location, with accepted false: why the position was dropped."},
     "match": ref("Match"),
     "replayed": {**NON_NEGATIVE_INT, "description": "resume: how many stored events were sent before this ack."},
     "last_seq": {**NON_NEGATIVE_INT, "description": "resume: the seq of the last event replayed (or `after`)."},

@@ -11,7 +11,6 @@ import collections
 import functools
 import logging
 import time
-from enum import Enum
 
 import orjson
 import redis
@@ -24,7 +23,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
-from nebengjek.errors import CommonError, DomainError
+from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
 from nebengjek.realtime import OPS_GROUP, user_group
 from nebengjek.ws_auth import SERVICE_UNAVAILABLE
@@ -34,15 +33,6 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
 CLOSE_SLOW_CONSUMER = 4408
-
-
-class SocketError(str, Enum):
-    """Error codes only the socket produces (the others come from the handlers' DomainErrors)."""
-
-    MESSAGE_TOO_LARGE = "message_too_large"
-    INVALID_MESSAGE = "invalid_message"
-    UNKNOWN_TYPE = "unknown_type"
-    RATE_LIMITED = "rate_limited"
 
 
 # Message types handled on the event loop without Channels' per-message database-connection hop (pitfall 1 of
@@ -55,6 +45,25 @@ _DIRECT_TYPES = frozenset({"realtime.event", "session.revoke", "ops.snapshot"})
 _PUSH_TYPES = frozenset({"realtime.event", "ops.snapshot"})
 
 _ID_TYPES = frozenset({str, int, float})  # a message `id` is a JSON string or number (not true, not an object)
+
+
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+
+
+def _unknown_type_error(message: dict) -> tuple[str, dict]:
+    """The message and details of an unknown_type error: what was sent and the types this server knows."""
+    known = sorted(_handlers())
+    listed = ", ".join(known)
+    sent = message.get("type")
+    if sent is None:
+        text = f"The message has no type; send one of: {listed}."
+    elif not isinstance(sent, str):
+        sent_as = _JSON_TYPE_NAMES.get(type(sent), "that")
+        text = f"The message type must be a string, not {sent_as}; send one of: {listed}."
+    else:
+        text = f"Unknown message type {sent[:64]!r}; send one of: {listed}."
+    return text, {"type": sent[:64] if isinstance(sent, str) else sent if isinstance(sent, (int, float)) else None,
+                  "types": known}
 
 
 class _Limits:
@@ -328,8 +337,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     async def handle(self, message_id, message):
         handler = _handlers().get(message.get("type")) if isinstance(message.get("type"), str) else None
         if handler is None:
-            await self.send_error(message_id, SocketError.UNKNOWN_TYPE,
-                                  f"Unknown message type {message.get('type')!r}.", {"types": sorted(_handlers())})
+            await self.send_error(message_id, SocketError.UNKNOWN_TYPE, *_unknown_type_error(message))
             return
         try:
             extra = await handler(self, message)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError as DatabaseConnectionClosed
 from django.db import OperationalError as DatabaseUnavailable
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -25,6 +26,55 @@ _DRF_CODES = [
     (drf.UnsupportedMediaType, CommonError.UNSUPPORTED_MEDIA_TYPE),
     (drf.Throttled, CommonError.THROTTLED),
 ]
+
+
+# simplejwt's token errors, said so that a person knows what to do: expired (refresh it) vs not valid vs revoked.
+TOKEN_MESSAGES = {
+    ("access", "expired"): "The access token has expired; get a new one with POST /api/v1/auth/token/refresh.",
+    ("access", "invalid"): "The access token is not valid (malformed, not an access token, or not ours); "
+                           "sign in again.",
+    ("access", "revoked"): "This sign-in session has ended; sign in again.",
+    ("refresh", "expired"): "The refresh token has expired; sign in again.",
+    ("refresh", "invalid"): "The refresh token is not valid (malformed, not a refresh token, or not ours); "
+                            "sign in again.",
+    ("refresh", "revoked"): "This refresh token was already used or signed out; sign in again.",
+}
+
+
+def token_error_reason(text: str) -> str:
+    """'expired', 'revoked' or 'invalid' from a simplejwt message ("Token is expired", "Token is blacklisted"...)."""
+    text = str(text).lower()
+    if "is expired" in text or "has expired" in text:
+        return "expired"
+    if "blacklisted" in text:
+        return "revoked"
+    return "invalid"
+
+
+def token_error(kind: str, text: str) -> DomainError:
+    """The token_not_valid error for a simplejwt failure of an `access` or `refresh` token."""
+    reason = token_error_reason(text)
+    message = TOKEN_MESSAGES.get((kind, reason), TOKEN_MESSAGES[(kind, "invalid")])
+    return DomainError(CommonError.TOKEN_NOT_VALID, message, details={"token": kind, "reason": reason})
+
+
+def _simplejwt_error(exc, context) -> DomainError | None:
+    """simplejwt's InvalidToken carries {"detail", "code", "messages"?}: rendered as is it read
+    "detail: Given token not valid for any token type". None for an AuthenticationFailed that is not about a token."""
+    from rest_framework_simplejwt.exceptions import InvalidToken
+    from rest_framework_simplejwt.views import TokenRefreshView
+
+    if not isinstance(exc, InvalidToken):
+        return None
+    detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
+    texts = [str(item.get("message", "")) for item in detail.get("messages", []) if isinstance(item, dict)]
+    texts.append(str(detail.get("detail", "")))
+    reason_text = next((text for text in texts if token_error_reason(text) != "invalid"), texts[0])
+    kind = "refresh" if isinstance(context.get("view"), TokenRefreshView) else "access"
+    error = token_error(kind, reason_text)
+    if getattr(exc, "auth_header", None):
+        error.headers["WWW-Authenticate"] = exc.auth_header
+    return error
 
 
 def error_body(code, message, details=None):
@@ -58,7 +108,10 @@ def _validation_error_response(exc):
 
 
 def _custom_validation_code(exc):
-    """A serializer may raise ValidationError(code="invalid_msisdn"); surface it as the error's code."""
+    """A serializer may raise ValidationError(code="invalid_msisdn"); surface it as the error's code when it is a
+    catalogue code (DRF's own codes such as "null_characters_not_allowed" stay invalid_input)."""
+    from nebengjek.error_catalogue import catalogue_codes
+
     codes = exc.get_codes()
     flat = []
     stack = [codes]
@@ -70,16 +123,9 @@ def _custom_validation_code(exc):
             stack.extend(item)
         else:
             flat.append(item)
-    custom = [code for code in flat if code not in _BUILTIN_VALIDATION_CODES]
+    known = catalogue_codes()
+    custom = [code for code in flat if code in known and code != CommonError.INVALID_INPUT]
     return custom[0] if len(custom) == 1 else None
-
-
-_BUILTIN_VALIDATION_CODES = {
-    "invalid", "required", "null", "blank", "max_length", "min_length", "max_value", "min_value",
-    "invalid_choice", "not_a_list", "empty", "max_digits", "max_decimal_places", "max_whole_digits",
-    "max_string_length", "not_a_dict", "date", "datetime", "make_aware", "overflow", "does_not_exist",
-    "incorrect_type", "no_match", "unique", "parse_error",
-}
 
 
 def backing_service_down(exc: BaseException) -> bool:
@@ -96,8 +142,10 @@ def api_exception_handler(exc, context):
     if backing_service_down(exc):
         set_rollback()
         logger.warning("backing service unavailable: %s", exc, exc_info=isinstance(exc, DatabaseUnavailable))
-        return Response(error_body(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly."),
-                        status=503, headers={"Retry-After": "5"})
+        down = CommonError.SERVICE_UNAVAILABLE
+        return Response(error_body(down, down.default_message), status=down.status, headers={"Retry-After": "5"})
+    if isinstance(exc, drf.AuthenticationFailed):
+        exc = _simplejwt_error(exc, context) or exc
     if isinstance(exc, DomainError):
         set_rollback()
         return Response({"error": exc.as_dict()}, status=exc.status, headers=exc.headers)
@@ -117,16 +165,25 @@ def api_exception_handler(exc, context):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, drf.Throttled) and exc.wait is not None:
         headers["Retry-After"] = str(int(exc.wait) + 1)
-    message = exc.detail if isinstance(exc.detail, str) else _first_problem(_flatten_messages(exc.detail))
-    return Response(error_body(code, str(message)), status=exc.status_code, headers=headers)
+    return Response(error_body(code, _api_exception_message(exc)), status=exc.status_code, headers=headers)
 
 
+def _api_exception_message(exc) -> str:
+    """DRF's message; a {"detail": ...} dict (simplejwt's) gives its detail, never "detail: ..."."""
+    if isinstance(exc.detail, dict) and "detail" in exc.detail:
+        return str(exc.detail["detail"])
+    return str(exc.detail if isinstance(exc.detail, str) else _first_problem(_flatten_messages(exc.detail)))
+
+
+@csrf_exempt  # an unknown API path is a JSON 404 for every method, never the CSRF failure page of a POST
 def json_not_found(request, exception=None):
     if not request.path.startswith("/api/"):
         return page_not_found(request, exception)
-    return JsonResponse(error_body(CommonError.NOT_FOUND, f"No resource at {request.path}."), status=404)
+    return JsonResponse(error_body(CommonError.NOT_FOUND, f"No resource at {request.path}."),
+                        status=CommonError.NOT_FOUND.status)
 
 
 def json_server_error(request):
     logger.error("unhandled server error", extra={"path": request.path})
-    return JsonResponse(error_body(CommonError.SERVER_ERROR, "Internal server error."), status=500)
+    return JsonResponse(error_body(CommonError.SERVER_ERROR, CommonError.SERVER_ERROR.default_message),
+                        status=CommonError.SERVER_ERROR.status)

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django_prometheus.exports import ExportToDjangoView
 
 from nebengjek.asyncapi import asyncapi_document
+from nebengjek.errors import CommonError
 from nebengjek.exceptions import error_body
 from nebengjek.redis import get_redis
 
@@ -47,8 +48,8 @@ def ready(request):
     if all(state == "ok" for state in checks.values()):
         return JsonResponse({"status": "ok", "checks": checks})
     failed = ", ".join(name for name, state in checks.items() if state != "ok")
-    body = error_body("service_unavailable", f"Not ready: {failed} unavailable.", {"checks": checks})
-    return JsonResponse(body, status=503)
+    body = error_body(CommonError.SERVICE_UNAVAILABLE, f"Not ready: {failed} unavailable.", {"checks": checks})
+    return JsonResponse(body, status=CommonError.SERVICE_UNAVAILABLE.status)
 
 
 def metrics(request):
@@ -56,5 +57,6 @@ def metrics(request):
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if not hmac.compare_digest(given, token):
-            return JsonResponse(error_body("not_authenticated", "A metrics token is required."), status=401)
+            return JsonResponse(error_body(CommonError.NOT_AUTHENTICATED, "A metrics token is required."),
+                                status=CommonError.NOT_AUTHENTICATED.status)
     return ExportToDjangoView(request)

@@ -1,19 +1,43 @@
-from enum import Enum
+"""The rides catalogue: a ride's state machine, the start rule, the end's price and ratings."""
+from nebengjek.errors import DomainError, ErrorCode, status_in_words
 
-from nebengjek.errors import DomainError
 
-
-class RidesError(str, Enum):
-    RIDE_NOT_FOUND = "ride_not_found"
-    INVALID_RIDE_STATE = "invalid_ride_state"
-    NOT_THE_DRIVER = "not_the_driver"
-    NOT_THE_PASSENGER = "not_the_passenger"
-    TOO_FAR_FROM_PASSENGER = "too_far_from_passenger"
-    DRIVER_POSITION_UNKNOWN = "driver_position_unknown"
-    INVALID_PRICE_PCT = "invalid_price_pct"
-    ALREADY_RATED = "already_rated"
-    RATING_WINDOW_CLOSED = "rating_window_closed"
+class RidesError(ErrorCode):
+    RIDE_NOT_FOUND = ("ride_not_found", 404, "No such ride.")
+    INVALID_RIDE_STATE = ("invalid_ride_state", 409, "The ride's status does not allow this.")
+    NOT_THE_DRIVER = ("not_the_driver", 403, "Only the ride's driver can do this.")
+    NOT_THE_PASSENGER = ("not_the_passenger", 403, "Only the ride's passenger can do this.")
+    TOO_FAR_FROM_PASSENGER = ("too_far_from_passenger", 409, "You are too far from the passenger to start.")
+    DRIVER_POSITION_UNKNOWN = ("driver_position_unknown", 409, "Send your location first.")
+    INVALID_PRICE_PCT = ("invalid_price_pct", 400, "price_pct must be an integer from 1 to 100.")
+    ALREADY_RATED = ("already_rated", 409, "You have already rated this ride.")
+    RATING_WINDOW_CLOSED = ("rating_window_closed", 409, "The time to rate this ride has passed.")
 
 
 class RidesException(DomainError):
     pass
+
+
+# The ride statuses that do not read as their name in a sentence ("This ride is in progress.").
+RIDE_STATUS_WORDS = {"driver_en_route": "waiting for its driver"}
+
+
+def ride_status_words(status: str) -> str:
+    return status_in_words(status, RIDE_STATUS_WORDS)
+
+
+def invalid_ride_state(status: str, message: str) -> RidesException:
+    return RidesException(RidesError.INVALID_RIDE_STATE, message, details={"status": str(status)})
+
+
+_RIDE = (RidesError.RIDE_NOT_FOUND,)
+OPERATION_ERRORS = {
+    "RideDetailApi": _RIDE,
+    "RideStartApi": (*_RIDE, RidesError.NOT_THE_DRIVER, RidesError.INVALID_RIDE_STATE,
+                     RidesError.DRIVER_POSITION_UNKNOWN, RidesError.TOO_FAR_FROM_PASSENGER),
+    "RideEndApi": (*_RIDE, RidesError.NOT_THE_DRIVER, RidesError.INVALID_PRICE_PCT, RidesError.INVALID_RIDE_STATE),
+    "RideCancelApi": (*_RIDE, RidesError.INVALID_RIDE_STATE),
+    "RideReportDriverGoneApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.INVALID_RIDE_STATE),
+    "RideRateApi": (*_RIDE, RidesError.INVALID_RIDE_STATE, RidesError.RATING_WINDOW_CLOSED,
+                    RidesError.ALREADY_RATED),
+}

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from nebengjek.errors import CommonError, DomainError
-from rides.errors import RidesError, RidesException
+from rides.errors import RidesError, RidesException, invalid_ride_state, ride_status_words
 from rides.models import Rating, RatingSide, RideStatus
 from rides.selectors import ride_get_visible
 
@@ -53,12 +53,12 @@ def rating_tags_allowed(*, rated_side):
 
 def _ensure_ratable(ride, *, now):
     if ride.status != RideStatus.COMPLETED:
-        raise RidesException(RidesError.INVALID_RIDE_STATE, f"The ride is {ride.status}; only a completed ride can be "
-                             "rated.", status=409, details={"status": ride.status})
+        raise invalid_ride_state(ride.status, f"This ride is {ride_status_words(ride.status)}; only a completed ride "
+                                              "can be rated.")
     closes_at = ride.ended_at + timedelta(days=settings.RATING_OPEN_DAYS)
     if now > closes_at:
         raise RidesException(RidesError.RATING_WINDOW_CLOSED,
-                             f"A ride can be rated for {settings.RATING_OPEN_DAYS} days after it ends.", status=409,
+                             f"A ride can be rated for {settings.RATING_OPEN_DAYS} days after it ends.",
                              details={"closed_at": closes_at.isoformat().replace("+00:00", "Z")})
 
 
@@ -92,4 +92,4 @@ def _aggregate_refresh(*, ratee_id, count):
 
 
 def _already_rated():
-    return RidesException(RidesError.ALREADY_RATED, "You have already rated this ride.", status=409)
+    return RidesException(RidesError.ALREADY_RATED)

@@ -17,7 +17,7 @@ def ride_get_visible(*, ride_id, user):
     """The ride if `user` is its driver or passenger; anyone else gets 404 (a ride's existence is private)."""
     ride = _rides_with_people().filter(pk=ride_id).filter(Q(driver=user) | Q(passenger=user)).first()
     if ride is None:
-        raise RidesException(RidesError.RIDE_NOT_FOUND, "No such ride.", status=404)
+        raise RidesException(RidesError.RIDE_NOT_FOUND)
     return ride
 
 

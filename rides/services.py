@@ -17,7 +17,7 @@ from locations.services import driver_busy_set, driver_ride_tracking_set
 from matching.models import Match, RideRequest
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
 from rides import fare, meter
-from rides.errors import RidesError, RidesException
+from rides.errors import RidesError, RidesException, ride_status_words
 from rides.events import ride_updated_send_on_commit
 from rides.meter import StreamPoint
 from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
@@ -44,10 +44,33 @@ TRANSITIONS = {
 
 def ride_transition_check(*, ride, to, actor):
     if actor not in TRANSITIONS.get((ride.status, to), set()):
-        raise RidesException(
-            RidesError.INVALID_RIDE_STATE, f"A {ride.status} ride cannot become {to}.", status=409,
-            details={"status": ride.status, "to": to},
-        )
+        raise RidesException(RidesError.INVALID_RIDE_STATE, transition_refused_message(ride.status, to),
+                             details={"status": ride.status, "to": to})
+
+
+# What each move is called in a refusal ("A completed ride cannot be started.").
+_MOVE_WORDS = {RideStatus.IN_PROGRESS: "started", RideStatus.COMPLETED: "ended", RideStatus.CANCELLED: "cancelled"}
+_ALREADY = {RideStatus.IN_PROGRESS: "This ride is already in progress.",
+            RideStatus.COMPLETED: "This ride has already ended.",
+            RideStatus.CANCELLED: "This ride is already cancelled."}
+
+
+def transition_refused_message(status: str, to: str) -> str:
+    """A refused move in words: "This ride is already in progress.", "A completed ride cannot be started."."""
+    if status == to:
+        return _ALREADY.get(to, f"This ride is already {ride_status_words(to)}.")
+    if status == RideStatus.DRIVER_EN_ROUTE and to == RideStatus.COMPLETED:
+        return "This ride has not started yet; start it before ending it."
+    if status == RideStatus.IN_PROGRESS and to == RideStatus.CANCELLED:
+        return "A ride in progress cannot be cancelled; the driver ends it."
+    if status == RideStatus.IN_PROGRESS and to == RideStatus.COMPLETED:
+        return "Only the ride's driver can end it."
+    if status == RideStatus.DRIVER_EN_ROUTE and to == RideStatus.IN_PROGRESS:
+        return "Only the ride's driver can start it."
+    move = _MOVE_WORDS.get(to, str(to))
+    if status == RideStatus.DRIVER_EN_ROUTE:
+        return f"This ride cannot be {move} before it starts."
+    return f"A {ride_status_words(status)} ride cannot be {move}."
 
 
 def actor_for(*, ride, user):
@@ -130,7 +153,7 @@ def ride_end(*, ride, user, price_pct=100):
     """The driver ends the ride: the meter is caught up, the fare frozen, the driver freed, settlement queued."""
     _require_driver(ride=ride, user=user)
     if not fare.is_valid_price_pct(price_pct):
-        raise RidesException(RidesError.INVALID_PRICE_PCT, "price_pct must be an integer from 1 to 100.",
+        raise RidesException(RidesError.INVALID_PRICE_PCT,
                              details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
@@ -191,7 +214,7 @@ def ride_cancel_by_user(*, ride, user, reason=""):
 
 def _require_driver(*, ride, user):
     if str(user.pk) != str(ride.driver_id):
-        raise RidesException(RidesError.NOT_THE_DRIVER, "Only the ride's driver can do this.", status=403)
+        raise RidesException(RidesError.NOT_THE_DRIVER)
 
 
 def _driver_position_at_start(*, driver_id, now):
@@ -200,7 +223,8 @@ def _driver_position_at_start(*, driver_id, now):
     if position is None or (now - position.recorded_at).total_seconds() > max_age:
         raise RidesException(
             RidesError.DRIVER_POSITION_UNKNOWN,
-            f"Send your location first: no position from you in the last {max_age} s.", status=409,
+            f"Send your location first: no position from you in the last {max_age} s.",
+            details={"max_age_s": max_age},
         )
     return position
 
@@ -224,7 +248,6 @@ def _check_close_to_passenger(*, ride, driver_position, now):
         raise RidesException(
             RidesError.TOO_FAR_FROM_PASSENGER,
             f"You are {distance:.0f} m from the passenger; start within {settings.RIDE_START_RADIUS_M} m.",
-            status=409,
             details={"distance_m": round(distance, 1), "max_distance_m": settings.RIDE_START_RADIUS_M,
                      "reference": reference},
         )

@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from nebengjek import metrics
-from rides.errors import RidesError, RidesException
+from rides.errors import RidesError, RidesException, invalid_ride_state, ride_status_words
 from rides.events import ride_updated_send_on_commit
 from rides.models import Ride, RideEndReason, RideStatus
 from rides.selectors import ride_get_for_output
@@ -66,13 +66,12 @@ def ride_report_driver_gone(*, ride: Ride, user) -> Ride:
     """The passenger says the driver is gone. The first report is recorded and pushed to both sides (and counted for
     operators); a repeat changes nothing. If the driver is already silent for the stale time the ride ends now."""
     if str(user.pk) != str(ride.passenger_id):
-        raise RidesException(RidesError.NOT_THE_PASSENGER, "Only the ride's passenger can report this.", status=403)
+        raise RidesException(RidesError.NOT_THE_PASSENGER, "Only the ride's passenger can report this.")
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride.pk)
         if ride.status != RideStatus.IN_PROGRESS:
-            raise RidesException(RidesError.INVALID_RIDE_STATE,
-                                 f"Only a ride in progress can be reported; this one is {ride.status}.",
-                                 status=409, details={"status": ride.status})
+            raise invalid_ride_state(ride.status, f"Only a ride in progress can be reported; this one is "
+                                                  f"{ride_status_words(ride.status)}.")
         first_report = ride.driver_gone_reported_at is None
         if first_report:
             ride.driver_gone_reported_at = timezone.now()

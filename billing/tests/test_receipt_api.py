@@ -51,13 +51,15 @@ def test_the_driver_sees_the_receipt_too(client_for):
 
 
 @pytest.mark.parametrize("outsider", [make_passenger, make_driver])
-def test_someone_elses_receipt_is_404(client_for, outsider):
+def test_someone_elses_receipt_is_404_ride_not_found_as_for_the_ride_itself(client_for, outsider):
     ride = make_completed_ride()
+    client = client_for(outsider())
 
-    response = client_for(outsider()).get(f"/api/v1/rides/{ride.id}/receipt")
+    receipt, ride_itself = client.get(f"/api/v1/rides/{ride.id}/receipt"), client.get(f"/api/v1/rides/{ride.id}")
 
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+    assert receipt.status_code == ride_itself.status_code == 404
+    assert receipt.json()["error"] == ride_itself.json()["error"]
+    assert receipt.json()["error"]["code"] == "ride_not_found"
 
 
 def test_an_unknown_ride_has_no_receipt(client_for):

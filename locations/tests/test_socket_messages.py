@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.tests.factories import make_driver, make_passenger
 from locations.selectors import drivers_available_near, user_last_position
 from locations.tests.helpers import MONAS, north_of
+from nebengjek.ws_handlers import HANDLERS
 
 db = database_sync_to_async
 
@@ -55,7 +56,7 @@ async def test_a_passenger_location_is_kept_as_the_passengers_latest_position(ws
     assert (position.lat, position.lng) == (-6.2, 106.8)
 
 
-async def test_an_implausible_location_is_acked_as_not_accepted(driver_socket):
+async def test_an_implausible_location_is_acked_as_not_accepted_with_the_reason(driver_socket):
     await driver_socket.send_json_to({"type": "location", "id": 1, "lat": -6.2, "lng": 106.8})
     await reply(driver_socket)
     one_second_later = (timezone.now() + timedelta(seconds=1)).isoformat()
@@ -63,7 +64,20 @@ async def test_an_implausible_location_is_acked_as_not_accepted(driver_socket):
     await driver_socket.send_json_to({"type": "location", "id": 2, "lat": -6.3, "lng": 106.8,
                                       "recorded_at": one_second_later})
 
-    assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False}
+    assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False, "reason": "too_fast"}
+
+
+async def test_an_older_or_inaccurate_location_is_acked_with_its_reason(driver_socket):
+    await driver_socket.send_json_to({"type": "location", "id": 1, "lat": -6.2, "lng": 106.8})
+    await reply(driver_socket)
+    a_minute_ago = (timezone.now() - timedelta(minutes=1)).isoformat()
+
+    await driver_socket.send_json_to({"type": "location", "id": 2, "lat": -6.2, "lng": 106.8,
+                                      "recorded_at": a_minute_ago})
+    await driver_socket.send_json_to({"type": "location", "id": 3, "lat": -6.2, "lng": 106.8, "accuracy_m": 500})
+
+    assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False, "reason": "out_of_order"}
+    assert await reply(driver_socket) == {"type": "ack", "id": 3, "accepted": False, "reason": "inaccurate"}
 
 
 async def test_a_message_without_id_gets_no_ack(driver_socket):
@@ -102,12 +116,23 @@ async def test_a_binary_frame_is_invalid_message(driver_socket):
     assert (await reply(driver_socket))["error"]["code"] == "invalid_message"
 
 
-async def test_an_unknown_or_missing_type_is_unknown_type_with_the_id(driver_socket):
-    for message in [{"type": "teleport", "id": 7}, {"id": 7}, {"type": 5, "id": 7}]:
+KNOWN_TYPES = ", ".join(sorted(HANDLERS))  # beacon, location, match.accept, match.reject, ping, resume, ...
+
+
+async def test_an_unknown_or_missing_type_is_unknown_type_naming_what_was_sent_and_the_known_types(driver_socket):
+    cases = [
+        ({"type": "teleport", "id": 7}, f"Unknown message type 'teleport'; send one of: {KNOWN_TYPES}.", "teleport"),
+        ({"id": 7}, f"The message has no type; send one of: {KNOWN_TYPES}.", None),
+        ({"type": None, "id": 7}, f"The message has no type; send one of: {KNOWN_TYPES}.", None),
+        ({"type": 5, "id": 7}, f"The message type must be a string, not a number; send one of: {KNOWN_TYPES}.", 5),
+    ]
+    for message, text, sent in cases:
         await driver_socket.send_json_to(message)
 
         answer = await reply(driver_socket)
         assert answer["id"] == 7 and answer["error"]["code"] == "unknown_type", message
+        assert answer["error"]["message"] == text
+        assert answer["error"]["details"] == {"type": sent, "types": KNOWN_TYPES.split(", ")}
 
 
 BAD_LOCATION_FIELDS = [
@@ -131,12 +156,13 @@ async def test_a_location_with_a_wrong_field_is_invalid_input_naming_it(driver_s
         assert bad_field in answer["error"]["details"], fields
 
 
-async def test_out_of_range_coordinates_are_invalid_coordinates(driver_socket):
-    for lat, lng in [(90.01, 106.8), (-91, 106.8), (-6.2, 180.5), (-6.2, -181)]:
+async def test_out_of_range_coordinates_are_invalid_input_naming_the_field(driver_socket):
+    for lat, lng, field in [(90.01, 106.8, "lat"), (-91, 106.8, "lat"), (-6.2, 180.5, "lng"), (-6.2, -181, "lng")]:
         await driver_socket.send_json_to({"type": "location", "id": 4, "lat": lat, "lng": lng})
 
         answer = await reply(driver_socket)
-        assert answer["id"] == 4 and answer["error"]["code"] == "invalid_coordinates", (lat, lng)
+        assert answer["id"] == 4 and answer["error"]["code"] == "invalid_input", (lat, lng)
+        assert list(answer["error"]["details"]) == [field] and answer["error"]["message"].startswith(f"{field}: ")
 
 
 async def test_a_beacon_without_a_boolean_is_invalid_input(driver_socket):

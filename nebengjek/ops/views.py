@@ -58,5 +58,6 @@ def ops_series_json(request):
     range_name = request.GET.get("range", SERIES_DEFAULT_RANGE)
     if range_name not in SERIES_RANGES:
         message = f"range must be one of {', '.join(SERIES_RANGES)}."
-        return JsonResponse(error_body(CommonError.INVALID_INPUT, message, {"range": list(SERIES_RANGES)}), status=400)
+        return JsonResponse(error_body(CommonError.INVALID_INPUT, message, {"range": list(SERIES_RANGES)}),
+                            status=CommonError.INVALID_INPUT.status)
     return JsonResponse(ops_series(range_name=range_name))

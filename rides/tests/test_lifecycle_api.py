@@ -199,24 +199,27 @@ def test_a_ride_in_progress_cannot_be_cancelled_by_its_riders(scene):
         response = client.post(f"{scene.url}/cancel", {}, format="json")
         assert response.status_code == 409
         assert response.json()["error"]["code"] == "invalid_ride_state"
+        assert response.json()["error"]["message"] == "A ride in progress cannot be cancelled; the driver ends it."
 
 
 # --- state machine -----------------------------------------------------------------------------------------
 
-def test_starting_twice_is_409_invalid_ride_state(scene):
+def test_starting_twice_is_409_invalid_ride_state_saying_it_is_already_in_progress(scene):
     scene.started_at_pickup()
 
     response = scene.start()
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "invalid_ride_state"
+    assert response.json()["error"] == {"code": "invalid_ride_state", "message": "This ride is already in progress.",
+                                        "details": {"status": "in_progress", "to": "in_progress"}}
 
 
-def test_ending_a_ride_that_has_not_started_is_409(scene):
+def test_ending_a_ride_that_has_not_started_is_409_saying_start_it_first(scene):
     response = scene.end()
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_ride_state"
+    assert response.json()["error"]["message"] == "This ride has not started yet; start it before ending it."
 
 
 def test_ending_twice_is_409_and_keeps_the_first_fare(scene):
@@ -226,7 +229,19 @@ def test_ending_twice_is_409_and_keeps_the_first_fare(scene):
     response = scene.end({"price_pct": 50})
 
     assert response.status_code == 409
+    assert response.json()["error"]["message"] == "This ride has already ended."
     assert Ride.objects.get(pk=scene.ride.id).price_pct == 75
+
+
+def test_a_completed_ride_cannot_be_started_and_says_so(scene):
+    _one_segment_ride(scene)
+    scene.end()
+
+    response = scene.start()
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "invalid_ride_state"
+    assert response.json()["error"]["message"] == "A completed ride cannot be started."
 
 
 def test_a_cancelled_ride_cannot_start(scene):
@@ -237,6 +252,7 @@ def test_a_cancelled_ride_cannot_start(scene):
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_ride_state"
+    assert response.json()["error"]["message"] == "A cancelled ride cannot be started."
 
 
 # --- who sees what -----------------------------------------------------------------------------------------
