@@ -1,7 +1,8 @@
 """The fast path of `GET /api/v1/drivers/nearby`: answered at the ASGI level, before Django's request machinery.
 
-A passenger app polls nearby every few seconds, so the request must be cheap (bench scenario 2: ~8 ms of server
-CPU through Django's middleware stack, the sync DRF view's thread hop, a user query and serializers). This path
+A passenger app polls nearby every few seconds, so the request must be cheap (bench scenario 2 measures it), and
+Django's middleware stack, the sync DRF view's thread hop, a user query and serializers cost many times the search
+itself. This path
 answers only requests it can fully vouch for, and hands every other one, untouched, to Django (which then answers
 exactly as the DRF view `locations.apis.DriversNearbyApi` does: the same selector, the same error shape):
 

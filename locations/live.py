@@ -145,11 +145,11 @@ return 0
 # Returns -1 when the requester is a suspended user or its session ended (or the revoked marks are incomplete, as
 # after a flush: the database must answer), else {ids, positions}: the ids of the nearest `wanted`
 # available drivers (about nearest first) and their "lat,lng,t" values (exact stored coordinates and the position's
-# time), in the same order. The work is bounded (GEOSEARCH's cost grows with the area it scans: 82 µs at 500 m and
-# 257 µs at 1 km among 100k drivers over Jakarta): it searches a small circle first and, only while that holds fewer
-# than `wanted` (the ones found in a circle are the nearest ones), widens it up to the radius by the density it saw:
-# the area grows by wanted / found with 10 % to spare, the radius at least 1.2x (2x when it found none). Doubling
-# instead gave the ~4 % of searches that fall just short a second search of four times the area: the slowest ones.
+# time), in the same order. The work is bounded (GEOSEARCH's cost grows with the area it scans): it searches a small
+# circle first and, only while that holds fewer than `wanted` (the ones found in a circle are the nearest ones),
+# widens it up to the radius by the density it saw: the area grows by wanted / found with 10 % to spare, the radius
+# at least 1.2x (2x when it found none). Doubling instead gave the searches that fall just short a second search of
+# four times the area.
 # The GEO index holds available drivers only, so the one other read is an HMGET of the positions. Freshness is left
 # to the caller (locations.selectors), which asks again for more when stale drivers, not yet swept, took places:
 # parsing the times here cost as much Redis time as the HMGET itself.
@@ -388,7 +388,7 @@ class LocationFlusher:
 _flushers = weakref.WeakKeyDictionary()
 
 
-_last_flusher = [None, None]  # (loop, its flusher): a WeakKeyDictionary look-up per update cost ~5 % of its CPU
+_last_flusher = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
 
 
 def flusher():

@@ -1,5 +1,5 @@
 """Ratings in dispatch: among drivers at nearly the same distance from the pickup the better-rated is offered the
-request first, and drivers under the rating floor are not offered rides (settings RATING_*; README "Ratings")."""
+request first, and drivers under the rating floor are not offered rides (settings RATING_*; docs/rides.md "Ratings")."""
 from dataclasses import dataclass
 from decimal import Decimal
 

@@ -135,7 +135,7 @@ async def _pump_unlocked(source, dispatch):
 
 async def dispatch_from(receive, channel_receive, dispatch, lock, channel_dispatch):
     """Channels' await_many_dispatch without its per-message cost: instead of a new Task and an asyncio.wait() for
-    every message (~40 % of a location update's server CPU, bench scenario 1), the socket's messages are pumped in
+    every message (most of a location update's server CPU: bench scenario 1), the socket's messages are pumped in
     this task under `lock` and the channel layer's in one long-lived task through `channel_dispatch`, which takes
     the lock itself when it sends. Returns or raises (StopConsumer included) as soon as either pump does, after
     cancelling the other."""

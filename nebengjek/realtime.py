@@ -103,7 +103,7 @@ def _publish(messages):
     """Publish straight to the pub/sub layer's Redis channels in one pipelined round trip.
 
     From synchronous code (views, tasks) this avoids async_to_sync's fresh event loop and connection per call
-    (~10 ms each); any other channel layer goes through its own group_send.
+    (costlier than the publish itself); any other channel layer goes through its own group_send.
     """
     layer = get_channel_layer()
     hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("hosts", [])

@@ -88,7 +88,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The ASGI server runs each request's sync code in a thread of its own; with persistent connections every such thread
-# kept a connection until it was collected (bench scenario 3: PostgreSQL's "too many clients" at 20 requests/s). So
+# kept a connection until it was collected (under dispatch load PostgreSQL ran out of connections). So
 # `manage.py runstack` starts the server with DB_POOL_MAX_SIZE=WEB_DB_POOL_SIZE: a psycopg pool of at most that
 # many connections per process, taken per request and given back at its end (Django's ASGI advice). Celery workers
 # and management commands keep persistent connections (DB_POOL_MAX_SIZE unset).
@@ -96,7 +96,7 @@ DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 WEB_DB_POOL_SIZE = env.int("WEB_DB_POOL_SIZE", default=10)
 if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # No health-check query at every checkout (a round trip per request, ~8 % of the server's dispatch profile):
+    # No health-check query at every checkout (a round trip per request):
     # the pool drops a connection that comes back broken, so a PostgreSQL restart costs one 503 per pooled one.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -144,8 +144,8 @@ CELERY_TASK_ACKS_LATE = True  # at-least-once: a task whose worker dies is deliv
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connections before and after every task unless this is set (a new
-# PostgreSQL connection per task: ~20 % of a settle_ride's worker CPU); it then closes them every this many tasks,
-# and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks, errors).
+# PostgreSQL connection per task, a large share of a settle_ride's worker CPU); it then closes them every this many
+# tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks, errors).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -344,7 +344,7 @@ CELERY_BEAT_SCHEDULE["rides-unattended-sweep"] = {
     "options": {"expires": RIDE_UNATTENDED_SWEEP_INTERVAL_SECONDS},
 }
 
-# --- ratings (both sides rate each other after a ride; README "Ratings") ---------------------------------
+# --- ratings (both sides rate each other after a ride; docs/rides.md "Ratings") -------------------------
 RATING_OPEN_DAYS = 7  # a completed ride can be rated until this long after it ended
 RATING_WINDOW_SIZE = 100  # a user's average is over the last this many ratings received (count is all-time)
 RATING_COMMENT_MAX_LENGTH = 500

@@ -1,4 +1,4 @@
-"""POST /api/v1/rides/{id}/rating and the rating users carry in /me (README "Ratings")."""
+"""POST /api/v1/rides/{id}/rating and the rating users carry in /me (docs/rides.md "Ratings")."""
 from datetime import timedelta
 
 import pytest
