@@ -41,4 +41,4 @@ clean:
 # fuzzers and the stateful ledger with more examples. Needs PostgreSQL; starts its own redis-server processes on
 # RELIABILITY_REDIS_PORT (default 6507) and the next three ports, uvicorn on RELIABILITY_HTTP_PORT (8850). ~11 min.
 reliability: venv
-	bash reliability/run.sh
+	bash tests/reliability/run.sh

@@ -6,7 +6,7 @@ import socket
 import pytest
 from django.db import connection
 
-from reliability.backpressure import run
+from tests.reliability.backpressure import run
 from tests.reliability.parallel import postgres_only
 
 # The uvicorn process must see the test's rows: an in-memory SQLite test database cannot be shared.

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from reliability.killed_worker import run
+from tests.reliability.killed_worker import run
 from tests.reliability.parallel import postgres_only
 
 pytestmark = [postgres_only, pytest.mark.slow, pytest.mark.timeout(240)]

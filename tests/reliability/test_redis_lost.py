@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from accounts.services import tokens_issue
 from accounts.tests.factories import make_driver, make_passenger
 from locations.tasks import live_sweep
-from reliability.procs import RedisServer
+from tests.reliability.procs import RedisServer
 from tests.security.test_authorization_matrix import (
     EXERCISE, OPERATIONS, Owned, Public, assert_error_shape, call, error_code, snapshot, world)  # noqa: F401
 

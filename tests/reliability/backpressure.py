@@ -10,7 +10,7 @@ pings. Asserted: every normal client gets each of its events once, in seq order,
 client is dropped by the server, then resumes and gets every missed event once, in order. Latencies are measured
 and reported, not asserted.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python reliability/backpressure.py \
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python tests/reliability/backpressure.py \
         --normal 20 --rounds 50 --flood 100 --redis-port 6512 --http-port 8850
 """
 import argparse
@@ -26,9 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from reliability.procs import BASE_DIR, PYTHON, RedisServer, django_env  # noqa: E402
+from tests.reliability.procs import BASE_DIR, PYTHON, RedisServer, django_env  # noqa: E402
 
 PAD = "x" * 8000  # each flood event ~8 KB: a few hundred fill the kernel buffers of the slow socket
 EVENT = "test.backpressure"

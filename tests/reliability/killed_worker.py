@@ -2,7 +2,7 @@
 again mid-settlement, then restarted. Afterwards every ride is settled exactly once, every transaction sums to
 zero and reconcile_ledger is clean.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python reliability/killed_worker.py \
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python tests/reliability/killed_worker.py \
         --rides 1000 --kills 5 --redis-port 6507
 
 The database is migrated and used as is (use a scratch one); Redis is a private redis-server on --redis-port.
@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from reliability.procs import RedisServer, Worker, django_env  # noqa: E402
+from tests.reliability.procs import RedisServer, Worker, django_env  # noqa: E402
 
 VISIBILITY_TIMEOUT = 5  # seconds before a message a dead worker held is delivered again
 STALL_SECONDS = 3 * VISIBILITY_TIMEOUT + 5  # no settlement for this long: what is left needs the sweeper

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
 

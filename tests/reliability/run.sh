@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `make reliability`: the heavier reliability items, bounded in time and count, loopback only.
+# `make reliability` (tests/reliability/run.sh): the heavier reliability items, bounded in time and count, loopback only.
 # Needs PostgreSQL (RELIABILITY_DATABASE_URL, a scratch database: created if missing) and starts its own
 # redis-server processes on RELIABILITY_REDIS_PORT (default 6507) and the next three ports (the Redis-lost test
 # kills and restarts PORT + 2); never touches another Redis.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
 DB_URL="${RELIABILITY_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nebengjek_reliability}"
 PORT="${RELIABILITY_REDIS_PORT:-6507}"
@@ -13,10 +13,10 @@ psql "${DB_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname='${db
   || createdb -h 127.0.0.1 -U postgres "${db_name}"
 
 echo "== killed worker: 1,000 rides, 5 SIGKILLs =="
-DATABASE_URL="$DB_URL" $PY reliability/killed_worker.py --rides 1000 --kills 5 --redis-port "$PORT"
+DATABASE_URL="$DB_URL" $PY tests/reliability/killed_worker.py --rides 1000 --kills 5 --redis-port "$PORT"
 
 echo "== backpressure: 50 normal sockets, one that stops reading, 10,000 pushes (~80 MB) to it =="
-DATABASE_URL="$DB_URL" $PY reliability/backpressure.py --normal 50 --rounds 50 --flood 200 --redis-port "$PORT" \
+DATABASE_URL="$DB_URL" $PY tests/reliability/backpressure.py --normal 50 --rounds 50 --flood 200 --redis-port "$PORT" \
   --http-port "${RELIABILITY_HTTP_PORT:-8850}"
 
 echo "== pytest reliability + security suites with larger example counts =="
