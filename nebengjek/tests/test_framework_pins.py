@@ -76,27 +76,27 @@ def test_the_installed_framework_is_the_version_the_rewrite_was_checked_against(
 MIRRORED_SOURCE = {
     "channels.utils:await_many_dispatch": (
         "30ef889498560da3d72e6a695d2c17cf4a22b4948f2af6d53394343f4aace51d",
-        "nebengjek/consumers.py dispatch_from: must still return/raise as soon as either receive does, "
-        "cancelling the other, like await_many_dispatch"),
+        ("nebengjek/consumers.py dispatch_from: must still return/raise as soon as either receive does, "
+         "cancelling the other, like await_many_dispatch")),
     "channels.consumer:AsyncConsumer.__call__": (
         "e52238720872dbc3f854519bc971aa7eb41553e63c8729081549ce42465ee419",
-        "nebengjek/consumers.py UserSocketConsumer.__call__: copies its set-up (scope, base_send, channel layer, "
-        "new_channel) with dispatch_from in place of await_many_dispatch"),
+        ("nebengjek/consumers.py UserSocketConsumer.__call__: copies its set-up (scope, base_send, channel layer, "
+         "new_channel) with dispatch_from in place of await_many_dispatch")),
     "channels.consumer:AsyncConsumer.dispatch": (
         "39f34e7d4fb0f6552de4ade665b943fe78137379702af6b58c79a14c49a75520",
-        "nebengjek/consumers.py UserSocketConsumer.dispatch: bypasses it for websocket.receive and _DIRECT_TYPES "
-        "(get_handler_name + getattr), so any new step it takes must be added there"),
+        ("nebengjek/consumers.py UserSocketConsumer.dispatch: bypasses it for websocket.receive and _DIRECT_TYPES "
+         "(get_handler_name + getattr), so any new step it takes must be added there")),
     "channels.generic.websocket:AsyncWebsocketConsumer.websocket_disconnect": (
         "10f38aa55fd51ff5e66e84eec77773a996e279de59190aef99322e27d354f078",
-        "nebengjek/consumers.py UserSocketConsumer.websocket_disconnect: replaces it (group_discard tolerant of a "
-        "lost Redis, then disconnect + StopConsumer)"),
+        ("nebengjek/consumers.py UserSocketConsumer.websocket_disconnect: replaces it (group_discard tolerant of a "
+         "lost Redis, then disconnect + StopConsumer)")),
     "django.core.handlers.base:BaseHandler.load_middleware": (
         "a1fb7ee5f8586195da2174d1bbc2bbfc7ca19b9d26ea66412cb434f45bf6d467",
         "nebengjek/asgi.py OneHopASGIHandler.load_middleware: forces the sync middleware chain"),
     "django.core.handlers.base:BaseHandler.get_response_async": (
         "ad82c920df0cebbb52b1ebafe6ab8b5541f200c39fa954a148b01f60725b715b",
-        "nebengjek/asgi.py OneHopASGIHandler.get_response_async: replaced by one sync_to_async(get_response) hop; "
-        "anything it does besides running the chain (signals, logging of 4xx/5xx, resource closers) must be kept"),
+        ("nebengjek/asgi.py OneHopASGIHandler.get_response_async: replaced by one sync_to_async(get_response) hop; "
+         "anything it does besides running the chain (signals, logging of 4xx/5xx, resource closers) must be kept")),
     "django.core.handlers.asgi:ASGIHandler.handle": (
         "98faeb5bef800331e6a8002fbc96b30e4122a23438ae45a047190a531ea11323",
         "nebengjek/asgi.py OneHopASGIHandler: must still reach the response through self.get_response_async"),
@@ -187,7 +187,9 @@ def test_the_redis_py_connection_internals_the_flusher_uses_still_exist():
 
 
 def test_uvicorns_websocket_send_is_a_method_of_the_protocol_that_holds_the_transport():
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol,
+    )
 
     assert "self.transport = transport" in inspect.getsource(WebSocketsSansIOProtocol.connection_made), (
         "uvicorn's websocket protocol no longer keeps `transport`: nebengjek/consumers.py _server_transport finds "
