@@ -446,7 +446,8 @@ def _lock_request_match_ride(ride_id):
 
 def _release_request_and_match(*, request, match):
     """The ride is over: matching frees the driver's hold and closes the request (its rows, its write)."""
-    from matching.services import request_and_match_release  # at call time: see _lock_request_match_ride
+    # Imported at call time: see _lock_request_match_ride.
+    from matching.services import request_and_match_release
 
     request_and_match_release(request=request, match=match)
 

@@ -2,6 +2,8 @@
 from datetime import timedelta
 
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from locations.services import location_ingest
@@ -229,9 +231,6 @@ def test_someone_else_cannot_cancel_the_request(client_for):
 def test_cancel_after_confirm_reads_the_request_only_to_lock_it(client_for):
     """rides' cancel returns the request as it released it: matching does not re-read the row afterwards. The row is
     read twice, both times to lock it: matching's cancel, then the ride's cancel (request -> match -> ride)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     driver = driver_online(300)
     client, request = accepted_request(client_for, driver)
     client.post(f"/api/v1/rides/requests/{request['id']}/confirm")
