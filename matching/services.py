@@ -46,6 +46,62 @@ _TIMER_MARGIN_SECONDS = 0.25
 _FLOOR_REFETCHES = 3
 
 
+class Actor:
+    PASSENGER = "passenger"
+    DRIVER = "driver"
+    SYSTEM = "system"  # dispatch, the confirm timer and the sweeper
+
+
+# The request's state machine: (from, to) -> who may make that move. `confirmed` is final here: after it the
+# request follows its ride (rides closes it through `request_and_match_release`).
+REQUEST_TRANSITIONS = {
+    (RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND): {Actor.DRIVER},
+    (RequestStatus.SEARCHING, RequestStatus.NO_DRIVER): {Actor.SYSTEM},
+    (RequestStatus.SEARCHING, RequestStatus.CANCELLED): {Actor.PASSENGER},
+    (RequestStatus.DRIVER_FOUND, RequestStatus.CONFIRMED): {Actor.PASSENGER},
+    (RequestStatus.DRIVER_FOUND, RequestStatus.EXPIRED): {Actor.SYSTEM},
+    (RequestStatus.DRIVER_FOUND, RequestStatus.CANCELLED): {Actor.PASSENGER},
+}
+
+# The match's state machine: (from, to) -> who may make that move. Anything else is 409 match_not_pending.
+MATCH_TRANSITIONS = {
+    (MatchStatus.PENDING, MatchStatus.ACCEPTED): {Actor.DRIVER},
+    (MatchStatus.PENDING, MatchStatus.REJECTED): {Actor.DRIVER},
+    (MatchStatus.PENDING, MatchStatus.EXPIRED): {Actor.SYSTEM},
+    # Another driver took the request (system), or the passenger called it off.
+    (MatchStatus.PENDING, MatchStatus.CANCELLED): {Actor.SYSTEM, Actor.PASSENGER},
+    (MatchStatus.ACCEPTED, MatchStatus.CONFIRMED): {Actor.PASSENGER},
+    (MatchStatus.ACCEPTED, MatchStatus.EXPIRED): {Actor.SYSTEM},
+    (MatchStatus.ACCEPTED, MatchStatus.CANCELLED): {Actor.PASSENGER},
+}
+
+# A match in one of these statuses occupies its driver (its ride, once confirmed, releases it at the end).
+MATCH_HOLDS_DRIVER = frozenset({MatchStatus.PENDING, MatchStatus.ACCEPTED, MatchStatus.CONFIRMED})
+
+
+def request_transition_allowed(*, status: str, to: str, actor: str) -> bool:
+    return actor in REQUEST_TRANSITIONS.get((status, to), set())
+
+
+def request_transition_check(*, request: RideRequest, to: str, actor: str) -> None:
+    """Raise the 409 of a refused request move: request_not_confirmable (to confirmed), request_not_cancellable
+    (to cancelled)."""
+    if request_transition_allowed(status=request.status, to=to, actor=actor):
+        return
+    if to == RequestStatus.CONFIRMED:
+        raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE, request_state_message(request.status),
+                                details={"status": request.status})
+    raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
+                            f"This request is already {request_status_words(request.status)}.",
+                            details={"status": request.status})
+
+
+def match_transition_check(*, status: str, to: str, actor: str) -> None:
+    """Raise 409 match_not_pending for a match move the table refuses."""
+    if actor not in MATCH_TRANSITIONS.get((status, to), set()):
+        raise match_not_pending()
+
+
 # --- create -------------------------------------------------------------------------------------------------
 
 def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
@@ -263,7 +319,7 @@ def match_accept(*, match_id, driver):
     with transaction.atomic():
         request, match = _lock_for_driver(match_id=match_id, driver=driver)
         now = timezone.now()
-        _ensure_open_proposal(request, match, now=now)
+        _ensure_open_proposal(request, match, to=MatchStatus.ACCEPTED, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.ACCEPTED, responded_at=now)
         others = list(Match.objects.select_for_update()
                       .filter(request=request, status=MatchStatus.PENDING).exclude(id=match.id))
@@ -285,7 +341,7 @@ def match_reject(*, match_id, driver):
     with transaction.atomic():
         request, match = _lock_for_driver(match_id=match_id, driver=driver)
         now = timezone.now()
-        _ensure_open_proposal(request, match, now=now)
+        _ensure_open_proposal(request, match, to=MatchStatus.REJECTED, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.REJECTED, responded_at=now)
         _drivers_busy_on_commit([match.driver_id], busy=False)
         transaction.on_commit(lambda: metrics.proposals_count("rejected"))
@@ -303,14 +359,17 @@ def _lock_for_driver(*, match_id, driver):
     return request, match
 
 
-def _ensure_open_proposal(request, match, *, now):
-    if match.status != MatchStatus.PENDING or match.expires_at <= now or request.status != RequestStatus.SEARCHING:
+def _ensure_open_proposal(request, match, *, to, now):
+    """The driver may answer a pending, unexpired proposal of a request still searching."""
+    match_transition_check(status=match.status, to=to, actor=Actor.DRIVER)
+    if match.expires_at <= now or not request_transition_allowed(status=request.status, to=RequestStatus.DRIVER_FOUND,
+                                                                 actor=Actor.DRIVER):
         raise match_not_pending()
 
 
 def _match_compare_and_set(match, *, expected, status, **changes):
     fields = {"status": status, **changes}
-    if status not in (MatchStatus.PENDING, MatchStatus.ACCEPTED, MatchStatus.CONFIRMED):
+    if status not in MATCH_HOLDS_DRIVER:
         fields["holds_driver"] = False
     if Match.objects.filter(id=match.id, status=expected).update(**fields) != 1:
         raise match_not_pending()
@@ -325,9 +384,7 @@ def request_confirm(*, request_id, passenger):
     with transaction.atomic():
         request = _request_locked(request_id, passenger=passenger)
         now = timezone.now()
-        if request.status != RequestStatus.DRIVER_FOUND:
-            raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE, request_state_message(request.status),
-                                    details={"status": request.status})
+        request_transition_check(request=request, to=RequestStatus.CONFIRMED, actor=Actor.PASSENGER)
         if request.confirm_deadline <= now:
             raise MatchingException(MatchingError.CONFIRM_EXPIRED)
         match = (Match.objects.select_for_update(of=("self",)).select_related("driver__driver_profile")
@@ -344,7 +401,10 @@ def request_confirm_expire(*, request_id):
     """The confirm window passed: the request expires, the driver is freed, both are told. No-op until then."""
     with transaction.atomic():
         request = _request_locked(request_id)
-        if request is None or request.status != RequestStatus.DRIVER_FOUND or request.confirm_deadline > timezone.now():
+        if request is None or not request_transition_allowed(status=request.status, to=RequestStatus.EXPIRED,
+                                                             actor=Actor.SYSTEM):
+            return request
+        if request.confirm_deadline > timezone.now():
             return request
         accepted = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.ACCEPTED))
         _matches_close(accepted, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="confirm_timeout",
@@ -360,34 +420,54 @@ def request_cancel(*, request_id, passenger, reason=""):
     as committed."""
     with transaction.atomic():
         request = _request_locked(request_id, passenger=passenger)
-        if request.status in (RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND):
-            live = list(Match.objects.select_for_update()
-                        .filter(request=request, status__in=[MatchStatus.PENDING, MatchStatus.ACCEPTED]))
-            _matches_close(live, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED,
-                           reason="passenger_cancelled")
-            request.status = RequestStatus.CANCELLED
-            request.is_open = False
-            request.save(update_fields=["status", "is_open", "updated_at"])
-        elif request.status == RequestStatus.CONFIRMED:
-            _ride_cancel_before_start(request, passenger=passenger, reason=reason)
-            request.refresh_from_db()  # the ride's cancel wrote to the request row: return it as it now is
-        elif request.status != RequestStatus.CANCELLED:
-            raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
-                                    f"This request is already {request_status_words(request.status)}.",
-                                    details={"status": request.status})
+        if request.status == RequestStatus.CANCELLED:
+            return request  # a repeat is answered with the request as it is
+        if request.status == RequestStatus.CONFIRMED:
+            # After confirm the request follows its ride: cancelling it is cancelling the ride (rides' rules).
+            return _ride_cancel_before_start(request, passenger=passenger, reason=reason)
+        request_transition_check(request=request, to=RequestStatus.CANCELLED, actor=Actor.PASSENGER)
+        live = list(Match.objects.select_for_update()
+                    .filter(request=request, status__in=[MatchStatus.PENDING, MatchStatus.ACCEPTED]))
+        _matches_close(live, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED, reason="passenger_cancelled")
+        request.status = RequestStatus.CANCELLED
+        request.is_open = False
+        request.save(update_fields=["status", "is_open", "updated_at"])
     return request
 
 
-def _ride_cancel_before_start(request, *, passenger, reason):
-    """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts)."""
+def _ride_cancel_before_start(request: RideRequest, *, passenger, reason: str) -> RideRequest:
+    """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts).
+    Returns `request` as the ride's cancel left it (closed by `request_and_match_release`), without a re-read."""
     ride = Ride.objects.get(request=request)
     if ride.status == RideStatus.CANCELLED:
-        return
+        return request
     if ride.status != RideStatus.DRIVER_EN_ROUTE:
         raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
                                 f"The ride is already {ride_status_words(ride.status)}; it can no longer be cancelled.",
                                 details={"ride_id": str(ride.id), "status": ride.status})
-    ride_cancel_by_user(ride=ride, user=passenger, reason=reason)
+    released = ride_cancel_by_user(ride=ride, user=passenger, reason=reason).request
+    request.is_open, request.updated_at = released.is_open, released.updated_at
+    return request
+
+
+# --- for rides: the request and match of a ride (rides owns the ride, matching these rows) ---------------
+
+def request_and_match_lock_for_ride(*, request_id, match_id) -> tuple[RideRequest, Match]:
+    """The ride's request and match, row-locked in the lock order (request -> match); the caller locks the ride
+    next, inside its transaction."""
+    request = RideRequest.objects.select_for_update().get(pk=request_id)
+    match = Match.objects.select_for_update().get(pk=match_id)
+    return request, match
+
+
+def request_and_match_release(*, request: RideRequest, match: Match) -> None:
+    """The ride is over: the driver may take new work and the passenger may request again. Both rows are locked
+    by the caller (`request_and_match_lock_for_ride`); the instances are updated to match what is stored."""
+    now = timezone.now()
+    Match.objects.filter(pk=match.pk).update(holds_driver=False)
+    RideRequest.objects.filter(pk=request.pk).update(is_open=False, updated_at=now)
+    match.holds_driver = False
+    request.is_open, request.updated_at = False, now
 
 
 # --- housekeeping ---------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from billing.tasks import settle_ride
 from locations.geo import haversine_m
 from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
-from matching.models import Match, RideRequest
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
 from rides import fare, meter
 from rides.errors import RidesError, RidesException, ride_status_words
@@ -203,6 +202,7 @@ def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
         ride.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at"])
         _release_request_and_match(request=request, match=match)
         ride = ride_get_for_output(ride.pk)
+        ride.request = request  # the released request, as matching left it: callers need not re-read it
         ride_updated_send_on_commit(ride)
         _free_driver_on_commit(ride.driver_id)
     return ride
@@ -433,17 +433,23 @@ def _meters_save(rides):
 
 
 def _lock_request_match_ride(ride_id):
+    """The lock order request -> match -> ride: matching locks its two rows (it owns them), then the ride."""
+    # Imported here: matching.services imports this module (confirm creates the ride, cancel cancels it); rides
+    # calls back into matching only for the ride's own request and match, at call time.
+    from matching.services import request_and_match_lock_for_ride
+
     keys = Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
-    request = RideRequest.objects.select_for_update().get(pk=keys["request_id"])
-    match = Match.objects.select_for_update().get(pk=keys["match_id"])
+    request, match = request_and_match_lock_for_ride(request_id=keys["request_id"], match_id=keys["match_id"])
     ride = Ride.objects.select_for_update().get(pk=ride_id)
     return request, match, ride
 
 
 def _release_request_and_match(*, request, match):
-    """The ride is over: the driver may take new work and the passenger may request again."""
-    Match.objects.filter(pk=match.pk).update(holds_driver=False)
-    RideRequest.objects.filter(pk=request.pk).update(is_open=False, updated_at=timezone.now())
+    """The ride is over: matching frees the driver's hold and closes the request (its rows, its write)."""
+    # Imported at call time: see _lock_request_match_ride.
+    from matching.services import request_and_match_release
+
+    request_and_match_release(request=request, match=match)
 
 
 def _free_driver_on_commit(driver_id):

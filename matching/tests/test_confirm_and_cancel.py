@@ -2,6 +2,8 @@
 from datetime import timedelta
 
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from locations.services import location_ingest
@@ -224,3 +226,20 @@ def test_someone_else_cannot_cancel_the_request(client_for):
     response = client_for(make_passenger()).post(f"/api/v1/rides/requests/{request['id']}/cancel")
 
     assert response.status_code == 404
+
+
+def test_cancel_after_confirm_reads_the_request_only_to_lock_it(client_for):
+    """rides' cancel returns the request as it released it: matching does not re-read the row afterwards. The row is
+    read twice, both times to lock it: matching's cancel, then the ride's cancel (request -> match -> ride)."""
+    driver = driver_online(300)
+    client, request = accepted_request(client_for, driver)
+    client.post(f"/api/v1/rides/requests/{request['id']}/confirm")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(f"/api/v1/rides/requests/{request['id']}/cancel")
+
+    assert response.status_code == 200
+    reads = [query["sql"] for query in queries.captured_queries
+             if query["sql"].startswith("SELECT") and 'FROM "matching_riderequest"' in query["sql"]
+             and '"matching_riderequest"."id" =' in query["sql"]]
+    assert len(reads) == 2, reads
