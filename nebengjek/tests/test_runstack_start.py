@@ -70,6 +70,7 @@ def test_the_embedded_redis_follows_the_http_port(tmp_path):
         process.communicate(timeout=60)
 
     assert first_line.strip() == f"embedded redis-server on 127.0.0.1:{port + 10000}"
+    assert not embedded_redis.is_answering(port + 10000)  # stopped with runstack, even before the stack was up
 
 
 @pytest.mark.parametrize("port", ["8000", "8123"])

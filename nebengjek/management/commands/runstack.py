@@ -123,6 +123,10 @@ def _embedded_redis_port(http_port: int) -> int:
     return port
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(0)
+
+
 def _ensure_port_free(host: str, port: int) -> None:
     """Refuse to start (exit non-zero, naming who holds it) when the HTTP port is taken: the server would fail after
     the banner."""
@@ -163,16 +167,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         supervisor = None
-        redis_process = None
+        self.redis_process = None
+        # Until the supervisor loop takes SIGTERM over, it still stops what was started (the embedded Redis runs in a
+        # session of its own and would outlive a runstack killed while migrating).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         _ensure_port_free(options["host"], options["port"])
-        if settings.EMBEDDED_REDIS:
-            redis_port = _embedded_redis_port(options["port"])
-            try:
-                redis_process = embedded_redis.start(redis_port, settings.VAR_DIR / "redis")
-            except embedded_redis.PortTaken as exc:
-                raise CommandError(str(exc)) from None
-            self.stdout.write(f"embedded redis-server on 127.0.0.1:{redis_port}")
         try:
+            if settings.EMBEDDED_REDIS:
+                self._embedded_redis_start(options["port"])
             call_command("migrate", interactive=False, verbosity=0)
             self._share_metrics()
             supervisor = Supervisor(self.children(options), backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
@@ -183,7 +185,19 @@ class Command(BaseCommand):
         finally:
             if supervisor is not None:
                 supervisor.stop()
-            embedded_redis.stop(redis_process)
+            embedded_redis.stop(self.redis_process)
+
+    def _embedded_redis_start(self, http_port: int) -> None:
+        """Start it with SIGTERM held back, so that a SIGTERM meanwhile stops it too (`self.redis_process` is set)."""
+        redis_port = _embedded_redis_port(http_port)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            self.redis_process = embedded_redis.start(redis_port, settings.VAR_DIR / "redis")
+        except embedded_redis.PortTaken as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        self.stdout.write(f"embedded redis-server on 127.0.0.1:{redis_port}")
 
     def children(self, options) -> list[Child]:
         children = [Child("web server", self._server_command(options), env=self.server_env())]
