@@ -181,10 +181,6 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> boo
                            accuracy_m=accuracy_m) == ACCEPTED
 
 
-async def location_ingest_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
-    return await location_record_async(user_id=user_id, lat=lat, lng=lng, recorded_at=recorded_at,
-                                       accuracy_m=accuracy_m) == ACCEPTED
-
 
 def beacon_set(*, user, active):
     """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver; turning it on needs a
