@@ -63,6 +63,8 @@ class Ride(models.Model):
     cancelled_by = models.CharField(max_length=16, blank=True)  # passenger | driver | operator
     cancel_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the driver first came within arrival distance of the pickup: waiting time and late-cancellation rules.
+    driver_arrived_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
