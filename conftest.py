@@ -104,6 +104,14 @@ def _clean_redis():
     reset_async_clients()
 
 
+@pytest.fixture(autouse=True)
+def _products_cache_cleared():
+    """Each test starts from its own (empty, then lazily seeded) product catalogue, not a cache of the last one's."""
+    from products.selectors import products_cache_clear
+
+    products_cache_clear()
+
+
 class SmsOutbox:
     """Stands in for the SMS gateway (the outside world): keeps what would have been sent."""
 

@@ -72,6 +72,8 @@ class DriverProfile(models.Model):
     vehicle_plate = models.CharField(max_length=16, unique=True)
     is_verified = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Confirmed rides this driver cancelled before the start (backed out); the ranking reads the recent ones.
+    cancellations_after_accept = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

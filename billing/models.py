@@ -50,6 +50,7 @@ class TransactionPurpose(models.TextChoices):
     SETTLEMENT = "settlement"
     REFUND = "refund"
     TOPUP = "topup"
+    CANCELLATION_FEE = "cancellation_fee"  # a late cancellation or a no-show: the passenger pays the driver
 
 
 class EntryKind(models.TextChoices):
@@ -60,6 +61,7 @@ class EntryKind(models.TextChoices):
     ADMIN_FEE = "admin_fee"
     TOPUP = "topup"
     REFUND = "refund"
+    CANCELLATION_FEE = "cancellation_fee"
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -103,7 +105,8 @@ class LedgerTransaction(AppendOnlyModel):
         constraints = [
             models.UniqueConstraint(fields=["ride", "purpose"], condition=Q(ride__isnull=False),
                                     name="ledger_txn_once_per_ride_and_purpose"),
-            models.CheckConstraint(condition=~Q(purpose__in=["settlement", "refund"]) | Q(ride__isnull=False),
+            models.CheckConstraint(condition=~Q(purpose__in=["settlement", "refund", "cancellation_fee"])
+                                   | Q(ride__isnull=False),
                                    name="ledger_txn_ride_purpose_has_ride"),
         ]
 

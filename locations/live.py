@@ -139,9 +139,11 @@ redis.call('HDEL', KEYS[6], uid)
 return 0
 """
 
-# KEYS: geo (available drivers), suspended users, indexed positions, and with a requester whose token has a sign-in
-# session: that session's revoked mark and the marker saying the revoked marks are complete.
-# ARGV: lng, lat, radius m, wanted count, requester id (or '': nobody to check), first radius m.
+# KEYS: geo (available drivers), suspended users, indexed positions, drivers' vehicle types, and with a requester
+# whose token has a sign-in session: that session's revoked mark and the marker saying the revoked marks are complete.
+# ARGV: lng, lat, radius m, wanted count, requester id (or '': nobody to check), first radius m, and the vehicle types
+# wanted as ",motorcycle,car," ('' for any): a driver of another (or an unknown) vehicle type gets no position (nil),
+# which the caller skips as it skips a missing one, asking again for more when too few were left.
 # Returns -1 when the requester is a suspended user or its session ended (or the revoked marks are incomplete, as
 # after a flush: the database must answer), else {ids, positions}: the ids of the nearest `wanted`
 # available drivers (about nearest first) and their "lat,lng,t" values (exact stored coordinates and the position's
@@ -155,21 +157,31 @@ return 0
 # parsing the times here cost as much Redis time as the HMGET itself.
 SEARCH_LUA = """
 if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then return -1 end
-if KEYS[4] and (redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[5]) == 0) then return -1 end
+if KEYS[5] and (redis.call('EXISTS', KEYS[5]) == 1 or redis.call('EXISTS', KEYS[6]) == 0) then return -1 end
 local want, radius = tonumber(ARGV[4]), tonumber(ARGV[3])
+local function only_vehicles(ids, pos)
+  if ARGV[7] == nil or ARGV[7] == '' or #ids == 0 then return {ids, pos} end
+  for from = 1, #ids, 1000 do
+    local part = redis.call('HMGET', KEYS[4], unpack(ids, from, math.min(from + 999, #ids)))
+    for i = 1, #part do
+      if not part[i] or not string.find(ARGV[7], ',' .. part[i] .. ',', 1, true) then pos[from + i - 1] = false end
+    end
+  end
+  return {ids, pos}
+end
 local r = math.min(tonumber(ARGV[6]), radius)
 while true do
   local ids = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', r, 'm',
                          'COUNT', want, 'ASC')
   if #ids >= want or r >= radius then
     if #ids == 0 then return {ids, {}} end
-    if #ids <= 1000 then return {ids, redis.call('HMGET', KEYS[3], unpack(ids))} end
+    if #ids <= 1000 then return only_vehicles(ids, redis.call('HMGET', KEYS[3], unpack(ids))) end
     local pos = {}  -- unpack() is limited to a few thousand values
     for from = 1, #ids, 1000 do
       local part = redis.call('HMGET', KEYS[3], unpack(ids, from, math.min(from + 999, #ids)))
       for i = 1, #part do pos[from + i - 1] = part[i] end
     end
-    return {ids, pos}
+    return only_vehicles(ids, pos)
   end
   local grow = 2
   if #ids > 0 then grow = math.max(1.2, 1.1 * math.sqrt(want / #ids)) end
@@ -233,6 +245,15 @@ def tracking_clear_if(driver_id, ride_id, client=None) -> int:
     """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays)."""
     return script("tracking_clear_if")(keys=[redis_keys.DRIVERS_TRACKING], args=[str(driver_id), str(ride_id)],
                                        client=client)
+
+
+def driver_vehicle_set(driver_id, vehicle_type: str | None, client=None) -> None:
+    """Mirror a driver's vehicle type (accounts.DriverProfile) for the search's product filter; None removes it."""
+    client = client or get_redis()
+    if vehicle_type:
+        client.hset(redis_keys.DRIVERS_VEHICLE, str(driver_id), vehicle_type)
+    else:
+        client.hdel(redis_keys.DRIVERS_VEHICLE, str(driver_id))
 
 
 def last_position_key(user_id):

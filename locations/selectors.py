@@ -49,10 +49,11 @@ class RequesterRefused(Exception):
     requester's sign-in session (`requester_sid`) has ended or cannot be vouched for from Redis alone."""
 
 
-def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
+def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=(), vehicle_types=None):
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
-    metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS)."""
-    search = _Search(lat, lng, radius_m, limit, exclude_ids)
+    metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). With
+    `vehicle_types`, only drivers whose vehicle (as Redis mirrors it: drivers:vehicle) is one of them."""
+    search = _Search(lat, lng, radius_m, limit, exclude_ids, vehicle_types)
     while True:
         drivers = search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args(""),
                                                        client=get_redis_held()))
@@ -61,11 +62,11 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
 
 
 async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", requester_sid="", limit=None,
-                                       exclude_ids=()):
+                                       exclude_ids=(), vehicle_types=None):
     """The event loop's twin of drivers_available_near (the fast nearby path, locations.asgi). Raises
     RequesterRefused, in the same Redis call, when `requester_id` is a suspended user or its token's sign-in
     session `requester_sid` ended."""
-    search = _Search(lat, lng, radius_m, limit, exclude_ids)
+    search = _Search(lat, lng, radius_m, limit, exclude_ids, vehicle_types)
     keys = _SEARCH_KEYS
     if requester_sid:
         keys = [*_SEARCH_KEYS, redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
@@ -79,15 +80,17 @@ async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", r
             return drivers
 
 
-_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION]
+_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION,
+                redis_keys.DRIVERS_VEHICLE]
 
 
 class _Search:
     """One nearby search: the script's arguments, and the exact answer from the script's candidates."""
 
-    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after")
+    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after",
+                 "vehicles")
 
-    def __init__(self, lat, lng, radius_m, limit, exclude_ids):
+    def __init__(self, lat, lng, radius_m, limit, exclude_ids, vehicle_types=None):
         self.lat, self.lng, self.radius_m = lat, lng, radius_m
         self.limit = limit or settings.NEARBY_MAX_RESULTS
         self.excluded = {str(driver_id) for driver_id in exclude_ids}
@@ -97,11 +100,12 @@ class _Search:
         self.search_radius = radius_m + (haversine_m(lat, lng, self.search_lat, lng) if self.search_lat != lat else 0)
         self.want = self.limit + len(self.excluded) + _ORDER_SLACK
         self.fresh_after = time.time() - settings.LOCATION_FRESH_SECONDS
+        self.vehicles = "," + ",".join(sorted(vehicle_types)) + "," if vehicle_types is not None else ""
 
     def args(self, requester_id):
         return [repr(float(self.lng)), repr(float(self.search_lat)),
                 self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, self.want, str(requester_id or ""),
-                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION), self.vehicles]
 
     def drivers(self, found):
         """The script's candidates ([ids], ["lat,lng,t"]) that are fresh and inside the radius by haversine,

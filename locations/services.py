@@ -203,13 +203,27 @@ def beacon_set(*, user, active):
             presence.beacon_changed_at = timezone.now()
             presence.save(update_fields=["beacon_active", "beacon_changed_at"])
             events.beacon_updated_send_on_commit(driver_id=user.pk, active=active)
-        transaction.on_commit(lambda: beacon_mirror(driver_id=user.pk, active=active))
+        vehicle_type = _vehicle_type_of(user.pk) if active else None
+        transaction.on_commit(lambda: beacon_mirror(driver_id=user.pk, active=active, vehicle_type=vehicle_type))
     return active
 
 
-def beacon_mirror(*, driver_id, active):
+def _vehicle_type_of(driver_id) -> str | None:
+    from accounts.models import DriverProfile
+
+    return DriverProfile.objects.filter(user_id=driver_id).values_list("vehicle_type", flat=True).first()
+
+
+def driver_vehicle_mirror(*, driver_id, vehicle_type: str | None) -> None:
+    """Mirror a driver's vehicle type into Redis (the product filter of dispatch and nearby); call after commit."""
+    live.driver_vehicle_set(driver_id, vehicle_type)
+
+
+def beacon_mirror(*, driver_id, active, vehicle_type=None):
     """Put the beacon in Redis: on joins the index at the driver's latest position at once (the available index
-    unless busy); off leaves it."""
+    unless busy), with the driver's vehicle type first (the product filter); off leaves it."""
+    if active and vehicle_type:
+        live.driver_vehicle_set(driver_id, vehicle_type)
     live.driver_state(driver_id, "beacon", active)
 
 
@@ -242,8 +256,30 @@ def live_sweep():
     _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
     tracking_fixed = _tracking_reconcile()
+    _vehicles_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
             "tracking_fixed": tracking_fixed, "flushed": flushed}
+
+
+def _vehicles_reconcile(chunk=1000) -> int:
+    """Mirror the vehicle type of every beacon-on driver missing from (or wrong in) drivers:vehicle; returns how
+    many were fixed."""
+    from accounts.models import DriverProfile
+
+    client = get_redis()
+    wanted = {str(driver_id): vehicle for driver_id, vehicle in DriverProfile.objects.filter(
+        user_id__in=DriverPresence.objects.filter(beacon_active=True).values("driver_id"))
+        .values_list("user_id", "vehicle_type")}
+    ids = list(wanted)
+    fixed = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        present = client.hmget(redis_keys.DRIVERS_VEHICLE, part)
+        wrong = {driver_id: wanted[driver_id] for driver_id, have in zip(part, present) if have != wanted[driver_id]}
+        if wrong:
+            client.hset(redis_keys.DRIVERS_VEHICLE, mapping=wrong)
+            fixed += len(wrong)
+    return fixed
 
 
 def _drivers_replace(driver_ids, chunk=1000):

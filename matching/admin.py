@@ -11,8 +11,16 @@ from nebengjek.admin_fields import distance_field, money_field, point_field
 from nebengjek.errors import DomainError
 
 
+def ranking_inputs_display(ranking: dict) -> str:
+    """The ranking inputs of a match in one line: "distance 310 m · rating 4.8 (12) · acceptance 0.90 · ..."."""
+    if not ranking:
+        return "-"
+    parts = [f"{key.replace('_', ' ')} {value}" for key, value in ranking.items() if key != "weights"]
+    return " · ".join(parts)
+
+
 def _ride_link(request):
-    ride = getattr(request, "ride", None)
+    ride = request.rides.order_by("-created_at").first()  # the latest: earlier ones were backed out of
     if ride is None:
         return "-"
     return format_html('<a href="{}">{}</a>', reverse("admin:rides_ride_change", args=[ride.pk]), ride.status)
@@ -23,10 +31,15 @@ class MatchInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver"]
+    fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver",
+              "ranking_inputs"]
     readonly_fields = fields
     show_change_link = True
     distance_to_pickup = distance_field("distance_to_pickup_m", "distance to pickup")
+
+    @admin.display(description="why this driver (ranking inputs)")
+    def ranking_inputs(self, match):
+        return ranking_inputs_display(match.ranking)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -36,11 +49,11 @@ class MatchInline(admin.TabularInline):
 class RideRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "passenger", "status", "estimate", "surge_multiplier", "batch_no", "radius",
                     "created_at"]
-    list_filter = ["status", "payment_method", "is_open"]
+    list_filter = ["status", "product", "payment_method", "is_open"]
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
     # State changes only through services (the action below), never by editing fields.
-    fields = ["passenger", "status", "is_open", "payment_method", "pickup", "destination", "estimate_distance",
-              "estimate", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
+    fields = ["passenger", "status", "is_open", "product", "fare_policy", "payment_method", "pickup", "destination",
+              "estimate_distance", "estimate", "estimate_lines", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
               "confirm_deadline", "ride", "created_at", "updated_at"]
     readonly_fields = fields
     date_hierarchy = "created_at"
@@ -78,9 +91,10 @@ class MatchAdmin(ReadOnlyAdmin):
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
     fields = ["request", "driver", "status", "batch_no", "distance_to_pickup", "expires_at", "holds_driver", "ride",
-              "created_at", "responded_at"]
+              "ranking_inputs", "created_at", "responded_at"]
     readonly_fields = fields
     distance_to_pickup = MatchInline.distance_to_pickup
+    ranking_inputs = MatchInline.ranking_inputs
 
     @admin.display(description="ride")
     def ride(self, obj):

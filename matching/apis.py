@@ -34,7 +34,7 @@ class RequestCreateApi(APIView):
         ride_request = services.request_create(
             passenger=request.user, pickup_lat=pickup["lat"], pickup_lng=pickup["lng"],
             destination_lat=destination["lat"], destination_lng=destination["lng"],
-            payment_method=data.validated_data["payment_method"],
+            payment_method=data.validated_data["payment_method"], product=data.validated_data["product"],
         )
         return Response(_request_body(ride_request, None, None), status=status.HTTP_201_CREATED)
 

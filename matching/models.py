@@ -29,6 +29,12 @@ class RideRequest(models.Model):
     destination_lat = models.FloatField()
     destination_lng = models.FloatField()
     payment_method = models.CharField(max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+    # What the passenger ordered (products.Product.code) and the fare policy version it was quoted with (null: the
+    # built-in terms of settings, for requests made before fare policies existed).
+    product = models.CharField(max_length=20, default="bike")
+    fare_policy = models.ForeignKey("products.FarePolicy", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    estimate_lines = models.JSONField(default=dict, blank=True)  # rides.fare.FareLines.as_dict() of the estimate
     # The estimate and the surge are fixed when the request is made; the surge inputs explain the price later.
     estimate_distance_m = models.PositiveIntegerField()
     estimate_amount = models.BigIntegerField()
@@ -57,6 +63,7 @@ class RideRequest(models.Model):
             models.Index(fields=["status", "updated_at"], name="request_status_updated"),
             # Surge demand: recent requests in a ring of H3 cells.
             models.Index(fields=["surge_cell", "created_at"], name="request_surge_cell_recent"),
+            models.Index(fields=["product", "surge_cell", "created_at"], name="request_product_surge_recent"),
         ]
 
     def __str__(self):
@@ -70,6 +77,7 @@ class MatchStatus(models.TextChoices):
     REJECTED = "rejected"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    BACKED_OUT = "backed_out"  # the driver cancelled the confirmed ride before it started
 
 
 class Match(models.Model):
@@ -86,6 +94,8 @@ class Match(models.Model):
     holds_driver = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    # Why this driver: the ranking inputs and score when the proposal was made (matching/ranking.py).
+    ranking = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "matches"
@@ -97,7 +107,9 @@ class Match(models.Model):
             models.UniqueConstraint(fields=["request"], condition=Q(status__in=[MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]),
                                     name="match_one_accepted_per_request"),
         ]
-        indexes = [models.Index(fields=["status", "expires_at"], name="match_status_expiry")]
+        indexes = [models.Index(fields=["status", "expires_at"], name="match_status_expiry"),
+                   # the ranking's counters are rebuilt from a driver's latest offers
+                   models.Index(fields=["driver", "-created_at"], name="match_driver_recent")]
 
     def __str__(self):
         return f"match {self.id} ({self.status})"

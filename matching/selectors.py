@@ -18,7 +18,7 @@ def request_with_current_match(request):
     """(request, current match or None, ride id or None) for a request already read, with its passenger."""
     match = (Match.objects.select_related("driver__driver_profile")
              .filter(request=request, status__in=CURRENT_MATCH_STATUSES).first())
-    ride_id = Ride.objects.filter(request=request).values_list("id", flat=True).first() if match else None
+    ride_id = Ride.objects.filter(match=match).values_list("id", flat=True).first() if match else None
     return request, match, ride_id
 
 

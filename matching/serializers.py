@@ -20,16 +20,42 @@ class RequestCreateInputSerializer(serializers.Serializer):
     pickup = PointInputSerializer()
     destination = PointInputSerializer()
     payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+    product = serializers.CharField(max_length=20, required=False, default=None, allow_null=True,
+                                    help_text="A product code (bike, car); default bike. Unknown: 400 unknown_product.")
 
 
 class RequestCancelInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
+class FareLineSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="base | distance | time_of_day | surge | minimum_top_up | waiting | "
+                                           "price_adjustment | admin_fee")
+    amount = serializers.IntegerField(help_text="IDR")
+
+
 class FareEstimateOutputSerializer(serializers.Serializer):
     distance_m = serializers.IntegerField(source="estimate_distance_m")
     amount = serializers.IntegerField(source="estimate_amount", help_text="IDR")
     surge_multiplier = serializers.FloatField()
+
+
+class FareBreakdownOutputSerializer(serializers.Serializer):
+    """The estimate's lines (they sum to fare_estimate.amount) and the fare policy version it was quoted with."""
+
+    product = serializers.CharField()
+    policy_version = serializers.IntegerField(help_text="0: the built-in terms of settings")
+    lines = FareLineSerializer(many=True)
+
+
+ESTIMATE_LINE_KINDS = ("base", "distance", "time_of_day", "surge", "minimum_top_up", "waiting")
+
+
+def breakdown_payload(request) -> dict:
+    """The request's estimate lines (a request made before fare lines existed has none)."""
+    lines = request.estimate_lines or {}
+    return {"product": request.product, "policy_version": lines.get("policy_version", 0),
+            "lines": [{"kind": kind, "amount": lines[kind]} for kind in ESTIMATE_LINE_KINDS if kind in lines]}
 
 
 class SurgeOutputSerializer(serializers.Serializer):
@@ -60,6 +86,7 @@ class TripFieldsMixin(serializers.Serializer):
     pickup = serializers.SerializerMethodField()
     destination = serializers.SerializerMethodField()
     fare_estimate = serializers.SerializerMethodField()
+    fare_breakdown = serializers.SerializerMethodField()
     payment_method = serializers.SerializerMethodField()
 
     def trip_of(self, instance):
@@ -77,6 +104,9 @@ class TripFieldsMixin(serializers.Serializer):
         request = self.trip_of(instance)
         return {"distance_m": request.estimate_distance_m, "amount": request.estimate_amount,
                 "surge_multiplier": float(request.surge_multiplier)}
+
+    def get_fare_breakdown(self, instance) -> FareBreakdownOutputSerializer:
+        return breakdown_payload(self.trip_of(instance))
 
     @extend_schema_field(serializers.ChoiceField(choices=PaymentMethod.choices))
     def get_payment_method(self, instance) -> str:
@@ -146,6 +176,7 @@ class RideRequestOutputSerializer(TripFieldsMixin):
 
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=RequestStatus.choices)
+    product = serializers.CharField()
     surge = SurgeOutputSerializer(source="*")
     match = serializers.SerializerMethodField()
     ride_id = serializers.SerializerMethodField()

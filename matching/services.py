@@ -34,7 +34,8 @@ from matching.service_area import trip_ensure_serviceable
 from matching.surge import nearest_from_quote, surge_quote
 from nebengjek import metrics
 from rides.errors import ride_status_words
-from rides.fare import metered_fare
+from products.selectors import product_get, product_vehicle_types
+from rides.fare import fare_lines
 from rides.models import Ride, RideStatus
 from rides.services import ride_cancel_by_user, ride_create
 
@@ -105,22 +106,28 @@ def match_transition_check(*, status: str, to: str, actor: str) -> None:
 # --- create -------------------------------------------------------------------------------------------------
 
 def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
-                   payment_method=PaymentMethod.CASH):
-    """A new searching request with its fare estimate and surge fixed, and its first batch offered in the same
-    transaction (its own, or a savepoint inside the caller's): one commit from the request to the proposals.
-    Both points must be in the service area and the trip at most MAX_TRIP_DISTANCE_M (matching/service_area.py)."""
+                   payment_method=PaymentMethod.CASH, product: str | None = None):
+    """A new searching request for `product` (default settings.PRODUCT_DEFAULT) with its fare estimate (under the
+    product's current fare policy, whose version the request keeps) and surge fixed, and its first batch offered in
+    the same transaction (its own, or a savepoint inside the caller's): one commit from the request to the
+    proposals. Both points must be in the service area and the trip at most MAX_TRIP_DISTANCE_M
+    (matching/service_area.py)."""
+    entry = product_get(code=product)
     distance_m = trip_ensure_serviceable(pickup_lat=pickup_lat, pickup_lng=pickup_lng,
                                          destination_lat=destination_lat, destination_lng=destination_lng)
     _ensure_passenger_free(passenger)
     now = timezone.now()
-    surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now)
-    amount = metered_fare(distance_m=distance_m, surge_multiplier=surge.multiplier)  # the meter's, minimum included
+    surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now, product=entry.code,
+                        vehicle_types=entry.vehicle_types)
+    lines = fare_lines(terms=entry.terms, distance_m=distance_m, surge_multiplier=surge.multiplier, at=now)
+    amount = lines.metered_fare  # the meter's, minimum included
     _ensure_payment_possible(passenger, payment_method=payment_method, amount=amount)
     try:
         with transaction.atomic():
             request = RideRequest.objects.create(
                 passenger=passenger, pickup_lat=pickup_lat, pickup_lng=pickup_lng,
                 destination_lat=destination_lat, destination_lng=destination_lng, payment_method=payment_method,
+                product=entry.code, fare_policy_id=entry.policy_id, estimate_lines=lines.as_dict(),
                 estimate_distance_m=_whole_metres(distance_m), estimate_amount=amount,
                 surge_multiplier=surge.multiplier, surge_cell=surge.cell, surge_supply=surge.supply,
                 surge_demand=surge.demand,
@@ -284,7 +291,8 @@ def _nearest(request, *, radius, exclude, limit, surge):
     nearest = nearest_from_quote(surge, radius_m=radius, exclude=exclude, limit=limit) if surge else None
     if nearest is None:
         nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
-                                         limit=limit, exclude_ids=tuple(exclude))
+                                         limit=limit, exclude_ids=tuple(exclude),
+                                         vehicle_types=product_vehicle_types(code=request.product))
     return nearest
 
 
@@ -298,7 +306,8 @@ def _matches_insert(request, candidates, *, batch_no, expires_at):
     """
     claimed = set(User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
                   .filter(id__in=[candidate.id for candidate in candidates], is_active=True,
-                          driver_profile__is_verified=True)
+                          driver_profile__is_verified=True,
+                          driver_profile__vehicle_type__in=product_vehicle_types(code=request.product))
                   .values_list("id", flat=True))
     rows = [
         Match(id=uuid.uuid4(), request=request, driver_id=uuid.UUID(str(candidate.id)), batch_no=batch_no,
@@ -438,8 +447,8 @@ def request_cancel(*, request_id, passenger, reason=""):
 def _ride_cancel_before_start(request: RideRequest, *, passenger, reason: str) -> RideRequest:
     """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts).
     Returns `request` as the ride's cancel left it (closed by `request_and_match_release`), without a re-read."""
-    ride = Ride.objects.get(request=request)
-    if ride.status == RideStatus.CANCELLED:
+    ride = Ride.objects.filter(request=request).order_by("-created_at").first()
+    if ride is None or ride.status == RideStatus.CANCELLED:
         return request
     if ride.status != RideStatus.DRIVER_EN_ROUTE:
         raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,

@@ -36,14 +36,16 @@ def surge_cell(*, lat, lng):
     return h3.latlng_to_cell(lat, lng, settings.SURGE_H3_RESOLUTION)
 
 
-def surge_quote(*, lat, lng, now):
-    """The multiplier for a request made now at (lat, lng), with the inputs that explain it."""
+def surge_quote(*, lat, lng, now, product=None, vehicle_types=None):
+    """The multiplier for a request for `product` made now at (lat, lng), with the inputs that explain it: demand is
+    that product's open requests, supply the available drivers whose vehicle serves it (`vehicle_types`)."""
     cell = surge_cell(lat=lat, lng=lng)
     if not settings.SURGE_ENABLED:
         return SurgeQuote(cell=cell, supply=0, demand=0, multiplier=NO_SURGE)
     area = set(h3.grid_disk(cell, settings.SURGE_H3_RING))
-    demand = _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS)) + 1
-    nearby = _available_drivers_near(lat=lat, lng=lng)
+    demand = _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS),
+                               product=product) + 1
+    nearby = _available_drivers_near(lat=lat, lng=lng, vehicle_types=vehicle_types)
     supply = _count_in(area, nearby)
     return SurgeQuote(cell=cell, supply=supply, demand=demand,
                       multiplier=surge_multiplier(supply=supply, demand=demand), nearby=tuple(nearby))
@@ -61,13 +63,16 @@ def surge_multiplier(*, supply, demand):
     return min(cap, NO_SURGE + Decimal(settings.SURGE_STEP) * steps)
 
 
-def _open_requests_in(area, *, since):
-    return RideRequest.objects.filter(surge_cell__in=area, created_at__gte=since, status__in=OPEN_STATUSES).count()
+def _open_requests_in(area, *, since, product=None):
+    rows = RideRequest.objects.filter(surge_cell__in=area, created_at__gte=since, status__in=OPEN_STATUSES)
+    if product is not None:
+        rows = rows.filter(product=product)
+    return rows.count()
 
 
-def _available_drivers_near(*, lat, lng):
+def _available_drivers_near(*, lat, lng, vehicle_types=None):
     return drivers_available_near(lat=lat, lng=lng, radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
-                                  limit=settings.SURGE_SUPPLY_MAX_COUNT)
+                                  limit=settings.SURGE_SUPPLY_MAX_COUNT, vehicle_types=vehicle_types)
 
 
 def _count_in(area, nearby):

@@ -38,6 +38,9 @@ DRIVERS_GEO = "drivers:geo"
 DRIVERS_SEEN = "drivers:seen"  # ZSET beacon-on driver id (busy too) -> t of that position (the sweeper reads it); no TTL
 DRIVERS_POSITION = "drivers:pos"  # HASH beacon-on driver id (busy too) -> "lat,lng,t" exact; no TTL
 DRIVERS_BEACON = "drivers:beacon"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence); no TTL
+# HASH driver id -> vehicle type (mirror of accounts.DriverProfile.vehicle_type, written on beacon on and on a
+# profile change, re-derived for beacon-on drivers by the live sweeper): the search's product filter. No TTL.
+DRIVERS_VEHICLE = "drivers:vehicle"
 DRIVERS_BUSY = "drivers:busy"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver); no TTL
 # HASH driver id -> ride id: while present, the driver's accepted positions are appended to that ride's
 # RIDE_TRACK_STREAM (same script, before the ack). No TTL; set under the ride's row lock by rides.services

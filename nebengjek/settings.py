@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "nebengjek",
     "accounts",
     "locations",
+    "products",
     "matching",
     "rides",
     "billing",
@@ -322,6 +323,35 @@ if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
 # + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
 METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
 METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
+# Products and fare policies (products/, docs/_incoming/h24.md). A request names a product (default PRODUCT_DEFAULT);
+# dispatch offers it only to drivers whose vehicle type the product lists. The built-in products are created, with
+# version 1 of their fare policy, on the first read of an empty catalogue; operators edit both in the admin.
+PRODUCT_DEFAULT = "bike"
+PRODUCTS_CACHE_SECONDS = 30  # dispatch and pricing read the catalogue from an in-process cache this fresh
+PRODUCTS_BUILTIN = {
+    "bike": {"name": "Bike", "vehicle_types": ["motorcycle"],
+             "policy": {"base_fare": 0, "per_km": RIDE_FARE_PER_KM_IDR, "minimum_fare": FARE_MINIMUM_IDR,
+                        "waiting_per_minute": 300}},
+    "car": {"name": "Car", "vehicle_types": ["car"],
+            "policy": {"base_fare": 5000, "per_km": 6000, "minimum_fare": 15000, "waiting_per_minute": 500}},
+}
+# Waiting at the pickup: free this long after the driver arrived (Ride.driver_arrived_at); after it, the fare adds
+# the policy's waiting_per_minute per whole minute, and a late cancellation or a no-show costs a cancellation fee.
+FREE_WAITING_SECONDS = env.int("FREE_WAITING_SECONDS", default=300)
+CANCELLATION_FEE_IDR = {"bike": 5000, "car": 10000}  # per product; a product not listed pays CANCELLATION_FEE_DEFAULT_IDR
+CANCELLATION_FEE_DEFAULT_IDR = 5000
+CANCELLATION_FEE_ON_LATE_CANCEL = True  # the passenger cancels after the free window: the fee goes to the driver
+CANCELLATION_FEE_ON_NO_SHOW = True  # the driver reports a no-show after the free window: the same fee
+
+# Fair ranking (matching/ranking.py): among drivers within RATING_TIE_DISTANCE_M of each other the higher score is
+# offered first; score = w_rating x rating/5 + w_acceptance x acceptance rate - w_cancellation x cancellation rate,
+# the rates over the driver's last RANKING_WINDOW_OFFERS offers (neutral until RANKING_MIN_OFFERS were made).
+RANKING_WINDOW_OFFERS = 20
+RANKING_MIN_OFFERS = 5
+RANKING_WEIGHT_RATING = 1.0
+RANKING_WEIGHT_ACCEPTANCE = 0.5
+RANKING_WEIGHT_CANCELLATION = 1.0
+
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
 RIDE_TRACK_INGEST_RIDES = 500  # rides with pending points read (one pipelined round trip) and applied per batch
 RIDE_TRACK_INGEST_BATCH = 2000  # at most this many entries of one ride's stream per batch

@@ -29,7 +29,8 @@ class RideEndReason(models.TextChoices):
 
 class Ride(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    request = models.OneToOneField(RideRequest, on_delete=models.PROTECT, related_name="ride")
+    # A request has one ride, or more when drivers backed out (cancelled before the start): one not cancelled.
+    request = models.ForeignKey(RideRequest, on_delete=models.PROTECT, related_name="rides")
     match = models.OneToOneField(Match, on_delete=models.PROTECT, related_name="ride")
     driver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rides_as_driver")
     passenger = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
@@ -62,6 +63,11 @@ class Ride(models.Model):
     driver_gone_reported_at = models.DateTimeField(null=True, blank=True)  # the passenger's first report
     cancelled_by = models.CharField(max_length=16, blank=True)  # passenger | driver | operator
     cancel_reason = models.CharField(max_length=200, blank=True)
+    # The fare's lines (rides.fare.FareLines.as_dict()), frozen with the fare at the end.
+    fare_lines = models.JSONField(default=dict, blank=True)
+    # A late cancellation or a no-show (rides.cancellation): what the passenger owes the driver, set once.
+    cancellation_fee = models.BigIntegerField(null=True, blank=True)
+    no_show_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # When the driver first came within arrival distance of the pickup: waiting time and late-cancellation rules.
     driver_arrived_at = models.DateTimeField(null=True, blank=True)
@@ -71,6 +77,10 @@ class Ride(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["request"], condition=~Q(status=RideStatus.CANCELLED),
+                                    name="ride_one_not_cancelled_per_request"),
+            models.CheckConstraint(condition=Q(cancellation_fee__isnull=True) | Q(cancellation_fee__gt=0),
+                                   name="ride_cancellation_fee_positive"),
             models.UniqueConstraint(fields=["driver"], condition=Q(status__in=LIVE_RIDE_STATUSES),
                                     name="ride_one_live_per_driver"),
             models.UniqueConstraint(fields=["passenger"], condition=Q(status__in=LIVE_RIDE_STATUSES),

@@ -48,7 +48,7 @@ def test_the_other_drivers_of_the_batch_get_match_cancelled_and_are_freed(client
 def test_the_passenger_gets_match_accepted_with_driver_vehicle_plate_and_distance(client_for):
     passenger = make_passenger()
     winner = driver_online(300, user__full_name="Budi", vehicle_type="car", vehicle_plate="B 1234 XYZ")
-    ask_for_ride(client_for(passenger))
+    ask_for_ride(client_for(passenger), product="car")  # a car driver is offered car requests only
 
     accept(client_for, winner)
 
