@@ -12,7 +12,7 @@ from functools import partial
 import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -314,6 +314,13 @@ def vehicle_plate_normalize(raw):
         raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE,
                                 details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]})
     return " ".join(part for part in match.groups() if part)
+
+
+def driver_cancellation_count(*, driver_id) -> None:
+    """A driver backed out of a confirmed ride (matching.services.request_back_to_dispatch): one more on the
+    profile (the ranking reads the recent ones from the matches)."""
+    DriverProfile.objects.filter(user_id=driver_id).update(
+        cancellations_after_accept=F("cancellations_after_accept") + 1)
 
 
 def driver_register(*, user, vehicle_type, vehicle_plate):

@@ -107,10 +107,26 @@ def ride_receipt_get(*, ride_id, user_id) -> dict:
         "driver_payout": ride.driver_payout,
         "payment_method": ride.payment_method,
         "currency": "IDR",
+        "product": request.product,
+        "policy_version": (ride.fare_lines or {}).get("policy_version", 0),
+        "lines": ride_receipt_lines(ride),
         "ended_at": ride.ended_at,
         "settled_at": posted.get(TransactionPurpose.SETTLEMENT),
         "refunded_at": posted.get(TransactionPurpose.REFUND),
     }
+
+
+def ride_receipt_lines(ride) -> list[dict]:
+    """Every line of the fare (rides.fare.receipt_lines): base, distance, time of day, surge, minimum-fare top-up,
+    waiting, the driver's price adjustment (≤ 0), then the admin fee taken from the charge. The lines before the
+    admin fee sum to charged_amount; charged_amount − admin_fee is the driver's payout."""
+    stored = ride.fare_lines or {"distance": ride.metered_fare}  # a ride ended before fare lines were kept
+    charged = {"base": 0, "distance": 0, "time_of_day": 0, "surge": 0, "minimum_top_up": 0, "waiting": 0}
+    charged.update({kind: stored[kind] for kind in charged if kind in stored})
+    lines = [{"kind": kind, "amount": amount} for kind, amount in charged.items()]
+    lines.append({"kind": "price_adjustment", "amount": ride.charged_amount - ride.metered_fare})
+    lines.append({"kind": "admin_fee", "amount": ride.admin_fee})
+    return lines
 
 
 def ride_settlement_id(*, ride_id):

@@ -311,6 +311,29 @@ def ride_refund(*, ride_id, reason="", refunded_by=None) -> LedgerTransaction:
                             lines=refund_lines(ride=ride), memo=f"refund{by}: {reason}".strip())
 
 
+# --- cancellation fees -----------------------------------------------------------------------------------------
+
+def cancellation_fee_lines(*, ride) -> list[Line]:
+    """The fee from the passenger's wallet to the driver's, whatever the payment method: a cash passenger's wallet
+    goes negative (an amount owed, collected with a later ride or top-up)."""
+    return [
+        Line(wallet_account_id(user_id=ride.passenger_id), EntryKind.CANCELLATION_FEE, -ride.cancellation_fee),
+        Line(wallet_account_id(user_id=ride.driver_id), EntryKind.CANCELLATION_FEE, ride.cancellation_fee),
+    ]
+
+
+def ride_cancellation_fee_post(*, ride) -> LedgerTransaction:
+    """Post the cancellation fee frozen on a cancelled ride, exactly once (idempotency key and the unique
+    (ride, purpose) key): a second call returns the first posting. Called inside the cancel's transaction, with the
+    ride locked (lock order: ride -> wallets)."""
+    existing = _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.CANCELLATION_FEE)
+    if existing is not None:
+        return existing
+    return _ledger_post(purpose=TransactionPurpose.CANCELLATION_FEE, idempotency_key=f"cancellation_fee:{ride.pk}",
+                        ride=ride, lines=cancellation_fee_lines(ride=ride),
+                        memo=f"{ride.cancel_reason or 'late cancellation'}: {ride.cancellation_fee}")
+
+
 # --- top-ups --------------------------------------------------------------------------------------------------
 
 def topup_amount_validate(*, amount):

@@ -58,3 +58,109 @@ def _best_first(group, ratings):
 
 def _rank_value(rating):
     return float(rating.average) if rating.average is not None else settings.RATING_UNRATED_RANK
+
+
+# --- fair ranking: rating, acceptance and cancellation over the last offers (pure; the batched mode's cost matrix
+# calls candidate_cost) -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RankingWeights:
+    rating: float
+    acceptance: float
+    cancellation: float
+    tie_distance_m: float
+    unrated_rank: float
+    min_offers: int
+
+
+def weights_from_settings() -> RankingWeights:
+    return RankingWeights(rating=settings.RANKING_WEIGHT_RATING, acceptance=settings.RANKING_WEIGHT_ACCEPTANCE,
+                          cancellation=settings.RANKING_WEIGHT_CANCELLATION,
+                          tie_distance_m=settings.RATING_TIE_DISTANCE_M, unrated_rank=settings.RATING_UNRATED_RANK,
+                          min_offers=settings.RANKING_MIN_OFFERS)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferStats:
+    """A driver's last offers (at most RANKING_WINDOW_OFFERS): accepted (kept), not accepted, backed out."""
+
+    accepted: int = 0
+    declined: int = 0
+    backed_out: int = 0
+
+    @property
+    def offers(self) -> int:
+        return self.accepted + self.declined + self.backed_out
+
+
+NO_OFFERS = OfferStats()
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateInputs:
+    driver_id: str
+    distance_m: float
+    rating: DriverRating
+    stats: OfferStats
+
+
+def acceptance_rate(stats: OfferStats, weights: RankingWeights) -> float:
+    """Accepted (backed out included) over offers; 1.0 (neutral) below min_offers."""
+    if stats.offers < weights.min_offers:
+        return 1.0
+    return (stats.accepted + stats.backed_out) / stats.offers
+
+
+def cancellation_rate(stats: OfferStats, weights: RankingWeights) -> float:
+    """Backed out over offers; 0.0 (neutral) below min_offers."""
+    if stats.offers < weights.min_offers:
+        return 0.0
+    return stats.backed_out / stats.offers
+
+
+def candidate_score(inputs: CandidateInputs, weights: RankingWeights) -> float:
+    """Higher is better: w_rating x rating/5 + w_acceptance x acceptance − w_cancellation x cancellation."""
+    rating = float(inputs.rating.average) if inputs.rating.average is not None else weights.unrated_rank
+    return (weights.rating * rating / 5 + weights.acceptance * acceptance_rate(inputs.stats, weights)
+            - weights.cancellation * cancellation_rate(inputs.stats, weights))
+
+
+def candidate_cost(inputs: CandidateInputs, weights: RankingWeights) -> float:
+    """A cost in metres for an assignment solver: the pickup distance plus up to tie_distance_m for a worse score
+    (the best possible score adds 0, the worst tie_distance_m), so distance stays first."""
+    span = weights.rating + weights.acceptance + weights.cancellation
+    quality = (candidate_score(inputs, weights) + weights.cancellation) / span if span else 1.0
+    return inputs.distance_m + weights.tie_distance_m * (1 - min(1.0, max(0.0, quality)))
+
+
+def ranking_record(inputs: CandidateInputs, weights: RankingWeights) -> dict:
+    """What a match stores (Match.ranking) so an operator sees why this driver was offered the request."""
+    return {"distance_m": round(inputs.distance_m, 1),
+            "rating": float(inputs.rating.average) if inputs.rating.average is not None else None,
+            "rating_count": inputs.rating.count, "offers": inputs.stats.offers,
+            "acceptance_rate": round(acceptance_rate(inputs.stats, weights), 3),
+            "cancellation_rate": round(cancellation_rate(inputs.stats, weights), 3),
+            "score": round(candidate_score(inputs, weights), 4),
+            "weights": {"rating": weights.rating, "acceptance": weights.acceptance,
+                        "cancellation": weights.cancellation, "tie_distance_m": weights.tie_distance_m}}
+
+
+def distance_only_record(distance_m: float) -> dict:
+    """A match offered by distance alone (no other driver within the tie distance, no rating floor)."""
+    return {"distance_m": round(distance_m, 1), "ranked_by": "distance (no near-equal driver)"}
+
+
+def rank_fair(candidates, inputs: dict[str, CandidateInputs], weights: RankingWeights) -> list:
+    """`candidates` (nearest first) regrouped as `rank` does, each group by score (then distance)."""
+    ranked, group = [], []
+    for candidate in candidates:
+        if group and candidate.distance_m - group[0].distance_m > weights.tie_distance_m:
+            ranked += _best_scored_first(group, inputs, weights)
+            group = []
+        group.append(candidate)
+    return ranked + _best_scored_first(group, inputs, weights)
+
+
+def _best_scored_first(group, inputs, weights):
+    return sorted(group, key=lambda candidate: (-candidate_score(inputs[str(candidate.id)], weights),
+                                                candidate.distance_m))

@@ -20,6 +20,7 @@ from billing.selectors import wallet_available
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
 from matching import events, ranking, tasks
+from matching.offer_stats import ACCEPTED, BACKED_OUT, DECLINED, offer_outcome_record, offer_stats_forget, offer_stats_get
 from matching.errors import (
     MatchingError,
     MatchingException,
@@ -62,6 +63,8 @@ REQUEST_TRANSITIONS = {
     (RequestStatus.DRIVER_FOUND, RequestStatus.CONFIRMED): {Actor.PASSENGER},
     (RequestStatus.DRIVER_FOUND, RequestStatus.EXPIRED): {Actor.SYSTEM},
     (RequestStatus.DRIVER_FOUND, RequestStatus.CANCELLED): {Actor.PASSENGER},
+    # The driver backed out of the confirmed ride before its start: back to dispatch, without that driver.
+    (RequestStatus.CONFIRMED, RequestStatus.SEARCHING): {Actor.DRIVER},
 }
 
 # The match's state machine: (from, to) -> who may make that move. Anything else is 409 match_not_pending.
@@ -74,6 +77,7 @@ MATCH_TRANSITIONS = {
     (MatchStatus.ACCEPTED, MatchStatus.CONFIRMED): {Actor.PASSENGER},
     (MatchStatus.ACCEPTED, MatchStatus.EXPIRED): {Actor.SYSTEM},
     (MatchStatus.ACCEPTED, MatchStatus.CANCELLED): {Actor.PASSENGER},
+    (MatchStatus.CONFIRMED, MatchStatus.BACKED_OUT): {Actor.DRIVER},
 }
 
 # A match in one of these statuses occupies its driver (its ride, once confirmed, releases it at the end).
@@ -222,6 +226,8 @@ def _advance(request, *, now):
     if any(match.expires_at > now for match in pending):
         return
     _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
+    for match in pending:
+        _offer_outcome_on_commit(match.driver_id, DECLINED)
     _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
 
 
@@ -263,19 +269,21 @@ def _propose(request, *, radius, exclude, batch_no, now, surge=None):
         chunk = candidates[tried:tried + size - len(batch)]
         tried += len(chunk)
         batch += _matches_insert(request, chunk, batch_no=batch_no, expires_at=expires_at)
-    exclude.update(str(candidate.id) for candidate in candidates[:tried])
+    exclude.update(str(candidate.id) for candidate, _ in candidates[:tried])
     return batch
 
 
 def _candidates(request, *, radius, exclude, limit, surge=None):
-    """The nearest available drivers, the better-rated first among near-equals (matching/ranking.py). Drivers under
-    the rating floor are passed over (they join `exclude`) and the search goes on past them, a few times at most."""
+    """The nearest available drivers of the request's product, ranked fairly among near-equals
+    (matching/ranking.py: rating, acceptance and cancellation over the last offers), each with the inputs its match
+    records: [(NearbyDriver, ranking dict)]. Drivers under the rating floor are passed over (they join `exclude`)
+    and the search goes on past them, a few times at most."""
     found, ratings, seen = [], {}, set(exclude)
     for attempt in range(_FLOOR_REFETCHES):
         wanted = limit - len(found)
         nearest = _nearest(request, radius=radius, exclude=seen, limit=wanted, surge=surge if attempt == 0 else None)
         if not ranking.needs_ratings(nearest):  # no floor and nobody near-equal: distance order it is
-            return nearest
+            return [(driver, ranking.distance_only_record(driver.distance_m)) for driver in nearest]
         ratings |= ranking.driver_ratings(driver.id for driver in nearest)
         refused = {driver.id for driver in nearest if ranking.under_floor(ratings.get(driver.id, ranking.UNRATED))}
         exclude.update(refused)
@@ -283,7 +291,17 @@ def _candidates(request, *, radius, exclude, limit, surge=None):
         found += [driver for driver in nearest if driver.id not in refused]
         if not refused or len(nearest) < wanted:
             break
-    return ranking.rank(found, ratings)
+    return _ranked_fairly(found, ratings)
+
+
+def _ranked_fairly(found, ratings) -> list:
+    weights = ranking.weights_from_settings()
+    stats = offer_stats_get(driver_ids=[driver.id for driver in found])
+    inputs = {str(driver.id): ranking.CandidateInputs(
+        driver_id=str(driver.id), distance_m=driver.distance_m, rating=ratings.get(driver.id, ranking.UNRATED),
+        stats=stats.get(str(driver.id), ranking.NO_OFFERS)) for driver in found}
+    return [(driver, ranking.ranking_record(inputs[str(driver.id)], weights))
+            for driver in ranking.rank_fair(found, inputs, weights)]
 
 
 def _nearest(request, *, radius, exclude, limit, surge):
@@ -305,14 +323,14 @@ def _matches_insert(request, candidates, *, batch_no, expires_at):
     suspended or un-verified a moment ago is never proposed (one being suspended right now is locked: skipped).
     """
     claimed = set(User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
-                  .filter(id__in=[candidate.id for candidate in candidates], is_active=True,
+                  .filter(id__in=[candidate.id for candidate, _ in candidates], is_active=True,
                           driver_profile__is_verified=True,
                           driver_profile__vehicle_type__in=product_vehicle_types(code=request.product))
                   .values_list("id", flat=True))
     rows = [
         Match(id=uuid.uuid4(), request=request, driver_id=uuid.UUID(str(candidate.id)), batch_no=batch_no,
-              distance_to_pickup_m=round(candidate.distance_m), expires_at=expires_at)
-        for candidate in candidates if uuid.UUID(str(candidate.id)) in claimed
+              distance_to_pickup_m=round(candidate.distance_m), expires_at=expires_at, ranking=inputs)
+        for candidate, inputs in candidates if uuid.UUID(str(candidate.id)) in claimed
     ]
     if not rows:
         return []
@@ -342,6 +360,7 @@ def match_accept(*, match_id, driver):
         countdown = settings.MATCHING_CONFIRM_TTL_SECONDS + _TIMER_MARGIN_SECONDS
         tasks.request_confirm_expire.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
         transaction.on_commit(lambda: metrics.proposals_count("accepted"))
+        _offer_outcome_on_commit(match.driver_id, ACCEPTED)
     return match
 
 
@@ -354,6 +373,7 @@ def match_reject(*, match_id, driver):
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.REJECTED, responded_at=now)
         _drivers_busy_on_commit([match.driver_id], busy=False)
         transaction.on_commit(lambda: metrics.proposals_count("rejected"))
+        _offer_outcome_on_commit(match.driver_id, DECLINED)
         _advance(request, now=now)
     return match
 
@@ -479,6 +499,30 @@ def request_and_match_release(*, request: RideRequest, match: Match) -> None:
     request.is_open, request.updated_at = False, now
 
 
+def request_back_to_dispatch(*, request: RideRequest, match: Match) -> RideRequest:
+    """The driver cancelled the confirmed ride before its start (rides.services.ride_cancel): their match is
+    `backed_out` (counted on their profile and in the ranking), the request goes back to `searching` at the first
+    radius at once, never to that driver (nor to one offered it before), and the passenger is told
+    (`request.updated`). Both rows are locked by the caller; returns the request as changed."""
+    from accounts.services import driver_cancellation_count
+
+    if not request_transition_allowed(status=request.status, to=RequestStatus.SEARCHING, actor=Actor.DRIVER):
+        raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE, details={"status": request.status})
+    match_transition_check(status=match.status, to=MatchStatus.BACKED_OUT, actor=Actor.DRIVER)
+    now = timezone.now()
+    _match_compare_and_set(match, expected=MatchStatus.CONFIRMED, status=MatchStatus.BACKED_OUT)
+    driver_cancellation_count(driver_id=match.driver_id)
+    driver_id = str(match.driver_id)
+    transaction.on_commit(lambda: offer_stats_forget(driver_id=driver_id), robust=True)  # rebuilt with the "b"
+    request.status, request.radius_m, request.confirm_deadline = RequestStatus.SEARCHING, 0, None
+    request.save(update_fields=["status", "radius_m", "confirm_deadline", "updated_at"])
+    offered = list(Match.objects.filter(request=request).values_list("driver_id", flat=True))
+    if not _offer_next_batch(request, offered=offered, now=now, give_up=False):
+        _first_dispatch_on_commit(str(request.id))
+    events.request_updated_send_on_commit(request)
+    return request
+
+
 # --- housekeeping ---------------------------------------------------------------------------------------
 
 def requests_sweep():
@@ -534,6 +578,11 @@ def _proposals_sent_on_commit(request, *, n, now):
     batch_no, created_at = request.batch_no, request.created_at
     transaction.on_commit(lambda: metrics.proposals_sent(n=n, batch_no=batch_no, request_created_at=created_at,
                                                          proposed_at=now))
+
+
+def _offer_outcome_on_commit(driver_id, outcome: str) -> None:
+    driver = str(driver_id)
+    transaction.on_commit(lambda: offer_outcome_record(driver_id=driver, outcome=outcome), robust=True)
 
 
 def _drivers_busy_on_commit(driver_ids, *, busy):

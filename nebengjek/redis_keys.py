@@ -57,6 +57,11 @@ USERS_SUSPENDED = "users:suspended"
 def key(template, **parts):
     return template.format(**parts)
 
+# matching: each driver's last offer outcomes for the ranking (matching.offer_stats), LIST newest first of "a" / "n" /
+# "b" and a "-" sentinel; rebuilt from the matches when missing; TTL refreshed on rebuild.
+DRIVER_OFFERS = "rank:offers:{driver_id}"
+DRIVER_OFFERS_TTL = 7 * 86_400
+
 # ops: the operations page's broadcaster (nebengjek.ops.services)
 OPS_WATCHED = "ops:watched"  # STRING set while a staff page is open (refreshed by its token fetches)
 OPS_WATCHED_TTL = 90  # the page refreshes every 60 s

@@ -52,6 +52,16 @@ class RideCancelApi(APIView):
         return Response(RideOutputSerializer(ride).data)
 
 
+class RideNoShowApi(APIView):
+    """The driver waited at the pickup past the free window: the passenger did not show (a cancellation fee)."""
+
+    @extend_schema(request=None, responses={200: RideOutputSerializer})
+    def post(self, request, ride_id):
+        ride = ride_get_visible(ride_id=ride_id, user=request.user)
+        ride = services.ride_report_no_show(ride=ride, user=request.user)
+        return Response(RideOutputSerializer(ride).data)
+
+
 class RideReportDriverGoneApi(APIView):
     """The passenger of a ride in progress says the driver is gone (rides/unattended.py)."""
 

@@ -12,6 +12,9 @@ class RidesError(ErrorCode):
     INVALID_PRICE_PCT = ("invalid_price_pct", 400, "price_pct must be an integer from 1 to 100.")
     ALREADY_RATED = ("already_rated", 409, "You have already rated this ride.")
     RATING_WINDOW_CLOSED = ("rating_window_closed", 409, "The time to rate this ride has passed.")
+    DRIVER_NOT_ARRIVED = ("driver_not_arrived", 409, "A no-show can be reported only after arriving at the pickup.")
+    FREE_WAITING_NOT_OVER = ("free_waiting_not_over", 409,
+                             "The passenger's free waiting time is not over yet; report a no-show after it.")
 
 
 class RidesException(DomainError):
@@ -38,6 +41,8 @@ OPERATION_ERRORS = {
     "RideEndApi": (*_RIDE, RidesError.NOT_THE_DRIVER, RidesError.INVALID_PRICE_PCT, RidesError.INVALID_RIDE_STATE),
     "RideCancelApi": (*_RIDE, RidesError.INVALID_RIDE_STATE),
     "RideReportDriverGoneApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.INVALID_RIDE_STATE),
+    "RideNoShowApi": (*_RIDE, RidesError.NOT_THE_DRIVER, RidesError.INVALID_RIDE_STATE, RidesError.DRIVER_NOT_ARRIVED,
+                      RidesError.FREE_WAITING_NOT_OVER),
     "RideRateApi": (*_RIDE, RidesError.INVALID_RIDE_STATE, RidesError.RATING_WINDOW_CLOSED,
                     RidesError.ALREADY_RATED),
 }

@@ -116,11 +116,3 @@ def fare_lines(*, terms, distance_m, surge_multiplier, at=None, waited_seconds=N
                      minimum_top_up=max(0, terms.minimum_fare - trip),
                      waiting=minutes * terms.waiting_per_minute, waiting_minutes=minutes)
 
-
-def receipt_lines(*, lines: FareLines, frozen: Fare) -> list[dict]:
-    """The receipt's itemised lines, in order: what the passenger is charged, then how it is split."""
-    items = [("base", lines.base), ("distance", lines.distance), ("time_of_day", lines.time_of_day),
-             ("surge", lines.surge), ("minimum_top_up", lines.minimum_top_up), ("waiting", lines.waiting),
-             ("price_adjustment", frozen.charged_amount - frozen.metered_fare)]
-    return [{"kind": kind, "amount": amount} for kind, amount in items] + [
-        {"kind": "admin_fee", "amount": frozen.admin_fee}]

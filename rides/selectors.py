@@ -10,7 +10,7 @@ from rides.models import Ride, RideStatus, TrackPoint
 
 
 def _rides_with_people():
-    return Ride.objects.select_related("driver__driver_profile", "passenger")
+    return Ride.objects.select_related("driver__driver_profile", "passenger", "request")
 
 
 def ride_get_visible(*, ride_id, user):

@@ -1,5 +1,8 @@
 """The ride as clients see it (REST and the `ride.updated` push share this shape) and the rides' inputs."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from rides.cancellation import free_waiting_ends_at
 
 from rides.models import Ride
 
@@ -48,13 +51,27 @@ class RideOutputSerializer(serializers.ModelSerializer):
     surge_multiplier = serializers.FloatField()
     fare = serializers.SerializerMethodField()
     request_id = serializers.UUIDField(read_only=True)
+    product = serializers.SerializerMethodField()
+    free_waiting_ends_at = serializers.SerializerMethodField()
+    cancellation_fee = serializers.IntegerField(allow_null=True, read_only=True,
+                                                help_text="IDR the passenger owes the driver (late cancel, no-show)")
 
     class Meta:
         model = Ride
         fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
                   "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
                   "end_reason", "stale_at", "driver_gone_reported_at", "created_at", "started_at", "ended_at",
-                  "cancelled_at"]
+                  "cancelled_at", "product", "driver_arrived_at", "free_waiting_ends_at", "cancellation_fee",
+                  "no_show_reported_at"]
+
+    def get_product(self, ride) -> str:
+        return ride.request.product
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_free_waiting_ends_at(self, ride) -> str | None:
+        """Once the driver arrived: when the free waiting ends (a later cancellation or no-show costs a fee)."""
+        ends_at = free_waiting_ends_at(driver_arrived_at=ride.driver_arrived_at)
+        return serializers.DateTimeField().to_representation(ends_at) if ends_at else None
 
     def get_pickup(self, ride) -> PointSerializer:
         return {"lat": ride.pickup_lat, "lng": ride.pickup_lng}

@@ -15,7 +15,7 @@ from locations.geo import haversine_m
 from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
-from rides import fare, meter
+from rides import cancellation, fare, meter
 from rides.errors import RidesError, RidesException, ride_status_words
 from rides.events import ride_updated_send_on_commit
 from rides.meter import StreamPoint
@@ -169,18 +169,17 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
     the status."""
     _meter_close(ride)
-    frozen = fare.fare_for(
-        metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
-        price_pct=price_pct,
-    )
+    lines = ride_fare_lines(ride=ride, request=request)
+    frozen = fare.fare_for(metered=lines.metered_fare, price_pct=price_pct)
     ride.status = RideStatus.COMPLETED
     ride.end_reason = end_reason
     ride.ended_at = timezone.now()
     ride.metered_fare, ride.price_pct = frozen.metered_fare, frozen.price_pct
     ride.charged_amount, ride.admin_fee, ride.driver_payout = (
         frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
+    ride.fare_lines = lines.as_dict()
     ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
-                             "admin_fee", "driver_payout", *METER_CLOSE_FIELDS])
+                             "admin_fee", "driver_payout", "fare_lines", *METER_CLOSE_FIELDS])
     _release_request_and_match(request=request, match=match)
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
@@ -189,18 +188,48 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     return ride
 
 
-def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
-    """Cancel a ride: riders before it is in progress, an operator also a stuck one in progress. Frees the driver."""
+def ride_fare_lines(*, ride: Ride, request) -> fare.FareLines:
+    """The itemised metered fare of an ending ride under the fare policy version its request was quoted with, the
+    time-of-day window of the request's time, and the waiting past the free window (arrival to start)."""
+    from products.selectors import fare_terms_get
+
+    terms = fare_terms_get(policy_id=request.fare_policy_id, product=request.product)
+    waited = ((ride.started_at - ride.driver_arrived_at).total_seconds()
+              if ride.driver_arrived_at is not None and ride.started_at is not None else None)
+    return fare.fare_lines(terms=terms, distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier,
+                           at=request.created_at, waited_seconds=waited)
+
+
+def ride_cancel(*, ride, by=Actor.OPERATOR, reason="", no_show=False):
+    """Cancel a ride: riders before it is in progress, an operator also a stuck one in progress. Frees the driver.
+
+    The passenger's cancellation after the driver's free waiting window costs a cancellation fee (rides/
+    cancellation.py), posted to the ledger in this transaction, once. A driver who cancels before the start backs
+    out: no fee, the request goes back to dispatch without them (matching.services.request_back_to_dispatch); a
+    no-show (`no_show`, checked by ride_report_no_show) is the driver's cancellation that costs the passenger the
+    fee and closes the request."""
     ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
     with transaction.atomic():
         request, match, ride = _lock_request_match_ride(ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
+        now = timezone.now()
         ride.status = RideStatus.CANCELLED
         ride.cancelled_by = by
         ride.cancel_reason = (reason or "")[:200]
-        ride.cancelled_at = timezone.now()
-        ride.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at"])
-        _release_request_and_match(request=request, match=match)
+        ride.cancelled_at = now
+        ride.cancellation_fee = (cancellation.no_show_fee(product=request.product) if no_show else
+                                 cancellation.late_cancellation_fee(by=by, driver_arrived_at=ride.driver_arrived_at,
+                                                                    now=now, product=request.product))
+        if no_show:
+            ride.no_show_reported_at = now
+        ride.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at", "cancellation_fee",
+                                 "no_show_reported_at"])
+        if ride.cancellation_fee:
+            _cancellation_fee_post(ride)
+        if by == Actor.DRIVER and not no_show:
+            _back_to_dispatch(request=request, match=match)
+        else:
+            _release_request_and_match(request=request, match=match)
         ride = ride_get_for_output(ride.pk)
         ride.request = request  # the released request, as matching left it: callers need not re-read it
         ride_updated_send_on_commit(ride)
@@ -210,6 +239,34 @@ def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
 
 def ride_cancel_by_user(*, ride, user, reason=""):
     return ride_cancel(ride=ride, by=actor_for(ride=ride, user=user), reason=reason)
+
+
+def ride_report_no_show(*, ride, user):
+    """The driver waited at the pickup past the free window and the passenger did not come: the ride is cancelled
+    (by the driver, reason `no_show`), the passenger owes the cancellation fee, paid to the driver once."""
+    _require_driver(ride=ride, user=user)
+    ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=Actor.DRIVER)
+    if ride.driver_arrived_at is None:
+        raise RidesException(RidesError.DRIVER_NOT_ARRIVED)
+    ends_at = cancellation.free_waiting_ends_at(driver_arrived_at=ride.driver_arrived_at)
+    if not cancellation.free_waiting_over(driver_arrived_at=ride.driver_arrived_at, now=timezone.now()):
+        raise RidesException(RidesError.FREE_WAITING_NOT_OVER, details={"free_waiting_ends_at": ends_at.isoformat()})
+    return ride_cancel(ride=ride, by=Actor.DRIVER, reason="no_show", no_show=True)
+
+
+def _cancellation_fee_post(ride: Ride) -> None:
+    # Imported at call time: billing imports rides' models.
+    from billing.services import ride_cancellation_fee_post
+
+    ride_cancellation_fee_post(ride=ride)
+
+
+def _back_to_dispatch(*, request, match) -> None:
+    """The driver backed out before the start: matching puts the request back into dispatch (its rows, its write)."""
+    # Imported at call time: see _lock_request_match_ride.
+    from matching.services import request_back_to_dispatch
+
+    request_back_to_dispatch(request=request, match=match)
 
 
 def _require_driver(*, ride, user):
