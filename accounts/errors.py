@@ -11,7 +11,6 @@ class AccountsError(ErrorCode):
     ALREADY_DRIVER = ("already_driver", 409, "You are already registered as a driver.")
     INVALID_VEHICLE_PLATE = ("invalid_vehicle_plate", 400, "Not an Indonesian plate like 'B 1234 XYZ'.")
     VEHICLE_PLATE_TAKEN = ("vehicle_plate_taken", 409, "That plate is registered to another driver.")
-    NOT_A_DRIVER = ("not_a_driver", 403, "Only drivers can do this.")
     USER_SUSPENDED = ("user_suspended", 403, "This account is suspended.")
 
 

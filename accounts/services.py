@@ -390,7 +390,7 @@ def user_reinstate(*, user):
 
 
 def _suspended_mirror(*, user_id, suspended):
-    """Mirror a suspension in Redis (read by the fast nearby path, locations.asgi); the live sweeper repairs it."""
+    """Mirror a suspension in Redis (read by the fast nearby path, gateway.nearby); the live sweeper repairs it."""
     try:
         if suspended:
             get_redis().sadd(redis_keys.USERS_SUSPENDED, str(user_id))
