@@ -398,3 +398,16 @@ def _suspended_mirror(*, user_id, suspended):
             get_redis().srem(redis_keys.USERS_SUSPENDED, str(user_id))
     except redis.RedisError:
         logger.warning("suspended-users mirror not updated (the live sweeper repairs it)", exc_info=True)
+
+
+def user_rating_lock(*, user_id) -> int:
+    """Lock a rated user's row (in the caller's transaction) and return the all-time rating count, so ratings of one
+    user are numbered in order. FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks a rating's foreign
+    keys take, so two people rating each other at once cannot deadlock."""
+    return User.objects.select_for_update(no_key=True).values_list("rating_count", flat=True).get(pk=user_id)
+
+
+def user_rating_set(*, user_id, average, count) -> None:
+    """Store a user's rating aggregate (rides computes it from its ratings, the user's row locked by
+    user_rating_lock)."""
+    User.objects.filter(pk=user_id).update(rating_average=average, rating_count=count)
