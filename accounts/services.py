@@ -19,7 +19,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.errors import AccountsError, AccountsException
+from accounts.errors import SESSION_ENDED_MESSAGE, AccountsError, AccountsException
 from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
 from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
@@ -227,7 +227,7 @@ def sign_in_session_refresh_check(*, user_id, sid):
         return
     session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
     if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.")
+        raise DomainError(CommonError.TOKEN_NOT_VALID, SESSION_ENDED_MESSAGE)
 
 
 def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
