@@ -142,6 +142,8 @@ def _query(query_string):
     """(lat, lng, radius_m) when the query is valid as NearbyQuerySerializer + coordinates_parse would accept it
     (the fast path takes only clearly valid values; anything doubtful goes to Django), else None."""
     params = parse_qs(query_string.decode("latin-1"))
+    if "product" in params:
+        return None  # the product filter reads the catalogue (cached, loaded from the database): Django answers
     lat, lng = _number(params.get("lat")), _number(params.get("lng"))
     if lat is None or lng is None or not (-90 <= lat <= 90 and -180 <= lng <= 180):
         return None

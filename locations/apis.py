@@ -15,6 +15,7 @@ from locations.serializers import (
     NearbyQuerySerializer,
 )
 from nebengjek.errors import CommonError, DomainError
+from products.selectors import product_get
 
 
 class DriverBeaconApi(APIView):
@@ -39,12 +40,15 @@ class LocationIngestApi(APIView):
 
 class DriversNearbyApi(APIView):
     """Requests with a valid token and query are answered by gateway.nearby.NearbyFastPath before Django (same
-    selector and body); this view answers the rest (errors) and test clients."""
+    selector and body); this view answers the rest (errors, a `product` filter) and test clients."""
 
     @extend_schema(parameters=[NearbyQuerySerializer], responses={200: NearbyOutputSerializer})
     def get(self, request):
         query = NearbyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         lat, lng = coordinates_parse(query.validated_data)
-        drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"])
+        product = query.validated_data.get("product")
+        vehicle_types = product_get(code=product).vehicle_types if product else None
+        drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"],
+                                         vehicle_types=vehicle_types)
         return Response(NearbyOutputSerializer({"count": len(drivers), "drivers": drivers}).data)

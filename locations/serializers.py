@@ -32,6 +32,8 @@ class NearbyQuerySerializer(serializers.Serializer):
     lng = serializers.FloatField()
     radius_m = serializers.IntegerField(required=False, default=settings.NEARBY_DEFAULT_RADIUS_M, min_value=1,
                                         max_value=settings.NEARBY_MAX_RADIUS_M)
+    product = serializers.CharField(required=False, max_length=20,
+                                    help_text="Only drivers whose vehicle serves this product (bike, car).")
 
 
 class NearbyDriverSerializer(serializers.Serializer):

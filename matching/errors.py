@@ -1,5 +1,6 @@
 """The matching catalogue: ride requests, proposals (matches) and the service area."""
 from nebengjek.errors import DomainError, ErrorCode, status_in_words
+from products.errors import ProductsError
 
 
 class MatchingError(ErrorCode):
@@ -53,7 +54,8 @@ def match_not_pending() -> MatchingException:
 _MATCH_ANSWER = (MatchingError.MATCH_NOT_FOUND, MatchingError.MATCH_NOT_PENDING)
 OPERATION_ERRORS = {
     "RequestCreateApi": (MatchingError.ACTIVE_REQUEST_EXISTS, MatchingError.INSUFFICIENT_BALANCE,
-                         MatchingError.OUTSIDE_SERVICE_AREA, MatchingError.TRIP_TOO_LONG),
+                         MatchingError.OUTSIDE_SERVICE_AREA, MatchingError.TRIP_TOO_LONG,
+                         ProductsError.UNKNOWN_PRODUCT),
     "RequestDetailApi": (MatchingError.REQUEST_NOT_FOUND,),
     "RequestConfirmApi": (MatchingError.REQUEST_NOT_FOUND, MatchingError.REQUEST_NOT_CONFIRMABLE,
                           MatchingError.CONFIRM_EXPIRED),
