@@ -45,6 +45,11 @@ class SurgeInputsSerializer(serializers.Serializer):
     demand = serializers.IntegerField()
 
 
+class ReceiptLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    amount = serializers.IntegerField(help_text="IDR")
+
+
 class ReceiptOutputSerializer(serializers.Serializer):
     ride_id = serializers.UUIDField()
     distance_m = serializers.FloatField()
@@ -59,6 +64,10 @@ class ReceiptOutputSerializer(serializers.Serializer):
     driver_payout = serializers.IntegerField()
     payment_method = serializers.CharField()
     currency = serializers.CharField()
+    product = serializers.CharField()
+    policy_version = serializers.IntegerField(help_text="the fare policy version the ride was quoted with (0: built-in)")
+    lines = ReceiptLineSerializer(many=True, help_text="base, distance, time_of_day, surge, minimum_top_up, waiting "
+                                                       "and price_adjustment sum to charged_amount; then admin_fee")
     ended_at = serializers.DateTimeField()
     settled_at = serializers.DateTimeField(allow_null=True)
     refunded_at = serializers.DateTimeField(allow_null=True)
