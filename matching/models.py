@@ -102,7 +102,10 @@ class Match(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["driver"], condition=Q(holds_driver=True),
                                     name="match_one_live_per_driver"),
-            models.UniqueConstraint(fields=["request", "driver"], name="match_request_driver_once"),
+            # A driver is offered a request once; a proposal taken away unanswered (another driver won, who then
+            # backed out) does not count.
+            models.UniqueConstraint(fields=["request", "driver"], condition=~Q(status="cancelled"),
+                                    name="match_request_driver_once"),
             # The first driver to accept wins: a request never has two drivers taking it.
             models.UniqueConstraint(fields=["request"], condition=Q(status__in=[MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]),
                                     name="match_one_accepted_per_request"),

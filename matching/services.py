@@ -228,7 +228,9 @@ def _advance(request, *, now):
     _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
     for match in pending:
         _offer_outcome_on_commit(match.driver_id, DECLINED)
-    _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
+    # a proposal taken away unanswered (another driver won, then backed out) leaves its driver eligible again
+    _offer_next_batch(request, offered=[match.driver_id for match in matches if match.status != MatchStatus.CANCELLED],
+                      now=now)
 
 
 def _offer_next_batch(request, *, offered, now, surge=None, give_up=True):
@@ -516,7 +518,8 @@ def request_back_to_dispatch(*, request: RideRequest, match: Match) -> RideReque
     transaction.on_commit(lambda: offer_stats_forget(driver_id=driver_id), robust=True)  # rebuilt with the "b"
     request.status, request.radius_m, request.confirm_deadline = RequestStatus.SEARCHING, 0, None
     request.save(update_fields=["status", "radius_m", "confirm_deadline", "updated_at"])
-    offered = list(Match.objects.filter(request=request).values_list("driver_id", flat=True))
+    offered = list(Match.objects.filter(request=request).exclude(status=MatchStatus.CANCELLED)
+                   .values_list("driver_id", flat=True))
     if not _offer_next_batch(request, offered=offered, now=now, give_up=False):
         _first_dispatch_on_commit(str(request.id))
     events.request_updated_send_on_commit(request)
