@@ -22,6 +22,14 @@ def sign_in_session_ended(*, sid: str) -> bool:
     return False
 
 
+def driver_vehicle_types(*, driver_ids=None) -> dict[str, str]:
+    """{driver id: vehicle type} of these drivers (all drivers when None)."""
+    profiles = DriverProfile.objects.all()
+    if driver_ids is not None:
+        profiles = profiles.filter(user_id__in=list(driver_ids))
+    return {str(user_id): vehicle for user_id, vehicle in profiles.values_list("user_id", "vehicle_type")}
+
+
 def driver_is_verified(*, user_id, lock: bool = False) -> bool:
     """True when the driver's profile is verified. `lock` (in a transaction) holds the profile row until the commit,
     so an operator's un-verify (accounts.services.driver_unverify) waits and then takes the beacon off."""

@@ -4,7 +4,15 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from billing import selectors, services
-from billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, RideMoney, TopUp, TransactionPurpose
+from billing.models import (
+    CancellationFee,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    RideMoney,
+    TopUp,
+    TransactionPurpose,
+)
 from nebengjek import display
 from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
 from nebengjek.admin_fields import money_field
@@ -127,3 +135,46 @@ class RideMoneyAdmin(RideDisplay, ReadOnlyAdmin):
     @admin.action(description="Refund the selected rides (a new reversing transaction)")
     def refund_rides(self, request, queryset):
         _refund(self, request, list(queryset.values_list("pk", flat=True)))
+
+
+@admin.register(CancellationFee)
+class CancellationFeeAdmin(ReadOnlyAdmin):
+    """The report of cancellation fees: each posting (who paid whom, why), the totals of what the list shows."""
+
+    list_display = ["created_at", "ride_link", "reason", "fee", "payer", "payee"]
+    list_filter = ["created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["ride__id", "ride__passenger__msisdn", "ride__driver__msisdn"]
+    fields = ["idempotency_key", "ride_link", "reason", "fee", "payer", "payee", "memo", "created_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request).filter(purpose=TransactionPurpose.CANCELLATION_FEE)
+                .select_related("ride__passenger", "ride__driver"))
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["report"] = selectors.cancellation_fee_report(transactions=changelist.queryset)
+        return response
+
+    @admin.display(description="ride")
+    def ride_link(self, txn):
+        return _admin_link(Ride(pk=txn.ride_id), label=str(txn.ride_id)) if txn.ride_id else "-"
+
+    @admin.display(description="reason")
+    def reason(self, txn):
+        return "no-show" if txn.ride and txn.ride.cancel_reason == "no_show" else "late cancellation"
+
+    @admin.display(description="fee")
+    def fee(self, txn):
+        return display.rupiah(txn.ride.cancellation_fee) if txn.ride and txn.ride.cancellation_fee else "-"
+
+    @admin.display(description="paid by (passenger)")
+    def payer(self, txn):
+        return str(txn.ride.passenger) if txn.ride else "-"
+
+    @admin.display(description="paid to (driver)")
+    def payee(self, txn):
+        return str(txn.ride.driver) if txn.ride else "-"

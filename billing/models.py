@@ -176,3 +176,13 @@ class RideMoney(Ride):
         proxy = True
         verbose_name = "ride money"
         verbose_name_plural = "ride money"
+
+
+class CancellationFee(LedgerTransaction):
+    """The cancellation fees posted (late cancellations, no-shows): the operators' report of what passengers paid
+    and drivers were paid."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "cancellation fee"
+        verbose_name_plural = "cancellation fees"

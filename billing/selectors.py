@@ -244,3 +244,16 @@ def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
     findings.fee_mismatches = _fee_mismatches()
     findings.stale_topups = _stale_topups(grace_seconds=grace)
     return findings
+
+
+def cancellation_fee_report(*, transactions=None) -> dict:
+    """Totals of the cancellation fees posted (of `transactions`, default all): how many, what the passengers were
+    charged (collected), what the drivers were credited (paid), and the split by reason (late cancel or no-show)."""
+    txns = transactions if transactions is not None else LedgerTransaction.objects.all()
+    txns = txns.filter(purpose=TransactionPurpose.CANCELLATION_FEE)
+    entries = LedgerEntry.objects.filter(transaction__in=txns.values("pk"))
+    collected = -(entries.filter(amount__lt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"])
+    paid = entries.filter(amount__gt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"]
+    no_shows = txns.filter(ride__cancel_reason="no_show").count()
+    return {"count": txns.count(), "collected": collected, "paid": paid, "no_shows": no_shows,
+            "late_cancellations": txns.count() - no_shows}

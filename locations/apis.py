@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from locations import services
 from locations.inputs import coordinates_parse, position_parse
 from locations.selectors import drivers_available_near
+from locations.sources import live_sources
 from locations.serializers import (
     BeaconOutputSerializer,
     BeaconSerializer,
@@ -15,7 +16,6 @@ from locations.serializers import (
     NearbyQuerySerializer,
 )
 from nebengjek.errors import CommonError, DomainError
-from products.selectors import product_get
 
 
 class DriverBeaconApi(APIView):
@@ -48,7 +48,7 @@ class DriversNearbyApi(APIView):
         query.is_valid(raise_exception=True)
         lat, lng = coordinates_parse(query.validated_data)
         product = query.validated_data.get("product")
-        vehicle_types = product_get(code=product).vehicle_types if product else None
+        vehicle_types = live_sources().product_vehicle_types(code=product) if product else None
         drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"],
                                          vehicle_types=vehicle_types)
         return Response(NearbyOutputSerializer({"count": len(drivers), "drivers": drivers}).data)

@@ -1,6 +1,5 @@
 """The locations catalogue. A latitude/longitude out of range is `invalid_input` naming the field, as everywhere."""
 from nebengjek.errors import DomainError, ErrorCode
-from products.errors import ProductsError
 
 
 class LocationsError(ErrorCode):
@@ -16,6 +15,5 @@ class LocationsException(DomainError):
 
 
 OPERATION_ERRORS = {
-    "DriversNearbyApi": (ProductsError.UNKNOWN_PRODUCT,),
     "DriverBeaconApi": (LocationsError.NOT_A_DRIVER, LocationsError.DRIVER_NOT_VERIFIED),
 }

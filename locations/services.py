@@ -199,20 +199,9 @@ def beacon_set(*, user, active):
             presence.beacon_changed_at = timezone.now()
             presence.save(update_fields=["beacon_active", "beacon_changed_at"])
             events.beacon_updated_send_on_commit(driver_id=user.pk, active=active)
-        vehicle_type = _vehicle_type_of(user.pk) if active else None
+        vehicle_type = live_sources().driver_vehicle_types(driver_ids=[user.pk]).get(str(user.pk)) if active else None
         transaction.on_commit(lambda: beacon_mirror(driver_id=user.pk, active=active, vehicle_type=vehicle_type))
     return active
-
-
-def _vehicle_type_of(driver_id) -> str | None:
-    from accounts.models import DriverProfile
-
-    return DriverProfile.objects.filter(user_id=driver_id).values_list("vehicle_type", flat=True).first()
-
-
-def driver_vehicle_mirror(*, driver_id, vehicle_type: str | None) -> None:
-    """Mirror a driver's vehicle type into Redis (the product filter of dispatch and nearby); call after commit."""
-    live.driver_vehicle_set(driver_id, vehicle_type)
 
 
 def beacon_mirror(*, driver_id, active, vehicle_type=None):
@@ -260,12 +249,8 @@ def live_sweep():
 def _vehicles_reconcile(chunk=1000) -> int:
     """Mirror the vehicle type of every beacon-on driver missing from (or wrong in) drivers:vehicle; returns how
     many were fixed."""
-    from accounts.models import DriverProfile
-
     client = get_redis()
-    wanted = {str(driver_id): vehicle for driver_id, vehicle in DriverProfile.objects.filter(
-        user_id__in=DriverPresence.objects.filter(beacon_active=True).values("driver_id"))
-        .values_list("user_id", "vehicle_type")}
+    wanted = live_sources().driver_vehicle_types(driver_ids=_beacon_on_ids())
     ids = list(wanted)
     fixed = 0
     for start in range(0, len(ids), chunk):

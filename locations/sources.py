@@ -1,5 +1,6 @@
 """What the live state is re-derived from that locations does not own: the meter's durable points (rides), the
-drivers held by a match (matching) and whether a driver is verified (accounts).
+drivers held by a match (matching), whether a driver is verified and their vehicle type (accounts), and which
+vehicle types serve a product (products).
 
 locations sits below those domains and never imports them; the edge app registers the providers once Django is
 ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
@@ -29,6 +30,9 @@ class LiveSources:
     tracking_wanted: Callable[..., dict[str, str]]  # (*, lock_ride_ids=None) -> driver id -> ride id
     held_driver_ids: Callable[[Iterable[str] | None], set[str]]  # drivers a match holds (of `ids`, or all)
     driver_is_verified: Callable[..., bool]  # (*, user_id, lock=False)
+    driver_vehicle_types: Callable[..., dict[str, str]]  # (*, driver_ids) -> driver id -> vehicle type (accounts)
+    # (*, code) -> the vehicle types serving a product (products' cached catalogue); raises its unknown_product
+    product_vehicle_types: Callable[..., frozenset[str]]
 
 
 _registered: list[LiveSources] = []

@@ -33,7 +33,7 @@ class RideRequest(models.Model):
     # built-in terms of settings, for requests made before fare policies existed).
     product = models.CharField(max_length=20, default="bike")
     fare_policy = models.ForeignKey("products.FarePolicy", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+                                    related_name="quoted_requests")
     estimate_lines = models.JSONField(default=dict, blank=True)  # rides.fare.FareLines.as_dict() of the estimate
     # The estimate and the surge are fixed when the request is made; the surge inputs explain the price later.
     estimate_distance_m = models.PositiveIntegerField()

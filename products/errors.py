@@ -8,3 +8,8 @@ class ProductsError(ErrorCode):
 
 class ProductsException(DomainError):
     pass
+
+
+OPERATION_ERRORS = {
+    "DriversNearbyApi": (ProductsError.UNKNOWN_PRODUCT,),  # the `product` filter
+}

@@ -89,10 +89,8 @@ def builtin_terms(*, product: str) -> FareTerms:
 
 
 def fare_policy_in_use(*, policy_id: int) -> bool:
-    """Whether any request was quoted with this version (then it is never edited)."""
-    from matching.models import RideRequest
-
-    return RideRequest.objects.filter(fare_policy_id=policy_id).exists()
+    """Whether any request was quoted with this version (then it is never edited): matching's requests point at it."""
+    return FarePolicy.objects.filter(pk=policy_id, quoted_requests__isnull=False).exists()
 
 
 def _catalog_load() -> dict[str, ProductEntry]:

@@ -28,7 +28,8 @@ def test_the_admin_index_names_every_model_in_plain_english(operator_client):
         "Driver beacons",
         "Ride requests", "Matches",
         "Rides", "Track points", "Ratings",
-        "Ledger accounts", "Ledger transactions", "Ledger entries", "Top-ups", "Ride money",
+        "Ledger accounts", "Ledger transactions", "Ledger entries", "Top-ups", "Ride money", "Cancellation fees",
+        "Products", "Fare policies",
         "Pushed events", "Event cursors",
         "Groups", "Blacklisted Tokens", "Outstanding Tokens",  # django.contrib.auth's and simplejwt's
     }

@@ -159,3 +159,24 @@ def test_waiting_past_the_free_window_is_charged_per_whole_minute_and_itemised_o
     assert receipt["driver_payout"] == receipt["charged_amount"] - lines["admin_fee"]
     settlement = LedgerTransaction.objects.get(ride=scene.ride, purpose=TransactionPurpose.SETTLEMENT)
     assert sorted(settlement.entries.values_list("amount", flat=True)) == [-158, 158]  # cash: the driver owes the fee
+
+
+def test_operators_see_the_cancellation_fees_collected_and_paid(client, client_for, clock):
+    from accounts.models import User
+
+    late, no_show = make_confirmed_ride(), make_confirmed_ride()
+    driver_arrived(late, T0)
+    driver_arrived(no_show, T0)
+    clock.move_to(T0 + timedelta(seconds=400))
+    client_for(late.passenger).post(f"/api/v1/rides/{late.id}/cancel", {}, format="json")
+    client_for(no_show.driver).post(f"/api/v1/rides/{no_show.id}/no-show")
+    client.force_login(User.objects.create_superuser("+628129999999", "pw-for-tests"))
+
+    page = client.get("/admin/billing/cancellationfee/")
+
+    assert page.status_code == 200
+    assert page.context["report"] == {"count": 2, "collected": 10000, "paid": 10000, "no_shows": 1,
+                                      "late_cancellations": 1}
+    assert b"no-show" in page.content and b"late cancellation" in page.content
+    txn = LedgerTransaction.objects.filter(purpose=TransactionPurpose.CANCELLATION_FEE).first()
+    assert client.get(f"/admin/billing/cancellationfee/{txn.pk}/change/").status_code == 200
