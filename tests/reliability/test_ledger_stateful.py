@@ -1,8 +1,9 @@
 """Ledger, stateful (issue 9, item 9): hypothesis drives rides (through REST: start, metered positions, end with a
-price percentage, or cancel), top-ups (also replayed with the same Idempotency-Key), refunds (also repeated) and
+price percentage, or cancel; a passenger's cancellation after the driver waited at the pickup, a driver's no-show
+report, early or late, and repeated), top-ups (also replayed with the same Idempotency-Key), refunds (also repeated) and
 redelivered settlement tasks in any order. After every step: every transaction sums to zero, every cached balance
 equals its entries, every completed ride is settled exactly once, and each wallet and the platform's revenue hold
-what a plain reference model of ../shared/API.md says.
+what a plain reference model of ../shared/API.md says; every cancellation fee is posted exactly once.
 """
 import math
 import os
@@ -25,9 +26,12 @@ from billing.services import ride_refund
 from billing.tasks import settle_ride
 from nebengjek.errors import DomainError
 from rides.models import Ride, RideStatus
+from rides.tests.arrival import driver_arrived
 from rides.tests.factories import make_confirmed_ride
 
 EARTH_RADIUS_M = 6_371_008.8
+FREE_WAITING_SECONDS = 300  # settings.FREE_WAITING_SECONDS
+BIKE_CANCELLATION_FEE = 5000  # settings.CANCELLATION_FEE_IDR["bike"]
 METRES_PER_DEGREE_LAT = math.pi * EARTH_RADIUS_M / 180
 
 
@@ -37,9 +41,9 @@ def haversine_m(a, b):
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
-def contract_fare(distance_m, surge, price_pct):
+def contract_fare(distance_m, surge, price_pct, waiting=0):
     metered = max(3000, int((Decimal(repr(distance_m)) / 1000 * 3000 * Decimal(surge))  # the minimum fare: 3,000
-                            .quantize(Decimal(1), ROUND_HALF_UP)))
+                            .quantize(Decimal(1), ROUND_HALF_UP))) + waiting
     charged = metered * price_pct // 100
     fee = charged * 5 // 100
     return metered, charged, fee, charged - fee
@@ -59,6 +63,7 @@ def platform_revenue():
 class LedgerMachine(RuleBasedStateMachine):
     live = Bundle("live_rides")
     completed = Bundle("completed_rides")
+    cancelled = Bundle("cancelled_rides")
 
     @initialize()
     def people(self):
@@ -74,6 +79,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.busy = set()
         self.topup_keys = {}  # key -> (user id, amount)
         self.refunded = set()
+        self.fees = {}  # ride id -> the cancellation fee expected (None: none)
 
     # --- money in ----------------------------------------------------------------------------------------------
     @rule(who=st.integers(0, 4), amount=st.integers(10_000, 2_000_000))
@@ -113,6 +119,72 @@ class LedgerMachine(RuleBasedStateMachine):
         assert response.status_code == 200 and response.json()["status"] == "cancelled", response.content
         self.busy -= {ride.driver_id, ride.passenger_id}
 
+    @rule(target=cancelled, ride_id=consumes(live), waited=st.integers(0, 900))
+    def passenger_cancels_after_the_driver_waited(self, ride_id, waited):
+        ride = Ride.objects.get(pk=ride_id)
+        arrived = self._next_slot()
+        driver_arrived(ride, arrived)
+        with time_machine.travel(arrived + timedelta(seconds=waited), tick=False):
+            response = self.client(ride.passenger_id).post(f"/api/v1/rides/{ride_id}/cancel", {}, format="json")
+        assert response.status_code == 200, response.content
+        fee = BIKE_CANCELLATION_FEE if waited > FREE_WAITING_SECONDS else None
+        assert response.json()["cancellation_fee"] == fee
+        self._fee_expected(ride, fee)
+        self.busy -= {ride.driver_id, ride.passenger_id}
+        return ride_id
+
+    @rule(ride_id=live, waited=st.integers(0, FREE_WAITING_SECONDS), arrived=st.booleans())
+    def driver_reports_a_no_show_too_early(self, ride_id, waited, arrived):
+        ride = Ride.objects.get(pk=ride_id)
+        at = ride.driver_arrived_at or self._next_slot()
+        if arrived and ride.driver_arrived_at is None:
+            driver_arrived(ride, at)
+        with time_machine.travel(at + timedelta(seconds=waited), tick=False):
+            response = self.client(ride.driver_id).post(f"/api/v1/rides/{ride_id}/no-show")
+        assert response.status_code == 409, response.content
+        assert response.json()["error"]["code"] in ("driver_not_arrived", "free_waiting_not_over")
+        assert Ride.objects.get(pk=ride_id).status == RideStatus.DRIVER_EN_ROUTE
+
+    @rule(target=cancelled, ride_id=consumes(live), waited=st.integers(FREE_WAITING_SECONDS + 1, 1800))
+    def driver_reports_a_no_show(self, ride_id, waited):
+        ride = Ride.objects.get(pk=ride_id)
+        arrived = ride.driver_arrived_at or self._next_slot()
+        driver_arrived(ride, arrived)
+        with time_machine.travel(arrived + timedelta(seconds=waited), tick=False):
+            response = self.client(ride.driver_id).post(f"/api/v1/rides/{ride_id}/no-show")
+        assert response.status_code == 200, response.content
+        assert response.json()["cancellation_fee"] == BIKE_CANCELLATION_FEE
+        self._fee_expected(ride, BIKE_CANCELLATION_FEE)
+        self.busy -= {ride.driver_id, ride.passenger_id}
+        return ride_id
+
+    @rule(ride_id=cancelled, by_driver=st.booleans())
+    def cancel_or_report_again(self, ride_id, by_driver):
+        ride = Ride.objects.get(pk=ride_id)
+        if by_driver:
+            response = self.client(ride.driver_id).post(f"/api/v1/rides/{ride_id}/no-show")
+        else:
+            response = self.client(ride.passenger_id).post(f"/api/v1/rides/{ride_id}/cancel", {}, format="json")
+        assert response.status_code == 409, response.content  # a second report or cancel changes nothing
+
+    @staticmethod
+    def _waiting_charge(ride):
+        """The bike policy's 300 IDR per whole minute waited past the free window (arrival to start)."""
+        if ride.driver_arrived_at is None:
+            return 0
+        waited = (ride.started_at - ride.driver_arrived_at).total_seconds()
+        return 300 * max(0, int((waited - FREE_WAITING_SECONDS) // 60))
+
+    def _next_slot(self):
+        self.clock += timedelta(minutes=40)  # past any waiting drawn: the rides' clocks never overlap
+        return self.clock
+
+    def _fee_expected(self, ride, fee):
+        if fee:
+            self.expected[ride.passenger_id] -= fee
+            self.expected[ride.driver_id] += fee
+        self.fees[ride.pk] = fee
+
     @rule(target=completed, ride_id=consumes(live), legs=st.lists(st.integers(1, 500), max_size=4),
           price_pct=st.integers(1, 100))
     def drive_and_end(self, ride_id, legs, price_pct):
@@ -137,7 +209,8 @@ class LedgerMachine(RuleBasedStateMachine):
         response = driver.post(f"/api/v1/rides/{ride_id}/end", {"price_pct": price_pct}, format="json")
         assert response.status_code == 200, response.content
         ride.refresh_from_db()
-        metered, charged, fee, payout = contract_fare(ride.distance_m, ride.surge_multiplier, price_pct)
+        metered, charged, fee, payout = contract_fare(ride.distance_m, ride.surge_multiplier, price_pct,
+                                                      waiting=self._waiting_charge(ride))
         assert math.isclose(ride.distance_m, distance, abs_tol=0.01)
         assert (ride.metered_fare, ride.charged_amount, ride.admin_fee, ride.driver_payout) == \
             (metered, charged, fee, payout)
@@ -190,6 +263,14 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert {user_id: wallet_balance(user_id=user_id) for user_id in self.expected} == self.expected
         assert platform_revenue() - self.revenue_start == self.expected_revenue
+
+    @invariant()
+    def every_cancellation_fee_is_posted_exactly_once(self):
+        if not hasattr(self, "fees"):
+            return
+        for ride_id, fee in self.fees.items():
+            postings = LedgerTransaction.objects.filter(ride_id=ride_id, purpose=TransactionPurpose.CANCELLATION_FEE)
+            assert postings.count() == (1 if fee else 0), (ride_id, fee)
 
     @invariant()
     def every_completed_ride_is_settled_exactly_once(self):
