@@ -75,7 +75,10 @@ def beacons_on(driver_ids):
 
     client = get_redis()
     for start in range(0, len(driver_ids), 5000):
-        client.sadd(redis_keys.DRIVERS_BEACON, *driver_ids[start:start + 5000])
+        chunk = driver_ids[start:start + 5000]
+        client.sadd(redis_keys.DRIVERS_BEACON, *chunk)
+        # the fixtures' drivers ride motorcycles: mirrored for the product filter, as beacon_mirror does
+        client.hset(redis_keys.DRIVERS_VEHICLE, mapping=dict.fromkeys(chunk, "motorcycle"))
 
 
 def positions_load(points):

@@ -6,7 +6,6 @@ from rest_framework.views import APIView
 from locations import services
 from locations.inputs import coordinates_parse, position_parse
 from locations.selectors import drivers_available_near
-from locations.sources import live_sources
 from locations.serializers import (
     BeaconOutputSerializer,
     BeaconSerializer,
@@ -15,6 +14,7 @@ from locations.serializers import (
     NearbyOutputSerializer,
     NearbyQuerySerializer,
 )
+from locations.sources import live_sources
 from nebengjek.errors import CommonError, DomainError
 
 

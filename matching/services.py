@@ -20,7 +20,6 @@ from billing.selectors import wallet_available
 from locations.selectors import drivers_available_near
 from locations.services import driver_busy_set
 from matching import events, ranking, tasks
-from matching.offer_stats import ACCEPTED, BACKED_OUT, DECLINED, offer_outcome_record, offer_stats_forget, offer_stats_get
 from matching.errors import (
     MatchingError,
     MatchingException,
@@ -30,12 +29,25 @@ from matching.errors import (
     request_state_message,
     request_status_words,
 )
-from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
+from matching.models import (
+    Match,
+    MatchStatus,
+    PaymentMethod,
+    RequestStatus,
+    RideRequest,
+)
+from matching.offer_stats import (
+    ACCEPTED,
+    DECLINED,
+    offer_outcome_record,
+    offer_stats_forget,
+    offer_stats_get,
+)
 from matching.service_area import trip_ensure_serviceable
 from matching.surge import nearest_from_quote, surge_quote
 from nebengjek import metrics
-from rides.errors import ride_status_words
 from products.selectors import product_get, product_vehicle_types
+from rides.errors import ride_status_words
 from rides.fare import fare_lines
 from rides.models import Ride, RideStatus
 from rides.services import ride_cancel_by_user, ride_create

@@ -2,7 +2,12 @@ from django.contrib import admin
 
 from products.models import FarePolicy, Product
 from products.selectors import fare_policy_in_use
-from products.services import fare_policy_save, fare_policy_validate, product_save, product_validate
+from products.services import (
+    fare_policy_save,
+    fare_policy_validate,
+    product_save,
+    product_validate,
+)
 
 
 class ProductAdminForm(admin.ModelAdmin.form):

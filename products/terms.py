@@ -57,7 +57,7 @@ def time_multipliers_parse(raw) -> tuple[TimeMultiplier, ...]:
             raise ValueError(f"bad time multiplier {item!r}: {exc}") from None
         if start == end:
             raise ValueError(f"time multiplier {item!r}: start and end are the same")
-        if not Decimal("0.5") <= multiplier <= Decimal("3"):
+        if not Decimal("0.5") <= multiplier <= Decimal(3):
             raise ValueError(f"time multiplier {item!r}: the multiplier must be from 0.5 to 3")
         windows.append(TimeMultiplier(start=start, end=end, multiplier=multiplier))
     return tuple(windows)

@@ -3,7 +3,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rides.cancellation import free_waiting_ends_at
-
 from rides.models import Ride
 
 

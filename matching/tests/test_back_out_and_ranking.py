@@ -5,7 +5,14 @@ import pytest
 from accounts.models import DriverProfile, User
 from matching.models import Match, RideRequest
 from matching.offer_stats import offer_stats_get
-from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger, proposals_of, received
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    last_proposal,
+    make_passenger,
+    proposals_of,
+    received,
+)
 from nebengjek import redis_keys
 from nebengjek.redis import get_redis
 

@@ -10,7 +10,14 @@ from billing.models import LedgerTransaction
 from billing.selectors import ledger_findings
 from billing.tests.factories import entries_by_party
 from matching.tests.conftest import next_of_type
-from matching.tests.helpers import DESTINATION, PICKUP, ask_for_ride, driver_online, make_passenger, proposals_of
+from matching.tests.helpers import (
+    DESTINATION,
+    PICKUP,
+    ask_for_ride,
+    driver_online,
+    make_passenger,
+    proposals_of,
+)
 from rides.models import Ride
 from rides.tests.arrival import driver_arrived
 

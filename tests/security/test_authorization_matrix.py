@@ -201,6 +201,7 @@ EXERCISE = {
     ("POST", "/api/v1/rides/{ride_id}/end"): Owned(ride_in_progress, "driver", {"price_pct": 80},
                                                    counterpart_refused=True),
     ("POST", "/api/v1/rides/{ride_id}/cancel"): Owned(live_ride, "passenger", {}),
+    ("POST", "/api/v1/rides/{ride_id}/no-show"): Owned(live_ride, "driver", counterpart_refused=True),
     ("POST", "/api/v1/rides/{ride_id}/report-driver-gone"): Owned(ride_in_progress, "passenger", {},
                                                                   counterpart_refused=True),
     ("GET", "/api/v1/rides/{ride_id}/receipt"): Owned(completed_ride, "passenger"),
