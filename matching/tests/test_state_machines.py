@@ -66,6 +66,12 @@ def test_a_driver_cannot_confirm_their_own_match():
 
 def test_no_move_leaves_a_final_status():
     final_requests = {RequestStatus.NO_DRIVER, RequestStatus.EXPIRED, RequestStatus.CANCELLED}
-    final_matches = {MatchStatus.REJECTED, MatchStatus.EXPIRED, MatchStatus.CANCELLED, MatchStatus.CONFIRMED}
+    final_matches = {MatchStatus.REJECTED, MatchStatus.EXPIRED, MatchStatus.CANCELLED, MatchStatus.BACKED_OUT}
     assert not [move for move in REQUEST_TRANSITIONS if move[0] in final_requests]
     assert not [move for move in MATCH_TRANSITIONS if move[0] in final_matches]
+
+
+def test_a_confirmed_match_only_ends_by_its_driver_backing_out_before_the_start():
+    assert {move: actors for move, actors in MATCH_TRANSITIONS.items() if move[0] == MatchStatus.CONFIRMED} == {
+        (MatchStatus.CONFIRMED, MatchStatus.BACKED_OUT): {Actor.DRIVER}}
+    assert REQUEST_TRANSITIONS[(RequestStatus.CONFIRMED, RequestStatus.SEARCHING)] == {Actor.DRIVER}
