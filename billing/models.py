@@ -105,8 +105,7 @@ class LedgerTransaction(AppendOnlyModel):
         constraints = [
             models.UniqueConstraint(fields=["ride", "purpose"], condition=Q(ride__isnull=False),
                                     name="ledger_txn_once_per_ride_and_purpose"),
-            models.CheckConstraint(condition=~Q(purpose__in=["settlement", "refund", "cancellation_fee"])
-                                   | Q(ride__isnull=False),
+            models.CheckConstraint(condition=~Q(purpose__in=["settlement", "refund"]) | Q(ride__isnull=False),
                                    name="ledger_txn_ride_purpose_has_ride"),
         ]
 

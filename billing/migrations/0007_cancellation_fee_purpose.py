@@ -11,10 +11,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveConstraint(
-            model_name='ledgertransaction',
-            name='ledger_txn_ride_purpose_has_ride',
-        ),
         migrations.AlterField(
             model_name='ledgerentry',
             name='kind',
@@ -24,9 +20,5 @@ class Migration(migrations.Migration):
             model_name='ledgertransaction',
             name='purpose',
             field=models.CharField(choices=[('settlement', 'Settlement'), ('refund', 'Refund'), ('topup', 'Topup'), ('cancellation_fee', 'Cancellation Fee')], max_length=16),
-        ),
-        migrations.AddConstraint(
-            model_name='ledgertransaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('purpose__in', ['settlement', 'refund', 'cancellation_fee']), _negated=True), ('ride__isnull', False), _connector='OR'), name='ledger_txn_ride_purpose_has_ride'),
         ),
     ]
