@@ -11,12 +11,12 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from nebengjek.cluster.pgbouncer import PgBouncer, PgBouncerUnavailable
+from gateway.cluster.pgbouncer import PgBouncer, PgBouncerUnavailable
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PGBOUNCER_PORT = 9401
 USERS = 4
-APPS = ["accounts", "locations", "matching", "rides", "billing", "nebengjek"]
+APPS = ["accounts", "locations", "matching", "rides", "billing", "nebengjek", "gateway"]
 # What keeps state in a server session beyond one transaction, which PgBouncer hands to another client next.
 SESSION_STATE = re.compile(r"pg_advisory_lock|pg_try_advisory_lock\(|\bLISTEN\b|\bUNLISTEN\b|CREATE TEMP|"
                            r"\.iterator\(|[\"']SET (?!LOCAL)(?!CONSTRAINTS)[A-Za-z_]+ ")  # SQL as written here
