@@ -57,7 +57,8 @@ class PgBouncer:
         self.dir = Path(tempfile.mkdtemp(prefix=f"nj-pgbouncer-{listen_port}-"))
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 10.0) -> "PgBouncer":
+    def command(self) -> list[str]:
+        """Write the configuration; the command that runs PgBouncer on it in the foreground."""
         binary = pgbouncer_binary()
         if binary is None:
             raise PgBouncerUnavailable("pgbouncer is not installed (scripts/install-cluster-deps.sh installs it)")
@@ -70,7 +71,10 @@ class PgBouncer:
         command = [binary, str(ini)]
         if os.geteuid() == 0:
             command[1:1] = ["-u", _unprivileged_user()]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        return command
+
+    def start(self, timeout: float = 10.0) -> "PgBouncer":
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
