@@ -14,6 +14,7 @@ import redis
 BALANCER_SOURCE_ADDRESS = "127.0.0.2"
 REDIS_CLUSTER_SIZE = 6  # 3 masters, 3 replicas
 REDIS_CLUSTER_NODE_TIMEOUT_MS = 5000  # a master unreachable this long is failed over to its replica
+REDIS_RESTART_DELAY_SECONDS = 2 * REDIS_CLUSTER_NODE_TIMEOUT_MS / 1000 + 2  # after the failover: back as a replica
 
 HAPROXY_CFG = """global
     maxconn 4096

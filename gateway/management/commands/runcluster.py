@@ -55,6 +55,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness checks' requests
         self.port, self.nodes = options["port"], options["nodes"]
         self.node_ports = [self.port + i for i in range(1, self.nodes + 1)]
         self.readiness_port = self.port + self.nodes + 1
@@ -113,8 +114,10 @@ class Command(BaseCommand):
         children = [Child(f"redis {port}", topology.redis_cluster_node_command(server, port,
                                                                               self.workdir / f"redis-{port}"))
                     for port in self.redis_ports]
-        self.redis_supervisor = Supervisor(children, backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
-                                           backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS)
+        # A dead master must not come back before its replica took over: it keeps nothing on disk, so it would
+        # return as an empty master of its slots and its replica would copy the emptiness.
+        delay = topology.REDIS_RESTART_DELAY_SECONDS
+        self.redis_supervisor = Supervisor(children, backoff=delay, backoff_max=delay)
         self.redis_supervisor.start_all()
         if not all(topology.wait_for_port(port, 10) for port in self.redis_ports):
             raise CommandError(f"the Redis Cluster's servers did not start (logs: {self.workdir}/redis-*/)")
