@@ -33,8 +33,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DRILL_PORT", 8800)))
-    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("CLUSTER_REDIS_PORT", 7000)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DRILL_PORT", "8800")))
+    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("CLUSTER_REDIS_PORT", "7000")))
     parser.add_argument("--drivers", type=int, default=24)
     parser.add_argument("--passengers", type=int, default=12)
     parser.add_argument("--phase", type=float, default=25.0, help="seconds of steady load between faults")
@@ -133,7 +133,6 @@ class Drill:
 
     async def load_and_faults(self) -> None:
         from gateway.management.commands import simulate
-
         from tests.cluster.drill_clients import Probe, install, last_seqs
 
         install(simulate)

@@ -138,7 +138,7 @@ class DrillClient(Client):
             attempt += 1
             try:
                 await self._open()
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 continue
             self.reconnects += 1
             self._ids += 1
