@@ -86,8 +86,12 @@ def _runs(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_the_task_of_a_killed_worker_is_delivered_again_by_rabbitmq(broker_env, tmp_path):
-    runs, log = tmp_path / "runs.log", tmp_path / "worker.log"
+def test_a_killed_workers_task_is_delivered_again_by_rabbitmq_whose_quorum_queues_run_countdown_tasks(
+        broker_env, tmp_path):
+    from amqp.exceptions import PreconditionFailed
+    from kombu import Connection
+
+    runs, marked, log = tmp_path / "runs.log", tmp_path / "marked", tmp_path / "worker.log"
     first = _start_worker(broker_env, log)
     try:
         _publish(broker_env, "hold", str(runs))
@@ -97,24 +101,12 @@ def test_the_task_of_a_killed_worker_is_delivered_again_by_rabbitmq(broker_env, 
     second = _start_worker(broker_env, log)
     try:
         _wait_for(lambda: len(_runs(runs)) == 2, "the broker delivered the task again to the next worker", log)
+        _publish(broker_env, "mark", str(marked), "2")
+        _wait_for(marked.exists, "the countdown task ran", log)
     finally:
         _kill(second)
 
     assert _runs(runs) == ["run redelivered=False", "run redelivered=True"]
-
-
-def test_the_queues_are_durable_quorum_queues_and_a_countdown_task_runs(broker_env, tmp_path):
-    from amqp.exceptions import PreconditionFailed
-    from kombu import Connection
-
-    marked, log = tmp_path / "marked", tmp_path / "worker.log"
-    worker = _start_worker(broker_env, log)
-    try:
-        _publish(broker_env, "mark", str(marked), "2")
-        _wait_for(marked.exists, "the countdown task ran", log)
-    finally:
-        _kill(worker)
-
     with Connection(BROKER_URL, connect_timeout=3) as connection:
         with pytest.raises(PreconditionFailed, match="x-queue-type"):  # declared otherwise: RabbitMQ refuses
             connection.channel().queue_declare(queue=f"{broker_env['CELERY_QUEUE_PREFIX']}celery", durable=True,

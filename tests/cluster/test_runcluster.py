@@ -3,6 +3,8 @@ client through the balancer and cannot be fooled by a client that reaches a node
 by /health/ready and restarted while the balancer keeps answering; a killed Redis master's replica takes over
 within 30 s; SIGTERM stops every process it started. Needs PostgreSQL, RabbitMQ, haproxy and redis-server
 (scripts/install-cluster-deps.sh); skipped, naming what is missing, otherwise."""
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -152,6 +154,51 @@ def _redis_pid(port: int) -> int:
     raise AssertionError(f"no redis-server on {port}")
 
 
+class Socket:
+    """A signed-in user's socket on one node, speaking the contract's messages."""
+
+    def __init__(self, stack: contextlib.ExitStack, port: int, user):
+        from websockets.sync.client import connect
+
+        from accounts.services import tokens_issue
+
+        self.token = tokens_issue(user=user)["access"]
+        self.ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/ws/?token={self.token}", open_timeout=10))
+        self.ids = 0
+
+    def ask(self, message: dict) -> dict:
+        self.ids += 1
+        self.ws.send(json.dumps({**message, "id": self.ids}))
+        return self.wait(lambda m: m.get("id") == self.ids and m["type"] in ("ack", "error"))
+
+    def wait(self, predicate, timeout: float = 15.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if predicate(message):
+                return message
+
+
+def _a_proposal_crosses_nodes_and_the_accept_comes_back() -> None:
+    """The passenger asks on node 1; the driver's socket is on node 2; the accept's push returns to node 1."""
+    from accounts.tests.factories import make_driver, make_passenger
+
+    driver, passenger = make_driver(), make_passenger()
+    with contextlib.ExitStack() as stack:
+        driver_socket = Socket(stack, NODE_PORTS[1], driver)
+        passenger_socket = Socket(stack, NODE_PORTS[0], passenger)
+        assert driver_socket.ask({"type": "beacon", "active": True})["type"] == "ack"
+        assert driver_socket.ask({"type": "location", "lat": -6.2, "lng": 106.8, "accuracy_m": 5})["accepted"]
+        response = httpx.post(f"http://127.0.0.1:{NODE_PORTS[0]}/api/v1/rides/requests", timeout=10,
+                              headers={"Authorization": f"Bearer {passenger_socket.token}"},
+                              json={"pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}})
+        assert response.status_code == 201, response.text
+        proposal = driver_socket.wait(lambda m: m["type"] == "match.proposal")
+        assert driver_socket.ask({"type": "match.accept", "match_id": proposal["match"]["id"]})["type"] == "ack"
+        accepted = passenger_socket.wait(lambda m: m["type"] == "match.accepted")
+        assert accepted["match"]["id"] == proposal["match"]["id"]
+
+
 def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everything(cluster):
     # given the cluster, ready behind the balancer
     ready = cluster.wait_until(lambda: (r := _try_ready(cluster)) is not None and _ok(r) and r, "ready")
@@ -168,6 +215,9 @@ def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everyth
     assert _otp_request(node, "081200000004", source="127.0.0.7", forwarded_for="10.2.2.1") == 202
     assert _otp_request(node, "081200000005", source="127.0.0.7", forwarded_for="10.2.2.2") == 429
     cluster.wait_until(lambda: "SMS to +6281200000001" in cluster.output(), "the OTP SMS line in the output")
+
+    # a proposal made on one node reaches a driver socket on another, and the accept's push comes back
+    _a_proposal_crosses_nodes_and_the_accept_comes_back()
 
     # when node 1 dies, the balancer keeps answering and /health/ready names it until it is back
     os.kill(_node_pid(NODE_PORTS[0]), signal.SIGKILL)
