@@ -159,3 +159,16 @@ def test_an_operator_sees_products_and_fare_policies_in_the_admin(client, client
              f"/admin/products/farepolicy/{FarePolicy.objects.first().pk}/change/"]
 
     assert [client.get(page).status_code for page in pages] == [200, 200, 200]
+
+
+def test_the_live_sweeper_restores_the_vehicle_mirror_redis_lost(client_for):
+    from locations.services import live_sweep
+
+    car = driver_online(100, vehicle_type="car")
+    get_redis().delete(redis_keys.DRIVERS_VEHICLE)
+    live_sweep()
+
+    ask_for_ride(client_for(make_passenger()), product="car")
+
+    assert get_redis().hget(redis_keys.DRIVERS_VEHICLE, str(car.id)) == "car"
+    assert len(proposals_of(car)) == 1
