@@ -203,7 +203,8 @@ def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None =
     window = {"start": start, "end": end, "step_seconds": step}
 
     requests = _bucketed(RideRequest.objects.all(), "created_at", **window,
-                         made=Count("id"), matched=Count("id", filter=Q(ride__isnull=False)))
+                         made=Count("id", distinct=True),
+                         matched=Count("id", filter=Q(rides__isnull=False), distinct=True))
     # created_at bounds the scan by its index, as for today's counters.
     completed = _bucketed(Ride.objects.filter(status=RideStatus.COMPLETED, created_at__gte=start - timedelta(days=1)),
                           "ended_at", **window, n=Count("id"))

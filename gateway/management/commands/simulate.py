@@ -351,8 +351,8 @@ class Simulation:
         for ride_id, driver_id, status in Ride.objects.filter(status__in=LIVE_RIDE, driver_id__in=ids).values_list(
                 "id", "driver_id", "status"):
             self.leftover_rides.setdefault(str(driver_id), []).append((ride_id, status))
-        for request_id, passenger_id in RideRequest.objects.filter(
-                is_open=True, passenger_id__in=ids, ride__isnull=True).values_list("id", "passenger_id"):
+        for request_id, passenger_id in RideRequest.objects.filter(is_open=True, passenger_id__in=ids).exclude(
+                rides__status__in=LIVE_RIDE).values_list("id", "passenger_id"):
             self.leftover_requests.setdefault(str(passenger_id), []).append(request_id)
         return ([(user, tokens_issue(user=user)) for user in drivers],
                 [(user, tokens_issue(user=user)) for user in passengers])
