@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
+from accounts.selectors import user_get_for_output
 from accounts.serializers import (
     DriverRegisterInputSerializer,
     OtpRequestInputSerializer,
@@ -21,7 +22,6 @@ from accounts.serializers import (
     UserOutputSerializer,
     UserUpdateInputSerializer,
 )
-from accounts.selectors import user_get_for_output
 
 
 def client_ip(request):

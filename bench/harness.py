@@ -233,7 +233,7 @@ class Bench:
         found = []
         for start in range(0, len(ids), 5000):
             found += get_redis().geopos(redis_keys.DRIVERS_GEO, *ids[start:start + 5000])
-        matching = sum(1 for driver, geo in zip(ids, found)
+        matching = sum(1 for driver, geo in zip(ids, found, strict=True)
                        if geo is not None and haversine_m(last[driver][0], last[driver][1], geo[1], geo[0]) < 1.0)
         return f"{matching}/{len(ids)}"
 
@@ -361,7 +361,6 @@ class Bench:
                "kb_per_socket": round((after - before) / max(1, connected) / 1024, 1)}
         if push:
             received = sum(r["pushes"]["n"] for r in results)
-            firsts = [r["pushes"]["first"] for r in results if r["pushes"]["first"]]
             lasts = [r["pushes"]["last"] for r in results if r["pushes"]["last"]]
             span = (max(lasts) - push["t0"]) if lasts else None
             processes = 1 if server == "daphne" else self.args.workers
@@ -382,7 +381,7 @@ class Bench:
         t0 = time.time()
         procs = [subprocess.Popen([sys.executable, "-m", "bench.publish"], cwd=stack.ROOT, env=self.env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in configs]
-        for proc, config in zip(procs, configs):
+        for proc, config in zip(procs, configs, strict=True):
             proc.stdin.write(orjson.dumps(config).decode() + "\n")
             proc.stdin.flush()
         sent, starts = 0, []

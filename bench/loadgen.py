@@ -40,13 +40,13 @@ async def connect_all(config, on_message, tags):
                 try:
                     return await wsclient.connect(host=config["host"], port=config["port"], token=token,
                                                   on_message=on_message, tag=tag)
-                except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, ConnectionError) as exc:
                     if attempt == 2:
                         failures.append(repr(exc))
                     await asyncio.sleep(0.2)
             return None
 
-    sockets = await asyncio.gather(*(one(token, tag) for token, tag in zip(config["tokens"], tags)))
+    sockets = await asyncio.gather(*(one(token, tag) for token, tag in zip(config["tokens"], tags, strict=True)))
     return [sock for sock in sockets if sock is not None], failures
 
 
@@ -347,7 +347,7 @@ async def run_dispatch(config):
                 if t0 >= warm_end and t0 < end:
                     latencies.append(received - t0)
                     count("proposal")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 count("no_proposal_in_time")
             finally:
                 waiting.pop(request_id, None)

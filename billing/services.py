@@ -216,7 +216,7 @@ def _settlements_post(rides) -> list:
     postings = [_settlement_posting(ride, platform_id=platform_id, wallets=wallets) for ride in rides]
     txns = _transactions_write(postings)
     _wallet_balances_move(_wallet_deltas([line for _, lines in postings for line in lines], set(wallets.values())))
-    for ride, txn in zip(rides, txns):
+    for ride, txn in zip(rides, txns, strict=True):
         transaction.on_commit(partial(metrics.settlement_observe, payment_method=ride.payment_method,
                                       ended_at=ride.ended_at, settled_at=txn.created_at))
     return txns

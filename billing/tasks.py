@@ -3,8 +3,9 @@ left behind; and the sweeper of top-ups whose gateway answer was lost.
 
 Under a backlog, settle_ride settles the chunk of rides published before it with one commit (the Redis pending list)
 and the tasks of those rides then find them settled: throughput from batching, latency and at-least-once from the
-one message per ride. All are safe to run any number of times (at-least-once delivery: acks_late, reject_on_worker_lost): the
-settlement takes the ride's row lock and a unique (ride, purpose) key, so a redelivered task changes nothing.
+one message per ride. All are safe to run any number of times (at-least-once delivery: acks_late,
+reject_on_worker_lost): the settlement takes the ride's row lock and a unique (ride, purpose) key, so a redelivered
+task changes nothing.
 """
 import logging
 from datetime import timedelta

@@ -22,11 +22,11 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from gateway.ws_auth import SERVICE_UNAVAILABLE
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
 from nebengjek.realtime import OPS_GROUP, user_group
-from gateway.ws_auth import SERVICE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 

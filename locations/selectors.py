@@ -2,7 +2,7 @@
 where a user was last seen."""
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.conf import settings
@@ -113,7 +113,7 @@ class _Search:
         distance_to, radius_m, excluded, fresh_after = (haversine_m_from(self.lat, self.lng), self.radius_m,
                                                         self.excluded, self.fresh_after)
         near, usable = [], 0
-        for driver_id, position in zip(ids, positions):
+        for driver_id, position in zip(ids, positions, strict=True):
             if position is None or driver_id in excluded:
                 continue
             parts = position.split(",")
@@ -145,4 +145,4 @@ def user_last_position(*, user_id):
     if t is None:
         return None
     return LivePosition(lat=float(lat), lng=float(lng),
-                        recorded_at=datetime.fromtimestamp(float(t), tz=dt_timezone.utc))
+                        recorded_at=datetime.fromtimestamp(float(t), tz=UTC))

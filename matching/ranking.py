@@ -24,7 +24,7 @@ def floor_is_on():
 def needs_ratings(candidates):
     """Whether ranking `candidates` (nearest first) can use their ratings at all: saves the query when not."""
     return floor_is_on() or any(later.distance_m - earlier.distance_m <= settings.RATING_TIE_DISTANCE_M
-                                for earlier, later in zip(candidates, candidates[1:]))
+                                for earlier, later in zip(candidates, candidates[1:], strict=False))
 
 
 def driver_ratings(driver_ids):

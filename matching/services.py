@@ -474,7 +474,8 @@ def request_and_match_release(*, request: RideRequest, match: Match) -> None:
 
 def requests_sweep():
     """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched (their
-    process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed matches past their window. Each request is handled in its own transaction, idempotently."""
+    process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed
+    matches past their window. Each request is handled in its own transaction, idempotently."""
     now = timezone.now()
     limit = settings.MATCHING_SWEEP_LIMIT
     stale_before = now - timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS)

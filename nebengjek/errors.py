@@ -7,7 +7,7 @@ docs/errors.md is generated from the catalogues (`manage.py errors_doc`); a test
 from enum import Enum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(str, Enum):  # noqa: UP042  (StrEnum would change str() of a member, which callers may print)
     """A catalogue entry. The member is the code string clients see (so it compares equal to "not_found"); it also
     carries `status` (the HTTP status; None for an error only the socket sends) and `default_message`."""
 

@@ -146,7 +146,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connections before and after every task unless this is set (a new
 # PostgreSQL connection per task, a large share of a settle_ride's worker CPU); it then closes them every this many
-# tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks, errors).
+# tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks,
+# errors).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

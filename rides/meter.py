@@ -106,7 +106,7 @@ def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
     pipe = client.pipeline(transaction=False)
     for ride_id in ride_ids:
         pipe.xrange(ride_stream_key(ride_id), count=settings.RIDE_TRACK_INGEST_BATCH)
-    return dict(zip(ride_ids, pipe.execute()))
+    return dict(zip(ride_ids, pipe.execute(), strict=True))
 
 
 def _apply_and_delete(client, entries: dict[str, list], apply) -> int:

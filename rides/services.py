@@ -143,7 +143,7 @@ def rides_track_append(*, points_by_ride):
                  if ride.status == RideStatus.IN_PROGRESS]
         changes = [_extend_track(ride=ride, points=points_by_ride[str(ride.pk)]) for ride in rides]
         _track_changes_save(changes)
-        _meters_save([ride for ride, change in zip(rides, changes) if change.added])
+        _meters_save([ride for ride, change in zip(rides, changes, strict=True) if change.added])
     _refused_count(changes)
     return sum(len(change.added) for change in changes)
 

@@ -2,8 +2,7 @@
 database (requests, rides, today's money), and the charts' series over a time range. One snapshot is a few
 queries, whatever the number of watchers."""
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -46,7 +45,7 @@ def live_drivers(*, now=None):
         return [], online_count, 0
     positions = get_redis().hmget(redis_keys.DRIVERS_POSITION, ids)  # "lat,lng,t" of beacon-on drivers, busy too
     drivers = []
-    for driver_id, position in zip(ids, positions):
+    for driver_id, position in zip(ids, positions, strict=True):
         if position is not None:
             lat, lng = position.split(",", 2)[:2]
             drivers.append([driver_id, _round(lat), _round(lng), 1 if driver_id in busy else 0])
@@ -74,7 +73,7 @@ def _live_rides():
         pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
     positions = pipe.execute() if rows else []
     rides = []
-    for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions):
+    for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions, strict=True):
         here = (lat, lng) if lat is not None else (pickup_lat, pickup_lng)
         rides.append([str(pk), _round(here[0]), _round(here[1]), status])
     return rides
@@ -196,10 +195,10 @@ def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None =
 
     chosen = SERIES_RANGES[range_name]
     step = chosen.step_seconds
-    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    now = (now or timezone.now()).astimezone(UTC)
     current = int(now.timestamp()) // step * step  # steps aligned on the epoch: a bucket keeps its bounds
-    start = datetime.fromtimestamp(current - (chosen.buckets - 1) * step, tz=dt_timezone.utc)
-    end = datetime.fromtimestamp(current + step, tz=dt_timezone.utc)
+    start = datetime.fromtimestamp(current - (chosen.buckets - 1) * step, tz=UTC)
+    end = datetime.fromtimestamp(current + step, tz=UTC)
     window = {"start": start, "end": end, "step_seconds": step}
 
     requests = _bucketed(RideRequest.objects.all(), "created_at", **window,

@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from nebengjek import metrics, redis_keys
 from gateway.ops.selectors import ops_counters, ops_snapshot
+from nebengjek import metrics, redis_keys
 from nebengjek.realtime import OPS_GROUP
 from nebengjek.redis import get_redis
 

@@ -21,8 +21,7 @@ import websockets
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.management.commands.seed import (DRIVER_MSISDN_PREFIX, PASSENGER_MSISDN_PREFIX, HOTSPOTS,
-                                               jakarta_point)
+from accounts.management.commands.seed import DRIVER_MSISDN_PREFIX, PASSENGER_MSISDN_PREFIX, jakarta_point
 from locations.geo import haversine_m
 
 ARRIVED_M = 25  # close enough to the pickup / destination
@@ -122,7 +121,7 @@ class Client:
         try:
             await self.socket.send(orjson.dumps({**message, "id": message_id}).decode())
             return await asyncio.wait_for(future, timeout=15) if wait else None
-        except (websockets.ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, websockets.ConnectionClosed):
             self.pending.pop(message_id, None)
             self.sim.stats.errors["ws:no_ack"] += 1
             return None
@@ -159,7 +158,7 @@ class Driver:
         while not self.sim.stopped:
             try:
                 event = await asyncio.wait_for(self.client.events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             kind = event.get("type")
             if kind == "match.proposal":
@@ -284,7 +283,7 @@ class Passenger:
                 break
             try:
                 event = await asyncio.wait_for(self.client.events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.sim.stopping and not confirmed:
                     break
                 continue
