@@ -1,6 +1,8 @@
 """Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full)."""
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -8,12 +10,12 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-_sync_clients = {}
-_async_clients = {}
+_sync_clients: dict[str, redis.Redis] = {}
+_async_clients: dict[str, aioredis.Redis] = {}
 _lock = threading.Lock()
 
 
-def get_redis(url=None):
+def get_redis(url: str | None = None) -> redis.Redis:
     """The process-wide synchronous client for `url` (default settings.REDIS_URL)."""
     url = url or settings.REDIS_URL
     return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
@@ -21,7 +23,7 @@ def get_redis(url=None):
         socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
 
 
-def _made_once(clients, key, make):
+def _made_once(clients: dict[Any, redis.Redis], key: Any, make: Callable[[], redis.Redis]) -> redis.Redis:
     """clients[key], made by make() on first use; threads that race for it get the same one."""
     client = clients.get(key)
     if client is None:
@@ -32,10 +34,10 @@ def _made_once(clients, key, make):
     return client
 
 
-_held_clients = {}
+_held_clients: dict[tuple[int, str], redis.Redis] = {}
 
 
-def get_redis_held(url=None):
+def get_redis_held(url: str | None = None) -> redis.Redis:
     """The process's client on one connection it keeps (redis-py's single_connection_client; threads take turns on
     it), for short hot reads: a command skips the shared pool's lock, checkout and readiness poll (a PING 43-52 ->
     25-27 µs of CPU). One per process, not per thread: Django runs each request's code in a new thread. Without the
@@ -47,7 +49,7 @@ def get_redis_held(url=None):
         socket_timeout=5, decode_responses=True))
 
 
-def get_async_redis(url=None):
+def get_async_redis(url: str | None = None) -> aioredis.Redis:
     """An asyncio client for the running event loop's process (one pool per URL)."""
     url = url or settings.REDIS_URL
     client = _async_clients.get(url)
@@ -60,6 +62,6 @@ def get_async_redis(url=None):
     return client
 
 
-def reset_async_clients():
+def reset_async_clients() -> None:
     """Forget asyncio clients (their connections belong to an event loop that may be gone, as in tests)."""
     _async_clients.clear()

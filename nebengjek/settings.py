@@ -2,6 +2,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -126,7 +127,7 @@ CACHES = {
     }
 }
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         # The pub/sub layer never drops a push silently (../shared/PERFORMANCE.md); events are also persisted.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
