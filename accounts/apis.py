@@ -65,7 +65,7 @@ class OtpVerifyApi(APIView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    authentication_classes = []
+    authentication_classes = ()
     serializer_class = SessionTokenRefreshSerializer
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairOutputSerializer})
