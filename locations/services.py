@@ -9,6 +9,10 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -29,7 +33,7 @@ logger = logging.getLogger(__name__)
 ACCEPTED = "accepted"  # the outcome of a kept position; any other outcome is the reason it was dropped
 
 
-def position_time(*, recorded_at, accuracy_m):
+def position_time(*, recorded_at: datetime | None, accuracy_m: float | None) -> tuple[float | None, str | None]:
     """(the position's time in epoch seconds, None), or (None, the drop reason) when the filter drops it without
     asking Redis (counted)."""
     limits = live.config()
@@ -180,7 +184,7 @@ def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> boo
 
 
 
-def beacon_set(*, user, active):
+def beacon_set(*, user: Any, active: bool) -> bool:
     """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver; turning it on needs a
     verified driver (403 driver_not_verified), off is always allowed.
 
@@ -203,19 +207,19 @@ def beacon_set(*, user, active):
     return active
 
 
-def beacon_mirror(*, driver_id, active):
+def beacon_mirror(*, driver_id: UUID | str, active: bool) -> None:
     """Put the beacon in Redis: on joins the index at the driver's latest position at once (the available index
     unless busy); off leaves it."""
     live.driver_state(driver_id, "beacon", active)
 
 
-def driver_busy_set(*, driver_id, busy):
+def driver_busy_set(*, driver_id: UUID | str, busy: bool) -> None:
     """Mark a driver held (pending proposal, accepted match, live ride) or free. Idempotent; call after commit.
     Busy leaves the available drivers' GEO index; free rejoins it at the latest position, if the beacon is on."""
     live.driver_state(driver_id, "busy", busy)
 
 
-def driver_ride_tracking_set(*, driver_id, ride_id):
+def driver_ride_tracking_set(*, driver_id: UUID | str, ride_id: UUID | str | None) -> None:
     """While `ride_id` is set, the driver's accepted positions are appended to that ride's
     redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
     if ride_id is None:
@@ -224,7 +228,7 @@ def driver_ride_tracking_set(*, driver_id, ride_id):
         get_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
 
 
-def live_sweep():
+def live_sweep() -> dict[str, int]:
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
     database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
@@ -242,7 +246,7 @@ def live_sweep():
             "tracking_fixed": tracking_fixed, "flushed": flushed}
 
 
-def _drivers_replace(driver_ids, chunk=1000):
+def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
     """Put drivers whose beacon or busy flag the sweeper fixed where the flags now say (in or out of the index)."""
     driver_ids = list(driver_ids)
     for start in range(0, len(driver_ids), chunk):
@@ -252,7 +256,7 @@ def _drivers_replace(driver_ids, chunk=1000):
         pipe.execute()
 
 
-def _busy_out_of_index(chunk=1000):
+def _busy_out_of_index(chunk: int = 1000) -> None:
     """Take every busy driver out of the available drivers' GEO index. Busy set and index change together in one
     script, so this finds nothing unless something wrote one without the other (the release that made the index
     available-only left the busy drivers of that moment in it; the ingest script only skips re-adding them)."""
@@ -261,25 +265,25 @@ def _busy_out_of_index(chunk=1000):
         get_redis().zrem(redis_keys.DRIVERS_GEO, *busy[start:start + chunk])
 
 
-def _beacon_on_ids(ids=None):
+def _beacon_on_ids(ids: Iterable[Any] | None = None) -> set[str]:
     rows = DriverPresence.objects.filter(beacon_active=True)
     if ids is not None:
         rows = rows.filter(driver_id__in=ids)
     return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
 
 
-def _suspended_ids(ids=None):
+def _suspended_ids(ids: Iterable[Any] | None = None) -> set[str]:
     rows = get_user_model().objects.filter(is_active=False)
     if ids is not None:
         rows = rows.filter(pk__in=ids)
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
-def _busy_ids(ids=None):
+def _busy_ids(ids: Iterable[Any] | None = None) -> set[str]:
     return live_sources().held_driver_ids(ids)
 
 
-def _set_reconcile(key, truth):
+def _set_reconcile(key: str, truth: Callable[..., set[str]]) -> set[str]:
     """Make the Redis set `key` equal the database's `truth()`; returns the members fixed (added or removed).
 
     The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
