@@ -1,9 +1,9 @@
 """Reads of the live state: who is available near a point (the one answer for nearby, dispatch and surge), and
 where a user was last seen."""
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Iterable
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -136,7 +136,7 @@ class _Search:
                 for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]
 
 
-def driver_beacon_on(*, driver_id) -> bool:
+def driver_beacon_on(*, driver_id: UUID) -> bool:
     """True when the driver's beacon is on (the database's DriverPresence, not its Redis mirror)."""
     from locations.models import DriverPresence
 
@@ -148,5 +148,5 @@ def user_last_position(*, user_id: UUID | str) -> "LivePosition | None":
     lat, lng, t = get_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")
     if t is None:
         return None
-    return LivePosition(lat=float(lat), lng=float(lng),
+    return LivePosition(lat=float(lat), lng=float(lng),  # type: ignore[arg-type]  # written together with t
                         recorded_at=datetime.fromtimestamp(float(t), tz=UTC))

@@ -11,7 +11,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from channels.db import database_sync_to_async
@@ -50,21 +50,22 @@ def position_time(*, recorded_at: datetime | None, accuracy_m: float | None) -> 
     return min(t, now), None
 
 
-def location_outcome(result) -> str:
+def location_outcome(result: int) -> str:
     """Count the script's result; "accepted" or the reason the position was dropped (live.DROP_REASONS)."""
     outcome = ACCEPTED if result == live.ACCEPTED else live.DROP_REASONS[result]
     count_location(outcome)
     return outcome
 
 
-def location_ack(outcome: str) -> dict:
+def location_ack(outcome: str) -> dict[str, Any]:
     """The answer to a position, REST and socket: {"accepted": true} or {"accepted": false, "reason": ...}."""
     if outcome == ACCEPTED:
         return {"accepted": True}
     return {"accepted": False, "reason": outcome}
 
 
-def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+def location_record(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
+                    accuracy_m: float | None = None) -> str:
     """Record a user's position (sync: REST, commands, tests). Returns "accepted", or why the plausibility filter
     dropped it: inaccurate, future, out_of_order or too_fast.
 
@@ -76,11 +77,11 @@ def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> 
         return dropped
     result = live.ingest(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        result = _restored_then_ingested(user_id, lat, lng, t, result)
+        result = _restored_then_ingested(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: not dropped
     return location_outcome(result)
 
 
-def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
+def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
         live_reference_restore(user_id=user_id, result=result)
@@ -90,18 +91,19 @@ def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
     return result
 
 
-async def location_record_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
+                                accuracy_m: float | None = None) -> str:
     """The socket's twin of location_record: batched with other sockets' updates into one Redis round trip."""
     t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
     if dropped:
         return dropped
     result = await live.flusher().submit(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)
+        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: set
     return location_outcome(result)
 
 
-async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
+async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
         await _live_reference_restore_async(user_id=user_id, result=result)
@@ -115,7 +117,7 @@ async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
 _RESTORES_PER_UPDATE = 2
 
 
-def live_reference_restore(*, user_id, result) -> None:
+def live_reference_restore(*, user_id: UUID | str, result: int) -> None:
     """What the ingest script needs before it can judge a position (`result`, one of live.RESTORE_FIRST)."""
     if result == live.STATE_LOST:
         live_state_restore()
@@ -123,10 +125,11 @@ def live_reference_restore(*, user_id, result) -> None:
         driver_reference_restore(driver_id=user_id)
 
 
-_state_restores = weakref.WeakKeyDictionary()  # event loop -> its state restore in flight (or done)
+# event loop -> its state restore in flight (or done)
+_state_restores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[int]] = weakref.WeakKeyDictionary()
 
 
-async def _live_reference_restore_async(*, user_id, result) -> None:
+async def _live_reference_restore_async(*, user_id: UUID | str, result: int) -> None:
     """live_reference_restore off the event loop. After a flush every socket's next update finds the state lost:
     the sockets of one process share one restore in flight instead of each reading the database."""
     if result != live.STATE_LOST:
@@ -162,7 +165,7 @@ def live_state_restore() -> int:
 _RESTORE_CHUNK = 1000
 
 
-def driver_reference_restore(*, driver_id) -> None:
+def driver_reference_restore(*, driver_id: UUID | str) -> None:
     """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
     seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
     entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
@@ -177,7 +180,8 @@ def driver_reference_restore(*, driver_id) -> None:
             live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
-def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+def location_ingest(*, user: Any, lat: float, lng: float, recorded_at: datetime | None = None,
+                    accuracy_m: float | None = None) -> bool:
     """location_record for a user object; True when the position was accepted."""
     return location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at,
                            accuracy_m=accuracy_m) == ACCEPTED
@@ -289,7 +293,7 @@ def _set_reconcile(key: str, truth: Callable[..., set[str]]) -> set[str]:
     The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
     """
     client = get_redis()
-    wanted, present = truth(), client.smembers(key)
+    wanted, present = truth(), cast(set[str], client.smembers(key))  # decode_responses: str members
     missing, extra = wanted - present, present - wanted
     if missing or extra:
         now_true = truth(missing | extra)
@@ -310,7 +314,7 @@ def _tracking_reconcile() -> int:
     locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
     tracking_wanted = live_sources().tracking_wanted
     client = get_redis()
-    wanted, present = tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
+    wanted, present = tracking_wanted(), cast(dict[str, str], client.hgetall(redis_keys.DRIVERS_TRACKING))
     drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
     drivers |= present.keys() - wanted.keys()
     if not drivers:

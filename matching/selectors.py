@@ -1,5 +1,6 @@
 """Reads of requests and matches as their owners see them (a passenger their requests, a driver their matches)."""
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from accounts.models import User
@@ -35,7 +36,7 @@ def match_get_for_driver(*, match_id: UUID | str, driver: User) -> Match:
     return match
 
 
-def drivers_held_ids(ids: Iterable[UUID] | None = None) -> set[str]:
+def drivers_held_ids(ids: Iterable[Any] | None = None) -> set[str]:
     """The drivers a live match holds (pending proposal, accepted, or on a ride), as strings; of `ids` only if given.
     The live sweeper mirrors this set in Redis."""
     rows = Match.objects.filter(holds_driver=True)

@@ -8,7 +8,6 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
-
 from nebengjek.models import Event
 from rides.errors import RidesError, RidesException
 from rides.models import Ride, RideStatus, TrackPoint
@@ -60,14 +59,16 @@ def ride_meter_reference(*, ride_id: UUID | str, driver_id: UUID | str) -> Meter
            .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at").first())
     if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
         return None
-    return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3], recorded_at=row[4])
+    return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3],  # type: ignore[arg-type]
+                          recorded_at=row[4])  # the track_last_* fields are set together
 
 
 def ride_meter_references_in_progress() -> list[MeterReference]:
     """Every in-progress ride's last accepted point (to rebuild Redis' live state after a loss)."""
     rows = (Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False)
             .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
-    return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng, recorded_at=at)
+    return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng,  # type: ignore[arg-type]
+                           recorded_at=at)  # type: ignore[arg-type]  # track_last_* are set together
             for ride_id, driver_id, lat, lng, at in rows]
 
 
@@ -75,7 +76,7 @@ def rides_tracking_wanted(*, lock_ride_ids: Iterable[Any] | None = None) -> dict
     """driver id -> ride id of every in-progress ride. With `lock_ride_ids`: of those rides only, their rows locked
     first (call it in a transaction), so a start or an end in flight commits before the answer."""
     if lock_ride_ids is None:
-        rows = Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "pk")
+        rows: QuerySet[Ride, Any] = Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "pk")
         return {str(driver_id): str(ride_id) for driver_id, ride_id in rows}
     ids = sorted(_uuids(lock_ride_ids))
     rows = (Ride.objects.select_for_update().filter(pk__in=ids).order_by("pk")

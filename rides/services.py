@@ -6,11 +6,12 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from billing.tasks import settle_ride
@@ -339,8 +340,9 @@ def _plausible_move(*, from_point: Any, to_lat: float, to_lng: float, to_at: dat
 
 def _append_to_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     """Points all newer than the track's last one: nothing to read."""
-    last = StreamPoint(lat=ride.track_last_lat, lng=ride.track_last_lng, recorded_at=ride.track_last_at) \
-        if ride.track_last_at is not None else None
+    last = (StreamPoint(lat=ride.track_last_lat, lng=ride.track_last_lng,  # type: ignore[arg-type]  # set together
+                        recorded_at=ride.track_last_at)
+            if ride.track_last_at is not None else None)
     change = TrackChange()
     added_m = 0.0
     for point in points:
@@ -382,7 +384,7 @@ def _merge_into_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange"
         point.segment_m = segment
         previous = point
     new_tail_m = sum(point.segment_m for point in stored + change.added)
-    _meter_advance(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)
+    _meter_advance(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)  # type: ignore[arg-type]  # a point
     return change
 
 
@@ -430,8 +432,8 @@ def _meters_save(rides: list[Ride]) -> None:
     expressions whose Python cost grows with every ride in the batch."""
     if not rides:
         return
-    fields = [Ride._meta.get_field(name) for name in METER_FIELDS]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    fields = cast(list[Field[Any, Any]], [Ride._meta.get_field(name) for name in METER_FIELDS])  # concrete fields
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[arg-type]
     sql = f"UPDATE {connection.ops.quote_name(Ride._meta.db_table)} SET {assignments} WHERE id = %s"
     rows = [[f.get_db_prep_save(getattr(ride, f.attname), connection) for f in fields]
             + [Ride._meta.pk.get_db_prep_value(ride.pk, connection)] for ride in rides]
