@@ -2,6 +2,8 @@
 something changed (and at least every OPS_RESEND_SECONDS), plus the live-state gauges on /metrics."""
 import hashlib
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from asgiref.sync import async_to_sync
@@ -14,33 +16,36 @@ from nebengjek import metrics, redis_keys
 from nebengjek.realtime import OPS_GROUP
 from nebengjek.redis import get_redis
 
+if TYPE_CHECKING:
+    from billing.selectors import LedgerFindings
+
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_TYPE = "ops.snapshot"  # the client message type, and the channel-layer type (consumer.ops_snapshot)
 
 
-def ops_group_joins(user):
+def ops_group_joins(user: Any) -> bool:
     """Whose sockets join the `ops` group: active staff."""
     return bool(user is not None and user.is_active and user.is_staff)
 
 
-def ops_watch_mark():
+def ops_watch_mark() -> None:
     """A staff page is open (called when it fetches a socket token): broadcast for the next OPS_WATCH_TTL."""
     get_redis().set(redis_keys.OPS_WATCHED, "1", ex=redis_keys.OPS_WATCHED_TTL)
 
 
-def ops_snapshot_message(snapshot):
+def ops_snapshot_message(snapshot: dict[str, Any]) -> str:
     return orjson.dumps({"type": SNAPSHOT_TYPE, **snapshot}).decode()
 
 
-def gauges_set(counters):
+def gauges_set(counters: dict[str, Any]) -> None:
     metrics.ONLINE_DRIVERS.set(counters["online_drivers"])
     metrics.AVAILABLE_DRIVERS.set(counters["available_drivers"])
     metrics.SEARCHING_REQUESTS.set(counters["searching_requests"])
     metrics.RIDES_IN_PROGRESS.set(counters["rides_in_progress"])
 
 
-def _changed(snapshot):
+def _changed(snapshot: dict[str, Any]) -> bool:
     """True when the snapshot (its time aside) differs from the last one sent, or that one is old."""
     body = orjson.dumps({key: value for key, value in snapshot.items() if key != "at"})
     digest = hashlib.blake2b(body, digest_size=16).hexdigest()
@@ -51,7 +56,7 @@ def _changed(snapshot):
     return True
 
 
-def ops_broadcast_tick(*, now=None):
+def ops_broadcast_tick(*, now: datetime | None = None) -> str:
     """One beat of the broadcaster; returns what it did: `sent`, `unchanged`, `gauges` or `idle`."""
     now = now or timezone.now()
     client = get_redis()
@@ -74,7 +79,7 @@ def ops_broadcast_tick(*, now=None):
     return "sent"
 
 
-def ledger_check(*, now=None):
+def ledger_check(*, now: datetime | None = None) -> "LedgerFindings":
     """Run the ledger reconciler (billing.selectors.ledger_findings) and publish its verdict as gauges."""
     from billing.selectors import ledger_findings
 
