@@ -48,9 +48,9 @@ def _pending_push(ride_id):
         logger.warning("settle_ride: pending list unavailable", exc_info=True)
 
 
-def _pending_pop() -> list:
+def _pending_pop() -> list[str]:
     try:
-        return get_redis().lpop(redis_keys.BILLING_SETTLE_PENDING, settings.BILLING_SETTLE_CHUNK) or []
+        return get_redis().lpop(redis_keys.BILLING_SETTLE_PENDING, settings.BILLING_SETTLE_CHUNK) or []  # type: ignore[return-value]
     except RedisError:
         logger.warning("settle_ride: pending list unavailable", exc_info=True)
         return []

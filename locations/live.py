@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import logging
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -191,7 +192,7 @@ return stale
 
 _SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA,
             "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA}
-_registered = {}
+_registered: dict[str, Any] = {}
 
 
 def script(name):
@@ -202,7 +203,7 @@ def script(name):
     return registered
 
 
-_async_registered = {}
+_async_registered: dict[str, tuple[Any, Any]] = {}
 
 
 def async_script(name, client):
@@ -385,10 +386,10 @@ class LocationFlusher:
             await pool.release(connection)
 
 
-_flushers = weakref.WeakKeyDictionary()
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "LocationFlusher"] = weakref.WeakKeyDictionary()
 
 
-_last_flusher = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
+_last_flusher: list[Any] = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
 
 
 def flusher():

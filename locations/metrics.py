@@ -1,4 +1,6 @@
 """Live-location metrics on /metrics (per process)."""
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 LOCATION_UPDATES = Counter(
@@ -11,7 +13,7 @@ WS_MESSAGES_THROTTLED = Counter("nebengjek_ws_messages_throttled_total", "Socket
 WS_SLOW_CONSUMERS_CLOSED = Counter("nebengjek_ws_slow_consumers_closed_total",
                                    "Sockets closed with 4408: the client let too many pushes pile up unread")
 
-_outcomes = {}
+_outcomes: dict[str, Any] = {}  # outcome -> its labelled counter
 
 
 def count_location(outcome):
