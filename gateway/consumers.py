@@ -11,6 +11,7 @@ import collections
 import functools
 import logging
 import time
+from typing import Any
 
 import orjson
 import redis
@@ -76,7 +77,7 @@ class _Limits:
         self.send_queue_max_bytes = settings.WS_SEND_QUEUE_MAX_BYTES
 
 
-_cached = {}
+_cached: dict[str, Any] = {}
 
 
 def _limits():
@@ -147,7 +148,7 @@ async def dispatch_from(receive, channel_receive, dispatch, lock, channel_dispat
 
     def side_done(task):
         if pumping and not task.cancelled():
-            main.cancel()  # wake this task: the side pump's exception is raised below
+            main.cancel()  # type: ignore[union-attr]  # wake this task: the side pump's exception is raised below
 
     side = asyncio.ensure_future(_pump_unlocked(channel_receive, channel_dispatch))
     side.add_done_callback(side_done)
@@ -155,7 +156,7 @@ async def dispatch_from(receive, channel_receive, dispatch, lock, channel_dispat
         await _pump(receive, dispatch, lock)
     except asyncio.CancelledError:
         if side.done() and not side.cancelled():
-            main.uncancel()
+            main.uncancel()  # type: ignore[union-attr]  # (this runs in a task)
             side.result()  # the channel pump's exception, in place of the cancellation it caused
         raise
     finally:
@@ -196,7 +197,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     store_down = False  # Redis refused the socket's channel at the handshake
     left = False  # the groups were left (websocket_disconnect ran)
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
-    outbox = None  # pushes not yet handed to the server: deque of (seq | None, text), made at the first push
+    outbox: collections.deque[tuple[int | None, str]] | None = None  # pushes not yet handed to the server, made at the first push
     outbox_chars = 0
     writer = None  # the task handing the outbox to the server, while there is something to hand
 
@@ -399,8 +400,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
 
     def outbox_full(self, adding: int) -> bool:
         limits = _limits()
-        return len(self.outbox) >= limits.send_queue_max_messages or \
-            self.outbox_chars + adding > limits.send_queue_max_bytes
+        return (len(self.outbox) >= limits.send_queue_max_messages  # type: ignore[arg-type]  # called with an outbox
+                or self.outbox_chars + adding > limits.send_queue_max_bytes)
 
     async def drain_outbox(self) -> None:
         """Hand the outbox to the server in order, one message per turn of the lock (acks interleave); a send that

@@ -31,7 +31,7 @@ from locations.selectors import RequesterRefused, drivers_available_near_async
 PATH = "/api/v1/drivers/nearby"
 USER_ACTIVE_CACHE_SECONDS = 5.0
 _ACTIVE_CACHE_MAX = 100_000
-_active_until = {}  # user id -> time.monotonic() until which the user counts as active in this process
+_active_until: dict[str, float] = {}  # user id -> time.monotonic() until which the user counts as active in this process
 
 _STATIC_HEADERS = [
     (b"content-type", b"application/json"),

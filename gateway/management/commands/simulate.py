@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
@@ -68,10 +69,10 @@ class Client:
     def __init__(self, sim, user, tokens):
         self.sim, self.user, self.id = sim, user, str(user.pk)
         self.access, self.refresh = tokens["access"], tokens["refresh"]
-        self.socket = None
-        self.events = asyncio.Queue()
+        self.socket: Any = None  # the websockets client connection, once connected
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._ids = 0
-        self.pending = {}  # message id -> future of the ack/error
+        self.pending: dict[int, asyncio.Future[Any]] = {}  # message id -> future of the ack/error
 
     async def rest(self, method, path, body=None, expected=(200, 201, 202, 204)):
         for attempt in range(2):
@@ -135,7 +136,7 @@ class Driver:
     def __init__(self, sim, client, rng, start=None):
         self.sim, self.client, self.rng = sim, client, rng
         self.here = start or jakarta_point(rng)  # from its live position: a jump would be dropped as too fast
-        self.ride = None  # the live ride as last pushed
+        self.ride: Any = None  # the live ride as last pushed
         self.ending = False
 
     async def run(self):
