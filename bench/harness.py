@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -52,7 +53,7 @@ class LoadGens:
             while True:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"load generator did not say {word} in {timeout}s")
-                line = process.stdout.readline()
+                line = process.stdout.readline()  # type: ignore[union-attr]  # stdout=PIPE
                 if not line:
                     raise RuntimeError(f"load generator exited before {word}; see bench/out/*.log")
                 if line.strip() == word:
@@ -60,8 +61,8 @@ class LoadGens:
 
     def tell(self, word):
         for process in self.processes:
-            process.stdin.write(word + "\n")
-            process.stdin.flush()
+            process.stdin.write(word + "\n")  # type: ignore[union-attr]  # stdin=PIPE
+            process.stdin.flush()  # type: ignore[union-attr]
 
     def results(self):
         for process in self.processes:
@@ -96,6 +97,8 @@ def median(values):
 
 
 class Bench:
+    machine: dict[str, Any]  # set by main() (machine_info) before run()
+
     def __init__(self, args):
         self.args = args
         self.env = stack.base_env()
@@ -382,8 +385,8 @@ class Bench:
         procs = [subprocess.Popen([sys.executable, "-m", "bench.publish"], cwd=stack.ROOT, env=self.env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in configs]
         for proc, config in zip(procs, configs, strict=True):
-            proc.stdin.write(orjson.dumps(config).decode() + "\n")
-            proc.stdin.flush()
+            proc.stdin.write(orjson.dumps(config).decode() + "\n")  # type: ignore[union-attr]  # stdin=PIPE
+            proc.stdin.flush()  # type: ignore[union-attr]
         sent, starts = 0, []
         for proc in procs:
             out, _ = proc.communicate(timeout=120)
@@ -462,7 +465,7 @@ class Bench:
 
 
 def merge_counts(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for key, value in counts.items():
             merged[key] = merged.get(key, 0) + value

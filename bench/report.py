@@ -7,6 +7,7 @@ import datetime
 import json
 import statistics
 import subprocess
+from typing import Any
 
 from bench import stack
 
@@ -335,7 +336,7 @@ def _details(bench):
 
 
 def merge(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for key, value in (counts or {}).items():
             merged[key] = merged.get(key, 0) + value

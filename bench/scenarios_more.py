@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from bench import fixtures, stack
 from bench.harness import LoadGens, ms, pct
@@ -102,7 +103,7 @@ def report_dispatch(bench, keys):
 
 
 def _merged(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for k, v in counts.items():
             merged[k] = merged.get(k, 0) + v
