@@ -148,5 +148,8 @@ def user_last_position(*, user_id: UUID | str) -> "LivePosition | None":
     lat, lng, t = get_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")
     if t is None:
         return None
-    return LivePosition(lat=float(lat), lng=float(lng),  # type: ignore[arg-type]  # written together with t
-                        recorded_at=datetime.fromtimestamp(float(t), tz=UTC))
+    return LivePosition(
+        lat=float(lat),  # type: ignore[arg-type]  # lat and lng are written together with t
+        lng=float(lng),  # type: ignore[arg-type]
+        recorded_at=datetime.fromtimestamp(float(t), tz=UTC),
+    )

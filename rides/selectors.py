@@ -59,17 +59,29 @@ def ride_meter_reference(*, ride_id: UUID | str, driver_id: UUID | str) -> Meter
            .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at").first())
     if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
         return None
-    return MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=row[2], lng=row[3],  # type: ignore[arg-type]
-                          recorded_at=row[4])  # the track_last_* fields are set together
+    return MeterReference(
+        ride_id=str(ride_id),
+        driver_id=str(driver_id),
+        lat=row[2],  # type: ignore[arg-type]  # the track_last_* fields are set together
+        lng=row[3],  # type: ignore[arg-type]
+        recorded_at=row[4],
+    )
 
 
 def ride_meter_references_in_progress() -> list[MeterReference]:
     """Every in-progress ride's last accepted point (to rebuild Redis' live state after a loss)."""
     rows = (Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False)
             .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
-    return [MeterReference(ride_id=str(ride_id), driver_id=str(driver_id), lat=lat, lng=lng,  # type: ignore[arg-type]
-                           recorded_at=at)  # type: ignore[arg-type]  # track_last_* are set together
-            for ride_id, driver_id, lat, lng, at in rows]
+    return [
+        MeterReference(
+            ride_id=str(ride_id),
+            driver_id=str(driver_id),
+            lat=lat,  # type: ignore[arg-type]  # the track_last_* fields are set together
+            lng=lng,  # type: ignore[arg-type]
+            recorded_at=at,  # type: ignore[arg-type]
+        )
+        for ride_id, driver_id, lat, lng, at in rows
+    ]
 
 
 def rides_tracking_wanted(*, lock_ride_ids: Iterable[Any] | None = None) -> dict[str, str]:

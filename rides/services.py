@@ -340,9 +340,15 @@ def _plausible_move(*, from_point: Any, to_lat: float, to_lng: float, to_at: dat
 
 def _append_to_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     """Points all newer than the track's last one: nothing to read."""
-    last = (StreamPoint(lat=ride.track_last_lat, lng=ride.track_last_lng,  # type: ignore[arg-type]  # set together
-                        recorded_at=ride.track_last_at)
-            if ride.track_last_at is not None else None)
+    last = (
+        StreamPoint(
+            lat=ride.track_last_lat,  # type: ignore[arg-type]  # set together with track_last_at
+            lng=ride.track_last_lng,  # type: ignore[arg-type]
+            recorded_at=ride.track_last_at,
+        )
+        if ride.track_last_at is not None
+        else None
+    )
     change = TrackChange()
     added_m = 0.0
     for point in points:
@@ -432,7 +438,7 @@ def _meters_save(rides: list[Ride]) -> None:
     expressions whose Python cost grows with every ride in the batch."""
     if not rides:
         return
-    fields = cast(list[Field[Any, Any]], [Ride._meta.get_field(name) for name in METER_FIELDS])  # concrete fields
+    fields = cast("list[Field[Any, Any]]", [Ride._meta.get_field(name) for name in METER_FIELDS])  # concrete fields
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[arg-type]
     sql = f"UPDATE {connection.ops.quote_name(Ride._meta.db_table)} SET {assignments} WHERE id = %s"
     rows = [[f.get_db_prep_save(getattr(ride, f.attname), connection) for f in fields]

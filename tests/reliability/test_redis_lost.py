@@ -1,8 +1,9 @@
 """Redis lost (issue 9, item 6): the app pointed at a private redis-server that is killed and restarted empty.
 
 REDIS_URL, the cache and the channel layer all point at that server (Celery is eager in tests) (its port:
-RELIABILITY_REDIS_PORT, default 6510 + 1; never the machine's Redis). While it is gone every REST operation of the schema either works or
-answers 503 `service_unavailable` in the error shape — never a 500 — and /health/ready answers 503 naming redis.
+RELIABILITY_REDIS_PORT, default 6510 + 1; never the machine's Redis). While it is gone every REST operation of the
+schema either works or answers 503 `service_unavailable` in the error shape — never a 500 — and /health/ready
+answers 503 naming redis.
 After a restart (empty) drivers reappear in nearby from their next location once the live sweeper (beat, every 10 s)
 has re-derived the beacon set from the database, and no ride or rupiah has moved.
 """
