@@ -18,6 +18,10 @@ class AccountsException(DomainError):
     pass
 
 
+# token_not_valid's message for a token of a signed-out or revoked sign-in session, REST and refresh alike.
+SESSION_ENDED_MESSAGE = "This sign-in session has ended; sign in again."
+
+
 # The codes each REST view may answer besides nebengjek.errors' common ones (the OpenAPI schema lists them).
 OPERATION_ERRORS = {
     "OtpRequestApi": (AccountsError.INVALID_MSISDN, AccountsError.OTP_RATE_LIMITED),

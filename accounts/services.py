@@ -8,6 +8,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -21,7 +22,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.errors import AccountsError, AccountsException
+from accounts.errors import SESSION_ENDED_MESSAGE, AccountsError, AccountsException
 from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
 from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
@@ -29,7 +30,7 @@ from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.exceptions import token_error
 from nebengjek.realtime import close_sessions_on_commit
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_rate_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, in
 
 def _count_otp_send(windows: list[tuple[str, int, int]]) -> int:
     """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
-    pipe = get_redis().pipeline(transaction=True)
+    pipe = get_rate_redis().pipeline(transaction=True)
     for key, ttl, _ in windows:
         pipe.set(key, 0, ex=ttl, nx=True)
         pipe.incr(key)
@@ -90,7 +91,7 @@ return 0
 
 def _uncount_otp_send(windows: list[tuple[str, int, int]]) -> None:
     try:
-        get_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
+        get_rate_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
     except redis.RedisError:
         logger.warning("OTP send counters not given back after a failed send", exc_info=True)
 
@@ -229,7 +230,7 @@ def sign_in_session_refresh_check(*, user_id: uuid.UUID | str, sid: str) -> None
         return
     session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
     if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.")
+        raise DomainError(CommonError.TOKEN_NOT_VALID, SESSION_ENDED_MESSAGE)
 
 
 def sessions_prune(*, limit: int = SESSION_PRUNE_CHUNK * 20) -> dict[str, int]:
@@ -401,3 +402,16 @@ def _suspended_mirror(*, user_id: uuid.UUID | str, suspended: bool) -> None:
             get_redis().srem(redis_keys.USERS_SUSPENDED, str(user_id))
     except redis.RedisError:
         logger.warning("suspended-users mirror not updated (the live sweeper repairs it)", exc_info=True)
+
+
+def user_rating_lock(*, user_id: uuid.UUID | str) -> int:
+    """Lock a rated user's row (in the caller's transaction) and return the all-time rating count, so ratings of one
+    user are numbered in order. FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks a rating's foreign
+    keys take, so two people rating each other at once cannot deadlock."""
+    return User.objects.select_for_update(no_key=True).values_list("rating_count", flat=True).get(pk=user_id)
+
+
+def user_rating_set(*, user_id: uuid.UUID | str, average: Decimal | None, count: int) -> None:
+    """Store a user's rating aggregate (rides computes it from its ratings, the user's row locked by
+    user_rating_lock)."""
+    User.objects.filter(pk=user_id).update(rating_average=average, rating_count=count)

@@ -19,8 +19,6 @@ WRITE_METHODS = {"create", "bulk_create", "get_or_create", "update_or_create", "
 ALLOWED = {
     ("billing/services.py", "Ride", "select_for_update"): "billing locks the rides it settles; it never writes them",
     ("matching/services.py", "User", "select_for_update"): "dispatch claims free drivers (SKIP LOCKED), no write",
-    ("rides/ratings.py", "User", "select_for_update"): "a rating locks the rated user to number ratings in order",
-    ("rides/ratings.py", "User", "update"): "a rating refreshes the rated user's average: to move to accounts",
     ("gateway/management/commands/locations_bench.py", "User", "get_or_create"): "bench seeding command",
     ("gateway/management/commands/locations_bench.py", "DriverProfile", "get_or_create"): "bench seeding command",
 }
