@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from nebengjek import redis_keys
+from nebengjek import redis_keys, tracing
 from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -347,6 +347,10 @@ class LocationFlusher:
             self._task = None
 
     async def _flush(self, batch):
+        with tracing.hot_span("locations.flush", {"batch.size": len(batch)}):
+            await self._flush_batch(batch)
+
+    async def _flush_batch(self, batch):
         client = self._client
         try:
             results = await self._execute(batch)

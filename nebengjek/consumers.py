@@ -23,6 +23,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
+from nebengjek import tracing
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
 from nebengjek.realtime import OPS_GROUP, user_group
@@ -340,7 +341,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(message_id, SocketError.UNKNOWN_TYPE, *_unknown_type_error(message))
             return
         try:
-            extra = await handler(self, message)
+            with tracing.socket_message_span(message["type"], self.user_id):
+                extra = await handler(self, message)
         except DomainError as exc:
             await self.send_error(message_id, exc.code, exc.message, exc.details)
             return
@@ -448,6 +450,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     # Channel-layer messages (from nebengjek.realtime) -------------------------------------------------------
     async def realtime_event(self, message):
         event = message["event"]
+        if "traceparent" in message:
+            tracing.push_delivered(event["type"], message["traceparent"], self.user_id, event.get("seq"))
         await self.push(orjson.dumps(event).decode(), event.get("seq"))
 
     async def ops_snapshot(self, message):
