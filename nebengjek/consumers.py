@@ -26,6 +26,7 @@ from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CON
 from nebengjek import tracing
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
+from nebengjek.middleware import bind_user_id
 from nebengjek.realtime import OPS_GROUP, user_group
 from nebengjek.ws_auth import SERVICE_UNAVAILABLE
 
@@ -273,6 +274,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.close_once(CLOSE_TRY_AGAIN_LATER, SERVICE_UNAVAILABLE)
             return
         self.user_id = self.scope["user_id"]
+        bind_user_id(self.user_id)  # this socket's task: its log lines carry the user
         WS_CONNECTIONS.inc()
 
     async def close_once(self, code: int, reason: str) -> None:
