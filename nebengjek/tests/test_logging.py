@@ -11,7 +11,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from nebengjek.middleware import RedactingJsonFormatter, RequestIdLogFilter
-from nebengjek.tests.test_tracing import spans  # noqa: F401  (fixture: tracing on, spans in memory)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,33 +1,17 @@
 """One trace follows a ride request from the view through the dispatch to each driver's socket, and a ride's end
 through the settlement task's queue hop to the ledger write (spans kept by an in-memory exporter)."""
+import os
 import time
 
-import pytest
 from channels.db import database_sync_to_async
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from locations.services import location_ingest
 from matching.tests.conftest import next_of_type
 from matching.tests.helpers import ask_for_ride, driver_online, make_passenger
-from nebengjek import tracing
 from rides.tests.factories import make_confirmed_ride
 
 db = database_sync_to_async
-
-
-@pytest.fixture
-def spans():
-    """Tracing on for this test, every trace sampled, the finished spans kept in memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=tracing.sampler(1.0, 1.0))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.configure(provider, hot_ratio=0.0)
-    yield exporter
-    tracing.unconfigure()
-    provider.shutdown()
 
 
 def _server_span(exporter, method, path_part):
@@ -71,12 +55,15 @@ def test_a_ride_end_trace_holds_the_settlement_task_after_its_queue_hop_and_the_
     location_ingest(user=ride.driver, lat=-6.2, lng=106.8)
     assert driver.post(f"/api/v1/rides/{ride.id}/start").status_code == 200
     eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    environ = dict(os.environ)  # the worker exports its log settings (CELERY_LOG_LEVEL …) into the environment
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             assert driver.post(f"/api/v1/rides/{ride.id}/end", {}, format="json").status_code == 200
             run = _wait_for_span(spans, "run/billing.tasks.settle_ride")
     finally:
         app.conf.task_always_eager = eager
+        os.environ.clear()
+        os.environ.update(environ)
 
     view = _server_span(spans, "POST", f"/api/v1/rides/{ride.id}/end")
     by_id = {span.context.span_id: span for span in _trace_of(spans, view)}
