@@ -84,3 +84,15 @@ def _wait_for_span(exporter, name, timeout=30.0):
             return found[0]
         time.sleep(0.05)
     raise AssertionError(f"no span {name!r} within {timeout}s: {[s.name for s in exporter.get_finished_spans()]}")
+
+
+async def test_a_request_over_asgi_continues_the_callers_trace_from_its_traceparent_header(spans):
+    from django.test import AsyncClient
+
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+    await AsyncClient().get("/api/v1/me", headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"})
+
+    view = _server_span(spans, "GET", "/api/v1/me")
+    assert format(view.context.trace_id, "032x") == caller_trace
+    assert format(view.parent.span_id, "016x") == caller_span
