@@ -78,13 +78,16 @@ class RootSampler(Sampler):
 
 
 def sampler_ratio() -> float:
-    """TRACING_SAMPLE_RATIO (env OTEL_TRACES_SAMPLER_RATIO), else the standard OTEL_TRACES_SAMPLER_ARG of a ratio
-    sampler, else 1."""
+    """TRACING_SAMPLE_RATIO (env OTEL_TRACES_SAMPLER_RATIO), else the standard OTEL_TRACES_SAMPLER (`always_off`: 0;
+    a ratio sampler: its OTEL_TRACES_SAMPLER_ARG), else 1."""
     from django.conf import settings
 
     if settings.TRACING_SAMPLE_RATIO is not None:
         return settings.TRACING_SAMPLE_RATIO
-    if os.environ.get("OTEL_TRACES_SAMPLER", "") in ("traceidratio", "parentbased_traceidratio"):
+    standard = os.environ.get("OTEL_TRACES_SAMPLER", "")
+    if standard in ("always_off", "parentbased_always_off"):
+        return 0.0
+    if standard in ("traceidratio", "parentbased_traceidratio"):
         try:
             return float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1"))
         except ValueError:

@@ -96,3 +96,30 @@ async def test_a_request_over_asgi_continues_the_callers_trace_from_its_tracepar
     view = _server_span(spans, "GET", "/api/v1/me")
     assert format(view.context.trace_id, "032x") == caller_trace
     assert format(view.parent.span_id, "016x") == caller_span
+
+
+def test_without_an_otlp_endpoint_nothing_is_instrumented_and_our_spans_are_no_ops(settings):
+    from nebengjek import tracing
+
+    settings.OTEL_EXPORTER_OTLP_ENDPOINT = ""
+
+    assert tracing.configure() is False
+    assert not tracing.enabled() and tracing.span("x") is tracing.span("y")
+    assert tracing.current_traceparent() == ""
+
+
+def test_the_sampler_starts_no_trace_at_a_client_call_and_keeps_hot_paths_at_their_own_rate():
+    from opentelemetry.sdk.trace.sampling import Decision
+
+    from nebengjek import tracing
+
+    sampler = tracing.sampler(1.0, 0.0)
+    trace_id = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+
+    def decision(kind, attributes=None):
+        return sampler.should_sample(None, trace_id, "s", kind, attributes).decision
+
+    assert decision(SpanKind.CLIENT) == Decision.DROP
+    assert decision(SpanKind.SERVER, {"http.url": "http://x/api/v1/rides/requests"}) == Decision.RECORD_AND_SAMPLE
+    assert decision(SpanKind.SERVER, {"http.url": "http://x/api/v1/drivers/nearby?lat=1"}) == Decision.DROP
+    assert decision(SpanKind.SERVER, {tracing.HOT_ATTRIBUTE: True}) == Decision.RECORD_AND_SAMPLE
