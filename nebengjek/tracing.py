@@ -55,7 +55,8 @@ def enabled() -> bool:
 
 class RootSampler(Sampler):
     """The decision for a trace's first span: a client call (Redis, SQL, HTTP) outside any traced work starts no
-    trace; hot paths are kept at `hot_ratio` (decided by the caller: HOT_ATTRIBUTE), the rest at `ratio`."""
+    trace; hot paths (HOT_ATTRIBUTE, decided by the caller; the hot URLs) and Celery publishes and runs that no traced
+    work caused (beat's periodic tasks) are kept at `hot_ratio`, the rest at `ratio`."""
 
     def __init__(self, ratio: float, hot_ratio: float):
         self._ratio = TraceIdRatioBased(ratio)
@@ -65,6 +66,8 @@ class RootSampler(Sampler):
                       trace_state=None) -> SamplingResult:
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP)
+        if kind in (SpanKind.PRODUCER, SpanKind.CONSUMER):  # a task nobody traced asked for: beat's periodic work
+            return self._hot.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         if attributes:
             if attributes.get(HOT_ATTRIBUTE):
                 return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)

@@ -108,7 +108,7 @@ def test_without_an_otlp_endpoint_nothing_is_instrumented_and_our_spans_are_no_o
     assert tracing.current_traceparent() == ""
 
 
-def test_the_sampler_starts_no_trace_at_a_client_call_and_keeps_hot_paths_at_their_own_rate():
+def test_the_sampler_starts_no_trace_at_a_client_call_and_keeps_hot_paths_and_beat_tasks_at_the_hot_rate():
     from opentelemetry.sdk.trace.sampling import Decision
 
     from nebengjek import tracing
@@ -120,6 +120,7 @@ def test_the_sampler_starts_no_trace_at_a_client_call_and_keeps_hot_paths_at_the
         return sampler.should_sample(None, trace_id, "s", kind, attributes).decision
 
     assert decision(SpanKind.CLIENT) == Decision.DROP
+    assert decision(SpanKind.CONSUMER) == decision(SpanKind.PRODUCER) == Decision.DROP  # beat's tasks: hot rate
     assert decision(SpanKind.SERVER, {"http.url": "http://x/api/v1/rides/requests"}) == Decision.RECORD_AND_SAMPLE
     assert decision(SpanKind.SERVER, {"http.url": "http://x/api/v1/drivers/nearby?lat=1"}) == Decision.DROP
     assert decision(SpanKind.SERVER, {tracing.HOT_ATTRIBUTE: True}) == Decision.RECORD_AND_SAMPLE
