@@ -50,13 +50,16 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
         # django.request logs a 4xx/5xx after the middleware has returned: its record carries the request itself.
         request = getattr(record, "request", None)
-        record.request_id = request_id_var.get() or getattr(request, "request_id", "")
+        record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         trace_id, span_id = tracing.log_ids()
         if not trace_id:
             trace_id, span_id = getattr(request, "log_trace_ids", ("", ""))
         record.trace_id, record.span_id = trace_id, span_id
         if not getattr(record, "user_id", None):
-            record.user_id = user_id_var.get() or getattr(request, "log_user_id", "")
+            # A record about a finished request names that request's user, whatever the context holds after it.
+            record.user_id = getattr(request, "log_user_id", None)
+            if record.user_id is None:
+                record.user_id = user_id_var.get()
         return True
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from nebengjek.middleware import RedactingJsonFormatter, RequestIdLogFilter
+from nebengjek.middleware import RedactingJsonFormatter, RequestIdLogFilter, bind_user_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +59,7 @@ def json_log():
     finally:
         logging.getLogger().setLevel(old_level)
         handler.setStream(old_stream)
+        bind_user_id(None)
 
 
 def _sign_in(api_client, sms_outbox):
@@ -74,6 +75,7 @@ def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(
                                                                                sms_outbox, client_for):
     from matching.tests.helpers import ask_for_ride, driver_online, last_proposal
 
+    bind_user_id("someone-else")  # a context still holding another user's id: a request's line names its own user
     code, tokens = _sign_in(api_client, sms_outbox)
     passenger = APIClient()
     passenger.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
