@@ -99,8 +99,8 @@ def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(
 
 
 def test_a_line_carrying_a_token_an_otp_code_or_a_phone_number_is_redacted():
-    record = logging.LogRecord("t", logging.INFO, __file__, 1, "signed in %s with Bearer abc.def.ghijkl", ("+6281234567890",),
-                               None)
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "signed in %s with Bearer abc.def.ghijkl",
+                               ("+6281234567890",), None)
     record.code, record.token = "123456", "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoxfQ.c2lnbmF0dXJl"
     RequestIdLogFilter().filter(record)
 
