@@ -129,6 +129,13 @@ def ride_ids_unsettled(*, ended_before: datetime, limit: int = 500) -> list[UUID
     return list(rides.values_list("pk", flat=True)[:limit])
 
 
+def unsettled_oldest_ended_at() -> datetime | None:
+    """When the longest-waiting completed ride without a settlement ended (None when every ride is settled)."""
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    return (Ride.objects.filter(status=RideStatus.COMPLETED).exclude(Exists(settled)).order_by("ended_at")
+            .values_list("ended_at", flat=True).first())
+
+
 def topup_ids_pending(*, created_before: datetime, limit: int = 100) -> list[UUID]:
     """Top-ups still pending that were recorded before `created_before`, oldest first (for the sweeper)."""
     pending = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=created_before).order_by("created_at")

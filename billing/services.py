@@ -28,7 +28,7 @@ from billing.models import (
     TransactionPurpose,
 )
 from matching.models import PaymentMethod
-from nebengjek import metrics
+from nebengjek import metrics, tracing
 from rides.errors import RidesException, invalid_ride_state, ride_status_words
 from rides.models import Ride, RideStatus
 
@@ -120,14 +120,15 @@ def _transactions_write(postings: list[tuple[LedgerTransaction, list[Line]]]) ->
     """Insert transactions and all their entries: two statements whatever the number of transactions.
 
     `postings`: (LedgerTransaction not yet saved, [Line]) pairs, each already balanced."""
-    txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
-    LedgerEntry.objects.bulk_create(
-        [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
-         for txn, lines in postings for line in lines])
-    if connection.vendor != "postgresql":
-        # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
-        for txn in txns:
-            _check_stored_sum(txn)
+    with tracing.span("billing.ledger_write", {"ledger.transactions": len(postings)}):
+        txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
+        LedgerEntry.objects.bulk_create(
+            [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
+             for txn, lines in postings for line in lines])
+        if connection.vendor != "postgresql":
+            # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
+            for txn in txns:
+                _check_stored_sum(txn)
     return txns
 
 

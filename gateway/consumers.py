@@ -25,8 +25,10 @@ from django.dispatch import receiver
 
 from gateway.ws_auth import SERVICE_UNAVAILABLE
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
+from nebengjek import tracing
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
+from nebengjek.middleware import bind_user_id
 from nebengjek.realtime import OPS_GROUP, user_group
 
 logger = logging.getLogger(__name__)
@@ -273,6 +275,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.close_once(CLOSE_TRY_AGAIN_LATER, SERVICE_UNAVAILABLE)
             return
         self.user_id = self.scope["user_id"]
+        bind_user_id(self.user_id)  # this socket's task: its log lines carry the user
         WS_CONNECTIONS.inc()
 
     async def close_once(self, code: int, reason: str) -> None:
@@ -341,7 +344,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(message_id, SocketError.UNKNOWN_TYPE, *_unknown_type_error(message))
             return
         try:
-            extra = await handler(self, message)
+            with tracing.socket_message_span(message["type"], self.user_id):
+                extra = await handler(self, message)
         except DomainError as exc:
             await self.send_error(message_id, exc.code, exc.message, exc.details)
             return
@@ -449,6 +453,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     # Channel-layer messages (from nebengjek.realtime) -------------------------------------------------------
     async def realtime_event(self, message):
         event = message["event"]
+        if "traceparent" in message:
+            tracing.push_delivered(event["type"], message["traceparent"], self.user_id, event.get("seq"))
         await self.push(orjson.dumps(event).decode(), event.get("seq"))
 
     async def ops_snapshot(self, message):

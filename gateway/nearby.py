@@ -27,6 +27,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from locations.metrics import NEARBY_FAST
 from locations.selectors import RequesterRefused, drivers_available_near_async
+from nebengjek import tracing
 
 PATH = "/api/v1/drivers/nearby"
 USER_ACTIVE_CACHE_SECONDS = 5.0
@@ -50,7 +51,8 @@ class NearbyFastPath:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
-            body = await nearby_answer(scope)
+            with tracing.hot_span("GET /api/v1/drivers/nearby (fast path)"):
+                body = await nearby_answer(scope)
             if body is not None:
                 await _send_json(scope, send, body)
                 return None

@@ -7,6 +7,7 @@ Python (never Redis' clock) so that tests can control them.
 import asyncio
 import hashlib
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -16,7 +17,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from nebengjek import redis_keys
+from locations.metrics import LOCATION_ACK_SECONDS
+from nebengjek import redis_keys, tracing
 from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -325,6 +327,7 @@ class LocationFlusher:
     def __init__(self, window_s):
         self._window_s = window_s
         self._pending = []
+        self._first_at = 0.0  # when the oldest update waiting for the next flush arrived
         self._task = None
         # Its own connections, bound to this event loop (one flush in flight needs one).
         self._client = aioredis.Redis.from_url(settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2,
@@ -332,6 +335,8 @@ class LocationFlusher:
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._first_at = time.monotonic()
         self._pending.append((ingest_command(user_id, lat, lng, t), future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -342,12 +347,17 @@ class LocationFlusher:
             while self._pending:
                 if self._window_s:
                     await asyncio.sleep(self._window_s)
-                batch, self._pending = self._pending, []
+                batch, self._pending, first_at = self._pending, [], self._first_at
                 await self._flush(batch)
+                LOCATION_ACK_SECONDS.observe(time.monotonic() - first_at)
         finally:
             self._task = None
 
     async def _flush(self, batch):
+        with tracing.hot_span("locations.flush", {"batch.size": len(batch)}):
+            await self._flush_batch(batch)
+
+    async def _flush_batch(self, batch):
         client = self._client
         try:
             results = await self._execute(batch)

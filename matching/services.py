@@ -34,7 +34,7 @@ from matching.errors import (
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
 from matching.service_area import trip_ensure_serviceable
 from matching.surge import SurgeQuote, nearest_from_quote, surge_quote
-from nebengjek import metrics
+from nebengjek import metrics, tracing
 from rides.errors import ride_status_words
 from rides.fare import metered_fare
 from rides.models import Ride, RideStatus
@@ -227,8 +227,12 @@ def _offer_next_batch(request: RideRequest, *, offered: Iterable[Any], now: date
     exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
     radii = settings.MATCHING_RADII_M
     for radius in [r for r in radii if r > request.radius_m]:
-        batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
-                         surge=surge)
+        with tracing.span("matching.dispatch_batch", {"ride_request.id": str(request.id), "batch.radius_m": radius,
+                                                      "batch.no": request.batch_no + 1}) as batch_span:
+            batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
+                             surge=surge)
+            if batch_span is not None:
+                batch_span.set_attribute("batch.proposals", len(batch))
         if batch:
             request.batch_no += 1
             request.radius_m = radius

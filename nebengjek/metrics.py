@@ -10,6 +10,8 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 CELERY_TASK_FAILURES = Counter("nebengjek_celery_task_failures_total", "Celery tasks that raised", ["task"])
+CELERY_QUEUE_DEPTH = Gauge("nebengjek_celery_queue_depth", "Messages waiting in each Celery queue (set by the ops "
+                           "broadcaster)", ["queue"], multiprocess_mode="mostrecent")
 
 # --- live state, set by the ops broadcaster (gateway.ops.tasks) every few seconds ---------------------------
 ONLINE_DRIVERS = Gauge("nebengjek_online_drivers", "Drivers with the beacon on and a fresh position",
@@ -53,6 +55,10 @@ SETTLEMENT_LAG_SECONDS = Histogram(
     "nebengjek_settlement_lag_seconds", "From a ride's end to its settlement in the ledger",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
+SETTLEMENT_BACKLOG_AGE_SECONDS = Gauge(
+    "nebengjek_settlement_backlog_age_seconds",
+    "How long the oldest completed ride without a settlement has waited (0 when all are settled; set by the ledger "
+    "check)", multiprocess_mode="mostrecent")
 LEDGER_IMBALANCE_IDR = Gauge("nebengjek_ledger_imbalance_idr",
                              "Rupiah unaccounted for at the last ledger reconciliation (0 when sound)",
                              multiprocess_mode="mostrecent")
@@ -109,3 +115,14 @@ def ledger_findings_record(findings: LedgerFindings, *, checked_at: datetime) ->
     LEDGER_IMBALANCE_IDR.set(findings.imbalance)
     LEDGER_PROBLEMS.set(findings.problems)
     LEDGER_CHECKED_AT.set(checked_at.timestamp())
+
+
+def settlement_backlog_record(*, oldest_ended_at, now) -> None:
+    """The age of the oldest unsettled completed ride (billing.selectors.unsettled_oldest_ended_at), 0 for none."""
+    age = (now - oldest_ended_at).total_seconds() if oldest_ended_at is not None else 0.0
+    SETTLEMENT_BACKLOG_AGE_SECONDS.set(max(0.0, age))
+
+
+def celery_queue_depths_record(depths: dict[str, int]) -> None:
+    for queue, depth in depths.items():
+        CELERY_QUEUE_DEPTH.labels(queue=queue).set(depth)

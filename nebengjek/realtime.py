@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from nebengjek import tracing
 from nebengjek.models import Event
 from nebengjek.redis import get_redis
 
@@ -80,25 +81,33 @@ def send_events_on_commit(items: Iterable[tuple[Iterable[UserId], str, dict[str,
         return []
     counts = Counter(user_id for user_id, _, _ in recipients)
     now = timezone.now()
+    traceparent = tracing.current_traceparent()
     with transaction.atomic(savepoint=False):
         last_seqs = _allocate_seqs(counts)
         next_seqs = {user_id: last_seqs[user_id] - counts[user_id] + 1 for user_id in counts}
         events = []
         for user_id, type, payload in recipients:
             events.append(Event(user_id=user_id, seq=next_seqs[user_id], type=type, payload=payload,
-                                created_at=now))
+                                created_at=now, traceparent=traceparent))
             next_seqs[user_id] += 1
         Event.objects.bulk_create(events)
-        messages = [(user_group(event.user_id), {"type": "realtime.event", "event": event.as_message()})
-                    for event in events]
+        messages = [(user_group(event.user_id), _event_message(event)) for event in events]
         transaction.on_commit(lambda: push_messages(messages))
     return events
+
+
+def _event_message(event: Event) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "realtime.event", "event": event.as_message()}
+    if event.traceparent:  # the socket's push span continues the trace (never sent to the client)
+        message["traceparent"] = event.traceparent
+    return message
 
 
 def push_messages(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """Best-effort delivery of (group, message) to connected sockets; a lost push is recovered by `resume`."""
     try:
-        _publish(messages)
+        with tracing.span("realtime.publish", {"messaging.batch.message_count": len(messages)}):
+            _publish(messages)
     except Exception:  # the event is stored; a client that missed it resumes by seq
         logger.exception("realtime push failed", extra={"groups": [group for group, _ in messages]})
 

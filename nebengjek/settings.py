@@ -468,6 +468,14 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, /metrics needs
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 
+# --- Tracing (nebengjek/tracing.py): OpenTelemetry, exported over OTLP/HTTP only when an endpoint is set -----------
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")  # e.g. http://collector:4318
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="nebengjek")
+# Share of traces kept at their root; unset: the standard OTEL_TRACES_SAMPLER(_ARG) ratio, else every trace.
+TRACING_SAMPLE_RATIO = env.float("OTEL_TRACES_SAMPLER_RATIO", default=None)
+# Share of the hot paths traced (socket location updates, nearby, the location flusher's batches).
+TRACING_HOT_SAMPLE_RATIO = env.float("OTEL_TRACES_HOT_SAMPLER_RATIO", default=0.001)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 CELERY_LOG_LEVEL = env.str("CELERY_LOG_LEVEL", default="WARNING")
 LOGGING = {
@@ -476,8 +484,9 @@ LOGGING = {
     "filters": {"request_id": {"()": "nebengjek.middleware.RequestIdLogFilter"}},
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "()": "nebengjek.middleware.RedactingJsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s %(span_id)s "
+                   "%(user_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(message)s"},

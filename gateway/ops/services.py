@@ -43,6 +43,23 @@ def gauges_set(counters: dict[str, Any]) -> None:
     metrics.AVAILABLE_DRIVERS.set(counters["available_drivers"])
     metrics.SEARCHING_REQUESTS.set(counters["searching_requests"])
     metrics.RIDES_IN_PROGRESS.set(counters["rides_in_progress"])
+    try:
+        metrics.celery_queue_depths_record(celery_queue_depths())
+    except Exception:  # only a gauge: the broker may be another kind, or briefly down
+        logger.warning("celery queue depths not read", exc_info=True)
+
+
+def celery_queue_depths() -> dict[str, int]:
+    """Messages waiting in each configured queue of a Redis broker (a queue is a list named after it)."""
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith(("redis://", "rediss://", "unix://")):
+        return {}
+    names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    client = get_redis(broker)
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(name)
+        return dict(zip(names, pipe.execute(), strict=True))
 
 
 def _changed(snapshot: dict[str, Any]) -> bool:
@@ -81,10 +98,12 @@ def ops_broadcast_tick(*, now: datetime | None = None) -> str:
 
 def ledger_check(*, now: datetime | None = None) -> "LedgerFindings":
     """Run the ledger reconciler (billing.selectors.ledger_findings) and publish its verdict as gauges."""
-    from billing.selectors import ledger_findings
+    from billing.selectors import ledger_findings, unsettled_oldest_ended_at
 
+    now = now or timezone.now()
     findings = ledger_findings()
-    metrics.ledger_findings_record(findings, checked_at=now or timezone.now())
+    metrics.ledger_findings_record(findings, checked_at=now)
+    metrics.settlement_backlog_record(oldest_ended_at=unsettled_oldest_ended_at(), now=now)
     if not findings.is_clean:
         logger.error("ledger not clean", extra={"problems": findings.problems, "imbalance_idr": findings.imbalance})
     return findings
