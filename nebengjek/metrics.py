@@ -117,7 +117,7 @@ def ledger_findings_record(findings: LedgerFindings, *, checked_at: datetime) ->
     LEDGER_CHECKED_AT.set(checked_at.timestamp())
 
 
-def settlement_backlog_record(*, oldest_ended_at, now) -> None:
+def settlement_backlog_record(*, oldest_ended_at: datetime | None, now: datetime) -> None:
     """The age of the oldest unsettled completed ride (billing.selectors.unsettled_oldest_ended_at), 0 for none."""
     age = (now - oldest_ended_at).total_seconds() if oldest_ended_at is not None else 0.0
     SETTLEMENT_BACKLOG_AGE_SECONDS.set(max(0.0, age))
