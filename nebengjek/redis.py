@@ -7,6 +7,8 @@ script reads with the index); rate counters take `get_rate_redis()` (RATE_REDIS_
 """
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -14,12 +16,12 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-_sync_clients = {}
-_async_clients = {}
+_sync_clients: dict[str, redis.Redis] = {}
+_async_clients: dict[str, aioredis.Redis] = {}
 _lock = threading.Lock()
 
 
-def get_redis(url=None):
+def get_redis(url: str | None = None) -> redis.Redis:
     """The process-wide synchronous client for `url` (default the live state's, settings.LIVE_REDIS_URL)."""
     url = url or settings.LIVE_REDIS_URL
     return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
@@ -27,7 +29,7 @@ def get_redis(url=None):
         socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
 
 
-def _made_once(clients, key, make):
+def _made_once(clients: dict[Any, redis.Redis], key: Any, make: Callable[[], redis.Redis]) -> redis.Redis:
     """clients[key], made by make() on first use; threads that race for it get the same one."""
     client = clients.get(key)
     if client is None:
@@ -38,10 +40,10 @@ def _made_once(clients, key, make):
     return client
 
 
-_held_clients = {}
+_held_clients: dict[tuple[int, str], redis.Redis] = {}
 
 
-def get_redis_held(url=None):
+def get_redis_held(url: str | None = None) -> redis.Redis:
     """The process's client on one connection it keeps (redis-py's single_connection_client; threads take turns on
     it), for short hot reads: a command skips the shared pool's lock, checkout and readiness poll (a PING 43-52 ->
     25-27 µs of CPU). One per process, not per thread: Django runs each request's code in a new thread. Without the
@@ -53,7 +55,7 @@ def get_redis_held(url=None):
         socket_timeout=5, decode_responses=True))
 
 
-def get_async_redis(url=None):
+def get_async_redis(url: str | None = None) -> aioredis.Redis:
     """An asyncio client for the running event loop's process (one pool per URL; default the live state's)."""
     url = url or settings.LIVE_REDIS_URL
     client = _async_clients.get(url)
@@ -66,7 +68,7 @@ def get_async_redis(url=None):
     return client
 
 
-def get_rate_redis():
+def get_rate_redis() -> redis.Redis:
     """The client for rate counters (settings.RATE_REDIS_URL): OTP send windows."""
     return get_redis(settings.RATE_REDIS_URL)
 
@@ -77,6 +79,6 @@ def role_urls() -> dict[str, list[str]]:
             "channels": list(settings.CHANNEL_REDIS_URLS)}
 
 
-def reset_async_clients():
+def reset_async_clients() -> None:
     """Forget asyncio clients (their connections belong to an event loop that may be gone, as in tests)."""
     _async_clients.clear()

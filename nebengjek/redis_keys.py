@@ -54,7 +54,7 @@ LIVE_STATE_MARKER = "live:rebuilt"
 USERS_SUSPENDED = "users:suspended"
 
 
-def key(template, **parts):
+def key(template: str, **parts: object) -> str:
     return template.format(**parts)
 
 # matching: each driver's last offer outcomes for the ranking (matching.offer_stats), LIST newest first of "a" / "n" /
