@@ -264,7 +264,8 @@ def _vehicles_reconcile(chunk=1000) -> int:
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
         present = client.hmget(redis_keys.DRIVERS_VEHICLE, part)
-        wrong = {driver_id: wanted[driver_id] for driver_id, have in zip(part, present) if have != wanted[driver_id]}
+        wrong = {driver_id: wanted[driver_id]
+                 for driver_id, have in zip(part, present, strict=True) if have != wanted[driver_id]}
         if wrong:
             client.hset(redis_keys.DRIVERS_VEHICLE, mapping=wrong)
             fixed += len(wrong)

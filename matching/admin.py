@@ -53,7 +53,8 @@ class RideRequestAdmin(ReadOnlyAdmin):
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
     # State changes only through services (the action below), never by editing fields.
     fields = ["passenger", "status", "is_open", "product", "fare_policy", "payment_method", "pickup", "destination",
-              "estimate_distance", "estimate", "estimate_lines", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
+              "estimate_distance", "estimate", "estimate_lines", "surge_multiplier", "surge_cell", "surge_supply",
+              "surge_demand", "batch_no", "radius",
               "confirm_deadline", "ride", "created_at", "updated_at"]
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
     date_hierarchy = "created_at"

@@ -52,7 +52,7 @@ def offer_stats_get(*, driver_ids) -> dict[str, OfferStats]:
     pipe = get_redis().pipeline(transaction=False)
     for driver_id in ids:
         pipe.lrange(_key(driver_id), 0, settings.RANKING_WINDOW_OFFERS)
-    found = dict(zip(ids, pipe.execute()))
+    found = dict(zip(ids, pipe.execute(), strict=True))
     missing = [driver_id for driver_id, outcomes in found.items() if not outcomes]
     if missing:
         found.update(offer_stats_rebuild(driver_ids=missing))

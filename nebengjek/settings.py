@@ -378,7 +378,8 @@ PRODUCTS_BUILTIN = {
 # Waiting at the pickup: free this long after the driver arrived (Ride.driver_arrived_at); after it, the fare adds
 # the policy's waiting_per_minute per whole minute, and a late cancellation or a no-show costs a cancellation fee.
 FREE_WAITING_SECONDS = env.int("FREE_WAITING_SECONDS", default=300)
-CANCELLATION_FEE_IDR = {"bike": 5000, "car": 10000}  # per product; a product not listed pays CANCELLATION_FEE_DEFAULT_IDR
+# per product; a product not listed pays CANCELLATION_FEE_DEFAULT_IDR
+CANCELLATION_FEE_IDR = {"bike": 5000, "car": 10000}
 CANCELLATION_FEE_DEFAULT_IDR = 5000
 CANCELLATION_FEE_ON_LATE_CANCEL = True  # the passenger cancels after the free window: the fee goes to the driver
 CANCELLATION_FEE_ON_NO_SHOW = True  # the driver reports a no-show after the free window: the same fee

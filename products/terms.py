@@ -49,7 +49,7 @@ def time_multipliers_parse(raw) -> tuple[TimeMultiplier, ...]:
     windows = []
     for item in raw:
         if not isinstance(item, dict) or set(item) != {"start", "end", "multiplier"}:
-            raise ValueError("each time multiplier is {\"start\": \"HH:MM\", \"end\": \"HH:MM\", \"multiplier\": \"1.2\"}")
+            raise ValueError('each time multiplier is {"start": "HH:MM", "end": "HH:MM", "multiplier": "1.2"}')
         try:
             start, end = time.fromisoformat(str(item["start"])), time.fromisoformat(str(item["end"]))
             multiplier = Decimal(str(item["multiplier"]))

@@ -57,7 +57,7 @@ def test_a_malformed_time_window_is_refused(operator):
     car = FarePolicy.objects.get(product__code="car")
 
     response = operator.post(f"/admin/products/farepolicy/{car.pk}/change/",
-                             _policy_form(car, time_multipliers='[{"start": "25:00", "end": "07:00", "multiplier": 2}]'))
+                             _policy_form(car, time_multipliers='[{"start": "25:00", "end": "7:00", "multiplier": 2}]'))
 
     assert response.status_code == 200 and b"bad time multiplier" in response.content
 
