@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,7 @@ def sign_in_session_ended(*, sid: str) -> bool:
     return False
 
 
-def driver_vehicle_types(*, driver_ids=None) -> dict[str, str]:
+def driver_vehicle_types(*, driver_ids: Iterable[UUID | str] | None = None) -> dict[str, str]:
     """{driver id: vehicle type} of these drivers (all drivers when None)."""
     profiles = DriverProfile.objects.all()
     if driver_ids is not None:

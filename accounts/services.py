@@ -320,7 +320,7 @@ def vehicle_plate_normalize(raw: str) -> str:
     return " ".join(part for part in match.groups() if part)
 
 
-def driver_cancellation_count(*, driver_id) -> None:
+def driver_cancellation_count(*, driver_id: uuid.UUID | str) -> None:
     """A driver backed out of a confirmed ride (matching.services.request_back_to_dispatch): one more on the
     profile (the ranking reads the recent ones from the matches)."""
     DriverProfile.objects.filter(user_id=driver_id).update(

@@ -146,7 +146,7 @@ class CancellationFeeAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ["ride__id", "ride__passenger__msisdn", "ride__driver__msisdn"]
     fields = ["idempotency_key", "ride_link", "reason", "fee", "payer", "payee", "memo", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
 
     def get_queryset(self, request):
         return (super().get_queryset(request).filter(purpose=TransactionPurpose.CANCELLATION_FEE)
@@ -154,9 +154,10 @@ class CancellationFeeAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
+        context = getattr(response, "context_data", None) or {}
+        changelist = context.get("cl")
         if changelist is not None:
-            response.context_data["report"] = selectors.cancellation_fee_report(transactions=changelist.queryset)
+            context["report"] = selectors.cancellation_fee_report(transactions=changelist.queryset)
         return response
 
     @admin.display(description="ride")

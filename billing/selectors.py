@@ -118,7 +118,7 @@ def ride_receipt_get(*, ride_id: UUID | str, user_id: UUID | str) -> dict[str, A
     }
 
 
-def ride_receipt_lines(ride) -> list[dict]:
+def ride_receipt_lines(ride: Ride) -> list[dict[str, Any]]:
     """Every line of the fare (rides.fare.receipt_lines): base, distance, time of day, surge, minimum-fare top-up,
     waiting, the driver's price adjustment (≤ 0), then the admin fee taken from the charge. The lines before the
     admin fee sum to charged_amount; charged_amount − admin_fee is the driver's payout."""
@@ -126,7 +126,7 @@ def ride_receipt_lines(ride) -> list[dict]:
     charged = {"base": 0, "distance": 0, "time_of_day": 0, "surge": 0, "minimum_top_up": 0, "waiting": 0}
     charged.update({kind: stored[kind] for kind in charged if kind in stored})
     lines = [{"kind": kind, "amount": amount} for kind, amount in charged.items()]
-    lines.append({"kind": "price_adjustment", "amount": ride.charged_amount - ride.metered_fare})
+    lines.append({"kind": "price_adjustment", "amount": (ride.charged_amount or 0) - (ride.metered_fare or 0)})
     lines.append({"kind": "admin_fee", "amount": ride.admin_fee})
     return lines
 
@@ -255,12 +255,12 @@ def ledger_findings(*, settle_grace_seconds: float | None = None) -> LedgerFindi
     return findings
 
 
-def cancellation_fee_report(*, transactions=None) -> dict:
+def cancellation_fee_report(*, transactions: QuerySet[LedgerTransaction] | None = None) -> dict[str, int]:
     """Totals of the cancellation fees posted (of `transactions`, default all): how many, what the passengers were
     charged (collected), what the drivers were credited (paid), and the split by reason (late cancel or no-show)."""
     txns = transactions if transactions is not None else LedgerTransaction.objects.all()
     txns = txns.filter(purpose=TransactionPurpose.CANCELLATION_FEE)
-    entries = LedgerEntry.objects.filter(transaction__in=txns.values("pk"))
+    entries = LedgerEntry.objects.filter(transaction__in=list(txns.values_list("pk", flat=True)))
     collected = -(entries.filter(amount__lt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"])
     paid = entries.filter(amount__gt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"]
     no_shows = txns.filter(ride__cancel_reason="no_show").count()

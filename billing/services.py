@@ -322,16 +322,17 @@ def ride_refund(*, ride_id: UUID | str, reason: str = "", refunded_by: str | Non
 
 # --- cancellation fees -----------------------------------------------------------------------------------------
 
-def cancellation_fee_lines(*, ride) -> list[Line]:
+def cancellation_fee_lines(*, ride: Ride) -> list[Line]:
     """The fee from the passenger's wallet to the driver's, whatever the payment method: a cash passenger's wallet
     goes negative (an amount owed, collected with a later ride or top-up)."""
+    fee = ride.cancellation_fee or 0
     return [
-        Line(wallet_account_id(user_id=ride.passenger_id), EntryKind.CANCELLATION_FEE, -ride.cancellation_fee),
-        Line(wallet_account_id(user_id=ride.driver_id), EntryKind.CANCELLATION_FEE, ride.cancellation_fee),
+        Line(wallet_account_id(user_id=ride.passenger_id), EntryKind.CANCELLATION_FEE, -fee),
+        Line(wallet_account_id(user_id=ride.driver_id), EntryKind.CANCELLATION_FEE, fee),
     ]
 
 
-def ride_cancellation_fee_post(*, ride) -> LedgerTransaction:
+def ride_cancellation_fee_post(*, ride: Ride) -> LedgerTransaction:
     """Post the cancellation fee frozen on a cancelled ride, exactly once (idempotency key and the unique
     (ride, purpose) key): a second call returns the first posting. Called inside the cancel's transaction, with the
     ride locked (lock order: ride -> wallets)."""

@@ -254,7 +254,7 @@ def live_sweep() -> dict[str, int]:
             "tracking_fixed": tracking_fixed, "flushed": flushed}
 
 
-def _vehicles_reconcile(chunk=1000) -> int:
+def _vehicles_reconcile(chunk: int = 1000) -> int:
     """Mirror the vehicle type of every beacon-on driver missing from (or wrong in) drivers:vehicle; returns how
     many were fixed."""
     client = get_redis()
@@ -264,7 +264,7 @@ def _vehicles_reconcile(chunk=1000) -> int:
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
         present = client.hmget(redis_keys.DRIVERS_VEHICLE, part)
-        wrong = {driver_id: wanted[driver_id]
+        wrong: dict[Any, Any] = {driver_id: wanted[driver_id]
                  for driver_id, have in zip(part, present, strict=True) if have != wanted[driver_id]}
         if wrong:
             client.hset(redis_keys.DRIVERS_VEHICLE, mapping=wrong)

@@ -152,9 +152,10 @@ def distance_only_record(distance_m: float) -> dict:
     return {"distance_m": round(distance_m, 1), "ranked_by": "distance (no near-equal driver)"}
 
 
-def rank_fair(candidates, inputs: dict[str, CandidateInputs], weights: RankingWeights) -> list:
+def rank_fair(candidates: list[Any], inputs: dict[str, CandidateInputs], weights: RankingWeights) -> list[Any]:
     """`candidates` (nearest first) regrouped as `rank` does, each group by score (then distance)."""
-    ranked, group = [], []
+    ranked: list[Any] = []
+    group: list[Any] = []
     for candidate in candidates:
         if group and candidate.distance_m - group[0].distance_m > weights.tie_distance_m:
             ranked += _best_scored_first(group, inputs, weights)
@@ -163,6 +164,6 @@ def rank_fair(candidates, inputs: dict[str, CandidateInputs], weights: RankingWe
     return ranked + _best_scored_first(group, inputs, weights)
 
 
-def _best_scored_first(group, inputs, weights):
+def _best_scored_first(group: list[Any], inputs: dict[str, CandidateInputs], weights: RankingWeights) -> list[Any]:
     return sorted(group, key=lambda candidate: (-candidate_score(inputs[str(candidate.id)], weights),
                                                 candidate.distance_m))

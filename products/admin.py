@@ -1,3 +1,6 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from products.models import FarePolicy, Product
@@ -10,9 +13,13 @@ from products.services import (
 )
 
 
-class ProductAdminForm(admin.ModelAdmin.form):
-    def clean(self):
-        data = super().clean()
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         product_validate(vehicle_types=data.get("vehicle_types"))
         return data
 
@@ -26,9 +33,13 @@ class ProductAdmin(admin.ModelAdmin):
         product_save(product=obj)
 
 
-class FarePolicyAdminForm(admin.ModelAdmin.form):
-    def clean(self):
-        data = super().clean()
+class FarePolicyAdminForm(forms.ModelForm):
+    class Meta:
+        model = FarePolicy
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if data.get("minimum_fare") is not None:
             fare_policy_validate(minimum_fare=data["minimum_fare"], time_multipliers=data.get("time_multipliers"))
         return data

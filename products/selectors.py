@@ -3,6 +3,7 @@ candidate selection needs no database query. The built-in products (settings.PRO
 first read of an empty table."""
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,7 +23,7 @@ class ProductEntry:
     terms: FareTerms
 
 
-_cache: dict = {"at": None, "entries": {}}
+_cache: dict[str, Any] = {"at": None, "entries": {}}
 
 
 def products_cache_clear() -> None:
@@ -81,7 +82,8 @@ def terms_of(policy: FarePolicy) -> FareTerms:
 def builtin_terms(*, product: str) -> FareTerms:
     """Version 0: today's settings (RIDE_FARE_PER_KM_IDR, FARE_MINIMUM_IDR, base 0), for rides quoted without a
     stored policy."""
-    spec = settings.PRODUCTS_BUILTIN.get(product, {}).get("policy", {})
+    builtin: dict[str, Any] = settings.PRODUCTS_BUILTIN
+    spec: dict[str, int] = builtin.get(product, {}).get("policy", {})
     return FareTerms(product=product, version=0, base_fare=spec.get("base_fare", 0),
                      per_km=spec.get("per_km", settings.RIDE_FARE_PER_KM_IDR),
                      minimum_fare=spec.get("minimum_fare", settings.FARE_MINIMUM_IDR),
@@ -96,23 +98,24 @@ def fare_policy_in_use(*, policy_id: int) -> bool:
 def _catalog_load() -> dict[str, ProductEntry]:
     if not Product.objects.exists():
         _builtin_seed()
-    current: dict[int, FarePolicy] = {}
+    current: dict[int, FarePolicy] = {}  # product id -> its highest version
     for policy in FarePolicy.objects.select_related("product").order_by("product_id", "-version"):
         current.setdefault(policy.product_id, policy)
     entries = {}
     for product in Product.objects.all():
-        policy = current.get(product.pk)
-        if policy is None:
+        found = current.get(product.pk)
+        if found is None:
             continue  # a product without a policy cannot be priced: not offered
         entries[product.code] = ProductEntry(code=product.code, name=product.name,
                                              vehicle_types=frozenset(product.vehicle_types or ()),
-                                             is_active=product.is_active, policy_id=policy.pk, terms=terms_of(policy))
+                                             is_active=product.is_active, policy_id=found.pk, terms=terms_of(found))
     return entries
 
 
 def _builtin_seed() -> None:
     """Create settings.PRODUCTS_BUILTIN with version 1 of each policy (idempotent; a racing seeder wins)."""
-    for order, (code, spec) in enumerate(settings.PRODUCTS_BUILTIN.items()):
+    builtin: dict[str, dict[str, Any]] = settings.PRODUCTS_BUILTIN
+    for order, (code, spec) in enumerate(builtin.items()):
         try:
             with transaction.atomic():
                 product, created = Product.objects.get_or_create(

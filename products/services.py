@@ -1,4 +1,6 @@
 """Writes to the catalogue: products and fare policy versions (the admin calls these)."""
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,7 +13,7 @@ from products.terms import time_multipliers_parse
 VEHICLE_TYPES = ("motorcycle", "car")  # accounts.models.VehicleType's values
 
 
-def product_validate(*, vehicle_types) -> None:
+def product_validate(*, vehicle_types: Any) -> None:
     if not isinstance(vehicle_types, list) or not vehicle_types:
         raise ValidationError({"vehicle_types": "List at least one vehicle type, e.g. [\"motorcycle\"]."})
     unknown = [v for v in vehicle_types if v not in VEHICLE_TYPES]
@@ -19,7 +21,7 @@ def product_validate(*, vehicle_types) -> None:
         raise ValidationError({"vehicle_types": f"Unknown vehicle types {unknown}; known: {list(VEHICLE_TYPES)}."})
 
 
-def fare_policy_validate(*, minimum_fare: int, time_multipliers) -> None:
+def fare_policy_validate(*, minimum_fare: int, time_multipliers: Any) -> None:
     """The integrity rule the settings check at start (a ride charged at 1 % still owes an admin fee), and well-formed
     time windows."""
     if minimum_fare // 100 * settings.RIDE_ADMIN_FEE_PCT // 100 < 1:

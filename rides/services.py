@@ -5,7 +5,7 @@ Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave on
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -256,7 +256,7 @@ def ride_report_no_show(*, ride: Ride, user: "User") -> Ride:
     ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=Actor.DRIVER)
     if ride.driver_arrived_at is None:
         raise RidesException(RidesError.DRIVER_NOT_ARRIVED)
-    ends_at = cancellation.free_waiting_ends_at(driver_arrived_at=ride.driver_arrived_at)
+    ends_at = ride.driver_arrived_at + timedelta(seconds=settings.FREE_WAITING_SECONDS)
     if not cancellation.free_waiting_over(driver_arrived_at=ride.driver_arrived_at, now=timezone.now()):
         raise RidesException(RidesError.FREE_WAITING_NOT_OVER, details={"free_waiting_ends_at": ends_at.isoformat()})
     return ride_cancel(ride=ride, by=Actor.DRIVER, reason="no_show", no_show=True)
