@@ -78,17 +78,24 @@ def _rides_close_open(driver_ids, passenger_ids):
     from matching.models import RideRequest
     from matching.services import request_cancel
     from rides.models import Ride, RideStatus
+    from nebengjek.errors import DomainError
     from rides.services import ride_cancel, ride_end
 
     users = {str(u.pk): u for u in User.objects.filter(pk__in=[*driver_ids, *passenger_ids])}
     for ride in Ride.objects.filter(driver_id__in=driver_ids, status__in=[RideStatus.DRIVER_EN_ROUTE,
                                                                           RideStatus.IN_PROGRESS]):
-        if ride.status == RideStatus.IN_PROGRESS:
-            ride_end(ride=ride, user=users[str(ride.driver_id)])
-        else:
-            ride_cancel(ride=ride, reason="bench cleanup")
+        try:
+            if ride.status == RideStatus.IN_PROGRESS:
+                ride_end(ride=ride, user=users[str(ride.driver_id)])
+            else:
+                ride_cancel(ride=ride, reason="bench cleanup")
+        except DomainError:  # moved on meanwhile (the load generator ended or cancelled it)
+            pass
     for request in RideRequest.objects.filter(passenger_id__in=passenger_ids, is_open=True):
-        request_cancel(request_id=request.pk, passenger=users[str(request.passenger_id)], reason="bench cleanup")
+        try:
+            request_cancel(request_id=request.pk, passenger=users[str(request.passenger_id)], reason="bench cleanup")
+        except DomainError:  # closed meanwhile (no driver, expired)
+            pass
 
 
 def scenario_citypeak(bench, run_no):
@@ -115,8 +122,10 @@ def scenario_citypeak(bench, run_no):
     gens = LoadGens([config], bench.env, "citypeak")
     metered = []
     try:
-        for phase in phases:
+        for index, phase in enumerate(phases):
             gens.expect("READY")
+            if index:  # rides the last phase's drain gave up on: closed, so their users are free again
+                _rides_close_open(drivers, passengers)
             postgres = GrowingCpuMeter(postgres_backends).start()
             metered.append(bench.metered_window(gens, phase["warmup"], phase["duration"]))
             postgres.stop()

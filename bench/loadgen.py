@@ -441,6 +441,11 @@ async def run_citypeak(config):
             if driver.busy or driver.accepting:
                 count("proposals_declined_busy")
                 return
+            pickup = match.get("pickup") or {}
+            if abs(pickup.get("lat", 0) - driver.position[0]) > 1.5e-3 or \
+                    abs(pickup.get("lng", 0) - driver.position[1]) > 1.5e-3:
+                count("proposals_ignored_far")  # the request aimed at another driver, who accepts it
+                return
             driver.accepting = True
             message_id = next(MESSAGE_IDS)
             accepts[message_id] = (driver, request_id)

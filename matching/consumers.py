@@ -2,11 +2,11 @@
 nebengjek/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
 import uuid
 
-from channels.db import database_sync_to_async
 
 from matching import selectors, services
 from matching.serializers import MatchOutputSerializer
 from nebengjek.realtime import plain
+from nebengjek.sync_pool import database_sync_to_async
 from nebengjek.errors import CommonError, DomainError
 
 

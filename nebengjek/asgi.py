@@ -2,8 +2,9 @@
 import os
 
 import django
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+
+from nebengjek import sync_pool
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nebengjek.settings")
 django.setup(set_prefix=False)
@@ -21,7 +22,7 @@ class OneHopASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_pool.run_sync(self.get_response, request, clean_connections=sync_pool.size() > 1)
 
 
 django_asgi_app = OneHopASGIHandler()

@@ -25,7 +25,8 @@ from django.dispatch import receiver
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
-from nebengjek.realtime import OPS_GROUP, user_group
+from nebengjek.metrics import PROPOSALS_DROPPED_EXPIRED
+from nebengjek.realtime import OPS_GROUP, proposal_expiry, user_group
 from nebengjek.ws_auth import SERVICE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
@@ -378,8 +379,9 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         await self.send_json(event)
 
     # Pushes: queued per socket, bounded, handed to the server by one writer task at a time -------------------
-    async def push(self, text: str, seq: int | None) -> None:
-        """Queue a push; when more than the limits already wait unsent, the client is not reading: close it."""
+    async def push(self, text: str, seq: int | None, expires_at: float | None = None) -> None:
+        """Queue a push; when more than the limits already wait unsent, the client is not reading: close it.
+        A push with `expires_at` (epoch seconds: a proposal's expiry) is dropped if it is still unsent by then."""
         if self.closing:
             return
         if self.outbox and self.outbox_full(len(text)):
@@ -392,7 +394,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         outbox = self.outbox
         if outbox is None:
             outbox = self.outbox = collections.deque()
-        outbox.append((seq, text))
+        outbox.append((seq, text, expires_at))
         self.outbox_chars += len(text)
         if self.writer is None:
             self.writer = asyncio.ensure_future(self.drain_outbox())
@@ -411,12 +413,15 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
                 async with self.lock:
                     if self.closing:  # closed while this task waited for its turn: nothing more is sent
                         return
-                    seq, text = outbox.popleft()
+                    seq, text, expires_at = outbox.popleft()
                     self.outbox_chars -= len(text)
                     if seq is not None:
                         if seq <= self.last_seq:
                             continue  # already sent by a `resume` replay
                         self.last_seq = seq
+                    if expires_at is not None and time.time() >= expires_at:
+                        PROPOSALS_DROPPED_EXPIRED.inc()  # too late to be answered: the event stays stored
+                        continue
                     await self.send_text(text)
         finally:
             self.writer = None
@@ -448,7 +453,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     # Channel-layer messages (from nebengjek.realtime) -------------------------------------------------------
     async def realtime_event(self, message):
         event = message["event"]
-        await self.push(orjson.dumps(event).decode(), event.get("seq"))
+        await self.push(orjson.dumps(event).decode(), event.get("seq"), proposal_expiry(event))
 
     async def ops_snapshot(self, message):
         """A snapshot from the ops broadcaster, already serialized once for every staff socket."""

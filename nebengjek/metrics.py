@@ -98,3 +98,15 @@ def ledger_findings_record(findings, *, checked_at):
     LEDGER_IMBALANCE_IDR.set(findings.imbalance)
     LEDGER_PROBLEMS.set(findings.problems)
     LEDGER_CHECKED_AT.set(checked_at.timestamp())
+
+# --- overload: the door of new ride requests (matching/overload.py) and the server's own backlog ---------------
+REQUESTS_SHED = Counter("nebengjek_ride_requests_shed_total",
+                        "New ride requests answered 503 dispatch_overloaded, by the backlog that passed its threshold",
+                        ["reason"])  # server_backlog | event_loop_lag | dispatch_backlog
+EVENT_LOOP_LAG_SECONDS = Gauge("nebengjek_event_loop_lag_seconds",
+                               "How late the server process's event loop ran a timer (pushes and socket answers wait "
+                               "this long)", multiprocess_mode="max")
+SYNC_BACKLOG = Gauge("nebengjek_sync_backlog", "Synchronous calls (REST views, socket ORM handlers) started and not "
+                     "finished in this server process", multiprocess_mode="livesum")
+PROPOSALS_DROPPED_EXPIRED = Counter("nebengjek_proposals_dropped_expired_total",
+                                    "match.proposal pushes not delivered because the proposal had expired by then")

@@ -5,6 +5,7 @@ The database is the truth (clients replay by `seq`); the channel-layer push is o
 import logging
 import uuid
 from collections import Counter
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -125,6 +126,23 @@ async def _group_send_all(messages):
     layer = get_channel_layer()
     for group, message in messages:
         await layer.group_send(group, message)
+
+
+PROPOSAL_TYPE = "match.proposal"
+
+
+def proposal_expiry(event: dict) -> float | None:
+    """A `match.proposal` event's expiry in epoch seconds (None for any other event): the socket drops a proposal it
+    could only deliver after that (the driver could no longer accept it)."""
+    if event.get("type") != PROPOSAL_TYPE:
+        return None
+    expires_at = (event.get("match") or {}).get("expires_at")
+    if not isinstance(expires_at, str):
+        return None
+    try:
+        return datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def events_after(*, user_id, after, limit=500):

