@@ -497,7 +497,9 @@ async def run_citypeak(config):
             conn.close()
             await conn.open()
             return 0, b""
-        if status >= 500:
+        if status == 503 and b"dispatch_overloaded" in data:
+            count("http_503_shed")  # the door's graceful refusal, not a server error
+        elif status >= 500:
             count("http_5xx")
             count(f"http_{status}:{method} {path.split('/')[3]}")
         return status, data

