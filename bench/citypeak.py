@@ -10,7 +10,6 @@ the passenger GETs the receipt and POSTs a rating. Idle drivers stream their pos
 import os
 import random
 import time
-from pathlib import Path
 
 import psutil
 
@@ -77,8 +76,8 @@ def _rides_close_open(driver_ids, passenger_ids):
     from accounts.models import User
     from matching.models import RideRequest
     from matching.services import request_cancel
-    from rides.models import Ride, RideStatus
     from nebengjek.errors import DomainError
+    from rides.models import Ride, RideStatus
     from rides.services import ride_cancel, ride_end
 
     users = {str(u.pk): u for u in User.objects.filter(pk__in=[*driver_ids, *passenger_ids])}

@@ -291,7 +291,8 @@ MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this lo
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
 MATCHING_QUEUE = "dispatch"
 # The door of new ride requests (matching/overload.py): 503 dispatch_overloaded past any of these; 0 = that check off.
-MATCHING_SHED_SYNC_BACKLOG = env.int("MATCHING_SHED_SYNC_BACKLOG", default=64)  # sync calls in flight per process
+# sync calls in flight per server process (each waits its turn for a sync thread: ~20-30 ms a ride's call)
+MATCHING_SHED_SYNC_BACKLOG = env.int("MATCHING_SHED_SYNC_BACKLOG", default=8 * ASGI_SYNC_THREADS)
 MATCHING_SHED_LOOP_LAG_MS = env.int("MATCHING_SHED_LOOP_LAG_MS", default=250)  # event loop behind by this long
 MATCHING_SHED_DISPATCH_BACKLOG = env.int("MATCHING_SHED_DISPATCH_BACKLOG", default=500)  # tasks in MATCHING_QUEUE
 MATCHING_SHED_PROBE_SECONDS = env.float("MATCHING_SHED_PROBE_SECONDS", default=0.5)  # the queue's length, re-read

@@ -11,8 +11,9 @@ The pool also counts the calls waiting for a thread: the server's backlog, read 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings

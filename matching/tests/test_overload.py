@@ -8,7 +8,12 @@ from django.conf import settings
 from prometheus_client import REGISTRY
 
 from matching.tests.conftest import next_of_type
-from matching.tests.helpers import ask_for_ride, driver_online, make_passenger, request_body
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    make_passenger,
+    request_body,
+)
 from nebengjek.redis import get_redis
 
 db = database_sync_to_async
