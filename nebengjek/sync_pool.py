@@ -24,6 +24,7 @@ _pool: dict[str, Any] = {}
 _waiting = [0]  # calls submitted and not finished, all threads of this process
 _lag = {"seconds": 0.0, "at": 0.0}  # the event loop's latest lateness, and when it was measured
 _monitors: dict[int, asyncio.Task] = {}
+_loops: dict[int, asyncio.AbstractEventLoop] = {}
 LAG_PROBE_SECONDS = 0.05
 
 
@@ -60,8 +61,8 @@ def _counted(function: Callable, *, clean_connections: bool) -> Callable:
 def loop_lag_seconds() -> float:
     """How late this process's event loop last ran a LAG_PROBE_SECONDS timer (0 when no loop is watched, or the last
     probe is stale: a loop too busy to run its probe for a second counts as that late)."""
-    if not _monitors:
-        return 0.0
+    if not any(loop.is_running() for loop in _loops.values()):
+        return 0.0  # no loop of this process is serving (a closed test loop, a management command)
     since = time.monotonic() - _lag["at"]
     return max(_lag["seconds"], since - 1.0 if since > 1.0 else 0.0)
 
@@ -74,7 +75,7 @@ async def _watch_loop() -> None:
         await asyncio.sleep(LAG_PROBE_SECONDS)
         now = time.monotonic()
         lag = max(0.0, now - before - LAG_PROBE_SECONDS)
-        _lag["seconds"] = lag if lag > _lag["seconds"] else 0.8 * _lag["seconds"] + 0.2 * lag  # up fast, down slowly
+        _lag["seconds"] = lag if lag > _lag["seconds"] else 0.95 * _lag["seconds"] + 0.05 * lag  # up at once, down over ~1 s
         _lag["at"] = now
         metrics.EVENT_LOOP_LAG_SECONDS.set(_lag["seconds"])
         metrics.SYNC_BACKLOG.set(_waiting[0])
@@ -85,7 +86,10 @@ def watch_event_loop() -> None:
     loop = asyncio.get_running_loop()
     task = _monitors.get(id(loop))
     if task is None or task.done():
-        _lag["at"] = time.monotonic()
+        for key in [key for key, known in _loops.items() if known.is_closed()]:
+            _loops.pop(key, None), _monitors.pop(key, None)
+        _lag["at"], _lag["seconds"] = time.monotonic(), 0.0
+        _loops[id(loop)] = loop
         _monitors[id(loop)] = loop.create_task(_watch_loop())
 
 

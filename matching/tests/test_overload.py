@@ -1,7 +1,9 @@
 """Overload is graceful and visible (issue 22): new ride requests are shed at the door with 503 dispatch_overloaded and
 Retry-After while a backlog is past its threshold (a metric and a WARNING say so), and a proposal is never delivered
 after its expiry."""
+import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -14,6 +16,7 @@ from matching.tests.helpers import (
     make_passenger,
     request_body,
 )
+from nebengjek import sync_pool
 from nebengjek.redis import get_redis
 
 db = database_sync_to_async
@@ -96,3 +99,17 @@ async def test_a_proposal_still_open_when_delivered_is_sent(ws, client_for):
     proposal = await next_of_type(socket, "match.proposal")
 
     assert proposal["match"]["request_id"] == request["id"]
+
+
+async def test_a_new_request_is_shed_while_the_servers_event_loop_runs_late(client_for, settings):
+    settings.MATCHING_SHED_LOOP_LAG_MS = 100
+    passenger = await db(client_for)(await db(make_passenger)())
+    sync_pool.watch_event_loop()
+    await asyncio.sleep(2 * sync_pool.LAG_PROBE_SECONDS)  # the probe runs on time once
+    time.sleep(0.3)  # the loop is held: its next probe runs 300 ms late, as under a flood of pushes
+    await asyncio.sleep(2 * sync_pool.LAG_PROBE_SECONDS)
+
+    refused = await db(passenger.post)("/api/v1/rides/requests", request_body(), format="json")
+
+    assert refused.status_code == 503 and refused["Retry-After"] == str(settings.MATCHING_SHED_RETRY_AFTER_SECONDS)
+    assert refused.json()["error"]["details"]["reason"] == "event_loop_lag"
