@@ -510,7 +510,8 @@ def parse(argv):
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument("--city-drivers", type=int, default=400, help="driver sockets in scenario 7")
     parser.add_argument("--city-passengers", type=int, default=1200, help="passengers in scenario 7")
-    parser.add_argument("--city-rates", default="10,20,40,60", help="whole rides offered per s, in order")
+    parser.add_argument("--city-rates", default=None,
+                        help="whole rides offered per s, in order (default 10,20,40,60; --quick 10,20,40)")
     parser.add_argument("--city-warmup", type=float, default=3.0)
     parser.add_argument("--city-duration", type=float, default=15.0, help="metered s per rate")
     parser.add_argument("--city-drain", type=float, default=20.0, help="s for a rate's rides under way to finish")
@@ -529,7 +530,8 @@ def parse(argv):
         args.selector_calls, args.idle_sockets, args.rides = 1000, 2000, 1000
         args.dispatch_rates, servers, args.ingest_extra_rates = "20", "uvicorn", ""
         args.nearby_sizes = "100000"  # the target's size only
-        args.city_rates, args.city_drain, args.city_proposal_timeout = "10,20,40", 10.0, 10.0
+        args.city_rates = args.city_rates or "10,20,40"
+        args.city_drain, args.city_proposal_timeout = 10.0, 10.0
         args.city_warmup, args.city_duration = 2.0, 8.0
     if args.smoke:
         args.runs, args.warmup, args.duration, args.http_duration = 1, 0.5, 1.0, 0.5
@@ -537,7 +539,7 @@ def parse(argv):
         args.ingest_ceiling_rate, args.nearby_sizes, args.http_concurrency = 300, "1000", 2
         args.push_rounds, args.ingest_extra_rates = 2, ""
         args.dispatch_online, args.dispatch_sockets, args.dispatch_rates, args.rides = 50, 5, "5", 20
-        args.city_drivers, args.city_passengers, args.city_rates, args.city_drain = 10, 20, "2", 5.0
+        args.city_drivers, args.city_passengers, args.city_rates, args.city_drain = 10, 20, args.city_rates or "2", 5.0
         args.city_warmup, args.city_duration = 0.5, 2.0
         args.loadgens = 1
         args.output = str(stack.OUT / "SMOKE.md")
@@ -545,7 +547,7 @@ def parse(argv):
     args.servers = [s for s in (args.servers or servers).split(",") if s]
     args.nearby_sizes = [int(x) for x in str(args.nearby_sizes).split(",")]
     args.dispatch_rates = [int(x) for x in str(args.dispatch_rates).split(",")]
-    args.city_rates = [int(x) for x in str(args.city_rates).split(",") if x]
+    args.city_rates = [int(x) for x in str(args.city_rates or "10,20,40,60").split(",") if x]
     args.ingest_extra_rates = [int(x) for x in str(args.ingest_extra_rates).split(",") if x]
     return args
 
