@@ -132,12 +132,33 @@ def scenario_citypeak(bench, run_no):
             metered[-1]["postgres_cpu_s"] = round(postgres.seconds, 2)
             metered[-1]["worker_cpu_s"] = round(metered[-1]["worker_cores"] * phase["duration"], 2)
         result = gens.results()[0]
+        reference = bare_reference(bench, port, config["passenger_tokens"][:4])
     finally:
         gens.kill()
         bench.stack.stop_server()
         _rides_close_open(drivers, passengers)
     for phase, part, meter in zip(phases, result["phases"], metered):
         bench.record(f"7:{phase['rate']}/s", "uvicorn", citypeak_row(phase, part, meter, len(drivers)))
+    bench.record("7:reference", "uvicorn", reference)
+
+
+def bare_reference(bench, port, tokens):
+    """The floor, on the same server right after the rates: `GET /ping` (Django's whole stack, no query), 4
+    connections closed loop; its server CPU per request times a ride's ~10 calls is what any ride costs here."""
+    seconds = max(3.0, bench.args.city_duration / 2)
+    gens = LoadGens([{"mode": "http", "host": "127.0.0.1", "port": port, "tokens": tokens, "paths": ["/ping"],
+                      "warmup": 1.0, "duration": seconds}], bench.env, "citypeak-ping")
+    try:
+        gens.expect("READY")
+        meter = bench.metered_window(gens, 1.0, seconds)
+        gens.expect("DONE", timeout=60)
+        result = gens.results()[0]
+    finally:
+        gens.kill()
+    done = result["requests"]
+    return {"ping_per_s": round(done / result["window_s"]), "ping_p50_ms": ms(result["latency"].get("p50")),
+            "ping_server_cpu_ms": round(meter["server_cpu_s"] * 1000 / done, 2) if done else None,
+            "server_cores": meter["server_cores"], "other_cores": meter["other_cores"]}
 
 
 def citypeak_row(phase, part, meter, drivers):
@@ -173,6 +194,8 @@ def citypeak_row(phase, part, meter, drivers):
 
 def report_citypeak(bench, keys):
     rows = []
+    references = [run for key, runs in keys if key[0] == "7:reference" for run in runs]
+    keys = [(key, runs) for key, runs in keys if key[0] != "7:reference"]
     for key, runs in sorted(keys, key=lambda item: int(item[0][0][2:-2])):
         for run in runs:
             rows.append((key[0][2:], _fmt(run["offered_per_s"]), _fmt(run["completed_per_s"]),
@@ -193,4 +216,9 @@ def report_citypeak(bench, keys):
             table(["rate", "offered/s", "completed/s", "request→proposal p50 / p99 ms", "unmatched", "shed 503",
                    "5xx", "proposals after expiry", "server CPU ms/ride", "PostgreSQL CPU ms/ride",
                    "server + PG ms/ride", "Celery worker ms/ride", "server cores", "PG cores", "worker cores",
-                   "load gen cores", "steal cores", "outcomes"], rows), ""]
+                   "load gen cores", "steal cores", "outcomes"], rows), "",
+            "Reference, the same server right after the rates: `GET /ping` (Django's whole stack, no query), 4 "
+            "connections closed loop: " + "; ".join(
+                f"{run['ping_per_s']}/s, p50 {run['ping_p50_ms']} ms, server CPU {run['ping_server_cpu_ms']} ms a "
+                f"request (server cores {run['server_cores']}, other programs' cores {run['other_cores']})"
+                for run in references) + ".", ""]
