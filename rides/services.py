@@ -96,9 +96,25 @@ def ride_create(*, request, match):
         payment_method=request.payment_method,
         surge_multiplier=request.surge_multiplier,
     )
-    ride = ride_get_for_output(ride.pk)
+    if _people_loaded(match, "driver") and _people_loaded(request, "passenger"):
+        ride.driver, ride.passenger = match.driver, request.passenger  # confirm loaded both: no re-read
+    else:
+        ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
     return ride
+
+
+def _people_loaded(instance, field: str) -> bool:
+    return type(instance)._meta.get_field(field).is_cached(instance)
+
+
+def _with_people(ride: Ride, *, loaded: Ride | None) -> Ride:
+    """`ride` as just written, with the driver and passenger that `loaded` (the same ride, read by the API with its
+    people) already carries: its output then needs no second read. Read again when they are not loaded."""
+    if loaded is not None and _people_loaded(loaded, "driver") and _people_loaded(loaded, "passenger"):
+        ride.driver, ride.passenger = loaded.driver, loaded.passenger
+        return ride
+    return ride_get_for_output(ride.pk)
 
 
 def ride_start(*, ride, user):
@@ -113,7 +129,7 @@ def ride_start(*, ride, user):
     driver_position = _driver_position_at_start(driver_id=ride.driver_id, now=now)
     _check_close_to_passenger(ride=ride, driver_position=driver_position, now=now)
     with transaction.atomic():
-        ride = Ride.objects.select_for_update().get(pk=ride.pk)
+        loaded, ride = ride, Ride.objects.select_for_update().get(pk=ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
         driver_ride_tracking_set(driver_id=ride.driver_id, ride_id=ride.pk)
         driver_position = _latest_driver_position(driver_id=ride.driver_id, checked=driver_position)
@@ -124,7 +140,7 @@ def ride_start(*, ride, user):
         ride.save(update_fields=["status", "started_at", "track_last_lat", "track_last_lng", "track_last_at"])
         TrackPoint.objects.create(ride=ride, lat=driver_position.lat, lng=driver_position.lng,
                                   recorded_at=driver_position.recorded_at, segment_m=0)
-        ride = ride_get_for_output(ride.pk)
+        ride = _with_people(ride, loaded=loaded)
         ride_updated_send_on_commit(ride)
     return ride
 
@@ -156,19 +172,20 @@ def ride_end(*, ride, user, price_pct=100):
                              details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
-        request, match, ride = ride_lock_with_request_and_match(ride.pk, keys={"request_id": ride.request_id,
-                                                                                "match_id": ride.match_id})
+        request, match, locked = ride_lock_with_request_and_match(ride.pk, keys={"request_id": ride.request_id,
+                                                                                  "match_id": ride.match_id})
+        loaded, ride = ride, locked
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
-                             end_reason=RideEndReason.DRIVER_ENDED)
+                             end_reason=RideEndReason.DRIVER_ENDED, loaded=loaded)
     return ride
 
 
-def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> Ride:
+def ride_complete(*, request, match, ride, price_pct: int, end_reason: str, loaded: Ride | None = None) -> Ride:
     """Complete an in-progress ride: close the meter (its pending points, then the distance cap), freeze the fare,
     free the driver and the passenger, tell both sides and queue the settlement. The one completion of the driver's
     end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
-    the status."""
+    the status. `loaded`: the same ride as the caller read it with its people (spares the output's re-read)."""
     _meter_close(ride)
     frozen = fare.fare_for(
         metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
@@ -183,7 +200,7 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
                              "admin_fee", "driver_payout", *METER_CLOSE_FIELDS])
     _release_request_and_match(request=request, match=match)
-    ride = ride_get_for_output(ride.pk)
+    ride = _with_people(ride, loaded=loaded)
     ride_updated_send_on_commit(ride)
     _free_driver_on_commit(ride.driver_id)
     _settle_on_commit(ride.pk)
