@@ -5,9 +5,9 @@ import uuid
 
 from matching import selectors, services
 from matching.serializers import MatchOutputSerializer
-from nebengjek.realtime import plain
 from nebengjek.sync_pool import database_sync_to_async
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.realtime import plain
 
 
 async def match_accept(consumer, message):

@@ -25,7 +25,7 @@ def test_the_one_statement_store_matches_the_orm_store_row_for_row():
         returned = []
         for batch in batches:
             with transaction.atomic():
-                returned += [(str(e.user_id), e.seq, e.type, e.payload) for e in store(batch, timezone.now())]
+                returned += [(str(e.user_id), e.seq, e.type, e.payload) for e in store(batch, timezone.now(), "")]
         results[store.__name__] = (_stored(), sorted(returned), sorted(EventCursor.objects.values_list("last_seq",
                                                                                                     flat=True)))
     assert results["_events_store_sql"] == results["_events_store_orm"]
