@@ -137,7 +137,7 @@ def scenario_citypeak(bench, run_no):
         gens.kill()
         bench.stack.stop_server()
         _rides_close_open(drivers, passengers)
-    for phase, part, meter in zip(phases, result["phases"], metered):
+    for phase, part, meter in zip(phases, result["phases"], metered, strict=True):
         bench.record(f"7:{phase['rate']}/s", "uvicorn", citypeak_row(phase, part, meter, len(drivers)))
     bench.record("7:reference", "uvicorn", reference)
 
@@ -170,7 +170,10 @@ def citypeak_row(phase, part, meter, drivers):
     server_ms = meter["server_cpu_s"] * 1000
     pg_ms = meter["postgres_cpu_s"] * 1000
     worker_ms = meter["worker_cpu_s"] * 1000
-    per_ride = (lambda value: round(value / completed, 1) if completed else None)
+
+    def per_ride(value):
+        return round(value / completed, 1) if completed else None
+
     return {
         "offered_per_s": round(part["offered_in_window"] / window, 1), "drivers": drivers,
         "completed_per_s": round(completed / window, 1),

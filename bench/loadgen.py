@@ -416,11 +416,11 @@ async def run_citypeak(config):
     `drain` s for the rides still under way to finish (they count only for the phase's in-flight figures)."""
     loop = asyncio.get_running_loop()
     host, port = config["host"], config["port"]
-    proposed = {}  # request id -> perf_counter of the first proposal read by any driver
-    proposal_waiters = {}  # request id -> future (first proposal)
-    won = {}  # request id -> future resolved with the CityDriver whose accept was acked
-    socket_acks = {}  # message id -> future (location acks during a ride)
-    stats = {}
+    proposed: dict[str, float] = {}  # request id -> perf_counter of the first proposal read by any driver
+    proposal_waiters: dict[str, asyncio.Future] = {}  # request id -> future (first proposal)
+    won: dict[str, asyncio.Future] = {}  # request id -> future resolved with the CityDriver whose accept was acked
+    socket_acks: dict[int, asyncio.Future] = {}  # message id -> future (location acks during a ride)
+    stats: dict[str, int] = {}
 
     def count(key, n=1):
         stats[key] = stats.get(key, 0) + n
@@ -485,7 +485,7 @@ async def run_citypeak(config):
     sockets, failures = await connect_all({**config, "tokens": tokens}, on_message, range(len(tokens)))
     by_tag = {sock.tag: sock for sock in sockets}
     drivers = [CityDriver(i, by_tag.get(i), HttpConnection(host, port, token), position)
-               for i, (token, position) in enumerate(zip(tokens, config["driver_positions"]))]
+               for i, (token, position) in enumerate(zip(tokens, config["driver_positions"], strict=True))]
     passengers = [HttpConnection(host, port, token) for token in config["passenger_tokens"]]
     await asyncio.gather(*(conn.open() for conn in passengers), *(d.http.open() for d in drivers))
     free_passengers = list(range(len(passengers)))
@@ -514,7 +514,7 @@ async def run_citypeak(config):
         driver.sock.send(orjson.dumps({**message, "id": message_id}))
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             socket_acks.pop(message_id, None)
             count("socket_ack_timeout")
             return None
@@ -542,7 +542,8 @@ async def run_citypeak(config):
             if idle:
                 target = rng.choice(idle)
                 target.targeted = True
-                lat, lng = target.position[0] + rng.uniform(-1.5e-4, 1.5e-4), target.position[1] + rng.uniform(-1.5e-4, 1.5e-4)
+                lat = target.position[0] + rng.uniform(-1.5e-4, 1.5e-4)
+                lng = target.position[1] + rng.uniform(-1.5e-4, 1.5e-4)
             else:
                 lat, lng = rng.uniform(-6.37, -6.09), rng.uniform(106.69, 106.98)
                 record("no_idle_driver_to_aim_at")
@@ -565,7 +566,7 @@ async def run_citypeak(config):
                 at = await asyncio.wait_for(asyncio.shield(proposal), config["proposal_timeout"])
                 phase_stats["proposal_latencies"].append(at - t0)
                 driver = await asyncio.wait_for(winner, config["proposal_timeout"])
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 record("unmatched" if not proposal.done() else "proposed_not_accepted")
                 await http(conn, "POST", f"/api/v1/rides/requests/{request_id}/cancel", {})
                 return
@@ -617,12 +618,12 @@ async def run_citypeak(config):
     phases = []
     for phase in config["phases"]:
         stats.clear()
-        outcomes = {}
+        outcomes: dict[str, int] = {}
 
         def record(key, outcomes=outcomes):
             outcomes[key] = outcomes.get(key, 0) + 1
 
-        phase_stats = {"record": record, "proposal_latencies": [], "completed_at": [], "cycle_s": []}
+        phase_stats: dict[str, Any] = {"record": record, "proposal_latencies": [], "completed_at": [], "cycle_s": []}
         say("READY")
         await wait_line("GO")
         rate = phase["rate"]
@@ -679,7 +680,7 @@ async def run_citypeak(config):
 
 
 def _close_codes(sockets):
-    codes = {}
+    codes: dict[str, int] = {}
     for sock in sockets:
         if not sock.open:
             codes[str(sock.close_code)] = codes.get(str(sock.close_code), 0) + 1

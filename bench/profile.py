@@ -144,7 +144,7 @@ def main():
                 procs.extend(more[0]), outputs.extend(more[1])
                 return port
 
-            bench.start_server = start_server_spied
+            bench.start_server = start_server_spied  # type: ignore[method-assign]
             citypeak.scenario_citypeak(bench, 0)
             for key, runs in bench.results.items():
                 print(key, {k: v for k, v in runs[0].items() if not isinstance(v, (dict, list))})

@@ -200,7 +200,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     store_down = False  # Redis refused the socket's channel at the handshake
     left = False  # the groups were left (websocket_disconnect ran)
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
-    outbox: collections.deque[tuple[int | None, str]] | None = None  # pushes not yet handed to the server, made at the first push
+    # pushes not yet handed to the server, made at the first push; each (seq, text, expires_at: a proposal's, else None)
+    outbox: collections.deque[tuple[int | None, str, float | None]] | None = None
     outbox_chars = 0
     writer = None  # the task handing the outbox to the server, while there is something to hand
 

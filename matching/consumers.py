@@ -2,12 +2,11 @@
 gateway/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
 import uuid
 
-
 from matching import selectors, services
 from matching.serializers import MatchOutputSerializer
-from nebengjek.sync_pool import database_sync_to_async
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.realtime import plain
+from nebengjek.sync_pool import database_sync_to_async
 
 
 async def match_accept(consumer, message):

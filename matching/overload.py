@@ -25,7 +25,7 @@ from nebengjek.redis import get_redis
 logger = logging.getLogger(__name__)
 
 _probe_lock = threading.Lock()
-_probe = {"at": -1e9, "length": 0}
+_probe: dict[str, float] = {"at": -1e9, "length": 0}
 _warned = {"at": -1e9}
 _WARN_EVERY_SECONDS = 5.0
 
@@ -41,7 +41,7 @@ def door_check() -> None:
     refusal = MatchingException(MatchingError.DISPATCH_OVERLOADED,
                                 details={"reason": reason, "retry_after_s": retry_after, **details},
                                 headers={"Retry-After": str(retry_after)})
-    refusal.already_logged = True  # the WARNING above, every few seconds: Django logs no ERROR per 503
+    refusal.already_logged = True  # type: ignore[attr-defined]  # the WARNING above, every few seconds: Django logs no ERROR per 503
     raise refusal
 
 
@@ -69,7 +69,7 @@ def dispatch_queue_length() -> int:
     now = time.monotonic()
     with _probe_lock:
         if now - _probe["at"] < settings.MATCHING_SHED_PROBE_SECONDS:
-            return _probe["length"]
+            return int(_probe["length"])
         _probe["at"] = now
     try:
         length = int(get_redis(settings.CELERY_BROKER_URL).llen(settings.MATCHING_QUEUE))

@@ -6,8 +6,8 @@ import json
 import logging
 import uuid
 from collections import Counter
-from datetime import datetime
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -91,7 +91,7 @@ def send_events_on_commit(items: Iterable[tuple[Iterable[UserId], str, dict[str,
     return events
 
 
-def _events_store_orm(recipients: list[tuple[str, str, dict]], now, traceparent: str) -> list[Event]:
+def _events_store_orm(recipients: list[tuple[str, str, dict]], now: datetime, traceparent: str) -> list[Event]:
     """Reserve the seqs (one upsert), then insert the events (one bulk insert): two statements."""
     counts = Counter(user_id for user_id, _, _ in recipients)
     last_seqs = _allocate_seqs(counts)
@@ -120,12 +120,13 @@ RETURNING id, user_id, seq
 """
 
 
-def _events_store_sql(recipients: list[tuple[str, str, dict]], now, traceparent: str) -> list[Event]:
+def _events_store_sql(recipients: list[tuple[str, str, dict]], now: datetime, traceparent: str) -> list[Event]:
     """PostgreSQL: the same as _events_store_orm in one statement (the upsert in a CTE feeding the insert), the
     cursors still upserted in user-id order. Pinned against the ORM version by nebengjek/tests/test_events_store.py."""
     counts = Counter(user_id for user_id, _, _ in recipients)
     users = sorted(counts)
-    offsets, seen = [], Counter()
+    offsets: list[int] = []
+    seen: Counter[str] = Counter()
     for user_id, _, _ in recipients:
         seen[user_id] += 1
         offsets.append(seen[user_id])
@@ -135,14 +136,15 @@ def _events_store_sql(recipients: list[tuple[str, str, dict]], now, traceparent:
             [uuid.UUID(u) for u, _, _ in recipients], [counts[u] for u, _, _ in recipients], offsets,
             [type for _, type, _ in recipients], [json.dumps(payload) for _, _, payload in recipients]])
         stored = cursor.fetchall()
-    seqs, ids = {}, {}
+    seqs: dict[str, list[int]] = {}
+    ids: dict[tuple[str, int], int] = {}
     for pk, user_id, seq in stored:
         seqs.setdefault(str(user_id), []).append(seq)
         ids[(str(user_id), seq)] = pk
     for user_seqs in seqs.values():
         user_seqs.sort()
     events = []
-    for (user_id, type, payload), offset in zip(recipients, offsets):
+    for (user_id, type, payload), offset in zip(recipients, offsets, strict=True):
         seq = seqs[user_id][offset - 1]
         events.append(Event(id=ids[(user_id, seq)], user_id=user_id, seq=seq, type=type, payload=payload,
                             created_at=now, traceparent=traceparent))

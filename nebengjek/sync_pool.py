@@ -75,7 +75,8 @@ async def _watch_loop() -> None:
         await asyncio.sleep(LAG_PROBE_SECONDS)
         now = time.monotonic()
         lag = max(0.0, now - before - LAG_PROBE_SECONDS)
-        _lag["seconds"] = lag if lag > _lag["seconds"] else 0.95 * _lag["seconds"] + 0.05 * lag  # up at once, down over ~1 s
+        # up at once, down over ~1 s
+        _lag["seconds"] = lag if lag > _lag["seconds"] else 0.95 * _lag["seconds"] + 0.05 * lag
         _lag["at"] = now
         metrics.EVENT_LOOP_LAG_SECONDS.set(_lag["seconds"])
         metrics.SYNC_BACKLOG.set(_waiting[0])

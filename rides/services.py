@@ -112,7 +112,7 @@ def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
     return ride
 
 
-def _people_loaded(instance: object, field: str) -> bool:
+def _people_loaded(instance: Any, field: str) -> bool:
     return type(instance)._meta.get_field(field).is_cached(instance)
 
 
@@ -466,7 +466,7 @@ def _meters_save(rides: list[Ride]) -> None:
         cursor.executemany(sql, rows)
 
 
-def ride_lock_with_request_and_match(ride_id: UUID | str, keys: dict | None = None
+def ride_lock_with_request_and_match(ride_id: UUID | str, keys: dict[str, Any] | None = None
                                      ) -> tuple["RideRequest", "Match", Ride]:
     """Lock a ride with its request and match, in the lock order request -> match -> ride (matching locks its two
     rows, it owns them), in the caller's transaction; returns (request, match, ride). `keys`: the ride's request_id
@@ -475,7 +475,8 @@ def ride_lock_with_request_and_match(ride_id: UUID | str, keys: dict | None = No
     # calls back into matching only for the ride's own request and match, at call time.
     from matching.services import request_and_match_lock_for_ride
 
-    keys = keys or Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
+    if keys is None:
+        keys = dict(Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get())
     request, match = request_and_match_lock_for_ride(request_id=keys["request_id"], match_id=keys["match_id"])
     ride = Ride.objects.select_for_update().get(pk=ride_id)
     return request, match, ride

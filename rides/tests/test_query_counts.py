@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from billing.tasks import settle_ride
-from nebengjek.celery import app as celery_app
 from locations.services import location_ingest
 from matching.tests.helpers import driver_online, last_proposal, make_passenger, request_body
+from nebengjek.celery import app as celery_app
 from rides.tasks import track_ingest
 
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
