@@ -279,6 +279,18 @@ MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carri
 # The first batch is offered in the requesting process right after the commit (no broker hop); False: by the worker.
 MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
 MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
+# How requests are given drivers (docs/matching.md): "immediate" offers each request its nearest batch as it comes;
+# "batched" gathers the requests of each H3 cell for MATCHING_BATCH_WINDOW_MS and assigns them together
+# (matching/assignment.py), so that the cell's pickups are shorter in total, not just the first request's.
+MATCHING_MODE = env.str("MATCHING_MODE", default="immediate")
+if MATCHING_MODE not in ("immediate", "batched"):
+    raise ImproperlyConfigured(f"MATCHING_MODE must be immediate or batched, not {MATCHING_MODE!r}")
+MATCHING_BATCH_WINDOW_MS = env.int("MATCHING_BATCH_WINDOW_MS", default=500)
+MATCHING_BATCH_H3_RESOLUTION = env.int("MATCHING_BATCH_H3_RESOLUTION", default=5)  # cells ~250 km², edge ~8.5 km
+MATCHING_BATCH_CANDIDATES = env.int("MATCHING_BATCH_CANDIDATES", default=12)  # nearest drivers searched per request
+# A request's second and later drivers cost this much more in the assignment: backups go out only once every request
+# of the window that can have a first driver has one.
+MATCHING_BATCH_BACKUP_COST_M = 10_000
 # Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
 MATCHING_QUEUE = "dispatch"
