@@ -462,7 +462,7 @@ class Command(BaseCommand):
         parser.add_argument("--compare", action="store_true",
                             help="start a stack per dispatch mode (immediate, batched) and play the same seeded "
                                  "peak and quiet hour against each; print the figures side by side "
-                                 "(matching/dispatch_compare.py)")
+                                 "(gateway/dispatch_compare.py)")
         parser.add_argument("--scale", type=float, default=1.0, help="--compare: scenario size (0.1 for a tiny run)")
         parser.add_argument("--stack-port", type=int, default=8100, help="--compare: the stacks' HTTP port")
 
@@ -487,7 +487,7 @@ class Command(BaseCommand):
     def _compare(self, options):
         from django.conf import settings
 
-        from matching import dispatch_compare
+        from gateway import dispatch_compare
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
         workdir = settings.VAR_DIR / "compare"
