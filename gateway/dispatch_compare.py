@@ -74,9 +74,11 @@ def _offset(point: tuple[float, float], metres: float, bearing: float) -> tuple[
 
 
 def scenario_build(name: str, *, seed: int, drivers: int, requests: int, duration_s: float) -> Scenario:
-    """`drivers` at seeded points; `requests` at seeded uniform offsets in [0, duration_s), 600-2,000 m trips."""
+    """`drivers` at seeded points (the same for every scenario of a seed); `requests` at seeded uniform offsets in
+    [0, duration_s), 600-2,000 m trips."""
+    supply_rng = random.Random(f"{seed}:supply")
+    supply = [_point(supply_rng) for _ in range(drivers)]
     rng = random.Random(f"{seed}:{name}")
-    supply = [_point(rng) for _ in range(drivers)]
     offsets = sorted(rng.uniform(0, duration_s) for _ in range(requests))
     demand = []
     for at_s in offsets:
@@ -492,6 +494,7 @@ def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env) -> dic
     plan = scenarios(seed=seed, scale=scale)
     n_drivers = max(len(s.drivers) for s in plan)
     n_passengers = sum(len(s.requests) for s in plan) * len(MODES)
+    call_command("migrate", interactive=False, verbosity=0)
     call_command("seed", drivers=n_drivers, passengers=n_passengers, seed=seed, offline=True, verbosity=0,
                  stdout=io.StringIO())
     drivers = list(User.objects.filter(role=Role.DRIVER, msisdn__startswith="+628129", is_active=True)
