@@ -5,6 +5,7 @@ worker would when the window's countdown ends.
 """
 import pytest
 from celery import current_app
+from django.conf import settings
 
 from matching import tasks
 from matching.models import Match, RequestStatus, RideRequest
@@ -20,6 +21,7 @@ from matching.tests.helpers import (
 )
 from matching.tests.test_metrics import metric
 from matching.windows import window_cell
+from tests.reliability.parallel import at_once
 
 SOUTH_PICKUP = (PICKUP[0] - 300 / 111_195.08, PICKUP[1])  # 300 m south of PICKUP
 FAR_PICKUP = (-6.35, 106.65)  # ~23 km away: another window cell
@@ -160,3 +162,31 @@ def test_the_solvers_time_and_the_windows_size_show_on_metrics(windows_wait, api
 
     assert metric(api_client, "nebengjek_dispatch_solve_seconds_count") == solved_before + 1
     assert metric(api_client, "nebengjek_dispatch_window_requests_sum") == sized_before + 2
+
+
+def pickups_either_side_of_a_window_boundary():
+    """Two pickups 300 m apart in two window cells, and the point half-way between them."""
+    cell = window_cell(lat=PICKUP[0], lng=PICKUP[1])
+    metres = next(m for m in range(50, 30_000, 50) if window_cell(lat=north_of(PICKUP, m)[0], lng=PICKUP[1]) != cell)
+    return north_of(PICKUP, metres - 150), north_of(PICKUP, metres + 150), north_of(PICKUP, metres)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+                    reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers")
+def test_two_cells_windows_wanting_one_driver_at_once_never_give_them_twice(windows_wait, client_for):
+    south, north, between = pickups_either_side_of_a_window_boundary()
+    driver = driver_online(0, point=between)
+
+    for _ in range(20):
+        clients = [client_for(make_passenger()), client_for(make_passenger())]
+        requests = [ask_for_ride(clients[0], pickup=south, destination=north_of(south, -1000)),
+                    ask_for_ride(clients[1], pickup=north, destination=north_of(north, 1000))]
+
+        outcomes = at_once(lambda: window_closes(south), lambda: window_closes(north))
+
+        assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        assert sum(outcome["proposed"] for outcome in outcomes) == 1
+        assert Match.objects.filter(driver=driver, holds_driver=True).count() == 1
+        for client, request in zip(clients, requests):
+            assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
