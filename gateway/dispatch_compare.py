@@ -471,27 +471,29 @@ class Stack:
 # --- the whole comparison -------------------------------------------------------------------------------------
 
 def compare(*, seed: int, scale: float, port: int, workdir: Path, drain_s: float,
-            progress: Callable[[str], None] = lambda line: None, extra_env: dict[str, str] | None = None) -> dict:
-    """Run every scenario under both modes; `results[scenario][mode]` = run_figures."""
+            progress: Callable[[str], None] = lambda line: None, extra_env: dict[str, str] | None = None,
+            only: tuple[str, ...] = ()) -> dict:
+    """Run every scenario (or those named in `only`) under both modes; `results[scenario][mode]` = run_figures.
+    `extra_env`: settings for both stacks (e.g. MATCHING_BATCH_WINDOW_MS)."""
     from nebengjek import embedded_redis
 
     redis_process = (embedded_redis.start(settings.EMBEDDED_REDIS_PORT, workdir / "redis")
                      if settings.EMBEDDED_REDIS else None)  # the stacks share it (REDIS_URL), this process too
     try:
         return _compare(seed=seed, scale=scale, port=port, workdir=workdir, drain_s=drain_s, progress=progress,
-                        extra_env=extra_env)
+                        extra_env=extra_env, only=only)
     finally:
         embedded_redis.stop(redis_process)
 
 
-def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env) -> dict:
+def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env, only) -> dict:
     from accounts.models import Role, User
     from accounts.services import tokens_issue
     from django.core.management import call_command
 
     from nebengjek.redis import get_redis
 
-    plan = scenarios(seed=seed, scale=scale)
+    plan = [scenario for scenario in scenarios(seed=seed, scale=scale) if not only or scenario.name in only]
     n_drivers = max(len(s.drivers) for s in plan)
     n_passengers = sum(len(s.requests) for s in plan) * len(MODES)
     call_command("migrate", interactive=False, verbosity=0)

@@ -465,6 +465,8 @@ class Command(BaseCommand):
                                  "(gateway/dispatch_compare.py)")
         parser.add_argument("--scale", type=float, default=1.0, help="--compare: scenario size (0.1 for a tiny run)")
         parser.add_argument("--stack-port", type=int, default=8100, help="--compare: the stacks' HTTP port")
+        parser.add_argument("--window-ms", type=int, help="--compare: MATCHING_BATCH_WINDOW_MS of the batched stack")
+        parser.add_argument("--only", action="append", choices=["peak", "quiet"], help="--compare: only this scenario")
 
     def handle(self, *args, **options):
         if options["compare"]:
@@ -493,7 +495,9 @@ class Command(BaseCommand):
         workdir = settings.VAR_DIR / "compare"
         workdir.mkdir(parents=True, exist_ok=True)
         results = dispatch_compare.compare(seed=options["seed"], scale=options["scale"], port=options["stack_port"],
-                                           workdir=workdir, drain_s=options["drain"],
+                                           workdir=workdir, drain_s=options["drain"], only=tuple(options["only"] or ()),
+                                           extra_env={"MATCHING_BATCH_WINDOW_MS": str(options["window_ms"])}
+                                           if options["window_ms"] else None,
                                            progress=lambda line: sys.stderr.write(line + "\n"))
         self.stdout.write(dispatch_compare.comparison_table(results))
         if options["json_path"]:
