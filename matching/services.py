@@ -371,32 +371,50 @@ def requests_window_assign(*, cell: str) -> dict[str, int]:
     distance (plus the rating term) with each request offered up to MATCHING_BATCH_SIZE distinct drivers and each
     driver one request. Each request searches from the next radius that has anyone, as the immediate dispatch does;
     a request left without a driver joins the next window at that radius (the last radius: `no_driver`). Requests
-    locked elsewhere (an answer, a cancel) are skipped: their holder moves them on. Idempotent."""
+    locked elsewhere (an answer, a cancel) are skipped: their holder moves them on. Idempotent.
+
+    Two steps: one short transaction locks the window's requests, expires their overdue batches, searches and
+    solves; then each request is proposed (or rolled over) in its own transaction, so its drivers are told at its
+    commit, not at the end of the whole window. A request moved on in between (answered, cancelled, dispatched by
+    another window) is left alone: its batch number or radius changed."""
     request_ids = windows.window_drain(cell=cell)
     if not request_ids:
         return {"requests": 0, "proposed": 0, "rolled": 0}
+    with transaction.atomic():
+        seats = _window_seats(request_ids, now=timezone.now())
+        offers = _window_solve(seats)
     rolled: list[str] = []
     proposed = 0
-    with transaction.atomic():
-        now = timezone.now()
-        seats = _window_seats(request_ids, now=now)
-        offers = _window_solve(seats)
-        expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
-        for seat, chosen in zip(seats, offers):
-            request = seat.request
-            batch = _matches_insert(request, chosen, batch_no=request.batch_no + 1, expires_at=expires_at) \
-                if chosen else []
-            if batch:
-                _batch_out(request, batch, radius=seat.radius, now=now)
-                proposed += 1
-            elif not seat.radius or seat.radius >= settings.MATCHING_RADII_M[-1]:
-                _no_driver(request)
-            else:
-                request.radius_m = seat.radius
-                request.save(update_fields=["radius_m", "updated_at"])
-                rolled.append(str(request.id))
-        _window_join_on_commit(rolled, cell=cell)
+    for seat, chosen in zip(seats, offers):
+        with transaction.atomic():
+            outcome = _window_seat_settle(seat, chosen)
+        proposed += outcome == "proposed"
+        if outcome == "rolled":
+            rolled.append(str(seat.request.id))
+    if rolled:
+        _window_join(rolled, cell=cell)
     return {"requests": len(seats), "proposed": proposed, "rolled": len(rolled)}
+
+
+def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
+    """In the caller's transaction: propose the seat's request to its chosen drivers, else widen its radius for the
+    next window, or end it `no_driver` at the last radius. Returns proposed | rolled | no_driver | moved_on."""
+    request = _request_locked(seat.request.id)
+    if (request is None or request.status != RequestStatus.SEARCHING or request.batch_no != seat.request.batch_no
+            or request.radius_m != seat.request.radius_m):
+        return "moved_on"
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
+    batch = _matches_insert(request, chosen, batch_no=request.batch_no + 1, expires_at=expires_at) if chosen else []
+    if batch:
+        _batch_out(request, batch, radius=seat.radius, now=now)
+        return "proposed"
+    if not seat.radius or seat.radius >= settings.MATCHING_RADII_M[-1]:
+        _no_driver(request)
+        return "no_driver"
+    request.radius_m = seat.radius
+    request.save(update_fields=["radius_m", "updated_at"])
+    return "rolled"
 
 
 def _window_seats(request_ids: list[str], *, now) -> list[_WindowSeat]:
