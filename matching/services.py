@@ -10,7 +10,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -248,7 +248,7 @@ def _offer_next_batch(request, *, offered, now, surge=None, give_up=True):
     return []
 
 
-def _batch_out(request: RideRequest, batch: list[Match], *, radius: int, now) -> None:
+def _batch_out(request: RideRequest, batch: list[Match], *, radius: int, now: datetime) -> None:
     """The batch's matches are inserted: the request records it, the drivers are told and marked busy after the
     commit, and the batch's expiry is timed."""
     request.batch_no += 1
@@ -417,7 +417,7 @@ def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
     return "rolled"
 
 
-def _window_seats(request_ids: list[str], *, now) -> list[_WindowSeat]:
+def _window_seats(request_ids: list[str], *, now: datetime) -> list[_WindowSeat]:
     """The window's searching requests, row-locked (SKIP LOCKED, oldest first) without a live batch: an overdue
     batch is expired here; each with the drivers it had before excluded and its candidates searched."""
     requests = list(RideRequest.objects.select_for_update(of=("self",), skip_locked=True).select_related("passenger")
