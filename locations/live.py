@@ -7,7 +7,9 @@ Python (never Redis' clock) so that tests can control them.
 import asyncio
 import hashlib
 import logging
+import time
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -15,7 +17,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from nebengjek import redis_keys
+from locations.metrics import LOCATION_ACK_SECONDS
+from nebengjek import redis_keys, tracing
 from nebengjek.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -191,7 +194,7 @@ return stale
 
 _SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA,
             "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA}
-_registered = {}
+_registered: dict[str, Any] = {}
 
 
 def script(name):
@@ -202,7 +205,7 @@ def script(name):
     return registered
 
 
-_async_registered = {}
+_async_registered: dict[str, tuple[Any, Any]] = {}
 
 
 def async_script(name, client):
@@ -324,13 +327,16 @@ class LocationFlusher:
     def __init__(self, window_s):
         self._window_s = window_s
         self._pending = []
+        self._first_at = 0.0  # when the oldest update waiting for the next flush arrived
         self._task = None
         # Its own connections, bound to this event loop (one flush in flight needs one).
-        self._client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2,
+        self._client = aioredis.Redis.from_url(settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2,
                                                socket_timeout=None, max_connections=2)
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._first_at = time.monotonic()
         self._pending.append((ingest_command(user_id, lat, lng, t), future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -341,12 +347,17 @@ class LocationFlusher:
             while self._pending:
                 if self._window_s:
                     await asyncio.sleep(self._window_s)
-                batch, self._pending = self._pending, []
+                batch, self._pending, first_at = self._pending, [], self._first_at
                 await self._flush(batch)
+                LOCATION_ACK_SECONDS.observe(time.monotonic() - first_at)
         finally:
             self._task = None
 
     async def _flush(self, batch):
+        with tracing.hot_span("locations.flush", {"batch.size": len(batch)}):
+            await self._flush_batch(batch)
+
+    async def _flush_batch(self, batch):
         client = self._client
         try:
             results = await self._execute(batch)
@@ -358,7 +369,7 @@ class LocationFlusher:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -385,10 +396,10 @@ class LocationFlusher:
             await pool.release(connection)
 
 
-_flushers = weakref.WeakKeyDictionary()
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "LocationFlusher"] = weakref.WeakKeyDictionary()
 
 
-_last_flusher = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
+_last_flusher: list[Any] = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
 
 
 def flusher():
