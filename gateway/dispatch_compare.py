@@ -14,6 +14,7 @@ request -> first proposal and request -> confirmed latency (p50, p99, from the c
 (the part of the demand period a driver spent without a confirmed ride), and, in batched mode, the solver's mean
 time from /metrics.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,14 @@ SPEED_MS = 40.0  # 144 km/h: brisk, under the ingest's speed limit, so a run las
 REACTION_S = (0.3, 1.0)  # a driver reads a proposal this long before accepting
 KEEPALIVE_S = 20.0  # an idle driver re-sends its position this often (LOCATION_FRESH_SECONDS keeps it available)
 # Central Jakarta's busy places (lat, lng, weight): drivers wait and passengers ask for rides around them.
-CENTRES = [(-6.175392, 106.827153, 3), (-6.225014, 106.808990, 5), (-6.229700, 106.830500, 3),
-           (-6.186200, 106.810600, 3), (-6.176600, 106.841200, 2), (-6.244370, 106.800300, 3)]
+CENTRES = [
+    (-6.175392, 106.827153, 3),
+    (-6.225014, 106.808990, 5),
+    (-6.229700, 106.830500, 3),
+    (-6.186200, 106.810600, 3),
+    (-6.176600, 106.841200, 2),
+    (-6.244370, 106.800300, 3),
+]
 SPREAD_DEG = 0.012  # ~1.3 km standard deviation around a centre
 
 
@@ -83,8 +91,9 @@ def scenario_build(name: str, *, seed: int, drivers: int, requests: int, duratio
     demand = []
     for at_s in offsets:
         pickup = _point(rng)
-        demand.append(PlannedRequest(round(at_s, 3), pickup,
-                                     _offset(pickup, rng.uniform(600, 2000), rng.uniform(0, 2 * math.pi))))
+        demand.append(
+            PlannedRequest(round(at_s, 3), pickup, _offset(pickup, rng.uniform(600, 2000), rng.uniform(0, 2 * math.pi)))
+        )
     return Scenario(name, duration_s, supply, demand)
 
 
@@ -100,6 +109,7 @@ def scenarios(*, seed: int, scale: float) -> list[Scenario]:
 
 
 # --- figures ------------------------------------------------------------------------------------------------
+
 
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
@@ -129,7 +139,7 @@ class RunRecord:
     duration_s: float = 0.0
     requests: dict[str, RequestRecord] = field(default_factory=dict)
     failed_requests: int = 0
-    busy: dict[str, list[list[float]]] = field(default_factory=dict)  # driver -> [[confirmed, ended or None]]
+    busy: dict[str, list[list[float | None]]] = field(default_factory=dict)  # driver -> [[confirmed, ended or None]]
     n_drivers: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     solver_ms_mean: float | None = None
@@ -145,7 +155,7 @@ def run_figures(record: RunRecord) -> dict:
     confirmed = [row for row in rows if row.confirmed is not None]
     pickups = [row.pickup_m for row in confirmed if row.pickup_m is not None]
     to_proposal = [row.proposed - row.sent for row in rows if row.proposed is not None]
-    to_confirmed = [row.confirmed - row.sent for row in confirmed]
+    to_confirmed = [row.confirmed - row.sent for row in rows if row.confirmed is not None]
     asked = len(rows) + record.failed_requests
     return {
         "requests": asked,
@@ -176,6 +186,7 @@ def _idle_share(record: RunRecord) -> float | None:
     busy = 0.0
     for spans in record.busy.values():
         for began, ended in spans:
+            assert began is not None
             busy += max(0.0, min(end, ended if ended is not None else end) - max(start, began))
     return 1 - busy / (record.n_drivers * record.duration_s)
 
@@ -221,20 +232,22 @@ def _change(before, after) -> str:
 
 # --- one run --------------------------------------------------------------------------------------------------
 
+
 class _Client:
     """A simulated user's REST calls and socket."""
 
     def __init__(self, run: _Run, user_id: str, access: str):
         self.run, self.id, self.access = run, user_id, access
-        self.socket = None
+        self.socket: websockets.ClientConnection | None = None
         self.events: asyncio.Queue = asyncio.Queue()
         self._ids = 0
         self._pending: dict[int, asyncio.Future] = {}
 
     async def rest(self, method: str, path: str, body: dict | None = None) -> tuple[dict | None, str | None]:
         try:
-            response = await self.run.http.request(method, "/api/v1" + path, json=body,
-                                                   headers={"Authorization": f"Bearer {self.access}"})
+            response = await self.run.http.request(
+                method, "/api/v1" + path, json=body, headers={"Authorization": f"Bearer {self.access}"}
+            )
         except httpx.HTTPError as exc:
             return None, type(exc).__name__
         data = response.json() if response.content else {}
@@ -247,6 +260,7 @@ class _Client:
         self.run.background.append(asyncio.create_task(self._read()))
 
     async def _read(self) -> None:
+        assert self.socket is not None
         try:
             async for raw in self.socket:
                 message = orjson.loads(raw)
@@ -261,18 +275,27 @@ class _Client:
         self._ids += 1
         future = asyncio.get_running_loop().create_future()
         self._pending[self._ids] = future
+        assert self.socket is not None
         try:
             await self.socket.send(orjson.dumps({**message, "id": self._ids}).decode())
             return await asyncio.wait_for(future, timeout=15)
-        except (websockets.ConnectionClosed, asyncio.TimeoutError):
+        except (websockets.ConnectionClosed, TimeoutError):
             self._pending.pop(self._ids, None)
             self.run.record.error("ws:no_ack")
             return None
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, *, url: str, drivers: list[tuple[str, str]],
-                 passengers: list[tuple[str, str]], seed: int, drain_s: float):
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        url: str,
+        drivers: list[tuple[str, str]],
+        passengers: list[tuple[str, str]],
+        seed: int,
+        drain_s: float,
+    ):
         self.scenario, self.url, self.drain_s = scenario, url.rstrip("/"), drain_s
         self.ws_url = self.url.replace("http", "ws", 1) + "/ws/"
         self.rng = random.Random(f"{seed}:{scenario.name}:agents")
@@ -282,8 +305,9 @@ class _Run:
         self.stopped = False
 
     async def play(self) -> RunRecord:
-        self.http = httpx.AsyncClient(base_url=self.url, timeout=30,
-                                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        self.http = httpx.AsyncClient(
+            base_url=self.url, timeout=30, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
         try:
             drivers = [_Client(self, user_id, access) for user_id, access in self.driver_users]
             passengers = [_Client(self, user_id, access) for user_id, access in self.passenger_users]
@@ -292,16 +316,17 @@ class _Run:
             await asyncio.gather(*(self._online(client, here[client.id]) for client in drivers))
             self.record.started = time.monotonic()
             agents = [asyncio.create_task(self._driver(client, here[client.id])) for client in drivers]
-            trips = [asyncio.create_task(self._passenger(client, planned))
-                     for client, planned in zip(passengers, self.scenario.requests, strict=True)]
+            trips = [
+                asyncio.create_task(self._passenger(client, planned))
+                for client, planned in zip(passengers, self.scenario.requests, strict=True)
+            ]
             await asyncio.wait(trips)
             await self._drain()
             self.stopped = True
             await asyncio.wait(agents, timeout=10)
             for task in self.background + agents:
                 task.cancel()
-            await asyncio.gather(*(c.socket.close() for c in drivers + passengers if c.socket),
-                                 return_exceptions=True)
+            await asyncio.gather(*(c.socket.close() for c in drivers + passengers if c.socket), return_exceptions=True)
             await self._read_solver_metrics()
         finally:
             await self.http.aclose()
@@ -316,17 +341,23 @@ class _Run:
     async def _drain(self) -> None:
         """Rides under way finish (bounded by drain_s)."""
         deadline = time.monotonic() + self.drain_s
-        while time.monotonic() < deadline and any(span[1] is None for spans in self.record.busy.values()
-                                                   for span in spans):
+        while time.monotonic() < deadline and any(
+            span[1] is None for spans in self.record.busy.values() for span in spans
+        ):
             await asyncio.sleep(0.5)
 
     async def _passenger(self, client: _Client, planned: PlannedRequest) -> None:
         await asyncio.sleep(max(0.0, self.record.started + planned.at_s - time.monotonic()))
         sent = time.monotonic()
-        data, error = await client.rest("POST", "/rides/requests", {
-            "pickup": {"lat": planned.pickup[0], "lng": planned.pickup[1]},
-            "destination": {"lat": planned.destination[0], "lng": planned.destination[1]},
-            "payment_method": "cash"})
+        data, error = await client.rest(
+            "POST",
+            "/rides/requests",
+            {
+                "pickup": {"lat": planned.pickup[0], "lng": planned.pickup[1]},
+                "destination": {"lat": planned.destination[0], "lng": planned.destination[1]},
+                "payment_method": "cash",
+            },
+        )
         if data is None:
             self.record.failed_requests += 1
             self.record.error(f"request:{error}")
@@ -337,7 +368,7 @@ class _Run:
         while True:
             try:
                 event = await asyncio.wait_for(client.events.get(), timeout=max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await client.rest("POST", f"/rides/requests/{data['id']}/cancel", {})
                 row.outcome = "gave_up"
                 return
@@ -363,7 +394,7 @@ class _Run:
         while not self.stopped:
             try:
                 event = await asyncio.wait_for(client.events.get(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if time.monotonic() - last_sent > KEEPALIVE_S:
                     await client.send({"type": "location", "lat": here[0], "lng": here[1], "accuracy_m": 8})
                     last_sent = time.monotonic()
@@ -375,8 +406,11 @@ class _Run:
                 row = self.record.requests.setdefault(request_id, RequestRecord(sent=seen))
                 row.proposed = seen if row.proposed is None else min(row.proposed, seen)
                 self.background.append(asyncio.create_task(self._accept(client, event["match"], rng)))
-            elif (kind == "ride.updated" and event["ride"]["status"] == "driver_en_route"
-                  and event["ride"]["id"] not in driven):
+            elif (
+                kind == "ride.updated"
+                and event["ride"]["status"] == "driver_en_route"
+                and event["ride"]["id"] not in driven
+            ):
                 driven.add(event["ride"]["id"])
                 here = await self._ride(client, event["ride"], here)
                 last_sent = time.monotonic()
@@ -388,7 +422,7 @@ class _Run:
 
     async def _ride(self, client: _Client, ride: dict, here: tuple[float, float]) -> tuple[float, float]:
         """Drive to the pickup, start, drive to the destination, end; the driver is busy from now to the end."""
-        span = [time.monotonic(), None]
+        span: list[float | None] = [time.monotonic(), None]
         self.record.busy.setdefault(client.id, []).append(span)
         pickup = (ride["pickup"]["lat"], ride["pickup"]["lng"])
         destination = (ride["destination"]["lat"], ride["destination"]["lng"])
@@ -409,7 +443,7 @@ class _Run:
             text = (await self.http.get("/metrics", headers=headers)).text
         except httpx.HTTPError:
             return
-        values = {}
+        values: dict[str, float] = {}
         for line in text.splitlines():
             for name in ("nebengjek_dispatch_solve_seconds_sum", "nebengjek_dispatch_solve_seconds_count"):
                 if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -422,6 +456,7 @@ class _Run:
 
 # --- the stacks -----------------------------------------------------------------------------------------------
 
+
 class Stack:
     """`manage.py runstack` in MATCHING_MODE `mode` on this process's database and Redis."""
 
@@ -432,17 +467,29 @@ class Stack:
         env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
         if "DATABASE_URL" not in env and database["ENGINE"].endswith("sqlite3"):
             env["DATABASE_URL"] = f"sqlite:///{database['NAME']}"
-        env.update({"MATCHING_MODE": mode, "REDIS_URL": settings.REDIS_URL, "CELERY_TASK_ALWAYS_EAGER": "false",
-                    "DJANGO_SETTINGS_MODULE": "nebengjek.settings", "VAR_DIR": str(log_path.parent),
-                    **(extra_env or {})})
+        env.update(
+            {
+                "MATCHING_MODE": mode,
+                "REDIS_URL": settings.REDIS_URL,
+                "CELERY_TASK_ALWAYS_EAGER": "false",
+                "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
+                "VAR_DIR": str(log_path.parent),
+                **(extra_env or {}),
+            }
+        )
         self.env = env
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 120) -> None:
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(self.port)],
-                                        cwd=settings.BASE_DIR, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(self.port)],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -454,8 +501,9 @@ class Stack:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"the {self.mode} stack was not ready in {timeout_s:.0f} s:\n"
-                           f"{self.log_path.read_text()[-2000:]}")
+        raise RuntimeError(
+            f"the {self.mode} stack was not ready in {timeout_s:.0f} s:\n{self.log_path.read_text()[-2000:]}"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -470,74 +518,106 @@ class Stack:
 
 # --- the whole comparison -------------------------------------------------------------------------------------
 
-def compare(*, seed: int, scale: float, port: int, workdir: Path, drain_s: float,
-            progress: Callable[[str], None] = lambda line: None, extra_env: dict[str, str] | None = None,
-            only: tuple[str, ...] = ()) -> dict:
+
+def compare(
+    *,
+    seed: int,
+    scale: float,
+    port: int,
+    workdir: Path,
+    drain_s: float,
+    progress: Callable[[str], object] = lambda line: None,
+    extra_env: dict[str, str] | None = None,
+    only: tuple[str, ...] = (),
+) -> dict:
     """Run every scenario (or those named in `only`) under both modes; `results[scenario][mode]` = run_figures.
     `extra_env`: settings for both stacks (e.g. MATCHING_BATCH_WINDOW_MS)."""
     from nebengjek import embedded_redis
 
-    redis_process = (embedded_redis.start(settings.EMBEDDED_REDIS_PORT, workdir / "redis")
-                     if settings.EMBEDDED_REDIS else None)  # the stacks share it (REDIS_URL), this process too
+    redis_process = (
+        embedded_redis.start(settings.EMBEDDED_REDIS_PORT, workdir / "redis") if settings.EMBEDDED_REDIS else None
+    )  # the stacks share it (REDIS_URL), this process too
     try:
-        return _compare(seed=seed, scale=scale, port=port, workdir=workdir, drain_s=drain_s, progress=progress,
-                        extra_env=extra_env, only=only)
+        return _compare(
+            seed=seed,
+            scale=scale,
+            port=port,
+            workdir=workdir,
+            drain_s=drain_s,
+            progress=progress,
+            extra_env=extra_env,
+            only=only,
+        )
     finally:
         embedded_redis.stop(redis_process)
 
 
 def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env, only) -> dict:
-    from accounts.models import Role, User
-    from accounts.services import tokens_issue
     from django.core.management import call_command
 
+    from accounts.models import Role, User
+    from accounts.services import tokens_issue
     from nebengjek.redis import get_redis
 
     plan = [scenario for scenario in scenarios(seed=seed, scale=scale) if not only or scenario.name in only]
     n_drivers = max(len(s.drivers) for s in plan)
     n_passengers = sum(len(s.requests) for s in plan) * len(MODES)
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("seed", drivers=n_drivers, passengers=n_passengers, seed=seed, offline=True, verbosity=0,
-                 stdout=io.StringIO())
-    drivers = list(User.objects.filter(role=Role.DRIVER, msisdn__startswith="+628129", is_active=True)
-                   .order_by("msisdn")[:n_drivers])
-    passengers = list(User.objects.filter(msisdn__startswith="+628139", is_active=True).order_by("msisdn")
-                      [:n_passengers])
+    call_command(
+        "seed", drivers=n_drivers, passengers=n_passengers, seed=seed, offline=True, verbosity=0, stdout=io.StringIO()
+    )
+    drivers = list(
+        User.objects.filter(role=Role.DRIVER, msisdn__startswith="+628129", is_active=True).order_by("msisdn")[
+            :n_drivers
+        ]
+    )
+    passengers = list(
+        User.objects.filter(msisdn__startswith="+628139", is_active=True).order_by("msisdn")[:n_passengers]
+    )
     results: dict[str, dict[str, dict]] = {}
     used = 0
     for scenario in plan:
         for mode in MODES:
-            leftovers_close([str(user.pk) for user in drivers + passengers])
+            leftovers_close([user.pk for user in drivers + passengers])
             get_redis().flushdb()  # the same empty live state (positions, windows, queued timers) for every run
-            riders = passengers[used:used + len(scenario.requests)]
+            riders = passengers[used : used + len(scenario.requests)]
             used += len(scenario.requests)
             tokens = lambda users: [(str(u.pk), tokens_issue(user=u)["access"]) for u in users]  # noqa: E731
             run_dir = workdir / f"{scenario.name}-{mode}"
             run_dir.mkdir(parents=True, exist_ok=True)
             stack = Stack(mode=mode, port=port, log_path=run_dir / "stack.log", extra_env=extra_env)
-            progress(f"{scenario.name} / {mode}: {len(scenario.drivers)} drivers, {len(scenario.requests)} requests "
-                     f"over {scenario.duration_s:.0f} s")
+            progress(
+                f"{scenario.name} / {mode}: {len(scenario.drivers)} drivers, {len(scenario.requests)} requests "
+                f"over {scenario.duration_s:.0f} s"
+            )
             stack.start()
             try:
-                run = _Run(scenario, url=stack.url, drivers=tokens(drivers[:len(scenario.drivers)]),
-                           passengers=tokens(riders), seed=seed, drain_s=drain_s)
+                run = _Run(
+                    scenario,
+                    url=stack.url,
+                    drivers=tokens(drivers[: len(scenario.drivers)]),
+                    passengers=tokens(riders),
+                    seed=seed,
+                    drain_s=drain_s,
+                )
                 record = asyncio.run(run.play())
             finally:
                 stack.stop()
             results.setdefault(scenario.name, {})[mode] = run_figures(record)
-    leftovers_close([str(user.pk) for user in drivers + passengers])
+    leftovers_close([user.pk for user in drivers + passengers])
     return results
 
 
-def leftovers_close(user_ids: list[str]) -> None:
+def leftovers_close(user_ids: list[uuid.UUID]) -> None:
     """Cancel what a run left open for these users (requests, rides not ended), so the next run starts level."""
     from matching.models import Match, RideRequest
     from matching.services import request_cancel
     from rides.models import Ride, RideStatus
     from rides.services import ride_cancel, ride_end
 
-    for ride in Ride.objects.filter(status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS],
-                                    driver_id__in=user_ids).select_related("driver"):
+    for ride in Ride.objects.filter(
+        status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS], driver_id__in=user_ids
+    ).select_related("driver"):
         if ride.status == RideStatus.IN_PROGRESS:
             ride_end(ride=ride, user=ride.driver)
         else:

@@ -7,6 +7,7 @@ one request: a rectangular assignment over the request rows replicated once per 
 (`scipy.optimize.linear_sum_assignment`). A request's second and later slots cost `extra_slot_cost` more, so a driver
 is given to a request as a backup only when no request that has none could take them.
 """
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ def assign(costs: Sequence[Sequence[float]], slots: Sequence[int], *, extra_slot
     expanded = np.where(possible, expanded, _IMPOSSIBLE)
     rows, columns = linear_sum_assignment(expanded)
     offered: list[list[tuple[float, int]]] = [[] for _ in range(n_requests)]
-    for row, column in zip(rows, columns):
+    for row, column in zip(rows, columns, strict=True):
         if possible[row, column]:
             offered[owners[row]].append((float(matrix[owners[row], column]), int(column)))
     return [[column for _, column in sorted(pairs)] for pairs in offered]

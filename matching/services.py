@@ -399,7 +399,7 @@ def requests_window_assign(*, cell: str) -> dict[str, int]:
         offers = _window_solve(seats)
     rolled: list[str] = []
     proposed = 0
-    for seat, chosen in zip(seats, offers):
+    for seat, chosen in zip(seats, offers, strict=True):
         with transaction.atomic():
             outcome = _window_seat_settle(seat, chosen)
         proposed += outcome == "proposed"
@@ -474,7 +474,7 @@ def _window_solve(seats: list[_WindowSeat]) -> list[list[NearbyDriver]]:
     drivers = [driver for driver in drivers if not ranking.under_floor(ratings.get(driver.id, ranking.UNRATED))]
     rating_cost = [ranking.rating_cost_m(ratings.get(driver.id, ranking.UNRATED)) for driver in drivers]
     distances = [[_pickup_distance(seat, driver) for driver in drivers] for seat in seats]
-    costs = [[distance + extra for distance, extra in zip(row, rating_cost)] for row in distances]
+    costs = [[distance + extra for distance, extra in zip(row, rating_cost, strict=True)] for row in distances]
     started = time.perf_counter()
     offers = assign(costs, [settings.MATCHING_BATCH_SIZE] * len(seats),
                     extra_slot_cost=settings.MATCHING_BATCH_BACKUP_COST_M)

@@ -5,6 +5,7 @@ countdown of MATCHING_BATCH_WINDOW_MS; every request joining while the flag is s
 first clears the flag, then drains the set: a request joining in between opens the next window, so none is stranded.
 Cells are independent: each has its own flag, set and task, and a window never waits on another.
 """
+
 import h3
 from django.conf import settings
 

@@ -1,4 +1,5 @@
 """The batched dispatch's solver (matching/assignment.py), on its own: numbers in, offers out."""
+
 import math
 import random
 
@@ -81,12 +82,15 @@ def test_a_driver_is_never_given_twice_and_no_request_gets_more_than_its_slots(s
 
     given = [driver for offer in offers for driver in offer]
     assert len(given) == len(set(given))
-    assert all(len(offer) <= slot for offer, slot in zip(offers, slots))
+    assert all(len(offer) <= slot for offer, slot in zip(offers, slots, strict=True))
     assert all(math.isfinite(costs[request][driver]) for request, offer in enumerate(offers) for driver in offer)
     # as many pairs as possible: no request left short while a driver it could have stays free
     free = set(range(n_drivers)) - set(given)
-    assert not any(math.isfinite(costs[request][driver]) and len(offer) < slots[request]
-                   for request, offer in enumerate(offers) for driver in free)
+    assert not any(
+        math.isfinite(costs[request][driver]) and len(offer) < slots[request]
+        for request, offer in enumerate(offers)
+        for driver in free
+    )
 
 
 def test_the_total_pickup_distance_is_the_least_possible():
@@ -95,8 +99,13 @@ def test_the_total_pickup_distance_is_the_least_possible():
     offers = assign(costs, [1, 1, 1])
 
     total = sum(costs[request][offer[0]] for request, offer in enumerate(offers))
-    assert total == min(costs[0][a] + costs[1][b] + costs[2][c]
-                        for a in range(3) for b in range(3) for c in range(3) if len({a, b, c}) == 3)
+    assert total == min(
+        costs[0][a] + costs[1][b] + costs[2][c]
+        for a in range(3)
+        for b in range(3)
+        for c in range(3)
+        if len({a, b, c}) == 3
+    )
 
 
 def test_costs_and_slots_must_describe_the_same_requests():

@@ -3,6 +3,7 @@
 The window's task is held back here (Celery not eager: it is queued, not run) and then called directly, as the
 worker would when the window's countdown ends.
 """
+
 import pytest
 from celery import current_app
 from django.conf import settings
@@ -61,8 +62,9 @@ def test_the_window_shortens_the_pickups_of_all_its_requests_not_just_the_first(
     shared = driver_online(100)  # 100 m north of the first pickup, 200 m from the second
     other = driver_online(-400)  # 400 m south of the first pickup, 700 m from the second
     first = ask_for_ride(client_for(make_passenger()))
-    second = ask_for_ride(client_for(make_passenger()), pickup=north_of(PICKUP, 300),
-                          destination=north_of(DESTINATION, 300))
+    second = ask_for_ride(
+        client_for(make_passenger()), pickup=north_of(PICKUP, 300), destination=north_of(DESTINATION, 300)
+    )
 
     window_closes()
 
@@ -76,8 +78,9 @@ def test_immediate_dispatch_gives_the_first_request_every_driver_near(client_for
     shared, other = driver_online(100), driver_online(-400)
 
     first = ask_for_ride(client_for(make_passenger()))
-    second = ask_for_ride(client_for(make_passenger()), pickup=north_of(PICKUP, 300),
-                          destination=north_of(DESTINATION, 300))
+    second = ask_for_ride(
+        client_for(make_passenger()), pickup=north_of(PICKUP, 300), destination=north_of(DESTINATION, 300)
+    )
 
     assert offered_to(first["id"]) == {shared.id, other.id}
     assert RideRequest.objects.get(id=second["id"]).status == RequestStatus.NO_DRIVER
@@ -172,21 +175,25 @@ def pickups_either_side_of_a_window_boundary():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-                    reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers")
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers",
+)
 def test_two_cells_windows_wanting_one_driver_at_once_never_give_them_twice(windows_wait, client_for):
     south, north, between = pickups_either_side_of_a_window_boundary()
     driver = driver_online(0, point=between)
 
     for _ in range(20):
         clients = [client_for(make_passenger()), client_for(make_passenger())]
-        requests = [ask_for_ride(clients[0], pickup=south, destination=north_of(south, -1000)),
-                    ask_for_ride(clients[1], pickup=north, destination=north_of(north, 1000))]
+        requests = [
+            ask_for_ride(clients[0], pickup=south, destination=north_of(south, -1000)),
+            ask_for_ride(clients[1], pickup=north, destination=north_of(north, 1000)),
+        ]
 
         outcomes = at_once(lambda: window_closes(south), lambda: window_closes(north))
 
         assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         assert sum(outcome["proposed"] for outcome in outcomes) == 1
         assert Match.objects.filter(driver=driver, holds_driver=True).count() == 1
-        for client, request in zip(clients, requests):
+        for client, request in zip(clients, requests, strict=True):
             assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
