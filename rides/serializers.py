@@ -79,6 +79,31 @@ class RideOutputSerializer(serializers.ModelSerializer):
         }
 
 
+class DriverPositionSerializer(serializers.Serializer):
+    """The driver's latest accepted position on a live ride (`ride.driver_location` and the ride's detail)."""
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    heading = serializers.FloatField(allow_null=True, help_text="Degrees clockwise from north; null when unknown.")
+    speed_mps = serializers.FloatField(allow_null=True, help_text="From the previous position; null when unknown.")
+    recorded_at = serializers.DateTimeField()
+    distance_to_pickup_m = serializers.IntegerField(allow_null=True, help_text="Straight line; null after the start.")
+    eta_to_pickup_s = serializers.IntegerField(
+        allow_null=True, help_text="Straight-line distance over LIVE_TRIP_CITY_SPEED_KMH; null after the start.")
+
+
+class RideDetailOutputSerializer(RideOutputSerializer):
+    """GET /api/v1/rides/{id}: the ride, the driver's arrival and, while it is live, the driver's latest position."""
+    driver_position = serializers.SerializerMethodField()
+
+    class Meta(RideOutputSerializer.Meta):
+        fields = [*RideOutputSerializer.Meta.fields, "driver_arrived_at", "driver_position"]
+
+    def get_driver_position(self, ride) -> DriverPositionSerializer(allow_null=True):
+        from rides.live_trip import driver_position_get
+
+        return driver_position_get(ride)
+
+
 class RideEndInputSerializer(serializers.Serializer):
     price_pct = serializers.JSONField(required=False, allow_null=True)  # range and type checked by the service: invalid_price_pct
 

@@ -15,9 +15,9 @@ from locations.geo import haversine_m
 from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
-from rides import fare, meter
+from rides import fare, live_trip, meter
 from rides.errors import RidesError, RidesException, ride_status_words
-from rides.events import ride_updated_send_on_commit
+from rides.events import ride_driver_arrived_send_on_commit, ride_updated_send_on_commit
 from rides.meter import StreamPoint
 from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
 from rides.selectors import ride_get_for_output
@@ -98,7 +98,21 @@ def ride_create(*, request, match):
     )
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
+    live_trip.watch_on_commit(ride)
     return ride
+
+
+def ride_driver_arrived(*, ride_id, at: datetime) -> bool:
+    """The driver came within LIVE_TRIP_ARRIVAL_RADIUS_M of the pickup before the start (rides.live_trip): store
+    the time once and tell both sides (`ride.driver_arrived`). Returns False when it was stored already or the ride
+    is not waiting for its driver any more."""
+    with transaction.atomic():
+        arrived = Ride.objects.filter(pk=ride_id, status=RideStatus.DRIVER_EN_ROUTE,
+                                      driver_arrived_at__isnull=True).update(driver_arrived_at=at)
+        if arrived:
+            ride = Ride.objects.only("id", "driver_id", "passenger_id").get(pk=ride_id)
+            ride_driver_arrived_send_on_commit(ride=ride, at=at)
+    return bool(arrived)
 
 
 def ride_start(*, ride, user):
@@ -126,6 +140,7 @@ def ride_start(*, ride, user):
                                   recorded_at=driver_position.recorded_at, segment_m=0)
         ride = ride_get_for_output(ride.pk)
         ride_updated_send_on_commit(ride)
+        live_trip.watch_on_commit(ride, started=True)
     return ride
 
 
@@ -184,6 +199,7 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     _release_request_and_match(request=request, match=match)
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
+    live_trip.unwatch_on_commit(ride)
     _free_driver_on_commit(ride.driver_id)
     _settle_on_commit(ride.pk)
     return ride
@@ -204,6 +220,7 @@ def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
         ride = ride_get_for_output(ride.pk)
         ride.request = request  # the released request, as matching left it: callers need not re-read it
         ride_updated_send_on_commit(ride)
+        live_trip.unwatch_on_commit(ride)
         _free_driver_on_commit(ride.driver_id)
     return ride
 
