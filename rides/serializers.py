@@ -53,8 +53,8 @@ class RideOutputSerializer(serializers.ModelSerializer):
         model = Ride
         fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
                   "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
-                  "end_reason", "stale_at", "driver_gone_reported_at", "created_at", "started_at", "ended_at",
-                  "cancelled_at"]
+                  "end_reason", "stale_at", "driver_gone_reported_at", "driver_arrived_at", "created_at", "started_at",
+                  "ended_at", "cancelled_at"]
 
     def get_pickup(self, ride) -> PointSerializer:
         return {"lat": ride.pickup_lat, "lng": ride.pickup_lng}
@@ -96,7 +96,7 @@ class RideDetailOutputSerializer(RideOutputSerializer):
     driver_position = serializers.SerializerMethodField()
 
     class Meta(RideOutputSerializer.Meta):
-        fields = [*RideOutputSerializer.Meta.fields, "driver_arrived_at", "driver_position"]
+        fields = [*RideOutputSerializer.Meta.fields, "driver_position"]
 
     def get_driver_position(self, ride) -> DriverPositionSerializer(allow_null=True):
         from rides.live_trip import driver_position_get
