@@ -206,7 +206,9 @@ def _messages() -> dict:
         "ChatSend": ("A chat message to the other side of a ride: `text` (at most RIDE_CHAT_MAX_CHARS) or a "
                      "`quick_reply` code; from the confirm until 30 minutes after the end; rate-limited.",
                      _client("chat.send", {"ride_id": UUID},
-                             optional={"text": {"type": "string"}, "quick_reply": {"type": "string"}})),
+                             optional={"text": {"type": "string"}, "quick_reply": {"type": "string"},
+                                       "client_id": {"type": "string", "maxLength": 64,
+                                                     "description": "Idempotency key: a resend is not doubled."}})),
         "ChatReceipt": ("The other side's messages of a ride up to `message_id` were delivered to, or read by, "
                         "this user.",
                         _client("chat.receipt", {"ride_id": UUID, "message_id": UUID,

@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from nebengjek import apis, exceptions, views
+from rides.urls import share_urlpatterns
 
 handler404 = "nebengjek.exceptions.json_not_found"
 handler500 = "nebengjek.exceptions.json_server_error"
@@ -36,5 +37,6 @@ urlpatterns = [
     re_path(r"^api/", csrf_exempt(exceptions.json_not_found)),  # a POST too: never Django's HTML CSRF page
     path("admin/", admin.site.urls),
     path("ops/", include("nebengjek.ops.urls")),
+    path("share/", include(share_urlpatterns)),
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]

@@ -17,6 +17,7 @@ from matching import consumers as matching_consumers
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.inputs import is_json_integer
 from nebengjek.realtime import events_after
+from rides import consumers as rides_consumers
 from rides.live_trip import passenger_latest_message
 
 
@@ -56,4 +57,6 @@ HANDLERS = {
     "location": locations_consumers.location,
     "match.accept": matching_consumers.match_accept,
     "match.reject": matching_consumers.match_reject,
+    "chat.send": rides_consumers.chat_send,
+    "chat.receipt": rides_consumers.chat_receipt,
 }
