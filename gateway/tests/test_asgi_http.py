@@ -1,5 +1,5 @@
 """Django behind the ASGI application, as uvicorn serves it: the middleware chain and the view run together in one
-thread per request (nebengjek.asgi.OneHopASGIHandler), with the behaviour the test client sees."""
+thread per request (gateway.asgi.OneHopASGIHandler), with the behaviour the test client sees."""
 import orjson
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator

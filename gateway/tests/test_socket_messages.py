@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.tests.factories import make_driver, make_passenger
 from locations.selectors import drivers_available_near, user_last_position
 from locations.tests.helpers import MONAS, north_of
-from nebengjek.ws_handlers import HANDLERS
+from gateway.ws_handlers import HANDLERS
 
 db = database_sync_to_async
 

@@ -8,8 +8,8 @@ from django.test import Client
 
 from accounts.tests.factories import make_passenger
 from matching.models import Match, RequestStatus, RideRequest
-from nebengjek.ops.selectors import ops_series
-from nebengjek.ops.tests.test_ops_page import staff_client
+from gateway.ops.selectors import ops_series
+from gateway.ops.tests.test_ops_page import staff_client
 from rides import services as ride_services
 from rides.tests.factories import make_confirmed_ride, make_in_progress_ride
 

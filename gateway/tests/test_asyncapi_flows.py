@@ -1,6 +1,6 @@
 """Every kind of push the server stores reaches a socket (by `resume`) in a shape the AsyncAPI document describes.
 
-The frames are checked by the suite-wide socket check (conftest.py, nebengjek/tests/socket_contract.py).
+The frames are checked by the suite-wide socket check (conftest.py, gateway/tests/socket_contract.py).
 """
 import time_machine
 from channels.db import database_sync_to_async
@@ -9,7 +9,7 @@ from django.utils import timezone
 from locations.services import location_ingest
 from matching import tasks
 from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, last_proposal, make_passenger, north_of
-from nebengjek.asyncapi import asyncapi_document, server_message_names
+from gateway.asyncapi import asyncapi_document, server_message_names
 from nebengjek.models import Event
 
 db = database_sync_to_async

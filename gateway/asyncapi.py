@@ -145,7 +145,7 @@ def _error_codes() -> list[str]:
     """The codes a socket error can carry: the socket's own and the domains' catalogues its handlers raise."""
     from locations.errors import LocationsError
     from matching.errors import MatchingError
-    from nebengjek.consumers import SocketError
+    from gateway.consumers import SocketError
     from nebengjek.errors import CommonError
     from rides.errors import RidesError
 

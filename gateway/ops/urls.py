@@ -1,6 +1,6 @@
 from django.urls import path
 
-from nebengjek.ops import views
+from gateway.ops import views
 
 urlpatterns = [
     path("", views.ops_page, name="ops"),

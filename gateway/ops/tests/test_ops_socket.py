@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.tests.factories import make_driver, make_passenger
 from locations.services import beacon_set, location_ingest
-from nebengjek.ops import tasks
+from gateway.ops import tasks
 
 db = database_sync_to_async
 MONAS = (-6.175392, 106.827153)

@@ -1,6 +1,6 @@
 """The one WebSocket of a signed-in user (`/ws/`): framing, limits, ack/error by id, pushes and session closes.
 
-What each client message type does lives in nebengjek.ws_handlers.HANDLERS; this class only carries messages.
+What each client message type does lives in gateway.ws_handlers.HANDLERS; this class only carries messages.
 Close codes: 4401 = credentials do not hold (missing/bad/expired token, logged out, suspended): sign in again.
 1013 = try again later: the database or Redis could not answer during the handshake; reconnect with backoff.
 4408 = too slow: the client let more pushes pile up unread than the server keeps (WS_SEND_QUEUE_MAX_*); reconnect and
@@ -26,7 +26,7 @@ from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CON
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
 from nebengjek.realtime import OPS_GROUP, user_group
-from nebengjek.ws_auth import SERVICE_UNAVAILABLE
+from gateway.ws_auth import SERVICE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _limits():
 def _handlers():
     handlers = _cached.get("handlers")
     if handlers is None:
-        from nebengjek.ws_handlers import HANDLERS
+        from gateway.ws_handlers import HANDLERS
 
         handlers = _cached["handlers"] = HANDLERS
     return handlers
@@ -259,7 +259,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.close_once(CLOSE_TRY_AGAIN_LATER if error == SERVICE_UNAVAILABLE else CLOSE_UNAUTHORIZED, error)
             return
         groups = [user_group(self.scope["user_id"])]
-        if self.scope.get("user_is_staff", False):  # staff sockets also get the ops page's snapshots (nebengjek.ops)
+        if self.scope.get("user_is_staff", False):  # staff sockets also get the ops page's snapshots (gateway.ops)
             groups.append(OPS_GROUP)
         try:
             for group in groups:

@@ -43,7 +43,7 @@ _STATIC_HEADERS = [
 
 
 class NearbyFastPath:
-    """ASGI middleware in front of Django's HTTP application (nebengjek.asgi)."""
+    """ASGI middleware in front of Django's HTTP application (gateway.asgi)."""
 
     def __init__(self, app):
         self.app = app

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django_prometheus.exports import ExportToDjangoView
 
-from nebengjek.asyncapi import asyncapi_document
+from gateway.asyncapi import asyncapi_document
 from nebengjek.errors import CommonError
 from nebengjek.exceptions import error_body
 from nebengjek.redis import get_redis
@@ -19,7 +19,7 @@ def landing(request):
 
 
 def asyncapi(request):
-    """`/api/asyncapi.json`: the AsyncAPI 3 contract of the `/ws/` socket (nebengjek.asyncapi)."""
+    """`/api/asyncapi.json`: the AsyncAPI 3 contract of the `/ws/` socket (gateway.asyncapi)."""
     return JsonResponse(asyncapi_document())
 
 

@@ -1,4 +1,4 @@
-"""Checks every frame the server sends to a test socket against the AsyncAPI document (nebengjek.asyncapi).
+"""Checks every frame the server sends to a test socket against the AsyncAPI document (gateway.asyncapi).
 
 The root conftest installs `record_frames` on Channels' WebsocketCommunicator for the whole session and fails the
 test that received a frame the document does not describe.
@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from nebengjek.asyncapi import asyncapi_document, server_message_names
+from gateway.asyncapi import asyncapi_document, server_message_names
 
 DOCUMENT_URI = "urn:nebengjek:asyncapi"
 # Events the tests themselves store and push (e.g. "test.note") are not the server's: only their envelope is checked.

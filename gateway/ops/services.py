@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from nebengjek import metrics, redis_keys
-from nebengjek.ops.selectors import ops_counters, ops_snapshot
+from gateway.ops.selectors import ops_counters, ops_snapshot
 from nebengjek.realtime import OPS_GROUP
 from nebengjek.redis import get_redis
 

@@ -1,4 +1,4 @@
-"""GET /drivers/nearby through the ASGI application: the fast path (locations.asgi) answers what it can vouch for,
+"""GET /drivers/nearby through the ASGI application: the fast path (gateway.nearby) answers what it can vouch for,
 Django answers the rest, and a client cannot tell them apart except by speed."""
 import orjson
 from channels.db import database_sync_to_async

@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from nebengjek.errors import CommonError
 from nebengjek.exceptions import error_body
-from nebengjek.ops import services
-from nebengjek.ops.selectors import SERIES_DEFAULT_RANGE, SERIES_RANGES, ops_series, ops_snapshot
+from gateway.ops import services
+from gateway.ops.selectors import SERIES_DEFAULT_RANGE, SERIES_RANGES, ops_series, ops_snapshot
 
 
 def socket_token_for(user):

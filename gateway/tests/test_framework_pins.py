@@ -43,21 +43,21 @@ def _source_hash(dotted: str) -> str:
 
 # package -> the code of ours that was written against its pinned version (what to re-check on an upgrade)
 REWRITES = {
-    "channels": "nebengjek/consumers.py: UserSocketConsumer.__call__ / dispatch / websocket_disconnect and "
+    "channels": "gateway/consumers.py: UserSocketConsumer.__call__ / dispatch / websocket_disconnect and "
                 "dispatch_from (Channels' AsyncConsumer.__call__, AsyncConsumer.dispatch and "
                 "channels.utils.await_many_dispatch, rewritten)",
-    "django": "nebengjek/asgi.py: OneHopASGIHandler (overrides BaseHandler.load_middleware and "
+    "django": "gateway/asgi.py: OneHopASGIHandler (overrides BaseHandler.load_middleware and "
               "get_response_async, called by ASGIHandler)",
     "channels-redis": "nebengjek/realtime.py: _publish (publishes to RedisPubSubLoopLayer's private group channel "
                       "names and uses RedisPubSubChannelLayer.serialize)",
     "redis": "locations/live.py: ingest_command (EVALSHA packed as RESP by hand) and LocationFlusher._execute "
              "(redis.asyncio Connection.send_packed_command / read_response, ConnectionPool.get_connection)",
-    "djangorestframework-simplejwt": "locations/asgi.py: _user_and_session (the nearby fast path validates access "
+    "djangorestframework-simplejwt": "gateway/nearby.py: _user_and_session (the nearby fast path validates access "
                                      "tokens with simplejwt's AccessToken, as the DRF view does)",
-    "djangorestframework": "locations/asgi.py: the nearby fast path answers as locations.apis.DriversNearbyApi "
+    "djangorestframework": "gateway/nearby.py: the nearby fast path answers as locations.apis.DriversNearbyApi "
                            "does (re-run locations/tests/test_nearby_fast_path.py, which compares the two)",
-    "uvicorn": "nebengjek/consumers.py: _server_transport (uvicorn's websocket `send` is a method of the protocol "
-               "that holds the transport) and locations/asgi.py (the fast path's own ASGI HTTP responses)",
+    "uvicorn": "gateway/consumers.py: _server_transport (uvicorn's websocket `send` is a method of the protocol "
+               "that holds the transport) and gateway/nearby.py (the fast path's own ASGI HTTP responses)",
 }
 
 
@@ -76,33 +76,33 @@ def test_the_installed_framework_is_the_version_the_rewrite_was_checked_against(
 MIRRORED_SOURCE = {
     "channels.utils:await_many_dispatch": (
         "30ef889498560da3d72e6a695d2c17cf4a22b4948f2af6d53394343f4aace51d",
-        ("nebengjek/consumers.py dispatch_from: must still return/raise as soon as either receive does, "
+        ("gateway/consumers.py dispatch_from: must still return/raise as soon as either receive does, "
          "cancelling the other, like await_many_dispatch")),
     "channels.consumer:AsyncConsumer.__call__": (
         "e52238720872dbc3f854519bc971aa7eb41553e63c8729081549ce42465ee419",
-        ("nebengjek/consumers.py UserSocketConsumer.__call__: copies its set-up (scope, base_send, channel layer, "
+        ("gateway/consumers.py UserSocketConsumer.__call__: copies its set-up (scope, base_send, channel layer, "
          "new_channel) with dispatch_from in place of await_many_dispatch")),
     "channels.consumer:AsyncConsumer.dispatch": (
         "39f34e7d4fb0f6552de4ade665b943fe78137379702af6b58c79a14c49a75520",
-        ("nebengjek/consumers.py UserSocketConsumer.dispatch: bypasses it for websocket.receive and _DIRECT_TYPES "
+        ("gateway/consumers.py UserSocketConsumer.dispatch: bypasses it for websocket.receive and _DIRECT_TYPES "
          "(get_handler_name + getattr), so any new step it takes must be added there")),
     "channels.generic.websocket:AsyncWebsocketConsumer.websocket_disconnect": (
         "10f38aa55fd51ff5e66e84eec77773a996e279de59190aef99322e27d354f078",
-        ("nebengjek/consumers.py UserSocketConsumer.websocket_disconnect: replaces it (group_discard tolerant of a "
+        ("gateway/consumers.py UserSocketConsumer.websocket_disconnect: replaces it (group_discard tolerant of a "
          "lost Redis, then disconnect + StopConsumer)")),
     "django.core.handlers.base:BaseHandler.load_middleware": (
         "a1fb7ee5f8586195da2174d1bbc2bbfc7ca19b9d26ea66412cb434f45bf6d467",
-        "nebengjek/asgi.py OneHopASGIHandler.load_middleware: forces the sync middleware chain"),
+        "gateway/asgi.py OneHopASGIHandler.load_middleware: forces the sync middleware chain"),
     "django.core.handlers.base:BaseHandler.get_response_async": (
         "ad82c920df0cebbb52b1ebafe6ab8b5541f200c39fa954a148b01f60725b715b",
-        ("nebengjek/asgi.py OneHopASGIHandler.get_response_async: replaced by one sync_to_async(get_response) hop; "
+        ("gateway/asgi.py OneHopASGIHandler.get_response_async: replaced by one sync_to_async(get_response) hop; "
          "anything it does besides running the chain (signals, logging of 4xx/5xx, resource closers) must be kept")),
     "django.core.handlers.asgi:ASGIHandler.handle": (
         "98faeb5bef800331e6a8002fbc96b30e4122a23438ae45a047190a531ea11323",
-        "nebengjek/asgi.py OneHopASGIHandler: must still reach the response through self.get_response_async"),
+        "gateway/asgi.py OneHopASGIHandler: must still reach the response through self.get_response_async"),
     "django.core.handlers.asgi:ASGIHandler.__init__": (
         "41379d4f4b69f900b62a201a442d0721c965e26906a6a64f11c8b846bf3b3a38",
-        "nebengjek/asgi.py OneHopASGIHandler: must still build its chain with self.load_middleware"),
+        "gateway/asgi.py OneHopASGIHandler: must still build its chain with self.load_middleware"),
 }
 
 
@@ -115,12 +115,12 @@ def test_the_framework_source_a_rewrite_mirrors_is_unchanged(dotted):
 
 
 def test_the_one_hop_handler_runs_the_middleware_chain_synchronously():
-    from nebengjek.asgi import OneHopASGIHandler
+    from gateway.asgi import OneHopASGIHandler
 
     handler = OneHopASGIHandler()
     assert not inspect.iscoroutinefunction(handler._middleware_chain), (
         "Django's ASGIHandler no longer builds its chain through load_middleware(is_async=...): "
-        "re-check nebengjek/asgi.py OneHopASGIHandler against the installed Django")
+        "re-check gateway/asgi.py OneHopASGIHandler against the installed Django")
 
 
 def test_the_group_channel_name_realtime_publishes_to_is_channels_redis_own():
@@ -192,8 +192,8 @@ def test_uvicorns_websocket_send_is_a_method_of_the_protocol_that_holds_the_tran
     )
 
     assert "self.transport = transport" in inspect.getsource(WebSocketsSansIOProtocol.connection_made), (
-        "uvicorn's websocket protocol no longer keeps `transport`: nebengjek/consumers.py _server_transport finds "
+        "uvicorn's websocket protocol no longer keeps `transport`: gateway/consumers.py _server_transport finds "
         "no transport and a client that stops reading is no longer dropped; re-check it")
     assert "self.app(self.scope, self.receive, self.send)" in inspect.getsource(WebSocketsSansIOProtocol.run_asgi), (
-        "uvicorn no longer hands its protocol's bound `send` to the app: re-check nebengjek/consumers.py "
+        "uvicorn no longer hands its protocol's bound `send` to the app: re-check gateway/consumers.py "
         "_server_transport")

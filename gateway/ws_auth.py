@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from nebengjek.exceptions import backing_service_down
-from nebengjek.ops.services import ops_group_joins
+from gateway.ops.services import ops_group_joins
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A handler is `async def handler(consumer, message: dict) -> dict | None`. It runs on the socket's event loop:
 ORM work goes through `channels.db.database_sync_to_async`. The dict it returns is merged into the `ack` sent
 when the message carries an `id`; raising nebengjek.errors.DomainError sends an `error` with its code instead.
-The consumer (nebengjek.consumers.UserSocketConsumer) offers `consumer.user_id`, `consumer.user` (a lazy User:
+The consumer (gateway.consumers.UserSocketConsumer) offers `consumer.user_id`, `consumer.user` (a lazy User:
 load it only inside ORM code run by database_sync_to_async) and
 `await consumer.send_event(event)`.
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import make_driver
 from locations.services import beacon_set, live_sweep, location_ingest
-from nebengjek.ops.selectors import ops_day_start, ops_snapshot
+from gateway.ops.selectors import ops_day_start, ops_snapshot
 from rides import services as ride_services
 from rides.tests.factories import make_confirmed_ride, make_in_progress_ride
 
