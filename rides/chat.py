@@ -5,6 +5,7 @@ it). Sending is open from the confirm (the ride exists) until RIDE_CHAT_AFTER_EN
 cancelled, rate-limited per sender and ride. Only the ride's two sides read or write it; what they see of each other
 is the side (passenger/driver), never a phone number.
 """
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -145,8 +146,6 @@ def chat_receipt(*, ride_id, user_id, message_id, status: str) -> int:
 
 
 def _is_uuid(value) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:

@@ -16,7 +16,6 @@ import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -282,8 +281,3 @@ def passenger_latest_message(*, user_id) -> dict | None:
         return None
     position = driver_position_get(ride)
     return None if position is None else driver_location_message(ride_id=str(ride.pk), position=position)
-
-
-def passenger_latest_text(*, user_id) -> bytes | None:
-    message = passenger_latest_message(user_id=user_id)
-    return None if message is None else orjson.dumps(message)

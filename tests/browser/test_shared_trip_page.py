@@ -2,6 +2,7 @@
 (tests/browser/live_stack.py): a passenger shares a confirmed ride, someone without an account opens the link, and
 the driver's marker moves on the map (no tiles) while the driver approaches, starts and drives the ride; the page
 shows the plate, the driver's first name and the status, and no phone number. Screenshot: var/shared-trip.png."""
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,8 @@ APPROACH = [(-6.17240, 106.82710), (-6.17390, 106.82710), (-6.17530, 106.82710)]
 ON_TRIP = [(-6.17570, 106.82690), (-6.17600, 106.82670)]  # ~40 m apart: sent as they happen, a page poll apart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does it)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
@@ -29,10 +32,6 @@ def marker_at(page):
 
 
 def test_someone_with_the_link_watches_the_driver_move_without_signing_in(stack):
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does it)")
     with signed_in_api(stack, DRIVER_MSISDN) as driver, signed_in_api(stack, PASSENGER_MSISDN) as passenger:
         assert driver.patch("/me", json={"full_name": "Budi Santoso"}).status_code == 200
         assert driver.post("/me/driver", json={"vehicle_type": "car", "vehicle_plate": "B 2024 NJK"}).status_code == 201
