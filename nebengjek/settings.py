@@ -204,6 +204,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "matching.models.RequestStatus",
         "MatchStatusEnum": "matching.models.MatchStatus",
         "RideStatusEnum": "rides.models.RideStatus",
+        "ChatReceiptStatusEnum": "rides.chat.RECEIPT_STATUSES",
     },
 }
 

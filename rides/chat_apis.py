@@ -52,8 +52,7 @@ class RideMessageListApi(ListAPIView):
     def get_queryset(self):
         return chat.chat_messages_for_side(ride_id=self.kwargs["ride_id"], user_id=self.request.user.pk)
 
-    @extend_schema(request=ChatMessageInputSerializer, responses={201: ChatMessageOutputSerializer},
-                   operation_id="v1_rides_messages_create")
+    @extend_schema(request=ChatMessageInputSerializer, responses={201: ChatMessageOutputSerializer})
     def post(self, request, ride_id):
         data = ChatMessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -53,5 +53,4 @@ OPERATION_ERRORS = {
     "RideMessageReceiptApi": (*_RIDE, RidesError.INVALID_CHAT_MESSAGE, RidesError.CHAT_MESSAGE_NOT_FOUND),
     "RideShareCreateApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.SHARE_CLOSED),
     "RideShareRevokeApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.SHARE_NOT_FOUND),
-    "SharedTripStateApi": (RidesError.SHARE_NOT_FOUND,),
 }

@@ -1,8 +1,11 @@
-"""What the rides domain pushes: `ride.updated` with the ride in its REST shape, to driver and passenger."""
+"""What the rides domain pushes: `ride.updated` with the ride in its REST shape and `ride.driver_arrived`, to driver
+and passenger; the chat's events (rides/chat.py) are listed here for the schema of GET /api/v1/events."""
 from rest_framework import serializers
 
 from nebengjek.realtime import plain, send_event_on_commit
 from nebengjek.serializers import event_message_serializer
+from rides.chat import CHAT_MESSAGE, CHAT_RECEIPT, RECEIPT_STATUSES
+from rides.chat_apis import ChatMessageOutputSerializer
 from rides.serializers import RideOutputSerializer
 
 RIDE_UPDATED = "ride.updated"
@@ -13,6 +16,11 @@ EVENT_MESSAGES = {
     RIDE_DRIVER_ARRIVED: event_message_serializer("RideDriverArrivedMessage", [RIDE_DRIVER_ARRIVED],
                                                   ride_id=serializers.UUIDField(),
                                                   driver_arrived_at=serializers.DateTimeField()),
+    CHAT_MESSAGE: event_message_serializer("ChatMessageMessage", [CHAT_MESSAGE], message=ChatMessageOutputSerializer()),
+    CHAT_RECEIPT: event_message_serializer("ChatReceiptMessage", [CHAT_RECEIPT], ride_id=serializers.UUIDField(),
+                                           message_id=serializers.UUIDField(),
+                                           status=serializers.ChoiceField(choices=list(RECEIPT_STATUSES)),
+                                           at=serializers.DateTimeField()),
 }
 
 

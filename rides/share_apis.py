@@ -5,14 +5,16 @@ account, so a socket would need a second, token-in-URL authentication path on th
 stateless, costs one indexed row and one Redis read, and positions change no faster than that interval anyway.
 """
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from nebengjek.exceptions import error_body
 from rides import share
 from rides.errors import RidesException
 from rides.selectors import ride_get_visible
@@ -24,26 +26,6 @@ class ShareOutputSerializer(serializers.Serializer):
     token = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True, help_text="Null while the ride is live: the link then "
                                                                       "lasts until 30 minutes after the end.")
-
-
-class SharedPositionSerializer(serializers.Serializer):
-    lat = serializers.FloatField()
-    lng = serializers.FloatField()
-    heading = serializers.FloatField(allow_null=True)
-    recorded_at = serializers.DateTimeField()
-
-
-class SharedDriverSerializer(serializers.Serializer):
-    first_name = serializers.CharField()
-    vehicle_plate = serializers.CharField(allow_null=True)
-    vehicle_type = serializers.CharField(allow_null=True)
-
-
-class SharedTripStateSerializer(serializers.Serializer):
-    status = serializers.CharField()
-    driver = SharedDriverSerializer()
-    driver_position = SharedPositionSerializer(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class RideShareCreateApi(APIView):
@@ -67,15 +49,19 @@ class RideShareRevokeApi(APIView):
 _PUBLIC_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
-class SharedTripStateApi(APIView):
-    """GET /share/{token}/state: what the public page draws. No sign-in."""
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = []
-
-    @extend_schema(responses={200: SharedTripStateSerializer})
-    def get(self, request, token):
-        return Response(share.shared_trip_state(token=token), headers=_PUBLIC_HEADERS)
+@never_cache
+@require_GET
+def shared_trip_state(request, token):
+    """GET /share/{token}/state: what the public page draws (rides.share.shared_trip_state). No sign-in. A plain
+    Django view, outside the API schema: it serves the page, not the apps."""
+    try:
+        body, status_code = share.shared_trip_state(token=token), 200
+    except RidesException as exc:
+        body, status_code = error_body(exc.code, exc.message, exc.details), exc.status
+    response = JsonResponse(body, status=status_code)
+    for name, value in _PUBLIC_HEADERS.items():
+        response[name] = value
+    return response
 
 
 @never_cache

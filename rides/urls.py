@@ -22,5 +22,5 @@ urlpatterns = [
 # The public trip page (no sign-in), mounted at the site's root by nebengjek.urls.
 share_urlpatterns = [
     path("<str:token>", share_apis.shared_trip_page, name="shared-trip"),
-    path("<str:token>/state", share_apis.SharedTripStateApi.as_view(), name="shared-trip-state"),
+    path("<str:token>/state", share_apis.shared_trip_state, name="shared-trip-state"),
 ]

@@ -231,7 +231,6 @@ EXERCISE = {
     ("POST", "/api/v1/rides/{ride_id}/share"): Owned(live_ride, "passenger", {}, counterpart_refused=True),
     ("DELETE", "/api/v1/rides/{ride_id}/share/{share_id}"): Owned(shared_ride, "passenger",
                                                                   counterpart_refused=True),
-    ("GET", "/share/{token}/state"): Public(),
 }
 
 
