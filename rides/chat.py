@@ -84,10 +84,10 @@ def _rate_check(*, ride_id, user_id) -> None:
     """At most RIDE_CHAT_RATE_PER_MINUTE messages per sender and ride in a minute (a fixed window in Redis)."""
     key = redis_keys.key(redis_keys.RIDE_CHAT_RATE, ride_id=ride_id, user_id=user_id)
     pipe = get_redis().pipeline(transaction=False)
+    pipe.set(key, 0, ex=redis_keys.RIDE_CHAT_RATE_TTL, nx=True)  # the window starts with its first message
     pipe.incr(key)
-    pipe.expire(key, redis_keys.RIDE_CHAT_RATE_TTL, nx=True)
     pipe.ttl(key)
-    count, _, ttl = pipe.execute()
+    _, count, ttl = pipe.execute()
     if count > settings.RIDE_CHAT_RATE_PER_MINUTE:
         retry = max(int(ttl), 1)
         raise RidesException(RidesError.CHAT_RATE_LIMITED, details={"retry_after_s": retry},
