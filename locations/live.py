@@ -322,12 +322,13 @@ def _config_reset(**kwargs):
     _config = None
 
 
-def ingest_keys_args(user_id, lat, lng, t):
+def ingest_keys_args(user_id, lat, lng, t, now=None):
     keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
             redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION,
             redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_WATCHED]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
-            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN, repr(time.time()),
+            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+            repr(time.time() if now is None else float(now)),
             *config().live_trip_args]
     return keys, args
 
@@ -355,14 +356,14 @@ _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 
-def ingest_command(user_id, lat, lng, t):
+def ingest_command(user_id, lat, lng, t, now=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once)."""
     uid = str(user_id)
     limits = config()
     return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
                      _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), limits.ingest_tail,
-                     _bulk(repr(time.time())), limits.live_trip_tail))
+                     _bulk(repr(time.time() if now is None else float(now))), limits.live_trip_tail))
 
 
 class LocationFlusher:

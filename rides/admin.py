@@ -13,7 +13,7 @@ from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
 from nebengjek.admin_fields import distance_field, money_field, point_field
 from rides import chat, selectors, services
 from rides.errors import RidesException
-from rides.models import ChatReadAudit, Rating, Ride, RideStatus, TrackPoint
+from rides.models import ChatMessage, ChatReadAudit, Rating, Ride, RideShare, RideStatus, TrackPoint
 from rides.ratings import rating_comments_hide
 
 MAP_DECIMALS = 6  # about 10 cm: the map needs no more, and the page stays small
@@ -222,3 +222,33 @@ class ChatReadAuditAdmin(ReadOnlyAdmin):
     search_fields = ["=ride__id", "operator__msisdn"]
     list_select_related = ["operator"]
     ordering = ["-read_at"]
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdmin):
+    """Chat messages without their text: who sent what kind of message when, and the receipts. The text is read on
+    the ride's chat page only, where each read is recorded."""
+
+    fields = ["id", "ride", "sender_side", "quick_reply", "created_at", "delivered_at", "read_at", "read_the_chat"]
+    readonly_fields = fields
+    list_display = ["created_at", "ride", "sender_side", "quick_reply", "delivered_at", "read_at"]
+    search_fields = ["=ride__id"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
+
+    @admin.display(description="text")
+    def read_the_chat(self, message):
+        return format_html('<a href="{}">Read the chat (your read is recorded)</a>',
+                           reverse("admin:rides_ride_chat", args=[message.ride_id]))
+
+
+@admin.register(RideShare)
+class RideShareAdmin(ReadOnlyAdmin):
+    """Passengers' share links (the token is never stored, only its hash, which is not shown)."""
+
+    fields = ["id", "ride", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields
+    list_display = ["created_at", "ride", "created_by", "revoked_at"]
+    search_fields = ["=ride__id"]
+    list_select_related = ["created_by"]
+    ordering = ["-created_at"]

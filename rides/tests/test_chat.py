@@ -218,3 +218,20 @@ def test_the_rides_admin_page_does_not_show_the_chat_itself(client_for):
 
     assert page.status_code == 200 and "private words" not in page.content.decode()
     assert ChatReadAudit.objects.count() == 0
+
+
+def test_the_chat_message_admin_lists_messages_without_their_text(client_for):
+    from django.test import Client
+
+    ride = make_confirmed_ride()
+    client_for(ride.passenger).post(f"/api/v1/rides/{ride.id}/messages", {"text": "private words"}, format="json")
+    message = ChatMessage.objects.get()
+    browser = Client()
+    browser.force_login(make_operator())
+
+    listed = browser.get("/admin/rides/chatmessage/")
+    shown = browser.get(f"/admin/rides/chatmessage/{message.pk}/change/")
+
+    assert listed.status_code == shown.status_code == 200
+    assert "private words" not in listed.content.decode() + shown.content.decode()
+    assert ChatReadAudit.objects.count() == 0
