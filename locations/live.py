@@ -63,14 +63,17 @@ end
 # the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
 _RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
 # The live trip (rides.live_trip): a driver in drivers:watched (confirm to end) has each accepted position kept as
-# the ride's latest (with heading and speed from the previous position) in the ride's live hash. The script returns
-# {1, ride id, passenger id, started, heading, speed, arrived, pickup lat, pickup lng, push} instead of 1 when a
-# push to the passenger is due (push = 1; ARGV 8 now, 9 the push interval) or the driver has just come within
-# ARGV 10 m of the pickup before the start (arrived = 1, once per ride). Numbers go back as strings (Lua would
+# the ride's latest (with heading and speed from the previous position) in the ride's live hash. The watch entry
+# carries the ride's push interval and arrival radius, so an update of a driver on no ride pays one HGET and one
+# argument (ARGV 8, now) more, nothing else. The script returns {1, ride id, passenger id, started, heading, speed,
+# arrived, pickup lat, pickup lng, push} instead of 1 when a push to the passenger is due (push = 1) or the driver
+# has just come within the arrival radius of the pickup before the start (arrived = 1, once per ride). Numbers go back as strings (Lua would
 # truncate them to integers).
-_LIVE_TRIP_LUA = f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\n" + """
+_LIVE_TRIP_LUA = (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\n"
+                  f"local LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n") + """
 local function live_trip(watch, prev, lat, lng, t)
-  local ride, pax, plat, plng, started = string.match(watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
+  local ride, pax, plat, plng, started, interval, radius = string.match(
+    watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
   local key = LIVE_TRIP .. ride .. '}'
   local heading, speed = '', ''
   if prev[3] and t > tonumber(prev[3]) then
@@ -86,15 +89,15 @@ local function live_trip(watch, prev, lat, lng, t)
   end
   local state = redis.call('HMGET', key, 'pushed', 'arrived')
   redis.call('HSET', key, 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4], 'heading', heading, 'speed', speed)
-  redis.call('EXPIRE', key, ARGV[11])
+  redis.call('EXPIRE', key, LIVE_TRIP_TTL)
   local now = tonumber(ARGV[8])
   local arrived = '0'
-  if started == '0' and not state[2] and haversine(lat, lng, tonumber(plat), tonumber(plng)) <= tonumber(ARGV[10]) then
+  if started == '0' and not state[2] and haversine(lat, lng, tonumber(plat), tonumber(plng)) <= tonumber(radius) then
     arrived = '1'
     redis.call('HSET', key, 'arrived', ARGV[8])
   end
   local push = '0'
-  if not state[1] or now - tonumber(state[1]) >= tonumber(ARGV[9]) then
+  if not state[1] or now - tonumber(state[1]) >= tonumber(interval) then
     push = '1'
     redis.call('HSET', key, 'pushed', ARGV[8])
   end
@@ -289,8 +292,7 @@ def max_speed_mps():
 class _Config:
     """The location settings the hot path reads, read once (re-read when a test changes settings)."""
 
-    __slots__ = ("max_speed_mps", "max_accuracy_m", "future_tolerance_s", "fresh_seconds", "ingest_tail",
-                 "live_trip_args", "live_trip_tail")
+    __slots__ = ("max_speed_mps", "max_accuracy_m", "future_tolerance_s", "fresh_seconds", "ingest_tail")
 
     def __init__(self):
         self.max_speed_mps = settings.LOCATION_MAX_SPEED_KMH / 3.6
@@ -300,10 +302,6 @@ class _Config:
         # The ingest script's trailing arguments, RESP-encoded once (LocationFlusher packs commands itself).
         self.ingest_tail = b"".join(_bulk(arg) for arg in (
             repr(self.max_speed_mps), redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN))
-        # After the time of the call: the live trip's push interval, arrival radius and live-hash TTL.
-        self.live_trip_args = [repr(float(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS)),
-                               repr(float(settings.LIVE_TRIP_ARRIVAL_RADIUS_M)), str(redis_keys.RIDE_LIVE_TTL)]
-        self.live_trip_tail = b"".join(_bulk(arg) for arg in self.live_trip_args)
 
 
 _config = None
@@ -328,8 +326,7 @@ def ingest_keys_args(user_id, lat, lng, t, now=None):
             redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_WATCHED]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
             redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN,
-            repr(time.time() if now is None else float(now)),
-            *config().live_trip_args]
+            repr(time.time() if now is None else float(now))]
     return keys, args
 
 
@@ -347,8 +344,8 @@ def _bulk(value):
 
 _INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
 # EVALSHA sha 10 <last position key> geo seen beacon tracking pending positions busy marker watched
-# <uid> <lat> <lng> <t> + ingest_tail + <now> + live_trip_tail
-_INGEST_HEAD = b"*24\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(10)
+# <uid> <lat> <lng> <t> + ingest_tail + <now>
+_INGEST_HEAD = b"*21\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(10)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
     redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
     redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
@@ -360,10 +357,9 @@ def ingest_command(user_id, lat, lng, t, now=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once)."""
     uid = str(user_id)
-    limits = config()
     return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
-                     _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), limits.ingest_tail,
-                     _bulk(repr(time.time() if now is None else float(now))), limits.live_trip_tail))
+                     _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), config().ingest_tail,
+                     _bulk(repr(time.time() if now is None else float(now)))))
 
 
 class LocationFlusher:

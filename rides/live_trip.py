@@ -178,7 +178,9 @@ async def publish_async(messages: list[tuple[str, dict]]) -> None:
 # Watching: which driver's positions feed which ride ----------------------------------------------------------
 
 def _watch_value(ride, *, started: bool) -> str:
-    return f"{ride.pk},{ride.passenger_id},{ride.pickup_lat!r},{ride.pickup_lng!r},{1 if started else 0}"
+    """What the ingest script reads for the ride's driver (locations.live._LIVE_TRIP_LUA)."""
+    return (f"{ride.pk},{ride.passenger_id},{ride.pickup_lat!r},{ride.pickup_lng!r},{1 if started else 0},"
+            f"{float(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS)!r},{float(settings.LIVE_TRIP_ARRIVAL_RADIUS_M)!r}")
 
 
 def live_key(ride_id) -> str:

@@ -75,20 +75,20 @@ async def test_heading_and_speed_come_from_the_previous_position(ws, settings):
     assert second["driver_position"]["speed_mps"] == pytest.approx(5.56, abs=0.05)
 
 
-async def test_pushes_are_throttled_per_ride(ws, settings):
+async def test_pushes_are_throttled_per_ride_and_the_latest_is_kept(ws, client_for, settings):
     settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS = 60
     ride = await db(make_confirmed_ride)()
     passenger = await ws(ride.passenger)
+
     await db(drive)(ride, FAR)
     await db(drive)(ride, NEARER)  # within the interval of the last push: kept, not pushed
+    await db(drive)(ride, AT_PICKUP)
+
     first = await next_of_type(passenger, "ride.driver_location")
     await nothing_more_of(passenger, "ride.driver_location")
-
-    settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS = 0  # the interval since the last push has passed
-    await db(drive)(ride, AT_PICKUP)
-    second = await next_of_type(passenger, "ride.driver_location")
-
-    assert (first["driver_position"]["lat"], second["driver_position"]["lat"]) == (FAR[0], AT_PICKUP[0])
+    detail = await db(lambda: client_for(ride.passenger).get(f"/api/v1/rides/{ride.id}").json())()
+    assert first["driver_position"]["lat"] == FAR[0]
+    assert detail["driver_position"]["lat"] == AT_PICKUP[0]
 
 
 async def test_the_driver_gets_no_location_pushes_and_nobody_else_does_either(ws, settings):
