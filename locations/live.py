@@ -375,7 +375,7 @@ class LocationFlusher:
         self._pending = []
         self._task = None
         # Its own connections, bound to this event loop (one flush in flight needs one).
-        self._client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2,
+        self._client = aioredis.Redis.from_url(settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2,
                                                socket_timeout=None, max_connections=2)
 
     async def submit(self, user_id, lat, lng, t):

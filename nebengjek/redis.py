@@ -1,4 +1,10 @@
-"""Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full)."""
+"""Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full).
+
+Each role has its URL setting (all default to REDIS_URL): a client without a URL is the live state's
+(LIVE_REDIS_URL: GEO index, driver state, presence, ride tracks, and the sign-in revocation marks that the nearby
+script reads with the index); rate counters take `get_rate_redis()` (RATE_REDIS_URL); the channel layer
+(CHANNEL_REDIS_URLS), the cache (CACHE_REDIS_URL) and the Celery broker (CELERY_BROKER_URL) are set in settings.
+"""
 import os
 import threading
 
@@ -14,8 +20,8 @@ _lock = threading.Lock()
 
 
 def get_redis(url=None):
-    """The process-wide synchronous client for `url` (default settings.REDIS_URL)."""
-    url = url or settings.REDIS_URL
+    """The process-wide synchronous client for `url` (default the live state's, settings.LIVE_REDIS_URL)."""
+    url = url or settings.LIVE_REDIS_URL
     return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
         url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
         socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
@@ -41,15 +47,15 @@ def get_redis_held(url=None):
     25-27 µs of CPU). One per process, not per thread: Django runs each request's code in a new thread. Without the
     poll a connection the server dropped (a restart, a failover) fails its next command, so such a command is sent
     once more on a new connection: for reads only. A forked child opens its own."""
-    url = url or settings.REDIS_URL
+    url = url or settings.LIVE_REDIS_URL
     return _made_once(_held_clients, (os.getpid(), url), lambda: redis.Redis.from_url(
         url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
         socket_timeout=5, decode_responses=True))
 
 
 def get_async_redis(url=None):
-    """An asyncio client for the running event loop's process (one pool per URL)."""
-    url = url or settings.REDIS_URL
+    """An asyncio client for the running event loop's process (one pool per URL; default the live state's)."""
+    url = url or settings.LIVE_REDIS_URL
     client = _async_clients.get(url)
     if client is None:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -58,6 +64,17 @@ def get_async_redis(url=None):
         )
         client = _async_clients[url] = aioredis.Redis(connection_pool=pool)
     return client
+
+
+def get_rate_redis():
+    """The client for rate counters (settings.RATE_REDIS_URL): OTP send windows."""
+    return get_redis(settings.RATE_REDIS_URL)
+
+
+def role_urls() -> dict[str, list[str]]:
+    """Each Redis role's URLs (the channel layer may have several), for readiness checks and test cleanup."""
+    return {"live": [settings.LIVE_REDIS_URL], "rate": [settings.RATE_REDIS_URL], "cache": [settings.CACHE_REDIS_URL],
+            "channels": list(settings.CHANNEL_REDIS_URLS)}
 
 
 def reset_async_clients():
