@@ -37,7 +37,8 @@ DRIVERS_WATCHED = "drivers:watched"
 RIDE_LIVE = "rides:live:{{{ride_id}}}"
 RIDE_LIVE_PREFIX = "rides:live:{"  # the same key: the ingest script appends a ride id and "}"
 RIDE_LIVE_TTL = 3600  # refreshed on each position; a ride's live hash outlives its end by at most this
-# STRING counter of chat messages one user sent in one ride in the current minute (rides.chat). TTL 60 s.
+# STRING counter of chat messages one user sent in one ride in the current minute (rides.chat), on the rate
+# counters' Redis (RATE_REDIS_URL). TTL 60 s.
 RIDE_CHAT_RATE = "rides:chat:rate:{ride_id}:{user_id}"
 RIDE_CHAT_RATE_TTL = 60
 

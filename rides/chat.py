@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from nebengjek import redis_keys
 from nebengjek.realtime import send_event_on_commit
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_rate_redis
 from rides.errors import RidesError, RidesException
 from rides.models import ChatMessage, ChatReadAudit, ChatSide, Ride
 
@@ -83,7 +83,7 @@ def _message_text(*, text, quick_reply) -> tuple[str, str]:
 def _rate_check(*, ride_id, user_id) -> None:
     """At most RIDE_CHAT_RATE_PER_MINUTE messages per sender and ride in a minute (a fixed window in Redis)."""
     key = redis_keys.key(redis_keys.RIDE_CHAT_RATE, ride_id=ride_id, user_id=user_id)
-    pipe = get_redis().pipeline(transaction=False)
+    pipe = get_rate_redis().pipeline(transaction=False)
     pipe.set(key, 0, ex=redis_keys.RIDE_CHAT_RATE_TTL, nx=True)  # the window starts with its first message
     pipe.incr(key)
     pipe.ttl(key)
