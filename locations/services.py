@@ -76,9 +76,21 @@ def location_record(*, user_id: UUID | str, lat: float, lng: float, recorded_at:
     if dropped:
         return dropped
     result = live.ingest(user_id, lat, lng, t)
-    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+    if type(result) is not list and result in live.RESTORE_FIRST:  # rare: the only database read on this path
         result = _restored_then_ingested(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: not dropped
+    if type(result) is list:  # a watched driver's position: the live trip's push or arrival is due
+        result = _live_trip_hit(result, lat, lng, t)  # type: ignore[arg-type]  # t: not dropped
     return location_outcome(result)
+
+
+def _live_trip_hit(result: list, lat: float, lng: float, t: float) -> int:
+    live_sources().live_trip_hit(result, lat=lat, lng=lng, t=t)
+    return live.ACCEPTED
+
+
+def _live_trip_hit_async(result: list, lat: float, lng: float, t: float) -> int:
+    live_sources().live_trip_hit_async(result, lat=lat, lng=lng, t=t)
+    return live.ACCEPTED
 
 
 def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
@@ -86,7 +98,7 @@ def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: floa
     for _ in range(_RESTORES_PER_UPDATE):
         live_reference_restore(user_id=user_id, result=result)
         result = live.ingest(user_id, lat, lng, t)
-        if result not in live.RESTORE_FIRST:
+        if type(result) is list or result not in live.RESTORE_FIRST:
             break
     return result
 
@@ -98,8 +110,10 @@ async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, 
     if dropped:
         return dropped
     result = await live.flusher().submit(user_id, lat, lng, t)
-    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+    if type(result) is not list and result in live.RESTORE_FIRST:  # rare: the only database read on this path
         result = await _restored_then_ingested_async(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: set
+    if type(result) is list:  # queued for the batched push, never awaited here
+        result = _live_trip_hit_async(result, lat, lng, t)  # type: ignore[arg-type]  # t: set
     return location_outcome(result)
 
 
@@ -108,7 +122,7 @@ async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: fl
     for _ in range(_RESTORES_PER_UPDATE):
         await _live_reference_restore_async(user_id=user_id, result=result)
         result = await live.flusher().submit(user_id, lat, lng, t)
-        if result not in live.RESTORE_FIRST:
+        if type(result) is list or result not in live.RESTORE_FIRST:
             break
     return result
 
@@ -246,8 +260,14 @@ def live_sweep() -> dict[str, int]:
     _busy_out_of_index()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
     tracking_fixed = _tracking_reconcile()
+    watched_fixed = _watched_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "tracking_fixed": tracking_fixed, "flushed": flushed}
+            "tracking_fixed": tracking_fixed, "watched_fixed": watched_fixed, "flushed": flushed}
+
+
+def _watched_reconcile() -> int:
+    """The live trip's watch list (which drivers' positions reach which passenger) from the database."""
+    return live_sources().watched_reconcile()
 
 
 def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
