@@ -93,14 +93,16 @@ def _live_trip_hit_async(result: list, lat: float, lng: float, t: float) -> int:
     return live.ACCEPTED
 
 
-def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
+def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int | list:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    outcome: int | list = result
     for _ in range(_RESTORES_PER_UPDATE):
         live_reference_restore(user_id=user_id, result=result)
-        result = live.ingest(user_id, lat, lng, t)
-        if type(result) is list or result not in live.RESTORE_FIRST:
+        outcome = live.ingest(user_id, lat, lng, t)
+        if isinstance(outcome, list) or outcome not in live.RESTORE_FIRST:
             break
-    return result
+        result = outcome
+    return outcome
 
 
 async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
@@ -117,14 +119,17 @@ async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, 
     return location_outcome(result)
 
 
-async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
+async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float,
+                                        result: int) -> int | list:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    outcome: int | list = result
     for _ in range(_RESTORES_PER_UPDATE):
         await _live_reference_restore_async(user_id=user_id, result=result)
-        result = await live.flusher().submit(user_id, lat, lng, t)
-        if type(result) is list or result not in live.RESTORE_FIRST:
+        outcome = await live.flusher().submit(user_id, lat, lng, t)
+        if isinstance(outcome, list) or outcome not in live.RESTORE_FIRST:
             break
-    return result
+        result = outcome
+    return outcome
 
 
 # The state first (a flush), then the driver's own reference (a race with a start or an end); then it is dropped.

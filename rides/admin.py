@@ -230,7 +230,7 @@ class ChatMessageAdmin(ReadOnlyAdmin):
     the ride's chat page only, where each read is recorded."""
 
     fields = ["id", "ride", "sender_side", "quick_reply", "created_at", "delivered_at", "read_at", "read_the_chat"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     list_display = ["created_at", "ride", "sender_side", "quick_reply", "delivered_at", "read_at"]
     search_fields = ["=ride__id"]
     ordering = ["-created_at"]
@@ -247,7 +247,7 @@ class RideShareAdmin(ReadOnlyAdmin):
     """Passengers' share links (the token is never stored, only its hash, which is not shown)."""
 
     fields = ["id", "ride", "created_by", "created_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     list_display = ["created_at", "ride", "created_by", "revoked_at"]
     search_fields = ["=ride__id"]
     list_select_related = ["created_by"]

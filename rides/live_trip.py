@@ -48,7 +48,7 @@ class LiveTripHit:
     push: bool
 
 
-def _number(text: str | None) -> float | None:
+def _number(text: bytes | str | None) -> float | None:
     return float(text) if text else None
 
 
@@ -250,7 +250,7 @@ def watch_reconcile() -> int:
     fix = {driver: value for driver, value in wanted.items() if present.get(driver) != value}
     gone = [driver for driver in present if driver not in wanted]
     if fix:
-        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)
+        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)  # type: ignore[arg-type]  # str keys and values
     if gone:
         client.hdel(redis_keys.DRIVERS_WATCHED, *gone)
     return len(fix) + len(gone)
@@ -265,7 +265,7 @@ def driver_position_get(ride) -> dict | None:
     if ride.status not in LIVE_RIDE_STATUSES:
         return None
     lat, lng, t, heading, speed = get_redis().hmget(live_key(ride.pk), "lat", "lng", "t", "heading", "speed")
-    if t is None:
+    if t is None or lat is None or lng is None:
         return None
     pickup = (ride.pickup_lat, ride.pickup_lng) if ride.status == RideStatus.DRIVER_EN_ROUTE else None
     return driver_position_payload(lat=float(lat), lng=float(lng), t=float(t), heading=_number(heading),
