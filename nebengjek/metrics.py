@@ -30,6 +30,14 @@ REQUEST_TO_PROPOSAL_SECONDS = Histogram(
     "nebengjek_request_to_proposal_seconds", "From a ride request's creation to its first batch of proposals",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+DISPATCH_SOLVE_SECONDS = Histogram(
+    "nebengjek_dispatch_solve_seconds", "Batched dispatch: the assignment solver's time for one cell's window",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+DISPATCH_WINDOW_REQUESTS = Histogram(
+    "nebengjek_dispatch_window_requests", "Batched dispatch: requests assigned together in one cell's window",
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200),
+)
 
 # --- rides ------------------------------------------------------------------------------------------------
 RIDES_STALE = Gauge("nebengjek_rides_stale", "Rides in progress whose driver sent no accepted position for "
@@ -92,6 +100,12 @@ def proposals_sent(*, n: int, batch_no: int, request_created_at: datetime, propo
 def request_first_proposal_observe(*, created_at: datetime, proposed_at: datetime) -> None:
     """The request -> first proposal latency of one request (call once, for its first batch)."""
     REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))
+
+
+def dispatch_window_observe(*, requests: int, solve_seconds: float) -> None:
+    """One cell's window was assigned: how many requests, and how long the solver took."""
+    DISPATCH_WINDOW_REQUESTS.observe(requests)
+    DISPATCH_SOLVE_SECONDS.observe(solve_seconds)
 
 
 def rides_unattended_ended(reason: str) -> None:

@@ -242,6 +242,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "matching.models.RequestStatus",
         "MatchStatusEnum": "matching.models.MatchStatus",
         "RideStatusEnum": "rides.models.RideStatus",
+        "ChatReceiptStatusEnum": "rides.chat.RECEIPT_STATUSES",
     },
 }
 
@@ -318,6 +319,18 @@ MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carri
 # The first batch is offered in the requesting process right after the commit (no broker hop); False: by the worker.
 MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
 MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
+# How requests are given drivers (docs/matching.md): "immediate" offers each request its nearest batch as it comes;
+# "batched" gathers the requests of each H3 cell for MATCHING_BATCH_WINDOW_MS and assigns them together
+# (matching/assignment.py), so that the cell's pickups are shorter in total, not just the first request's.
+MATCHING_MODE = env.str("MATCHING_MODE", default="immediate")
+if MATCHING_MODE not in ("immediate", "batched"):
+    raise ImproperlyConfigured(f"MATCHING_MODE must be immediate or batched, not {MATCHING_MODE!r}")
+MATCHING_BATCH_WINDOW_MS = env.int("MATCHING_BATCH_WINDOW_MS", default=500)
+MATCHING_BATCH_H3_RESOLUTION = env.int("MATCHING_BATCH_H3_RESOLUTION", default=5)  # cells ~250 km², edge ~8.5 km
+MATCHING_BATCH_CANDIDATES = env.int("MATCHING_BATCH_CANDIDATES", default=12)  # nearest drivers searched per request
+# A request's second and later drivers cost this much more in the assignment: backups go out only once every request
+# of the window that can have a first driver has one.
+MATCHING_BATCH_BACKUP_COST_M = 10_000
 # Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
 # CELERY_QUEUE_PREFIX names a deployment's queues apart on a shared broker (tests use a unique one per run).
@@ -377,6 +390,15 @@ if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
 # + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
 METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
 METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
+# The live trip (rides.live_trip): the passenger sees the driver from confirm until the end.
+LIVE_TRIP_PUSH_INTERVAL_SECONDS = env.float("LIVE_TRIP_PUSH_INTERVAL_SECONDS", default=2.0)  # per ride, at most
+LIVE_TRIP_ARRIVAL_RADIUS_M = 100  # the driver "arrived" (ride.driver_arrived) this close to the pickup
+LIVE_TRIP_CITY_SPEED_KMH = 20  # the ETA to pickup: straight-line distance over this average city speed
+RIDE_SHARE_AFTER_END_SECONDS = 30 * 60  # a share link works until the ride's end plus this
+RIDE_CHAT_AFTER_END_SECONDS = 30 * 60  # the ride's chat stays open until its end plus this
+RIDE_CHAT_MAX_CHARS = 500
+RIDE_CHAT_RATE_PER_MINUTE = env.int("RIDE_CHAT_RATE_PER_MINUTE", default=20)  # per sender and ride
+RIDE_CHAT_PAGE_SIZE = 50
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
 RIDE_TRACK_INGEST_RIDES = 500  # rides with pending points read (one pipelined round trip) and applied per batch
 RIDE_TRACK_INGEST_BATCH = 2000  # at most this many entries of one ride's stream per batch
