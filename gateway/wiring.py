@@ -2,6 +2,7 @@
 from accounts.selectors import driver_is_verified, driver_vehicle_types
 from locations.sources import LiveSources, live_sources_register
 from matching.selectors import drivers_held_ids
+from rides.live_trip import live_trip_hit, live_trip_hit_async, watch_reconcile
 from products.selectors import product_get
 from rides.selectors import ride_meter_reference, ride_meter_references_in_progress, rides_tracking_wanted
 
@@ -15,6 +16,9 @@ def live_sources_wire() -> None:
         tracking_wanted=rides_tracking_wanted,
         held_driver_ids=drivers_held_ids,
         driver_is_verified=driver_is_verified,
+        live_trip_hit=live_trip_hit,
+        live_trip_hit_async=live_trip_hit_async,
+        watched_reconcile=watch_reconcile,
         driver_vehicle_types=driver_vehicle_types,
         product_vehicle_types=lambda *, code: product_get(code=code).vehicle_types,
     ))

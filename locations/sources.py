@@ -1,6 +1,6 @@
 """What the live state is re-derived from that locations does not own: the meter's durable points (rides), the
-drivers held by a match (matching), whether a driver is verified and their vehicle type (accounts), and which
-vehicle types serve a product (products).
+drivers held by a match (matching), whether a driver is verified and their vehicle type (accounts), which
+vehicle types serve a product (products), and where a watched driver's position goes (rides' live trip).
 
 locations sits below those domains and never imports them; the edge app registers the providers once Django is
 ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
@@ -42,6 +42,11 @@ class LiveSources:
     driver_vehicle_types: Callable[..., dict[str, str]]  # (*, driver_ids) -> driver id -> vehicle type (accounts)
     # (*, code) -> the vehicle types serving a product (products' cached catalogue); raises its unknown_product
     product_vehicle_types: Callable[..., frozenset[str]]
+    # The live trip (rides): a watched driver's accepted position whose push or arrival is due, from the ingest
+    # script's list answer (sync callers, and the socket's event loop: returns at once), and the sweeper's repair.
+    live_trip_hit: Callable[..., None]  # (result, *, lat, lng, t)
+    live_trip_hit_async: Callable[..., None]  # (result, *, lat, lng, t)
+    watched_reconcile: Callable[[], int]
 
 
 _registered: list[LiveSources] = []

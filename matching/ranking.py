@@ -62,6 +62,13 @@ def _rank_value(rating):
     return float(rating.average) if rating.average is not None else settings.RATING_UNRATED_RANK
 
 
+def rating_cost_m(rating: DriverRating) -> float:
+    """The batched dispatch's rating term, in metres added to the driver's pickup distance: 0 for a 5-star driver,
+    RATING_TIE_DISTANCE_M for a 1-star one (an unrated driver counts as RATING_UNRATED_RANK), so that among drivers
+    about as near, as in `rank`, the better-rated is preferred."""
+    return settings.RATING_TIE_DISTANCE_M * (5.0 - _rank_value(rating)) / 4.0
+
+
 # --- fair ranking: rating, acceptance and cancellation over the last offers (pure; the batched mode's cost matrix
 # calls candidate_cost) -------------------------------------------------------------------------------------------
 
@@ -145,6 +152,11 @@ def ranking_record(inputs: CandidateInputs, weights: RankingWeights) -> dict:
             "score": round(candidate_score(inputs, weights), 4),
             "weights": {"rating": weights.rating, "acceptance": weights.acceptance,
                         "cancellation": weights.cancellation, "tie_distance_m": weights.tie_distance_m}}
+
+
+def batched_record(distance_m: float) -> dict:
+    """A match chosen by the batched dispatch's assignment (distance + candidate_cost's term, summed over a window)."""
+    return {"distance_m": round(distance_m, 1), "ranked_by": "batched assignment (distance + fair-ranking cost)"}
 
 
 def distance_only_record(distance_m: float) -> dict:

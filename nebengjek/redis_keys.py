@@ -27,6 +27,21 @@ RIDE_TRACK_STREAM_MAXLEN = 50_000  # approximate cap per ride if the meter stops
 # by the meter, atomically, when its stream is empty. No TTL.
 RIDE_TRACK_PENDING = "rides:track:pending"
 
+# rides: the live trip (rides.live_trip). HASH driver id -> "ride id,passenger id,pickup lat,pickup lng,started 0|1"
+# from the passenger's confirm until the ride ends: the ingest script keeps such a driver's accepted positions in the
+# ride's RIDE_LIVE hash and says when a push to the passenger is due. No TTL; set and cleared after the commits of
+# rides.services (confirm, start, end, cancel), re-derived from the database by the live sweeper.
+DRIVERS_WATCHED = "drivers:watched"
+# HASH lat, lng, t, heading, speed (the driver's latest accepted position on the ride), pushed (time of the last
+# push), arrived (time the driver came within the arrival radius of the pickup). Hash-tagged by ride id.
+RIDE_LIVE = "rides:live:{{{ride_id}}}"
+RIDE_LIVE_PREFIX = "rides:live:{"  # the same key: the ingest script appends a ride id and "}"
+RIDE_LIVE_TTL = 3600  # refreshed on each position; a ride's live hash outlives its end by at most this
+# STRING counter of chat messages one user sent in one ride in the current minute (rides.chat), on the rate
+# counters' Redis (RATE_REDIS_URL). TTL 60 s.
+RIDE_CHAT_RATE = "rides:chat:rate:{ride_id}:{user_id}"
+RIDE_CHAT_RATE_TTL = 60
+
 # locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
 # the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.
 USER_LAST_POSITION = "loc:last:{user_id}"  # HASH lat, lng, t (epoch s, float): latest accepted position of a user
@@ -74,3 +89,13 @@ OPS_GAUGES_FRESH_TTL = 10
 # still has its own message, so a lost or flushed list loses nothing.
 BILLING_SETTLE_PENDING = "billing:settle:pending"  # LIST
 BILLING_SETTLE_PENDING_TTL = 86_400  # refreshed on each push
+
+# matching: batched dispatch (MATCHING_MODE=batched, matching/windows.py). SET of the request ids waiting for the
+# next assignment window of one H3 cell (settings.MATCHING_BATCH_H3_RESOLUTION); drained by that window's task.
+# TTL refreshed on each add: a set whose task was lost is dropped; the sweeper re-enqueues its searching requests.
+MATCHING_WINDOW = "matching:window:{cell}"
+MATCHING_WINDOW_TTL = 300
+# STRING set (NX) by the request that opens a cell's window and schedules its task; deleted by that task when it
+# starts. TTL the window plus MATCHING_WINDOW_OPEN_GRACE_MS: a lost task lets the next request open a new window.
+MATCHING_WINDOW_OPEN = "matching:window:open:{cell}"
+MATCHING_WINDOW_OPEN_GRACE_MS = 5000

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0006_admin_names'),
-        ('rides', '0007_fare_lines_cancellation_fee_rides_per_request'),
+        ('rides', '0008_fare_lines_cancellation_fee_rides_per_request'),
     ]
 
     operations = [

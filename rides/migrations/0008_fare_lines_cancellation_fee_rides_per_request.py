@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('matching', '0005_products_ranking_backed_out'),
-        ('rides', '0006_ride_driver_arrived_at'),
+        ('rides', '0007_live_trip_chat_and_share'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
