@@ -722,8 +722,8 @@ def request_back_to_dispatch(*, request: RideRequest, match: Match) -> RideReque
     request.save(update_fields=["status", "radius_m", "confirm_deadline", "updated_at"])
     offered = list(Match.objects.filter(request=request).exclude(status=MatchStatus.CANCELLED)
                    .values_list("driver_id", flat=True))
-    if not _offer_next_batch(request, offered=offered, now=now, give_up=False):
-        _first_dispatch_on_commit(str(request.id))
+    if _batched() or not _offer_next_batch(request, offered=offered, now=now, give_up=False):
+        _first_dispatch_on_commit(request)  # batched mode: the request joins its cell's next window
     events.request_updated_send_on_commit(request)
     return request
 
