@@ -2,8 +2,8 @@
 from accounts.selectors import driver_is_verified, driver_vehicle_types
 from locations.sources import LiveSources, live_sources_register
 from matching.selectors import drivers_held_ids
-from rides.live_trip import live_trip_hit, live_trip_hit_async, watch_reconcile
 from products.selectors import product_get
+from rides.live_trip import live_trip_hit, live_trip_hit_async, watch_reconcile
 from rides.selectors import ride_meter_reference, ride_meter_references_in_progress, rides_tracking_wanted
 
 
