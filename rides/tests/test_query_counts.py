@@ -11,6 +11,7 @@ from billing.tasks import settle_ride
 from locations.services import location_ingest
 from matching.tests.helpers import driver_online, last_proposal, make_passenger, request_body
 from nebengjek.celery import app as celery_app
+from products.selectors import product_catalog
 from rides.tasks import track_ingest
 
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
@@ -27,6 +28,7 @@ def test_each_write_path_of_a_whole_ride_stays_within_its_query_budget(client_fo
     with time_machine.travel(T0, tick=False) as clock:
         driver_user = driver_online(50)
         passenger, driver = client_for(make_passenger()), client_for(driver_user)
+        product_catalog()  # the products are read once per process (cached), not per request
 
         with django_assert_max_num_queries(MAX_QUERIES["request"]):
             request = passenger.post("/api/v1/rides/requests", request_body(), format="json")
