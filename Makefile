@@ -49,7 +49,7 @@ clean:
 reliability: venv
 	bash tests/reliability/run.sh
 
-# The multi-node topology (docs/operations.md "Cluster"): HAProxy on PORT, CLUSTER_NODES (2) ASGI nodes on PORT+i,
+# The multi-node topology (docs/cluster.md): HAProxy on PORT, CLUSTER_NODES (2) ASGI nodes on PORT+i,
 # a Redis Cluster on CLUSTER_REDIS_PORT (7000)..+5, Celery workers and one beat on RabbitMQ (CELERY_BROKER_URL,
 # default amqp://guest:guest@127.0.0.1:5672//), PostgreSQL from DATABASE_URL (required); CLUSTER_PGBOUNCER=true
 # puts PgBouncer in front of it. Debian packages by name from scripts/install-cluster-deps.sh.
@@ -59,7 +59,7 @@ cluster-deps:
 cluster: venv cluster-deps
 	PORT=$(PORT) $(PY) manage.py runcluster --port $(PORT)
 
-# The failure drill on loopback (bounded, a few minutes): kills a node, a Redis master, a Celery worker and restarts
+# The failure drill on loopback (docs/cluster.md; bounded, a few minutes): kills a node, a Redis master, a Celery worker and restarts
 # RabbitMQ's connections under load; prints time to recover and anything lost. Needs DATABASE_URL and RabbitMQ.
 drill: venv cluster-deps
 	$(PY) -m tests.cluster.drill $(ARGS)

@@ -590,7 +590,7 @@ CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
 RUNSTACK_RESTART_BACKOFF_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_SECONDS", default=1.0)
 RUNSTACK_RESTART_BACKOFF_MAX_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_MAX_SECONDS", default=30.0)
 
-# --- Processes started by `manage.py runcluster` (make cluster; docs/operations.md "Cluster") -------------------
+# --- Processes started by `manage.py runcluster` (make cluster; docs/cluster.md) -------------------
 CLUSTER_NODES = env.int("CLUSTER_NODES", default=2)  # ASGI nodes behind the balancer, node i on PORT + i
 CLUSTER_REDIS_PORT = env.int("CLUSTER_REDIS_PORT", default=7000)  # the Redis Cluster's 6 ports start here
 CLUSTER_PGBOUNCER = env.bool("CLUSTER_PGBOUNCER", default=False)  # nodes and workers reach PostgreSQL via PgBouncer
