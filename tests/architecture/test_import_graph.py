@@ -1,9 +1,9 @@
 """Imports point down: gateway -> domain apps -> nebengjek (../shared/CONVENTIONS.md).
 
 An AST walk of every non-test module, counting imports inside functions too (a deferred import is still a
-dependency). Three rules: the shared base imports no app (its entry points hand over to the edge app), locations
-imports no other domain (what it needs of them comes through locations.sources, wired by the gateway), and no
-domain app imports the gateway.
+dependency). The rules: the shared base imports no app (its entry points hand over to the edge app), locations and
+products import no other domain (what locations needs of them comes through locations.sources, wired by the
+gateway), and no domain app imports the gateway.
 """
 import ast
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAINS = ("accounts", "locations", "matching", "rides", "billing")
+DOMAINS = ("accounts", "locations", "products", "matching", "rides", "billing")
 APPS = (*DOMAINS, "gateway")
 # The base's entry points: `nebengjek.asgi:application` and ROOT_URLCONF hand over to the edge app.
 BASE_ENTRY_POINTS = {"nebengjek/asgi.py", "nebengjek/urls.py"}
@@ -53,6 +53,11 @@ def test_the_shared_base_imports_no_app():
 
 def test_locations_imports_no_other_domain_nor_the_gateway():
     assert _violations("locations", tuple(app for app in APPS if app != "locations")) == []
+
+
+def test_the_product_catalogue_imports_no_other_domain_nor_the_gateway():
+    """Products and their fare policies are read by matching, rides and billing; they read nobody."""
+    assert _violations("products", tuple(app for app in APPS if app != "products")) == []
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
