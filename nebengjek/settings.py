@@ -115,6 +115,13 @@ EMBEDDED_REDIS_PORT_OFFSET = 10000  # the embedded Redis follows PORT, so two ch
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=PORT + EMBEDDED_REDIS_PORT_OFFSET)
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=200)
+# Live state (GEO index, driver state, presence): its own Redis, or a Redis Cluster when LIVE_REDIS_CLUSTER is on
+# (LIVE_REDIS_URL then names any one node of it). The GEO index is split by H3 cell at LIVE_REGION_H3_RES.
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
+LIVE_REDIS_CLUSTER = env.bool("LIVE_REDIS_CLUSTER", default=False)
+LIVE_REGION_H3_RES = env.int("LIVE_REGION_H3_RES", default=5)
+# Channel layer: one or more Redis hosts (comma list); channels_redis shards channels and groups over them by name.
+CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
 
 CACHES = {
     "default": {
@@ -130,7 +137,7 @@ CHANNEL_LAYERS = {
         # The pub/sub layer never drops a push silently (../shared/PERFORMANCE.md); events are also persisted.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "hosts": [{"address": url, "socket_timeout": None} for url in CHANNEL_REDIS_URLS],
             "prefix": env.str("CHANNEL_PREFIX", default="nj"),
         },
     }
