@@ -5,7 +5,9 @@ import threading
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 _sync_clients = {}
@@ -63,3 +65,52 @@ def get_async_redis(url=None):
 def reset_async_clients():
     """Forget asyncio clients (their connections belong to an event loop that may be gone, as in tests)."""
     _async_clients.clear()
+
+
+_live_clients = {}
+
+
+def live_redis_is_cluster() -> bool:
+    return bool(getattr(settings, "LIVE_REDIS_CLUSTER", False))
+
+
+def _live_url() -> str:
+    return getattr(settings, "LIVE_REDIS_URL", None) or settings.REDIS_URL
+
+
+def get_live_redis():
+    """The process-wide synchronous client of the live state (settings.LIVE_REDIS_URL): a redis.Redis, or a
+    redis-py RedisCluster when settings.LIVE_REDIS_CLUSTER is on (it routes each command by its key's slot)."""
+    url = _live_url()
+    if not live_redis_is_cluster():
+        return get_redis(url)
+    return _made_once(_live_clients, ("sync", url), lambda: RedisCluster.from_url(
+        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+        max_connections=settings.REDIS_MAX_CONNECTIONS))
+
+
+def get_live_redis_held():
+    """The live-state client for short hot reads: get_redis_held's single connection on one Redis; the cluster
+    client (its own connection per node) on a Redis Cluster."""
+    return get_live_redis() if live_redis_is_cluster() else get_redis_held(_live_url())
+
+
+def get_live_redis_async():
+    """The asyncio client of the live state for the running event loop's process (one per URL)."""
+    url = _live_url()
+    if not live_redis_is_cluster():
+        return get_async_redis(url)
+    client = _async_clients.get(("cluster", url))
+    if client is None:
+        client = _async_clients[("cluster", url)] = AsyncRedisCluster.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
+            max_connections=settings.REDIS_MAX_CONNECTIONS)
+    return client
+
+
+def reset_live_clients():
+    """Forget the live-state clients (a test that points the live state at another Redis or cluster)."""
+    for client in _live_clients.values():
+        client.close()
+    _live_clients.clear()
+    reset_async_clients()

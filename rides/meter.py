@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis, live_redis_is_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def track_ingest(*, budget_seconds=None) -> int:
     Returns the points that counted."""
     from rides.services import rides_track_append
 
-    client = get_redis()
+    client = get_live_redis()
     deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
                                    else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS)
     applied, cursor, another_pass = 0, 0, False
@@ -79,7 +79,7 @@ def track_ingest(*, budget_seconds=None) -> int:
 def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
     """This ride's points still in its stream (not applied yet, or being applied by a worker), in stream order,
     with their entry ids (for `entries_discard` once they are applied)."""
-    client = get_redis()
+    client = get_live_redis()
     key = ride_stream_key(ride_id)
     entry_ids, points = [], []
     start = "-"
@@ -98,7 +98,7 @@ def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
 def entries_discard(*, ride_id, entry_ids) -> None:
     """Delete a ride's entries applied another way (at its end); a worker still holding some deletes them as
     already-applied later."""
-    _applied(ride_id, entry_ids, client=get_redis())
+    _applied(ride_id, entry_ids, client=get_live_redis())
 
 
 def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
@@ -118,6 +118,8 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
         if points and canonical is not None:  # a malformed entry or ride id: nothing to apply, deleted below
             by_ride[canonical] = points
     applied = apply(points_by_ride=by_ride) if by_ride else 0
+    if live_redis_is_cluster():  # a cluster pipeline does not load its scripts itself (a failover may have lost them)
+        client.script_load(_APPLIED_LUA)
     pipe = client.pipeline(transaction=False)
     for ride_id, page in entries.items():
         _applied(ride_id, [entry_id for entry_id, _ in page], client=pipe)
@@ -127,9 +129,9 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
 
 def _applied(ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
-    settings.REDIS_URL elsewhere is followed)."""
+    the live state elsewhere is followed)."""
     if not _applied_script:
-        _applied_script.append(get_redis().register_script(_APPLIED_LUA))
+        _applied_script.append(get_live_redis().register_script(_APPLIED_LUA))
     return _applied_script[0](keys=[ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING],
                               args=[str(ride_id), *entry_ids], client=client)
 

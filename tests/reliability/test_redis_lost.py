@@ -40,15 +40,14 @@ def private_redis(settings):
     """Point every Redis user at a fresh redis-server on PORT; yields the server (stop()/start() it at will)."""
     from channels.layers import channel_layers
 
-    from locations import live
     from nebengjek.redis import reset_async_clients
 
     server = RedisServer(PORT).start()
-    settings.REDIS_URL = server.url
+    settings.REDIS_URL = settings.LIVE_REDIS_URL = server.url
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
         **settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [{"address": server.url, "socket_timeout": None}]}}}
-    forget_clients = [channel_layers.backends.clear, reset_async_clients, live._registered.clear]
+    forget_clients = [channel_layers.backends.clear, reset_async_clients]
     for forget in forget_clients:
         forget()
     yield server
