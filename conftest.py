@@ -10,7 +10,7 @@ _embedded = {}
 def pytest_configure(config):
     if settings.EMBEDDED_REDIS:
         _embedded["process"] = embedded_redis.start(settings.EMBEDDED_REDIS_PORT, settings.VAR_DIR / "redis-test")
-    from nebengjek.tests import socket_contract
+    from gateway.tests import socket_contract
 
     socket_contract.install()  # every frame a test socket receives is checked against /api/asyncapi.json
 
@@ -18,13 +18,13 @@ def pytest_configure(config):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """Fail the test whose sockets received a frame that the AsyncAPI document does not describe."""
-    from nebengjek.tests.socket_contract import take_violations
+    from gateway.tests.socket_contract import take_violations
 
     take_violations()
     result = yield
     violations = take_violations()
     if violations:
-        pytest.fail("The server sent messages outside the AsyncAPI document (nebengjek/asyncapi.py):\n"
+        pytest.fail("The server sent messages outside the AsyncAPI document (gateway/asyncapi.py):\n"
                     + "\n".join(violations), pytrace=False)
     return result
 

@@ -4,6 +4,7 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from accounts.errors import SESSION_ENDED_MESSAGE
 from accounts.selectors import sign_in_session_ended
 from nebengjek.errors import CommonError, DomainError
 
@@ -22,7 +23,7 @@ class SessionJWTAuthentication(JWTAuthentication):
                 raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly.",
                                   headers={"Retry-After": "5"}) from exc
             if ended:
-                raise AuthenticationFailed("This sign-in session has ended; sign in again.", code="token_not_valid")
+                raise AuthenticationFailed(SESSION_ENDED_MESSAGE, code="token_not_valid")
         return super().get_user(validated_token)
 
 

@@ -11,12 +11,15 @@ class AccountsError(ErrorCode):
     ALREADY_DRIVER = ("already_driver", 409, "You are already registered as a driver.")
     INVALID_VEHICLE_PLATE = ("invalid_vehicle_plate", 400, "Not an Indonesian plate like 'B 1234 XYZ'.")
     VEHICLE_PLATE_TAKEN = ("vehicle_plate_taken", 409, "That plate is registered to another driver.")
-    NOT_A_DRIVER = ("not_a_driver", 403, "Only drivers can do this.")
     USER_SUSPENDED = ("user_suspended", 403, "This account is suspended.")
 
 
 class AccountsException(DomainError):
     pass
+
+
+# token_not_valid's message for a token of a signed-out or revoked sign-in session, REST and refresh alike.
+SESSION_ENDED_MESSAGE = "This sign-in session has ended; sign in again."
 
 
 # The codes each REST view may answer besides nebengjek.errors' common ones (the OpenAPI schema lists them).

@@ -19,7 +19,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.errors import AccountsError, AccountsException
+from accounts.errors import SESSION_ENDED_MESSAGE, AccountsError, AccountsException
 from accounts.models import DriverProfile, OtpChallenge, Role, SignInSession, User
 from accounts.msisdn import INVALID_MSISDN_HINT, normalize_msisdn
 from accounts.sms import get_sms_backend
@@ -227,7 +227,7 @@ def sign_in_session_refresh_check(*, user_id, sid):
         return
     session, _ = SignInSession.objects.get_or_create(sid=sid, defaults={"user_id": user_id, "refreshed_at": now})
     if session.revoked_at is not None:  # (a row made by a concurrent refresh of the same legacy session is live)
-        raise DomainError(CommonError.TOKEN_NOT_VALID, "This sign-in session has ended; sign in again.")
+        raise DomainError(CommonError.TOKEN_NOT_VALID, SESSION_ENDED_MESSAGE)
 
 
 def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
@@ -390,7 +390,7 @@ def user_reinstate(*, user):
 
 
 def _suspended_mirror(*, user_id, suspended):
-    """Mirror a suspension in Redis (read by the fast nearby path, locations.asgi); the live sweeper repairs it."""
+    """Mirror a suspension in Redis (read by the fast nearby path, gateway.nearby); the live sweeper repairs it."""
     try:
         if suspended:
             get_redis().sadd(redis_keys.USERS_SUSPENDED, str(user_id))
@@ -398,3 +398,16 @@ def _suspended_mirror(*, user_id, suspended):
             get_redis().srem(redis_keys.USERS_SUSPENDED, str(user_id))
     except redis.RedisError:
         logger.warning("suspended-users mirror not updated (the live sweeper repairs it)", exc_info=True)
+
+
+def user_rating_lock(*, user_id) -> int:
+    """Lock a rated user's row (in the caller's transaction) and return the all-time rating count, so ratings of one
+    user are numbered in order. FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks a rating's foreign
+    keys take, so two people rating each other at once cannot deadlock."""
+    return User.objects.select_for_update(no_key=True).values_list("rating_count", flat=True).get(pk=user_id)
+
+
+def user_rating_set(*, user_id, average, count) -> None:
+    """Store a user's rating aggregate (rides computes it from its ratings, the user's row locked by
+    user_rating_lock)."""
+    User.objects.filter(pk=user_id).update(rating_average=average, rating_count=count)

@@ -127,7 +127,7 @@ class Stack:
 
     # ASGI server -----------------------------------------------------------------------------------------
     def server_command(self, *, server, port, workers):
-        from nebengjek.management.commands.runstack import Command
+        from gateway.management.commands.runstack import Command
 
         if server == BARE:  # the reference handler (bench/bare.py) under uvicorn's command line
             command = self.server_command(server="uvicorn", port=port, workers=workers)
@@ -138,7 +138,7 @@ class Stack:
         if not port_free(port):
             raise RuntimeError(f"port {port} is in use")
         command = self.server_command(server=server, port=port, workers=workers)
-        from nebengjek.management.commands.runstack import Command
+        from gateway.management.commands.runstack import Command
 
         self.server = self._spawn(f"server-{server}", command, env=Command.server_env(self.env))
         if not wait_port(port, 60):
@@ -162,7 +162,7 @@ class Stack:
 
     # Celery ----------------------------------------------------------------------------------------------
     def start_worker(self, concurrency=None):
-        from nebengjek.management.commands.runstack import Command
+        from gateway.management.commands.runstack import Command
 
         commands = Command().worker_commands(concurrency)  # runstack's workers: default queue, matching's queue
         self.worker = self._spawn("celery-worker", commands[0])

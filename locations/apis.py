@@ -38,7 +38,7 @@ class LocationIngestApi(APIView):
 
 
 class DriversNearbyApi(APIView):
-    """Requests with a valid token and query are answered by locations.asgi.NearbyFastPath before Django (same
+    """Requests with a valid token and query are answered by gateway.nearby.NearbyFastPath before Django (same
     selector and body); this view answers the rest (errors) and test clients."""
 
     @extend_schema(parameters=[NearbyQuerySerializer], responses={200: NearbyOutputSerializer})

@@ -1,6 +1,7 @@
-"""Socket handlers for beacon and location (registered in nebengjek.ws_handlers): parse, then the same services as
+"""Socket handlers for beacon and location (registered in gateway.ws_handlers): parse, then the same services as
 REST. The location path stays on the event loop and never touches the database."""
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 
 from locations import services
 from locations.inputs import position_parse
@@ -17,9 +18,7 @@ async def beacon(consumer, message):
 
 
 def _beacon_set(user_id, active):
-    from accounts.models import User
-
-    return services.beacon_set(user=User.objects.get(pk=user_id), active=active)
+    return services.beacon_set(user=get_user_model().objects.get(pk=user_id), active=active)
 
 
 async def location(consumer, message):

@@ -1,11 +1,11 @@
 """The locations catalogue. A latitude/longitude out of range is `invalid_input` naming the field, as everywhere."""
-from accounts.errors import AccountsError
 from nebengjek.errors import DomainError, ErrorCode
 
 
 class LocationsError(ErrorCode):
-    """A passenger's beacon is accounts' not_a_driver; going online needs a verified driver."""
+    """Only drivers have a beacon; going online needs a verified driver."""
 
+    NOT_A_DRIVER = ("not_a_driver", 403, "Only drivers can do this.")
     DRIVER_NOT_VERIFIED = ("driver_not_verified", 403,
                            "Your driver account is not verified yet; you can go online once it is.")
 
@@ -15,5 +15,5 @@ class LocationsException(DomainError):
 
 
 OPERATION_ERRORS = {
-    "DriverBeaconApi": (AccountsError.NOT_A_DRIVER, LocationsError.DRIVER_NOT_VERIFIED),
+    "DriverBeaconApi": (LocationsError.NOT_A_DRIVER, LocationsError.DRIVER_NOT_VERIFIED),
 }

@@ -65,7 +65,7 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
 
 async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", requester_sid="", limit=None,
                                        exclude_ids=()):
-    """The event loop's twin of drivers_available_near (the fast nearby path, locations.asgi). Raises
+    """The event loop's twin of drivers_available_near (the fast nearby path, gateway.nearby). Raises
     RequesterRefused, from a check sent with the search, when `requester_id` is a suspended user or its token's
     sign-in session `requester_sid` ended."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids)

@@ -2,7 +2,8 @@
 
 A location update never touches the database: its only store is Redis (one script call). The database holds
 the beacon (DriverPresence) and, through matching and rides, who is busy or on a ride; the sweeper re-derives
-the Redis mirrors from it, so a flushed Redis recovers by itself.
+the Redis mirrors from it, so a flushed Redis recovers by itself. What other domains own is read through
+locations.sources, which the edge app wires: nothing here imports a domain above locations.
 """
 import asyncio
 import logging
@@ -11,14 +12,15 @@ import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import AccountsError, AccountsException
 from locations import events, live
 from locations.errors import LocationsError, LocationsException
 from locations.metrics import count_location
 from locations.models import DriverPresence
+from locations.sources import live_sources
 from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis, get_redis
 
@@ -138,9 +140,7 @@ def live_state_restore() -> int:
     every in-progress ride's driver again and seed each one's last position (where missing) from the ride's
     durable last point; then set the marker. Returns the rides restored. It only adds: an end racing it leaves a
     stale entry that the sweeper removes (positions for an ended ride are not metered)."""
-    from rides.selectors import ride_meter_references_in_progress
-
-    references = ride_meter_references_in_progress()
+    references = live_sources().meter_references_in_progress()
     client = get_live_redis()
     for start in range(0, len(references), _RESTORE_CHUNK):
         chunk = references[start:start + _RESTORE_CHUNK]
@@ -159,13 +159,11 @@ def driver_reference_restore(*, driver_id) -> None:
     """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
     seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
     entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
-    from rides.selectors import ride_meter_reference
-
     ride_id = get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
     if ride_id is None:
         return
     with transaction.atomic():
-        reference = ride_meter_reference(ride_id=ride_id, driver_id=driver_id)  # waits for a start in flight
+        reference = live_sources().meter_reference(ride_id=ride_id, driver_id=driver_id)  # waits for a start in flight
         if reference is None:
             live.tracking_clear_if(driver_id, ride_id)
         else:
@@ -186,12 +184,10 @@ def beacon_set(*, user, active):
     The database keeps the beacon (so it survives a Redis flush); Redis mirrors it after the commit. A change is
     pushed to the driver's sockets as `beacon.updated` (other devices, REST callers).
     """
-    from accounts.selectors import driver_is_verified
-
     if not user.is_driver:
-        raise AccountsException(AccountsError.NOT_A_DRIVER, "Only drivers have a beacon.")
+        raise LocationsException(LocationsError.NOT_A_DRIVER, "Only drivers have a beacon.")
     with transaction.atomic():
-        if active and not driver_is_verified(user_id=user.pk, lock=True):
+        if active and not live_sources().driver_is_verified(user_id=user.pk, lock=True):
             raise LocationsException(LocationsError.DRIVER_NOT_VERIFIED)
         presence, created = DriverPresence.objects.select_for_update().get_or_create(
             driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
@@ -292,21 +288,14 @@ def _beacon_on_ids(ids=None):
 
 
 def _suspended_ids(ids=None):
-    from accounts.models import User
-
-    rows = User.objects.filter(is_active=False)
+    rows = get_user_model().objects.filter(is_active=False)
     if ids is not None:
         rows = rows.filter(pk__in=ids)
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
 def _busy_ids(ids=None):
-    from matching.models import Match
-
-    rows = Match.objects.filter(holds_driver=True)
-    if ids is not None:
-        rows = rows.filter(driver_id__in=ids)
-    return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
+    return live_sources().held_driver_ids(ids)
 
 
 def _set_reconcile(key, truth, client=None):
@@ -335,17 +324,16 @@ def _tracking_reconcile() -> int:
     """Make the tracking hash say what the database says, on every run: each in-progress ride's driver tracked
     for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
     locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
-    from rides.selectors import rides_tracking_wanted
-
+    tracking_wanted = live_sources().tracking_wanted
     client = get_live_redis()
-    wanted, present = rides_tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
+    wanted, present = tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
     drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
     drivers |= present.keys() - wanted.keys()
     if not drivers:
         return 0
     rides = {wanted[d] for d in drivers if d in wanted} | {present[d] for d in drivers if d in present}
     with transaction.atomic():
-        now_wanted = rides_tracking_wanted(lock_ride_ids=rides)
+        now_wanted = tracking_wanted(lock_ride_ids=rides)
         tracked = {driver: now_wanted[driver] for driver in drivers if driver in now_wanted}
         if tracked:
             client.hset(redis_keys.DRIVERS_TRACKING, mapping=tracked)

@@ -1,5 +1,5 @@
 """Socket handlers for a driver's answer to a proposal (`match.accept`, `match.reject`), registered in
-nebengjek/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
+gateway/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
 import uuid
 
 from channels.db import database_sync_to_async

@@ -29,3 +29,12 @@ def match_get_for_driver(*, match_id, driver):
     if match is None:
         raise match_not_found()
     return match
+
+
+def drivers_held_ids(ids=None) -> set[str]:
+    """The drivers a live match holds (pending proposal, accepted, or on a ride), as strings; of `ids` only if given.
+    The live sweeper mirrors this set in Redis."""
+    rows = Match.objects.filter(holds_driver=True)
+    if ids is not None:
+        rows = rows.filter(driver_id__in=ids)
+    return {str(pk) for pk in rows.values_list("driver_id", flat=True)}

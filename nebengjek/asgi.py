@@ -1,38 +1,11 @@
-"""ASGI entry point: Django for HTTP, the one user WebSocket `/ws/` for realtime."""
+"""ASGI entry point (`nebengjek.asgi:application`): Django set up first, then the edge app's application."""
 import os
 
 import django
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nebengjek.settings")
 django.setup(set_prefix=False)
 
+from gateway.asgi import application  # noqa: E402  (needs Django set up first)
 
-class OneHopASGIHandler(ASGIHandler):
-    """Django's ASGI handler, with the middleware chain and the view run together in one thread hop.
-
-    Django's own runs the chain in async mode under ASGI, and then every MiddlewareMixin middleware (security,
-    sessions, CSRF, auth, messages...) calls its process_request and process_response through sync_to_async: some
-    16 hops between the event loop and a thread per request, which cost 4.3 ms of server CPU for a bare /ping on the
-    bench machine. The views are synchronous, so the async chain bought nothing."""
-
-    def load_middleware(self, is_async=False):
-        super().load_middleware(is_async=False)
-
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
-
-
-django_asgi_app = OneHopASGIHandler()
-
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
-
-from locations.asgi import NearbyFastPath  # noqa: E402
-from nebengjek.routing import websocket_urlpatterns  # noqa: E402
-from nebengjek.ws_auth import JwtAuthMiddleware, OriginCheckMiddleware  # noqa: E402
-
-application = ProtocolTypeRouter({
-    "http": NearbyFastPath(django_asgi_app),  # GET /api/v1/drivers/nearby without Django's stack (bench 2)
-    "websocket": OriginCheckMiddleware(JwtAuthMiddleware(URLRouter(websocket_urlpatterns))),
-})
+__all__ = ["application"]

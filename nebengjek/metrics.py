@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CELERY_TASK_FAILURES = Counter("nebengjek_celery_task_failures_total", "Celery tasks that raised", ["task"])
 
-# --- live state, set by the ops broadcaster (nebengjek.ops.tasks) every few seconds ---------------------------
+# --- live state, set by the ops broadcaster (gateway.ops.tasks) every few seconds ---------------------------
 ONLINE_DRIVERS = Gauge("nebengjek_online_drivers", "Drivers with the beacon on and a fresh position",
                        multiprocess_mode="mostrecent")
 AVAILABLE_DRIVERS = Gauge("nebengjek_available_drivers", "Online drivers not held by a proposal or a ride",

@@ -58,14 +58,14 @@ DRIVERS_TRACKING = "drivers:tracking:{live}"
 # empty): the ingest script then asks for a rebuild before judging a position that has no previous one. No TTL.
 LIVE_STATE_MARKER = "live:rebuilt:{live}"
 # SET: ids of suspended users (mirror of User.is_active=False, kept by accounts.services and repaired by the live
-# sweeper): the fast nearby path (locations.asgi) refuses them without a database query. No TTL.
+# sweeper): the fast nearby path (gateway.nearby) refuses them without a database query. No TTL.
 USERS_SUSPENDED = "users:suspended"
 
 
 def key(template, **parts):
     return template.format(**parts)
 
-# ops: the operations page's broadcaster (nebengjek.ops.services)
+# ops: the operations page's broadcaster (gateway.ops.services)
 OPS_WATCHED = "ops:watched"  # STRING set while a staff page is open (refreshed by its token fetches)
 OPS_WATCHED_TTL = 90  # the page refreshes every 60 s
 OPS_LAST_DIGEST = "ops:digest"  # STRING hash of the last snapshot sent; TTL settings.OPS_RESEND_SECONDS

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "matching",
     "rides",
     "billing",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -409,14 +410,14 @@ OPS_MAP_CENTER = [-6.2, 106.8166]  # Jakarta
 OPS_TILE_URL = env.str("OPS_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 OPS_TILE_ATTRIBUTION = env.str("OPS_TILE_ATTRIBUTION", default="&copy; OpenStreetMap contributors")
 OPS_LEDGER_CHECK_INTERVAL_SECONDS = env.float("OPS_LEDGER_CHECK_INTERVAL_SECONDS", default=300.0)
-CELERY_IMPORTS = ["nebengjek.ops.tasks"]
+CELERY_IMPORTS = ["gateway.ops.tasks"]
 CELERY_BEAT_SCHEDULE["ops-broadcast"] = {
-    "task": "nebengjek.ops.tasks.ops_broadcast",
+    "task": "gateway.ops.tasks.ops_broadcast",
     "schedule": OPS_BROADCAST_INTERVAL_SECONDS,
     "options": {"expires": 2 * OPS_BROADCAST_INTERVAL_SECONDS},  # a late snapshot is useless
 }
 CELERY_BEAT_SCHEDULE["ops-ledger-check"] = {
-    "task": "nebengjek.ops.tasks.ledger_check",
+    "task": "gateway.ops.tasks.ledger_check",
     "schedule": OPS_LEDGER_CHECK_INTERVAL_SECONDS,
     "options": {"expires": OPS_LEDGER_CHECK_INTERVAL_SECONDS},
 }

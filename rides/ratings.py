@@ -1,9 +1,8 @@
 """Ratings: after a completed ride each side rates the other once, and the rated user's aggregate (accounts.User
 `rating_average` over the last RATING_WINDOW_SIZE ratings, `rating_count` all-time) moves in the same transaction.
 
-Concurrent ratings of one user are serialized by a lock on that user's row, taken FOR NO KEY UPDATE: it does not
-conflict with the KEY SHARE locks the rating's foreign keys take, so two people rating each other at the same
-moment cannot deadlock.
+Concurrent ratings of one user are serialized by a lock on that user's row (accounts.services.user_rating_lock, FOR
+NO KEY UPDATE, so two people rating each other at the same moment cannot deadlock); accounts stores the aggregate.
 """
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.services import user_rating_lock, user_rating_set
 from nebengjek.errors import CommonError, DomainError
 from rides.errors import RidesError, RidesException, invalid_ride_state, ride_status_words
 from rides.models import Rating, RatingSide, RideStatus
@@ -31,12 +30,12 @@ def rating_create(*, ride_id, rater, stars, comment="", tags=()):
     ratee_id = ride.driver_id if side == RatingSide.PASSENGER else ride.passenger_id
     tags = _tags_checked(tags, rated_side=RatingSide.DRIVER if side == RatingSide.PASSENGER else RatingSide.PASSENGER)
     with transaction.atomic():
-        ratee = User.objects.select_for_update(no_key=True).only("id", "rating_count").get(pk=ratee_id)
+        ratee_count = user_rating_lock(user_id=ratee_id)
         if Rating.objects.filter(ride=ride, rater=rater).exists():
             raise _already_rated()
-        rating = _rating_insert(ride=ride, rater=rater, ratee=ratee, side=side, stars=stars, comment=comment,
-                                tags=tags)
-        _aggregate_refresh(ratee_id=ratee.pk, count=rating.ratee_seq)
+        rating = _rating_insert(ride=ride, rater=rater, ratee_id=ratee_id, seq=ratee_count + 1, side=side,
+                                stars=stars, comment=comment, tags=tags)
+        _aggregate_refresh(ratee_id=ratee_id, count=rating.ratee_seq)
     return rating
 
 
@@ -72,11 +71,11 @@ def _tags_checked(tags, *, rated_side):
     return list(dict.fromkeys(tags))
 
 
-def _rating_insert(*, ride, rater, ratee, side, stars, comment, tags):
+def _rating_insert(*, ride, rater, ratee_id, seq, side, stars, comment, tags):
     try:
         with transaction.atomic():  # a savepoint: the constraint answers a race the check above cannot see
-            return Rating.objects.create(ride=ride, rater=rater, ratee=ratee, rater_side=side, stars=stars,
-                                         comment=comment, tags=tags, ratee_seq=ratee.rating_count + 1)
+            return Rating.objects.create(ride=ride, rater=rater, ratee_id=ratee_id, rater_side=side, stars=stars,
+                                         comment=comment, tags=tags, ratee_seq=seq)
     except IntegrityError:
         if Rating.objects.filter(ride=ride, rater=rater).exists():
             raise _already_rated() from None
@@ -88,7 +87,7 @@ def _aggregate_refresh(*, ratee_id, count):
     window = (Rating.objects.filter(ratee_id=ratee_id, ratee_seq__gt=count - settings.RATING_WINDOW_SIZE)
               .aggregate(total=Sum("stars"), n=Count("id")))
     average = (Decimal(window["total"]) / window["n"]).quantize(_TWO_PLACES, rounding=ROUND_HALF_UP)
-    User.objects.filter(pk=ratee_id).update(rating_average=average, rating_count=count)
+    user_rating_set(user_id=ratee_id, average=average, count=count)
 
 
 def _already_rated():

@@ -156,7 +156,7 @@ def ride_end(*, ride, user, price_pct=100):
                              details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
-        request, match, ride = _lock_request_match_ride(ride.pk)
+        request, match, ride = ride_lock_with_request_and_match(ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
                              end_reason=RideEndReason.DRIVER_ENDED)
@@ -193,7 +193,7 @@ def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
     """Cancel a ride: riders before it is in progress, an operator also a stuck one in progress. Frees the driver."""
     ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
     with transaction.atomic():
-        request, match, ride = _lock_request_match_ride(ride.pk)
+        request, match, ride = ride_lock_with_request_and_match(ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
         ride.status = RideStatus.CANCELLED
         ride.cancelled_by = by
@@ -432,8 +432,9 @@ def _meters_save(rides):
         cursor.executemany(sql, rows)
 
 
-def _lock_request_match_ride(ride_id):
-    """The lock order request -> match -> ride: matching locks its two rows (it owns them), then the ride."""
+def ride_lock_with_request_and_match(ride_id):
+    """Lock a ride with its request and match, in the lock order request -> match -> ride (matching locks its two
+    rows, it owns them), in the caller's transaction; returns (request, match, ride)."""
     # Imported here: matching.services imports this module (confirm creates the ride, cancel cancels it); rides
     # calls back into matching only for the ride's own request and match, at call time.
     from matching.services import request_and_match_lock_for_ride
@@ -446,7 +447,7 @@ def _lock_request_match_ride(ride_id):
 
 def _release_request_and_match(*, request, match):
     """The ride is over: matching frees the driver's hold and closes the request (its rows, its write)."""
-    # Imported at call time: see _lock_request_match_ride.
+    # Imported at call time: see ride_lock_with_request_and_match.
     from matching.services import request_and_match_release
 
     request_and_match_release(request=request, match=match)

@@ -21,7 +21,7 @@ from rides.errors import RidesError, RidesException, invalid_ride_state, ride_st
 from rides.events import ride_updated_send_on_commit
 from rides.models import Ride, RideEndReason, RideStatus
 from rides.selectors import ride_get_for_output
-from rides.services import Actor, _lock_request_match_ride, ride_complete, ride_transition_check
+from rides.services import Actor, ride_lock_with_request_and_match, ride_complete, ride_transition_check
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def ride_end_unattended(*, ride_id) -> Ride | None:
     a position arrived meanwhile). Safe to run any number of times and concurrently with the driver's end: both
     take the request -> match -> ride locks, and whoever comes second finds the ride no longer in progress."""
     with transaction.atomic():
-        request, match, ride = _lock_request_match_ride(ride_id)
+        request, match, ride = ride_lock_with_request_and_match(ride_id)
         reason = ride_unattended_end_reason(ride=ride, now=timezone.now())
         if reason is None:
             return None

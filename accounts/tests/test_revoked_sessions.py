@@ -10,7 +10,7 @@ from accounts.models import SignInSession
 from accounts.services import user_suspend
 from accounts.tasks import revoked_sessions_repair
 from accounts.tests.factories import make_driver, make_passenger
-from locations.tests.test_nearby_fast_path import QUERY, answered_by_django, asgi_get
+from gateway.tests.test_nearby_fast_path import QUERY, answered_by_django, asgi_get
 from nebengjek.redis import get_redis
 
 ME = "/api/v1/me"

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts.models import SignInSession
 from accounts.tasks import sessions_prune
 from accounts.tests.factories import make_driver, make_passenger
-from nebengjek.ws_auth import authenticate
+from gateway.ws_auth import authenticate
 
 db = database_sync_to_async
 MSISDN = "+628121230001"

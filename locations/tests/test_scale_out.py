@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 from accounts.services import tokens_issue
 from accounts.tests.factories import make_driver, make_passenger
 from locations.tests.helpers import MONAS, north_of
-from nebengjek.management.commands.runstack import Command as RunStack
+from gateway.management.commands.runstack import Command as RunStack
 
 pytestmark = pytest.mark.slow
 

@@ -83,7 +83,7 @@ def test_runstack_restarts_each_killed_child_and_keeps_serving_and_sigterm_stops
         wait_for(lambda: "exited with code -9" in stack.log_path.read_text(), 5, f"the {name}'s exit logged")
 
     log = stack.log_path.read_text()
-    assert log.count('"level": "WARNING", "logger": "nebengjek.management.commands.runstack"') >= len(CHILDREN), log
+    assert log.count('"level": "WARNING", "logger": "gateway.management.commands.runstack"') >= len(CHILDREN), log
 
     # and SIGTERM still stops runstack and every child
     children = psutil.Process(stack.process.pid).children(recursive=True)

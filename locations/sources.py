@@ -1,0 +1,45 @@
+"""What the live state is re-derived from that locations does not own: the meter's durable points (rides), the
+drivers held by a match (matching) and whether a driver is verified (accounts).
+
+locations sits below those domains and never imports them; the edge app registers the providers once Django is
+ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
+"""
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class MeterReference(Protocol):
+    """A ride's last accepted point: what the next position of its driver is judged against."""
+
+    ride_id: object
+    driver_id: object
+    lat: float
+    lng: float
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class LiveSources:
+    meter_references_in_progress: Callable[[], list[MeterReference]]
+    meter_reference: Callable[..., MeterReference | None]  # (*, ride_id, driver_id); locks the ride's row
+    tracking_wanted: Callable[..., dict[str, str]]  # (*, lock_ride_ids=None) -> driver id -> ride id
+    held_driver_ids: Callable[[Iterable[str] | None], set[str]]  # drivers a match holds (of `ids`, or all)
+    driver_is_verified: Callable[..., bool]  # (*, user_id, lock=False)
+
+
+_registered: list[LiveSources] = []
+
+
+def live_sources_register(sources: LiveSources) -> None:
+    """Called by the edge app when Django is ready; a second call replaces the first."""
+    _registered[:] = [sources]
+
+
+def live_sources() -> LiveSources:
+    if not _registered:
+        raise ImproperlyConfigured("locations' live sources are not registered: is 'gateway' in INSTALLED_APPS?")
+    return _registered[0]

@@ -1,6 +1,0 @@
-"""WebSocket routes: one socket per signed-in user."""
-from django.urls import path
-
-from nebengjek.consumers import UserSocketConsumer
-
-websocket_urlpatterns = [path("ws/", UserSocketConsumer.as_asgi())]
