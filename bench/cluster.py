@@ -93,7 +93,7 @@ def _load(drivers, positions):
     client.set(redis_keys.LIVE_STATE_MARKER, "bench")
     for start in range(0, len(drivers), 5000):
         client.sadd(redis_keys.DRIVERS_BEACON, *drivers[start:start + 5000])
-    t = time.time() - 60
+    t = time.time()
     for start in range(0, len(drivers), 2000):
         chunk = drivers[start:start + 2000]
         results = live.run([live.Call("ingest", *live.ingest_keys_args(d, *positions[d], t)) for d in chunk])
@@ -102,13 +102,17 @@ def _load(drivers, positions):
         live.run(steps)
 
 
+_rounds = [0]
+
+
 async def _ingest(drivers, positions, sockets, duration):
     """Closed loop: `sockets` senders, each moving its drivers ~8 m a second of position time and awaiting each ack.
     Returns (accepted, other results, elapsed s)."""
     from locations import live
 
     flusher = live.flusher()
-    t0 = time.time()
+    _rounds[0] += 1
+    t0 = time.time() + 100_000 * _rounds[0]  # later than any earlier round's positions, whatever their count
     counts = {"accepted": 0, "other": 0}
     stop_at = time.monotonic() + duration
     shares = [drivers[i::sockets] for i in range(sockets)]
@@ -200,26 +204,28 @@ def run(*, drivers_n=20000, sockets=500, duration=5.0):
                             duration=duration))
     finally:
         single.stop()
-    cluster = RedisClusterProcs(CLUSTER_PORT).start()
-    try:
-        pids = list(cluster.processes[port].pid for port in cluster.ports)
-        rows.append(measure("Redis Cluster 3+3", cluster.url, True, pids, drivers_n=drivers_n, sockets=sockets,
-                            duration=duration))
-    finally:
-        cluster.stop()
+    for replicas, mode in ((1, "Redis Cluster 3+3"), (0, "Redis Cluster 3+0")):
+        cluster = RedisClusterProcs(CLUSTER_PORT, replicas=replicas).start()
+        try:
+            pids = [cluster.processes[port].pid for port in cluster.ports]
+            rows.append(measure(mode, cluster.url, True, pids, drivers_n=drivers_n, sockets=sockets,
+                                duration=duration))
+        finally:
+            cluster.stop()
     return rows
 
 
 def markdown(rows) -> str:
+    """The modes side by side, each cluster mode also as a ratio to the single Redis."""
     keys = [key for key in rows[0] if key != "mode"]
-    lines = ["| figure | " + " | ".join(row["mode"] for row in rows) + " | cluster / single |",
-             "|---|" + "---|" * (len(rows) + 1)]
+    lines = ["| figure | " + " | ".join(row["mode"] for row in rows) + " | "
+             + " | ".join(f"{row['mode']} / single" for row in rows[1:]) + " |",
+             "|---|" + "---|" * (2 * len(rows) - 1)]
     for key in keys:
         values = [row.get(key) for row in rows]
-        ratio = ""
-        if len(values) == 2 and isinstance(values[0], (int, float)) and values[0]:
-            ratio = f"{values[1] / values[0]:.2f}"
-        lines.append(f"| {key} | " + " | ".join(str(v) for v in values) + f" | {ratio} |")
+        ratios = [f"{value / values[0]:.2f}" if isinstance(values[0], (int, float)) and values[0]
+                  and isinstance(value, (int, float)) else "" for value in values[1:]]
+        lines.append(f"| {key} | " + " | ".join(str(v) for v in values) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
 
 

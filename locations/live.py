@@ -5,6 +5,7 @@ process can send a whole batch of them in one pipelined round trip (LocationFlus
 Python (never Redis' clock) so that tests can control them.
 """
 import asyncio
+import functools
 import hashlib
 import logging
 import weakref
@@ -15,10 +16,17 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from locations.regions import region_of
 from nebengjek import redis_keys
-from nebengjek.redis import get_live_redis, get_live_redis_async, live_redis_is_cluster
+from nebengjek.redis import (
+    get_live_redis,
+    get_live_redis_async,
+    get_redis_held,
+    live_redis_is_cluster,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +291,17 @@ def run(calls: list[Call], client=None) -> list:
 
 
 def _pipelined(client, calls):
+    if isinstance(client, RedisCluster):
+        node = _one_node(client, calls)
+        if node is not None:  # all on one node (a search in one region): that node's held connection
+            try:
+                results = _pipelined(get_redis_held(f"redis://{node.host}:{node.port}/0"), calls)
+                if not any(isinstance(result, _ROUTE_AGAIN) and not isinstance(
+                        result, redis.exceptions.NoScriptError) for result in results):
+                    return results
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass
+            client.nodes_manager.initialize()  # the slot moved or the node is gone: ask the cluster again
     if len(calls) == 1:  # no pipeline object for one call (and a held connection stays the one used)
         call = calls[0]
         try:
@@ -303,6 +322,16 @@ def run_one(call: Call, client=None):
     except redis.exceptions.NoScriptError:
         client.script_load(_SCRIPTS[call.name])
         return client.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)
+
+
+def _one_node(client, calls):
+    """The cluster node that serves every call's slot, or None when they span several."""
+    get_node = client.nodes_manager.get_node_from_slot
+    node = get_node(_slot(calls[0].keys[0]))
+    for call in calls[1:]:
+        if get_node(_slot(call.keys[0])) is not node:
+            return None
+    return node
 
 
 async def run_async(calls: list[Call], client=None) -> list:
@@ -331,9 +360,10 @@ async def _pipelined_async(client, calls):
     return await pipe.execute(raise_on_error=False)
 
 
-def region_keys(cell: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def region_keys(cell: str) -> tuple[str, str]:
     """A region's GEO index and positions (one hash slot: the cell's)."""
-    return [redis_keys.key(redis_keys.REGION_GEO, cell=cell), redis_keys.key(redis_keys.REGION_POSITION, cell=cell)]
+    return (redis_keys.key(redis_keys.REGION_GEO, cell=cell), redis_keys.key(redis_keys.REGION_POSITION, cell=cell))
 
 
 def region_steps(driver_id: str, put: str, leave: str, lat, lng, t) -> list[Call]:
@@ -500,8 +530,14 @@ def _bulk(value):
 
 
 def _packed(call: Call) -> bytes:
-    parts = ["EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args]
-    return b"*%d\r\n" % len(parts) + b"".join(_bulk(part) for part in parts)
+    """A script call packed as RESP (its constant head, per script and keys, encoded once)."""
+    return _packed_head(call.name, tuple(call.keys), len(call.args)) + b"".join(_bulk(arg) for arg in call.args)
+
+
+@functools.lru_cache(maxsize=65536)
+def _packed_head(name: str, keys: tuple, arg_count: int) -> bytes:
+    parts = ["EVALSHA", SHAS[name], len(keys), *keys]
+    return b"*%d\r\n" % (len(parts) + arg_count) + b"".join(_bulk(part) for part in parts)
 
 
 _INGEST_SHA = SHAS["ingest"]
@@ -537,6 +573,7 @@ class LocationFlusher:
         self._pending = []
         self._task = None
         self._cluster = live_redis_is_cluster()
+        self._node_clients = {}  # on a cluster: node name -> its own connections
         # Its own connections, bound to this event loop (one flush in flight needs one).
         self._client = get_live_redis_async() if self._cluster else aioredis.Redis.from_url(
             settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
@@ -567,7 +604,7 @@ class LocationFlusher:
                 if isinstance(result, list):
                     steps += placed_steps(uid, result, repr(float(lat)), repr(float(lng)), repr(float(t)))
             if steps:
-                failed = [r for r in await self._send([(call, _packed(call)) for call in steps])
+                failed = [r for r in await self._send([(call.keys[0], _packed(call), call) for call in steps])
                           if isinstance(r, Exception)]
                 if failed:  # the state is recorded; the sweeper or the next position repairs the region
                     logger.warning("live region step failed", extra={"failed": len(failed), "error": str(failed[0])})
@@ -585,29 +622,63 @@ class LocationFlusher:
                 future.set_result(result_code(result))
 
     async def _state_step(self, batch):
-        if self._cluster:
-            calls = []
-            for (uid, lat, lng, t, region), _ in batch:
-                keys, args = ingest_keys_args(uid, lat, lng, t)
-                calls.append((Call("ingest", keys, args), None))
-            return await self._send(calls)
-        return await self._send([(None, ingest_command(uid, lat, lng, t, region))
-                                 for (uid, lat, lng, t, region), _ in batch])
+        return await self._send([(_LAST_POSITION_PREFIX, ingest_command(uid, lat, lng, t, region),
+                                  (uid, lat, lng, t)) for (uid, lat, lng, t, region), _ in batch])
 
-    async def _send(self, calls):
-        """[(Call or None for an ingest, its packed command)] -> their results (an error reply as its exception);
-        a server that lost its scripts gets them loaded and the batch sent again."""
+    async def _send(self, items):
+        """[(a key of the command's slot, the packed command, its Call or the ingest's (uid, lat, lng, t))] -> their
+        results (an error reply as its exception). A server that lost its scripts gets them loaded and what it
+        refused sent again."""
         if self._cluster:
-            return await run_async([call for call, _ in calls], self._client)
-        results = await self._execute([packed for _, packed in calls])
+            return await self._send_cluster(items)
+        results = await self._execute(self._client, [packed for _, packed, _ in items])
         if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
-            for name in {call.name if call else "ingest" for call, _ in calls}:
+            for name in {_call_of(what).name for _, _, what in items}:
                 await self._client.script_load(_SCRIPTS[name])
-            results = await self._execute([packed for _, packed in calls])
+            results = await self._execute(self._client, [packed for _, packed, _ in items])
         return results
 
-    async def _execute(self, commands):
-        pool = self._client.connection_pool
+    async def _send_cluster(self, items):
+        """Each node's commands as one buffer on that node's own connection, all nodes at once. What a node
+        refuses (its slot moved: a failover or a resharding; its scripts lost) goes again through redis-py's cluster
+        pipeline, which follows the redirections and refreshes the slot map."""
+        client = self._client
+        if not client.nodes_manager.slots_cache:
+            await client.initialize()
+        by_node = {}
+        for index, (slot_key, _, _) in enumerate(items):
+            node = client.nodes_manager.get_node_from_slot(_slot(slot_key))
+            by_node.setdefault(node.name, (node, []))[1].append(index)
+        results = [None] * len(items)
+
+        async def node_send(node, indexes):
+            replies = await self._execute(self._node_client(node), [items[i][1] for i in indexes])
+            for i, reply in zip(indexes, replies):
+                results[i] = reply
+
+        try:
+            await asyncio.gather(*(node_send(node, indexes) for node, indexes in by_node.values()))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            self._node_clients.clear()  # a node died: the next batch asks the cluster who serves its slots now
+            await client.nodes_manager.initialize()
+            raise
+        again = [i for i, result in enumerate(results) if isinstance(result, _ROUTE_AGAIN)]
+        if again:
+            for i, result in zip(again, await run_async([_call_of(items[i][2]) for i in again], client)):
+                results[i] = result
+        return results
+
+    def _node_client(self, node):
+        client = self._node_clients.get(node.name)
+        if client is None:
+            client = self._node_clients[node.name] = aioredis.Redis(
+                host=node.host, port=node.port, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
+                max_connections=2)
+        return client
+
+    @staticmethod
+    async def _execute(client, commands):
+        pool = client.connection_pool
         connection = await pool.get_connection()
         try:
             await connection.send_packed_command(b"".join(commands), check_health=False)
@@ -623,6 +694,22 @@ class LocationFlusher:
             raise
         finally:
             await pool.release(connection)
+
+
+_ROUTE_AGAIN = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError,
+                redis.exceptions.ClusterDownError, redis.exceptions.NoScriptError)
+
+
+def _call_of(what) -> Call:
+    """A flusher item's Call (an ingest is carried as its (uid, lat, lng, t) until it is needed)."""
+    if isinstance(what, Call):
+        return what
+    return Call("ingest", *ingest_keys_args(*what))
+
+
+@functools.lru_cache(maxsize=65536)
+def _slot(key: str) -> int:
+    return key_slot(key.encode())
 
 
 _flushers = weakref.WeakKeyDictionary()

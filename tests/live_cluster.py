@@ -21,10 +21,11 @@ CLUSTER_START_TIMEOUT = 60
 
 
 class RedisClusterProcs:
-    """6 cluster-enabled redis-servers, nothing kept on disk, joined into one cluster with one replica per master."""
+    """3 masters (and `replicas` replicas each), cluster-enabled redis-servers, nothing kept on disk."""
 
-    def __init__(self, port=PORT):
-        self.ports = [port + i for i in range(NODES)]
+    def __init__(self, port=PORT, replicas=1):
+        self.replicas = replicas
+        self.ports = [port + i for i in range(NODES // 2 * (1 + replicas))]
         self.url = f"redis://127.0.0.1:{port}/0"
         self.dir = tempfile.mkdtemp(prefix=f"nj-cluster-{port}-")
         self.processes = {}
@@ -43,7 +44,7 @@ class RedisClusterProcs:
         for port in self.ports:
             _wait(lambda p=port: redis.Redis(port=p).ping(), deadline, f"redis-server on {port}")
         subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in self.ports],
-                        "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True,
+                        "--cluster-replicas", str(self.replicas), "--cluster-yes"], check=True, capture_output=True,
                        timeout=max(1, deadline - time.monotonic()))
         _wait(self.healthy, deadline, "the cluster to be ok on every node")
         return self
@@ -63,7 +64,7 @@ class RedisClusterProcs:
                 return False
         masters = [n for n in self.nodes() if "master" in n["flags"]]
         return len(masters) == NODES // 2 and all(
-            redis.Redis(port=m["port"], decode_responses=True).info("replication")["connected_slaves"] >= 1
+            redis.Redis(port=m["port"], decode_responses=True).info("replication")["connected_slaves"] >= self.replicas
             for m in masters)
 
     def nodes(self) -> list[dict]:
