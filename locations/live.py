@@ -279,6 +279,8 @@ def run(calls: list[Call], client=None) -> list:
     """Run script calls in one pipelined round trip (per node on a cluster: redis-py groups them by slot) on the
     live-state client (or `client`); a call's error is its result. A server that lost its scripts (a restart, a
     failover to an empty replica) gets them loaded and the calls it refused sent again."""
+    if not calls:
+        return []
     client = client if client is not None else get_live_redis()
     results = _pipelined(client, calls)
     missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
@@ -336,6 +338,8 @@ def _one_node(client, calls):
 
 async def run_async(calls: list[Call], client=None) -> list:
     """run() on the live-state asyncio client."""
+    if not calls:
+        return []
     client = client if client is not None else get_live_redis_async()
     results = await _pipelined_async(client, calls)
     missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]

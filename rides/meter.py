@@ -10,16 +10,18 @@ idempotent (a point at a time the track already has is skipped), so nothing coun
 
 At the end, `ride_pending_points` reads that one ride's stream (normally about a second of traffic).
 """
+import hashlib
 import logging
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 from django.conf import settings
 
 from nebengjek import redis_keys
-from nebengjek.redis import get_live_redis, live_redis_is_cluster
+from nebengjek.redis import get_live_redis
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ if redis.call('XLEN', KEYS[1]) == 0 then
 end
 return 0
 """
-_applied_script = []
+_APPLIED_SHA = hashlib.sha1(_APPLIED_LUA.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,7 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
         if points and canonical is not None:  # a malformed entry or ride id: nothing to apply, deleted below
             by_ride[canonical] = points
     applied = apply(points_by_ride=by_ride) if by_ride else 0
-    if live_redis_is_cluster():  # a cluster pipeline does not load its scripts itself (a failover may have lost them)
-        client.script_load(_APPLIED_LUA)
+    client.script_load(_APPLIED_LUA)  # the pipeline's EVALSHAs find it (a restart or a failover may have lost it)
     pipe = client.pipeline(transaction=False)
     for ride_id, page in entries.items():
         _applied(ride_id, [entry_id for entry_id, _ in page], client=pipe)
@@ -129,11 +130,14 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
 
 def _applied(ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
-    the live state elsewhere is followed)."""
-    if not _applied_script:
-        _applied_script.append(get_live_redis().register_script(_APPLIED_LUA))
-    return _applied_script[0](keys=[ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING],
-                              args=[str(ride_id), *entry_ids], client=client)
+    the live state elsewhere is followed). A pipeline's caller loads the script first."""
+    command = ("EVALSHA", _APPLIED_SHA, 2, ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING, str(ride_id),
+               *entry_ids)
+    try:
+        return client.execute_command(*command)
+    except redis.exceptions.NoScriptError:
+        client.script_load(_APPLIED_LUA)
+        return client.execute_command(*command)
 
 
 def _canonical(ride_id) -> str | None:

@@ -3,7 +3,7 @@ driver crossing a region boundary leaves no ghost, and a search near a boundary 
 
 A real 6-node cluster (3 masters, 3 replicas) on LIVE_CLUSTER_TEST_PORT..+5 (default 7200), started once for the
 session (tests.live_cluster); skipped without redis-server. The rest of the locations and matching tests run on it
-with `pytest -p tests.live_cluster locations matching` (.ci/run does).
+with `python -m pytest -p tests.live_cluster locations matching rides` (.ci/run does).
 """
 from datetime import timedelta
 

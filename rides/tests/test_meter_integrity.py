@@ -333,10 +333,19 @@ def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
 
 # --- the end reads only its own ride's pending points --------------------------------------------------------
 
+def _live_streams_url():
+    live_client = get_live_redis()
+    if isinstance(live_client, redis.RedisCluster):
+        node = live_client.get_node_from_key(redis_keys.RIDE_TRACK_PENDING)
+        return f"redis://{node.host}:{node.port}/0"
+    return settings.LIVE_REDIS_URL
+
+
 @contextmanager
 def redis_commands_seen():
-    """The commands this test's Redis database receives inside the block, each as a string (Redis MONITOR)."""
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    """The commands the live state's Redis database (on a cluster: the node of the rides' streams) receives inside
+    the block, each as a string (Redis MONITOR)."""
+    client = redis.Redis.from_url(_live_streams_url(), decode_responses=True)
     db = client.connection_pool.connection_kwargs.get("db", 0)
     sentinel, seen, watching = f"seen-until-{uuid.uuid4()}", [], threading.Event()
 
