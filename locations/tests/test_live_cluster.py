@@ -2,8 +2,8 @@
 driver crossing a region boundary leaves no ghost, and a search near a boundary finds drivers on both sides.
 
 A real 6-node cluster (3 masters, 3 replicas) on LIVE_CLUSTER_TEST_PORT..+5 (default 7200), started once for the
-session (tests.live_cluster); skipped without redis-server. The rest of the locations and matching tests run on it
-with `python -m pytest -p tests.live_cluster locations matching rides` (.ci/run does).
+session (tests.live_cluster); skipped without redis-server. The rest of the locations, matching and rides tests
+run on it with `python -m pytest -p tests.live_cluster locations matching rides` (.ci/run does).
 """
 from datetime import timedelta
 
