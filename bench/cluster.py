@@ -205,6 +205,8 @@ def run(*, drivers_n=20000, sockets=500, duration=5.0):
     """Both modes, single Redis first; returns [single row, cluster row, ratios]."""
     from tests.live_cluster import RedisClusterProcs
 
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        raise RuntimeError("scenario 6 needs redis-server and redis-cli (Debian's redis-server package)")
     rows = []
     single = SingleRedis(SINGLE_PORT).start()
     try:

@@ -43,9 +43,11 @@ class RedisClusterProcs:
             self.start_node(port)
         for port in self.ports:
             _wait(lambda p=port: redis.Redis(port=p).ping(), deadline, f"redis-server on {port}")
-        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in self.ports],
-                        "--cluster-replicas", str(self.replicas), "--cluster-yes"], check=True, capture_output=True,
-                       timeout=max(1, deadline - time.monotonic()))
+        made = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in self.ports],
+                               "--cluster-replicas", str(self.replicas), "--cluster-yes"], capture_output=True,
+                              text=True, timeout=max(1, deadline - time.monotonic()))
+        if made.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {made.stdout[-2000:]} {made.stderr[-2000:]}")
         _wait(self.healthy, deadline, "the cluster to be ok on every node")
         return self
 
@@ -117,12 +119,17 @@ def running_cluster() -> RedisClusterProcs:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         pytest.skip("redis-server/redis-cli are not installed: no Redis Cluster to test on")
     if not _running:
-        _running.append(RedisClusterProcs().start())
+        try:
+            cluster = RedisClusterProcs().start()
+        except RuntimeError:  # once more from scratch (a port still held by a process that was just stopped)
+            time.sleep(1)
+            cluster = RedisClusterProcs().start()
+        _running.append(cluster)
     return _running[0]
 
 
-@pytest.fixture(scope="session")
-def live_cluster_session():
+@pytest.fixture(scope="session", name="live_cluster_session")
+def live_cluster_session_fixture():
     started_here = not _running
     cluster = running_cluster()
     yield cluster
@@ -131,8 +138,8 @@ def live_cluster_session():
         _running.clear()
 
 
-@pytest.fixture
-def live_cluster(live_cluster_session, settings):
+@pytest.fixture(name="live_cluster")
+def live_cluster_fixture(live_cluster_session, settings):
     """The live state on the test cluster, empty, for this test; yields the RedisClusterProcs."""
     from nebengjek.redis import reset_live_clients
 

@@ -19,7 +19,7 @@ from locations.services import live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
 from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis
-from tests.live_cluster import live_cluster, live_cluster_session  # noqa: F401  (fixtures)
+from tests.live_cluster import live_cluster_fixture, live_cluster_session_fixture  # noqa: F401  (fixtures)
 
 # Greater Jakarta (Jabodetabek): Bogor to Tangerang to Bekasi.
 JABODETABEK = [(-6.60, 106.80), (-6.18, 106.63), (-6.24, 107.00), (-6.12, 106.85), (-6.30, 106.70),
