@@ -265,7 +265,6 @@ _SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SE
             "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA, "cell_put": CELL_PUT_LUA,
             "cell_drop": CELL_DROP_LUA, "requester": REQUESTER_LUA, "busy_out": BUSY_OUT_LUA}
 SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
-_BY_SHA = {sha: name for name, sha in SHAS.items()}
 
 
 class Call(NamedTuple):
@@ -276,8 +275,9 @@ class Call(NamedTuple):
 
 
 def run(calls: list[Call], client=None) -> list:
-    """Run script calls in one pipelined round trip (per node on a cluster: redis-py groups them by slot) on the
-    live-state client (or `client`); a call's error is its result. A server that lost its scripts (a restart, a
+    """Run script calls in one pipelined round trip (on a cluster: on one node's held connection when all their
+    slots are there, else redis-py's cluster pipeline, one round trip per node) on the live-state client (or
+    `client`); a call's error is its result. A server that lost its scripts (a restart, a
     failover to an empty replica) gets them loaded and the calls it refused sent again."""
     if not calls:
         return []
@@ -401,21 +401,6 @@ def region_steps_run(steps: list[Call]) -> None:
     failed = [result for result in run(steps) if isinstance(result, Exception)]
     if failed:
         logger.warning("live region step failed", extra={"failed": len(failed), "error": str(failed[0])})
-
-
-def script(name):
-    """The script `name`, called as before: script(name)(keys=..., args=..., client=None) on the live client."""
-    return lambda keys, args, client=None: run_one(Call(name, list(keys), list(args)), client)
-
-
-def async_script(name, client):
-    """The script `name` on the asyncio `client`: await async_script(name, client)(keys=..., args=...)."""
-    async def call(keys, args):
-        result = (await run_async([Call(name, list(keys), list(args))], client))[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
-    return call
 
 
 def driver_state(driver_id, change="", on=False) -> int:
