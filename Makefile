@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test venv admin demo bench reliability clean
+.PHONY: run test venv admin demo bench reliability clean cluster cluster-deps drill
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,18 @@ clean:
 # RELIABILITY_REDIS_PORT (default 6507) and the next three ports, uvicorn on RELIABILITY_HTTP_PORT (8850). ~11 min.
 reliability: venv
 	bash tests/reliability/run.sh
+
+# The multi-node topology (docs/operations.md "Cluster"): HAProxy on PORT, CLUSTER_NODES (2) ASGI nodes on PORT+i,
+# a Redis Cluster on CLUSTER_REDIS_PORT (7000)..+5, Celery workers and one beat on RabbitMQ (CELERY_BROKER_URL,
+# default amqp://guest:guest@127.0.0.1:5672//), PostgreSQL from DATABASE_URL (required); CLUSTER_PGBOUNCER=true
+# puts PgBouncer in front of it. Debian packages by name from scripts/install-cluster-deps.sh.
+cluster-deps:
+	bash scripts/install-cluster-deps.sh
+
+cluster: venv cluster-deps
+	PORT=$(PORT) $(PY) manage.py runcluster --port $(PORT)
+
+# The failure drill on loopback (bounded, a few minutes): kills a node, a Redis master, a Celery worker and restarts
+# RabbitMQ's connections under load; prints time to recover and anything lost. Needs DATABASE_URL and RabbitMQ.
+drill: venv cluster-deps
+	$(PY) -m tests.cluster.drill $(ARGS)

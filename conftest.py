@@ -93,9 +93,10 @@ def _empty_postgres_tables(connection):
 @pytest.fixture(autouse=True)
 def _clean_redis():
     from nebengjek import redis_keys
-    from nebengjek.redis import get_redis, reset_async_clients
+    from nebengjek.redis import get_redis, reset_async_clients, role_urls
 
-    get_redis().flushdb()
+    for url in {url for urls in role_urls().values() for url in urls}:  # one Redis unless roles are split
+        get_redis(url).flushdb()
     # An empty database has no revoked sign-in session: Redis' revoked sessions are complete, as the sweeper
     # (accounts.services.revoked_sessions_repair) leaves them; tests of a flush remove the marker themselves.
     get_redis().set(redis_keys.AUTH_REVOKED_COMPLETE, "tests")

@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
@@ -22,6 +21,7 @@ from accounts.serializers import (
     UserUpdateInputSerializer,
 )
 from accounts.selectors import user_get_for_output
+from nebengjek.throttling import RateScopedThrottle
 
 
 def client_ip(request):
@@ -50,7 +50,7 @@ class OtpRequestApi(APIView):
 class OtpVerifyApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [RateScopedThrottle]
     throttle_scope = "otp_verify"
 
     @extend_schema(request=OtpVerifyInputSerializer, responses={200: OtpVerifyOutputSerializer})

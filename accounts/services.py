@@ -27,7 +27,7 @@ from nebengjek import redis_keys
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.exceptions import token_error
 from nebengjek.realtime import close_sessions_on_commit
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_rate_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, in
 
 def _count_otp_send(windows):
     """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
-    pipe = get_redis().pipeline(transaction=True)
+    pipe = get_rate_redis().pipeline(transaction=True)
     for key, ttl, _ in windows:
         pipe.set(key, 0, ex=ttl, nx=True)
         pipe.incr(key)
@@ -88,7 +88,7 @@ return 0
 
 def _uncount_otp_send(windows):
     try:
-        get_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
+        get_rate_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
     except redis.RedisError:
         logger.warning("OTP send counters not given back after a failed send", exc_info=True)
 

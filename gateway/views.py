@@ -10,7 +10,7 @@ from django_prometheus.exports import ExportToDjangoView
 from gateway.asyncapi import asyncapi_document
 from nebengjek.errors import CommonError
 from nebengjek.exceptions import error_body
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_redis, role_urls
 
 
 def landing(request):
@@ -36,19 +36,35 @@ def _database_ok():
         return False
 
 
-def _redis_ok():
+def _redis_url_ok(url: str) -> bool:
     try:
-        return bool(get_redis().ping())
+        return bool(get_redis(url).ping())
     except Exception:
         return False
 
 
+def _redis_roles_down() -> list[str]:
+    """The Redis roles (live, rate, cache, channels) with a URL that does not answer; each URL is asked once."""
+    answers: dict[str, bool] = {}
+    down = []
+    for role, urls in role_urls().items():
+        for url in urls:
+            if url not in answers:
+                answers[url] = _redis_url_ok(url)
+        if not all(answers[url] for url in urls):
+            down.append(role)
+    return down
+
+
 def ready(request):
-    checks = {"database": "ok" if _database_ok() else "unavailable", "redis": "ok" if _redis_ok() else "unavailable"}
+    redis_down = _redis_roles_down()
+    checks = {"database": "ok" if _database_ok() else "unavailable", "redis": "unavailable" if redis_down else "ok"}
     if all(state == "ok" for state in checks.values()):
         return JsonResponse({"status": "ok", "checks": checks})
-    failed = ", ".join(name for name, state in checks.items() if state != "ok")
-    body = error_body(CommonError.SERVICE_UNAVAILABLE, f"Not ready: {failed} unavailable.", {"checks": checks})
+    failed = ", ".join(name if name != "redis" else f"redis ({', '.join(redis_down)})"
+                       for name, state in checks.items() if state != "ok")
+    body = error_body(CommonError.SERVICE_UNAVAILABLE, f"Not ready: {failed} unavailable.",
+                      {"checks": checks, "redis_roles_unavailable": redis_down})
     return JsonResponse(body, status=CommonError.SERVICE_UNAVAILABLE.status)
 
 

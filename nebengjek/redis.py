@@ -1,4 +1,11 @@
-"""Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full)."""
+"""Shared Redis clients (sync and asyncio) with blocking, sized pools (redis-py 8 raises when a pool is full).
+
+Each role has its URL setting (all default to REDIS_URL): a client without a URL is the live state's
+(LIVE_REDIS_URL: GEO index, driver state, presence, ride tracks, sign-in revocation marks, suspended users), except
+when the live state is a Redis Cluster (LIVE_REDIS_CLUSTER): the live state then goes through get_live_redis*
+(redis-py's RedisCluster) and a client without a URL is REDIS_URL's; rate counters take `get_rate_redis()` (RATE_REDIS_URL); the channel layer
+(CHANNEL_REDIS_URLS), the cache (CACHE_REDIS_URL) and the Celery broker (CELERY_BROKER_URL) are set in settings.
+"""
 import os
 import threading
 
@@ -15,9 +22,16 @@ _async_clients = {}
 _lock = threading.Lock()
 
 
+def default_url() -> str:
+    """The URL of a client asked for without one: the live state's (LIVE_REDIS_URL) on one Redis; REDIS_URL when
+    the live state is a Redis Cluster (a plain client on one cluster node would be refused most keys, and the keys
+    these callers share, as the revocation marks read with MGET, span slots)."""
+    return settings.REDIS_URL if live_redis_is_cluster() else settings.LIVE_REDIS_URL
+
+
 def get_redis(url=None):
-    """The process-wide synchronous client for `url` (default settings.REDIS_URL)."""
-    url = url or settings.REDIS_URL
+    """The process-wide synchronous client for `url` (default: default_url())."""
+    url = url or default_url()
     return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
         url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
         socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
@@ -43,15 +57,15 @@ def get_redis_held(url=None):
     25-27 µs of CPU). One per process, not per thread: Django runs each request's code in a new thread. Without the
     poll a connection the server dropped (a restart, a failover) fails its next command, so such a command is sent
     once more on a new connection: for reads only. A forked child opens its own."""
-    url = url or settings.REDIS_URL
+    url = url or default_url()
     return _made_once(_held_clients, (os.getpid(), url), lambda: redis.Redis.from_url(
         url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
         socket_timeout=5, decode_responses=True))
 
 
 def get_async_redis(url=None):
-    """An asyncio client for the running event loop's process (one pool per URL)."""
-    url = url or settings.REDIS_URL
+    """An asyncio client for the running event loop's process (one pool per URL; default the live state's)."""
+    url = url or default_url()
     client = _async_clients.get(url)
     if client is None:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -60,6 +74,17 @@ def get_async_redis(url=None):
         )
         client = _async_clients[url] = aioredis.Redis(connection_pool=pool)
     return client
+
+
+def get_rate_redis():
+    """The client for rate counters (settings.RATE_REDIS_URL): OTP send windows."""
+    return get_redis(settings.RATE_REDIS_URL)
+
+
+def role_urls() -> dict[str, list[str]]:
+    """Each Redis role's URLs (the channel layer may have several), for readiness checks and test cleanup."""
+    return {"live": [settings.LIVE_REDIS_URL], "rate": [settings.RATE_REDIS_URL], "cache": [settings.CACHE_REDIS_URL],
+            "channels": list(settings.CHANNEL_REDIS_URLS)}
 
 
 def reset_async_clients():
@@ -71,11 +96,11 @@ _live_clients = {}
 
 
 def live_redis_is_cluster() -> bool:
-    return bool(getattr(settings, "LIVE_REDIS_CLUSTER", False))
+    return settings.LIVE_REDIS_CLUSTER
 
 
 def _live_url() -> str:
-    return getattr(settings, "LIVE_REDIS_URL", None) or settings.REDIS_URL
+    return settings.LIVE_REDIS_URL
 
 
 def get_live_redis():

@@ -102,6 +102,14 @@ if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.po
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2, "max_size": DB_POOL_MAX_SIZE, "timeout": env.float("DB_POOL_TIMEOUT", default=10.0)}
+# PostgreSQL through PgBouncer in transaction pooling mode: consecutive transactions of one connection may run on
+# different server connections, so nothing may outlive a transaction on the server: no named prepared statements
+# (psycopg's automatic preparing off), no server-side cursors (QuerySet.iterator() would declare one). The code
+# itself keeps no session state (no SET, LISTEN, session advisory locks, temporary tables); a test checks it.
+DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
+if DB_PGBOUNCER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -116,21 +124,37 @@ EMBEDDED_REDIS_PORT_OFFSET = 10000  # the embedded Redis follows PORT, so two ch
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=PORT + EMBEDDED_REDIS_PORT_OFFSET)
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=200)
-# Live state (GEO index, driver state, presence): its own Redis, or a Redis Cluster when LIVE_REDIS_CLUSTER is on
-# (LIVE_REDIS_URL then names any one node of it). The GEO index is split by H3 cell at LIVE_REGION_H3_RES.
+# Redis roles (docs/settings.md), each on its own URL so that a deployment spreads them over servers; all default to
+# REDIS_URL (one Redis, as `make run`). Live: the GEO index, driver state, presence, ride tracks, sign-in revocation
+# marks (rebuilt from the next beacons and the database). Rate: abuse counters, OTP windows and DRF throttles (TTL'd,
+# must not be evicted). Cache: Django's cache.
 LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
+RATE_REDIS_URL = env.str("RATE_REDIS_URL", default=REDIS_URL)
+CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default=REDIS_URL)
+# The live state on a Redis Cluster: LIVE_REDIS_URL then names any one node of it, the live-state client is
+# redis-py's RedisCluster, and the other keys that follow LIVE_REDIS_URL on one Redis (sign-in revocation marks,
+# suspended users, the settle list: nebengjek.redis.get_redis() without a URL) stay on REDIS_URL. The GEO index is
+# split by H3 cell at LIVE_REGION_H3_RES (docs/SCALING.md).
 LIVE_REDIS_CLUSTER = env.bool("LIVE_REDIS_CLUSTER", default=False)
 LIVE_REGION_H3_RES = env.int("LIVE_REGION_H3_RES", default=5)
-# Channel layer: one or more Redis hosts (comma list); channels_redis shards channels and groups over them by name.
+# The channel layer's hosts: channels_redis spreads channels and groups over them by name.
 CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
 
+_REDIS_CACHE_OPTIONS = {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2}
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         "KEY_PREFIX": "cache",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-    }
+        "OPTIONS": _REDIS_CACHE_OPTIONS,
+    },
+    # DRF's throttles (nebengjek.throttling) count here: rate counters, not cache entries
+    "rate": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": RATE_REDIS_URL,
+        "KEY_PREFIX": "rate",
+        "OPTIONS": _REDIS_CACHE_OPTIONS,
+    },
 }
 
 CHANNEL_LAYERS = {
@@ -146,10 +170,13 @@ CHANNEL_LAYERS = {
 
 # --- Celery -------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# On RabbitMQ (amqp://, the multi-node topology) the queues are durable quorum queues: replicated by RabbitMQ, and a
+# message a worker took but never acknowledged (acks_late: the worker died) is delivered again by the broker at once.
+CELERY_BROKER_IS_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # at-least-once: a task whose worker dies is delivered again
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a pool process killed mid-task: its message goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connections before and after every task unless this is set (a new
 # PostgreSQL connection per task, a large share of a settle_ride's worker CPU); it then closes them every this many
@@ -289,10 +316,19 @@ MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
 MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
 # Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
-MATCHING_QUEUE = "dispatch"
+# CELERY_QUEUE_PREFIX names a deployment's queues apart on a shared broker (tests use a unique one per run).
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}celery"
+MATCHING_QUEUE = f"{CELERY_QUEUE_PREFIX}dispatch"
 MATCHING_WORKER_CONCURRENCY = env.int("MATCHING_WORKER_CONCURRENCY", default=4)  # threads: the tasks wait on I/O
-CELERY_TASK_QUEUES = [Queue("celery", Exchange("celery"), routing_key="celery"),
-                      Queue(MATCHING_QUEUE, Exchange(MATCHING_QUEUE), routing_key=MATCHING_QUEUE)]
+# Quorum queues on RabbitMQ: countdown tasks (a batch's expiry) then wait in the broker (Celery's native delayed
+# delivery), which needs topic exchanges; a worker holds no unacknowledged countdown messages of its own.
+_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"} if CELERY_BROKER_IS_AMQP else None
+_EXCHANGE_TYPE = "topic" if CELERY_BROKER_IS_AMQP else "direct"
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type=_EXCHANGE_TYPE, durable=True), routing_key=name, durable=True,
+                            queue_arguments=_QUEUE_ARGUMENTS)
+                      for name in (CELERY_TASK_DEFAULT_QUEUE, MATCHING_QUEUE)]
+CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {"matching.tasks.*": {"queue": MATCHING_QUEUE}}
 # Surge: H3 resolution 8 (cells ~0.74 km², edge ~0.53 km); a cell and its ring-1 neighbours (~5 km², ~1.3 km across
 # from the centre) match the 1 km first dispatch radius: the drivers that could serve the pickup soon.
@@ -479,3 +515,9 @@ CELERY_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
 # longer than the maximum counts as healthy again and restarts after the first delay.
 RUNSTACK_RESTART_BACKOFF_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_SECONDS", default=1.0)
 RUNSTACK_RESTART_BACKOFF_MAX_SECONDS = env.float("RUNSTACK_RESTART_BACKOFF_MAX_SECONDS", default=30.0)
+
+# --- Processes started by `manage.py runcluster` (make cluster; docs/operations.md "Cluster") -------------------
+CLUSTER_NODES = env.int("CLUSTER_NODES", default=2)  # ASGI nodes behind the balancer, node i on PORT + i
+CLUSTER_REDIS_PORT = env.int("CLUSTER_REDIS_PORT", default=7000)  # the Redis Cluster's 6 ports start here
+CLUSTER_PGBOUNCER = env.bool("CLUSTER_PGBOUNCER", default=False)  # nodes and workers reach PostgreSQL via PgBouncer
+CLUSTER_PGBOUNCER_POOL_SIZE = env.int("CLUSTER_PGBOUNCER_POOL_SIZE", default=20)  # server connections per database

@@ -85,7 +85,7 @@ def test_checking_the_session_adds_no_query_to_authentication(client_for, django
 
 def test_with_redis_down_an_authenticated_request_is_503_not_let_through(client_for, settings):
     client = signed_in_client(client_for)
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.LIVE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
     response = client.get(ME)
 

@@ -16,7 +16,7 @@ def test_ready_when_database_and_redis_answer(api_client):
 
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(api_client, settings):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.LIVE_REDIS_URL = "redis://127.0.0.1:1/0"
 
     response = api_client.get("/health/ready")
 
@@ -24,6 +24,17 @@ def test_ready_is_503_naming_redis_when_redis_is_unreachable(api_client, setting
     body = response.json()["error"]
     assert body["code"] == "service_unavailable"
     assert body["details"]["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
+def test_ready_names_the_redis_role_whose_server_is_unreachable(api_client, settings):
+    settings.RATE_REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = api_client.get("/health/ready")
+
+    assert response.status_code == 503
+    body = response.json()["error"]
+    assert body["details"]["redis_roles_unavailable"] == ["rate"]
+    assert "redis (rate)" in body["message"]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="ends its own PostgreSQL session")

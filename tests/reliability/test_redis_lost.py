@@ -43,8 +43,9 @@ def private_redis(settings):
     from nebengjek.redis import reset_async_clients
 
     server = RedisServer(PORT).start()
-    settings.REDIS_URL = settings.LIVE_REDIS_URL = server.url
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    settings.REDIS_URL = settings.LIVE_REDIS_URL = settings.RATE_REDIS_URL = settings.CACHE_REDIS_URL = server.url
+    settings.CHANNEL_REDIS_URLS = [server.url]
+    settings.CACHES = {alias: {**cache, "LOCATION": server.url} for alias, cache in settings.CACHES.items()}
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
         **settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [{"address": server.url, "socket_timeout": None}]}}}
     forget_clients = [channel_layers.backends.clear, reset_async_clients]

@@ -233,7 +233,7 @@ class Command(BaseCommand):
         database and Redis, not the CPU: one process with a few threads serves them with no fork per slot."""
         return [
             self._celery("worker", "-l", "INFO", "-c", str(concurrency or settings.CELERY_CONCURRENCY),
-                         "-Q", "celery", "-n", "default@%h"),
+                         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", "default@%h"),
             self._celery("worker", "-l", "INFO", "-P", "threads", "-c", str(settings.MATCHING_WORKER_CONCURRENCY),
                          "-Q", settings.MATCHING_QUEUE, "-n", "matching@%h"),
         ]

@@ -1,0 +1,1 @@
+"""The multi-node topology's processes (`make cluster`, `make drill`): load balancer, Redis Cluster, PgBouncer."""
