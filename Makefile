@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test venv admin demo bench reliability clean cluster cluster-deps drill
+.PHONY: run test lint venv admin demo bench reliability clean cluster cluster-deps drill
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: venv
 
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Lint, format check and types, configured in pyproject.toml; all three must be clean (CI runs this first).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 admin: venv
 	$(PY) manage.py migrate --verbosity 0

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -17,6 +19,8 @@ class DriverProfileInline(admin.StackedInline):
 
 class MsisdnFormMixin:
     """The number an operator types is parsed as sign-in parses it: stored as E.164, refused when invalid."""
+
+    cleaned_data: dict[str, Any]
 
     def clean_msisdn(self):
         return msisdn_clean(self.cleaned_data.get("msisdn"))

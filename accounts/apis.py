@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from accounts import services
+from accounts.selectors import user_get_for_output
 from accounts.serializers import (
     DriverRegisterInputSerializer,
     OtpRequestInputSerializer,
@@ -20,7 +21,6 @@ from accounts.serializers import (
     UserOutputSerializer,
     UserUpdateInputSerializer,
 )
-from accounts.selectors import user_get_for_output
 from nebengjek.throttling import RateScopedThrottle
 
 
@@ -65,7 +65,7 @@ class OtpVerifyApi(APIView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    authentication_classes = []
+    authentication_classes = ()
     serializer_class = SessionTokenRefreshSerializer
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairOutputSerializer})

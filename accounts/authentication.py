@@ -7,6 +7,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from accounts.errors import SESSION_ENDED_MESSAGE
 from accounts.selectors import sign_in_session_ended
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.middleware import bind_user_id
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -24,7 +25,9 @@ class SessionJWTAuthentication(JWTAuthentication):
                                   headers={"Retry-After": "5"}) from exc
             if ended:
                 raise AuthenticationFailed(SESSION_ENDED_MESSAGE, code="token_not_valid")
-        return super().get_user(validated_token)
+        user = super().get_user(validated_token)
+        bind_user_id(user.pk)  # the request's log lines carry who made it
+        return user
 
 
 class SessionJWTScheme(SimpleJWTScheme):

@@ -16,7 +16,7 @@ class VehicleType(models.TextChoices):
     CAR = "car"
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     def create_user(self, msisdn, password=None, **extra):
         user = self.model(msisdn=msisdn, **extra)
         if password:

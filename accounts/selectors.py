@@ -1,3 +1,6 @@
+from typing import Any
+from uuid import UUID
+
 import jwt
 from django.db.models import F, FilteredRelation, Q
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
@@ -22,7 +25,7 @@ def sign_in_session_ended(*, sid: str) -> bool:
     return False
 
 
-def driver_is_verified(*, user_id, lock: bool = False) -> bool:
+def driver_is_verified(*, user_id: UUID | str, lock: bool = False) -> bool:
     """True when the driver's profile is verified. `lock` (in a transaction) holds the profile row until the commit,
     so an operator's un-verify (accounts.services.driver_unverify) waits and then takes the beacon off."""
     profiles = DriverProfile.objects.filter(user_id=user_id, is_verified=True)
@@ -31,11 +34,11 @@ def driver_is_verified(*, user_id, lock: bool = False) -> bool:
     return bool(list(profiles.values_list("pk", flat=True)))
 
 
-def user_get_for_output(user_id):
+def user_get_for_output(user_id: UUID | str) -> User:
     return User.objects.select_related("driver_profile").get(pk=user_id)
 
 
-def user_with_session_get(*, user_id, sid):
+def user_with_session_get(*, user_id: UUID | str, sid: str | None) -> User | None:
     """The user (None if unknown) with its sign-in session `sid` joined in, in one query (a LEFT JOIN on the
     session's key): `session_sid` and `session_revoked_at` are None when the session has no row."""
     users = User.objects.filter(pk=user_id)
@@ -47,7 +50,7 @@ def user_with_session_get(*, user_id, sid):
     return users.first()
 
 
-def sign_in_session_revoked(*, user, sid):
+def sign_in_session_revoked(*, user: Any, sid: str) -> bool:
     """True when sign-in session `sid` was ended (logout, suspension, revoked in the admin); `user` comes from
     user_with_session_get, so a session with a row costs no further query."""
     if user.session_sid is None:
@@ -58,7 +61,7 @@ def sign_in_session_revoked(*, user, sid):
     return user.session_revoked_at is not None
 
 
-def _legacy_session_revoked(*, user_id, sid):
+def _legacy_session_revoked(*, user_id: UUID | str, sid: str) -> bool:
     """True when the newest refresh token of session `sid` is blacklisted (O(sessions): decodes each token)."""
     rows = (OutstandingToken.objects.filter(user_id=user_id).order_by("-created_at", "-id")
             .values_list("token", "blacklistedtoken__id")[:LEGACY_SESSION_LOOKBACK])

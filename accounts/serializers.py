@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
@@ -76,7 +78,8 @@ class SessionTokenRefreshSerializer(TokenRefreshSerializer):
         refresh = self.token_class(attrs["refresh"])  # TokenError (401) when bad, expired or blacklisted
         sid = refresh.payload.get("sid")
         if sid:
-            sign_in_session_refresh_check(user_id=refresh.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), sid=sid)
+            user_id = cast(str, refresh.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))  # simplejwt verified it
+            sign_in_session_refresh_check(user_id=user_id, sid=sid)
         return super().validate(attrs)
 
 

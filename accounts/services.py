@@ -6,13 +6,16 @@ import math
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -36,14 +39,14 @@ SESSION_PRUNE_CHUNK = 1000  # rows per DELETE of sessions_prune
 OTP_SMS_RETRY_AFTER_SECONDS = 30  # Retry-After of the 503 when the SMS gateway failed
 
 
-def msisdn_parse(raw):
+def msisdn_parse(raw: Any) -> str:
     msisdn = normalize_msisdn(raw)
     if msisdn is None:
         raise AccountsException(AccountsError.INVALID_MSISDN, details={"msisdn": [INVALID_MSISDN_HINT]})
     return msisdn
 
 
-def _otp_hash(challenge_id, code):
+def _otp_hash(challenge_id: uuid.UUID | str, code: str) -> str:
     message = f"{challenge_id}:{code}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
 
@@ -62,7 +65,7 @@ def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, in
     return windows
 
 
-def _count_otp_send(windows):
+def _count_otp_send(windows: list[tuple[str, int, int]]) -> int:
     """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
     pipe = get_rate_redis().pipeline(transaction=True)
     for key, ttl, _ in windows:
@@ -86,14 +89,14 @@ return 0
 """
 
 
-def _uncount_otp_send(windows):
+def _uncount_otp_send(windows: list[tuple[str, int, int]]) -> None:
     try:
         get_rate_redis().eval(_UNCOUNT_OTP_SEND_LUA, len(windows), *[key for key, _, _ in windows])
     except redis.RedisError:
         logger.warning("OTP send counters not given back after a failed send", exc_info=True)
 
 
-def otp_request(*, raw_msisdn, ip=None):
+def otp_request(*, raw_msisdn: Any, ip: str | None = None) -> tuple[str, int]:
     """Send a fresh code to the number (known or not: the answer is the same). Returns (msisdn, expires_in)."""
     msisdn = msisdn_parse(raw_msisdn)
     windows = _otp_send_windows(msisdn=msisdn, ip=ip)
@@ -115,7 +118,7 @@ def otp_request(*, raw_msisdn, ip=None):
     return msisdn, settings.OTP_TTL_SECONDS
 
 
-def _otp_deliver(*, challenge_id, msisdn, code, windows):
+def _otp_deliver(*, challenge_id: uuid.UUID, msisdn: str, code: str, windows: list[tuple[str, int, int]]) -> None:
     """Send the code (after the commit). When the gateway fails, the send is given back to the caps and the
     undelivered code retired, then 503: the client retries without having used up its sends."""
     backend = get_sms_backend()  # outside the try: a misconfigured SMS_BACKEND is a bug, not an outage
@@ -129,7 +132,7 @@ def _otp_deliver(*, challenge_id, msisdn, code, windows):
                           headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
 
 
-def _otp_check(*, msisdn, code):
+def _otp_check(*, msisdn: str, code: str) -> AccountsException | None:
     """Consume the number's live challenge if `code` matches; count a wrong try otherwise. Returns an error or None.
 
     Runs in its own transaction so that a wrong try is counted even though the caller then fails.
@@ -160,7 +163,7 @@ def _otp_check(*, msisdn, code):
         return None
 
 
-def otp_verify(*, raw_msisdn, code):
+def otp_verify(*, raw_msisdn: Any, code: str) -> tuple[User, dict[str, str], bool]:
     """Check the code, create the user on first sign-in; returns (user, tokens, is_new_user)."""
     msisdn = msisdn_parse(raw_msisdn)
     error = _otp_check(msisdn=msisdn, code=code)
@@ -172,7 +175,7 @@ def otp_verify(*, raw_msisdn, code):
     return user, tokens_issue(user=user), is_new_user
 
 
-def _user_get_or_create(*, msisdn):
+def _user_get_or_create(*, msisdn: str) -> tuple[User, bool]:
     try:
         with transaction.atomic():
             return User.objects.get_or_create(msisdn=msisdn, defaults={"role": Role.PASSENGER})
@@ -180,7 +183,7 @@ def _user_get_or_create(*, msisdn):
         return User.objects.get(msisdn=msisdn), False
 
 
-def tokens_issue(*, user):
+def tokens_issue(*, user: User) -> dict[str, str]:
     """A new sign-in session: its row, and refresh + access tokens sharing its id (`sid`) that survives rotation."""
     with transaction.atomic():
         session = SignInSession.objects.create(sid=uuid.uuid4(), user=user)
@@ -191,10 +194,10 @@ def tokens_issue(*, user):
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
-def auth_logout(*, refresh):
+def auth_logout(*, refresh: str) -> None:
     """Blacklist the refresh token, revoke its sign-in session and close that session's sockets."""
     try:
-        token = RefreshToken(refresh)
+        token = RefreshToken(refresh)  # type: ignore[arg-type]  # simplejwt's hint says Token; it decodes a str
     except TokenError as exc:
         raise token_error("refresh", str(exc)) from exc
     user_id = token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
@@ -207,7 +210,7 @@ def auth_logout(*, refresh):
             close_sessions_on_commit(user_id, sid=sid)
 
 
-def sign_in_session_revoke(*, session):
+def sign_in_session_revoke(*, session: SignInSession) -> SignInSession:
     """End one sign-in session without its refresh token: that token is refused from now on (refresh checks the
     session, so it need not be blacklisted), new sockets are refused and the session's open sockets close."""
     with transaction.atomic():
@@ -217,7 +220,7 @@ def sign_in_session_revoke(*, session):
     return session
 
 
-def sign_in_session_refresh_check(*, user_id, sid):
+def sign_in_session_refresh_check(*, user_id: uuid.UUID | str, sid: str) -> None:
     """Before a refresh token of session `sid` rotates: refuse it when the session is revoked (e.g. a refresh that
     raced its logout escaped the blacklist); else note the refresh (`refreshed_at`: sessions_prune keeps the session
     while its new tokens live). A session signed in before this table existed gets its row now, so that the
@@ -230,7 +233,7 @@ def sign_in_session_refresh_check(*, user_id, sid):
         raise DomainError(CommonError.TOKEN_NOT_VALID, SESSION_ENDED_MESSAGE)
 
 
-def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
+def sessions_prune(*, limit: int = SESSION_PRUNE_CHUNK * 20) -> dict[str, int]:
     """Delete what no token can use any more: outstanding refresh tokens past their expiry (their blacklist entries
     go with them, as simplejwt's flushexpiredtokens does) and sign-in sessions whose last token, issued at sign-in or
     at the last refresh, has expired. At most `limit` rows of each per call, in chunks; returns the counts."""
@@ -242,7 +245,7 @@ def sessions_prune(*, limit=SESSION_PRUNE_CHUNK * 20):
     return {"tokens": _delete_in_chunks(tokens, limit=limit), "sessions": _delete_in_chunks(sessions, limit=limit)}
 
 
-def _delete_in_chunks(queryset, *, limit):
+def _delete_in_chunks(queryset: QuerySet[Any], *, limit: int) -> int:
     deleted = 0
     while deleted < limit:
         ids = list(queryset.values_list("pk", flat=True)[:min(SESSION_PRUNE_CHUNK, limit - deleted)])
@@ -253,7 +256,7 @@ def _delete_in_chunks(queryset, *, limit):
     return deleted
 
 
-def _sessions_revoke(sessions, *, also_sids=()):
+def _sessions_revoke(sessions: QuerySet[SignInSession], *, also_sids: Iterable[str] = ()) -> int:
     """Mark the live ones of `sessions` (a SignInSession queryset) revoked, now, and mark them (and `also_sids`, as
     tokens carry them) in Redis' revoked sessions, which the REST authentication reads. Call it in a transaction:
     the Redis write comes before the commit, so a Redis error rolls the revocation back (the caller fails, 503 over
@@ -272,7 +275,7 @@ def _revoked_session_ttl_seconds() -> int:
     return math.ceil(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds() + leeway_s)
 
 
-def _revoked_sessions_mark(sids, *, ttls=None):
+def _revoked_sessions_mark(sids: set[str], *, ttls: dict[str, int] | None = None) -> None:
     if not sids:
         return
     ttl = _revoked_session_ttl_seconds()
@@ -282,7 +285,7 @@ def _revoked_sessions_mark(sids, *, ttls=None):
     pipe.execute()
 
 
-def revoked_sessions_repair():
+def revoked_sessions_repair() -> int:
     """Beat (with the live sweeper's period): when Redis' revoked sessions are not known complete (flushed, or a new
     Redis), put back every session revoked within the last access lifetime with what is left of its TTL, then the
     completeness marker; until then the REST authentication asks the database. Returns how many were put back."""
@@ -293,7 +296,8 @@ def revoked_sessions_repair():
     ttl = _revoked_session_ttl_seconds()
     revoked = dict(SignInSession.objects.filter(revoked_at__gt=now - timedelta(seconds=ttl))
                    .values_list("sid", "revoked_at"))
-    left = {sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds())) for sid, revoked_at in revoked.items()}
+    left = {sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds()))  # type: ignore[operator]  # not NULL
+            for sid, revoked_at in revoked.items()}
     _revoked_sessions_mark(set(left), ttls=left)
     client.set(redis_keys.AUTH_REVOKED_COMPLETE, now.isoformat())
     if left:
@@ -301,13 +305,13 @@ def revoked_sessions_repair():
     return len(left)
 
 
-def user_update(*, user, full_name):
+def user_update(*, user: User, full_name: str) -> User:
     user.full_name = full_name.strip()
     user.save(update_fields=["full_name"])
     return user
 
 
-def vehicle_plate_normalize(raw):
+def vehicle_plate_normalize(raw: str) -> str:
     plate = re.sub(r"\s+", " ", str(raw).strip().upper())
     match = PLATE_PATTERN.match(plate)
     if not match:
@@ -316,7 +320,7 @@ def vehicle_plate_normalize(raw):
     return " ".join(part for part in match.groups() if part)
 
 
-def driver_register(*, user, vehicle_type, vehicle_plate):
+def driver_register(*, user: User, vehicle_type: str, vehicle_plate: str) -> User:
     """Make the user a driver with this vehicle; verified at once when settings.DRIVER_AUTO_VERIFY (development),
     else an operator verifies the driver in the admin before the beacon may go on."""
     plate = vehicle_plate_normalize(vehicle_plate)
@@ -336,14 +340,14 @@ def driver_register(*, user, vehicle_type, vehicle_plate):
     return user
 
 
-def driver_verify(*, profile):
+def driver_verify(*, profile: DriverProfile) -> DriverProfile:
     profile.is_verified = True
     profile.verified_at = timezone.now()
     profile.save(update_fields=["is_verified", "verified_at"])
     return profile
 
 
-def driver_unverify(*, profile):
+def driver_unverify(*, profile: DriverProfile) -> DriverProfile:
     """Withdraw a driver's verification: the beacon goes off (out of the live index at once) and stays refused, and
     dispatch proposes the driver nothing, until an operator verifies the driver again."""
     with transaction.atomic():
@@ -353,7 +357,7 @@ def driver_unverify(*, profile):
     return profile
 
 
-def _driver_take_offline(user):
+def _driver_take_offline(user: User) -> None:
     """Switch a driver's beacon off (the live index drops the driver after the commit); a no-op when it is off."""
     from locations.selectors import driver_beacon_on
     from locations.services import beacon_set
@@ -362,7 +366,7 @@ def _driver_take_offline(user):
         beacon_set(user=user, active=False)
 
 
-def user_suspend(*, user):
+def user_suspend(*, user: User) -> User:
     """Suspend: tokens stop working (inactive user), refresh tokens are blacklisted, sessions revoked, sockets close;
     a driver's beacon goes off (out of the live index at once; dispatch refuses inactive drivers anyway)."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
@@ -381,7 +385,7 @@ def user_suspend(*, user):
     return user
 
 
-def user_reinstate(*, user):
+def user_reinstate(*, user: User) -> User:
     with transaction.atomic():
         user.is_active = True
         user.save(update_fields=["is_active"])
@@ -389,7 +393,7 @@ def user_reinstate(*, user):
     return user
 
 
-def _suspended_mirror(*, user_id, suspended):
+def _suspended_mirror(*, user_id: uuid.UUID | str, suspended: bool) -> None:
     """Mirror a suspension in Redis (read by the fast nearby path, gateway.nearby); the live sweeper repairs it."""
     try:
         if suspended:
@@ -400,14 +404,14 @@ def _suspended_mirror(*, user_id, suspended):
         logger.warning("suspended-users mirror not updated (the live sweeper repairs it)", exc_info=True)
 
 
-def user_rating_lock(*, user_id) -> int:
+def user_rating_lock(*, user_id: uuid.UUID | str) -> int:
     """Lock a rated user's row (in the caller's transaction) and return the all-time rating count, so ratings of one
     user are numbered in order. FOR NO KEY UPDATE: it does not conflict with the KEY SHARE locks a rating's foreign
     keys take, so two people rating each other at once cannot deadlock."""
     return User.objects.select_for_update(no_key=True).values_list("rating_count", flat=True).get(pk=user_id)
 
 
-def user_rating_set(*, user_id, average, count) -> None:
+def user_rating_set(*, user_id: uuid.UUID | str, average: Decimal | None, count: int) -> None:
     """Store a user's rating aggregate (rides computes it from its ratings, the user's row locked by
     user_rating_lock)."""
     User.objects.filter(pk=user_id).update(rating_average=average, rating_count=count)

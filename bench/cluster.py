@@ -101,7 +101,7 @@ def _load(drivers, positions):
     for start in range(0, len(drivers), 2000):
         chunk = drivers[start:start + 2000]
         results = live.run([live.Call("ingest", *live.ingest_keys_args(d, *positions[d], t)) for d in chunk])
-        steps = [step for d, result in zip(chunk, results)
+        steps = [step for d, result in zip(chunk, results, strict=True)
                  for step in live.placed_steps(d, result, repr(positions[d][0]), repr(positions[d][1]), repr(t))]
         live.run(steps)
 

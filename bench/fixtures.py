@@ -91,7 +91,7 @@ def positions_load(points):
         chunk = items[start:start + 5000]
         results = live.run([live.Call("ingest", *live.ingest_keys_args(driver_id, lat, lng, t))
                             for driver_id, (lat, lng) in chunk])
-        live.run([step for (driver_id, (lat, lng)), result in zip(chunk, results)
+        live.run([step for (driver_id, (lat, lng)), result in zip(chunk, results, strict=True)
                   for step in live.placed_steps(driver_id, result, repr(float(lat)), repr(float(lng)), repr(t))])
         accepted += sum(1 for result in results if live.result_code(result) == live.ACCEPTED)
     return accepted

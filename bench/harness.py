@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -52,7 +53,7 @@ class LoadGens:
             while True:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"load generator did not say {word} in {timeout}s")
-                line = process.stdout.readline()
+                line = process.stdout.readline()  # type: ignore[union-attr]  # stdout=PIPE
                 if not line:
                     raise RuntimeError(f"load generator exited before {word}; see bench/out/*.log")
                 if line.strip() == word:
@@ -60,8 +61,8 @@ class LoadGens:
 
     def tell(self, word):
         for process in self.processes:
-            process.stdin.write(word + "\n")
-            process.stdin.flush()
+            process.stdin.write(word + "\n")  # type: ignore[union-attr]  # stdin=PIPE
+            process.stdin.flush()  # type: ignore[union-attr]
 
     def results(self):
         for process in self.processes:
@@ -96,6 +97,8 @@ def median(values):
 
 
 class Bench:
+    machine: dict[str, Any]  # set by main() (machine_info) before run()
+
     def __init__(self, args):
         self.args = args
         self.env = stack.base_env()
@@ -236,10 +239,10 @@ class Bench:
         for start in range(0, len(ids), 5000):
             part = ids[start:start + 5000]
             pipe = client.pipeline(transaction=False)
-            for driver, region in zip(part, client.hmget(redis_keys.DRIVERS_REGION, part)):
+            for driver, region in zip(part, client.hmget(redis_keys.DRIVERS_REGION, part), strict=True):
                 pipe.geopos(live.region_keys(region or "none")[0], driver)
             found += [positions[0] for positions in pipe.execute()]
-        matching = sum(1 for driver, geo in zip(ids, found)
+        matching = sum(1 for driver, geo in zip(ids, found, strict=True)
                        if geo is not None and haversine_m(last[driver][0], last[driver][1], geo[1], geo[0]) < 1.0)
         return f"{matching}/{len(ids)}"
 
@@ -370,7 +373,6 @@ class Bench:
                "kb_per_socket": round((after - before) / max(1, connected) / 1024, 1)}
         if push:
             received = sum(r["pushes"]["n"] for r in results)
-            firsts = [r["pushes"]["first"] for r in results if r["pushes"]["first"]]
             lasts = [r["pushes"]["last"] for r in results if r["pushes"]["last"]]
             span = (max(lasts) - push["t0"]) if lasts else None
             processes = 1 if server == "daphne" else self.args.workers
@@ -391,9 +393,9 @@ class Bench:
         t0 = time.time()
         procs = [subprocess.Popen([sys.executable, "-m", "bench.publish"], cwd=stack.ROOT, env=self.env,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in configs]
-        for proc, config in zip(procs, configs):
-            proc.stdin.write(orjson.dumps(config).decode() + "\n")
-            proc.stdin.flush()
+        for proc, config in zip(procs, configs, strict=True):
+            proc.stdin.write(orjson.dumps(config).decode() + "\n")  # type: ignore[union-attr]  # stdin=PIPE
+            proc.stdin.flush()  # type: ignore[union-attr]
         sent, starts = 0, []
         for proc in procs:
             out, _ = proc.communicate(timeout=120)
@@ -485,7 +487,7 @@ class Bench:
 
 
 def merge_counts(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for key, value in counts.items():
             merged[key] = merged.get(key, 0) + value

@@ -11,6 +11,7 @@ import random
 import resource
 import sys
 import time
+from typing import Any
 
 import orjson
 import uvloop
@@ -40,13 +41,13 @@ async def connect_all(config, on_message, tags):
                 try:
                     return await wsclient.connect(host=config["host"], port=config["port"], token=token,
                                                   on_message=on_message, tag=tag)
-                except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, ConnectionError) as exc:
                     if attempt == 2:
                         failures.append(repr(exc))
                     await asyncio.sleep(0.2)
             return None
 
-    sockets = await asyncio.gather(*(one(token, tag) for token, tag in zip(config["tokens"], tags)))
+    sockets = await asyncio.gather(*(one(token, tag) for token, tag in zip(config["tokens"], tags, strict=True)))
     return [sock for sock in sockets if sock is not None], failures
 
 
@@ -76,10 +77,10 @@ async def run_ingest(config):
     open loop (default): send on schedule whatever the acks do (honest latency at a given offered rate);
     closed loop: a socket with an un-acked message skips its turn (the rate then finds the server's ceiling).
     """
-    pending = {}  # message id -> (sent at, socket index)
+    pending: dict[int, Any] = {}  # message id -> (sent at, socket index)
     latencies = []
     counts = {"sent": 0, "acked": 0, "accepted": 0, "dropped": 0, "errors": 0, "skipped": 0}
-    error_codes = {}
+    error_codes: dict[Any, int] = {}
     measuring = {"on": False}
     n = len(config["tokens"])
     positions = [list(p) for p in config["positions"]]
@@ -180,8 +181,8 @@ async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, po
 
 async def run_idle(config):
     """Connect and stay idle; count pushed events (`bench.push`, seq 1, 2, … per socket) until told to close."""
-    pushes = {"n": 0, "first": None, "last": None, "out_of_order": 0}
-    last_seq = {}
+    pushes: dict[str, Any] = {"n": 0, "first": None, "last": None, "out_of_order": 0}
+    last_seq: dict[Any, int] = {}
 
     def on_message(sock, payload):
         message = orjson.loads(payload)
@@ -262,7 +263,8 @@ async def run_http(config):
     say("READY")
     await wait_line("GO")
     paths = config["paths"]
-    latencies, statuses = [], {}
+    latencies: list[float] = []
+    statuses: dict[Any, int] = {}
     started = time.perf_counter()
     warm_end, end = started + config["warmup"], started + config["warmup"] + config["duration"]
     cpu_before = {"v": None}
@@ -293,7 +295,7 @@ async def run_http(config):
 async def run_dispatch(config):
     """Driver sockets wait for `match.proposal`; passengers (HTTP) each create a request at their driver's position,
     wait for that driver's proposal, cancel, and go again, started at `rate` requests a second in all (open loop)."""
-    waiting = {}  # request id -> future resolved with the perf_counter at which a driver got its proposal
+    waiting: dict[str, Any] = {}  # request id -> future resolved with the perf_counter at which a driver got its proposal
     early = {}  # proposals that arrived before the POST answered
     proposals = {"n": 0}
 
@@ -316,10 +318,11 @@ async def run_dispatch(config):
     await asyncio.gather(*(conn.open() for conn in passengers))
     say("READY")
     await wait_line("GO")
-    latencies, outcomes = [], {}
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
     started = time.perf_counter()
     warm_end, end = started + config["warmup"], started + config["warmup"] + config["duration"]
-    free = asyncio.Queue()
+    free: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(passengers)):
         free.put_nowait(index)
     cpu_before = {"v": None}
@@ -347,7 +350,7 @@ async def run_dispatch(config):
                 if t0 >= warm_end and t0 < end:
                     latencies.append(received - t0)
                     count("proposal")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 count("no_proposal_in_time")
             finally:
                 waiting.pop(request_id, None)

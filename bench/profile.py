@@ -20,10 +20,12 @@ from bench.harness import Bench, LoadGens, parse
 
 
 def top(collapsed_path, limit=30):
-    total, own, samples = collections.Counter(), collections.Counter(), 0
+    total: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    samples = 0
     for line in open(collapsed_path):
-        stacks, _, count = line.rstrip().rpartition(" ")
-        count = int(count)
+        stacks, _, count_text = line.rstrip().rpartition(" ")
+        count = int(count_text)
         samples += count
         frames = stacks.split(";")
         seen = set()
@@ -42,7 +44,7 @@ def top(collapsed_path, limit=30):
         print(f"  {100 * count / samples:5.1f}%  {name}")
 
 
-GIL_ONLY = []  # --gil: sample only the thread holding the GIL (Python CPU time, not waits)
+GIL_ONLY: list[str] = []  # --gil: sample only the thread holding the GIL (Python CPU time, not waits)
 
 
 def spy(pids, seconds, name):
@@ -143,7 +145,7 @@ def main():
                 procs.extend(more[0]), outputs.extend(more[1])
                 return port
 
-            bench.start_server = start_server_spied
+            bench.start_server = start_server_spied  # type: ignore[method-assign]  # spy on each server it starts
             scenarios_more.scenario_dispatch(bench, 0)
         for proc in procs:
             proc.wait(timeout=60)

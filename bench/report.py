@@ -5,9 +5,9 @@ Each figure in the summary is the median over the runs (each run's own p50/p99 c
 """
 import datetime
 import json
-import os
 import statistics
 import subprocess
+from typing import Any
 
 from bench import stack
 
@@ -65,7 +65,7 @@ def _below_floor(verdict, target, runs, key, floor_runs, floor_key, floor_label)
     alone missed too. A product missing where its floor met stays a plain miss of the code."""
     if verdict != "**missed**" or not floor_runs:
         return verdict
-    missed = [floor.get(floor_key) for run, floor in zip(runs, floor_runs)
+    missed = [floor.get(floor_key) for run, floor in zip(runs, floor_runs, strict=False)
               if isinstance(run.get(key), (int, float)) and run[key] > target]
     floors = [value for value in missed if isinstance(value, (int, float)) and value > target]
     told = f"**missed** in {len(missed)} of {len(runs)} runs"
@@ -193,7 +193,7 @@ def write(bench):
         "# Benchmark results",
         "",
         f"Written by `make bench{' ARGS=--' + mode if mode != 'full' else ''}` on "
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_git_head()} "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, commit {_git_head()} "
         f"(plus uncommitted work in the tree, if any), in {time.time() - bench.started:.0f} s. Mode: **{mode}**, "
         f"{args.runs} run(s) per scenario.",
         "",
@@ -208,11 +208,12 @@ def write(bench):
                                           "set DATABASE_URL to a PostgreSQL for those." if database == "sqlite3"
                                           else " (DATABASE_URL)."),
         f"- Redis: {redis_kind}.",
-        f"- Servers, the same command line as `manage.py runstack` (DEBUG off):",
+        "- Servers, the same command line as `manage.py runstack` (DEBUG off):",
         *[f"  - {name}: `{command}`" for name, command in getattr(bench, "server_command", {}).items()],
         f"- Load: {args.drivers:,} driver sockets for ingest ({args.ingest_rate:,}/s offered open loop, then a "
         f"closed loop capped at {args.ingest_ceiling_rate:,}/s); {args.warmup:g} s warm-up + {args.duration:g} s "
-        f"measured per phase; idle: {args.idle_sockets:,} sockets; nearby: {', '.join(f'{s:,}' for s in args.nearby_sizes)} "
+        f"measured per phase; idle: {args.idle_sockets:,} sockets; "
+        f"nearby: {', '.join(f'{s:,}' for s in args.nearby_sizes)} "
         f"drivers, {args.selector_calls:,} selector calls, HTTP for {args.http_duration:g} s at 1 and "
         f"{args.http_concurrency} connections; dispatch: {args.dispatch_online:,} online drivers, "
         f"{args.dispatch_sockets} with sockets, at {', '.join(str(r) for r in args.dispatch_rates)} requests/s; "
@@ -320,7 +321,8 @@ def _details(bench):
                 "**Pushes** (same sockets, before they close): two publisher processes send "
                 f"{bench.args.push_rounds} `realtime.event` messages to every socket's user group the way "
                 "`nebengjek.realtime` does after a commit (pipelined PUBLISH, 500 a round trip, to the "
-                "`RedisPubSubChannelLayer` group channels; without the Event rows); each socket checks its seq runs 1, 2, 3… Rate: received / (last receipt − first publish).",
+                "`RedisPubSubChannelLayer` group channels; without the Event rows); each socket checks its seq runs "
+                "1, 2, 3… Rate: received / (last receipt − first publish).",
                 "",
                 table(["server", "sent", "lost", "out of order", "delivered/s", "per server process/s",
                        "server cores", "other programs' cores", "host steal cores"],
@@ -334,7 +336,7 @@ def _details(bench):
 
 
 def merge(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for key, value in (counts or {}).items():
             merged[key] = merged.get(key, 0) + value

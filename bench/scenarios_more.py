@@ -3,11 +3,12 @@ import io
 import json
 import math
 import os
-import socket
 import random
+import socket
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from bench import fixtures, stack
 from bench.harness import LoadGens, ms, pct
@@ -102,7 +103,7 @@ def report_dispatch(bench, keys):
 
 
 def _merged(dicts):
-    merged = {}
+    merged: dict[str, Any] = {}
     for counts in dicts:
         for k, v in counts.items():
             merged[k] = merged.get(k, 0) + v
@@ -284,7 +285,8 @@ def report_settlement(bench, keys):
             "commit per chunk, each ride still its own ledger transaction and key). The Celery worker (runstack's "
             "command, prefork, concurrency CELERY_CONCURRENCY) settles them. The messages are published while the "
             "worker does not consume (Celery `cancel_consumer`; *publishing s*: the harness' one thread), then "
-            "`add_consumer`. Time: `add_consumer` → the last settlement visible in the database (*all messages done*: the queue empty, the per-ride tasks of rides "
+            "`add_consumer`. Time: `add_consumer` → the last settlement visible in the database "
+            "(*all messages done*: the queue empty, the per-ride tasks of rides "
             "an earlier task's chunk settled having run as no-ops). Then `manage.py reconcile_ledger` runs.", "",
             table(["path", "rides", "rides/s", "seconds", "publishing s", "all messages done s", "messages/s", "worker cores", "worker CPU ms/ride",
                    "other programs' cores", "host steal cores", "load avg 1 min", "reconcile_ledger", "settled twice", "exactly once"],

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import os
 import struct
+from typing import Any
 
 _HANDSHAKE = (
     "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -36,7 +37,7 @@ class WsProtocol(asyncio.Protocol):
                                          key=base64.b64encode(os.urandom(16)).decode()).encode()
         self.on_message = on_message
         self.tag = tag
-        self.transport = None
+        self.transport: Any = None  # the asyncio transport, once connected
         self.buffer = bytearray()
         self.open = False
         self.opened = asyncio.get_running_loop().create_future()

@@ -51,7 +51,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
     fields = ["account", "kind", "signed_amount"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     signed_amount = money_field("amount", "amount", signed=True)
 
 
@@ -61,7 +61,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
     list_filter = ["purpose", "created_at"]
     search_fields = ["id", "ride__id", "idempotency_key"]
     fields = ["id", "purpose", "idempotency_key", "ride_link", "entry_count", "memo", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     inlines = [LedgerEntryInline]
     actions = ["refund_rides"]
 
@@ -109,7 +109,7 @@ class RideMoneyAdmin(RideDisplay, ReadOnlyAdmin):
     fields = ["id", "status", "driver", "passenger", "payment_method", "distance", "surge_multiplier",
               "metered_fare_idr", "price_pct", "charged", "admin_fee_idr", "driver_payout_idr", "ended_at",
               "ride_admin", "transactions"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     actions = ["refund_rides"]
 
     def get_queryset(self, request):

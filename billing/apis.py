@@ -47,7 +47,7 @@ class WalletTransactionListApi(ListAPIView):
     serializer_class = WalletTransactionOutputSerializer
 
     def get_queryset(self):
-        return selectors.wallet_entry_list(user_id=self.request.user.pk)
+        return selectors.wallet_entry_list(user_id=self.request.user.pk)  # type: ignore[arg-type]  # authenticated
 
 
 class WalletTopUpApi(APIView):

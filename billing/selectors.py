@@ -1,10 +1,12 @@
 """Reads of the ledger: wallet balance and history, ride receipts, and the reconciliation findings."""
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,7 +26,7 @@ from rides.models import Ride, RideStatus
 FINDINGS_LIMIT = 1000  # rows listed per kind of finding; the counts are always complete
 
 
-def wallet_balance(*, user_id) -> int:
+def wallet_balance(*, user_id: UUID | str) -> int:
     """The user's wallet balance in rupiah (0 before the first movement; negative = owed)."""
     balance = LedgerAccount.objects.filter(user_id=user_id, kind=AccountKind.WALLET).values_list("balance", flat=True)
     return next(iter(balance), 0)
@@ -40,7 +42,7 @@ class WalletAvailability:
         return self.balance - self.held
 
 
-def wallet_available(*, user_id) -> WalletAvailability:
+def wallet_available(*, user_id: UUID | str) -> WalletAvailability:
     """What the user's wallet can still pay for, in one query: the balance less the charges of completed wallet
     rides not yet settled (settlement runs in the background). A ride still live needs nothing here: its request
     is open, and a passenger with an open request cannot make another."""
@@ -55,7 +57,7 @@ def wallet_available(*, user_id) -> WalletAvailability:
     return WalletAvailability(**row) if row else WalletAvailability(balance=0, held=0)
 
 
-def account_balance(*, account) -> int:
+def account_balance(*, account: LedgerAccount) -> int:
     """Any account's balance: a wallet's cached balance, a system account's sum of entries (system accounts keep no
     cached balance: every settlement would lock that one row until its commit, see services)."""
     if account.kind == AccountKind.WALLET:
@@ -63,19 +65,19 @@ def account_balance(*, account) -> int:
     return LedgerEntry.objects.filter(account=account).aggregate(total=Coalesce(Sum("amount"), 0))["total"]
 
 
-def system_account_balance(*, kind) -> int:
+def system_account_balance(*, kind: str) -> int:
     """The platform revenue (admin fees earned) or gateway clearing balance, summed from its entries."""
     account = LedgerAccount.objects.filter(kind=kind, user=None).first()
     return account_balance(account=account) if account is not None else 0
 
 
-def wallet_entry_list(*, user_id):
+def wallet_entry_list(*, user_id: UUID | str) -> QuerySet[LedgerEntry]:
     """This user's side of every transaction that touched the wallet, newest first."""
     return (LedgerEntry.objects.filter(account__user_id=user_id, account__kind=AccountKind.WALLET)
             .select_related("transaction").order_by("-id"))
 
 
-def _ride_visible_to(*, ride_id, user_id):
+def _ride_visible_to(*, ride_id: UUID | str, user_id: UUID | str) -> Ride:
     ride = (Ride.objects.select_related("request").filter(pk=ride_id)
             .filter(Q(driver_id=user_id) | Q(passenger_id=user_id)).first())
     if ride is None:
@@ -83,7 +85,7 @@ def _ride_visible_to(*, ride_id, user_id):
     return ride
 
 
-def ride_receipt_get(*, ride_id, user_id) -> dict:
+def ride_receipt_get(*, ride_id: UUID | str, user_id: UUID | str) -> dict[str, Any]:
     """The receipt of a completed ride, for its driver or passenger (anyone else: 404)."""
     ride = _ride_visible_to(ride_id=ride_id, user_id=user_id)
     if ride.status != RideStatus.COMPLETED:
@@ -113,13 +115,13 @@ def ride_receipt_get(*, ride_id, user_id) -> dict:
     }
 
 
-def ride_settlement_id(*, ride_id):
+def ride_settlement_id(*, ride_id: UUID | str) -> UUID | None:
     """The id of the ride's settlement, or None. A settlement is never edited or deleted, so a found one is final."""
     return (LedgerTransaction.objects.filter(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)
             .values_list("pk", flat=True).first())
 
 
-def ride_ids_unsettled(*, ended_before, limit=500) -> list:
+def ride_ids_unsettled(*, ended_before: datetime, limit: int = 500) -> list[UUID]:
     """Completed rides that ended before `ended_before` and have no settlement (a lost task, for the sweeper)."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
     rides = (Ride.objects.filter(status=RideStatus.COMPLETED, ended_at__lt=ended_before)
@@ -127,13 +129,20 @@ def ride_ids_unsettled(*, ended_before, limit=500) -> list:
     return list(rides.values_list("pk", flat=True)[:limit])
 
 
-def topup_ids_pending(*, created_before, limit=100) -> list:
+def unsettled_oldest_ended_at() -> datetime | None:
+    """When the longest-waiting completed ride without a settlement ended (None when every ride is settled)."""
+    settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
+    return (Ride.objects.filter(status=RideStatus.COMPLETED).exclude(Exists(settled)).order_by("ended_at")
+            .values_list("ended_at", flat=True).first())
+
+
+def topup_ids_pending(*, created_before: datetime, limit: int = 100) -> list[UUID]:
     """Top-ups still pending that were recorded before `created_before`, oldest first (for the sweeper)."""
     pending = TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=created_before).order_by("created_at")
     return list(pending.values_list("pk", flat=True)[:limit])
 
 
-def _stale_topups(*, grace_seconds):
+def _stale_topups(*, grace_seconds: float) -> list[dict[str, Any]]:
     """Top-ups still pending after the sweeper should have failed them (is the beat running?)."""
     age = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS + grace_seconds
     rows = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=age))
@@ -150,12 +159,12 @@ class LedgerFindings:
     accounts_checked: int = 0
     completed_rides_checked: int = 0
     ledger_total: int = 0  # the sum of every entry ever: zero in a sound ledger
-    unbalanced_transactions: list = field(default_factory=list)
-    balance_mismatches: list = field(default_factory=list)
-    unsettled_rides: list = field(default_factory=list)
-    settlements_without_completed_ride: list = field(default_factory=list)
-    fee_mismatches: list = field(default_factory=list)
-    stale_topups: list = field(default_factory=list)
+    unbalanced_transactions: list[dict[str, Any]] = field(default_factory=list)
+    balance_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    unsettled_rides: list[str] = field(default_factory=list)
+    settlements_without_completed_ride: list[str] = field(default_factory=list)
+    fee_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    stale_topups: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
@@ -174,7 +183,7 @@ class LedgerFindings:
                 + sum(abs(row["cached"] - row["entries"]) for row in self.balance_mismatches))
 
 
-def _unbalanced_transactions():
+def _unbalanced_transactions() -> list[dict[str, Any]]:
     rows = (LedgerTransaction.objects.annotate(n=Count("entries"), total=Coalesce(Sum("entries__amount"), 0))
             .exclude(n=F("entry_count"), total=0)
             .values("id", "purpose", "idempotency_key", "entry_count", "n", "total")[:FINDINGS_LIMIT])
@@ -182,7 +191,7 @@ def _unbalanced_transactions():
              "declared": row["entry_count"], "entries": row["n"], "sum": row["total"]} for row in rows]
 
 
-def _balance_mismatches():
+def _balance_mismatches() -> list[dict[str, Any]]:
     """Wallets whose cached balance differs from their entries (system accounts keep none; their entries still
     count in `ledger_total`)."""
     rows = (LedgerAccount.objects.filter(kind=AccountKind.WALLET).annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
@@ -192,13 +201,13 @@ def _balance_mismatches():
              "cached": row["balance"], "entries": row["entries_sum"]} for row in rows]
 
 
-def _settlements_without_completed_ride():
+def _settlements_without_completed_ride() -> list[str]:
     rows = (LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT)
             .exclude(ride__status=RideStatus.COMPLETED).values_list("id", flat=True)[:FINDINGS_LIMIT])
     return [str(txn_id) for txn_id in rows]
 
 
-def _fee_mismatches():
+def _fee_mismatches() -> list[dict[str, Any]]:
     """Settlements whose platform-revenue entry differs from the fee frozen on the ride."""
     settlements = LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT).annotate(
         fee_posted=Coalesce(Sum("entries__amount", filter=Q(entries__account__kind=AccountKind.PLATFORM_REVENUE)), 0)
@@ -209,7 +218,7 @@ def _fee_mismatches():
              "frozen": row["ride__admin_fee"]} for row in rows]
 
 
-def ledger_findings(*, settle_grace_seconds=None) -> LedgerFindings:
+def ledger_findings(*, settle_grace_seconds: float | None = None) -> LedgerFindings:
     """Check the whole ledger: every transaction sums to zero with all its entries, every cached balance equals
     its entries, every completed ride (ended more than the grace ago) has exactly one settlement, and no top-up
     is still pending past the sweeper's maximum age (plus the same grace)."""

@@ -4,13 +4,15 @@ Lock order (CONVENTIONS.md): ride -> ledger accounts (by id, ascending). Amounts
 the ride when it ended (rides app); nothing here rounds or recomputes a fare.
 """
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, QuerySet, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from billing.errors import BillingError, BillingException, LedgerEmptyTransactionError, LedgerImbalanceError
@@ -26,11 +28,16 @@ from billing.models import (
     TransactionPurpose,
 )
 from matching.models import PaymentMethod
-from nebengjek import metrics
-from rides.errors import invalid_ride_state, ride_status_words
+from nebengjek import metrics, tracing
+from rides.errors import RidesException, invalid_ride_state, ride_status_words
 from rides.models import Ride, RideStatus
 
 logger = logging.getLogger(__name__)
+
+
+# A completed Ride (its money fields set), as _rides_for_settlement loads it (annotated `settled`, `platform_id`):
+# the model's own type says the amounts may be None and knows no annotations.
+SettledRide = Any
 
 
 class Line(NamedTuple):
@@ -41,24 +48,24 @@ class Line(NamedTuple):
 
 # --- accounts -------------------------------------------------------------------------------------------------
 
-def wallet_account_id(*, user_id) -> int:
+def wallet_account_id(*, user_id: UUID | str) -> int:
     """The user's wallet account, created on first need."""
     account, _ = LedgerAccount.objects.get_or_create(user_id=user_id, defaults={"kind": AccountKind.WALLET})
     return account.pk
 
 
-def system_account_id(*, kind) -> int:
+def system_account_id(*, kind: str) -> int:
     """The platform revenue or gateway clearing account, created on first need (one per kind)."""
     account, _ = LedgerAccount.objects.get_or_create(kind=kind, user=None)
     return account.pk
 
 
-def _system_account_id_subquery(kind):
+def _system_account_id_subquery(kind: str) -> Subquery:
     """The system account's id as a subquery, to ride along in another query (a sub-select is never locked)."""
     return Subquery(LedgerAccount.objects.filter(kind=kind, user=None).values("pk")[:1])
 
 
-def _wallets_lock(*, user_ids) -> dict:
+def _wallets_lock(*, user_ids: Iterable[UUID | str]) -> dict[Any, int]:
     """{user id: wallet account id} for these users, rows locked in ascending id (the lock order), created on
     first need. One query when every wallet exists."""
     user_ids = set(user_ids)
@@ -80,7 +87,7 @@ def _wallets_lock(*, user_ids) -> dict:
 # them would be one row every posting locks until its commit, serializing all settlements. Their balance is the
 # sum of their entries (selectors.account_balance).
 
-def _balanced_lines(*, idempotency_key, lines) -> list:
+def _balanced_lines(*, idempotency_key: str, lines: Iterable[Line]) -> list[Line]:
     """The non-zero lines, refused unless they sum to zero and there are at least two (never an empty transaction;
     the database refuses one too, migration 0004)."""
     lines = [line for line in lines if line.amount != 0]
@@ -92,15 +99,15 @@ def _balanced_lines(*, idempotency_key, lines) -> list:
     return lines
 
 
-def _wallet_deltas(lines, wallet_ids) -> dict:
-    deltas = {}
+def _wallet_deltas(lines: Iterable[Line], wallet_ids: set[int]) -> dict[int, int]:
+    deltas: dict[int, int] = {}
     for line in lines:
         if line.account_id in wallet_ids:
             deltas[line.account_id] = deltas.get(line.account_id, 0) + line.amount
     return {account_id: delta for account_id, delta in deltas.items() if delta}
 
 
-def _wallet_balances_move(deltas: dict):
+def _wallet_balances_move(deltas: dict[int, int]) -> None:
     """One UPDATE for every wallet's cached balance (the rows are already locked by the caller, in id order)."""
     if not deltas:
         return
@@ -109,22 +116,24 @@ def _wallet_balances_move(deltas: dict):
     LedgerAccount.objects.filter(pk__in=list(deltas)).update(balance=F("balance") + change)
 
 
-def _transactions_write(postings) -> list:
+def _transactions_write(postings: list[tuple[LedgerTransaction, list[Line]]]) -> list[LedgerTransaction]:
     """Insert transactions and all their entries: two statements whatever the number of transactions.
 
     `postings`: (LedgerTransaction not yet saved, [Line]) pairs, each already balanced."""
-    txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
-    LedgerEntry.objects.bulk_create(
-        [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
-         for txn, lines in postings for line in lines])
-    if connection.vendor != "postgresql":
-        # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
-        for txn in txns:
-            _check_stored_sum(txn)
+    with tracing.span("billing.ledger_write", {"ledger.transactions": len(postings)}):
+        txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
+        LedgerEntry.objects.bulk_create(
+            [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
+             for txn, lines in postings for line in lines])
+        if connection.vendor != "postgresql":
+            # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
+            for txn in txns:
+                _check_stored_sum(txn)
     return txns
 
 
-def _ledger_post(*, purpose, idempotency_key, lines, ride=None, memo="") -> LedgerTransaction:
+def _ledger_post(*, purpose: str, idempotency_key: str, lines: Iterable[Line], ride: Ride | None = None,
+                 memo: str = "") -> LedgerTransaction:
     """Write one balanced transaction and move the wallets' cached balances with it. The caller holds the atomic
     block."""
     lines = _balanced_lines(idempotency_key=idempotency_key, lines=lines)
@@ -138,26 +147,26 @@ def _ledger_post(*, purpose, idempotency_key, lines, ride=None, memo="") -> Ledg
     return txn
 
 
-def _check_stored_sum(txn):
+def _check_stored_sum(txn: LedgerTransaction) -> None:
     """Read back what was written, before the commit: the database's sum, not the Python list's."""
     stored = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("amount"))["total"] or 0
     if stored != 0:
         raise LedgerImbalanceError(f"{txn.idempotency_key}: stored entries sum to {stored}")
 
 
-def _ride_transaction(*, ride_id, purpose):
+def _ride_transaction(*, ride_id: UUID | str, purpose: str) -> LedgerTransaction | None:
     return LedgerTransaction.objects.filter(ride_id=ride_id, purpose=purpose).first()
 
 
 # --- settlement -----------------------------------------------------------------------------------------------
 
-def settlement_lines(*, ride, platform_id=None, wallets=None) -> list[Line]:
+def settlement_lines(*, ride: SettledRide, platform_id: int | None = None, wallets: dict[Any, int] | None = None) -> list[Line]:
     """../shared/API.md "Payment and settlement": who pays whom for a completed ride.
 
     `platform_id` and `wallets` ({user id: account id}) skip the look-ups when the caller already has them."""
     platform = platform_id or system_account_id(kind=AccountKind.PLATFORM_REVENUE)
 
-    def wallet(user_id):
+    def wallet(user_id: UUID | str) -> int:
         return wallets[user_id] if wallets is not None else wallet_account_id(user_id=user_id)
 
     if ride.payment_method == PaymentMethod.WALLET:
@@ -173,22 +182,22 @@ def settlement_lines(*, ride, platform_id=None, wallets=None) -> list[Line]:
     ]
 
 
-def _nothing_to_settle(ride) -> bool:
+def _nothing_to_settle(ride: SettledRide) -> bool:
     """No line of the ride's settlement would move money. The minimum fare rules that out for every ride it priced
     (settings FARE_MINIMUM_IDR: at least 1 IDR of fee even at price_pct 1); only a ride frozen before it can."""
     moved = ride.charged_amount if ride.payment_method == PaymentMethod.WALLET else ride.admin_fee
     return not moved
 
 
-def _settleable(ride) -> bool:
+def _settleable(ride: SettledRide) -> bool:
     return not ride.settled and ride.status == RideStatus.COMPLETED and not _nothing_to_settle(ride)
 
 
-def _settlement_parties(ride) -> list:
+def _settlement_parties(ride: SettledRide) -> list[UUID]:
     return [ride.driver_id, ride.passenger_id] if ride.payment_method == PaymentMethod.WALLET else [ride.driver_id]
 
 
-def _rides_for_settlement(ride_ids, *, skip_locked=False):
+def _rides_for_settlement(ride_ids: Iterable[UUID | str], *, skip_locked: bool = False) -> QuerySet[SettledRide]:
     """The rides locked (ascending id), each annotated with `settled` and the platform account's `platform_id`."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
     return (Ride.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=ride_ids)
@@ -199,7 +208,7 @@ def _rides_for_settlement(ride_ids, *, skip_locked=False):
             .order_by("pk"))
 
 
-def _settlement_posting(ride, *, platform_id, wallets):
+def _settlement_posting(ride: SettledRide, *, platform_id: int, wallets: dict[Any, int]) -> tuple[LedgerTransaction, list[Line]]:
     lines = _balanced_lines(idempotency_key=f"settlement:{ride.pk}",
                             lines=settlement_lines(ride=ride, platform_id=platform_id, wallets=wallets))
     txn = LedgerTransaction(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
@@ -208,7 +217,7 @@ def _settlement_posting(ride, *, platform_id, wallets):
     return txn, lines
 
 
-def _settlements_post(rides) -> list:
+def _settlements_post(rides: list[SettledRide]) -> list[LedgerTransaction]:
     """Post the settlements of these locked, completed, unsettled rides: one ledger transaction each, written
     with a fixed number of statements (wallets locked, transactions, entries, one balance update)."""
     platform_id = rides[0].platform_id or system_account_id(kind=AccountKind.PLATFORM_REVENUE)
@@ -216,18 +225,18 @@ def _settlements_post(rides) -> list:
     postings = [_settlement_posting(ride, platform_id=platform_id, wallets=wallets) for ride in rides]
     txns = _transactions_write(postings)
     _wallet_balances_move(_wallet_deltas([line for _, lines in postings for line in lines], set(wallets.values())))
-    for ride, txn in zip(rides, txns):
+    for ride, txn in zip(rides, txns, strict=True):
         transaction.on_commit(partial(metrics.settlement_observe, payment_method=ride.payment_method,
                                       ended_at=ride.ended_at, settled_at=txn.created_at))
     return txns
 
 
-def _not_completed(ride):
+def _not_completed(ride: Ride) -> RidesException:
     return invalid_ride_state(ride.status, f"Only a completed ride is settled; this one is "
                                            f"{ride_status_words(ride.status)}.")
 
 
-def ride_settle(*, ride_id) -> LedgerTransaction:
+def ride_settle(*, ride_id: UUID | str) -> LedgerTransaction:
     """Settle a completed ride exactly once; running it again (or concurrently) returns the one settlement.
 
     A wallet may go negative here: the final charge is recorded in full, as an amount the passenger owes.
@@ -238,7 +247,7 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
             if ride is None:
                 raise Ride.DoesNotExist(f"no ride {ride_id}")
             if ride.settled:
-                return _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT)
+                return _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.SETTLEMENT)  # type: ignore[return-value]  # settled: it exists
             if ride.status != RideStatus.COMPLETED:
                 raise _not_completed(ride)
             if _nothing_to_settle(ride):  # no empty transaction: left unsettled, listed by reconcile_ledger
@@ -253,7 +262,7 @@ def ride_settle(*, ride_id) -> LedgerTransaction:
         return existing
 
 
-def rides_settle(*, ride_ids) -> int:
+def rides_settle(*, ride_ids: Iterable[UUID | str]) -> int:
     """Settle many completed rides with one commit: each still its own ledger transaction with its own key.
 
     Rides another settler holds locked are skipped (it is settling them); settled, not completed or moneyless ones
@@ -285,7 +294,7 @@ def rides_settle(*, ride_ids) -> int:
 
 # --- refund ---------------------------------------------------------------------------------------------------
 
-def refund_lines(*, ride) -> list[Line]:
+def refund_lines(*, ride: SettledRide) -> list[Line]:
     """The whole charge back to the passenger's wallet; the driver returns the payout, the platform its fee.
 
     For a wallet ride this exactly reverses the settlement. For a cash ride the cash cannot be handed back by the
@@ -298,7 +307,7 @@ def refund_lines(*, ride) -> list[Line]:
     ]
 
 
-def ride_refund(*, ride_id, reason="", refunded_by=None) -> LedgerTransaction:
+def ride_refund(*, ride_id: UUID | str, reason: str = "", refunded_by: str | None = None) -> LedgerTransaction:
     """Refund a settled ride in full, once, as a new reversing transaction (nothing posted is ever edited)."""
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride_id)
@@ -313,7 +322,7 @@ def ride_refund(*, ride_id, reason="", refunded_by=None) -> LedgerTransaction:
 
 # --- top-ups --------------------------------------------------------------------------------------------------
 
-def topup_amount_validate(*, amount):
+def topup_amount_validate(*, amount: object) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise BillingException(BillingError.INVALID_AMOUNT, "The amount must be a whole number of rupiah.",
                                details={"amount": ["Must be an integer."]})
@@ -323,7 +332,7 @@ def topup_amount_validate(*, amount):
                                details={"amount": [f"Must be between {low} and {high}."]})
 
 
-def _topup_record(*, user_id, amount, idempotency_key) -> TopUp:
+def _topup_record(*, user_id: UUID | str, amount: int, idempotency_key: str) -> TopUp:
     """The top-up for this key: created now, or the earlier one if the amount matches (else 422)."""
     try:
         with transaction.atomic():
@@ -337,7 +346,7 @@ def _topup_record(*, user_id, amount, idempotency_key) -> TopUp:
     return topup
 
 
-def _topup_declined(topup):
+def _topup_declined(topup: TopUp) -> BillingException:
     return BillingException(BillingError.PAYMENT_DECLINED, topup.failure_reason or None,
                             details={"topup_id": str(topup.pk)})
 
@@ -345,7 +354,7 @@ def _topup_declined(topup):
 TOPUP_EXPIRED_REASON = "Expired: the payment provider never confirmed the charge."
 
 
-def _topup_fail(*, topup_id, reason) -> TopUp:
+def _topup_fail(*, topup_id: UUID | str, reason: str) -> TopUp:
     with transaction.atomic():
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
         if topup.status == TopUpStatus.PENDING:
@@ -354,7 +363,7 @@ def _topup_fail(*, topup_id, reason) -> TopUp:
         return topup
 
 
-def _topup_complete(*, topup_id, reference) -> TopUp:
+def _topup_complete(*, topup_id: UUID | str, reference: str) -> TopUp:
     """Credit the wallet from gateway clearing, once (the top-up row lock and the unique key guard it)."""
     with transaction.atomic():
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
@@ -375,22 +384,22 @@ def _topup_complete(*, topup_id, reference) -> TopUp:
         return topup
 
 
-def _topup_apply(*, topup_id, result: ChargeResult) -> TopUp:
+def _topup_apply(*, topup_id: UUID | str, result: ChargeResult) -> TopUp:
     """The gateway's decided outcome of the top-up's charge, applied once: credit the wallet, or fail it."""
     if result.succeeded:
         return _topup_complete(topup_id=topup_id, reference=result.reference)
     return _topup_fail(topup_id=topup_id, reason=result.failure_reason or "The payment was declined.")
 
 
-def _gateway_unavailable(topup) -> BillingException:
+def _gateway_unavailable(topup: TopUp) -> BillingException:
     return BillingException(BillingError.PAYMENT_GATEWAY_UNAVAILABLE, details={"topup_id": str(topup.pk)})
 
 
-def _topup_age_over(topup, seconds) -> bool:
+def _topup_age_over(topup: TopUp, seconds: float) -> bool:
     return topup.created_at <= timezone.now() - timedelta(seconds=seconds)
 
 
-def topup_create(*, user_id, amount, idempotency_key) -> TopUp:
+def topup_create(*, user_id: UUID | str, amount: int, idempotency_key: str) -> TopUp:
     """Charge the gateway and credit the wallet. The same key again returns the same top-up, credited once.
 
     The charge happens outside any database transaction; a pending top-up (a crash or timeout after recording
@@ -419,7 +428,7 @@ def topup_create(*, user_id, amount, idempotency_key) -> TopUp:
     return topup
 
 
-def topup_resolve(*, topup_id) -> TopUp:
+def topup_resolve(*, topup_id: UUID | str) -> TopUp:
     """Settle a pending top-up from the gateway's record of its charge, without charging: succeeded -> the wallet
     is credited (once: the top-up row lock), failed -> failed. When the gateway cannot tell (unreachable, or no
     decided charge under the key) it stays pending, until a minute past the window in which a retry may still

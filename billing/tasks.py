@@ -3,8 +3,9 @@ left behind; and the sweeper of top-ups whose gateway answer was lost.
 
 Under a backlog, settle_ride settles the chunk of rides published before it with one commit (the Redis pending list)
 and the tasks of those rides then find them settled: throughput from batching, latency and at-least-once from the
-one message per ride. All are safe to run any number of times (at-least-once delivery: acks_late, reject_on_worker_lost): the
-settlement takes the ride's row lock and a unique (ride, purpose) key, so a redelivered task changes nothing.
+one message per ride. All are safe to run any number of times (at-least-once delivery: acks_late,
+reject_on_worker_lost): the settlement takes the ride's row lock and a unique (ride, purpose) key, so a redelivered
+task changes nothing.
 """
 import logging
 from datetime import timedelta
@@ -47,9 +48,9 @@ def _pending_push(ride_id):
         logger.warning("settle_ride: pending list unavailable", exc_info=True)
 
 
-def _pending_pop() -> list:
+def _pending_pop() -> list[str]:
     try:
-        return get_redis().lpop(redis_keys.BILLING_SETTLE_PENDING, settings.BILLING_SETTLE_CHUNK) or []
+        return get_redis().lpop(redis_keys.BILLING_SETTLE_PENDING, settings.BILLING_SETTLE_CHUNK) or []  # type: ignore[return-value]
     except RedisError:
         logger.warning("settle_ride: pending list unavailable", exc_info=True)
         return []

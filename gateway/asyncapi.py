@@ -131,9 +131,9 @@ def _object_schemas() -> dict:
 
 def _error_codes() -> list[str]:
     """The codes a socket error can carry: the socket's own and the domains' catalogues its handlers raise."""
+    from gateway.consumers import SocketError
     from locations.errors import LocationsError
     from matching.errors import MatchingError
-    from gateway.consumers import SocketError
     from nebengjek.errors import CommonError
     from rides.errors import RidesError
 

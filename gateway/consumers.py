@@ -11,6 +11,7 @@ import collections
 import functools
 import logging
 import time
+from typing import Any
 
 import orjson
 import redis
@@ -22,11 +23,13 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from gateway.ws_auth import SERVICE_UNAVAILABLE
 from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CONSUMERS_CLOSED
+from nebengjek import tracing
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
+from nebengjek.middleware import bind_user_id
 from nebengjek.realtime import OPS_GROUP, user_group
-from gateway.ws_auth import SERVICE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class _Limits:
         self.send_queue_max_bytes = settings.WS_SEND_QUEUE_MAX_BYTES
 
 
-_cached = {}
+_cached: dict[str, Any] = {}
 
 
 def _limits():
@@ -147,7 +150,7 @@ async def dispatch_from(receive, channel_receive, dispatch, lock, channel_dispat
 
     def side_done(task):
         if pumping and not task.cancelled():
-            main.cancel()  # wake this task: the side pump's exception is raised below
+            main.cancel()  # type: ignore[union-attr]  # wake this task: the side pump's exception is raised below
 
     side = asyncio.ensure_future(_pump_unlocked(channel_receive, channel_dispatch))
     side.add_done_callback(side_done)
@@ -155,7 +158,7 @@ async def dispatch_from(receive, channel_receive, dispatch, lock, channel_dispat
         await _pump(receive, dispatch, lock)
     except asyncio.CancelledError:
         if side.done() and not side.cancelled():
-            main.uncancel()
+            main.uncancel()  # type: ignore[union-attr]  # (this runs in a task)
             side.result()  # the channel pump's exception, in place of the cancellation it caused
         raise
     finally:
@@ -196,7 +199,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     store_down = False  # Redis refused the socket's channel at the handshake
     left = False  # the groups were left (websocket_disconnect ran)
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
-    outbox = None  # pushes not yet handed to the server: deque of (seq | None, text), made at the first push
+    outbox: collections.deque[tuple[int | None, str]] | None = None  # pushes not yet handed to the server, made at the first push
     outbox_chars = 0
     writer = None  # the task handing the outbox to the server, while there is something to hand
 
@@ -272,6 +275,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.close_once(CLOSE_TRY_AGAIN_LATER, SERVICE_UNAVAILABLE)
             return
         self.user_id = self.scope["user_id"]
+        bind_user_id(self.user_id)  # this socket's task: its log lines carry the user
         WS_CONNECTIONS.inc()
 
     async def close_once(self, code: int, reason: str) -> None:
@@ -340,7 +344,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(message_id, SocketError.UNKNOWN_TYPE, *_unknown_type_error(message))
             return
         try:
-            extra = await handler(self, message)
+            with tracing.socket_message_span(message["type"], self.user_id):
+                extra = await handler(self, message)
         except DomainError as exc:
             await self.send_error(message_id, exc.code, exc.message, exc.details)
             return
@@ -399,8 +404,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
 
     def outbox_full(self, adding: int) -> bool:
         limits = _limits()
-        return len(self.outbox) >= limits.send_queue_max_messages or \
-            self.outbox_chars + adding > limits.send_queue_max_bytes
+        return (len(self.outbox) >= limits.send_queue_max_messages  # type: ignore[arg-type]  # called with an outbox
+                or self.outbox_chars + adding > limits.send_queue_max_bytes)
 
     async def drain_outbox(self) -> None:
         """Hand the outbox to the server in order, one message per turn of the lock (acks interleave); a send that
@@ -448,6 +453,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     # Channel-layer messages (from nebengjek.realtime) -------------------------------------------------------
     async def realtime_event(self, message):
         event = message["event"]
+        if "traceparent" in message:
+            tracing.push_delivered(event["type"], message["traceparent"], self.user_id, event.get("seq"))
         await self.push(orjson.dumps(event).decode(), event.get("seq"))
 
     async def ops_snapshot(self, message):

@@ -27,11 +27,12 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from locations.metrics import NEARBY_FAST
 from locations.selectors import RequesterRefused, drivers_available_near_async
+from nebengjek import tracing
 
 PATH = "/api/v1/drivers/nearby"
 USER_ACTIVE_CACHE_SECONDS = 5.0
 _ACTIVE_CACHE_MAX = 100_000
-_active_until = {}  # user id -> time.monotonic() until which the user counts as active in this process
+_active_until: dict[str, float] = {}  # user id -> time.monotonic() until which the user counts as active in this process
 
 _STATIC_HEADERS = [
     (b"content-type", b"application/json"),
@@ -50,7 +51,8 @@ class NearbyFastPath:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "GET":
-            body = await nearby_answer(scope)
+            with tracing.hot_span("GET /api/v1/drivers/nearby (fast path)"):
+                body = await nearby_answer(scope)
             if body is not None:
                 await _send_json(scope, send, body)
                 return None

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
-from rest_framework.permissions import AllowAny
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from gateway import apis, views
 from nebengjek import exceptions
@@ -12,7 +12,7 @@ from nebengjek import exceptions
 handler404 = "nebengjek.exceptions.json_not_found"
 handler500 = "nebengjek.exceptions.json_server_error"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
     path("", include("locations.urls")),
     path("", include("matching.urls")),

@@ -17,8 +17,8 @@ from django.utils.functional import SimpleLazyObject
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from nebengjek.exceptions import backing_service_down
 from gateway.ops.services import ops_group_joins
+from nebengjek.exceptions import backing_service_down
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ class DriverPresenceAdmin(ReadOnlyAdmin):
     search_fields = ["driver__msisdn", "driver__full_name", "driver__driver_profile__vehicle_plate"]
     list_select_related = ["driver"]
     fields = ["driver", "beacon_active", "beacon_changed_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     actions = ["beacon_off"]
 
     @admin.action(description="Switch the beacon off (the driver leaves the live index, gets no proposals)")

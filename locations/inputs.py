@@ -4,7 +4,7 @@ Errors: `invalid_input`, naming the field in the message and in details (missing
 [-90, 90] / lng outside [-180, 180]): the same code as every other endpoint's validation.
 """
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from locations.errors import LocationsException
 from nebengjek.errors import CommonError
@@ -57,7 +57,7 @@ def datetime_field(data, field):
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise invalid_field(field, "An ISO-8601 datetime string is required.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def position_parse(data):

@@ -8,8 +8,9 @@ import asyncio
 import functools
 import hashlib
 import logging
+import time
 import weakref
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
@@ -19,8 +20,9 @@ from django.dispatch import receiver
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from locations.metrics import LOCATION_ACK_SECONDS
 from locations.regions import region_of
-from nebengjek import redis_keys
+from nebengjek import redis_keys, tracing
 from nebengjek.redis import (
     get_live_redis,
     get_live_redis_async,
@@ -287,7 +289,7 @@ def run(calls: list[Call], client=None) -> list:
     if missing:
         for name in {calls[i].name for i in missing}:
             client.script_load(_SCRIPTS[name])
-        for i, result in zip(missing, _pipelined(client, [calls[i] for i in missing])):
+        for i, result in zip(missing, _pipelined(client, [calls[i] for i in missing]), strict=True):
             results[i] = result
     return results
 
@@ -346,7 +348,7 @@ async def run_async(calls: list[Call], client=None) -> list:
     if missing:
         for name in {calls[i].name for i in missing}:
             await client.script_load(_SCRIPTS[name])
-        for i, result in zip(missing, await _pipelined_async(client, [calls[i] for i in missing])):
+        for i, result in zip(missing, await _pipelined_async(client, [calls[i] for i in missing]), strict=True):
             results[i] = result
     return results
 
@@ -415,7 +417,7 @@ def driver_states(driver_ids, change="", on=False) -> list[int]:
     results = run([Call("driver_state", driver_state_keys(driver_id), [driver_id, change, "1" if on else "0"])
                    for driver_id in ids])
     steps, placed = [], []
-    for driver_id, result in zip(ids, results):
+    for driver_id, result in zip(ids, results, strict=True):
         if isinstance(result, Exception):
             raise result
         put, leave = result[1], result[2]
@@ -552,14 +554,14 @@ class LocationFlusher:
     One flush is in flight at a time; updates that arrive meanwhile (plus a short window) go in the next one.
     Each caller awaits its own result, so the socket acks only after its update reached Redis. A flush is the
     state scripts of the whole batch, then the region steps they asked for (a second round trip, only for
-    available drivers). On one Redis the batch is written as one buffer of pre-packed EVALSHA commands on a
-    connection of the flusher's own pool; on a Redis Cluster it goes through redis-py's cluster pipeline, which
-    sends each node its commands (all nodes at once).
+    available drivers). The commands are pre-packed EVALSHAs: on one Redis one buffer on a connection of the
+    flusher's own pool; on a Redis Cluster one buffer per node on that node's own connection, all nodes at once.
     """
 
     def __init__(self, window_s):
         self._window_s = window_s
         self._pending = []
+        self._first_at = 0.0  # when the oldest update waiting for the next flush arrived
         self._task = None
         self._cluster = live_redis_is_cluster()
         self._node_clients = {}  # on a cluster: node name -> its own connections
@@ -570,6 +572,8 @@ class LocationFlusher:
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._first_at = time.monotonic()
         self._pending.append(((str(user_id), lat, lng, t, region_of(lat, lng)), future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -580,16 +584,21 @@ class LocationFlusher:
             while self._pending:
                 if self._window_s:
                     await asyncio.sleep(self._window_s)
-                batch, self._pending = self._pending, []
+                batch, self._pending, first_at = self._pending, [], self._first_at
                 await self._flush(batch)
+                LOCATION_ACK_SECONDS.observe(time.monotonic() - first_at)
         finally:
             self._task = None
 
     async def _flush(self, batch):
+        with tracing.hot_span("locations.flush", {"batch.size": len(batch)}):
+            await self._flush_batch(batch)
+
+    async def _flush_batch(self, batch):
         try:
             results = await self._state_step(batch)
             steps = []
-            for ((uid, lat, lng, t, _), _), result in zip(batch, results):
+            for ((uid, lat, lng, t, _), _), result in zip(batch, results, strict=True):
                 if isinstance(result, list):
                     steps += placed_steps(uid, result, repr(float(lat)), repr(float(lng)), repr(float(t)))
             if steps:
@@ -602,7 +611,7 @@ class LocationFlusher:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -642,7 +651,7 @@ class LocationFlusher:
 
         async def node_send(node, indexes):
             replies = await self._execute(self._node_client(node), [items[i][1] for i in indexes])
-            for i, reply in zip(indexes, replies):
+            for i, reply in zip(indexes, replies, strict=True):
                 results[i] = reply
 
         try:
@@ -653,7 +662,8 @@ class LocationFlusher:
             raise
         again = [i for i, result in enumerate(results) if isinstance(result, _ROUTE_AGAIN)]
         if again:
-            for i, result in zip(again, await run_async([_call_of(items[i][2]) for i in again], client)):
+            redone = await run_async([_call_of(items[i][2]) for i in again], client)
+            for i, result in zip(again, redone, strict=True):
                 results[i] = result
         return results
 
@@ -701,10 +711,10 @@ def _slot(key: str) -> int:
     return key_slot(key.encode())
 
 
-_flushers = weakref.WeakKeyDictionary()
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "LocationFlusher"] = weakref.WeakKeyDictionary()
 
 
-_last_flusher = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
+_last_flusher: list[Any] = [None, None]  # (loop, its flusher): saves a WeakKeyDictionary look-up on every update
 
 
 def flusher():

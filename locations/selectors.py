@@ -2,9 +2,11 @@
 where a user was last seen."""
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
-from typing import NamedTuple
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.conf import settings
 
@@ -51,7 +53,8 @@ class RequesterRefused(Exception):
     requester's sign-in session (`requester_sid`) has ended or cannot be vouched for from Redis alone."""
 
 
-def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
+def drivers_available_near(*, lat: float, lng: float, radius_m: float, limit: int | None = None,
+                           exclude_ids: Iterable[Any] = ()) -> list[NearbyDriver]:
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). Asks every
     region the radius touches, in one round trip per node."""
@@ -63,8 +66,9 @@ def drivers_available_near(*, lat, lng, radius_m, limit=None, exclude_ids=()):
             return drivers
 
 
-async def drivers_available_near_async(*, lat, lng, radius_m, requester_id="", requester_sid="", limit=None,
-                                       exclude_ids=()):
+async def drivers_available_near_async(*, lat: float, lng: float, radius_m: float, requester_id: Any = "",
+                                       requester_sid: str = "", limit: int | None = None,
+                                       exclude_ids: Iterable[Any] = ()) -> list[NearbyDriver]:
     """The event loop's twin of drivers_available_near (the fast nearby path, gateway.nearby). Raises
     RequesterRefused, from a check sent with the search, when `requester_id` is a suspended user or its token's
     sign-in session `requester_sid` ended."""
@@ -106,7 +110,7 @@ def _merged(search, found):
         return found[0]
     best = {}
     for ids, positions in found:
-        for driver_id, position in zip(ids, positions):
+        for driver_id, position in zip(ids, positions, strict=True):
             kept = best.get(driver_id)
             if kept is None or (position is not None and _position_t(position) > _position_t(kept)):
                 best[driver_id] = position
@@ -126,7 +130,7 @@ class _Search:
     __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after",
                  "regions", "truncated")
 
-    def __init__(self, lat, lng, radius_m, limit, exclude_ids):
+    def __init__(self, lat: float, lng: float, radius_m: float, limit: int | None, exclude_ids: Iterable[Any]) -> None:
         self.lat, self.lng, self.radius_m = lat, lng, radius_m
         self.limit = limit or settings.NEARBY_MAX_RESULTS
         self.excluded = {str(driver_id) for driver_id in exclude_ids}
@@ -139,17 +143,17 @@ class _Search:
         self.regions = regions_near(self.search_lat, lng, self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M)
         self.truncated = False
 
-    def args(self, requester_id=""):
+    def args(self, requester_id: Any = "") -> list[Any]:
         return [repr(float(self.lng)), repr(float(self.search_lat)),
                 self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, self.want, str(requester_id or ""),
                 max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
 
-    def calls(self):
+    def calls(self) -> list[live.Call]:
         """One search script call per region the radius touches."""
         args = self.args()
         return [live.Call("search", live.region_keys(region), args) for region in self.regions]
 
-    def drivers(self, found):
+    def drivers(self, found: Any) -> list[NearbyDriver] | None:
         """The script's candidates ([ids], ["lat,lng,t"]) that are fresh and inside the radius by haversine,
         nearest first, at most `limit`. Sorted as plain tuples: a NearbyDriver is made only for those returned.
 
@@ -159,7 +163,7 @@ class _Search:
         distance_to, radius_m, excluded, fresh_after = (haversine_m_from(self.lat, self.lng), self.radius_m,
                                                         self.excluded, self.fresh_after)
         near, usable = [], 0
-        for driver_id, position in zip(ids, positions):
+        for driver_id, position in zip(ids, positions, strict=True):
             if position is None or driver_id in excluded:
                 continue
             parts = position.split(",")
@@ -178,17 +182,20 @@ class _Search:
                 for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]
 
 
-def driver_beacon_on(*, driver_id) -> bool:
+def driver_beacon_on(*, driver_id: UUID) -> bool:
     """True when the driver's beacon is on (the database's DriverPresence, not its Redis mirror)."""
     from locations.models import DriverPresence
 
     return DriverPresence.objects.filter(driver_id=driver_id, beacon_active=True).exists()
 
 
-def user_last_position(*, user_id):
+def user_last_position(*, user_id: UUID | str) -> "LivePosition | None":
     """The latest accepted position of any user (kept USER_LAST_POSITION_TTL), or None."""
     lat, lng, t = get_live_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")
     if t is None:
         return None
-    return LivePosition(lat=float(lat), lng=float(lng),
-                        recorded_at=datetime.fromtimestamp(float(t), tz=dt_timezone.utc))
+    return LivePosition(
+        lat=float(lat),  # type: ignore[arg-type]  # lat and lng are written together with t
+        lng=float(lng),  # type: ignore[arg-type]
+        recorded_at=datetime.fromtimestamp(float(t), tz=UTC),
+    )

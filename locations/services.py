@@ -9,6 +9,10 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -29,7 +33,7 @@ logger = logging.getLogger(__name__)
 ACCEPTED = "accepted"  # the outcome of a kept position; any other outcome is the reason it was dropped
 
 
-def position_time(*, recorded_at, accuracy_m):
+def position_time(*, recorded_at: datetime | None, accuracy_m: float | None) -> tuple[float | None, str | None]:
     """(the position's time in epoch seconds, None), or (None, the drop reason) when the filter drops it without
     asking Redis (counted)."""
     limits = live.config()
@@ -46,21 +50,22 @@ def position_time(*, recorded_at, accuracy_m):
     return min(t, now), None
 
 
-def location_outcome(result) -> str:
+def location_outcome(result: int) -> str:
     """Count the script's result; "accepted" or the reason the position was dropped (live.DROP_REASONS)."""
     outcome = ACCEPTED if result == live.ACCEPTED else live.DROP_REASONS[result]
     count_location(outcome)
     return outcome
 
 
-def location_ack(outcome: str) -> dict:
+def location_ack(outcome: str) -> dict[str, Any]:
     """The answer to a position, REST and socket: {"accepted": true} or {"accepted": false, "reason": ...}."""
     if outcome == ACCEPTED:
         return {"accepted": True}
     return {"accepted": False, "reason": outcome}
 
 
-def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+def location_record(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
+                    accuracy_m: float | None = None) -> str:
     """Record a user's position (sync: REST, commands, tests). Returns "accepted", or why the plausibility filter
     dropped it: inaccurate, future, out_of_order or too_fast.
 
@@ -72,11 +77,11 @@ def location_record(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> 
         return dropped
     result = live.ingest(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        result = _restored_then_ingested(user_id, lat, lng, t, result)
+        result = _restored_then_ingested(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: not dropped
     return location_outcome(result)
 
 
-def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
+def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
         live_reference_restore(user_id=user_id, result=result)
@@ -86,18 +91,19 @@ def _restored_then_ingested(user_id, lat, lng, t, result) -> int:
     return result
 
 
-async def location_record_async(*, user_id, lat, lng, recorded_at=None, accuracy_m=None) -> str:
+async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
+                                accuracy_m: float | None = None) -> str:
     """The socket's twin of location_record: batched with other sockets' updates into one Redis round trip."""
     t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
     if dropped:
         return dropped
     result = await live.flusher().submit(user_id, lat, lng, t)
     if result in live.RESTORE_FIRST:  # rare: the only database read on this path
-        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)
+        result = await _restored_then_ingested_async(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: set
     return location_outcome(result)
 
 
-async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
+async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     for _ in range(_RESTORES_PER_UPDATE):
         await _live_reference_restore_async(user_id=user_id, result=result)
@@ -111,7 +117,7 @@ async def _restored_then_ingested_async(user_id, lat, lng, t, result) -> int:
 _RESTORES_PER_UPDATE = 2
 
 
-def live_reference_restore(*, user_id, result) -> None:
+def live_reference_restore(*, user_id: UUID | str, result: int) -> None:
     """What the ingest script needs before it can judge a position (`result`, one of live.RESTORE_FIRST)."""
     if result == live.STATE_LOST:
         live_state_restore()
@@ -119,10 +125,11 @@ def live_reference_restore(*, user_id, result) -> None:
         driver_reference_restore(driver_id=user_id)
 
 
-_state_restores = weakref.WeakKeyDictionary()  # event loop -> its state restore in flight (or done)
+# event loop -> its state restore in flight (or done)
+_state_restores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[int]] = weakref.WeakKeyDictionary()
 
 
-async def _live_reference_restore_async(*, user_id, result) -> None:
+async def _live_reference_restore_async(*, user_id: UUID | str, result: int) -> None:
     """live_reference_restore off the event loop. After a flush every socket's next update finds the state lost:
     the sockets of one process share one restore in flight instead of each reading the database."""
     if result != live.STATE_LOST:
@@ -155,7 +162,7 @@ def live_state_restore() -> int:
 _RESTORE_CHUNK = 1000
 
 
-def driver_reference_restore(*, driver_id) -> None:
+def driver_reference_restore(*, driver_id: UUID | str) -> None:
     """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
     seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
     entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
@@ -170,14 +177,15 @@ def driver_reference_restore(*, driver_id) -> None:
             live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
-def location_ingest(*, user, lat, lng, recorded_at=None, accuracy_m=None) -> bool:
+def location_ingest(*, user: Any, lat: float, lng: float, recorded_at: datetime | None = None,
+                    accuracy_m: float | None = None) -> bool:
     """location_record for a user object; True when the position was accepted."""
     return location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at,
                            accuracy_m=accuracy_m) == ACCEPTED
 
 
 
-def beacon_set(*, user, active):
+def beacon_set(*, user: Any, active: bool) -> bool:
     """Turn a driver's beacon on or off; returns `active`. A passenger gets 403 not_a_driver; turning it on needs a
     verified driver (403 driver_not_verified), off is always allowed.
 
@@ -200,19 +208,19 @@ def beacon_set(*, user, active):
     return active
 
 
-def beacon_mirror(*, driver_id, active):
+def beacon_mirror(*, driver_id: UUID | str, active: bool) -> None:
     """Put the beacon in Redis: on joins the index at the driver's latest position at once (the available index
     unless busy); off leaves it."""
     live.driver_state(driver_id, "beacon", active)
 
 
-def driver_busy_set(*, driver_id, busy):
+def driver_busy_set(*, driver_id: UUID | str, busy: bool) -> None:
     """Mark a driver held (pending proposal, accepted match, live ride) or free. Idempotent; call after commit.
     Busy leaves the available drivers' GEO index; free rejoins it at the latest position, if the beacon is on."""
     live.driver_state(driver_id, "busy", busy)
 
 
-def driver_ride_tracking_set(*, driver_id, ride_id):
+def driver_ride_tracking_set(*, driver_id: UUID | str, ride_id: UUID | str | None) -> None:
     """While `ride_id` is set, the driver's accepted positions are appended to that ride's
     redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
     if ride_id is None:
@@ -221,7 +229,7 @@ def driver_ride_tracking_set(*, driver_id, ride_id):
         get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
 
 
-def live_sweep():
+def live_sweep() -> dict[str, int]:
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
     database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
@@ -240,22 +248,22 @@ def live_sweep():
             "tracking_fixed": tracking_fixed, "flushed": flushed, "ghosts": ghosts}
 
 
-def _drivers_replace(driver_ids, chunk=1000):
+def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
     """Put drivers whose beacon or busy flag the sweeper fixed where the flags now say (in or out of the index)."""
     driver_ids = list(driver_ids)
     for start in range(0, len(driver_ids), chunk):
         live.driver_states(driver_ids[start:start + chunk])
 
 
-def _regions_leave(found) -> list[str]:
+def _regions_leave(found: Any) -> list[str]:
     """Take drivers out of the regions a state script named ({ids, regions}, '' = none); returns the ids."""
     ids, regions = found
-    live.region_steps_run([step for driver_id, region in zip(ids, regions)
+    live.region_steps_run([step for driver_id, region in zip(ids, regions, strict=True)
                            for step in live.region_steps(driver_id, "", region, "", "", "")])
     return ids
 
 
-def _region_ghosts_remove(chunk=200) -> int:
+def _region_ghosts_remove(chunk: int = 200) -> int:
     """Take out of every region the drivers the region map does not place there (a region step that failed, a busy
     driver's late placement): each only if its entry is still the one read, so a driver placed there again
     meanwhile stays. Reads every region's positions: one round trip per node for `chunk` regions."""
@@ -266,13 +274,13 @@ def _region_ghosts_remove(chunk=200) -> int:
         pipe = client.pipeline(transaction=False)
         for region in part:
             pipe.hgetall(live.region_keys(region)[1])
-        entries = [(region, driver_id, position) for region, members in zip(part, pipe.execute())
+        entries = [(region, driver_id, position) for region, members in zip(part, pipe.execute(), strict=True)
                    for driver_id, position in members.items()]
         if not entries:
             continue
         placed = client.hmget(redis_keys.DRIVERS_REGION, [driver_id for _, driver_id, _ in entries])
         drops = [live.Call("cell_drop", live.region_keys(region), [driver_id, position])
-                 for (region, driver_id, position), where in zip(entries, placed) if where != region]
+                 for (region, driver_id, position), where in zip(entries, placed, strict=True) if where != region]
         if drops:
             removed += sum(result == 1 for result in live.run(drops))
     if removed:
@@ -280,32 +288,32 @@ def _region_ghosts_remove(chunk=200) -> int:
     return removed
 
 
-def _beacon_on_ids(ids=None):
+def _beacon_on_ids(ids: Iterable[Any] | None = None) -> set[str]:
     rows = DriverPresence.objects.filter(beacon_active=True)
     if ids is not None:
         rows = rows.filter(driver_id__in=ids)
     return {str(pk) for pk in rows.values_list("driver_id", flat=True)}
 
 
-def _suspended_ids(ids=None):
+def _suspended_ids(ids: Iterable[Any] | None = None) -> set[str]:
     rows = get_user_model().objects.filter(is_active=False)
     if ids is not None:
         rows = rows.filter(pk__in=ids)
     return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
-def _busy_ids(ids=None):
+def _busy_ids(ids: Iterable[Any] | None = None) -> set[str]:
     return live_sources().held_driver_ids(ids)
 
 
-def _set_reconcile(key, truth, client=None):
+def _set_reconcile(key: str, truth: Callable[..., set[str]], client: Any = None) -> set[str]:
     """Make the Redis set `key` (on the live-state Redis, or `client`) equal the database's `truth()`; returns the
     members fixed (added or removed).
 
     The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
     """
     client = client if client is not None else get_live_redis()
-    wanted, present = truth(), client.smembers(key)
+    wanted, present = truth(), cast(set[str], client.smembers(key))  # decode_responses: str members
     missing, extra = wanted - present, present - wanted
     if missing or extra:
         now_true = truth(missing | extra)
@@ -326,7 +334,7 @@ def _tracking_reconcile() -> int:
     locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
     tracking_wanted = live_sources().tracking_wanted
     client = get_live_redis()
-    wanted, present = tracking_wanted(), client.hgetall(redis_keys.DRIVERS_TRACKING)
+    wanted, present = tracking_wanted(), cast(dict[str, str], client.hgetall(redis_keys.DRIVERS_TRACKING))
     drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
     drivers |= present.keys() - wanted.keys()
     if not drivers:

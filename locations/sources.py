@@ -4,7 +4,7 @@ drivers held by a match (matching) and whether a driver is verified (accounts).
 locations sits below those domains and never imports them; the edge app registers the providers once Django is
 ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
 """
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,16 +15,25 @@ from django.core.exceptions import ImproperlyConfigured
 class MeterReference(Protocol):
     """A ride's last accepted point: what the next position of its driver is judged against."""
 
-    ride_id: object
-    driver_id: object
-    lat: float
-    lng: float
-    recorded_at: datetime
+    @property
+    def ride_id(self) -> str: ...
+
+    @property
+    def driver_id(self) -> str: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lng(self) -> float: ...
+
+    @property
+    def recorded_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
 class LiveSources:
-    meter_references_in_progress: Callable[[], list[MeterReference]]
+    meter_references_in_progress: Callable[[], Sequence[MeterReference]]
     meter_reference: Callable[..., MeterReference | None]  # (*, ride_id, driver_id); locks the ride's row
     tracking_wanted: Callable[..., dict[str, str]]  # (*, lock_ride_ids=None) -> driver id -> ride id
     held_driver_ids: Callable[[Iterable[str] | None], set[str]]  # drivers a match holds (of `ids`, or all)

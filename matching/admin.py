@@ -24,7 +24,7 @@ class MatchInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     show_change_link = True
     distance_to_pickup = distance_field("distance_to_pickup_m", "distance to pickup")
 
@@ -42,7 +42,7 @@ class RideRequestAdmin(ReadOnlyAdmin):
     fields = ["passenger", "status", "is_open", "payment_method", "pickup", "destination", "estimate_distance",
               "estimate", "surge_multiplier", "surge_cell", "surge_supply", "surge_demand", "batch_no", "radius",
               "confirm_deadline", "ride", "created_at", "updated_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     date_hierarchy = "created_at"
     inlines = [MatchInline]
     actions = ["cancel_stuck_requests"]
@@ -79,7 +79,7 @@ class MatchAdmin(ReadOnlyAdmin):
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
     fields = ["request", "driver", "status", "batch_no", "distance_to_pickup", "expires_at", "holds_driver", "ride",
               "created_at", "responded_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     distance_to_pickup = MatchInline.distance_to_pickup
 
     @admin.display(description="ride")

@@ -6,8 +6,8 @@ from channels.db import database_sync_to_async
 
 from matching import selectors, services
 from matching.serializers import MatchOutputSerializer
-from nebengjek.realtime import plain
 from nebengjek.errors import CommonError, DomainError
+from nebengjek.realtime import plain
 
 
 async def match_accept(consumer, message):

@@ -2,6 +2,7 @@
 request first, and drivers under the rating floor are not offered rides (settings RATING_*; docs/rides.md "Ratings")."""
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
@@ -24,7 +25,7 @@ def floor_is_on():
 def needs_ratings(candidates):
     """Whether ranking `candidates` (nearest first) can use their ratings at all: saves the query when not."""
     return floor_is_on() or any(later.distance_m - earlier.distance_m <= settings.RATING_TIE_DISTANCE_M
-                                for earlier, later in zip(candidates, candidates[1:]))
+                                for earlier, later in zip(candidates, candidates[1:], strict=False))
 
 
 def driver_ratings(driver_ids):
@@ -42,7 +43,8 @@ def under_floor(rating):
 def rank(candidates, ratings):
     """`candidates` (nearest first) regrouped: each group holds the drivers within RATING_TIE_DISTANCE_M of the
     group's nearest; groups stay in distance order, inside a group the better-rated (then the nearer) comes first."""
-    ranked, group = [], []
+    ranked: list[Any] = []
+    group: list[Any] = []
     for candidate in candidates:
         if group and candidate.distance_m - group[0].distance_m > settings.RATING_TIE_DISTANCE_M:
             ranked += _best_first(group, ratings)

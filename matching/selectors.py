@@ -1,4 +1,9 @@
 """Reads of requests and matches as their owners see them (a passenger their requests, a driver their matches)."""
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from accounts.models import User
 from matching.errors import match_not_found, request_not_found
 from matching.models import Match, MatchStatus, RideRequest
 from rides.models import Ride
@@ -6,7 +11,7 @@ from rides.models import Ride
 CURRENT_MATCH_STATUSES = [MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]
 
 
-def request_get_for_passenger(*, request_id, passenger):
+def request_get_for_passenger(*, request_id: UUID | str, passenger: User) -> tuple[RideRequest, Match | None, UUID | None]:
     """(request, current match or None, ride id or None); 404 unless it is the passenger's own."""
     request = RideRequest.objects.select_related("passenger").filter(id=request_id, passenger=passenger).first()
     if request is None:
@@ -14,7 +19,7 @@ def request_get_for_passenger(*, request_id, passenger):
     return request_with_current_match(request)
 
 
-def request_with_current_match(request):
+def request_with_current_match(request: RideRequest) -> tuple[RideRequest, Match | None, UUID | None]:
     """(request, current match or None, ride id or None) for a request already read, with its passenger."""
     match = (Match.objects.select_related("driver__driver_profile")
              .filter(request=request, status__in=CURRENT_MATCH_STATUSES).first())
@@ -22,7 +27,7 @@ def request_with_current_match(request):
     return request, match, ride_id
 
 
-def match_get_for_driver(*, match_id, driver):
+def match_get_for_driver(*, match_id: UUID | str, driver: User) -> Match:
     """A match as its driver sees it; 404 for anyone else."""
     match = (Match.objects.select_related("request__passenger", "driver__driver_profile")
              .filter(id=match_id, driver=driver).first())
@@ -31,7 +36,7 @@ def match_get_for_driver(*, match_id, driver):
     return match
 
 
-def drivers_held_ids(ids=None) -> set[str]:
+def drivers_held_ids(ids: Iterable[Any] | None = None) -> set[str]:
     """The drivers a live match holds (pending proposal, accepted, or on a ride), as strings; of `ids` only if given.
     The live sweeper mirrors this set in Redis."""
     rows = Match.objects.filter(holds_driver=True)

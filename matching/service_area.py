@@ -18,7 +18,7 @@ def _inside_ring(lat: float, lng: float, ring: Ring) -> bool:
     """Even-odd ray casting along the latitude: the area is small and far from the poles and the antimeridian, so
     treating degrees as planar coordinates is exact enough for a boundary drawn this coarsely."""
     inside = False
-    for (lat1, lng1), (lat2, lng2) in zip(ring, [*ring[1:], ring[0]]):
+    for (lat1, lng1), (lat2, lng2) in zip(ring, [*ring[1:], ring[0]], strict=True):
         if (lat1 > lat) != (lat2 > lat) and lng < lng1 + (lat - lat1) * (lng2 - lng1) / (lat2 - lat1):
             inside = not inside
     return inside

@@ -7,8 +7,10 @@ status under the request's row lock. Pushes, Redis writes and tasks leave only a
 """
 import logging
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, overload
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,7 +19,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from billing.selectors import wallet_available
-from locations.selectors import drivers_available_near
+from locations.selectors import NearbyDriver, drivers_available_near
 from locations.services import driver_busy_set
 from matching import events, ranking, tasks
 from matching.errors import (
@@ -31,8 +33,8 @@ from matching.errors import (
 )
 from matching.models import Match, MatchStatus, PaymentMethod, RequestStatus, RideRequest
 from matching.service_area import trip_ensure_serviceable
-from matching.surge import nearest_from_quote, surge_quote
-from nebengjek import metrics
+from matching.surge import SurgeQuote, nearest_from_quote, surge_quote
+from nebengjek import metrics, tracing
 from rides.errors import ride_status_words
 from rides.fare import metered_fare
 from rides.models import Ride, RideStatus
@@ -54,7 +56,7 @@ class Actor:
 
 # The request's state machine: (from, to) -> who may make that move. `confirmed` is final here: after it the
 # request follows its ride (rides closes it through `request_and_match_release`).
-REQUEST_TRANSITIONS = {
+REQUEST_TRANSITIONS: dict[tuple[str, str], set[str]] = {
     (RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND): {Actor.DRIVER},
     (RequestStatus.SEARCHING, RequestStatus.NO_DRIVER): {Actor.SYSTEM},
     (RequestStatus.SEARCHING, RequestStatus.CANCELLED): {Actor.PASSENGER},
@@ -64,7 +66,7 @@ REQUEST_TRANSITIONS = {
 }
 
 # The match's state machine: (from, to) -> who may make that move. Anything else is 409 match_not_pending.
-MATCH_TRANSITIONS = {
+MATCH_TRANSITIONS: dict[tuple[str, str], set[str]] = {
     (MatchStatus.PENDING, MatchStatus.ACCEPTED): {Actor.DRIVER},
     (MatchStatus.PENDING, MatchStatus.REJECTED): {Actor.DRIVER},
     (MatchStatus.PENDING, MatchStatus.EXPIRED): {Actor.SYSTEM},
@@ -104,8 +106,8 @@ def match_transition_check(*, status: str, to: str, actor: str) -> None:
 
 # --- create -------------------------------------------------------------------------------------------------
 
-def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destination_lng,
-                   payment_method=PaymentMethod.CASH):
+def request_create(*, passenger: User, pickup_lat: float, pickup_lng: float, destination_lat: float,
+                   destination_lng: float, payment_method: str = PaymentMethod.CASH) -> RideRequest:
     """A new searching request with its fare estimate and surge fixed, and its first batch offered in the same
     transaction (its own, or a savepoint inside the caller's): one commit from the request to the proposals.
     Both points must be in the service area and the trip at most MAX_TRIP_DISTANCE_M (matching/service_area.py)."""
@@ -135,7 +137,7 @@ def request_create(*, passenger, pickup_lat, pickup_lng, destination_lat, destin
     return request
 
 
-def _first_batch_in_transaction(request, *, surge, now):
+def _first_batch_in_transaction(request: RideRequest, *, surge: SurgeQuote | None, now: datetime) -> list[Match]:
     """The first batch, offered in the request's own transaction (one commit) from the drivers the surge search
     found; [] when nobody is near (the after-commit dispatch then widens or gives up: the answer stays `searching`)."""
     if not settings.MATCHING_DISPATCH_INLINE:
@@ -147,7 +149,7 @@ def _first_batch_in_transaction(request, *, surge, now):
         return []
 
 
-def _first_dispatch_on_commit(request_id):
+def _first_dispatch_on_commit(request_id: uuid.UUID | str) -> None:
     """When the request's transaction offered no batch (nobody near, or inline dispatch off): dispatch right after
     the commit, in this process (no broker hop, no queue behind other tasks) — it widens the radius or gives up; the
     Celery task is the fallback when that fails, and the sweeper catches a request whose process died in between
@@ -158,7 +160,7 @@ def _first_dispatch_on_commit(request_id):
         tasks.request_dispatch.delay_on_commit(request_id)
 
 
-def _dispatch_or_enqueue(request_id):
+def _dispatch_or_enqueue(request_id: uuid.UUID | str) -> None:
     try:
         request_dispatch(request_id=request_id)
     except Exception:  # the request is committed: it must not fail the caller; the task or the sweeper goes on
@@ -169,18 +171,18 @@ def _dispatch_or_enqueue(request_id):
             logger.exception("dispatch enqueue failed, the sweeper will dispatch", extra={"request_id": request_id})
 
 
-def _ensure_passenger_free(passenger):
+def _ensure_passenger_free(passenger: User) -> None:
     """A fast, friendly refusal in one index-only query; the partial unique constraint is what really guarantees it
     (a request stays open until its ride ends, so a live ride is covered too: no join with rides needed)."""
     if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
         raise _active_request_exists()
 
 
-def _active_request_exists():
+def _active_request_exists() -> MatchingException:
     return MatchingException(MatchingError.ACTIVE_REQUEST_EXISTS)
 
 
-def _ensure_payment_possible(passenger, *, payment_method, amount):
+def _ensure_payment_possible(passenger: User, *, payment_method: str, amount: int) -> None:
     """A wallet request needs the estimate available: the balance less the charges of completed wallet rides not
     yet settled, so that one balance cannot pay for two rides while settlement runs in the background."""
     if payment_method != PaymentMethod.WALLET:
@@ -192,13 +194,13 @@ def _ensure_payment_possible(passenger, *, payment_method, amount):
                                          "available": wallet.available, "fare_estimate": amount})
 
 
-def _whole_metres(distance_m):
+def _whole_metres(distance_m: float) -> int:
     return int(Decimal(repr(distance_m)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 # --- dispatch -----------------------------------------------------------------------------------------------
 
-def request_dispatch(*, request_id):
+def request_dispatch(*, request_id: uuid.UUID | str) -> RideRequest | None:
     """Move a searching request on: nothing while a batch is out; else expire the overdue batch and offer the next
     one (or give up: `no_driver`). Idempotent, safe at any time: the dispatch task, batch expiry and the sweeper."""
     with transaction.atomic():
@@ -208,7 +210,7 @@ def request_dispatch(*, request_id):
     return request
 
 
-def _advance(request, *, now):
+def _advance(request: RideRequest, *, now: datetime) -> None:
     # a handful: every batch so far (none before the first: matches are only made with a batch_no increment)
     matches = list(Match.objects.select_for_update().filter(request=request)) if request.batch_no else []
     pending = [match for match in matches if match.status == MatchStatus.PENDING]
@@ -218,14 +220,19 @@ def _advance(request, *, now):
     _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
 
 
-def _offer_next_batch(request, *, offered, now, surge=None, give_up=True):
+def _offer_next_batch(request: RideRequest, *, offered: Iterable[Any], now: datetime, surge: SurgeQuote | None = None,
+                      give_up: bool = True) -> list[Match]:
     """Offer the request to the nearest batch at the next radius that has anyone (never to a driver in `offered`,
     who had it before); none left -> `no_driver` (unless not `give_up`: then [] and the request unchanged)."""
     exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
     radii = settings.MATCHING_RADII_M
     for radius in [r for r in radii if r > request.radius_m]:
-        batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
-                         surge=surge)
+        with tracing.span("matching.dispatch_batch", {"ride_request.id": str(request.id), "batch.radius_m": radius,
+                                                      "batch.no": request.batch_no + 1}) as batch_span:
+            batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
+                             surge=surge)
+            if batch_span is not None:
+                batch_span.set_attribute("batch.proposals", len(batch))
         if batch:
             request.batch_no += 1
             request.radius_m = radius
@@ -245,13 +252,15 @@ def _offer_next_batch(request, *, offered, now, surge=None, give_up=True):
     return []
 
 
-def _propose(request, *, radius, exclude, batch_no, now, surge=None):
+def _propose(request: RideRequest, *, radius: int, exclude: set[str], batch_no: int, now: datetime,
+             surge: SurgeQuote | None = None) -> list[Match]:
     """Proposals to up to a batch of the nearest free drivers within `radius`; drivers it tried join `exclude`."""
     size = settings.MATCHING_BATCH_SIZE
     candidates = _candidates(request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK,
                              surge=surge)
     expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
-    batch, tried = [], 0
+    batch: list[Match] = []
+    tried = 0
     while len(batch) < size and tried < len(candidates):
         chunk = candidates[tried:tried + size - len(batch)]
         tried += len(chunk)
@@ -260,10 +269,13 @@ def _propose(request, *, radius, exclude, batch_no, now, surge=None):
     return batch
 
 
-def _candidates(request, *, radius, exclude, limit, surge=None):
+def _candidates(request: RideRequest, *, radius: int, exclude: set[str], limit: int,
+                surge: SurgeQuote | None = None) -> list[NearbyDriver]:
     """The nearest available drivers, the better-rated first among near-equals (matching/ranking.py). Drivers under
     the rating floor are passed over (they join `exclude`) and the search goes on past them, a few times at most."""
-    found, ratings, seen = [], {}, set(exclude)
+    found: list[NearbyDriver] = []
+    ratings: dict[str, Any] = {}
+    seen = set(exclude)
     for attempt in range(_FLOOR_REFETCHES):
         wanted = limit - len(found)
         nearest = _nearest(request, radius=radius, exclude=seen, limit=wanted, surge=surge if attempt == 0 else None)
@@ -279,7 +291,8 @@ def _candidates(request, *, radius, exclude, limit, surge=None):
     return ranking.rank(found, ratings)
 
 
-def _nearest(request, *, radius, exclude, limit, surge):
+def _nearest(request: RideRequest, *, radius: int, exclude: set[str], limit: int,
+             surge: SurgeQuote | None) -> list[NearbyDriver]:
     """The nearest available drivers: from the surge quote's search when it can tell, else a search of the index."""
     nearest = nearest_from_quote(surge, radius_m=radius, exclude=exclude, limit=limit) if surge else None
     if nearest is None:
@@ -288,7 +301,8 @@ def _nearest(request, *, radius, exclude, limit, surge):
     return nearest
 
 
-def _matches_insert(request, candidates, *, batch_no, expires_at):
+def _matches_insert(request: RideRequest, candidates: list[NearbyDriver], *, batch_no: int,
+                    expires_at: datetime) -> list[Match]:
     """Insert pending matches; a driver who is busy after all (live match: constraint) is skipped, not an error.
 
     Driver rows are claimed first with SKIP LOCKED, so two dispatches never wait on each other's uncommitted
@@ -314,7 +328,7 @@ def _matches_insert(request, candidates, *, batch_no, expires_at):
 
 # --- a driver's answer ----------------------------------------------------------------------------------
 
-def match_accept(*, match_id, driver):
+def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
     """The first driver to accept wins: the request goes `driver_found`, the batch's other proposals are cancelled."""
     with transaction.atomic():
         request, match = _lock_for_driver(match_id=match_id, driver=driver)
@@ -336,7 +350,7 @@ def match_accept(*, match_id, driver):
     return match
 
 
-def match_reject(*, match_id, driver):
+def match_reject(*, match_id: uuid.UUID | str, driver: User) -> Match:
     """The driver says no: freed at once; when the batch has no open proposal left, the next batch goes out now."""
     with transaction.atomic():
         request, match = _lock_for_driver(match_id=match_id, driver=driver)
@@ -349,17 +363,18 @@ def match_reject(*, match_id, driver):
     return match
 
 
-def _lock_for_driver(*, match_id, driver):
+def _lock_for_driver(*, match_id: uuid.UUID | str, driver: User) -> tuple[RideRequest, Match]:
     request_id = Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True).first()
     if request_id is None:
         raise match_not_found()
     request = _request_locked(request_id)
+    assert request is not None  # the match row names it, and a request is never deleted
     match = Match.objects.select_for_update().get(id=match_id)
     match.request = request
     return request, match
 
 
-def _ensure_open_proposal(request, match, *, to, now):
+def _ensure_open_proposal(request: RideRequest, match: Match, *, to: str, now: datetime) -> None:
     """The driver may answer a pending, unexpired proposal of a request still searching."""
     match_transition_check(status=match.status, to=to, actor=Actor.DRIVER)
     if match.expires_at <= now or not request_transition_allowed(status=request.status, to=RequestStatus.DRIVER_FOUND,
@@ -367,7 +382,7 @@ def _ensure_open_proposal(request, match, *, to, now):
         raise match_not_pending()
 
 
-def _match_compare_and_set(match, *, expected, status, **changes):
+def _match_compare_and_set(match: Match, *, expected: str, status: str, **changes: Any) -> None:
     fields = {"status": status, **changes}
     if status not in MATCH_HOLDS_DRIVER:
         fields["holds_driver"] = False
@@ -379,13 +394,13 @@ def _match_compare_and_set(match, *, expected, status, **changes):
 
 # --- the passenger's answer -----------------------------------------------------------------------------
 
-def request_confirm(*, request_id, passenger):
+def request_confirm(*, request_id: uuid.UUID | str, passenger: User) -> Ride:
     """The passenger takes the accepted driver: the ride is created (`driver_en_route`); both sides are told."""
     with transaction.atomic():
         request = _request_locked(request_id, passenger=passenger)
         now = timezone.now()
         request_transition_check(request=request, to=RequestStatus.CONFIRMED, actor=Actor.PASSENGER)
-        if request.confirm_deadline <= now:
+        if request.confirm_deadline <= now:  # type: ignore[operator]  # set while a driver is found
             raise MatchingException(MatchingError.CONFIRM_EXPIRED)
         match = (Match.objects.select_for_update(of=("self",)).select_related("driver__driver_profile")
                  .get(request=request, status=MatchStatus.ACCEPTED))
@@ -397,14 +412,14 @@ def request_confirm(*, request_id, passenger):
         return ride_create(request=request, match=match)
 
 
-def request_confirm_expire(*, request_id):
+def request_confirm_expire(*, request_id: uuid.UUID | str) -> RideRequest | None:
     """The confirm window passed: the request expires, the driver is freed, both are told. No-op until then."""
     with transaction.atomic():
         request = _request_locked(request_id)
         if request is None or not request_transition_allowed(status=request.status, to=RequestStatus.EXPIRED,
                                                              actor=Actor.SYSTEM):
             return request
-        if request.confirm_deadline > timezone.now():
+        if request.confirm_deadline > timezone.now():  # type: ignore[operator]  # set while a driver is found
             return request
         accepted = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.ACCEPTED))
         _matches_close(accepted, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="confirm_timeout",
@@ -415,7 +430,7 @@ def request_confirm_expire(*, request_id):
     return request
 
 
-def request_cancel(*, request_id, passenger, reason=""):
+def request_cancel(*, request_id: uuid.UUID | str, passenger: User, reason: str = "") -> RideRequest:
     """The passenger calls it off before the ride starts; every driver still involved is told. Returns the request
     as committed."""
     with transaction.atomic():
@@ -435,7 +450,7 @@ def request_cancel(*, request_id, passenger, reason=""):
     return request
 
 
-def _ride_cancel_before_start(request: RideRequest, *, passenger, reason: str) -> RideRequest:
+def _ride_cancel_before_start(request: RideRequest, *, passenger: User, reason: str) -> RideRequest:
     """After confirm the ride exists: cancelling means cancelling the ride (rides' rules: only before it starts).
     Returns `request` as the ride's cancel left it (closed by `request_and_match_release`), without a re-read."""
     ride = Ride.objects.get(request=request)
@@ -452,7 +467,7 @@ def _ride_cancel_before_start(request: RideRequest, *, passenger, reason: str) -
 
 # --- for rides: the request and match of a ride (rides owns the ride, matching these rows) ---------------
 
-def request_and_match_lock_for_ride(*, request_id, match_id) -> tuple[RideRequest, Match]:
+def request_and_match_lock_for_ride(*, request_id: uuid.UUID | str, match_id: uuid.UUID | str) -> tuple[RideRequest, Match]:
     """The ride's request and match, row-locked in the lock order (request -> match); the caller locks the ride
     next, inside its transaction."""
     request = RideRequest.objects.select_for_update().get(pk=request_id)
@@ -472,9 +487,10 @@ def request_and_match_release(*, request: RideRequest, match: Match) -> None:
 
 # --- housekeeping ---------------------------------------------------------------------------------------
 
-def requests_sweep():
+def requests_sweep() -> dict[str, int]:
     """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched (their
-    process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed matches past their window. Each request is handled in its own transaction, idempotently."""
+    process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed
+    matches past their window. Each request is handled in its own transaction, idempotently."""
     now = timezone.now()
     limit = settings.MATCHING_SWEEP_LIMIT
     stale_before = now - timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS)
@@ -497,7 +513,11 @@ def requests_sweep():
 
 # --- shared steps -----------------------------------------------------------------------------------------
 
-def _request_locked(request_id, *, passenger=None):
+@overload
+def _request_locked(request_id: uuid.UUID | str, *, passenger: User) -> RideRequest: ...
+@overload
+def _request_locked(request_id: uuid.UUID | str, *, passenger: None = None) -> RideRequest | None: ...
+def _request_locked(request_id: uuid.UUID | str, *, passenger: User | None = None) -> RideRequest | None:
     """The request, row-locked (first in the lock order), with its passenger; a passenger sees only their own."""
     query = RideRequest.objects.select_for_update(of=("self",)).select_related("passenger").filter(id=request_id)
     if passenger is None:
@@ -508,7 +528,8 @@ def _request_locked(request_id, *, passenger=None):
     return request
 
 
-def _matches_close(matches, *, status, event, reason, also_tell=()):
+def _matches_close(matches: list[Match], *, status: str, event: str, reason: str,
+                   also_tell: Iterable[Any] = ()) -> None:
     """End live matches (already locked) in one update, free their drivers and tell them after the commit."""
     if not matches:
         return
@@ -521,18 +542,18 @@ def _matches_close(matches, *, status, event, reason, also_tell=()):
     transaction.on_commit(lambda: metrics.proposals_count(status, len(matches)))
 
 
-def _proposals_sent_on_commit(request, *, n, now):
+def _proposals_sent_on_commit(request: RideRequest, *, n: int, now: datetime) -> None:
     batch_no, created_at = request.batch_no, request.created_at
     transaction.on_commit(lambda: metrics.proposals_sent(n=n, batch_no=batch_no, request_created_at=created_at,
                                                          proposed_at=now))
 
 
-def _drivers_busy_on_commit(driver_ids, *, busy):
+def _drivers_busy_on_commit(driver_ids: Iterable[uuid.UUID | str], *, busy: bool) -> None:
     ids = [str(driver_id) for driver_id in driver_ids]
     if ids:
         transaction.on_commit(lambda: _drivers_busy_set(ids, busy=busy), robust=True)
 
 
-def _drivers_busy_set(driver_ids, *, busy):
+def _drivers_busy_set(driver_ids: Iterable[str], *, busy: bool) -> None:
     for driver_id in driver_ids:
         driver_busy_set(driver_id=driver_id, busy=busy)

@@ -3,6 +3,7 @@
 The request id of the HTTP request (or task) that enqueued a task travels in the message headers, so a task's
 logs carry the same `request_id` as the request that caused it.
 """
+import contextvars
 import logging
 import os
 
@@ -16,7 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger("nebengjek.tasks")
-_tokens = {}
+_tokens: dict[str, contextvars.Token[str]] = {}
 
 
 @before_task_publish.connect

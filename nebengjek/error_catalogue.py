@@ -35,7 +35,7 @@ def _errors_modules():
 
 def catalogue() -> list[CatalogueEntry]:
     """Every error code, once, with the app whose errors.py declares it."""
-    entries = []
+    entries: list[CatalogueEntry] = []
     for app, module in _errors_modules():
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, ErrorCode) and value.__module__ == module.__name__:
@@ -59,7 +59,7 @@ def operation_errors() -> dict[str, tuple[ErrorCode, ...]]:
 def codes_for_operation(*, view_name: str, method: str, authenticated: bool, has_path_params: bool,
                         is_list: bool) -> list[ErrorCode]:
     """Every code an operation may answer: the common ones that apply, then the view's own."""
-    codes = [CommonError.INVALID_INPUT]
+    codes: list[ErrorCode] = [CommonError.INVALID_INPUT]
     if method in ("POST", "PUT", "PATCH"):
         codes += [CommonError.MALFORMED_JSON, CommonError.UNSUPPORTED_MEDIA_TYPE]
     if authenticated:

@@ -5,16 +5,17 @@
 docs/errors.md is generated from the catalogues (`manage.py errors_doc`); a test fails when it is stale.
 """
 from enum import Enum
+from typing import Any, Self
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(str, Enum):  # noqa: UP042  (StrEnum would change str() of a member, which callers may print)
     """A catalogue entry. The member is the code string clients see (so it compares equal to "not_found"); it also
     carries `status` (the HTTP status; None for an error only the socket sends) and `default_message`."""
 
     status: int | None
     default_message: str
 
-    def __new__(cls, code: str, status: int | None, default_message: str):
+    def __new__(cls, code: str, status: int | None, default_message: str) -> Self:
         member = str.__new__(cls, code)
         member._value_ = code
         member.status = status
@@ -27,8 +28,8 @@ class DomainError(Exception):
 
     `message` overrides the catalogue's default only where it must carry specifics (a distance, a limit)."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None, *, details: dict | None = None,
-                 headers: dict | None = None):
+    def __init__(self, code: ErrorCode, message: str | None = None, *, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         if not isinstance(code, ErrorCode):
             raise TypeError(f"{code!r} is not an error catalogue member (see nebengjek/errors.py)")
         self.error = code
@@ -39,7 +40,7 @@ class DomainError(Exception):
         self.headers = headers or {}
         super().__init__(self.message)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
 
 

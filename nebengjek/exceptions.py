@@ -1,18 +1,19 @@
 """One error shape for every REST failure: {"error": {"code", "message", "details"}} (../shared/API.md)."""
 import logging
+from typing import Any
 
 import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError as DatabaseConnectionClosed
 from django.db import OperationalError as DatabaseUnavailable
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from nebengjek.errors import CommonError, DomainError
+from nebengjek.errors import CommonError, DomainError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def token_error(kind: str, text: str) -> DomainError:
     return DomainError(CommonError.TOKEN_NOT_VALID, message, details={"token": kind, "reason": reason})
 
 
-def _simplejwt_error(exc, context) -> DomainError | None:
+def _simplejwt_error(exc: drf.AuthenticationFailed, context: dict[str, Any]) -> DomainError | None:
     """simplejwt's InvalidToken carries {"detail", "code", "messages"?}: rendered as is it read
     "detail: Given token not valid for any token type". None for an AuthenticationFailed that is not about a token."""
     from rest_framework_simplejwt.exceptions import InvalidToken
@@ -73,16 +74,16 @@ def _simplejwt_error(exc, context) -> DomainError | None:
     kind = "refresh" if isinstance(context.get("view"), TokenRefreshView) else "access"
     error = token_error(kind, reason_text)
     if getattr(exc, "auth_header", None):
-        error.headers["WWW-Authenticate"] = exc.auth_header
+        error.headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]  # set by DRF's views
     return error
 
 
-def error_body(code, message, details=None):
+def error_body(code: ErrorCode | str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     code = getattr(code, "value", code)
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def _flatten_messages(detail):
+def _flatten_messages(detail: Any) -> Any:
     if isinstance(detail, dict):
         return {key: _flatten_messages(value) for key, value in detail.items()}
     if isinstance(detail, list):
@@ -90,7 +91,7 @@ def _flatten_messages(detail):
     return str(detail)
 
 
-def _first_problem(details, prefix=""):
+def _first_problem(details: Any, prefix: str = "") -> str:
     """'pickup.lat: This field is required.' — the first offending field, named in the message."""
     if isinstance(details, dict):
         for key, value in details.items():
@@ -101,13 +102,13 @@ def _first_problem(details, prefix=""):
     return str(details)
 
 
-def _validation_error_response(exc):
+def _validation_error_response(exc: drf.ValidationError) -> Response:
     details = _flatten_messages(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
     code = _custom_validation_code(exc)
     return Response(error_body(code or CommonError.INVALID_INPUT, _first_problem(details), details), status=400)
 
 
-def _custom_validation_code(exc):
+def _custom_validation_code(exc: drf.ValidationError) -> str | None:
     """A serializer may raise ValidationError(code="invalid_msisdn"); surface it as the error's code when it is a
     catalogue code (DRF's own codes such as "null_characters_not_allowed" stay invalid_input)."""
     from nebengjek.error_catalogue import catalogue_codes
@@ -138,7 +139,7 @@ def backing_service_down(exc: BaseException) -> bool:
                             DatabaseUnavailable, DatabaseConnectionClosed))
 
 
-def api_exception_handler(exc, context):
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if backing_service_down(exc):
         set_rollback()
         logger.warning("backing service unavailable: %s", exc, exc_info=isinstance(exc, DatabaseUnavailable))
@@ -162,13 +163,13 @@ def api_exception_handler(exc, context):
     code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), exc.default_code)
     headers = {}
     if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if isinstance(exc, drf.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(int(exc.wait) + 1)
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]  # set by DRF's views
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:  # type: ignore[attr-defined]  # not in the stubs
+        headers["Retry-After"] = str(int(exc.wait) + 1)  # type: ignore[attr-defined]
     return Response(error_body(code, _api_exception_message(exc)), status=exc.status_code, headers=headers)
 
 
-def _api_exception_message(exc) -> str:
+def _api_exception_message(exc: drf.APIException) -> str:
     """DRF's message; a {"detail": ...} dict (simplejwt's) gives its detail, never "detail: ..."."""
     if isinstance(exc.detail, dict) and "detail" in exc.detail:
         return str(exc.detail["detail"])
@@ -176,14 +177,14 @@ def _api_exception_message(exc) -> str:
 
 
 @csrf_exempt  # an unknown API path is a JSON 404 for every method, never the CSRF failure page of a POST
-def json_not_found(request, exception=None):
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not request.path.startswith("/api/"):
         return page_not_found(request, exception)
     return JsonResponse(error_body(CommonError.NOT_FOUND, f"No resource at {request.path}."),
                         status=CommonError.NOT_FOUND.status)
 
 
-def json_server_error(request):
+def json_server_error(request: HttpRequest) -> HttpResponse:
     logger.error("unhandled server error", extra={"path": request.path})
     return JsonResponse(error_body(CommonError.SERVER_ERROR, CommonError.SERVER_ERROR.default_message),
                         status=CommonError.SERVER_ERROR.status)

@@ -2,6 +2,7 @@
 and an integer field takes only JSON integers. The socket parsers call the predicates; the serializers use the fields.
 """
 import math
+from typing import Any
 
 from rest_framework import serializers
 
@@ -22,7 +23,7 @@ def is_json_boolean(value: object) -> bool:
 class StrictFloatField(serializers.FloatField):
     """A JSON number only: true, "1" and "NaN" are `invalid` rather than coerced."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> float:
         if not is_json_number(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -31,7 +32,7 @@ class StrictFloatField(serializers.FloatField):
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer only: 5.5, 5.0, "5" and true are `invalid` rather than coerced."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if not is_json_integer(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -42,7 +43,7 @@ class StrictBooleanField(serializers.BooleanField):
 
     default_error_messages = {"invalid": "Must be true or false."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> bool:
         if not is_json_boolean(data):
             self.fail("invalid")
         return data

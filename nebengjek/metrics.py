@@ -4,9 +4,14 @@ Socket and location-update metrics live in locations/metrics.py. Under `make run
 Celery worker) writes to PROMETHEUS_MULTIPROC_DIR, so a counter bumped in a Celery task shows on /metrics;
 gauges say how they combine across processes (`multiprocess_mode`).
 """
+from datetime import datetime
+from typing import Protocol
+
 from prometheus_client import Counter, Gauge, Histogram
 
 CELERY_TASK_FAILURES = Counter("nebengjek_celery_task_failures_total", "Celery tasks that raised", ["task"])
+CELERY_QUEUE_DEPTH = Gauge("nebengjek_celery_queue_depth", "Messages waiting in each Celery queue (set by the ops "
+                           "broadcaster)", ["queue"], multiprocess_mode="mostrecent")
 
 # --- live state, set by the ops broadcaster (gateway.ops.tasks) every few seconds ---------------------------
 ONLINE_DRIVERS = Gauge("nebengjek_online_drivers", "Drivers with the beacon on and a fresh position",
@@ -50,6 +55,10 @@ SETTLEMENT_LAG_SECONDS = Histogram(
     "nebengjek_settlement_lag_seconds", "From a ride's end to its settlement in the ledger",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
+SETTLEMENT_BACKLOG_AGE_SECONDS = Gauge(
+    "nebengjek_settlement_backlog_age_seconds",
+    "How long the oldest completed ride without a settlement has waited (0 when all are settled; set by the ledger "
+    "check)", multiprocess_mode="mostrecent")
 LEDGER_IMBALANCE_IDR = Gauge("nebengjek_ledger_imbalance_idr",
                              "Rupiah unaccounted for at the last ledger reconciliation (0 when sound)",
                              multiprocess_mode="mostrecent")
@@ -59,42 +68,61 @@ LEDGER_CHECKED_AT = Gauge("nebengjek_ledger_checked_timestamp_seconds", "When th
                           multiprocess_mode="mostrecent")
 
 
-def proposals_count(outcome, n=1):
+class LedgerFindings(Protocol):
+    @property
+    def imbalance(self) -> int: ...
+
+    @property
+    def problems(self) -> int: ...
+
+
+def proposals_count(outcome: str, n: int = 1) -> None:
     """Count `n` proposals reaching `outcome` (sent | accepted | rejected | expired | cancelled)."""
     if n:
         PROPOSALS.labels(outcome=outcome).inc(n)
 
 
-def proposals_sent(*, n, batch_no, request_created_at, proposed_at):
+def proposals_sent(*, n: int, batch_no: int, request_created_at: datetime, proposed_at: datetime) -> None:
     """A batch of `n` proposals went out; the first batch of a request also times request -> proposal."""
     proposals_count("sent", n)
     if batch_no == 1 and n:
         request_first_proposal_observe(created_at=request_created_at, proposed_at=proposed_at)
 
 
-def request_first_proposal_observe(*, created_at, proposed_at):
+def request_first_proposal_observe(*, created_at: datetime, proposed_at: datetime) -> None:
     """The request -> first proposal latency of one request (call once, for its first batch)."""
     REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))
 
 
-def rides_unattended_ended(reason):
+def rides_unattended_ended(reason: str) -> None:
     """A ride ended by the system (reason: driver_gone | abandoned)."""
     RIDES_UNATTENDED_ENDED.labels(reason=reason).inc()
 
 
-def driver_gone_reported():
+def driver_gone_reported() -> None:
     DRIVER_GONE_REPORTS.inc()
 
 
-def settlement_observe(*, payment_method, ended_at, settled_at):
+def settlement_observe(*, payment_method: str, ended_at: datetime | None, settled_at: datetime) -> None:
     """One settlement posted (not a repeat of an existing one)."""
     SETTLEMENTS.labels(payment_method=payment_method).inc()
     if ended_at is not None:
         SETTLEMENT_LAG_SECONDS.observe(max(0.0, (settled_at - ended_at).total_seconds()))
 
 
-def ledger_findings_record(findings, *, checked_at):
+def ledger_findings_record(findings: LedgerFindings, *, checked_at: datetime) -> None:
     """Publish what the ledger reconciler found (billing.selectors.ledger_findings)."""
     LEDGER_IMBALANCE_IDR.set(findings.imbalance)
     LEDGER_PROBLEMS.set(findings.problems)
     LEDGER_CHECKED_AT.set(checked_at.timestamp())
+
+
+def settlement_backlog_record(*, oldest_ended_at: datetime | None, now: datetime) -> None:
+    """The age of the oldest unsettled completed ride (billing.selectors.unsettled_oldest_ended_at), 0 for none."""
+    age = (now - oldest_ended_at).total_seconds() if oldest_ended_at is not None else 0.0
+    SETTLEMENT_BACKLOG_AGE_SECONDS.set(max(0.0, age))
+
+
+def celery_queue_depths_record(depths: dict[str, int]) -> None:
+    for queue, depth in depths.items():
+        CELERY_QUEUE_DEPTH.labels(queue=queue).set(depth)

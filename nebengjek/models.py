@@ -22,6 +22,8 @@ class Event(models.Model):
     type = models.CharField(max_length=64)
     payload = models.JSONField()
     created_at = models.DateTimeField(db_index=True)
+    # W3C traceparent of the traced work that stored it ('' when not sampled): its push joins that trace.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
 
     class Meta:
         verbose_name = "pushed event"

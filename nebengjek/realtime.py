@@ -5,6 +5,8 @@ The database is the truth (clients replay by `seq`); the channel-layer push is o
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from nebengjek import tracing
 from nebengjek.models import Event
 from nebengjek.redis import get_redis
 
@@ -21,15 +24,17 @@ logger = logging.getLogger(__name__)
 
 OPS_GROUP = "ops"
 
+UserId = uuid.UUID | str
 
-def user_group(user_id):
+
+def user_group(user_id: UserId) -> str:
     return f"user.{user_id}"
 
 
 _CURSOR_TABLE = "nebengjek_eventcursor"
 
 
-def _allocate_seqs(counts):
+def _allocate_seqs(counts: Counter[str]) -> dict[str, int]:
     """Reserve `counts[user_id]` consecutive seqs per user in one upsert; returns {user_id: last seq reserved}.
 
     Rows are upserted in user-id order, so concurrent writers lock the cursors in one order.
@@ -46,12 +51,12 @@ def _allocate_seqs(counts):
         return {str(uuid.UUID(str(user_id))): last_seq for user_id, last_seq in cursor.fetchall()}
 
 
-def _db_id(user_id):
+def _db_id(user_id: UserId) -> uuid.UUID | str:
     user_uuid = uuid.UUID(str(user_id))
     return user_uuid.hex if connection.vendor == "sqlite" else user_uuid
 
 
-def plain(data):
+def plain(data: Any) -> Any:
     """A serializer's output (DRF's ReturnDict/OrderedDict) as plain JSON-ready dicts and lists: the payload of a
     pushed event is stored in a JSONField and packed for the channel layer."""
     if isinstance(data, dict):
@@ -61,7 +66,7 @@ def plain(data):
     return data
 
 
-def send_event_on_commit(user_ids, type, payload):
+def send_event_on_commit(user_ids: Iterable[UserId], type: str, payload: dict[str, Any]) -> list[Event]:
     """Store `type`+`payload` for each user with the next per-user `seq`; push to `user.<id>` after commit.
 
     Call it inside the service's transaction; outside one it commits at once. Returns the stored events.
@@ -69,7 +74,7 @@ def send_event_on_commit(user_ids, type, payload):
     return send_events_on_commit([(user_ids, type, payload)])
 
 
-def send_events_on_commit(items):
+def send_events_on_commit(items: Iterable[tuple[Iterable[UserId], str, dict[str, Any]]]) -> list[Event]:
     """Like send_event_on_commit for several (user_ids, type, payload) at once: one upsert, one insert, one push."""
     recipients = [(str(uuid.UUID(str(user_id))), type, payload)
                   for user_ids, type, payload in items for user_id in dict.fromkeys(user_ids)]
@@ -77,30 +82,38 @@ def send_events_on_commit(items):
         return []
     counts = Counter(user_id for user_id, _, _ in recipients)
     now = timezone.now()
+    traceparent = tracing.current_traceparent()
     with transaction.atomic(savepoint=False):
         last_seqs = _allocate_seqs(counts)
         next_seqs = {user_id: last_seqs[user_id] - counts[user_id] + 1 for user_id in counts}
         events = []
         for user_id, type, payload in recipients:
             events.append(Event(user_id=user_id, seq=next_seqs[user_id], type=type, payload=payload,
-                                created_at=now))
+                                created_at=now, traceparent=traceparent))
             next_seqs[user_id] += 1
         Event.objects.bulk_create(events)
-        messages = [(user_group(event.user_id), {"type": "realtime.event", "event": event.as_message()})
-                    for event in events]
+        messages = [(user_group(event.user_id), _event_message(event)) for event in events]
         transaction.on_commit(lambda: push_messages(messages))
     return events
 
 
-def push_messages(messages):
+def _event_message(event: Event) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "realtime.event", "event": event.as_message()}
+    if event.traceparent:  # the socket's push span continues the trace (never sent to the client)
+        message["traceparent"] = event.traceparent
+    return message
+
+
+def push_messages(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """Best-effort delivery of (group, message) to connected sockets; a lost push is recovered by `resume`."""
     try:
-        _publish(messages)
+        with tracing.span("realtime.publish", {"messaging.batch.message_count": len(messages)}):
+            _publish(messages)
     except Exception:  # the event is stored; a client that missed it resumes by seq
         logger.exception("realtime push failed", extra={"groups": [group for group, _ in messages]})
 
 
-def _publish(messages):
+def _publish(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """Publish straight to the pub/sub layer's Redis channels: one pipelined round trip per host.
 
     With several hosts a group's channel lives on the host channels_redis picks by the channel's name (the same
@@ -126,25 +139,25 @@ def _publish(messages):
         pipe.execute()
 
 
-def _host_url(host):
+def _host_url(host: str | dict[str, Any]) -> str:
     return host["address"] if isinstance(host, dict) else host
 
 
-async def _group_send_all(messages):
+async def _group_send_all(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     for group, message in messages:
         await layer.group_send(group, message)
 
 
-def events_after(*, user_id, after, limit=500):
+def events_after(*, user_id: UserId, after: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(user_id=user_id, seq__gt=after).order_by("seq")[:limit])
 
 
-def close_sessions_on_commit(user_id, *, sid=None):
+def close_sessions_on_commit(user_id: UserId, *, sid: str | None = None) -> None:
     """Close the user's open sockets after the commit (all of them, or those of one sign-in session `sid`)."""
     message = {"type": "session.revoke", "sid": sid}
     transaction.on_commit(lambda: _push_control(user_group(user_id), message))
 
 
-def _push_control(group, message):
+def _push_control(group: str, message: dict[str, Any]) -> None:
     push_messages([(group, message)])

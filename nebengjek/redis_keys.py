@@ -62,7 +62,7 @@ LIVE_STATE_MARKER = "live:rebuilt:{live}"
 USERS_SUSPENDED = "users:suspended"
 
 
-def key(template, **parts):
+def key(template: str, **parts: object) -> str:
     return template.format(**parts)
 
 # ops: the operations page's broadcaster (gateway.ops.services)

@@ -2,6 +2,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -157,7 +158,7 @@ CACHES = {
     },
 }
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         # The pub/sub layer never drops a push silently (../shared/PERFORMANCE.md); events are also persisted.
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -180,7 +181,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a pool process killed mid-task: its 
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connections before and after every task unless this is set (a new
 # PostgreSQL connection per task, a large share of a settle_ride's worker CPU); it then closes them every this many
-# tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks, errors).
+# tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks,
+# errors).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -472,6 +474,14 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")  # when set, /metrics needs
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 
+# --- Tracing (nebengjek/tracing.py): OpenTelemetry, exported over OTLP/HTTP only when an endpoint is set -----------
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")  # e.g. http://collector:4318
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="nebengjek")
+# Share of traces kept at their root; unset: the standard OTEL_TRACES_SAMPLER(_ARG) ratio, else every trace.
+TRACING_SAMPLE_RATIO = env.float("OTEL_TRACES_SAMPLER_RATIO", default=None)
+# Share of the hot paths traced (socket location updates, nearby, the location flusher's batches).
+TRACING_HOT_SAMPLE_RATIO = env.float("OTEL_TRACES_HOT_SAMPLER_RATIO", default=0.001)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 CELERY_LOG_LEVEL = env.str("CELERY_LOG_LEVEL", default="WARNING")
 LOGGING = {
@@ -480,8 +490,9 @@ LOGGING = {
     "filters": {"request_id": {"()": "nebengjek.middleware.RequestIdLogFilter"}},
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "()": "nebengjek.middleware.RedactingJsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s %(span_id)s "
+                   "%(user_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(message)s"},

@@ -35,7 +35,7 @@ class TrackPointInline(ReadOnlyInline):
     model = TrackPoint
     ordering = ["recorded_at", "id"]
     fields = ["recorded_at", "position", "segment"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
     show_change_link = False
     max_num = 0
 

@@ -16,7 +16,7 @@ class RideListApi(ListAPIView):
     pagination_class = PageNumberPagination
 
     def get_queryset(self):
-        return ride_list_for_user(user=self.request.user)
+        return ride_list_for_user(user=self.request.user)  # type: ignore[arg-type]  # authenticated
 
 
 class RideDetailApi(APIView):

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -67,7 +68,7 @@ def track_ingest(*, budget_seconds=None) -> int:
         cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor,
                                         count=settings.RIDE_TRACK_INGEST_RIDES)
         if ride_ids:
-            entries = _streams_read(client, ride_ids)
+            entries = _streams_read(client, ride_ids)  # type: ignore[arg-type]  # decode_responses: str
             applied += _apply_and_delete(client, entries, rides_track_append)
             another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
         if time.monotonic() >= deadline:
@@ -83,10 +84,11 @@ def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
     with their entry ids (for `entries_discard` once they are applied)."""
     client = get_live_redis()
     key = ride_stream_key(ride_id)
-    entry_ids, points = [], []
+    entry_ids: list[str] = []
+    points: list[StreamPoint] = []
     start = "-"
     while True:
-        chunk = client.xrange(key, min=start, max="+", count=READ_CHUNK)
+        chunk = cast(list[tuple[str, dict[str, str]]], client.xrange(key, min=start, max="+", count=READ_CHUNK))
         for entry_id, fields in chunk:
             entry_ids.append(entry_id)
             point = _parse(fields)
@@ -108,7 +110,7 @@ def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
     pipe = client.pipeline(transaction=False)
     for ride_id in ride_ids:
         pipe.xrange(ride_stream_key(ride_id), count=settings.RIDE_TRACK_INGEST_BATCH)
-    return dict(zip(ride_ids, pipe.execute()))
+    return dict(zip(ride_ids, pipe.execute(), strict=True))
 
 
 def _apply_and_delete(client, entries: dict[str, list], apply) -> int:

@@ -3,11 +3,15 @@
 Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave only after the commit.
 """
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from billing.tasks import settle_ride
@@ -22,6 +26,10 @@ from rides.meter import StreamPoint
 from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
 from rides.selectors import ride_get_for_output
 
+if TYPE_CHECKING:
+    from accounts.models import User
+    from matching.models import Match, RideRequest
+
 
 class Actor:
     DRIVER = "driver"
@@ -31,7 +39,7 @@ class Actor:
 
 
 # The ride's state machine: (from, to) -> who may make that move. Anything else is 409 invalid_ride_state.
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[str, str], set[str]] = {
     (RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS): {Actor.DRIVER},
     # The system ends a ride whose driver went silent (rides/unattended.py: reported or abandoned).
     (RideStatus.IN_PROGRESS, RideStatus.COMPLETED): {Actor.DRIVER, Actor.SYSTEM},
@@ -41,15 +49,15 @@ TRANSITIONS = {
 }
 
 
-def ride_transition_check(*, ride, to, actor):
+def ride_transition_check(*, ride: Ride, to: str, actor: str) -> None:
     if actor not in TRANSITIONS.get((ride.status, to), set()):
         raise RidesException(RidesError.INVALID_RIDE_STATE, transition_refused_message(ride.status, to),
                              details={"status": ride.status, "to": to})
 
 
 # What each move is called in a refusal ("A completed ride cannot be started.").
-_MOVE_WORDS = {RideStatus.IN_PROGRESS: "started", RideStatus.COMPLETED: "ended", RideStatus.CANCELLED: "cancelled"}
-_ALREADY = {RideStatus.IN_PROGRESS: "This ride is already in progress.",
+_MOVE_WORDS: dict[str, str] = {RideStatus.IN_PROGRESS: "started", RideStatus.COMPLETED: "ended", RideStatus.CANCELLED: "cancelled"}
+_ALREADY: dict[str, str] = {RideStatus.IN_PROGRESS: "This ride is already in progress.",
             RideStatus.COMPLETED: "This ride has already ended.",
             RideStatus.CANCELLED: "This ride is already cancelled."}
 
@@ -72,12 +80,12 @@ def transition_refused_message(status: str, to: str) -> str:
     return f"A {ride_status_words(status)} ride cannot be {move}."
 
 
-def actor_for(*, ride, user):
+def actor_for(*, ride: Ride, user: "User") -> str:
     return Actor.DRIVER if str(user.pk) == str(ride.driver_id) else Actor.PASSENGER
 
 
 @transaction.atomic
-def ride_create(*, request, match):
+def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
     """Create the ride for a confirmed match, status `driver_en_route`; emits `ride.updated` to both sides.
 
     Called by matching inside its confirm transaction with `request` and `match` already locked. Copies the
@@ -101,7 +109,7 @@ def ride_create(*, request, match):
     return ride
 
 
-def ride_start(*, ride, user):
+def ride_start(*, ride: Ride, user: "User") -> Ride:
     """The driver starts within RIDE_START_RADIUS_M of the passenger; the track begins at the driver's position.
 
     The driver's positions are tracked for the ride before the start commits, under the ride's row lock: a Redis
@@ -129,7 +137,7 @@ def ride_start(*, ride, user):
     return ride
 
 
-def rides_track_append(*, points_by_ride):
+def rides_track_append(*, points_by_ride: dict[str, list[StreamPoint]]) -> int:
     """The meter: add accepted driver positions to in-progress rides' tracks; returns how many points counted.
 
     `points_by_ride` maps a ride id to its points (lat, lng, recorded_at). One transaction for the whole batch:
@@ -143,12 +151,12 @@ def rides_track_append(*, points_by_ride):
                  if ride.status == RideStatus.IN_PROGRESS]
         changes = [_extend_track(ride=ride, points=points_by_ride[str(ride.pk)]) for ride in rides]
         _track_changes_save(changes)
-        _meters_save([ride for ride, change in zip(rides, changes) if change.added])
+        _meters_save([ride for ride, change in zip(rides, changes, strict=True) if change.added])
     _refused_count(changes)
     return sum(len(change.added) for change in changes)
 
 
-def ride_end(*, ride, user, price_pct=100):
+def ride_end(*, ride: Ride, user: "User", price_pct: Any = 100) -> Ride:
     """The driver ends the ride: the meter is caught up, the fare frozen, the driver freed, settlement queued."""
     _require_driver(ride=ride, user=user)
     if not fare.is_valid_price_pct(price_pct):
@@ -163,7 +171,7 @@ def ride_end(*, ride, user, price_pct=100):
     return ride
 
 
-def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> Ride:
+def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_pct: int, end_reason: str) -> Ride:
     """Complete an in-progress ride: close the meter (its pending points, then the distance cap), freeze the fare,
     free the driver and the passenger, tell both sides and queue the settlement. The one completion of the driver's
     end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
@@ -189,7 +197,7 @@ def ride_complete(*, request, match, ride, price_pct: int, end_reason: str) -> R
     return ride
 
 
-def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
+def ride_cancel(*, ride: Ride, by: str = Actor.OPERATOR, reason: str = "") -> Ride:
     """Cancel a ride: riders before it is in progress, an operator also a stuck one in progress. Frees the driver."""
     ride_transition_check(ride=ride, to=RideStatus.CANCELLED, actor=by)
     with transaction.atomic():
@@ -208,16 +216,16 @@ def ride_cancel(*, ride, by=Actor.OPERATOR, reason=""):
     return ride
 
 
-def ride_cancel_by_user(*, ride, user, reason=""):
+def ride_cancel_by_user(*, ride: Ride, user: "User", reason: str = "") -> Ride:
     return ride_cancel(ride=ride, by=actor_for(ride=ride, user=user), reason=reason)
 
 
-def _require_driver(*, ride, user):
+def _require_driver(*, ride: Ride, user: "User") -> None:
     if str(user.pk) != str(ride.driver_id):
         raise RidesException(RidesError.NOT_THE_DRIVER)
 
 
-def _driver_position_at_start(*, driver_id, now):
+def _driver_position_at_start(*, driver_id: UUID | str, now: datetime) -> LivePosition:
     position = user_last_position(user_id=driver_id)
     max_age = settings.RIDE_DRIVER_POSITION_FRESH_SECONDS
     if position is None or (now - position.recorded_at).total_seconds() > max_age:
@@ -229,14 +237,14 @@ def _driver_position_at_start(*, driver_id, now):
     return position
 
 
-def _latest_driver_position(*, driver_id, checked) -> LivePosition:
+def _latest_driver_position(*, driver_id: UUID | str, checked: LivePosition) -> LivePosition:
     """The driver's latest position now that tracking is on (one accepted since the check is not in the stream),
     or the checked one."""
     latest = user_last_position(user_id=driver_id)
     return latest if latest is not None and latest.recorded_at > checked.recorded_at else checked
 
 
-def _check_close_to_passenger(*, ride, driver_position, now):
+def _check_close_to_passenger(*, ride: Ride, driver_position: LivePosition, now: datetime) -> None:
     passenger = user_last_position(user_id=ride.passenger_id)
     fresh = settings.RIDE_PASSENGER_POSITION_FRESH_SECONDS
     if passenger is not None and (now - passenger.recorded_at).total_seconds() <= fresh:
@@ -297,7 +305,7 @@ class TrackChange:
     refused: int = 0  # points implausible against the ride's track
 
 
-def _extend_track(*, ride, points):
+def _extend_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     """Add accepted positions (objects with lat, lng, recorded_at) to the locked in-progress `ride`'s track.
 
     The track is the ride's points in time order and `distance_m` the sum of its segments. Each point is judged
@@ -321,7 +329,7 @@ def _extend_track(*, ride, points):
 _TIME_SLACK_S = 1e-5
 
 
-def _plausible_move(*, from_point, to_lat: float, to_lng: float, to_at: datetime) -> bool:
+def _plausible_move(*, from_point: Any, to_lat: float, to_lng: float, to_at: datetime) -> bool:
     """The ingest script's rule against `from_point` (lat, lng, recorded_at): later, and not too fast."""
     seconds = (to_at - from_point.recorded_at).total_seconds()
     if seconds <= 0:
@@ -330,10 +338,17 @@ def _plausible_move(*, from_point, to_lat: float, to_lng: float, to_at: datetime
     return metres <= settings.LOCATION_MAX_SPEED_KMH / 3.6 * (seconds + _TIME_SLACK_S)
 
 
-def _append_to_track(*, ride, points):
+def _append_to_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     """Points all newer than the track's last one: nothing to read."""
-    last = StreamPoint(lat=ride.track_last_lat, lng=ride.track_last_lng, recorded_at=ride.track_last_at) \
-        if ride.track_last_at is not None else None
+    last = (
+        StreamPoint(
+            lat=ride.track_last_lat,  # type: ignore[arg-type]  # set together with track_last_at
+            lng=ride.track_last_lng,  # type: ignore[arg-type]
+            recorded_at=ride.track_last_at,
+        )
+        if ride.track_last_at is not None
+        else None
+    )
     change = TrackChange()
     added_m = 0.0
     for point in points:
@@ -353,7 +368,7 @@ def _append_to_track(*, ride, points):
     return change
 
 
-def _merge_into_track(*, ride, points):
+def _merge_into_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     """Some points are older than the track's end: rebuild the tail of the track from the earliest of them."""
     track = TrackPoint.objects.filter(ride_id=ride.pk)
     first = track.order_by("recorded_at", "id").first()
@@ -375,11 +390,11 @@ def _merge_into_track(*, ride, points):
         point.segment_m = segment
         previous = point
     new_tail_m = sum(point.segment_m for point in stored + change.added)
-    _meter_advance(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)
+    _meter_advance(ride=ride, added_m=new_tail_m - old_tail_m, last=previous)  # type: ignore[arg-type]  # a point
     return change
 
 
-def _merge_plausible(*, ride: Ride, anchor, stored: list[TrackPoint], points: list) -> TrackChange:
+def _merge_plausible(*, ride: Ride, anchor: Any, stored: list[TrackPoint], points: list[StreamPoint]) -> TrackChange:
     """The new points (by time, none at a stored time) that are plausible between the kept point before each and
     the stored point after it."""
     stored_times = [point.recorded_at for point in stored]
@@ -406,25 +421,25 @@ def _merge_plausible(*, ride: Ride, anchor, stored: list[TrackPoint], points: li
     return change
 
 
-def _meter_advance(*, ride, added_m, last):
+def _meter_advance(*, ride: Ride, added_m: float, last: StreamPoint | TrackPoint) -> None:
     ride.distance_m += added_m
     ride.track_last_lat, ride.track_last_lng, ride.track_last_at = last.lat, last.lng, last.recorded_at
 
 
-def _track_changes_save(changes):
+def _track_changes_save(changes: Iterable["TrackChange"]) -> None:
     TrackPoint.objects.bulk_create([point for change in changes for point in change.added])
     resegmented = [point for change in changes for point in change.resegmented]
     if resegmented:
         TrackPoint.objects.bulk_update(resegmented, ["segment_m"])
 
 
-def _meters_save(rides):
+def _meters_save(rides: list[Ride]) -> None:
     """One UPDATE per ride, sent as one executemany (pipelined by psycopg); Django's bulk_update builds CASE
     expressions whose Python cost grows with every ride in the batch."""
     if not rides:
         return
-    fields = [Ride._meta.get_field(name) for name in METER_FIELDS]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    fields = cast("list[Field[Any, Any]]", [Ride._meta.get_field(name) for name in METER_FIELDS])  # concrete fields
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[arg-type]
     sql = f"UPDATE {connection.ops.quote_name(Ride._meta.db_table)} SET {assignments} WHERE id = %s"
     rows = [[f.get_db_prep_save(getattr(ride, f.attname), connection) for f in fields]
             + [Ride._meta.pk.get_db_prep_value(ride.pk, connection)] for ride in rides]
@@ -432,7 +447,7 @@ def _meters_save(rides):
         cursor.executemany(sql, rows)
 
 
-def ride_lock_with_request_and_match(ride_id):
+def ride_lock_with_request_and_match(ride_id: UUID | str) -> tuple["RideRequest", "Match", Ride]:
     """Lock a ride with its request and match, in the lock order request -> match -> ride (matching locks its two
     rows, it owns them), in the caller's transaction; returns (request, match, ride)."""
     # Imported here: matching.services imports this module (confirm creates the ride, cancel cancels it); rides
@@ -445,7 +460,7 @@ def ride_lock_with_request_and_match(ride_id):
     return request, match, ride
 
 
-def _release_request_and_match(*, request, match):
+def _release_request_and_match(*, request: "RideRequest", match: "Match") -> None:
     """The ride is over: matching frees the driver's hold and closes the request (its rows, its write)."""
     # Imported at call time: see ride_lock_with_request_and_match.
     from matching.services import request_and_match_release
@@ -453,15 +468,15 @@ def _release_request_and_match(*, request, match):
     request_and_match_release(request=request, match=match)
 
 
-def _free_driver_on_commit(driver_id):
-    def free():
+def _free_driver_on_commit(driver_id: UUID | str) -> None:
+    def free() -> None:
         driver_ride_tracking_set(driver_id=driver_id, ride_id=None)
         driver_busy_set(driver_id=driver_id, busy=False)
 
     transaction.on_commit(free, robust=True)  # a Redis hiccup: locations' sweeper re-derives busy from the database
 
 
-def _settle_on_commit(ride_id):
+def _settle_on_commit(ride_id: UUID | str) -> None:
     """delay_on_commit, but a broker outage after the commit is logged, not a 500 for a ride that did end:
     billing's sweeper settles any completed ride left unsettled."""
     transaction.on_commit(lambda: settle_ride.delay(str(ride_id)), robust=True)

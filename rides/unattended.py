@@ -21,7 +21,7 @@ from rides.errors import RidesError, RidesException, invalid_ride_state, ride_st
 from rides.events import ride_updated_send_on_commit
 from rides.models import Ride, RideEndReason, RideStatus
 from rides.selectors import ride_get_for_output
-from rides.services import Actor, ride_lock_with_request_and_match, ride_complete, ride_transition_check
+from rides.services import Actor, ride_complete, ride_lock_with_request_and_match, ride_transition_check
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.tests.factories import make_passenger
 from billing.models import AccountKind, LedgerEntry, LedgerTransaction
 from billing.selectors import ledger_findings
 from billing.services import ride_refund, ride_settle, system_account_id, topup_create, wallet_account_id
 from billing.tests.factories import make_completed_ride
-from accounts.tests.factories import make_passenger
 
 
 def _insert_transaction_sql(*, entry_count, amounts_by_account):

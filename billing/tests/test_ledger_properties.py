@@ -2,7 +2,8 @@
 transaction balances, reconcile_ledger is clean, and each wallet holds what a plain reference model says."""
 from collections import defaultdict
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.tests.factories import make_driver, make_passenger
 from billing.selectors import ledger_findings, wallet_balance

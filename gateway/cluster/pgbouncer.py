@@ -79,7 +79,8 @@ class PgBouncer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise PgBouncerUnavailable(f"pgbouncer exited: {self.process.stderr.read().decode()[-500:]}"
+                stderr = self.process.stderr.read().decode()  # type: ignore[union-attr]  # stderr=PIPE
+                raise PgBouncerUnavailable(f"pgbouncer exited: {stderr[-500:]}"
                                            f"{self.log()[-500:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.listen_port), timeout=0.2):

@@ -2,12 +2,12 @@
 database (requests, rides, today's money), and the charts' series over a time range. One snapshot is a few
 queries, whatever the number of watchers."""
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Avg, BigIntegerField, Count, F, Func, Q, Sum, Value
+from django.db.models import Avg, BigIntegerField, Count, F, Func, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
 from nebengjek import redis_keys
@@ -16,18 +16,18 @@ from nebengjek.redis import get_live_redis
 COORD_DIGITS = 6  # ~0.1 m: enough for a map, and a smaller message
 
 
-def _round(value):
+def _round(value: Any) -> float:
     return round(float(value), COORD_DIGITS)
 
 
-def ops_day_start(now=None):
+def ops_day_start(now: datetime | None = None) -> datetime:
     """Midnight of the operators' day (OPS_TIME_ZONE, Jakarta by default) as an aware datetime."""
     zone = ZoneInfo(settings.OPS_TIME_ZONE)
     local = (now or timezone.now()).astimezone(zone)
     return datetime.combine(local.date(), time.min, tzinfo=zone)
 
 
-def live_driver_ids(*, now=None, limit=None):
+def live_driver_ids(*, now: datetime | None = None, limit: int | None = None) -> tuple[list[str], int, set[str]]:
     """(online ids, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS."""
     fresh_after = (now or timezone.now()).timestamp() - settings.LOCATION_FRESH_SECONDS
     pipe = get_live_redis().pipeline(transaction=False)
@@ -39,14 +39,15 @@ def live_driver_ids(*, now=None, limit=None):
     return ids, online_count, busy
 
 
-def live_drivers(*, now=None):
+def live_drivers(*, now: datetime | None = None) -> tuple[list[list[Any]], int, int]:
     """[[id, lat, lng, busy 0|1], ...] of online drivers (at most OPS_MAX_POINTS), and the online count."""
     ids, online_count, busy = live_driver_ids(now=now)
     if not ids:
         return [], online_count, 0
-    positions = get_live_redis().hmget(redis_keys.DRIVERS_POSITION, ids)  # "lat,lng,t" of beacon-on drivers, busy too
-    drivers = []
-    for driver_id, position in zip(ids, positions):
+    # "lat,lng,t" of beacon-on drivers, busy too
+    positions = cast(list[str | None], get_live_redis().hmget(redis_keys.DRIVERS_POSITION, ids))
+    drivers: list[list[Any]] = []
+    for driver_id, position in zip(ids, positions, strict=True):
         if position is not None:
             lat, lng = position.split(",", 2)[:2]
             drivers.append([driver_id, _round(lat), _round(lng), 1 if driver_id in busy else 0])
@@ -54,7 +55,7 @@ def live_drivers(*, now=None):
     return drivers, online_count, busy_online
 
 
-def _open_requests():
+def _open_requests() -> list[list[Any]]:
     from matching.models import RequestStatus, RideRequest
 
     rows = (RideRequest.objects.filter(status__in=[RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND])
@@ -63,7 +64,7 @@ def _open_requests():
     return [[str(pk), _round(lat), _round(lng), status] for pk, lat, lng, status in rows]
 
 
-def _live_rides():
+def _live_rides() -> list[list[Any]]:
     """Live rides at the driver's latest position (the pickup point when Redis has none)."""
     from rides.models import LIVE_RIDE_STATUSES, Ride
 
@@ -74,13 +75,13 @@ def _live_rides():
         pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
     positions = pipe.execute() if rows else []
     rides = []
-    for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions):
+    for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions, strict=True):
         here = (lat, lng) if lat is not None else (pickup_lat, pickup_lng)
         rides.append([str(pk), _round(here[0]), _round(here[1]), status])
     return rides
 
 
-def database_counters(*, now=None):
+def database_counters(*, now: datetime | None = None) -> dict[str, int]:
     """Searching requests, live rides and today's completed rides with their money (one query per table)."""
     from matching.models import RequestStatus, RideRequest
     from rides.models import Ride, RideStatus
@@ -108,7 +109,7 @@ def database_counters(*, now=None):
     }
 
 
-def ops_counters(*, now=None):
+def ops_counters(*, now: datetime | None = None) -> dict[str, int]:
     """The counters alone (for the metrics gauges when nobody watches the page)."""
     ids, online, busy = live_driver_ids(now=now)
     busy_online = sum(1 for driver_id in ids if driver_id in busy)
@@ -116,7 +117,7 @@ def ops_counters(*, now=None):
             **database_counters(now=now)}
 
 
-def ops_snapshot(*, now=None):
+def ops_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page draws: `{"at", "counters", "drivers", "requests", "rides"}`.
 
     Points are compact arrays: drivers `[id, lat, lng, busy]`, requests `[id, lat, lng, status]` (at the
@@ -155,27 +156,28 @@ class EpochSeconds(Func):
     arity = 1
     output_field = BigIntegerField()
 
-    def as_postgresql(self, compiler, connection, **extra_context):
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
         return self.as_sql(compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint",
                            **extra_context)
 
-    def as_sqlite(self, compiler, connection, **extra_context):
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
         # The format goes as a parameter: a literal %s in the SQL would read as a placeholder.
         as_text = Func(Value("%s"), *self.get_source_expressions(), function="strftime")
         return Func(as_text, template="CAST(%(expressions)s AS INTEGER)", output_field=BigIntegerField()).as_sql(
             compiler, connection, **extra_context)
 
 
-def _bucket_index(column, *, start_epoch, step_seconds):
+def _bucket_index(column: Any, *, start_epoch: int, step_seconds: int) -> Any:
     """Which bucket a row falls in: integer division of its age since the range's start (rows are never earlier)."""
     return (EpochSeconds(column) - Value(start_epoch)) / Value(step_seconds)
 
 
-def _iso(moment):
+def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _bucketed(queryset, column, *, start, end, step_seconds, **aggregates):
+def _bucketed(queryset: QuerySet[Any], column: str, *, start: datetime, end: datetime, step_seconds: int,
+              **aggregates: Any) -> dict[int, dict[str, Any]]:
     """{bucket index: {aggregate: value}} of the rows whose `column` lies in [start, end)."""
     rows = (queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end}).order_by()
             .annotate(bucket=_bucket_index(F(column), start_epoch=int(start.timestamp()), step_seconds=step_seconds))
@@ -183,7 +185,7 @@ def _bucketed(queryset, column, *, start, end, step_seconds, **aggregates):
     return {row.pop("bucket"): row for row in rows}
 
 
-def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None = None) -> dict:
+def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None = None) -> dict[str, Any]:
     """The charts over the last `range_name` (a key of SERIES_RANGES), one value per bucket, oldest first.
 
     `requests`: ride requests made; `completed`: rides that ended completed; `match_rate`: the share of that
@@ -196,11 +198,11 @@ def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None =
 
     chosen = SERIES_RANGES[range_name]
     step = chosen.step_seconds
-    now = (now or timezone.now()).astimezone(dt_timezone.utc)
+    now = (now or timezone.now()).astimezone(UTC)
     current = int(now.timestamp()) // step * step  # steps aligned on the epoch: a bucket keeps its bounds
-    start = datetime.fromtimestamp(current - (chosen.buckets - 1) * step, tz=dt_timezone.utc)
-    end = datetime.fromtimestamp(current + step, tz=dt_timezone.utc)
-    window = {"start": start, "end": end, "step_seconds": step}
+    start = datetime.fromtimestamp(current - (chosen.buckets - 1) * step, tz=UTC)
+    end = datetime.fromtimestamp(current + step, tz=UTC)
+    window: dict[str, Any] = {"start": start, "end": end, "step_seconds": step}
 
     requests = _bucketed(RideRequest.objects.all(), "created_at", **window,
                          made=Count("id"), matched=Count("id", filter=Q(ride__isnull=False)))

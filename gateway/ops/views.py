@@ -1,5 +1,6 @@
 """`/ops/`: the server-rendered page (staff only; others go to the admin login), its socket token, a JSON
-snapshot and the charts' series. The page's socket authenticates with a short-lived access token minted here for the staff session."""
+snapshot and the charts' series. The page's socket authenticates with a short-lived access token minted here for
+the staff session."""
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,10 +11,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from rest_framework_simplejwt.tokens import AccessToken
 
-from nebengjek.errors import CommonError
-from nebengjek.exceptions import error_body
 from gateway.ops import services
 from gateway.ops.selectors import SERIES_DEFAULT_RANGE, SERIES_RANGES, ops_series, ops_snapshot
+from nebengjek.errors import CommonError
+from nebengjek.exceptions import error_body
 
 
 def socket_token_for(user):

@@ -10,14 +10,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from accounts.tests.factories import make_passenger
-from locations.events import BEACON_UPDATED
-from matching import events as matching_events
 from gateway.asyncapi import CLOSE_CODES, asyncapi_document, server_message_names
 from gateway.consumers import CLOSE_SLOW_CONSUMER, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED
 from gateway.ops.services import SNAPSHOT_TYPE
-from nebengjek.realtime import send_event_on_commit
 from gateway.tests.socket_contract import message_problems, take_violations
 from gateway.ws_handlers import HANDLERS
+from locations.events import BEACON_UPDATED
+from matching import events as matching_events
+from nebengjek.realtime import send_event_on_commit
 from rides.events import RIDE_UPDATED
 
 ASYNCAPI_3_SCHEMA = Path(__file__).with_name("asyncapi-3.0.0.schema.json")

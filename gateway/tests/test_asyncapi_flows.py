@@ -6,10 +6,10 @@ import time_machine
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from gateway.asyncapi import asyncapi_document, server_message_names
 from locations.services import location_ingest
 from matching import tasks
 from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, last_proposal, make_passenger, north_of
-from gateway.asyncapi import asyncapi_document, server_message_names
 from nebengjek.models import Event
 
 db = database_sync_to_async

@@ -6,9 +6,9 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from accounts.tests.factories import make_driver, make_passenger
-from locations.selectors import drivers_available_near, user_last_position
-from locations.tests.helpers import MONAS, north_of
 from gateway.ws_handlers import HANDLERS
+from locations.selectors import drivers_available_near, user_last_position
+from locations.tests.helpers import MONAS
 
 db = database_sync_to_async
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.tests.factories import make_driver, make_passenger
 from locations.geo import haversine_m
 from locations.selectors import drivers_available_near, user_last_position
-from locations.services import beacon_set, driver_busy_set, location_ingest, live_sweep
+from locations.services import beacon_set, driver_busy_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
 
 

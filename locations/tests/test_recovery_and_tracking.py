@@ -5,10 +5,10 @@ from django.utils import timezone
 
 from accounts.tests.factories import make_driver, make_passenger
 from locations import live
+from locations.models import DriverPresence
 from locations.selectors import drivers_available_near
 from locations.services import beacon_set, driver_ride_tracking_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
-from locations.models import DriverPresence
 from matching.models import Match, RideRequest
 from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis

@@ -8,7 +8,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import closing
@@ -20,8 +19,8 @@ from websockets.sync.client import connect as ws_connect
 
 from accounts.services import tokens_issue
 from accounts.tests.factories import make_driver, make_passenger
-from locations.tests.helpers import MONAS, north_of
 from gateway.management.commands.runstack import Command as RunStack
+from locations.tests.helpers import MONAS, north_of
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +115,7 @@ def two_servers(tmp_path):
     processes = [start_server(port, database_url, tmp_path) for port in ports]
     try:
         deadline = time.monotonic() + DEADLINE_S
-        for port, process in zip(ports, processes):
+        for port, process in zip(ports, processes, strict=True):
             wait_until_up(port, process, deadline)
         yield ports, people, tokens
     finally:

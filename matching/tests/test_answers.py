@@ -24,7 +24,7 @@ def reject(client_for, driver):
 
 
 def test_the_first_driver_to_accept_wins_and_the_request_has_a_driver(client_for):
-    winner, other = driver_online(300), driver_online(500)
+    winner, _other = driver_online(300), driver_online(500)
     request = ask_for_ride(client_for(make_passenger()))
 
     response = accept(client_for, winner)

@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from locations.services import location_ingest
-
 from matching import tasks
 from matching.models import Match, RequestStatus, RideRequest
 from matching.tests.helpers import (
@@ -198,7 +197,7 @@ def test_cancelling_twice_answers_200_with_the_cancelled_request(client_for):
 
 
 def test_a_cancelled_request_is_not_dispatched_further(client_for):
-    near, far = driver_online(300), driver_online(1500)
+    _near, far = driver_online(300), driver_online(1500)
     client = client_for(make_passenger())
     request = ask_for_ride(client)
     client.post(f"/api/v1/rides/requests/{request['id']}/cancel")

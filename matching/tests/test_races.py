@@ -26,7 +26,7 @@ def test_two_drivers_accepting_the_same_request_at_once_exactly_one_wins_every_t
         match_ids = [last_proposal(first)["id"], last_proposal(second)["id"]]
 
         responses = at_once(*[lambda d=d, m=m: d.post(f"/api/v1/matches/{m}/accept")
-                              for d, m in zip(drivers, match_ids)])
+                              for d, m in zip(drivers, match_ids, strict=True)])
 
         assert sorted(r.status_code for r in responses) == [200, 409]
         assert [r.json()["error"]["code"] for r in responses if r.status_code == 409] == ["match_not_pending"]
@@ -50,7 +50,7 @@ def test_a_driver_wanted_by_two_requests_dispatched_at_once_never_holds_two_prop
         request_ids = [r.json()["id"] for r in responses]
         offered = Match.objects.filter(driver=driver, request_id__in=request_ids).count()
         assert offered == 1
-        for client, request_id in zip(clients, request_ids):
+        for client, request_id in zip(clients, request_ids, strict=True):
             client.post(f"/api/v1/rides/requests/{request_id}/cancel")  # no_driver answers 409: fine
         assert not Match.objects.filter(driver=driver, holds_driver=True).exists()
 
@@ -61,7 +61,7 @@ def test_one_passenger_posting_two_requests_at_once_gets_one(client_for):
     for _ in range(ROUNDS // 3):
         client = client_for(make_passenger())
 
-        responses = at_once(*[lambda: client.post("/api/v1/rides/requests", request_body(), format="json")] * 2)
+        responses = at_once(*[lambda client=client: client.post("/api/v1/rides/requests", request_body(), format="json")] * 2)
 
         assert sorted(r.status_code for r in responses) == [201, 409]
         assert RideRequest.objects.filter(passenger=client.user, is_open=True).count() == 1
@@ -78,8 +78,9 @@ def test_accept_racing_the_passengers_cancel_ends_consistent(client_for):
         request = ask_for_ride(client)
         match_id = last_proposal(driver)["id"]
 
-        accept, cancel = at_once(lambda: driver_client.post(f"/api/v1/matches/{match_id}/accept"),
-                                 lambda: client.post(f"/api/v1/rides/requests/{request['id']}/cancel"))
+        accept, cancel = at_once(lambda match_id=match_id: driver_client.post(f"/api/v1/matches/{match_id}/accept"),
+                                 lambda client=client, request=request: client.post(
+                                     f"/api/v1/rides/requests/{request['id']}/cancel"))
 
         assert cancel.status_code == 200 and accept.status_code in (200, 409)
         assert RideRequest.objects.get(id=request["id"]).status == RequestStatus.CANCELLED

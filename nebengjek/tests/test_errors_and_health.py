@@ -1,5 +1,6 @@
 """The error shape on the edges, liveness/readiness, schema and docs."""
 import re
+
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 

@@ -314,7 +314,8 @@ def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flush
 def test_the_sweeper_corrects_a_tracking_entry_naming_another_ride(scene):
     scene.started_at_pickup()
     live_sweep()
-    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), "00000000-0000-0000-0000-000000000001")
+    other_ride = "00000000-0000-0000-0000-000000000001"
+    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), other_ride)
 
     live_sweep()
 

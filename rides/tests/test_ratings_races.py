@@ -22,7 +22,7 @@ def test_ratings_of_one_driver_at_the_same_instant_all_count(client_for):
     clients = [client_for(ride.passenger) for ride in rides]
     stars = [1, 2, 3, 4, 5, 5, 5, 5]
 
-    responses = at_once(*[lambda c=c, r=r, s=s: rate(c, r, s) for c, r, s in zip(clients, rides, stars)])
+    responses = at_once(*[lambda c=c, r=r, s=s: rate(c, r, s) for c, r, s in zip(clients, rides, stars, strict=True)])
 
     assert [response.status_code for response in responses] == [201] * 8
     assert rating_of(client_for(driver)) == {"average": 3.75, "count": 8}
@@ -34,7 +34,8 @@ def test_two_people_rating_each_other_at_the_same_instant_both_succeed(client_fo
         ride = make_completed_ride()
         passenger, driver = client_for(ride.passenger), client_for(ride.driver)
 
-        responses = at_once(lambda: rate(passenger, ride, 5), lambda: rate(driver, ride, 4))
+        responses = at_once(lambda passenger=passenger, ride=ride: rate(passenger, ride, 5),
+                            lambda driver=driver, ride=ride: rate(driver, ride, 4))
 
         assert [response.status_code for response in responses] == [201, 201]
 

@@ -11,11 +11,11 @@ from billing.selectors import ledger_findings
 from matching.models import Match, RideRequest
 from nebengjek.models import Event
 from rides import services
-from rides.models import Ride
-from rides.tests.conftest import T0
 from rides.errors import RidesException
+from rides.models import Ride
 from rides.selectors import ride_get_for_output
 from rides.tasks import track_ingest, unattended_sweep
+from rides.tests.conftest import T0
 from rides.unattended import ride_end_unattended
 from tests.reliability.parallel import _on_postgres, at_once
 
@@ -292,8 +292,8 @@ def test_the_driver_ending_while_the_system_ends_completes_the_ride_once(make_sc
         seen_by_driver = ride_get_for_output(scene.ride.id)  # in progress: the driver's end goes to the locks
 
         by_driver, by_system = at_once(
-            lambda: services.ride_end(ride=seen_by_driver, user=seen_by_driver.driver, price_pct=80),
-            lambda: ride_end_unattended(ride_id=seen_by_driver.id))
+            lambda seen=seen_by_driver: services.ride_end(ride=seen, user=seen.driver, price_pct=80),
+            lambda seen=seen_by_driver: ride_end_unattended(ride_id=seen.id))
 
         ride = _ride(scene)
         assert ride.status == "completed"

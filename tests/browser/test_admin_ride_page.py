@@ -58,7 +58,7 @@ def ride_over_rest_along_the_route(stack):
         legs = [haversine_m(*a, *b) for a, b in pairwise(ROUTE)]
         seconds_per_metre = (datetime.now(UTC) - started_from).total_seconds() / sum(legs)
         at = started_from
-        for point, leg in zip(ROUTE[1:], legs):
+        for point, leg in zip(ROUTE[1:], legs, strict=True):
             at += timedelta(seconds=leg * seconds_per_metre)
             position = {"lat": point[0], "lng": point[1], "recorded_at": _iso(at)}
             assert driver.post("/locations", json=position).json() == {"accepted": True}

@@ -10,7 +10,7 @@ Redis database, and talks to it only over HTTP, the socket and the browser. The 
 import os
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -88,7 +88,7 @@ def ride_over_rest_from_request_to_end(stack, pickup):
         assert driver.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
         # Half a minute ago, so the trip below is a plausible speed (the meter drops a jump above 200 km/h).
         started_from = {"lat": pickup[0], "lng": pickup[1],
-                        "recorded_at": _iso(datetime.now(timezone.utc) - timedelta(seconds=30))}
+                        "recorded_at": _iso(datetime.now(UTC) - timedelta(seconds=30))}
         assert driver.post("/locations", json=started_from).json() == {"accepted": True}
         destination = (pickup[0] - ONE_SEGMENT_SOUTH, pickup[1])
         request = passenger.post("/rides/requests", json={
@@ -106,7 +106,7 @@ def ride_over_rest_from_request_to_end(stack, pickup):
         assert ride.status_code == 201, ride.text
         ride_id = ride.json()["id"]
         assert driver.post(f"/rides/{ride_id}/start").status_code == 200
-        arrived = {"lat": destination[0], "lng": destination[1], "recorded_at": _iso(datetime.now(timezone.utc))}
+        arrived = {"lat": destination[0], "lng": destination[1], "recorded_at": _iso(datetime.now(UTC))}
         assert driver.post("/locations", json=arrived).json() == {"accepted": True}
         ended = driver.post(f"/rides/{ride_id}/end").json()
         assert ended["status"] == "completed"

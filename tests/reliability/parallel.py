@@ -1,9 +1,8 @@
 """Run one callable in many real threads released at the same instant; each thread has its own DB connection."""
 import threading
-
-import pytest
 from collections import Counter
 
+import pytest
 from django.db import connections
 
 

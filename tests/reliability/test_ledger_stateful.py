@@ -14,7 +14,16 @@ import time_machine
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
 from rest_framework.test import APIClient
 
 from accounts.services import tokens_issue
@@ -129,7 +138,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self._locate(driver, point, times[0])
         assert driver.post(f"/api/v1/rides/{ride_id}/start", format="json").status_code == 200
         distance = 0.0
-        for metres, at in zip(legs, times[1:]):
+        for metres, at in zip(legs, times[1:], strict=True):
             nxt = (point[0] + metres / METRES_PER_DEGREE_LAT, point[1])
             assert self._locate(driver, nxt, at)  # <= 500 m in 10 s: plausible
             distance += haversine_m(point, nxt)

@@ -1,8 +1,9 @@
 """Redis lost (issue 9, item 6): the app pointed at a private redis-server that is killed and restarted empty.
 
-REDIS_URL, the cache and the channel layer all point at that server (Celery is eager in tests) (its port: RELIABILITY_REDIS_PORT,
-default 6510 + 1; never the machine's Redis). While it is gone every REST operation of the schema either works or
-answers 503 `service_unavailable` in the error shape — never a 500 — and /health/ready answers 503 naming redis.
+REDIS_URL, the cache and the channel layer all point at that server (Celery is eager in tests) (its port:
+RELIABILITY_REDIS_PORT, default 6510 + 1; never the machine's Redis). While it is gone every REST operation of the
+schema either works or answers 503 `service_unavailable` in the error shape — never a 500 — and /health/ready
+answers 503 naming redis.
 After a restart (empty) drivers reappear in nearby from their next location once the live sweeper (beat, every 10 s)
 has re-derived the beacon set from the database, and no ride or rupiah has moved.
 """
@@ -21,7 +22,16 @@ from accounts.tests.factories import make_driver, make_passenger
 from locations.tasks import live_sweep
 from tests.reliability.procs import RedisServer
 from tests.security.test_authorization_matrix import (
-    EXERCISE, OPERATIONS, Owned, Public, assert_error_shape, call, error_code, snapshot, world)  # noqa: F401
+    EXERCISE,
+    OPERATIONS,
+    Owned,
+    Public,
+    assert_error_shape,
+    call,
+    error_code,
+    snapshot,
+    world,  # noqa: F401  (a pytest fixture)
+)
 
 PORT = int(os.environ.get("RELIABILITY_REDIS_PORT", "6510")) + 1
 NEAR = {"lat": -6.2000, "lng": 106.8000}

@@ -11,10 +11,10 @@ An operation the schema lists but EXERCISE does not know fails its test: a new e
 """
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 from django.utils import timezone

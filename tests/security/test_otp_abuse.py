@@ -3,7 +3,6 @@
 Real threads, each with its own HTTP client and database connection, released together by a barrier; the caps
 must hold because they are counted atomically (Redis MULTI for sends, a row lock for wrong tries).
 """
-import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -111,7 +110,8 @@ def test_the_day_cap_holds_across_windows_for_one_number(sms_outbox):
     # when a full window's worth of parallel requests is made in more windows than the day allows
     for window in range(settings.OTP_SENDS_PER_DAY // per_window + 2):
         get_redis().delete(redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn))  # as 15 minutes later
-        responses = run_parallel(per_window, lambda i: post(REQUEST, {"msisdn": msisdn}, ip=f"10.6.{window}.{i + 1}"))
+        responses = run_parallel(per_window,
+                                 lambda i, window=window: post(REQUEST, {"msisdn": msisdn}, ip=f"10.6.{window}.{i + 1}"))
         sent += sum(1 for r in responses if r.status_code == 202)
 
     # then no more than the day cap were ever sent

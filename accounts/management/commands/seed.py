@@ -61,7 +61,10 @@ def _plate(rng, index):
 
 
 class Command(BaseCommand):
-    help = "Create (idempotently) Jakarta drivers online in the live index, passengers with wallet money, and a staff user."
+    help = (
+        "Create (idempotently) Jakarta drivers online in the live index, passengers with wallet money, "
+        "and a staff user."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--drivers", type=int, default=50)

@@ -1,5 +1,6 @@
 """Check the ledger end to end; print a summary; exit non-zero on any mismatch (for cron and CI)."""
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
             f"checked {findings.transactions_checked} transactions, {findings.accounts_checked} accounts, "
             f"{findings.completed_rides_checked} completed rides; sum of all entries: {findings.ledger_total}"
         )
-        sections = [
+        sections: list[tuple[str, list[Any]]] = [
             ("unbalanced or incomplete transactions", findings.unbalanced_transactions),
             ("cached balances that differ from their entries", findings.balance_mismatches),
             ("completed rides without a settlement", findings.unsettled_rides),

@@ -9,6 +9,7 @@ import asyncio
 import os
 import random
 import time
+from typing import Any
 
 import orjson
 from django.core.management.base import BaseCommand
@@ -95,8 +96,9 @@ class Command(BaseCommand):
                               f"per fully used core")
 
     async def _run(self, tokens, options):
-        latencies, errors = [], []
-        window = {"sockets": len(tokens), "connected": 0, "start": asyncio.Event(), "stop_at": float("inf")}
+        latencies: list[float] = []
+        errors: list[str] = []
+        window: dict[str, Any] = {"sockets": len(tokens), "connected": 0, "start": asyncio.Event(), "stop_at": float("inf")}
         tasks = [asyncio.create_task(drive(options["url"], token, options["rate"], window, latencies, errors))
                  for token in tokens]
         await window["start"].wait()  # count only once every socket is connected

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -110,7 +111,7 @@ class Command(BaseCommand):
 
     # --- Redis ---------------------------------------------------------------------------------------------------
     def _start_redis_cluster(self) -> None:
-        server, cli = topology.redis_binaries()
+        server, cli = cast(tuple[str, str], topology.redis_binaries())  # _preflight found both
         children = [Child(f"redis {port}", topology.redis_cluster_node_command(server, port,
                                                                               self.workdir / f"redis-{port}"))
                     for port in self.redis_ports]
@@ -174,7 +175,8 @@ class Command(BaseCommand):
                                   env={**node_env, "PORT": str(node_port), "NODE_NAME": f"node{i}"}))
         config = topology.write_haproxy_config(self.workdir / "haproxy", port=self.port, node_ports=self.node_ports,
                                                readiness_port=self.readiness_port)
-        children.append(Child("balancer", [topology.haproxy_binary(), "-f", str(config), "-db"]))
+        haproxy = cast(str, topology.haproxy_binary())  # _preflight found it
+        children.append(Child("balancer", [haproxy, "-f", str(config), "-db"]))
         runstack = Runstack()
         default, matching = runstack.worker_commands()
         children += [Child("celery worker (default queue)", default, env=env),
@@ -213,8 +215,8 @@ class Command(BaseCommand):
         try:
             while not stop["now"]:
                 now = time.monotonic()
-                self.redis_supervisor.check(now)
-                self.supervisor.check(now)
+                self.redis_supervisor.check(now)  # type: ignore[union-attr]  # started by handle()
+                self.supervisor.check(now)  # type: ignore[union-attr]
                 time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
             pass
@@ -228,7 +230,7 @@ class Command(BaseCommand):
                 supervisor.stop()
         embedded_redis.stop(self.small_redis_process)
         if getattr(self, "pgbouncer", None) is not None:
-            shutil.rmtree(self.pgbouncer.dir, ignore_errors=True)
+            shutil.rmtree(self.pgbouncer.dir, ignore_errors=True)  # type: ignore[union-attr]
 
     # --- readiness -----------------------------------------------------------------------------------------------
     def _serve_readiness(self) -> None:
@@ -281,7 +283,7 @@ class Command(BaseCommand):
         record("rabbitmq", [] if _port_answers(broker.hostname or "127.0.0.1", broker.port or 5672)
                else ["rabbitmq unreachable"])
         record("database", [] if _database_answers(self.database_url) else ["database unreachable"])
-        for child in self.supervisor.children:
+        for child in self.supervisor.children:  # type: ignore[union-attr]  # started by handle()
             if child.name.startswith("node"):
                 continue
             name = child.name.split(" (")[0].replace(" ", "_") + ("_matching" if "matching" in child.name else "")

@@ -87,11 +87,11 @@ class Supervisor:
                 child.start()
 
     def _schedule_restart(self, child: Child, code: int, now: float) -> None:
-        _signal_group(child.process.pid, signal.SIGKILL)  # what it left behind: pool processes, server workers
+        _signal_group(child.process.pid, signal.SIGKILL)  # type: ignore[union-attr]  # left: pool processes, workers
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # its live gauges (open sockets) no longer count
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(child.process.pid)
+            multiprocess.mark_process_dead(child.process.pid)  # type: ignore[union-attr]  # it ran
         healthy = now - child.started_at > self.backoff_max
         child.backoff = self.backoff_initial if healthy or not child.backoff else min(child.backoff * 2,
                                                                                      self.backoff_max)
@@ -103,10 +103,10 @@ class Supervisor:
         """SIGTERM to each child (its own clean shutdown), SIGKILL to its group after the timeout or once it is gone."""
         running = [child for child in self.children if child.exit_code() is None and child.process is not None]
         for child in running:
-            child.process.send_signal(signal.SIGTERM)
+            child.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]  # running: started
         for child in running:
             try:
-                child.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                child.process.wait(timeout=STOP_TIMEOUT_SECONDS)  # type: ignore[union-attr]
             except subprocess.TimeoutExpired:
                 pass
         for child in self.children:

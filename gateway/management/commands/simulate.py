@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
@@ -21,8 +22,7 @@ import websockets
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.management.commands.seed import (DRIVER_MSISDN_PREFIX, PASSENGER_MSISDN_PREFIX, HOTSPOTS,
-                                               jakarta_point)
+from accounts.management.commands.seed import DRIVER_MSISDN_PREFIX, PASSENGER_MSISDN_PREFIX, jakarta_point
 from locations.geo import haversine_m
 
 ARRIVED_M = 25  # close enough to the pickup / destination
@@ -69,10 +69,10 @@ class Client:
     def __init__(self, sim, user, tokens):
         self.sim, self.user, self.id = sim, user, str(user.pk)
         self.access, self.refresh = tokens["access"], tokens["refresh"]
-        self.socket = None
-        self.events = asyncio.Queue()
+        self.socket: Any = None  # the websockets client connection, once connected
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._ids = 0
-        self.pending = {}  # message id -> future of the ack/error
+        self.pending: dict[int, asyncio.Future[Any]] = {}  # message id -> future of the ack/error
 
     async def rest(self, method, path, body=None, expected=(200, 201, 202, 204)):
         for attempt in range(2):
@@ -122,7 +122,7 @@ class Client:
         try:
             await self.socket.send(orjson.dumps({**message, "id": message_id}).decode())
             return await asyncio.wait_for(future, timeout=15) if wait else None
-        except (websockets.ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, websockets.ConnectionClosed):
             self.pending.pop(message_id, None)
             self.sim.stats.errors["ws:no_ack"] += 1
             return None
@@ -136,7 +136,7 @@ class Driver:
     def __init__(self, sim, client, rng, start=None):
         self.sim, self.client, self.rng = sim, client, rng
         self.here = start or jakarta_point(rng)  # from its live position: a jump would be dropped as too fast
-        self.ride = None  # the live ride as last pushed
+        self.ride: Any = None  # the live ride as last pushed
         self.ending = False
 
     async def run(self):
@@ -159,7 +159,7 @@ class Driver:
         while not self.sim.stopped:
             try:
                 event = await asyncio.wait_for(self.client.events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             kind = event.get("type")
             if kind == "match.proposal":
@@ -284,7 +284,7 @@ class Passenger:
                 break
             try:
                 event = await asyncio.wait_for(self.client.events.get(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if self.sim.stopping and not confirmed:
                     break
                 continue

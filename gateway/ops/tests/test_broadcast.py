@@ -5,8 +5,8 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from accounts.tests.factories import make_driver, make_passenger
-from locations.services import beacon_set, location_ingest
 from gateway.ops import tasks
+from locations.services import beacon_set, location_ingest
 from nebengjek.realtime import OPS_GROUP
 
 MONAS = (-6.175392, 106.827153)
@@ -93,8 +93,8 @@ def test_ledger_check_publishes_a_clean_verdict():
 
 def test_a_settlement_is_counted_once_with_its_lag():
     from billing.services import ride_settle
-    from rides.tests.factories import make_in_progress_ride
     from rides.services import ride_end
+    from rides.tests.factories import make_in_progress_ride
 
     ride = make_in_progress_ride()
     before = metric_value('nebengjek_settlements_total{payment_method="cash"}', default=0)

@@ -3,7 +3,6 @@ import json
 import re
 
 import pytest
-
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -90,9 +89,9 @@ def test_snapshot_json_lists_counters_and_layers():
 
 
 def test_server_rendered_counters_use_comma_thousands_separators():
+    from rides import services as ride_services
     from rides.models import Ride
     from rides.tests.factories import make_in_progress_ride
-    from rides import services as ride_services
 
     client, _ = staff_client()
     ride = make_in_progress_ride()

@@ -6,8 +6,8 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from accounts.tests.factories import make_driver, make_passenger
-from locations.services import beacon_set, location_ingest
 from gateway.ops import tasks
+from locations.services import beacon_set, location_ingest
 
 db = database_sync_to_async
 MONAS = (-6.175392, 106.827153)

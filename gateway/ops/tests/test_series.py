@@ -1,19 +1,19 @@
 """The page's charts: requests, completed rides, match rate and mean pickup distance per interval of a time range,
 from the same tables as the counters, bucketed the same way on PostgreSQL and SQLite."""
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from django.test import Client
 
 from accounts.tests.factories import make_passenger
-from matching.models import Match, RequestStatus, RideRequest
 from gateway.ops.selectors import ops_series
 from gateway.ops.tests.test_ops_page import staff_client
+from matching.models import Match, RequestStatus, RideRequest
 from rides import services as ride_services
 from rides.tests.factories import make_confirmed_ride, make_in_progress_ride
 
-NOW = datetime(2026, 12, 6, 10, 0, 30, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 12, 6, 10, 0, 30, tzinfo=UTC)
 
 
 def at(hh_mm_ss):

@@ -1,13 +1,13 @@
 """What the snapshot says about drivers, requests, rides and today's money."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
 from accounts.tests.factories import make_driver
-from locations.services import beacon_set, live_sweep, location_ingest
 from gateway.ops.selectors import ops_day_start, ops_snapshot
+from locations.services import beacon_set, live_sweep, location_ingest
 from rides import services as ride_services
 from rides.tests.factories import make_confirmed_ride, make_in_progress_ride
 
@@ -75,8 +75,8 @@ def test_completed_ride_adds_to_todays_count_gmv_and_fee_revenue():
 
 
 def test_operators_day_starts_at_midnight_in_jakarta():
-    at = datetime(2026, 11, 25, 18, 30, tzinfo=dt_timezone.utc)  # 01:30 on the 26th in Jakarta
+    at = datetime(2026, 11, 25, 18, 30, tzinfo=UTC)  # 01:30 on the 26th in Jakarta
 
     start = ops_day_start(at)
 
-    assert start == datetime(2026, 11, 25, 17, 0, tzinfo=dt_timezone.utc)
+    assert start == datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
