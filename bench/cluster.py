@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import psutil
 import redis
@@ -33,7 +34,7 @@ class SingleRedis:
     def __init__(self, port):
         self.port, self.url = port, f"redis://127.0.0.1:{port}/0"
         self.dir = tempfile.mkdtemp(prefix="nj-bench-redis-")
-        self.process = None
+        self.process: Any = None
 
     def start(self):
         self.process = subprocess.Popen(
@@ -100,7 +101,8 @@ def _load(drivers, positions):
     t = time.time()
     for start in range(0, len(drivers), 2000):
         chunk = drivers[start:start + 2000]
-        results = live.run([live.Call("ingest", *live.ingest_keys_args(d, *positions[d], t)) for d in chunk])
+        results = live.run([live.Call("ingest", *live.ingest_keys_args(d, positions[d][0], positions[d][1], t))
+                            for d in chunk])
         steps = [step for d, result in zip(chunk, results, strict=True)
                  for step in live.placed_steps(d, result, repr(positions[d][0]), repr(positions[d][1]), repr(t))]
         live.run(steps)

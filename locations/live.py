@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import redis
@@ -272,8 +273,8 @@ SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCR
 class Call(NamedTuple):
     """One script call: its name, keys (of one hash slot) and arguments."""
     name: str
-    keys: list
-    args: list
+    keys: Sequence[str]
+    args: Sequence[Any]
 
 
 def run(calls: list[Call], client=None) -> list:
@@ -564,9 +565,9 @@ class LocationFlusher:
         self._first_at = 0.0  # when the oldest update waiting for the next flush arrived
         self._task = None
         self._cluster = live_redis_is_cluster()
-        self._node_clients = {}  # on a cluster: node name -> its own connections
+        self._node_clients: dict[str, aioredis.Redis] = {}  # on a cluster: node name -> its own connections
         # Its own connections, bound to this event loop (one flush in flight needs one).
-        self._client = get_live_redis_async() if self._cluster else aioredis.Redis.from_url(
+        self._client: Any = get_live_redis_async() if self._cluster else aioredis.Redis.from_url(
             settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
             max_connections=2)
 
@@ -643,7 +644,7 @@ class LocationFlusher:
         client = self._client
         if not client.nodes_manager.slots_cache:
             await client.initialize()
-        by_node = {}
+        by_node: dict[str, tuple[Any, list[int]]] = {}
         for index, (slot_key, _, _) in enumerate(items):
             node = client.nodes_manager.get_node_from_slot(_slot(slot_key))
             by_node.setdefault(node.name, (node, []))[1].append(index)

@@ -95,20 +95,20 @@ async def drivers_available_near_async(*, lat: float, lng: float, radius_m: floa
             return drivers
 
 
-def _raise_any(results):
+def _raise_any(results: list[Any]) -> None:
     for result in results:
         if isinstance(result, Exception):
             raise result
 
 
-def _merged(search, found):
+def _merged(search: "_Search", found: list[Any]) -> Any:
     """The regions' answers as one ([ids], ["lat,lng,t"]): a driver found in two regions (a move in flight, a
     ghost not swept yet) counts once, at its latest position. Notes whether a region stopped at `want`."""
     _raise_any(found)
     search.truncated = any(len(ids) >= search.want for ids, _ in found)
     if len(found) == 1:
         return found[0]
-    best = {}
+    best: dict[str, str | None] = {}
     for ids, positions in found:
         for driver_id, position in zip(ids, positions, strict=True):
             kept = best.get(driver_id)
@@ -117,7 +117,7 @@ def _merged(search, found):
     return list(best), list(best.values())
 
 
-def _position_t(position) -> float:
+def _position_t(position: str | None) -> float:
     if position is None:
         return float("-inf")
     parts = position.split(",")
@@ -195,7 +195,7 @@ def user_last_position(*, user_id: UUID | str) -> "LivePosition | None":
     if t is None:
         return None
     return LivePosition(
-        lat=float(lat),  # type: ignore[arg-type]  # lat and lng are written together with t
-        lng=float(lng),  # type: ignore[arg-type]
+        lat=float(lat),  # lat and lng are written together with t
+        lng=float(lng),
         recorded_at=datetime.fromtimestamp(float(t), tz=UTC),
     )

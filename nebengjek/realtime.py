@@ -127,7 +127,7 @@ def _publish(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
         async_to_sync(_group_send_all)(messages)
         return
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
-    pipes = {}
+    pipes: dict[int, Any] = {}
     for group, message in messages:
         channel = f"{prefix}__group__{group}"
         shard = _consistent_hash(channel, len(hosts))

@@ -97,7 +97,7 @@ def reset_async_clients() -> None:
     _async_cluster_clients.clear()
 
 
-_live_clients: dict[tuple[str, str], RedisCluster] = {}
+_live_clients: dict[str, RedisCluster] = {}
 
 
 def live_redis_is_cluster() -> bool:
@@ -114,9 +114,15 @@ def get_live_redis() -> Any:
     url = _live_url()
     if not live_redis_is_cluster():
         return get_redis(url)
-    return _made_once(_live_clients, ("sync", url), lambda: RedisCluster.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-        max_connections=settings.REDIS_MAX_CONNECTIONS))
+    client = _live_clients.get(url)
+    if client is None:
+        with _lock:
+            client = _live_clients.get(url)
+            if client is None:
+                client = _live_clients[url] = RedisCluster.from_url(
+                    url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+                    max_connections=settings.REDIS_MAX_CONNECTIONS)
+    return client
 
 
 def get_live_redis_held() -> Any:

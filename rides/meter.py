@@ -68,7 +68,7 @@ def track_ingest(*, budget_seconds=None) -> int:
         cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor,
                                         count=settings.RIDE_TRACK_INGEST_RIDES)
         if ride_ids:
-            entries = _streams_read(client, ride_ids)  # type: ignore[arg-type]  # decode_responses: str
+            entries = _streams_read(client, ride_ids)
             applied += _apply_and_delete(client, entries, rides_track_append)
             another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
         if time.monotonic() >= deadline:
