@@ -121,6 +121,18 @@ def _object_schemas() -> dict:
                      "cancel_reason": {"type": "string"}, "created_at": DATETIME, "started_at": nullable(DATETIME),
                      "ended_at": nullable(DATETIME), "cancelled_at": nullable(DATETIME)},
                     description="The ride in its REST shape (rides.serializers.RideOutputSerializer)."),
+        "DriverPosition": obj({"lat": {"type": "number"}, "lng": {"type": "number"},
+                               "heading": nullable({"type": "number", "minimum": 0, "maximum": 360}),
+                               "speed_mps": nullable({"type": "number", "minimum": 0}), "recorded_at": DATETIME,
+                               "distance_to_pickup_m": nullable(NON_NEGATIVE_INT),
+                               "eta_to_pickup_s": nullable(NON_NEGATIVE_INT)},
+                              description="The driver's latest accepted position on a live ride; distance and ETA "
+                                          "to pickup (straight line over an average city speed) until the start."),
+        "ChatMessage": obj({"id": UUID, "ride_id": UUID, "sender": {"type": "string", "enum": ["passenger", "driver"]},
+                            "text": {"type": "string", "maxLength": settings.RIDE_CHAT_MAX_CHARS},
+                            "quick_reply": nullable({"type": "string"}), "created_at": DATETIME,
+                            "delivered_at": nullable(DATETIME), "read_at": nullable(DATETIME)},
+                           description="One message of a ride's chat (rides.chat); never a phone number."),
         "ErrorBody": obj({"code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "examples": _error_codes()},
                           "message": {"type": "string"}, "details": {"type": "object"}}),
         "OpsPoint": {"type": "array", "minItems": 4, "maxItems": 4,
@@ -155,6 +167,8 @@ ACK_FIELDS = {
     "reason": {"type": "string", "enum": ["inaccurate", "future", "out_of_order", "too_fast", "no_reference"],
                "description": "location, with accepted false: why the position was dropped."},
     "match": ref("Match"),
+    "message": ref("ChatMessage"),
+    "updated": {**NON_NEGATIVE_INT, "description": "chat.receipt: how many messages it marked."},
     "replayed": {**NON_NEGATIVE_INT, "description": "resume: how many stored events were sent before this ack."},
     "last_seq": {**NON_NEGATIVE_INT, "description": "resume: the seq of the last event replayed (or `after`)."},
 }
@@ -189,12 +203,24 @@ def _messages() -> dict:
                                        "accuracy_m": {"type": "number", "minimum": 0}})),
         "MatchAccept": ("The proposed driver accepts.", _client("match.accept", {"match_id": UUID})),
         "MatchReject": ("The proposed driver declines.", _client("match.reject", {"match_id": UUID})),
+        "ChatSend": ("A chat message to the other side of a ride: `text` (at most RIDE_CHAT_MAX_CHARS) or a "
+                     "`quick_reply` code; from the confirm until 30 minutes after the end; rate-limited.",
+                     _client("chat.send", {"ride_id": UUID},
+                             optional={"text": {"type": "string"}, "quick_reply": {"type": "string"},
+                                       "client_id": {"type": "string", "maxLength": 64,
+                                                     "description": "Idempotency key: a resend is not doubled."}})),
+        "ChatReceipt": ("The other side's messages of a ride up to `message_id` were delivered to, or read by, "
+                        "this user.",
+                        _client("chat.receipt", {"ride_id": UUID, "message_id": UUID,
+                                                 "status": {"type": "string", "enum": ["delivered", "read"]}})),
         # Server -> client: replies
         "Ack": ("The message with this `id` took effect.", _ack()),
         "BeaconAck": ("The beacon took effect.", _ack("active")),
         "LocationAck": ("The position was handled; `accepted` says whether it was used.", _ack("accepted")),
         "MatchAnswerAck": ("The answer took effect; the match as it now is.", _ack("match")),
         "ResumeAck": ("The replay is complete.", _ack("replayed", "last_seq")),
+        "ChatSendAck": ("The chat message is stored and on its way; the message as stored.", _ack("message")),
+        "ChatReceiptAck": ("The receipt is stored.", _ack("updated")),
         "Error": ("A message failed (with its `id`), or a frame could not be read (no `id`); the socket stays open.",
                   obj({"type": _type("error"), "error": ref("ErrorBody")}, optional={"id": CLIENT_ID})),
         # Server -> client: pushes (stored with a seq, replayed by `resume`)
@@ -214,6 +240,20 @@ def _messages() -> dict:
                         _event("ride.updated", {"ride": ref("Ride")})),
         "BeaconUpdated": ("To the driver's sockets: the beacon changed (other device, REST).",
                           _event("beacon.updated", {"active": {"type": "boolean"}})),
+        "RideDriverLocation": ("To the passenger, not stored (no seq): the driver's latest position, from the "
+                               "confirm until the end, at most once every LIVE_TRIP_PUSH_INTERVAL_SECONDS per ride; "
+                               "also sent after a `resume`.",
+                               obj({"type": _type("ride.driver_location"), "ride_id": UUID,
+                                    "driver_position": ref("DriverPosition")})),
+        "RideDriverArrived": ("To both sides: the driver came within LIVE_TRIP_ARRIVAL_RADIUS_M of the pickup (once).",
+                              _event("ride.driver_arrived", {"ride_id": UUID, "driver_arrived_at": DATETIME})),
+        "ChatMessagePush": ("To the other side of the ride: a chat message.",
+                            _event("chat.message", {"message": ref("ChatMessage")})),
+        "ChatReceiptPush": ("To a message's sender: the other side received (`delivered`) or read (`read`) the "
+                            "sender's messages up to `message_id`.",
+                            _event("chat.receipt", {"ride_id": UUID, "message_id": UUID,
+                                                    "status": {"type": "string", "enum": ["delivered", "read"]},
+                                                    "at": DATETIME})),
         "OpsSnapshot": ("Staff sockets only, not stored (no seq): what the operations page draws.",
                         obj({"type": _type("ops.snapshot"), "at": DATETIME,
                              "counters": obj({name: NON_NEGATIVE_INT for name in (
@@ -227,9 +267,11 @@ def _messages() -> dict:
 
 # Operations, from the server's side: it receives the client's messages (each with its replies) and sends pushes.
 RECEIVE = {"Ping": ["Ack"], "Resume": ["ResumeAck"], "Beacon": ["BeaconAck"], "Location": ["LocationAck"],
-           "MatchAccept": ["MatchAnswerAck"], "MatchReject": ["MatchAnswerAck"]}
+           "MatchAccept": ["MatchAnswerAck"], "MatchReject": ["MatchAnswerAck"], "ChatSend": ["ChatSendAck"],
+           "ChatReceipt": ["ChatReceiptAck"]}
 SEND = ["MatchProposal", "MatchAccepted", "MatchConfirmed", "MatchExpired", "MatchCancelled", "RequestUpdated",
-        "RideUpdated", "BeaconUpdated", "OpsSnapshot", "Error"]
+        "RideUpdated", "BeaconUpdated", "RideDriverLocation", "RideDriverArrived", "ChatMessagePush", "ChatReceiptPush",
+        "OpsSnapshot", "Error"]
 
 
 def _operations() -> dict:

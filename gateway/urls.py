@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 
 from gateway import apis, views
 from nebengjek import exceptions
+from rides.urls import share_urlpatterns
 
 handler404 = "nebengjek.exceptions.json_not_found"
 handler500 = "nebengjek.exceptions.json_server_error"
@@ -37,5 +38,6 @@ urlpatterns = [
     re_path(r"^api/", csrf_exempt(exceptions.json_not_found)),  # a POST too: never Django's HTML CSRF page
     path("admin/", admin.site.urls),
     path("ops/", include("gateway.ops.urls")),
+    path("share/", include(share_urlpatterns)),  # the public shared-trip page (rides.share_apis)
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]

@@ -2,6 +2,7 @@
 from accounts.selectors import driver_is_verified
 from locations.sources import LiveSources, live_sources_register
 from matching.selectors import drivers_held_ids
+from rides.live_trip import live_trip_hit, live_trip_hit_async, watch_reconcile
 from rides.selectors import ride_meter_reference, ride_meter_references_in_progress, rides_tracking_wanted
 
 
@@ -14,4 +15,7 @@ def live_sources_wire() -> None:
         tracking_wanted=rides_tracking_wanted,
         held_driver_ids=drivers_held_ids,
         driver_is_verified=driver_is_verified,
+        live_trip_hit=live_trip_hit,
+        live_trip_hit_async=live_trip_hit_async,
+        watched_reconcile=watch_reconcile,
     ))

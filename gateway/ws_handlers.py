@@ -17,6 +17,8 @@ from matching import consumers as matching_consumers
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.inputs import is_json_integer
 from nebengjek.realtime import events_after
+from rides import consumers as rides_consumers
+from rides.live_trip import passenger_latest_message
 
 
 async def ping(consumer, message):
@@ -25,7 +27,8 @@ async def ping(consumer, message):
 
 
 async def resume(consumer, message):
-    """Replay the stored events after `after` (the last seq the client saw), in order, before the ack."""
+    """Replay the stored events after `after` (the last seq the client saw), in order, before the ack; then, for a
+    passenger on a live ride, the driver's latest position (`ride.driver_location`)."""
     after = message.get("after", 0)
     if not is_json_integer(after) or after < 0:
         raise DomainError(CommonError.INVALID_INPUT, "after: A non-negative integer is required.",
@@ -40,6 +43,9 @@ async def resume(consumer, message):
             await consumer.send_event(event.as_message())
         replayed += len(page)
         if len(page) < settings.EVENTS_PAGE_MAX:
+            latest = await database_sync_to_async(passenger_latest_message)(user_id=consumer.user_id)
+            if latest is not None and not consumer.closing:  # a live push, not stored: the driver's position now
+                await consumer.send_json(latest)
             return {"replayed": replayed, "last_seq": page[-1].seq if page else after}
         after = page[-1].seq
 
@@ -51,4 +57,6 @@ HANDLERS = {
     "location": locations_consumers.location,
     "match.accept": matching_consumers.match_accept,
     "match.reject": matching_consumers.match_reject,
+    "chat.send": rides_consumers.chat_send,
+    "chat.receipt": rides_consumers.chat_receipt,
 }

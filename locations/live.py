@@ -81,7 +81,50 @@ end
 # Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
 # the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
 _RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
-INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + _RIDE_STREAM_LUA + """
+# The live trip (rides.live_trip): a driver in drivers:watched (confirm to end) has each accepted position kept as
+# the ride's latest (with heading and speed from the previous position) in the ride's live hash. The watch entry
+# carries the ride's push interval and arrival radius, so an update of a driver on no ride pays one HGET and one
+# argument (ARGV 8, now) more, nothing else. The script returns {1, ride id, passenger id, started, heading, speed,
+# arrived, pickup lat, pickup lng, push} instead of 1 when a push to the passenger is due (push = 1) or the driver
+# has just come within the arrival radius of the pickup before the start (arrived = 1, once per ride). Numbers go back as strings (Lua would
+# truncate them to integers).
+_LIVE_TRIP_LUA = (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\n"
+                  f"local LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n") + """
+local function live_trip(watch, prev, lat, lng, t)
+  local ride, pax, plat, plng, started, interval, radius = string.match(
+    watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
+  local key = LIVE_TRIP .. ride
+  local heading, speed = '', ''
+  if prev[3] and t > tonumber(prev[3]) then
+    local plat0, plng0 = tonumber(prev[1]), tonumber(prev[2])
+    local d = haversine(plat0, plng0, lat, lng)
+    speed = tostring(d / (t - tonumber(prev[3])))
+    if d > 0 then
+      local r = math.pi / 180
+      local y = math.sin((lng - plng0) * r) * math.cos(lat * r)
+      local x = math.cos(plat0 * r) * math.sin(lat * r) - math.sin(plat0 * r) * math.cos(lat * r) * math.cos((lng - plng0) * r)
+      heading = tostring((math.atan2(y, x) / r + 360) % 360)
+    end
+  end
+  local state = redis.call('HMGET', key, 'pushed', 'arrived')
+  redis.call('HSET', key, 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4], 'heading', heading, 'speed', speed)
+  redis.call('EXPIRE', key, LIVE_TRIP_TTL)
+  local now = tonumber(ARGV[9])
+  local arrived = '0'
+  if started == '0' and not state[2] and haversine(lat, lng, tonumber(plat), tonumber(plng)) <= tonumber(radius) then
+    arrived = '1'
+    redis.call('HSET', key, 'arrived', ARGV[9])
+  end
+  local push = '0'
+  if not state[1] or now - tonumber(state[1]) >= tonumber(interval) then
+    push = '1'
+    redis.call('HSET', key, 'pushed', ARGV[9])
+  end
+  if push == '1' or arrived == '1' then return {1, ride, pax, started, heading, speed, arrived, plat, plng, push} end
+  return 1
+end
+"""
+INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + _RIDE_STREAM_LUA + _LIVE_TRIP_LUA + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prev = redis.call('HMGET', KEYS[1], 'lat', 'lng', 't')
@@ -116,6 +159,11 @@ if ride then
   redis.call('XADD', RIDE_STREAM .. ride, 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
              't', ARGV[4])
   redis.call('SADD', KEYS[6], ride)
+end
+local watch = redis.call('HGET', KEYS[11], uid)
+if watch then
+  local hit = live_trip(watch, prev, lat, lng, t)
+  if hit ~= 1 then return hit end
 end
 if placed then return placed end
 return 1
@@ -384,16 +432,26 @@ def region_steps(driver_id: str, put: str, leave: str, lat, lng, t) -> list[Call
     return steps
 
 
-def placed_steps(driver_id: str, result, lat, lng, t) -> list[Call]:
-    """The region steps an ingest result asks for ({1, put, leave}); none for a plain code."""
-    if isinstance(result, list):
+def _is_placed(result: Any) -> bool:
+    """The ingest script placed an available driver: {1, region to put them in, region left} (a live trip's hit is
+    a longer list, rides.live_trip)."""
+    return isinstance(result, list) and len(result) == _PLACED_LEN
+
+
+_PLACED_LEN = 3
+
+
+def placed_steps(driver_id: str, result: Any, lat: Any, lng: Any, t: Any) -> list[Call]:
+    """The region steps an ingest result asks for ({1, put, leave}); none for anything else."""
+    if _is_placed(result):
         return region_steps(driver_id, result[1], result[2], lat, lng, t)
     return []
 
 
-def result_code(result):
-    """The ingest script's result code (its first element when it also named regions)."""
-    return result[0] if isinstance(result, list) else result
+def result_code(result: Any) -> Any:
+    """The ingest script's answer as its callers know it: a result code, or a live trip's hit (a list); a
+    placement's list counts as ACCEPTED (its region steps are the flusher's business)."""
+    return result[0] if _is_placed(result) else result
 
 
 def region_steps_run(steps: list[Call]) -> None:
@@ -497,19 +555,21 @@ def _config_reset(**kwargs):
 _INGEST_KEYS_AFTER_FIRST_LIST = [
     redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
     redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
-    redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_REGIONS]
+    redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_REGIONS, redis_keys.DRIVERS_WATCHED]
 
 
-def ingest_keys_args(user_id, lat, lng, t):
+def ingest_keys_args(user_id, lat, lng, t, now=None):
     keys = [last_position_key(user_id), *_INGEST_KEYS_AFTER_FIRST_LIST]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
-            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN, region_of(lat, lng)]
+            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN, region_of(lat, lng),
+            repr(time.time() if now is None else float(now))]
     return keys, args
 
 
 def ingest(user_id, lat, lng, t):
     """Record one position (sync): the state script, then its region steps. Returns ACCEPTED or a DROPPED_* code
-    (or one of RESTORE_FIRST)."""
+    (or one of RESTORE_FIRST), or for a watched driver's position whose push is due, a list
+    (rides.live_trip.LiveTripHit)."""
     keys, args = ingest_keys_args(user_id, lat, lng, t)
     result = run_one(Call("ingest", keys, args))
     region_steps_run(placed_steps(str(user_id), result, args[1], args[2], args[3]))
@@ -533,20 +593,20 @@ def _packed_head(name: str, keys: tuple, arg_count: int) -> bytes:
 
 
 _INGEST_SHA = SHAS["ingest"]
-# EVALSHA sha 10 <last position key> region-map seen beacon tracking pending positions busy marker regions <uid>
-# <lat> <lng> <t> + ingest_tail + <region>
-_INGEST_HEAD = b"*21\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(10)
+# EVALSHA sha 11 <last position key> region-map seen beacon tracking pending positions busy marker regions watched
+# <uid> <lat> <lng> <t> + ingest_tail + <region> <now>
+_INGEST_HEAD = b"*23\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in _INGEST_KEYS_AFTER_FIRST_LIST)
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 
-def ingest_command(user_id, lat, lng, t, region=None):
+def ingest_command(user_id, lat, lng, t, region=None, now=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once)."""
     uid = str(user_id)
     return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
                      _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), config().ingest_tail,
-                     _bulk(region or region_of(lat, lng))))
+                     _bulk(region or region_of(lat, lng)), _bulk(repr(time.time() if now is None else float(now)))))
 
 
 class LocationFlusher:

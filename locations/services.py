@@ -76,19 +76,33 @@ def location_record(*, user_id: UUID | str, lat: float, lng: float, recorded_at:
     if dropped:
         return dropped
     result = live.ingest(user_id, lat, lng, t)
-    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+    if type(result) is not list and result in live.RESTORE_FIRST:  # rare: the only database read on this path
         result = _restored_then_ingested(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: not dropped
+    if type(result) is list:  # a watched driver's position: the live trip's push or arrival is due
+        result = _live_trip_hit(result, lat, lng, t)  # type: ignore[arg-type]  # t: not dropped
     return location_outcome(result)
 
 
-def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
+def _live_trip_hit(result: list, lat: float, lng: float, t: float) -> int:
+    live_sources().live_trip_hit(result, lat=lat, lng=lng, t=t)
+    return live.ACCEPTED
+
+
+def _live_trip_hit_async(result: list, lat: float, lng: float, t: float) -> int:
+    live_sources().live_trip_hit_async(result, lat=lat, lng=lng, t=t)
+    return live.ACCEPTED
+
+
+def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int | list:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    outcome: int | list = result
     for _ in range(_RESTORES_PER_UPDATE):
         live_reference_restore(user_id=user_id, result=result)
-        result = live.ingest(user_id, lat, lng, t)
-        if result not in live.RESTORE_FIRST:
+        outcome = live.ingest(user_id, lat, lng, t)
+        if isinstance(outcome, list) or outcome not in live.RESTORE_FIRST:
             break
-    return result
+        result = outcome
+    return outcome
 
 
 async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
@@ -98,19 +112,24 @@ async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, 
     if dropped:
         return dropped
     result = await live.flusher().submit(user_id, lat, lng, t)
-    if result in live.RESTORE_FIRST:  # rare: the only database read on this path
+    if type(result) is not list and result in live.RESTORE_FIRST:  # rare: the only database read on this path
         result = await _restored_then_ingested_async(user_id, lat, lng, t, result)  # type: ignore[arg-type]  # t: set
+    if type(result) is list:  # queued for the batched push, never awaited here
+        result = _live_trip_hit_async(result, lat, lng, t)  # type: ignore[arg-type]  # t: set
     return location_outcome(result)
 
 
-async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float, result: int) -> int:
+async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float,
+                                        result: int) -> int | list:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
+    outcome: int | list = result
     for _ in range(_RESTORES_PER_UPDATE):
         await _live_reference_restore_async(user_id=user_id, result=result)
-        result = await live.flusher().submit(user_id, lat, lng, t)
-        if result not in live.RESTORE_FIRST:
+        outcome = await live.flusher().submit(user_id, lat, lng, t)
+        if isinstance(outcome, list) or outcome not in live.RESTORE_FIRST:
             break
-    return result
+        result = outcome
+    return outcome
 
 
 # The state first (a flush), then the driver's own reference (a race with a start or an end); then it is dropped.
@@ -244,8 +263,15 @@ def live_sweep() -> dict[str, int]:
     ghosts = _region_ghosts_remove()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids, client=get_redis())
     tracking_fixed = _tracking_reconcile()
+    watched_fixed = _watched_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "tracking_fixed": tracking_fixed, "flushed": flushed, "ghosts": ghosts}
+            "tracking_fixed": tracking_fixed, "watched_fixed": watched_fixed, "flushed": flushed,
+            "ghosts": ghosts}
+
+
+def _watched_reconcile() -> int:
+    """The live trip's watch list (which drivers' positions reach which passenger) from the database."""
+    return live_sources().watched_reconcile()
 
 
 def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:

@@ -1,5 +1,6 @@
 """What the live state is re-derived from that locations does not own: the meter's durable points (rides), the
-drivers held by a match (matching) and whether a driver is verified (accounts).
+drivers held by a match (matching) and whether a driver is verified (accounts); and where a watched driver's
+position goes (rides' live trip).
 
 locations sits below those domains and never imports them; the edge app registers the providers once Django is
 ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
@@ -38,6 +39,11 @@ class LiveSources:
     tracking_wanted: Callable[..., dict[str, str]]  # (*, lock_ride_ids=None) -> driver id -> ride id
     held_driver_ids: Callable[[Iterable[str] | None], set[str]]  # drivers a match holds (of `ids`, or all)
     driver_is_verified: Callable[..., bool]  # (*, user_id, lock=False)
+    # The live trip (rides): a watched driver's accepted position whose push or arrival is due, from the ingest
+    # script's list answer (sync callers, and the socket's event loop: returns at once), and the sweeper's repair.
+    live_trip_hit: Callable[..., None]  # (result, *, lat, lng, t)
+    live_trip_hit_async: Callable[..., None]  # (result, *, lat, lng, t)
+    watched_reconcile: Callable[[], int]
 
 
 _registered: list[LiveSources] = []

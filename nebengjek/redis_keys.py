@@ -27,6 +27,25 @@ RIDE_TRACK_STREAM_MAXLEN = 50_000  # approximate cap per ride if the meter stops
 # by the meter, atomically, when its stream is empty. No TTL.
 RIDE_TRACK_PENDING = "rides:track:pending:{live}"
 
+# rides: the live trip (rides.live_trip). HASH driver id -> "ride id,passenger id,pickup lat,pickup lng,started 0|1"
+# from the passenger's confirm until the ride ends: the ingest script keeps such a driver's accepted positions in the
+# ride's RIDE_LIVE hash and says when a push to the passenger is due. No TTL; set and cleared after the commits of
+# rides.services (confirm, start, end, cancel), re-derived from the database by the live sweeper.
+DRIVERS_WATCHED = "drivers:watched:{live}"
+# HASH lat, lng, t, heading, speed (the driver's latest accepted position on the ride), pushed (time of the last
+# push), arrived (time the driver came within the arrival radius of the pickup). In the drivers' slot ({live}).
+RIDE_LIVE = "rides:live:{{live}}:{ride_id}"
+RIDE_LIVE_PREFIX = "rides:live:{live}:"  # the same key: the ingest script appends a ride id
+RIDE_LIVE_TTL = 3600  # refreshed on each position; a ride's live hash outlives its end by at most this
+# STRING counter of chat messages one user sent in one ride in the current minute (rides.chat), on the rate
+# counters' Redis (RATE_REDIS_URL). TTL 60 s.
+RIDE_CHAT_RATE = "rides:chat:rate:{ride_id}:{user_id}"
+RIDE_CHAT_RATE_TTL = 60
+
+# locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
+# the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.
+USER_LAST_POSITION = "loc:last:{user_id}"  # HASH lat, lng, t (epoch s, float): latest accepted position of a user
+USER_LAST_POSITION_PREFIX = "loc:last:"  # the same key, as a prefix the Lua scripts append a user id to
 # locations: the live state of users and drivers (settings.LIVE_REDIS_URL; a Redis Cluster with LIVE_REDIS_CLUSTER).
 # All of it is rebuilt from the next beacons/positions and, for the beacon/busy/tracking sets, from the database by
 # the sweeper (locations.tasks.live_sweep) after a flush. Two kinds of hash slot: the users' and drivers' state

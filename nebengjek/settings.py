@@ -240,6 +240,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "matching.models.RequestStatus",
         "MatchStatusEnum": "matching.models.MatchStatus",
         "RideStatusEnum": "rides.models.RideStatus",
+        "ChatReceiptStatusEnum": "rides.chat.RECEIPT_STATUSES",
     },
 }
 
@@ -368,6 +369,15 @@ if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
 # + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
 METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
 METER_DISTANCE_MARGIN_M = env.int("METER_DISTANCE_MARGIN_M", default=2000)
+# The live trip (rides.live_trip): the passenger sees the driver from confirm until the end.
+LIVE_TRIP_PUSH_INTERVAL_SECONDS = env.float("LIVE_TRIP_PUSH_INTERVAL_SECONDS", default=2.0)  # per ride, at most
+LIVE_TRIP_ARRIVAL_RADIUS_M = 100  # the driver "arrived" (ride.driver_arrived) this close to the pickup
+LIVE_TRIP_CITY_SPEED_KMH = 20  # the ETA to pickup: straight-line distance over this average city speed
+RIDE_SHARE_AFTER_END_SECONDS = 30 * 60  # a share link works until the ride's end plus this
+RIDE_CHAT_AFTER_END_SECONDS = 30 * 60  # the ride's chat stays open until its end plus this
+RIDE_CHAT_MAX_CHARS = 500
+RIDE_CHAT_RATE_PER_MINUTE = env.int("RIDE_CHAT_RATE_PER_MINUTE", default=20)  # per sender and ride
+RIDE_CHAT_PAGE_SIZE = 50
 RIDE_TRACK_INGEST_INTERVAL_SECONDS = env.float("RIDE_TRACK_INGEST_INTERVAL_SECONDS", default=1.0)
 RIDE_TRACK_INGEST_RIDES = 500  # rides with pending points read (one pipelined round trip) and applied per batch
 RIDE_TRACK_INGEST_BATCH = 2000  # at most this many entries of one ride's stream per batch

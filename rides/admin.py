@@ -2,15 +2,18 @@
 was pushed about it; find silent drivers' rides; cancel a stuck one. Rides change only through services."""
 from django.conf import settings
 from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html_join
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from nebengjek import display
 from nebengjek.admin import ReadOnlyAdmin, ReadOnlyInline
 from nebengjek.admin_fields import distance_field, money_field, point_field
-from rides import selectors, services
+from rides import chat, selectors, services
 from rides.errors import RidesException
-from rides.models import Rating, Ride, RideStatus, TrackPoint
+from rides.models import ChatMessage, ChatReadAudit, Rating, Ride, RideShare, RideStatus, TrackPoint
 from rides.ratings import rating_comments_hide
 
 MAP_DECIMALS = 6  # about 10 cm: the map needs no more, and the page stays small
@@ -65,9 +68,30 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
         ("Route", {"fields": ["pickup", "destination"]}),
         ("Meter", {"fields": ["distance", "distance_capped", "distance_before_cap_m", "track_last",
                               "track_last_at"]}),
-        ("Times", {"fields": ["created_at", "started_at", "ended_at", "end_reason", "stale_at",
+        ("Times", {"fields": ["created_at", "driver_arrived_at", "started_at", "ended_at", "end_reason", "stale_at",
                               "driver_gone_reported_at", "cancelled_at", "cancelled_by", "cancel_reason"]}),
+        ("Chat", {"fields": ["chat_link"]}),
     ]
+
+    @admin.display(description="chat")
+    def chat_link(self, ride):
+        """The chat is read on its own page, and each read is recorded: it is not shown here."""
+        return format_html('<a href="{}">Read the chat (your read is recorded)</a>',
+                           reverse("admin:rides_ride_chat", args=[ride.pk]))
+
+    def get_urls(self):
+        return [path("<uuid:ride_id>/chat/", self.admin_site.admin_view(self.chat_view), name="rides_ride_chat"),
+                *super().get_urls()]
+
+    def chat_view(self, request, ride_id):
+        """An operator reads a ride's chat (safety disputes); the read is recorded as a ChatReadAudit row."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ride = get_object_or_404(Ride.objects.select_related("driver", "passenger"), pk=ride_id)
+        messages_ = chat.chat_messages_for_operator(ride_id=ride.pk, operator=request.user)
+        context = {**self.admin_site.each_context(request), "title": f"Chat of ride {ride.pk}", "ride": ride,
+                   "chat_messages": messages_, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/rides/ride/chat.html", context)
 
     def get_search_results(self, request, queryset, search_term):
         """A plate typed as written finds that driver's rides only. Django splits a search into words that must
@@ -79,7 +103,8 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Ride._meta.fields] + ["pickup", "destination", "distance", "track_last"]
+        return [field.name for field in Ride._meta.fields] + ["pickup", "destination", "distance", "track_last",
+                                                               "chat_link"]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -187,3 +212,43 @@ class RatingAdmin(ReadOnlyAdmin):
     def hide_comments(self, request, queryset):
         hidden = rating_comments_hide(rating_ids=list(queryset.values_list("id", flat=True)), operator=request.user)
         self.message_user(request, f"Hid {hidden} comment(s).", messages.SUCCESS)
+
+
+@admin.register(ChatReadAudit)
+class ChatReadAuditAdmin(ReadOnlyAdmin):
+    """Who read which ride's chat, and when (recorded by the ride's chat page)."""
+
+    list_display = ["read_at", "operator", "ride", "messages"]
+    search_fields = ["=ride__id", "operator__msisdn"]
+    list_select_related = ["operator"]
+    ordering = ["-read_at"]
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdmin):
+    """Chat messages without their text: who sent what kind of message when, and the receipts. The text is read on
+    the ride's chat page only, where each read is recorded."""
+
+    fields = ["id", "ride", "sender_side", "quick_reply", "created_at", "delivered_at", "read_at", "read_the_chat"]
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
+    list_display = ["created_at", "ride", "sender_side", "quick_reply", "delivered_at", "read_at"]
+    search_fields = ["=ride__id"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
+
+    @admin.display(description="text")
+    def read_the_chat(self, message):
+        return format_html('<a href="{}">Read the chat (your read is recorded)</a>',
+                           reverse("admin:rides_ride_chat", args=[message.ride_id]))
+
+
+@admin.register(RideShare)
+class RideShareAdmin(ReadOnlyAdmin):
+    """Passengers' share links (the token is never stored, only its hash, which is not shown)."""
+
+    fields = ["id", "ride", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields  # type: ignore[assignment]  # flat field names
+    list_display = ["created_at", "ride", "created_by", "revoked_at"]
+    search_fields = ["=ride__id"]
+    list_select_related = ["created_by"]
+    ordering = ["-created_at"]

@@ -6,7 +6,8 @@ from rest_framework.views import APIView
 
 from rides import services
 from rides.selectors import ride_get_visible, ride_list_for_user
-from rides.serializers import RideCancelInputSerializer, RideEndInputSerializer, RideOutputSerializer
+from rides.serializers import (RideCancelInputSerializer, RideDetailOutputSerializer, RideEndInputSerializer,
+                               RideOutputSerializer)
 from rides.unattended import ride_report_driver_gone
 
 
@@ -20,9 +21,9 @@ class RideListApi(ListAPIView):
 
 
 class RideDetailApi(APIView):
-    @extend_schema(responses={200: RideOutputSerializer})
+    @extend_schema(responses={200: RideDetailOutputSerializer})
     def get(self, request, ride_id):
-        return Response(RideOutputSerializer(ride_get_visible(ride_id=ride_id, user=request.user)).data)
+        return Response(RideDetailOutputSerializer(ride_get_visible(ride_id=ride_id, user=request.user)).data)
 
 
 class RideStartApi(APIView):

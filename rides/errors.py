@@ -12,6 +12,14 @@ class RidesError(ErrorCode):
     INVALID_PRICE_PCT = ("invalid_price_pct", 400, "price_pct must be an integer from 1 to 100.")
     ALREADY_RATED = ("already_rated", 409, "You have already rated this ride.")
     RATING_WINDOW_CLOSED = ("rating_window_closed", 409, "The time to rate this ride has passed.")
+    CHAT_CLOSED = ("chat_closed", 409, "This ride's chat is closed: it opens at the confirm and closes 30 minutes "
+                                       "after the ride ends.")
+    CHAT_RATE_LIMITED = ("chat_rate_limited", 429, "Too many chat messages; wait a moment.")
+    INVALID_CHAT_MESSAGE = ("invalid_chat_message", 400, "Send either a text of 1 to 500 characters or a known "
+                                                         "quick_reply.")
+    CHAT_MESSAGE_NOT_FOUND = ("chat_message_not_found", 404, "No such message in this ride's chat.")
+    SHARE_CLOSED = ("share_closed", 409, "This ride can no longer be shared: it ended more than 30 minutes ago.")
+    SHARE_NOT_FOUND = ("share_not_found", 404, "This trip link does not exist, has expired or was revoked.")
 
 
 class RidesException(DomainError):
@@ -40,4 +48,9 @@ OPERATION_ERRORS = {
     "RideReportDriverGoneApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.INVALID_RIDE_STATE),
     "RideRateApi": (*_RIDE, RidesError.INVALID_RIDE_STATE, RidesError.RATING_WINDOW_CLOSED,
                     RidesError.ALREADY_RATED),
+    "RideMessageListApi": (*_RIDE, RidesError.INVALID_CHAT_MESSAGE, RidesError.CHAT_CLOSED,
+                           RidesError.CHAT_RATE_LIMITED),
+    "RideMessageReceiptApi": (*_RIDE, RidesError.INVALID_CHAT_MESSAGE, RidesError.CHAT_MESSAGE_NOT_FOUND),
+    "RideShareCreateApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.SHARE_CLOSED),
+    "RideShareRevokeApi": (*_RIDE, RidesError.NOT_THE_PASSENGER, RidesError.SHARE_NOT_FOUND),
 }

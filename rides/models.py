@@ -154,3 +154,62 @@ class Rating(models.Model):
 
     def __str__(self):
         return f"{self.stars}★ by the {self.rater_side} of ride {self.ride_id}"
+
+
+class ChatSide(models.TextChoices):
+    PASSENGER = "passenger"
+    DRIVER = "driver"
+
+
+class ChatMessage(models.Model):
+    """One message between a ride's passenger and driver (rides/chat.py). Only the two of them read it over the API;
+    an operator reads it in the admin, and every such read is recorded (ChatReadAudit)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ride = models.ForeignKey(Ride, on_delete=models.PROTECT, related_name="chat_messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    sender_side = models.CharField(max_length=9, choices=ChatSide.choices)
+    text = models.TextField()
+    quick_reply = models.CharField(max_length=32, blank=True)  # the code when sent as a quick reply
+    client_id = models.CharField(max_length=64, blank=True)  # the sender's idempotency key: a resend is not doubled
+    created_at = models.DateTimeField(db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ride", "sender", "client_id"], condition=~Q(client_id=""),
+                                    name="chat_message_client_id_once"),
+        ]
+        indexes = [models.Index(fields=["ride", "created_at", "id"], name="chat_message_ride_order")]
+
+    def __str__(self):
+        return f"{self.sender_side} at {self.created_at:%H:%M:%S}"
+
+
+class ChatReadAudit(models.Model):
+    """An operator read a ride's chat (the admin's chat page): who, which ride, when. Append-only."""
+
+    id = models.BigAutoField(primary_key=True)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ride = models.ForeignKey(Ride, on_delete=models.PROTECT, related_name="chat_reads")
+    messages = models.PositiveIntegerField()  # how many messages the page showed
+    read_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"chat of ride {self.ride_id} read by {self.operator_id}"
+
+
+class RideShare(models.Model):
+    """A passenger's share link (rides/share.py): the token is stored hashed; the link works until revoked or until
+    the ride's end plus RIDE_SHARE_AFTER_END_SECONDS."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ride = models.ForeignKey(Ride, on_delete=models.PROTECT, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"share of ride {self.ride_id}"

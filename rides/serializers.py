@@ -53,8 +53,8 @@ class RideOutputSerializer(serializers.ModelSerializer):
         model = Ride
         fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
                   "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
-                  "end_reason", "stale_at", "driver_gone_reported_at", "created_at", "started_at", "ended_at",
-                  "cancelled_at"]
+                  "end_reason", "stale_at", "driver_gone_reported_at", "driver_arrived_at", "created_at", "started_at",
+                  "ended_at", "cancelled_at"]
 
     def get_pickup(self, ride) -> PointSerializer:
         return {"lat": ride.pickup_lat, "lng": ride.pickup_lng}
@@ -77,6 +77,31 @@ class RideOutputSerializer(serializers.ModelSerializer):
             "driver_payout": ride.driver_payout,
             "currency": "IDR",
         }
+
+
+class DriverPositionSerializer(serializers.Serializer):
+    """The driver's latest accepted position on a live ride (`ride.driver_location` and the ride's detail)."""
+    lat = serializers.FloatField()
+    lng = serializers.FloatField()
+    heading = serializers.FloatField(allow_null=True, help_text="Degrees clockwise from north; null when unknown.")
+    speed_mps = serializers.FloatField(allow_null=True, help_text="From the previous position; null when unknown.")
+    recorded_at = serializers.DateTimeField()
+    distance_to_pickup_m = serializers.IntegerField(allow_null=True, help_text="Straight line; null after the start.")
+    eta_to_pickup_s = serializers.IntegerField(
+        allow_null=True, help_text="Straight-line distance over LIVE_TRIP_CITY_SPEED_KMH; null after the start.")
+
+
+class RideDetailOutputSerializer(RideOutputSerializer):
+    """GET /api/v1/rides/{id}: the ride, the driver's arrival and, while it is live, the driver's latest position."""
+    driver_position = serializers.SerializerMethodField()
+
+    class Meta(RideOutputSerializer.Meta):
+        fields = [*RideOutputSerializer.Meta.fields, "driver_position"]
+
+    def get_driver_position(self, ride) -> DriverPositionSerializer(allow_null=True):
+        from rides.live_trip import driver_position_get
+
+        return driver_position_get(ride)
 
 
 class RideEndInputSerializer(serializers.Serializer):

@@ -19,9 +19,9 @@ from locations.geo import haversine_m
 from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
-from rides import fare, meter
+from rides import fare, live_trip, meter
 from rides.errors import RidesError, RidesException, ride_status_words
-from rides.events import ride_updated_send_on_commit
+from rides.events import ride_driver_arrived_send_on_commit, ride_updated_send_on_commit
 from rides.meter import StreamPoint
 from rides.models import Ride, RideEndReason, RideStatus, TrackPoint
 from rides.selectors import ride_get_for_output
@@ -106,7 +106,21 @@ def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
     )
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
+    live_trip.watch_on_commit(ride)
     return ride
+
+
+def ride_driver_arrived(*, ride_id: UUID | str, at: datetime) -> bool:
+    """The driver came within LIVE_TRIP_ARRIVAL_RADIUS_M of the pickup before the start (rides.live_trip): store
+    the time once and tell both sides (`ride.driver_arrived`). Returns False when it was stored already or the ride
+    is not waiting for its driver any more."""
+    with transaction.atomic():
+        arrived = Ride.objects.filter(pk=ride_id, status=RideStatus.DRIVER_EN_ROUTE,
+                                      driver_arrived_at__isnull=True).update(driver_arrived_at=at)
+        if arrived:
+            ride = Ride.objects.only("id", "driver_id", "passenger_id").get(pk=ride_id)
+            ride_driver_arrived_send_on_commit(ride=ride, at=at)
+    return bool(arrived)
 
 
 def ride_start(*, ride: Ride, user: "User") -> Ride:
@@ -134,6 +148,7 @@ def ride_start(*, ride: Ride, user: "User") -> Ride:
                                   recorded_at=driver_position.recorded_at, segment_m=0)
         ride = ride_get_for_output(ride.pk)
         ride_updated_send_on_commit(ride)
+        live_trip.watch_on_commit(ride, started=True)
     return ride
 
 
@@ -192,6 +207,7 @@ def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_p
     _release_request_and_match(request=request, match=match)
     ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
+    live_trip.unwatch_on_commit(ride)
     _free_driver_on_commit(ride.driver_id)
     _settle_on_commit(ride.pk)
     return ride
@@ -212,6 +228,7 @@ def ride_cancel(*, ride: Ride, by: str = Actor.OPERATOR, reason: str = "") -> Ri
         ride = ride_get_for_output(ride.pk)
         ride.request = request  # the released request, as matching left it: callers need not re-read it
         ride_updated_send_on_commit(ride)
+        live_trip.unwatch_on_commit(ride)
         _free_driver_on_commit(ride.driver_id)
     return ride
 

@@ -18,6 +18,7 @@ from gateway.ws_handlers import HANDLERS
 from locations.events import BEACON_UPDATED
 from matching import events as matching_events
 from nebengjek.realtime import send_event_on_commit
+from rides import chat, live_trip
 from rides.events import RIDE_UPDATED
 
 ASYNCAPI_3_SCHEMA = Path(__file__).with_name("asyncapi-3.0.0.schema.json")
@@ -96,7 +97,8 @@ def test_every_handled_client_message_type_is_documented():
 def test_every_pushed_event_type_is_documented_as_a_server_message():
     pushed = {matching_events.MATCH_PROPOSAL, matching_events.MATCH_ACCEPTED, matching_events.MATCH_CONFIRMED,
               matching_events.MATCH_EXPIRED, matching_events.MATCH_CANCELLED, matching_events.REQUEST_UPDATED,
-              RIDE_UPDATED, BEACON_UPDATED, SNAPSHOT_TYPE, "ack", "error"}
+              RIDE_UPDATED, BEACON_UPDATED, SNAPSHOT_TYPE, "ack", "error", live_trip.DRIVER_LOCATION,
+              live_trip.DRIVER_ARRIVED, chat.CHAT_MESSAGE, chat.CHAT_RECEIPT}
 
     assert message_types(server_message_names()) == pushed
 

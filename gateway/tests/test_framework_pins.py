@@ -154,10 +154,10 @@ def _redis_py_packing(*args) -> bytes:
 def test_the_hand_packed_ingest_command_is_byte_identical_to_redis_pys_packing(user_id, lat, lng, t):
     from locations import live
 
-    keys, args = live.ingest_keys_args(user_id, lat, lng, t)
+    keys, args = live.ingest_keys_args(user_id, lat, lng, t, now=t + 0.5)
     sha = hashlib.sha1(live.INGEST_LUA.encode()).hexdigest()
     expected = _redis_py_packing("EVALSHA", sha, len(keys), *keys, *args)
-    assert live.ingest_command(user_id, lat, lng, t) == expected, (
+    assert live.ingest_command(user_id, lat, lng, t, now=t + 0.5) == expected, (
         "locations/live.py ingest_command packs a different EVALSHA than redis-py's pack_command for the same "
         "arguments (ingest_keys_args): fix _INGEST_HEAD / _INGEST_KEYS_AFTER_FIRST / ingest_tail to match")
 

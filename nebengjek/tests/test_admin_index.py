@@ -27,7 +27,7 @@ def test_the_admin_index_names_every_model_in_plain_english(operator_client):
         "Users", "Driver profiles", "OTP challenges", "Sign-in sessions",
         "Driver beacons",
         "Ride requests", "Matches",
-        "Rides", "Track points", "Ratings",
+        "Rides", "Track points", "Ratings", "Chat messages", "Chat read audits", "Ride shares",
         "Ledger accounts", "Ledger transactions", "Ledger entries", "Top-ups", "Ride money",
         "Pushed events", "Event cursors",
         "Groups", "Blacklisted Tokens", "Outstanding Tokens",  # django.contrib.auth's and simplejwt's

@@ -53,5 +53,5 @@ def test_schema_names_the_shapes_shared_with_the_pushes(tmp_path):
     shared = ["RideRequest", "Match", "Proposal", "MatchOutcome", "RideOutput", "EventPage", "EventMessage"]
     assert [name for name in shared if name not in components] == []
     assert sorted(components["EventMessage"]["discriminator"]["mapping"]) == [
-        "beacon.updated", "match.accepted", "match.cancelled", "match.confirmed", "match.expired", "match.proposal",
-        "request.updated", "ride.updated"]
+        "beacon.updated", "chat.message", "chat.receipt", "match.accepted", "match.cancelled", "match.confirmed",
+        "match.expired", "match.proposal", "request.updated", "ride.driver_arrived", "ride.updated"]

@@ -136,6 +136,25 @@ def completed_ride(w):
     return {"ride_id": ride.id}
 
 
+CHAT_MESSAGE_ID = uuid.UUID("5e2f3c4d-0000-4000-8000-00000000c4a7")
+
+
+def ride_with_a_drivers_message(w):
+    from rides.models import ChatMessage
+
+    ride = _ride(w, RideStatus.DRIVER_EN_ROUTE)
+    ChatMessage.objects.create(id=CHAT_MESSAGE_ID, ride=ride, sender=w.driver, sender_side="driver",
+                               text="I'm on my way.", created_at=timezone.now())
+    return {"ride_id": ride.id}
+
+
+def shared_ride(w):
+    from rides.share import ride_share_create
+
+    ride = _ride(w, RideStatus.DRIVER_EN_ROUTE)
+    return {"ride_id": ride.id, "share_id": ride_share_create(ride=ride, user=w.passenger).share.pk}
+
+
 # --- the table ------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -205,6 +224,13 @@ EXERCISE = {
                                                                   counterpart_refused=True),
     ("GET", "/api/v1/rides/{ride_id}/receipt"): Owned(completed_ride, "passenger"),
     ("POST", "/api/v1/rides/{ride_id}/rating"): Owned(completed_ride, "driver", {"stars": 5}),
+    ("GET", "/api/v1/rides/{ride_id}/messages"): Owned(ride_with_a_drivers_message, "passenger"),
+    ("POST", "/api/v1/rides/{ride_id}/messages"): Owned(live_ride, "passenger", {"text": "At the gate"}),
+    ("POST", "/api/v1/rides/{ride_id}/messages/receipt"): Owned(
+        ride_with_a_drivers_message, "passenger", {"message_id": str(CHAT_MESSAGE_ID), "status": "read"}),
+    ("POST", "/api/v1/rides/{ride_id}/share"): Owned(live_ride, "passenger", {}, counterpart_refused=True),
+    ("DELETE", "/api/v1/rides/{ride_id}/share/{share_id}"): Owned(shared_ride, "passenger",
+                                                                  counterpart_refused=True),
 }
 
 
@@ -223,6 +249,8 @@ def call(user, method, path, case):
     api = client(user)
     if method == "GET":
         return api.get(path, **extra)
+    if method == "DELETE":
+        return api.delete(path, **extra)
     return getattr(api, method.lower())(path, body if body is not None else {}, format="json", **extra)
 
 
@@ -247,8 +275,9 @@ def assert_error_shape(response):
 def snapshot():
     """Every row a request, match, ride or the ledger holds: a refused call must leave all of it unchanged."""
     from billing.models import LedgerEntry, LedgerTransaction
+    from rides.models import ChatMessage, RideShare
 
-    tables = [RideRequest, Match, Ride, LedgerTransaction, LedgerEntry]
+    tables = [RideRequest, Match, Ride, LedgerTransaction, LedgerEntry, ChatMessage, RideShare]
     return {model.__name__: sorted(json.dumps(row, sort_keys=True, default=str) for row in model.objects.values())
             for model in tables}
 

@@ -18,7 +18,10 @@ from hypothesis import strategies as st
 from accounts.services import tokens_issue
 from accounts.tests.factories import make_driver, make_passenger
 
-TYPES = ["ping", "resume", "beacon", "location", "match.accept", "match.reject"]
+TYPES = ["ping", "resume", "beacon", "location", "match.accept", "match.reject", "chat.send", "chat.receipt"]
+# Stands for the id of a ride between two other users (made by the `tokens` fixture): the fuzzing users may not read
+# or write its chat, whatever they send.
+FOREIGN_RIDE = "00000000-f0e1-4000-8000-00000000f0e1"
 REPLY_TIMEOUT = 5
 NO_ID_ERRORS = {"malformed_json", "message_too_large", "invalid_message"}
 
@@ -36,6 +39,10 @@ typed_messages = st.fixed_dictionaries(
         "lat": coordinate, "lng": coordinate, "active": junk, "match_id": st.uuids().map(str) | junk,
         "after": st.integers(-5, 2**63) | junk, "recorded_at": st.datetimes().map(lambda d: d.isoformat()) | junk,
         "accuracy_m": st.floats(-10, 1e6, allow_nan=False) | junk,
+        "ride_id": st.just(FOREIGN_RIDE) | st.uuids().map(str) | junk, "text": st.text(max_size=600) | junk,
+        "quick_reply": st.sampled_from(["on_my_way", "thanks", "call_me"]) | junk,
+        "message_id": st.uuids().map(str) | junk, "status": st.sampled_from(["delivered", "read", "seen"]) | junk,
+        "client_id": st.text(max_size=70) | junk,
     },
 )
 recorded_at = st.datetimes().map(lambda d: d.isoformat() + "Z") | st.datetimes().map(lambda d: d.isoformat()) | junk
@@ -46,6 +53,11 @@ nearly_valid = st.one_of(
     st.fixed_dictionaries({"type": st.just("resume"), "id": ids, "after": st.integers(-3, 2**63) | junk}),
     st.fixed_dictionaries({"type": st.sampled_from(["match.accept", "match.reject"]), "id": ids,
                            "match_id": st.uuids().map(str) | junk}),
+    st.fixed_dictionaries({"type": st.just("chat.send"), "id": ids, "ride_id": st.just(FOREIGN_RIDE)},
+                          optional={"text": st.text(max_size=600) | junk,
+                                    "quick_reply": st.sampled_from(["on_my_way", "nope"]) | junk}),
+    st.fixed_dictionaries({"type": st.just("chat.receipt"), "id": ids, "ride_id": st.just(FOREIGN_RIDE),
+                           "message_id": st.uuids().map(str), "status": st.sampled_from(["delivered", "read"])}),
 )
 frames = st.one_of(
     nearly_valid.map(lambda m: ("text", json.dumps(m))),
@@ -85,9 +97,11 @@ def assert_well_formed_error(reply):
     assert error["code"] != "server_error", reply
 
 
-async def fuzz(token, batch):
+async def fuzz(token, batch, foreign_ride=FOREIGN_RIDE):
     from nebengjek.asgi import application
 
+    batch = [(kind, payload.replace(FOREIGN_RIDE, foreign_ride) if kind == "text" else payload)
+             for kind, payload in batch]
     socket = WebsocketCommunicator(application, "/ws/", headers=[(b"authorization", f"Bearer {token}".encode())])
     connected, _ = await socket.connect(timeout=REPLY_TIMEOUT)
     assert connected
@@ -118,11 +132,28 @@ def tokens(settings):
     return [tokens_issue(user=driver)["access"], tokens_issue(user=passenger)["access"]]
 
 
+@pytest.fixture
+def foreign_ride():
+    """A ride of two other users, with one message in its chat."""
+    from rides.chat import chat_message_send
+    from rides.tests.factories import make_confirmed_ride
+
+    ride = make_confirmed_ride()
+    chat_message_send(ride_id=ride.pk, user_id=ride.passenger_id, text="only for my driver")
+    return str(ride.pk)
+
+
 @settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(batch=st.lists(frames, min_size=1, max_size=12), as_driver=st.booleans())
-def test_every_bad_message_is_answered_with_an_error_and_the_socket_survives(tokens, batch, as_driver):
-    async_to_sync(fuzz)(tokens[0] if as_driver else tokens[1], batch)
+def test_every_bad_message_is_answered_with_an_error_and_the_socket_survives(tokens, foreign_ride, batch,
+                                                                             as_driver):
+    from rides.models import ChatMessage
+
+    async_to_sync(fuzz)(tokens[0] if as_driver else tokens[1], batch, foreign_ride)
+
+    assert list(ChatMessage.objects.values_list("text", "delivered_at", "read_at")) == [
+        ("only for my driver", None, None)]
 
 
 def test_a_burst_of_garbage_without_ids_gets_one_error_each_and_the_socket_survives(tokens):
