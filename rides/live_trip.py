@@ -250,7 +250,7 @@ def watch_reconcile() -> int:
     fix = {driver: value for driver, value in wanted.items() if present.get(driver) != value}
     gone = [driver for driver in present if driver not in wanted]
     if fix:
-        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)  # type: ignore[arg-type]  # str keys and values
+        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)
     if gone:
         client.hdel(redis_keys.DRIVERS_WATCHED, *gone)
     return len(fix) + len(gone)
