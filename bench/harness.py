@@ -6,7 +6,7 @@
     python -m bench --only 1,5 --servers uvicorn,daphne
 
 Scenarios (issue 8): 1 location ingest, 2 nearby search, 3 dispatch, 4 settlement, 5 idle sockets; 6 = 1 and 5
-under both daphne and uvicorn. docs/benchmarks.md says what each measures and how to read the report.
+under both daphne and uvicorn; 7 city peak, whole rides at rising rates (issue 22). docs/benchmarks.md says what each measures and how to read the report.
 """
 import argparse
 import os
@@ -440,6 +440,8 @@ class Bench:
                     self.guarded("4", self.run_optional, "settlement", run_no)
                 if 6 in only:
                     self.guarded("6", self.scenario_cluster, run_no)
+                if 7 in only:
+                    self.guarded("7", self.run_citypeak, run_no)
         finally:
             self.machine_meter.stop()
             self.stack.stop()
@@ -480,6 +482,11 @@ class Bench:
         finally:
             self.stack.stop_server()
 
+    def run_citypeak(self, run_no):
+        from bench import citypeak
+
+        citypeak.scenario_citypeak(self, run_no)
+
     def run_optional(self, name, run_no):
         from bench import scenarios_more
 
@@ -504,7 +511,7 @@ def parse(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 short run of each scenario (< 2 minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness works (seconds)")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="scenarios to run, e.g. 1,5")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 1,5")
     parser.add_argument("--servers", default=None,
                         help="servers for scenarios 1 and 5 (default uvicorn,daphne,bare; --quick: uvicorn); "
                              "bare = the reference handler bench/bare.py (scenario 1 only)")
@@ -527,6 +534,14 @@ def parse(argv):
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument("--cluster-drivers", type=int, default=20_000, help="drivers in scenario 6")
     parser.add_argument("--cluster-sockets", type=int, default=500, help="concurrent senders in scenario 6")
+    parser.add_argument("--city-drivers", type=int, default=400, help="driver sockets in scenario 7")
+    parser.add_argument("--city-passengers", type=int, default=1200, help="passengers in scenario 7")
+    parser.add_argument("--city-rates", default=None,
+                        help="whole rides offered per s, in order (default 10,20,40,60; --quick 10,20,40)")
+    parser.add_argument("--city-warmup", type=float, default=3.0)
+    parser.add_argument("--city-duration", type=float, default=15.0, help="metered s per rate")
+    parser.add_argument("--city-drain", type=float, default=20.0, help="s for a rate's rides under way to finish")
+    parser.add_argument("--city-proposal-timeout", type=float, default=30.0)
     parser.add_argument("--loadgens", type=int, default=2, help="load generator processes")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -541,18 +556,24 @@ def parse(argv):
         args.selector_calls, args.idle_sockets, args.rides = 1000, 2000, 1000
         args.dispatch_rates, servers, args.ingest_extra_rates = "20", "uvicorn", ""
         args.nearby_sizes = "100000"  # the target's size only
+        args.city_rates = args.city_rates or "10,20,40"
+        args.city_drain, args.city_proposal_timeout = 10.0, 10.0
+        args.city_warmup, args.city_duration = 2.0, 8.0
     if args.smoke:
         args.runs, args.warmup, args.duration, args.http_duration = 1, 0.5, 1.0, 0.5
         args.drivers, args.idle_sockets, args.selector_calls, args.ingest_rate = 20, 20, 50, 200
         args.ingest_ceiling_rate, args.nearby_sizes, args.http_concurrency = 300, "1000", 2
         args.push_rounds, args.ingest_extra_rates = 2, ""
         args.dispatch_online, args.dispatch_sockets, args.dispatch_rates, args.rides = 50, 5, "5", 20
+        args.city_drivers, args.city_passengers, args.city_rates, args.city_drain = 10, 20, args.city_rates or "2", 5.0
+        args.city_warmup, args.city_duration = 0.5, 2.0
         args.loadgens, args.cluster_drivers, args.cluster_sockets = 1, 200, 20
         args.output = str(stack.OUT / "SMOKE.md")
     args.only = {int(x) for x in args.only.split(",") if x}
     args.servers = [s for s in (args.servers or servers).split(",") if s]
     args.nearby_sizes = [int(x) for x in str(args.nearby_sizes).split(",")]
     args.dispatch_rates = [int(x) for x in str(args.dispatch_rates).split(",")]
+    args.city_rates = [int(x) for x in str(args.city_rates or "10,20,40,60").split(",") if x]
     args.ingest_extra_rates = [int(x) for x in str(args.ingest_extra_rates).split(",") if x]
     return args
 

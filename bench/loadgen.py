@@ -392,7 +392,303 @@ async def run_dispatch(config):
             "proposals_received": proposals["n"], "cpu_s": cpu_used}
 
 
-RUNNERS = {"ingest": run_ingest, "idle": run_idle, "http": run_http, "dispatch": run_dispatch}
+# --- 7. city peak: whole rides ---------------------------------------------------------------------------------
+
+def _iso_to_epoch(text):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class CityDriver:
+    __slots__ = ("index", "sock", "http", "position", "busy", "targeted", "accepting")
+
+    def __init__(self, index, sock, http, position):
+        self.index, self.sock, self.http, self.position = index, sock, http, list(position)
+        self.busy = self.targeted = self.accepting = False
+
+
+async def run_citypeak(config):
+    """Whole rides, open loop, at each phase's rate: a passenger (HTTP) asks for a ride at an idle driver's position;
+    drivers (a socket each, streaming positions) accept every proposal they get; the passenger of the request a
+    driver won confirms, the driver starts the ride (REST), sends a few positions over the socket, ends it (REST),
+    the passenger reads the receipt and rates the driver. Each phase: `warmup` + `duration` s of arrivals, then up to
+    `drain` s for the rides still under way to finish (they count only for the phase's in-flight figures)."""
+    loop = asyncio.get_running_loop()
+    host, port = config["host"], config["port"]
+    proposed: dict[str, float] = {}  # request id -> perf_counter of the first proposal read by any driver
+    proposal_waiters: dict[str, asyncio.Future] = {}  # request id -> future (first proposal)
+    won: dict[str, asyncio.Future] = {}  # request id -> future resolved with the CityDriver whose accept was acked
+    socket_acks: dict[int, asyncio.Future] = {}  # message id -> future (location acks during a ride)
+    stats: dict[str, int] = {}
+
+    def count(key, n=1):
+        stats[key] = stats.get(key, 0) + n
+
+    def on_message(sock, payload):
+        message = orjson.loads(payload)
+        kind = message.get("type")
+        driver = drivers[sock.tag]
+        if kind == "match.proposal":
+            now = time.perf_counter()
+            match = message["match"]
+            request_id = match["request_id"]
+            if request_id not in proposed:
+                proposed[request_id] = now
+                waiter = proposal_waiters.get(request_id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(now)
+            expires = match.get("expires_at")
+            if expires and _iso_to_epoch(expires) <= time.time():
+                count("proposals_after_expiry")
+            if driver.busy or driver.accepting:
+                count("proposals_declined_busy")
+                return
+            pickup = match.get("pickup") or {}
+            if abs(pickup.get("lat", 0) - driver.position[0]) > 1.5e-3 or \
+                    abs(pickup.get("lng", 0) - driver.position[1]) > 1.5e-3:
+                count("proposals_ignored_far")  # the request aimed at another driver, who accepts it
+                return
+            driver.accepting = True
+            message_id = next(MESSAGE_IDS)
+            accepts[message_id] = (driver, request_id)
+            sock.send(orjson.dumps({"type": "match.accept", "id": message_id, "match_id": match["id"]}))
+            return
+        if kind in ("ack", "error"):
+            message_id = message.get("id")
+            accept = accepts.pop(message_id, None)
+            if accept is not None:
+                driver, request_id = accept
+                driver.accepting = False
+                if kind == "ack":
+                    driver.busy = True
+                    future = won.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_result(driver)
+                    else:  # the passenger gave up already: this ride is never confirmed
+                        driver.busy = False
+                        count("accepted_after_passenger_left")
+                else:
+                    code = message.get("error", {}).get("code")
+                    count(f"accept_refused:{code}")
+                    if code == "internal_error":
+                        count("socket_5xx")
+                return
+            waiter = socket_acks.pop(message_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            elif kind == "error":
+                count(f"socket_error:{message.get('error', {}).get('code')}")
+
+    accepts = {}
+    tokens = config["driver_tokens"]
+    sockets, failures = await connect_all({**config, "tokens": tokens}, on_message, range(len(tokens)))
+    by_tag = {sock.tag: sock for sock in sockets}
+    drivers = [CityDriver(i, by_tag.get(i), HttpConnection(host, port, token), position)
+               for i, (token, position) in enumerate(zip(tokens, config["driver_positions"], strict=True))]
+    passengers = [HttpConnection(host, port, token) for token in config["passenger_tokens"]]
+    await asyncio.gather(*(conn.open() for conn in passengers), *(d.http.open() for d in drivers))
+    free_passengers = list(range(len(passengers)))
+    random.Random(7).shuffle(free_passengers)
+    rng = random.Random(11)
+
+    async def http(conn, method, path, body=None):
+        try:
+            status, data = await conn.request(method, path, body)
+        except (OSError, asyncio.IncompleteReadError, ConnectionError):
+            count("http_connection_error")
+            conn.close()
+            await conn.open()
+            return 0, b""
+        if status == 503 and b"dispatch_overloaded" in data:
+            count("http_503_shed")  # the door's graceful refusal, not a server error
+        elif status >= 500:
+            count("http_5xx")
+            count(f"http_{status}:{method} {path.split('/')[3]}")
+        return status, data
+
+    async def socket_call(driver, message, timeout=10.0):
+        message_id = next(MESSAGE_IDS)
+        future = loop.create_future()
+        socket_acks[message_id] = future
+        driver.sock.send(orjson.dumps({**message, "id": message_id}))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            socket_acks.pop(message_id, None)
+            count("socket_ack_timeout")
+            return None
+
+    async def stream_positions(stop):
+        """Idle drivers send their position every `stream_interval` s, spread over the interval."""
+        interval = config.get("stream_interval", 5.0)
+        while not stop.is_set():
+            started = time.perf_counter()
+            for driver in drivers:
+                if stop.is_set():
+                    return
+                if not driver.busy and driver.sock is not None and driver.sock.open:
+                    lat, lng = driver.position
+                    driver.sock.send(orjson.dumps({"type": "location", "lat": lat, "lng": lng, "accuracy_m": 8}))
+                await asyncio.sleep(interval / max(1, len(drivers)))
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - started)))
+
+    async def one_ride(phase_stats, passenger_index, t_offered):
+        conn = passengers[passenger_index]
+        record = phase_stats["record"]
+        target = None
+        idle = [d for d in drivers if not d.busy and not d.targeted and d.sock is not None and d.sock.open]
+        try:
+            if idle:
+                target = rng.choice(idle)
+                target.targeted = True
+                lat = target.position[0] + rng.uniform(-1.5e-4, 1.5e-4)
+                lng = target.position[1] + rng.uniform(-1.5e-4, 1.5e-4)
+            else:
+                lat, lng = rng.uniform(-6.37, -6.09), rng.uniform(106.69, 106.98)
+                record("no_idle_driver_to_aim_at")
+            t0 = time.perf_counter()
+            status, body = await http(conn, "POST", "/api/v1/rides/requests", {
+                "pickup": {"lat": lat, "lng": lng}, "destination": {"lat": lat + 0.02, "lng": lng + 0.01}})
+            if status == 503:
+                record("shed_503")
+                return
+            if status != 201:
+                record(f"create_{status}")
+                return
+            request_id = orjson.loads(body)["id"]
+            proposal = loop.create_future()
+            if request_id in proposed:
+                proposal.set_result(proposed[request_id])
+            proposal_waiters[request_id] = proposal
+            winner = won[request_id] = loop.create_future()
+            try:
+                at = await asyncio.wait_for(asyncio.shield(proposal), config["proposal_timeout"])
+                phase_stats["proposal_latencies"].append(at - t0)
+                driver = await asyncio.wait_for(winner, config["proposal_timeout"])
+            except TimeoutError:
+                record("unmatched" if not proposal.done() else "proposed_not_accepted")
+                await http(conn, "POST", f"/api/v1/rides/requests/{request_id}/cancel", {})
+                return
+            finally:
+                proposal_waiters.pop(request_id, None)
+                won.pop(request_id, None)
+                proposed.pop(request_id, None)
+            try:
+                status, body = await http(conn, "POST", f"/api/v1/rides/requests/{request_id}/confirm", {})
+                if status != 201:
+                    record(f"confirm_{status}")
+                    return
+                ride_id = orjson.loads(body)["id"]
+                status, _ = await http(driver.http, "POST", f"/api/v1/rides/{ride_id}/start", {})
+                if status != 200:
+                    record(f"start_{status}")
+                    await http(conn, "POST", f"/api/v1/rides/{ride_id}/cancel", {})
+                    return
+                for _ in range(config["ride_locations"]):
+                    await asyncio.sleep(config["location_interval"])
+                    driver.position[0] += 4e-5  # ~4.4 m north each time
+                    answer = await socket_call(driver, {"type": "location", "lat": driver.position[0],
+                                                        "lng": driver.position[1], "accuracy_m": 8})
+                    if answer is None or answer.get("type") != "ack":
+                        record("ride_location_not_acked")
+                status, _ = await http(driver.http, "POST", f"/api/v1/rides/{ride_id}/end", {})
+                if status != 200:
+                    record(f"end_{status}")
+                    return
+            finally:
+                driver.busy = False
+            phase_stats["completed_at"].append(time.perf_counter())
+            status, _ = await http(conn, "GET", f"/api/v1/rides/{ride_id}/receipt")
+            if status != 200:
+                record(f"receipt_{status}")
+            status, _ = await http(conn, "POST", f"/api/v1/rides/{ride_id}/rating", {"stars": 5})
+            if status != 201:
+                record(f"rating_{status}")
+            phase_stats["cycle_s"].append(time.perf_counter() - t_offered)
+        except Exception as exc:  # one bad exchange must not end the run
+            record(f"exception:{type(exc).__name__}")
+        finally:
+            if target is not None:
+                target.targeted = False
+            free_passengers.append(passenger_index)
+
+    stop_streaming = asyncio.Event()
+    streamer = asyncio.ensure_future(stream_positions(stop_streaming))
+    phases = []
+    for phase in config["phases"]:
+        stats.clear()
+        outcomes: dict[str, int] = {}
+
+        def record(key, outcomes=outcomes):
+            outcomes[key] = outcomes.get(key, 0) + 1
+
+        phase_stats: dict[str, Any] = {"record": record, "proposal_latencies": [], "completed_at": [], "cycle_s": []}
+        say("READY")
+        await wait_line("GO")
+        rate = phase["rate"]
+        started = time.perf_counter()
+        warm_end, end = started + phase["warmup"], started + phase["warmup"] + phase["duration"]
+        tasks, offered, offered_in_window, cpu_before, cpu_after, stats_before = [], 0, 0, None, None, {}
+        window_latencies_from = None
+        while True:
+            now = time.perf_counter()
+            if now >= end:
+                break
+            if now >= warm_end and cpu_before is None:
+                cpu_before = cpu_seconds()
+                window_latencies_from = len(phase_stats["proposal_latencies"])
+                stats_before = dict(stats)
+            due = int(rate * (now - started))
+            while offered < due:
+                offered += 1
+                in_window = now >= warm_end
+                offered_in_window += in_window
+                if not free_passengers:
+                    record("no_free_passenger")
+                    continue
+                tasks.append(asyncio.ensure_future(one_ride(phase_stats, free_passengers.pop(), now)))
+            await asyncio.sleep(TICK_S)
+        cpu_after = cpu_seconds()
+        in_flight = sum(1 for task in tasks if not task.done())
+        if tasks:
+            await asyncio.wait(tasks, timeout=phase["drain"])
+        still = [task for task in tasks if not task.done()]
+        for task in still:
+            task.cancel()
+        window = [t for t in phase_stats["completed_at"] if warm_end <= t < end]
+        latencies = phase_stats["proposal_latencies"][window_latencies_from or 0:]
+        phases.append({
+            "rate": rate, "window_s": phase["duration"], "offered_in_window": offered_in_window,
+            "completed_in_window": len(window), "completed_total": len(phase_stats["completed_at"]),
+            "in_flight_at_end": in_flight, "not_done_after_drain": len(still),
+            "proposal_latencies": latencies, "outcomes": outcomes,
+            "counts": {k: v - stats_before.get(k, 0) for k, v in stats.items()},
+            "cycle_p50_s": percentiles(phase_stats["cycle_s"]).get("p50"),
+            "loadgen_cpu_s": (cpu_after - cpu_before) if cpu_before is not None else None,
+            "sockets_open": sum(1 for sock in sockets if sock.open),
+            "socket_close_codes": _close_codes(sockets),
+        })
+    stop_streaming.set()
+    streamer.cancel()
+    for sock in sockets:
+        sock.close()
+    for conn in [*passengers, *(d.http for d in drivers)]:
+        conn.close()
+    return {"connected": len(sockets), "connect_failed": len(failures), "connect_failures": failures[:5],
+            "phases": phases}
+
+
+def _close_codes(sockets):
+    codes: dict[str, int] = {}
+    for sock in sockets:
+        if not sock.open:
+            codes[str(sock.close_code)] = codes.get(str(sock.close_code), 0) + 1
+    return codes
+
+
+RUNNERS = {"ingest": run_ingest, "idle": run_idle, "http": run_http, "dispatch": run_dispatch,
+           "citypeak": run_citypeak}
 
 
 def main():

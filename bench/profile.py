@@ -3,6 +3,7 @@
     python -m bench.profile ingest --rate 6000 --seconds 10       # one uvicorn worker, 2,000 sockets
     python -m bench.profile nearby --seconds 8                     # GET /drivers/nearby, 100k drivers
     python -m bench.profile dispatch --seconds 10 --rate 20        # the Celery worker under dispatch
+    python -m bench.profile citypeak --seconds 10 --rate 20        # server workers under whole rides (scenario 7)
 
 Writes bench/out/profile-<name>.txt (collapsed stacks) and prints the top functions by total and by own time.
 """
@@ -62,7 +63,7 @@ def spy(pids, seconds, name):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["ingest", "nearby", "dispatch"])
+    parser.add_argument("what", choices=["ingest", "nearby", "dispatch", "citypeak"])
     parser.add_argument("--rate", type=float, default=6000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--sockets", type=int, default=2000)
@@ -128,6 +129,25 @@ def main():
             time.sleep(options.seconds)
             result = gens.results()[0]
             print(result["latency"], result["requests"] / options.seconds, "req/s")
+        elif options.what == "citypeak":
+            from bench import citypeak
+
+            bench.args.city_rates, bench.args.city_warmup = [int(options.rate)], 3.0
+            bench.args.city_duration, bench.args.city_drain = options.seconds, 5.0
+            procs, outputs = [], []
+            start_server = bench.start_server
+
+            def start_server_spied(server):
+                port = start_server(server)
+                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+                more = spy(server_pids, options.seconds + 25, "citypeak-server")
+                procs.extend(more[0]), outputs.extend(more[1])
+                return port
+
+            bench.start_server = start_server_spied  # type: ignore[method-assign]
+            citypeak.scenario_citypeak(bench, 0)
+            for key, runs in bench.results.items():
+                print(key, {k: v for k, v in runs[0].items() if not isinstance(v, (dict, list))})
         else:
             bench.args.dispatch_rates = [int(options.rate)]
             bench.args.duration = options.seconds

@@ -308,6 +308,11 @@ def _details(bench):
             from bench import scenarios_more
 
             out += getattr(scenarios_more, f"report_{'dispatch' if extra == '3' else 'settlement'}")(bench, keys)
+    city = [(key, runs) for key, runs in bench.results.items() if key[0].split(":")[0] == "7"]
+    if city:
+        from bench import citypeak
+
+        out += citypeak.report_citypeak(bench, city)
     idle = [(key, runs) for key, runs in bench.results.items() if key[0] == "5"]
     if idle:
         out += ["## 5. Idle sockets (and 6. server choice)", "",

@@ -1,12 +1,12 @@
 """The ASGI application: Django for HTTP (behind the nearby fast path), the one user WebSocket `/ws/` for realtime.
 Imported by the entry point nebengjek.asgi once Django is set up."""
-from asgiref.sync import sync_to_async
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.handlers.asgi import ASGIHandler
 
 from gateway.nearby import NearbyFastPath
 from gateway.routing import websocket_urlpatterns
 from gateway.ws_auth import JwtAuthMiddleware, OriginCheckMiddleware
+from nebengjek import sync_pool
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -21,7 +21,7 @@ class OneHopASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_pool.run_sync(self.get_response, request, clean_connections=sync_pool.size() > 1)
 
 
 django_asgi_app = OneHopASGIHandler()

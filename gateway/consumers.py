@@ -28,8 +28,9 @@ from locations.metrics import WS_CONNECTIONS, WS_MESSAGES_THROTTLED, WS_SLOW_CON
 from nebengjek import tracing
 from nebengjek.errors import CommonError, DomainError, SocketError
 from nebengjek.exceptions import backing_service_down
+from nebengjek.metrics import PROPOSALS_DROPPED_EXPIRED
 from nebengjek.middleware import bind_user_id
-from nebengjek.realtime import OPS_GROUP, user_group
+from nebengjek.realtime import OPS_GROUP, proposal_expiry, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,8 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
     store_down = False  # Redis refused the socket's channel at the handshake
     left = False  # the groups were left (websocket_disconnect ran)
     last_seq = 0  # the highest event seq sent on this socket (live or replayed)
-    outbox: collections.deque[tuple[int | None, str]] | None = None  # pushes not yet handed to the server, made at the first push
+    # pushes not yet handed to the server, made at the first push; each (seq, text, expires_at: a proposal's, else None)
+    outbox: collections.deque[tuple[int | None, str, float | None]] | None = None
     outbox_chars = 0
     writer = None  # the task handing the outbox to the server, while there is something to hand
 
@@ -383,8 +385,9 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         await self.send_json(event)
 
     # Pushes: queued per socket, bounded, handed to the server by one writer task at a time -------------------
-    async def push(self, text: str, seq: int | None) -> None:
-        """Queue a push; when more than the limits already wait unsent, the client is not reading: close it."""
+    async def push(self, text: str, seq: int | None, expires_at: float | None = None) -> None:
+        """Queue a push; when more than the limits already wait unsent, the client is not reading: close it.
+        A push with `expires_at` (epoch seconds: a proposal's expiry) is dropped if it is still unsent by then."""
         if self.closing:
             return
         if self.outbox and self.outbox_full(len(text)):
@@ -397,7 +400,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         outbox = self.outbox
         if outbox is None:
             outbox = self.outbox = collections.deque()
-        outbox.append((seq, text))
+        outbox.append((seq, text, expires_at))
         self.outbox_chars += len(text)
         if self.writer is None:
             self.writer = asyncio.ensure_future(self.drain_outbox())
@@ -416,12 +419,15 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
                 async with self.lock:
                     if self.closing:  # closed while this task waited for its turn: nothing more is sent
                         return
-                    seq, text = outbox.popleft()
+                    seq, text, expires_at = outbox.popleft()
                     self.outbox_chars -= len(text)
                     if seq is not None:
                         if seq <= self.last_seq:
                             continue  # already sent by a `resume` replay
                         self.last_seq = seq
+                    if expires_at is not None and time.time() >= expires_at:
+                        PROPOSALS_DROPPED_EXPIRED.inc()  # too late to be answered: the event stays stored
+                        continue
                     await self.send_text(text)
         finally:
             self.writer = None
@@ -455,7 +461,7 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         if "traceparent" in message:
             tracing.push_delivered(event["type"], message["traceparent"], self.user_id, event.get("seq"))
-        await self.push(orjson.dumps(event).decode(), event.get("seq"))
+        await self.push(orjson.dumps(event).decode(), event.get("seq"), proposal_expiry(event))
 
     async def ops_snapshot(self, message):
         """A snapshot from the ops broadcaster, already serialized once for every staff socket."""

@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from matching import selectors, services
+from matching import overload, selectors, services
 from matching.serializers import (
     MatchOutputSerializer,
     RequestCancelInputSerializer,
@@ -28,6 +28,7 @@ def _match_body(match_id, driver) -> dict:
 class RequestCreateApi(APIView):
     @extend_schema(request=RequestCreateInputSerializer, responses={201: RideRequestOutputSerializer})
     def post(self, request):
+        overload.door_check()
         data = RequestCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         pickup, destination = data.validated_data["pickup"], data.validated_data["destination"]

@@ -2,12 +2,11 @@
 gateway/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
 import uuid
 
-from channels.db import database_sync_to_async
-
 from matching import selectors, services
 from matching.serializers import MatchOutputSerializer
 from nebengjek.errors import CommonError, DomainError
 from nebengjek.realtime import plain
+from nebengjek.sync_pool import database_sync_to_async
 
 
 async def match_accept(consumer, message):
@@ -21,8 +20,9 @@ async def match_reject(consumer, message):
 
 
 def _answer(service, match_id, driver):
-    service(match_id=match_id, driver=driver)
-    match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
+    match = service(match_id=match_id, driver=driver)
+    if service is not services.match_accept:  # accept's match comes back with its driver and request loaded
+        match = selectors.match_get_for_driver(match_id=match_id, driver=driver)
     return {"match": plain(MatchOutputSerializer(match).data)}
 
 

@@ -16,6 +16,8 @@ class MatchingError(ErrorCode):
     MATCH_NOT_PENDING = ("match_not_pending", 409, "This proposal is no longer open (taken, expired or cancelled).")
     OUTSIDE_SERVICE_AREA = ("outside_service_area", 400, "The trip starts or ends outside the area NebengJek serves.")
     TRIP_TOO_LONG = ("trip_too_long", 400, "The trip is longer than the longest trip that can be requested.")
+    DISPATCH_OVERLOADED = ("dispatch_overloaded", 503, "Too many ride requests right now; retry after the "
+                                                       "Retry-After header's seconds.")
 
 
 class MatchingException(DomainError):
@@ -53,7 +55,8 @@ def match_not_pending() -> MatchingException:
 _MATCH_ANSWER = (MatchingError.MATCH_NOT_FOUND, MatchingError.MATCH_NOT_PENDING)
 OPERATION_ERRORS = {
     "RequestCreateApi": (MatchingError.ACTIVE_REQUEST_EXISTS, MatchingError.INSUFFICIENT_BALANCE,
-                         MatchingError.OUTSIDE_SERVICE_AREA, MatchingError.TRIP_TOO_LONG),
+                         MatchingError.OUTSIDE_SERVICE_AREA, MatchingError.TRIP_TOO_LONG,
+                         MatchingError.DISPATCH_OVERLOADED),
     "RequestDetailApi": (MatchingError.REQUEST_NOT_FOUND,),
     "RequestConfirmApi": (MatchingError.REQUEST_NOT_FOUND, MatchingError.REQUEST_NOT_CONFIRMABLE,
                           MatchingError.CONFIRM_EXPIRED),

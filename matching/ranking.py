@@ -60,3 +60,10 @@ def _best_first(group, ratings):
 
 def _rank_value(rating):
     return float(rating.average) if rating.average is not None else settings.RATING_UNRATED_RANK
+
+
+def rating_cost_m(rating: DriverRating) -> float:
+    """The batched dispatch's rating term, in metres added to the driver's pickup distance: 0 for a 5-star driver,
+    RATING_TIE_DISTANCE_M for a 1-star one (an unrated driver counts as RATING_UNRATED_RANK), so that among drivers
+    about as near, as in `rank`, the better-rated is preferred."""
+    return settings.RATING_TIE_DISTANCE_M * (5.0 - _rank_value(rating)) / 4.0

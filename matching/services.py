@@ -6,8 +6,11 @@ per passenger and one live match per driver (partial unique constraints), and a 
 status under the request's row lock. Pushes, Redis writes and tasks leave only after the commit.
 """
 import logging
+import math
+import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, overload
@@ -19,9 +22,11 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from billing.selectors import wallet_available
+from locations.geo import haversine_m_from
 from locations.selectors import NearbyDriver, drivers_available_near
 from locations.services import driver_busy_set
-from matching import events, ranking, tasks
+from matching import events, ranking, tasks, windows
+from matching.assignment import assign
 from matching.errors import (
     MatchingError,
     MatchingException,
@@ -133,14 +138,14 @@ def request_create(*, passenger: User, pickup_lat: float, pickup_lng: float, des
             raise _active_request_exists() from None
         raise
     if not first_batch:
-        _first_dispatch_on_commit(str(request.id))
+        _first_dispatch_on_commit(request)
     return request
 
 
 def _first_batch_in_transaction(request: RideRequest, *, surge: SurgeQuote | None, now: datetime) -> list[Match]:
     """The first batch, offered in the request's own transaction (one commit) from the drivers the surge search
     found; [] when nobody is near (the after-commit dispatch then widens or gives up: the answer stays `searching`)."""
-    if not settings.MATCHING_DISPATCH_INLINE:
+    if not settings.MATCHING_DISPATCH_INLINE or _batched():
         return []
     try:
         return _offer_next_batch(request, offered=[], now=now, surge=surge, give_up=False)
@@ -149,12 +154,16 @@ def _first_batch_in_transaction(request: RideRequest, *, surge: SurgeQuote | Non
         return []
 
 
-def _first_dispatch_on_commit(request_id: uuid.UUID | str) -> None:
+def _first_dispatch_on_commit(request: RideRequest) -> None:
     """When the request's transaction offered no batch (nobody near, or inline dispatch off): dispatch right after
     the commit, in this process (no broker hop, no queue behind other tasks) — it widens the radius or gives up; the
     Celery task is the fallback when that fails, and the sweeper catches a request whose process died in between
-    (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS)."""
-    if settings.MATCHING_DISPATCH_INLINE:
+    (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS). Batched mode: the request
+    joins its cell's next window instead."""
+    request_id = str(request.id)
+    if _batched():
+        _window_join_on_commit([request_id], cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng))
+    elif settings.MATCHING_DISPATCH_INLINE:
         transaction.on_commit(lambda: _dispatch_or_enqueue(request_id))
     else:
         tasks.request_dispatch.delay_on_commit(request_id)
@@ -217,6 +226,10 @@ def _advance(request: RideRequest, *, now: datetime) -> None:
     if any(match.expires_at > now for match in pending):
         return
     _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
+    if _batched():  # the next batch is the next window's: it widens the radius or gives up there
+        _window_join_on_commit([str(request.id)],
+                               cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng))
+        return
     _offer_next_batch(request, offered=[match.driver_id for match in matches], now=now)
 
 
@@ -234,22 +247,33 @@ def _offer_next_batch(request: RideRequest, *, offered: Iterable[Any], now: date
             if batch_span is not None:
                 batch_span.set_attribute("batch.proposals", len(batch))
         if batch:
-            request.batch_no += 1
-            request.radius_m = radius
-            request.save(update_fields=["batch_no", "radius_m", "updated_at"])
-            events.proposals_send_on_commit(batch, request=request)
-            _drivers_busy_on_commit([match.driver_id for match in batch], busy=True)
-            _proposals_sent_on_commit(request, n=len(batch), now=now)
-            countdown = settings.MATCHING_PROPOSAL_TTL_SECONDS + _TIMER_MARGIN_SECONDS
-            tasks.request_dispatch.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
+            _batch_out(request, batch, radius=radius, now=now)
             return batch
     if not give_up:
         return []
+    _no_driver(request)
+    return []
+
+
+def _batch_out(request: RideRequest, batch: list[Match], *, radius: int, now: datetime) -> None:
+    """The batch's matches are inserted: the request records it, the drivers are told and marked busy after the
+    commit, and the batch's expiry is timed."""
+    request.batch_no += 1
+    request.radius_m = radius
+    request.save(update_fields=["batch_no", "radius_m", "updated_at"])
+    events.proposals_send_on_commit(batch, request=request)
+    _drivers_busy_on_commit([match.driver_id for match in batch], busy=True)
+    _proposals_sent_on_commit(request, n=len(batch), now=now)
+    countdown = settings.MATCHING_PROPOSAL_TTL_SECONDS + _TIMER_MARGIN_SECONDS
+    tasks.request_dispatch.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
+
+
+def _no_driver(request: RideRequest) -> None:
+    """Dispatch ran out of radii: the request ends `no_driver` and the passenger is told."""
     request.status = RequestStatus.NO_DRIVER
     request.is_open = False
     request.save(update_fields=["status", "is_open", "updated_at"])
     events.request_updated_send_on_commit(request)
-    return []
 
 
 def _propose(request: RideRequest, *, radius: int, exclude: set[str], batch_no: int, now: datetime,
@@ -324,6 +348,148 @@ def _matches_insert(request: RideRequest, candidates: list[NearbyDriver], *, bat
     Match.objects.bulk_create(rows, ignore_conflicts=True)
     inserted = set(Match.objects.filter(id__in=[row.id for row in rows]).values_list("id", flat=True))
     return [row for row in rows if row.id in inserted]
+
+
+# --- batched dispatch (MATCHING_MODE=batched) ----------------------------------------------------------
+
+def _batched() -> bool:
+    return settings.MATCHING_MODE == "batched"
+
+
+def _window_join_on_commit(request_ids: list[str], *, cell: str) -> None:
+    """After the commit, the requests join their cell's next window; the first to join schedules its task."""
+    if request_ids:
+        transaction.on_commit(lambda: _window_join(request_ids, cell=cell))
+
+
+def _window_join(request_ids: list[str], *, cell: str) -> None:
+    try:
+        if windows.window_join(cell=cell, request_ids=request_ids):
+            tasks.requests_window.apply_async(args=(cell,), countdown=settings.MATCHING_BATCH_WINDOW_MS / 1000)
+    except Exception:  # the requests are committed and searching: the sweeper dispatches them again
+        logger.exception("joining the dispatch window failed, the sweeper will dispatch",
+                         extra={"cell": cell, "request_ids": request_ids})
+
+
+@dataclass
+class _WindowSeat:
+    """One request of a window: the drivers it may not be offered, its radius this window and its candidates."""
+    request: RideRequest
+    excluded: set[str]
+    radius: int = 0
+    candidates: list[NearbyDriver] = field(default_factory=list)
+
+
+def requests_window_assign(*, cell: str) -> dict[str, int]:
+    """Assign the requests waiting in the cell's window together (matching/assignment.py): the least total pickup
+    distance (plus the rating term) with each request offered up to MATCHING_BATCH_SIZE distinct drivers and each
+    driver one request. Each request searches from the next radius that has anyone, as the immediate dispatch does;
+    a request left without a driver joins the next window at that radius (the last radius: `no_driver`). Requests
+    locked elsewhere (an answer, a cancel) are skipped: their holder moves them on. Idempotent.
+
+    Two steps: one short transaction locks the window's requests, expires their overdue batches, searches and
+    solves; then each request is proposed (or rolled over) in its own transaction, so its drivers are told at its
+    commit, not at the end of the whole window. A request moved on in between (answered, cancelled, dispatched by
+    another window) is left alone: its batch number or radius changed."""
+    request_ids = windows.window_drain(cell=cell)
+    if not request_ids:
+        return {"requests": 0, "proposed": 0, "rolled": 0}
+    with transaction.atomic():
+        seats = _window_seats(request_ids, now=timezone.now())
+        offers = _window_solve(seats)
+    rolled: list[str] = []
+    proposed = 0
+    for seat, chosen in zip(seats, offers, strict=True):
+        with transaction.atomic():
+            outcome = _window_seat_settle(seat, chosen)
+        proposed += outcome == "proposed"
+        if outcome == "rolled":
+            rolled.append(str(seat.request.id))
+    if rolled:
+        _window_join(rolled, cell=cell)
+    return {"requests": len(seats), "proposed": proposed, "rolled": len(rolled)}
+
+
+def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
+    """In the caller's transaction: propose the seat's request to its chosen drivers, else widen its radius for the
+    next window, or end it `no_driver` at the last radius. Returns proposed | rolled | no_driver | moved_on."""
+    request = _request_locked(seat.request.id)
+    if (request is None or request.status != RequestStatus.SEARCHING or request.batch_no != seat.request.batch_no
+            or request.radius_m != seat.request.radius_m):
+        return "moved_on"
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
+    batch = _matches_insert(request, chosen, batch_no=request.batch_no + 1, expires_at=expires_at) if chosen else []
+    if batch:
+        _batch_out(request, batch, radius=seat.radius, now=now)
+        return "proposed"
+    if not seat.radius or seat.radius >= settings.MATCHING_RADII_M[-1]:
+        _no_driver(request)
+        return "no_driver"
+    request.radius_m = seat.radius
+    request.save(update_fields=["radius_m", "updated_at"])
+    return "rolled"
+
+
+def _window_seats(request_ids: list[str], *, now: datetime) -> list[_WindowSeat]:
+    """The window's searching requests, row-locked (SKIP LOCKED, oldest first) without a live batch: an overdue
+    batch is expired here; each with the drivers it had before excluded and its candidates searched."""
+    requests = list(RideRequest.objects.select_for_update(of=("self",), skip_locked=True).select_related("passenger")
+                    .filter(id__in=request_ids, status=RequestStatus.SEARCHING).order_by("created_at", "id"))
+    matches: dict[uuid.UUID, list[Match]] = {}
+    for match in Match.objects.select_for_update().filter(request__in=[r for r in requests if r.batch_no]):
+        matches.setdefault(match.request_id, []).append(match)
+    seats = []
+    for request in requests:
+        had = matches.get(request.id, [])
+        pending = [match for match in had if match.status == MatchStatus.PENDING]
+        if any(match.expires_at > now for match in pending):
+            continue  # a batch is out: its expiry or answers move the request on
+        _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
+        seat = _WindowSeat(request, excluded={str(m.driver_id) for m in had} | {str(request.passenger_id)})
+        _window_search(seat)
+        seats.append(seat)
+    return seats
+
+
+def _window_search(seat: _WindowSeat) -> None:
+    """The request's nearest candidates within the widest radius left, and its radius this window: the next one
+    that has anyone (none left: radius 0)."""
+    radii = [r for r in settings.MATCHING_RADII_M if r > seat.request.radius_m]
+    if not radii:
+        return
+    request = seat.request
+    nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radii[-1],
+                                     limit=settings.MATCHING_BATCH_CANDIDATES, exclude_ids=tuple(seat.excluded))
+    if nearest:
+        seat.radius = next(r for r in radii if r >= nearest[0].distance_m)
+        seat.candidates = [driver for driver in nearest if driver.distance_m <= seat.radius]
+
+
+def _window_solve(seats: list[_WindowSeat]) -> list[list[NearbyDriver]]:
+    """For each seat, the drivers to offer it (nearest first), from the assignment over every seat's candidates:
+    any candidate of the window within a request's radius (and not excluded for it) is a possible pair."""
+    drivers = list({driver.id: driver for seat in seats for driver in seat.candidates}.values())
+    ratings = ranking.driver_ratings(driver.id for driver in drivers) if drivers else {}
+    drivers = [driver for driver in drivers if not ranking.under_floor(ratings.get(driver.id, ranking.UNRATED))]
+    rating_cost = [ranking.rating_cost_m(ratings.get(driver.id, ranking.UNRATED)) for driver in drivers]
+    distances = [[_pickup_distance(seat, driver) for driver in drivers] for seat in seats]
+    costs = [[distance + extra for distance, extra in zip(row, rating_cost, strict=True)] for row in distances]
+    started = time.perf_counter()
+    offers = assign(costs, [settings.MATCHING_BATCH_SIZE] * len(seats),
+                    extra_slot_cost=settings.MATCHING_BATCH_BACKUP_COST_M)
+    solve_seconds = time.perf_counter() - started
+    n_seats = len(seats)
+    transaction.on_commit(lambda: metrics.dispatch_window_observe(requests=n_seats, solve_seconds=solve_seconds))
+    return [[drivers[j]._replace(distance_m=distances[i][j]) for j in columns] for i, columns in enumerate(offers)]
+
+
+def _pickup_distance(seat: _WindowSeat, driver: NearbyDriver) -> float:
+    """Metres from the driver to the seat's pickup; infinite when the pair is not allowed."""
+    if not seat.radius or driver.id in seat.excluded:
+        return math.inf
+    distance = haversine_m_from(seat.request.pickup_lat, seat.request.pickup_lng)(driver.lat, driver.lng)
+    return distance if distance <= seat.radius else math.inf
 
 
 # --- a driver's answer ----------------------------------------------------------------------------------

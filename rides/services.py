@@ -84,7 +84,7 @@ def actor_for(*, ride: Ride, user: "User") -> str:
     return Actor.DRIVER if str(user.pk) == str(ride.driver_id) else Actor.PASSENGER
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside matching's confirm transaction: no savepoint of its own
 def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
     """Create the ride for a confirmed match, status `driver_en_route`; emits `ride.updated` to both sides.
 
@@ -104,10 +104,26 @@ def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
         payment_method=request.payment_method,
         surge_multiplier=request.surge_multiplier,
     )
-    ride = ride_get_for_output(ride.pk)
+    if _people_loaded(match, "driver") and _people_loaded(request, "passenger"):
+        ride.driver, ride.passenger = match.driver, request.passenger  # confirm loaded both: no re-read
+    else:
+        ride = ride_get_for_output(ride.pk)
     ride_updated_send_on_commit(ride)
     live_trip.watch_on_commit(ride)
     return ride
+
+
+def _people_loaded(instance: Any, field: str) -> bool:
+    return type(instance)._meta.get_field(field).is_cached(instance)
+
+
+def _with_people(ride: Ride, *, loaded: Ride | None) -> Ride:
+    """`ride` as just written, with the driver and passenger that `loaded` (the same ride, read by the API with its
+    people) already carries: its output then needs no second read. Read again when they are not loaded."""
+    if loaded is not None and _people_loaded(loaded, "driver") and _people_loaded(loaded, "passenger"):
+        ride.driver, ride.passenger = loaded.driver, loaded.passenger
+        return ride
+    return ride_get_for_output(ride.pk)
 
 
 def ride_driver_arrived(*, ride_id: UUID | str, at: datetime) -> bool:
@@ -135,7 +151,7 @@ def ride_start(*, ride: Ride, user: "User") -> Ride:
     driver_position = _driver_position_at_start(driver_id=ride.driver_id, now=now)
     _check_close_to_passenger(ride=ride, driver_position=driver_position, now=now)
     with transaction.atomic():
-        ride = Ride.objects.select_for_update().get(pk=ride.pk)
+        loaded, ride = ride, Ride.objects.select_for_update().get(pk=ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
         driver_ride_tracking_set(driver_id=ride.driver_id, ride_id=ride.pk)
         driver_position = _latest_driver_position(driver_id=ride.driver_id, checked=driver_position)
@@ -146,7 +162,7 @@ def ride_start(*, ride: Ride, user: "User") -> Ride:
         ride.save(update_fields=["status", "started_at", "track_last_lat", "track_last_lng", "track_last_at"])
         TrackPoint.objects.create(ride=ride, lat=driver_position.lat, lng=driver_position.lng,
                                   recorded_at=driver_position.recorded_at, segment_m=0)
-        ride = ride_get_for_output(ride.pk)
+        ride = _with_people(ride, loaded=loaded)
         ride_updated_send_on_commit(ride)
         live_trip.watch_on_commit(ride, started=True)
     return ride
@@ -179,18 +195,21 @@ def ride_end(*, ride: Ride, user: "User", price_pct: Any = 100) -> Ride:
                              details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
-        request, match, ride = ride_lock_with_request_and_match(ride.pk)
+        request, match, locked = ride_lock_with_request_and_match(ride.pk, keys={"request_id": ride.request_id,
+                                                                                  "match_id": ride.match_id})
+        loaded, ride = ride, locked
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
-                             end_reason=RideEndReason.DRIVER_ENDED)
+                             end_reason=RideEndReason.DRIVER_ENDED, loaded=loaded)
     return ride
 
 
-def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_pct: int, end_reason: str) -> Ride:
+def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_pct: int, end_reason: str,
+                  loaded: Ride | None = None) -> Ride:
     """Complete an in-progress ride: close the meter (its pending points, then the distance cap), freeze the fare,
     free the driver and the passenger, tell both sides and queue the settlement. The one completion of the driver's
     end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
-    the status."""
+    the status. `loaded`: the same ride as the caller read it with its people (spares the output's re-read)."""
     _meter_close(ride)
     frozen = fare.fare_for(
         metered=fare.metered_fare(distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier),
@@ -205,7 +224,7 @@ def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_p
     ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
                              "admin_fee", "driver_payout", *METER_CLOSE_FIELDS])
     _release_request_and_match(request=request, match=match)
-    ride = ride_get_for_output(ride.pk)
+    ride = _with_people(ride, loaded=loaded)
     ride_updated_send_on_commit(ride)
     live_trip.unwatch_on_commit(ride)
     _free_driver_on_commit(ride.driver_id)
@@ -464,14 +483,17 @@ def _meters_save(rides: list[Ride]) -> None:
         cursor.executemany(sql, rows)
 
 
-def ride_lock_with_request_and_match(ride_id: UUID | str) -> tuple["RideRequest", "Match", Ride]:
+def ride_lock_with_request_and_match(ride_id: UUID | str, keys: dict[str, Any] | None = None
+                                     ) -> tuple["RideRequest", "Match", Ride]:
     """Lock a ride with its request and match, in the lock order request -> match -> ride (matching locks its two
-    rows, it owns them), in the caller's transaction; returns (request, match, ride)."""
+    rows, it owns them), in the caller's transaction; returns (request, match, ride). `keys`: the ride's request_id
+    and match_id when the caller has them (they never change), else they are read."""
     # Imported here: matching.services imports this module (confirm creates the ride, cancel cancels it); rides
     # calls back into matching only for the ride's own request and match, at call time.
     from matching.services import request_and_match_lock_for_ride
 
-    keys = Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get()
+    if keys is None:
+        keys = dict(Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get())
     request, match = request_and_match_lock_for_ride(request_id=keys["request_id"], match_id=keys["match_id"])
     ride = Ride.objects.select_for_update().get(pk=ride_id)
     return request, match, ride

@@ -1,6 +1,7 @@
 """A driver's answer: the first accept wins, the others are told; reject frees the driver and moves dispatch on."""
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from matching.tests.helpers import (
     received,
 )
 
+pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
 
 def accept(client_for, driver):
     return client_for(driver).post(f"/api/v1/matches/{last_proposal(driver)['id']}/accept")

@@ -1,6 +1,7 @@
 """The passenger's side: confirm within the window (or the request expires), cancel at any stage before the ride."""
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +20,7 @@ from matching.tests.helpers import (
 )
 from rides.models import Ride
 
+pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
 
 def later(seconds):
     return time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=False)

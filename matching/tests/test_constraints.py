@@ -3,7 +3,12 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from matching.models import Match, MatchStatus
-from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    last_proposal,
+    make_passenger,
+)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Dispatch: the nearest batch first, widening 1 -> 2 -> 3 km as batches expire, never the same driver twice."""
 from datetime import timedelta
 
+import pytest
 import time_machine
 from celery import current_app
 from django.conf import settings
@@ -18,6 +19,7 @@ from matching.tests.helpers import (
     received,
 )
 
+pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
 
 def later(seconds):
     return time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=False)

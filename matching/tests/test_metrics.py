@@ -1,7 +1,12 @@
 """Dispatch shows on /metrics: proposals by outcome and the request -> first proposal latency."""
 import re
 
-from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    last_proposal,
+    make_passenger,
+)
 
 
 def metric(api_client, name, **labels):

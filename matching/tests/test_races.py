@@ -4,7 +4,14 @@ import pytest
 from django.conf import settings
 
 from matching.models import Match, MatchStatus, RequestStatus, RideRequest
-from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger, received, request_body
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    last_proposal,
+    make_passenger,
+    received,
+    request_body,
+)
 from tests.reliability.parallel import at_once
 
 pytestmark = [

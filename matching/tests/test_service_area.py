@@ -4,7 +4,12 @@ import pytest
 from django.test import override_settings
 
 from matching.models import RideRequest
-from matching.tests.helpers import ask_for_ride, driver_online, make_passenger, request_body
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    make_passenger,
+    request_body,
+)
 
 JAKARTA = (-6.2, 106.8)
 BANDUNG = (-6.9175, 107.6191)  # West Java, outside Greater Jakarta

@@ -1,7 +1,13 @@
 """A request and a match look the same in REST answers and in pushes (one output serializer), and building a
 push's payload costs no query once the service has loaded what it locked."""
 from matching import events, selectors
-from matching.tests.helpers import ask_for_ride, driver_online, last_proposal, make_passenger, received
+from matching.tests.helpers import (
+    ask_for_ride,
+    driver_online,
+    last_proposal,
+    make_passenger,
+    received,
+)
 
 
 def _accepted(client_for):

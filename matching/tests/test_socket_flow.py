@@ -1,8 +1,11 @@
 """The whole flow over the socket: a passenger and two drivers, from the request to a confirmed ride."""
+import pytest
 from channels.db import database_sync_to_async
 
 from matching.tests.conftest import next_of_type
 from matching.tests.helpers import ask_for_ride, driver_online, make_passenger
+
+pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
 
 db = database_sync_to_async
 

@@ -8,7 +8,13 @@ from accounts.models import DriverProfile, User
 from accounts.services import user_suspend
 from locations.selectors import drivers_available_near
 from matching.models import Match
-from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, make_passenger, proposals_of
+from matching.tests.helpers import (
+    PICKUP,
+    ask_for_ride,
+    driver_online,
+    make_passenger,
+    proposals_of,
+)
 
 
 def offered_to(request_id):

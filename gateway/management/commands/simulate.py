@@ -459,8 +459,18 @@ class Command(BaseCommand):
         parser.add_argument("--tick", type=float, default=1.0, help="seconds between a driver's location updates")
         parser.add_argument("--think", type=float, default=8.0, help="max seconds a passenger waits between trips")
         parser.add_argument("--json", dest="json_path", help="also write the summary as JSON to this file")
+        parser.add_argument("--compare", action="store_true",
+                            help="start a stack per dispatch mode (immediate, batched) and play the same seeded "
+                                 "peak and quiet hour against each; print the figures side by side "
+                                 "(gateway/dispatch_compare.py)")
+        parser.add_argument("--scale", type=float, default=1.0, help="--compare: scenario size (0.1 for a tiny run)")
+        parser.add_argument("--stack-port", type=int, default=8100, help="--compare: the stacks' HTTP port")
+        parser.add_argument("--window-ms", type=int, help="--compare: MATCHING_BATCH_WINDOW_MS of the batched stack")
+        parser.add_argument("--only", action="append", choices=["peak", "quiet"], help="--compare: only this scenario")
 
     def handle(self, *args, **options):
+        if options["compare"]:
+            return self._compare(options)
         if options["drivers"] < 1 or options["passengers"] < 0 or options["duration"] <= 0:
             raise CommandError("Need --drivers >= 1, --passengers >= 0 and --duration > 0.")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
@@ -475,6 +485,24 @@ class Command(BaseCommand):
         if options["json_path"]:
             with open(options["json_path"], "w") as handle:
                 json.dump(summary, handle, indent=2)
+
+    def _compare(self, options):
+        from django.conf import settings
+
+        from gateway import dispatch_compare
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        workdir = settings.VAR_DIR / "compare"
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = dispatch_compare.compare(seed=options["seed"], scale=options["scale"], port=options["stack_port"],
+                                           workdir=workdir, drain_s=options["drain"], only=tuple(options["only"] or ()),
+                                           extra_env={"MATCHING_BATCH_WINDOW_MS": str(options["window_ms"])}
+                                           if options["window_ms"] else None,
+                                           progress=lambda line: sys.stderr.write(line + "\n"))
+        self.stdout.write(dispatch_compare.comparison_table(results))
+        if options["json_path"]:
+            with open(options["json_path"], "w") as handle:
+                json.dump(results, handle, indent=2)
 
     def _print(self, s):
         latency = s["request_to_proposal_ms"]
