@@ -61,9 +61,10 @@ def redis_reset():
     fast path ask the database until the beat task has run)."""
     from accounts.services import revoked_sessions_repair
     from locations.services import live_state_restore
-    from nebengjek.redis import get_redis
+    from nebengjek.redis import get_live_redis, get_redis
 
     get_redis().flushdb()
+    get_live_redis().flushdb()
     live_state_restore()
     revoked_sessions_repair()
 
@@ -71,9 +72,9 @@ def redis_reset():
 def beacons_on(driver_ids):
     """Mirror the beacons (the DB rows are created on) into Redis, as locations.services.beacon_mirror does."""
     from nebengjek import redis_keys
-    from nebengjek.redis import get_redis
+    from nebengjek.redis import get_live_redis
 
-    client = get_redis()
+    client = get_live_redis()
     for start in range(0, len(driver_ids), 5000):
         chunk = driver_ids[start:start + 5000]
         client.sadd(redis_keys.DRIVERS_BEACON, *chunk)
@@ -82,22 +83,20 @@ def beacons_on(driver_ids):
 
 
 def positions_load(points):
-    """Put drivers in the live index at `points` ({driver id: (lat, lng)}) through the ingest script, pipelined.
-    Returns how many the script accepted."""
+    """Put drivers in the live index at `points` ({driver id: (lat, lng)}) through the ingest script and its region
+    steps, pipelined. Returns how many the script accepted."""
     from locations import live
-    from nebengjek.redis import get_redis
 
-    client = get_redis()
-    sha = client.script_load(live.INGEST_LUA)
     t = timezone.now().timestamp()
     accepted = 0
     items = list(points.items())
     for start in range(0, len(items), 5000):
-        pipe = client.pipeline(transaction=False)
-        for driver_id, (lat, lng) in items[start:start + 5000]:
-            keys, args = live.ingest_keys_args(driver_id, lat, lng, t)
-            pipe.evalsha(sha, len(keys), *keys, *args)
-        accepted += sum(1 for result in pipe.execute() if result == live.ACCEPTED)
+        chunk = items[start:start + 5000]
+        results = live.run([live.Call("ingest", *live.ingest_keys_args(driver_id, lat, lng, t))
+                            for driver_id, (lat, lng) in chunk])
+        live.run([step for (driver_id, (lat, lng)), result in zip(chunk, results, strict=True)
+                  for step in live.placed_steps(driver_id, result, repr(float(lat)), repr(float(lng)), repr(t))])
+        accepted += sum(1 for result in results if live.result_code(result) == live.ACCEPTED)
     return accepted
 
 

@@ -227,15 +227,21 @@ class Bench:
 
     def verify_geo(self, results):
         """The last accepted position of each driver is what the Redis GEO index holds (within geohash precision)."""
+        from locations import live
         from locations.geo import haversine_m
         from nebengjek import redis_keys
-        from nebengjek.redis import get_redis
+        from nebengjek.redis import get_live_redis
 
         last = {driver: pos for result in results for driver, pos in result["last_accepted"].items()}
         ids = list(last)
         found = []
+        client = get_live_redis()
         for start in range(0, len(ids), 5000):
-            found += get_redis().geopos(redis_keys.DRIVERS_GEO, *ids[start:start + 5000])
+            part = ids[start:start + 5000]
+            pipe = client.pipeline(transaction=False)
+            for driver, region in zip(part, client.hmget(redis_keys.DRIVERS_REGION, part), strict=True):
+                pipe.geopos(live.region_keys(region or "none")[0], driver)
+            found += [positions[0] for positions in pipe.execute()]
         matching = sum(1 for driver, geo in zip(ids, found, strict=True)
                        if geo is not None and haversine_m(last[driver][0], last[driver][1], geo[1], geo[0]) < 1.0)
         return f"{matching}/{len(ids)}"
@@ -305,11 +311,14 @@ class Bench:
     def nearby_reference(points):
         """The floor under the selector, at the same points: the round trip of the search's first GEOSEARCH alone
         (same circle, same COUNT, nothing else) and of a PING, through the same redis-py client."""
-        from locations.selectors import _SEARCH_KEYS, _Search
-        from nebengjek.redis import get_redis
+        from locations import live
+        from locations.regions import region_of
+        from locations.selectors import _Search
+        from nebengjek.redis import get_live_redis
 
-        client, geo, geosearch, ping = get_redis(), _SEARCH_KEYS[0], [], []
+        client, geosearch, ping = get_live_redis(), [], []
         for lat, lng in points:
+            geo = live.region_keys(region_of(lat, lng))[0]
             search_lng, search_lat, _, want, _, first_radius = _Search(lat, lng, 1000, None, ()).args("")
             t = time.perf_counter()
             client.execute_command("GEOSEARCH", geo, "FROMLONLAT", search_lng, search_lat, "BYRADIUS", first_radius,
@@ -429,6 +438,8 @@ class Bench:
                     self.guarded("3", self.run_optional, "dispatch", run_no)
                 if 4 in only:
                     self.guarded("4", self.run_optional, "settlement", run_no)
+                if 6 in only:
+                    self.guarded("6", self.scenario_cluster, run_no)
                 if 7 in only:
                     self.guarded("7", self.run_citypeak, run_no)
         finally:
@@ -452,6 +463,17 @@ class Bench:
                 log.write(traceback.format_exc())
             self.log(f"scenario {name} FAILED: {exc!r}")
             self.stack.stop_server()
+
+    def scenario_cluster(self, run_no):
+        """6: the live state's ingest and nearby on one Redis and on a Redis Cluster, same run (bench/cluster.py)."""
+        from bench import cluster
+
+        rows = cluster.run(drivers_n=self.args.cluster_drivers, sockets=self.args.cluster_sockets,
+                           duration=self.args.duration)
+        for row in rows:
+            self.record(f"6:{row['mode']}", "live state", row)
+        self.notes.append("scenario 6, live state on one Redis vs a Redis Cluster (3 masters + 3 replicas), "
+                          f"run {run_no + 1}:\n\n" + cluster.markdown(rows) + "\n")
 
     def nearby_on_uvicorn(self, run_no):
         port = self.start_server("uvicorn")
@@ -489,7 +511,7 @@ def parse(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 short run of each scenario (< 2 minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness works (seconds)")
-    parser.add_argument("--only", default="1,2,3,4,5,7", help="scenarios to run, e.g. 1,5")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 1,5")
     parser.add_argument("--servers", default=None,
                         help="servers for scenarios 1 and 5 (default uvicorn,daphne,bare; --quick: uvicorn); "
                              "bare = the reference handler bench/bare.py (scenario 1 only)")
@@ -510,6 +532,8 @@ def parse(argv):
     parser.add_argument("--dispatch-rates", default="20,50")
     parser.add_argument("--rides", type=int, default=2000, help="rides settled in scenario 4")
     parser.add_argument("--settle-timeout", type=float, default=120.0)
+    parser.add_argument("--cluster-drivers", type=int, default=20_000, help="drivers in scenario 6")
+    parser.add_argument("--cluster-sockets", type=int, default=500, help="concurrent senders in scenario 6")
     parser.add_argument("--city-drivers", type=int, default=400, help="driver sockets in scenario 7")
     parser.add_argument("--city-passengers", type=int, default=1200, help="passengers in scenario 7")
     parser.add_argument("--city-rates", default=None,
@@ -543,7 +567,7 @@ def parse(argv):
         args.dispatch_online, args.dispatch_sockets, args.dispatch_rates, args.rides = 50, 5, "5", 20
         args.city_drivers, args.city_passengers, args.city_rates, args.city_drain = 10, 20, args.city_rates or "2", 5.0
         args.city_warmup, args.city_duration = 0.5, 2.0
-        args.loadgens = 1
+        args.loadgens, args.cluster_drivers, args.cluster_sockets = 1, 200, 20
         args.output = str(stack.OUT / "SMOKE.md")
     args.only = {int(x) for x in args.only.split(",") if x}
     args.servers = [s for s in (args.servers or servers).split(",") if s]

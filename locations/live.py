@@ -5,21 +5,31 @@ process can send a whole batch of them in one pipelined round trip (LocationFlus
 Python (never Redis' clock) so that tests can control them.
 """
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 import weakref
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from locations.metrics import LOCATION_ACK_SECONDS
+from locations.regions import region_of
 from nebengjek import redis_keys, tracing
-from nebengjek.redis import get_redis
+from nebengjek.redis import (
+    get_live_redis,
+    get_live_redis_async,
+    get_redis_held,
+    live_redis_is_cluster,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +62,20 @@ local function haversine(lat1, lng1, lat2, lng2)
 end
 """
 
-# The index. drivers:geo holds the *available* drivers only (beacon on, not busy), so a search is one GEOSEARCH and
-# the positions of what it found. drivers:seen and drivers:pos hold every beacon-on driver with an indexable position,
-# busy ones too (the ops map, the sweeper, and freeing a driver read them).
+# The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under {live}, and the
+# GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a Redis Cluster runs
+# it on the one master of that slot), so a step that changes both is two scripts: the state's first (it decides
+# and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA into the new one,
+# CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map disowns: the
+# sweeper removes it (locations.services.live_sweep), and a search keeps a driver found twice once.
+# The regions hold the *available* drivers only (beacon on, not busy), so a search is one GEOSEARCH and the
+# positions of what it found per region. drivers:seen and drivers:pos hold every beacon-on driver with an indexable
+# position, busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, geo, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
-#       live-state marker
-# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen
+# KEYS: last position, region map, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
+#       live-state marker, regions ever indexed
+# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen, the position's region
+# Returns a result code, or for an available driver {1, region to index them in, region they leave or ''}.
 # A tracked driver's accepted position goes to the ride's own stream (its key is made here from the ride id the
 # tracking hash gives) and the ride joins the pending set, both before the ack.
 # Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
@@ -76,7 +93,7 @@ _LIVE_TRIP_LUA = (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\n"
 local function live_trip(watch, prev, lat, lng, t)
   local ride, pax, plat, plng, started, interval, radius = string.match(
     watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
-  local key = LIVE_TRIP .. ride .. '}'
+  local key = LIVE_TRIP .. ride
   local heading, speed = '', ''
   if prev[3] and t > tonumber(prev[3]) then
     local plat0, plng0 = tonumber(prev[1]), tonumber(prev[2])
@@ -92,16 +109,16 @@ local function live_trip(watch, prev, lat, lng, t)
   local state = redis.call('HMGET', key, 'pushed', 'arrived')
   redis.call('HSET', key, 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4], 'heading', heading, 'speed', speed)
   redis.call('EXPIRE', key, LIVE_TRIP_TTL)
-  local now = tonumber(ARGV[8])
+  local now = tonumber(ARGV[9])
   local arrived = '0'
   if started == '0' and not state[2] and haversine(lat, lng, tonumber(plat), tonumber(plng)) <= tonumber(radius) then
     arrived = '1'
-    redis.call('HSET', key, 'arrived', ARGV[8])
+    redis.call('HSET', key, 'arrived', ARGV[9])
   end
   local push = '0'
   if not state[1] or now - tonumber(state[1]) >= tonumber(interval) then
     push = '1'
-    redis.call('HSET', key, 'pushed', ARGV[8])
+    redis.call('HSET', key, 'pushed', ARGV[9])
   end
   if push == '1' or arrived == '1' then return {1, ride, pax, started, heading, speed, arrived, plat, plng, push} end
   return 1
@@ -122,31 +139,57 @@ else
   ride = redis.call('HGET', KEYS[5], uid)
   if ride then return 4 end
 end
-redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4])
+redis.call('HSET', KEYS[1], 'lat', ARGV[2], 'lng', ARGV[3], 't', ARGV[4], 'c', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+local placed
 if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 then
   redis.call('ZADD', KEYS[3], t, uid)
   redis.call('HSET', KEYS[7], uid, ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4])
   if redis.call('SISMEMBER', KEYS[8], uid) == 0 then
-    redis.call('GEOADD', KEYS[2], lng, lat, uid)
+    local old = redis.call('HGET', KEYS[2], uid)
+    if old ~= ARGV[8] then
+      redis.call('HSET', KEYS[2], uid, ARGV[8])
+      redis.call('SADD', KEYS[10], ARGV[8])
+    end
+    placed = {1, ARGV[8], old or ''}
   end
 end
 if ride == nil then ride = redis.call('HGET', KEYS[5], uid) end
 if ride then
-  redis.call('XADD', RIDE_STREAM .. ride .. '}', 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
+  redis.call('XADD', RIDE_STREAM .. ride, 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
              't', ARGV[4])
   redis.call('SADD', KEYS[6], ride)
 end
-local watch = redis.call('HGET', KEYS[10], uid)
-if watch then return live_trip(watch, prev, lat, lng, t) end
+local watch = redis.call('HGET', KEYS[11], uid)
+if watch then
+  local hit = live_trip(watch, prev, lat, lng, t)
+  if hit ~= 1 then return hit end
+end
+if placed then return placed end
 return 1
 """
 
-# KEYS: last position.  ARGV: lat, lng, t, last-position TTL.  Sets the user's last position unless one exists
-# (a newer one, written by an update meanwhile, wins). Returns 1 when it seeded.
+# KEYS: a region's GEO, its positions.  ARGV: driver id, lat, lng, t.  Indexes the driver there.
+CELL_PUT_LUA = """
+redis.call('GEOADD', KEYS[1], ARGV[3], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4])
+return 1
+"""
+
+# KEYS: a region's GEO, its positions.  ARGV: driver id, and optionally the "lat,lng,t" the caller saw there.
+# Takes the driver out of that region (only if their entry is still the one seen, when one is given: a driver
+# indexed there again meanwhile stays). Returns 1 when it did.
+CELL_DROP_LUA = """
+if ARGV[2] and redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('HDEL', KEYS[2], ARGV[1])
+"""
+
+# KEYS: last position.  ARGV: lat, lng, t, last-position TTL, region.  Sets the user's last position unless one
+# exists (a newer one, written by an update meanwhile, wins). Returns 1 when it seeded.
 SEED_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'lat', ARGV[1], 'lng', ARGV[2], 't', ARGV[3])
+redis.call('HSET', KEYS[1], 'lat', ARGV[1], 'lng', ARGV[2], 't', ARGV[3], 'c', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
@@ -157,10 +200,11 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL'
 return 0
 """
 
-# KEYS: beacon, busy, last position, geo, seen, indexed positions.
+# KEYS: beacon, busy, last position, region map, seen, indexed positions, regions ever indexed.
 # ARGV: driver id, the set to change first ('beacon', 'busy' or '': none), '1' add to it | '0' remove from it.
 # Then puts the driver where the beacon and busy sets say: beacon on with an indexable latest position -> seen and
-# positions at that position, and the GEO index unless busy; otherwise out of all three.
+# positions at that position, and a region's index unless busy; otherwise out of all of them.
+# Returns {1 | 0 (placed or not), region to index them in or '', region they leave or '', lat, lng, t}.
 DRIVER_STATE_LUA = _GEO_MAX_LAT_LUA + """
 local uid = ARGV[1]
 if ARGV[2] ~= '' then
@@ -168,68 +212,54 @@ if ARGV[2] ~= '' then
   if ARGV[2] == 'busy' then set = KEYS[2] end
   if ARGV[3] == '1' then redis.call('SADD', set, uid) else redis.call('SREM', set, uid) end
 end
+local old = redis.call('HGET', KEYS[4], uid)
 if redis.call('SISMEMBER', KEYS[1], uid) == 1 then
-  local p = redis.call('HMGET', KEYS[3], 'lat', 'lng', 't')
+  local p = redis.call('HMGET', KEYS[3], 'lat', 'lng', 't', 'c')
   if p[3] and math.abs(tonumber(p[1])) <= GEO_MAX_LAT then
     redis.call('ZADD', KEYS[5], p[3], uid)
     redis.call('HSET', KEYS[6], uid, p[1] .. ',' .. p[2] .. ',' .. p[3])
-    if redis.call('SISMEMBER', KEYS[2], uid) == 1 then
-      redis.call('ZREM', KEYS[4], uid)
-    else
-      redis.call('GEOADD', KEYS[4], p[2], p[1], uid)
+    if p[4] and redis.call('SISMEMBER', KEYS[2], uid) == 0 then
+      if old ~= p[4] then
+        redis.call('HSET', KEYS[4], uid, p[4])
+        redis.call('SADD', KEYS[7], p[4])
+      end
+      return {1, p[4], old or '', p[1], p[2], p[3]}
     end
-    return 1
+    if old then redis.call('HDEL', KEYS[4], uid) end
+    return {1, '', old or ''}
   end
 end
-redis.call('ZREM', KEYS[4], uid)
+if old then redis.call('HDEL', KEYS[4], uid) end
 redis.call('ZREM', KEYS[5], uid)
 redis.call('HDEL', KEYS[6], uid)
-return 0
+return {0, '', old or ''}
 """
 
-# KEYS: geo (available drivers), suspended users, indexed positions, drivers' vehicle types, and with a requester
-# whose token has a sign-in session: that session's revoked mark and the marker saying the revoked marks are complete.
-# ARGV: lng, lat, radius m, wanted count, requester id (or '': nobody to check), first radius m, and the vehicle types
-# wanted as ",motorcycle,car," ('' for any): a driver of another (or an unknown) vehicle type gets no position (nil),
-# which the caller skips as it skips a missing one, asking again for more when too few were left.
-# Returns -1 when the requester is a suspended user or its session ended (or the revoked marks are incomplete, as
-# after a flush: the database must answer), else {ids, positions}: the ids of the nearest `wanted`
-# available drivers (about nearest first) and their "lat,lng,t" values (exact stored coordinates and the position's
-# time), in the same order. The work is bounded (GEOSEARCH's cost grows with the area it scans): it searches a small
-# circle first and, only while that holds fewer than `wanted` (the ones found in a circle are the nearest ones),
-# widens it up to the radius by the density it saw: the area grows by wanted / found with 10 % to spare, the radius
-# at least 1.2x (2x when it found none). Doubling instead gave the searches that fall just short a second search of
-# four times the area.
-# The GEO index holds available drivers only, so the one other read is an HMGET of the positions. Freshness is left
-# to the caller (locations.selectors), which asks again for more when stale drivers, not yet swept, took places:
-# parsing the times here cost as much Redis time as the HMGET itself.
+# KEYS: a region's GEO, its positions.
+# ARGV: lng, lat, radius m, wanted count, (unused), first radius m.
+# Returns {ids, positions}: the ids of the nearest `wanted` available drivers of that region (about nearest
+# first) and their "lat,lng,t" values (exact stored coordinates and the position's time), in the same order. The
+# work is bounded (GEOSEARCH's cost grows with the area it scans): it searches a small circle first and, only
+# while that holds fewer than `wanted` (the ones found in a circle are the nearest ones), widens it up to the radius
+# by the density it saw: the area grows by wanted / found with 10 % to spare, the radius at least 1.2x (2x when it
+# found none). Doubling instead gave the searches that fall just short a second search of four times the area.
+# Freshness is left to the caller (locations.selectors), which asks again for more when stale drivers, not yet
+# swept, took places: parsing the times here cost as much Redis time as the HMGET itself.
 SEARCH_LUA = """
-if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[5]) == 1 then return -1 end
-if KEYS[5] and (redis.call('EXISTS', KEYS[5]) == 1 or redis.call('EXISTS', KEYS[6]) == 0) then return -1 end
 local want, radius = tonumber(ARGV[4]), tonumber(ARGV[3])
-local function only_vehicles(ids, pos)
-  if ARGV[7] == nil or ARGV[7] == '' or #ids == 0 then return {ids, pos} end
-  for from = 1, #ids, 1000 do
-    local part = redis.call('HMGET', KEYS[4], unpack(ids, from, math.min(from + 999, #ids)))
-    for i = 1, #part do
-      if not part[i] or not string.find(ARGV[7], ',' .. part[i] .. ',', 1, true) then pos[from + i - 1] = false end
-    end
-  end
-  return {ids, pos}
-end
 local r = math.min(tonumber(ARGV[6]), radius)
 while true do
   local ids = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', r, 'm',
                          'COUNT', want, 'ASC')
   if #ids >= want or r >= radius then
     if #ids == 0 then return {ids, {}} end
-    if #ids <= 1000 then return only_vehicles(ids, redis.call('HMGET', KEYS[3], unpack(ids))) end
+    if #ids <= 1000 then return {ids, redis.call('HMGET', KEYS[2], unpack(ids))} end
     local pos = {}  -- unpack() is limited to a few thousand values
     for from = 1, #ids, 1000 do
-      local part = redis.call('HMGET', KEYS[3], unpack(ids, from, math.min(from + 999, #ids)))
+      local part = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + 999, #ids)))
       for i = 1, #part do pos[from + i - 1] = part[i] end
     end
-    return only_vehicles(ids, pos)
+    return {ids, pos}
   end
   local grow = 2
   if #ids > 0 then grow = math.max(1.2, 1.1 * math.sqrt(want / #ids)) end
@@ -237,67 +267,255 @@ while true do
 end
 """
 
-# KEYS: geo, seen, indexed positions.  ARGV: stale-at-or-before t.  Returns the ids taken out of the index.
+# On the accounts' Redis (settings.REDIS_URL). KEYS: suspended users, and with a requester whose token has a
+# sign-in session: that session's revoked mark and the marker saying the revoked marks are complete.
+# ARGV: requester id. Returns -1 when the requester is a suspended user or its session ended (or the revoked marks
+# are incomplete, as after a flush: the database must answer), else 0.
+REQUESTER_LUA = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return -1 end
+if KEYS[2] and (redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 0) then return -1 end
+return 0
+"""
+
+# KEYS: seen, indexed positions, region map.  ARGV: stale-at-or-before t.
+# Returns {ids taken out, the region that indexed each or ''}: the caller takes them out of those regions.
 SWEEP_LUA = """
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local regions = {}
 for i = 1, #stale, 500 do
   local chunk = {unpack(stale, i, math.min(i + 499, #stale))}
+  local part = redis.call('HMGET', KEYS[3], unpack(chunk))
+  for j = 1, #chunk do regions[#regions + 1] = part[j] or '' end
   redis.call('ZREM', KEYS[1], unpack(chunk))
-  redis.call('ZREM', KEYS[2], unpack(chunk))
+  redis.call('HDEL', KEYS[2], unpack(chunk))
   redis.call('HDEL', KEYS[3], unpack(chunk))
 end
-return stale
+return {stale, regions}
+"""
+
+# KEYS: busy, region map.  Takes every busy driver still in the region map out of it.
+# Returns {ids, their regions}: the caller takes them out of those regions.
+BUSY_OUT_LUA = """
+local busy = redis.call('SMEMBERS', KEYS[1])
+local ids, regions = {}, {}
+for i = 1, #busy, 500 do
+  local chunk = {unpack(busy, i, math.min(i + 499, #busy))}
+  local part = redis.call('HMGET', KEYS[2], unpack(chunk))
+  for j = 1, #chunk do
+    if part[j] then
+      ids[#ids + 1] = chunk[j]
+      regions[#regions + 1] = part[j]
+      redis.call('HDEL', KEYS[2], chunk[j])
+    end
+  end
+end
+return {ids, regions}
 """
 
 _SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA,
-            "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA}
-_registered: dict[str, Any] = {}
+            "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA, "cell_put": CELL_PUT_LUA,
+            "cell_drop": CELL_DROP_LUA, "requester": REQUESTER_LUA, "busy_out": BUSY_OUT_LUA}
+SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
 
 
-def script(name):
-    """The registered (EVALSHA, loads on NOSCRIPT) synchronous script `name`."""
-    registered = _registered.get(name)
-    if registered is None:
-        registered = _registered[name] = get_redis().register_script(_SCRIPTS[name])
-    return registered
+class Call(NamedTuple):
+    """One script call: its name, keys (of one hash slot) and arguments."""
+    name: str
+    keys: Sequence[str]
+    args: Sequence[Any]
 
 
-_async_registered: dict[str, tuple[Any, Any]] = {}
+def run(calls: list[Call], client=None) -> list:
+    """Run script calls in one pipelined round trip (on a cluster: on one node's held connection when all their
+    slots are there, else redis-py's cluster pipeline, one round trip per node) on the live-state client (or
+    `client`); a call's error is its result. A server that lost its scripts (a restart, a
+    failover to an empty replica) gets them loaded and the calls it refused sent again."""
+    if not calls:
+        return []
+    client = client if client is not None else get_live_redis()
+    results = _pipelined(client, calls)
+    missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+    if missing:
+        for name in {calls[i].name for i in missing}:
+            client.script_load(_SCRIPTS[name])
+        for i, result in zip(missing, _pipelined(client, [calls[i] for i in missing]), strict=True):
+            results[i] = result
+    return results
 
 
-def async_script(name, client):
-    """The AsyncScript `name` registered on the asyncio `client` (EVALSHA, loads on NOSCRIPT)."""
-    registered = _async_registered.get(name)
-    if registered is None or registered[0] is not client:
-        registered = _async_registered[name] = (client, client.register_script(_SCRIPTS[name]))
-    return registered[1]
+def _pipelined(client, calls):
+    if isinstance(client, RedisCluster):
+        node = _one_node(client, calls)
+        if node is not None:  # all on one node (a search in one region): that node's held connection
+            try:
+                results = _pipelined(get_redis_held(f"redis://{node.host}:{node.port}/0"), calls)
+                if not any(isinstance(result, _ROUTE_AGAIN) and not isinstance(
+                        result, redis.exceptions.NoScriptError) for result in results):
+                    return results
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass
+            client.nodes_manager.initialize()  # the slot moved or the node is gone: ask the cluster again
+    if len(calls) == 1:  # no pipeline object for one call (and a held connection stays the one used)
+        call = calls[0]
+        try:
+            return [client.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)]
+        except redis.exceptions.ResponseError as exc:
+            return [exc]
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        pipe.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)
+    return pipe.execute(raise_on_error=False)
 
 
-def driver_state(driver_id, change="", on=False, client=None):
-    """Run the driver-state script once: add the driver to or remove them from the `change` set ('beacon', 'busy'
-    or '' for none), then place them in or out of the index by the beacon and busy sets. `client` may be a
-    pipeline."""
-    keys = [redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_BUSY, last_position_key(driver_id), redis_keys.DRIVERS_GEO,
-            redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION]
-    return script("driver_state")(keys=keys, args=[str(driver_id), change, "1" if on else "0"], client=client)
+def run_one(call: Call, client=None):
+    """One script call (raises its error)."""
+    client = client if client is not None else get_live_redis()
+    try:
+        return client.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)
+    except redis.exceptions.NoScriptError:
+        client.script_load(_SCRIPTS[call.name])
+        return client.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
 
-def reference_seed(user_id, lat: float, lng: float, t: float, client=None) -> int:
-    """Make (lat, lng, t) the user's last position unless Redis has one; `client` may be a pipeline."""
-    return script("seed")(keys=[last_position_key(user_id)],
-                          args=[repr(float(lat)), repr(float(lng)), repr(float(t)), redis_keys.USER_LAST_POSITION_TTL],
-                          client=client)
+def _one_node(client, calls):
+    """The cluster node that serves every call's slot, or None when they span several."""
+    get_node = client.nodes_manager.get_node_from_slot
+    node = get_node(_slot(calls[0].keys[0]))
+    for call in calls[1:]:
+        if get_node(_slot(call.keys[0])) is not node:
+            return None
+    return node
 
 
-def tracking_clear_if(driver_id, ride_id, client=None) -> int:
-    """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays)."""
-    return script("tracking_clear_if")(keys=[redis_keys.DRIVERS_TRACKING], args=[str(driver_id), str(ride_id)],
-                                       client=client)
+async def run_async(calls: list[Call], client=None) -> list:
+    """run() on the live-state asyncio client."""
+    if not calls:
+        return []
+    client = client if client is not None else get_live_redis_async()
+    results = await _pipelined_async(client, calls)
+    missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+    if missing:
+        for name in {calls[i].name for i in missing}:
+            await client.script_load(_SCRIPTS[name])
+        for i, result in zip(missing, await _pipelined_async(client, [calls[i] for i in missing]), strict=True):
+            results[i] = result
+    return results
 
 
-def driver_vehicle_set(driver_id, vehicle_type: str | None, client=None) -> None:
+async def _pipelined_async(client, calls):
+    if len(calls) == 1:  # no pipeline object for one call
+        call = calls[0]
+        try:
+            return [await client.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)]
+        except redis.exceptions.ResponseError as exc:
+            return [exc]
+    pipe = client.pipeline(transaction=False)
+    for call in calls:
+        pipe.execute_command("EVALSHA", SHAS[call.name], len(call.keys), *call.keys, *call.args)
+    return await pipe.execute(raise_on_error=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def region_keys(cell: str) -> tuple[str, str]:
+    """A region's GEO index and positions (one hash slot: the cell's)."""
+    return (redis_keys.key(redis_keys.REGION_GEO, cell=cell), redis_keys.key(redis_keys.REGION_POSITION, cell=cell))
+
+
+def region_steps(driver_id: str, put: str, leave: str, lat, lng, t) -> list[Call]:
+    """The region half of a step whose state half said: index the driver in `put` (or nowhere: ''), and take them
+    out of `leave` (or nowhere)."""
+    steps = []
+    if put:
+        steps.append(Call("cell_put", region_keys(put), [driver_id, lat, lng, t]))
+    if leave and leave != put:
+        steps.append(Call("cell_drop", region_keys(leave), [driver_id]))
+    return steps
+
+
+def _is_placed(result: Any) -> bool:
+    """The ingest script placed an available driver: {1, region to put them in, region left} (a live trip's hit is
+    a longer list, rides.live_trip)."""
+    return isinstance(result, list) and len(result) == _PLACED_LEN
+
+
+_PLACED_LEN = 3
+
+
+def placed_steps(driver_id: str, result: Any, lat: Any, lng: Any, t: Any) -> list[Call]:
+    """The region steps an ingest result asks for ({1, put, leave}); none for anything else."""
+    if _is_placed(result):
+        return region_steps(driver_id, result[1], result[2], lat, lng, t)
+    return []
+
+
+def result_code(result: Any) -> Any:
+    """The ingest script's answer as its callers know it: a result code, or a live trip's hit (a list); a
+    placement's list counts as ACCEPTED (its region steps are the flusher's business)."""
+    return result[0] if _is_placed(result) else result
+
+
+def region_steps_run(steps: list[Call]) -> None:
+    """Run region steps; one that fails leaves a ghost or a gap that the sweeper or the driver's next position
+    repairs (logged, not raised: the driver's state is already recorded)."""
+    if not steps:
+        return
+    failed = [result for result in run(steps) if isinstance(result, Exception)]
+    if failed:
+        logger.warning("live region step failed", extra={"failed": len(failed), "error": str(failed[0])})
+
+
+def driver_state(driver_id, change="", on=False) -> int:
+    """Add the driver to or remove them from the `change` set ('beacon', 'busy' or '' for none), then place them
+    in or out of the index by the beacon and busy sets. Returns 1 when placed (beacon on, indexable position)."""
+    return driver_states([driver_id], change, on)[0]
+
+
+def driver_states(driver_ids, change="", on=False) -> list[int]:
+    """driver_state for several drivers: the state scripts in one round trip, then their region steps in one."""
+    ids = [str(driver_id) for driver_id in driver_ids]
+    results = run([Call("driver_state", driver_state_keys(driver_id), [driver_id, change, "1" if on else "0"])
+                   for driver_id in ids])
+    steps, placed = [], []
+    for driver_id, result in zip(ids, results, strict=True):
+        if isinstance(result, Exception):
+            raise result
+        put, leave = result[1], result[2]
+        steps += region_steps(driver_id, put, leave, *(result[3:6] if put else ("", "", "")))
+        placed.append(result[0])
+    region_steps_run(steps)
+    return placed
+
+
+def driver_state_keys(driver_id) -> list[str]:
+    return [redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_BUSY, last_position_key(driver_id),
+            redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION,
+            redis_keys.DRIVERS_REGIONS]
+
+
+def reference_seed_call(user_id, lat: float, lng: float, t: float) -> Call:
+    """Make (lat, lng, t) the user's last position unless Redis has one (a Call, for run())."""
+    return Call("seed", [last_position_key(user_id)],
+                [repr(float(lat)), repr(float(lng)), repr(float(t)), redis_keys.USER_LAST_POSITION_TTL,
+                 region_of(float(lat), float(lng))])
+
+
+def reference_seed(user_id, lat: float, lng: float, t: float) -> int:
+    """Make (lat, lng, t) the user's last position unless Redis has one."""
+    return run_one(reference_seed_call(user_id, lat, lng, t))
+
+
+def tracking_clear_if_call(driver_id, ride_id) -> Call:
+    """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays); a Call."""
+    return Call("tracking_clear_if", [redis_keys.DRIVERS_TRACKING], [str(driver_id), str(ride_id)])
+
+
+def tracking_clear_if(driver_id, ride_id) -> int:
+    return run_one(tracking_clear_if_call(driver_id, ride_id))
+
+
+def driver_vehicle_set(driver_id, vehicle_type: str | None) -> None:
     """Mirror a driver's vehicle type (accounts.DriverProfile) for the search's product filter; None removes it."""
-    client = client or get_redis()
+    client = get_live_redis()
     if vehicle_type:
         client.hset(redis_keys.DRIVERS_VEHICLE, str(driver_id), vehicle_type)
     else:
@@ -343,21 +561,28 @@ def _config_reset(**kwargs):
     _config = None
 
 
+_INGEST_KEYS_AFTER_FIRST_LIST = [
+    redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
+    redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
+    redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_REGIONS, redis_keys.DRIVERS_WATCHED]
+
+
 def ingest_keys_args(user_id, lat, lng, t, now=None):
-    keys = [last_position_key(user_id), redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-            redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION,
-            redis_keys.DRIVERS_BUSY, redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_WATCHED]
+    keys = [last_position_key(user_id), *_INGEST_KEYS_AFTER_FIRST_LIST]
     args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
-            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN, region_of(lat, lng),
             repr(time.time() if now is None else float(now))]
     return keys, args
 
 
 def ingest(user_id, lat, lng, t):
-    """Run the ingest script once (sync); returns ACCEPTED or a DROPPED_* code, or for a watched driver's
-    position whose push is due, a list (rides.live_trip.LiveTripHit)."""
+    """Record one position (sync): the state script, then its region steps. Returns ACCEPTED or a DROPPED_* code
+    (or one of RESTORE_FIRST), or for a watched driver's position whose push is due, a list
+    (rides.live_trip.LiveTripHit)."""
     keys, args = ingest_keys_args(user_id, lat, lng, t)
-    return script("ingest")(keys=keys, args=args)
+    result = run_one(Call("ingest", keys, args))
+    region_steps_run(placed_steps(str(user_id), result, args[1], args[2], args[3]))
+    return result_code(result)
 
 
 def _bulk(value):
@@ -365,32 +590,42 @@ def _bulk(value):
     return b"$%d\r\n%b\r\n" % (len(data), data)
 
 
-_INGEST_SHA = hashlib.sha1(INGEST_LUA.encode()).hexdigest()
-# EVALSHA sha 10 <last position key> geo seen beacon tracking pending positions busy marker watched
-# <uid> <lat> <lng> <t> + ingest_tail + <now>
-_INGEST_HEAD = b"*21\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(10)
-_INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in (
-    redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
-    redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_WATCHED))
+def _packed(call: Call) -> bytes:
+    """A script call packed as RESP (its constant head, per script and keys, encoded once)."""
+    return _packed_head(call.name, tuple(call.keys), len(call.args)) + b"".join(_bulk(arg) for arg in call.args)
+
+
+@functools.lru_cache(maxsize=65536)
+def _packed_head(name: str, keys: tuple, arg_count: int) -> bytes:
+    parts = ["EVALSHA", SHAS[name], len(keys), *keys]
+    return b"*%d\r\n" % (len(parts) + arg_count) + b"".join(_bulk(part) for part in parts)
+
+
+_INGEST_SHA = SHAS["ingest"]
+# EVALSHA sha 11 <last position key> region-map seen beacon tracking pending positions busy marker regions watched
+# <uid> <lat> <lng> <t> + ingest_tail + <region> <now>
+_INGEST_HEAD = b"*23\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
+_INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in _INGEST_KEYS_AFTER_FIRST_LIST)
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 
-def ingest_command(user_id, lat, lng, t, now=None):
+def ingest_command(user_id, lat, lng, t, region=None, now=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once)."""
     uid = str(user_id)
     return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
                      _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), config().ingest_tail,
-                     _bulk(repr(time.time() if now is None else float(now)))))
+                     _bulk(region or region_of(lat, lng)), _bulk(repr(time.time() if now is None else float(now)))))
 
 
 class LocationFlusher:
-    """Batches location updates of all sockets of one event loop into one pipelined Redis round trip.
+    """Batches location updates of all sockets of one event loop into one pipelined Redis round trip per node.
 
     One flush is in flight at a time; updates that arrive meanwhile (plus a short window) go in the next one.
-    Each caller awaits its own result, so the socket acks only after its update reached Redis. The batch is
-    written as one buffer of pre-packed EVALSHA commands on a connection of the flusher's own pool.
+    Each caller awaits its own result, so the socket acks only after its update reached Redis. A flush is the
+    state scripts of the whole batch, then the region steps they asked for (a second round trip, only for
+    available drivers). The commands are pre-packed EVALSHAs: on one Redis one buffer on a connection of the
+    flusher's own pool; on a Redis Cluster one buffer per node on that node's own connection, all nodes at once.
     """
 
     def __init__(self, window_s):
@@ -398,15 +633,18 @@ class LocationFlusher:
         self._pending = []
         self._first_at = 0.0  # when the oldest update waiting for the next flush arrived
         self._task = None
+        self._cluster = live_redis_is_cluster()
+        self._node_clients: dict[str, aioredis.Redis] = {}  # on a cluster: node name -> its own connections
         # Its own connections, bound to this event loop (one flush in flight needs one).
-        self._client = aioredis.Redis.from_url(settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2,
-                                               socket_timeout=None, max_connections=2)
+        self._client: Any = get_live_redis_async() if self._cluster else aioredis.Redis.from_url(
+            settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
+            max_connections=2)
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
         if not self._pending:
             self._first_at = time.monotonic()
-        self._pending.append((ingest_command(user_id, lat, lng, t), future))
+        self._pending.append(((str(user_id), lat, lng, t, region_of(lat, lng)), future))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return await future
@@ -427,12 +665,17 @@ class LocationFlusher:
             await self._flush_batch(batch)
 
     async def _flush_batch(self, batch):
-        client = self._client
         try:
-            results = await self._execute(batch)
-            if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
-                await client.script_load(INGEST_LUA)
-                results = await self._execute(batch)
+            results = await self._state_step(batch)
+            steps = []
+            for ((uid, lat, lng, t, _), _), result in zip(batch, results, strict=True):
+                if isinstance(result, list):
+                    steps += placed_steps(uid, result, repr(float(lat)), repr(float(lng)), repr(float(t)))
+            if steps:
+                failed = [r for r in await self._send([(call.keys[0], _packed(call), call) for call in steps])
+                          if isinstance(r, Exception)]
+                if failed:  # the state is recorded; the sweeper or the next position repairs the region
+                    logger.warning("live region step failed", extra={"failed": len(failed), "error": str(failed[0])})
         except Exception as exc:  # Redis down: every waiting socket answers service_unavailable
             for _, future in batch:
                 if not future.done():
@@ -444,15 +687,72 @@ class LocationFlusher:
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
-                future.set_result(result)
+                future.set_result(result_code(result))
 
-    async def _execute(self, batch):
-        pool = self._client.connection_pool
+    async def _state_step(self, batch):
+        return await self._send([(_LAST_POSITION_PREFIX, ingest_command(uid, lat, lng, t, region),
+                                  (uid, lat, lng, t)) for (uid, lat, lng, t, region), _ in batch])
+
+    async def _send(self, items):
+        """[(a key of the command's slot, the packed command, its Call or the ingest's (uid, lat, lng, t))] -> their
+        results (an error reply as its exception). A server that lost its scripts gets them loaded and what it
+        refused sent again."""
+        if self._cluster:
+            return await self._send_cluster(items)
+        results = await self._execute(self._client, [packed for _, packed, _ in items])
+        if any(isinstance(result, redis.exceptions.NoScriptError) for result in results):
+            for name in {_call_of(what).name for _, _, what in items}:
+                await self._client.script_load(_SCRIPTS[name])
+            results = await self._execute(self._client, [packed for _, packed, _ in items])
+        return results
+
+    async def _send_cluster(self, items):
+        """Each node's commands as one buffer on that node's own connection, all nodes at once. What a node
+        refuses (its slot moved: a failover or a resharding; its scripts lost) goes again through redis-py's cluster
+        pipeline, which follows the redirections and refreshes the slot map."""
+        client = self._client
+        if not client.nodes_manager.slots_cache:
+            await client.initialize()
+        by_node: dict[str, tuple[Any, list[int]]] = {}
+        for index, (slot_key, _, _) in enumerate(items):
+            node = client.nodes_manager.get_node_from_slot(_slot(slot_key))
+            by_node.setdefault(node.name, (node, []))[1].append(index)
+        results = [None] * len(items)
+
+        async def node_send(node, indexes):
+            replies = await self._execute(self._node_client(node), [items[i][1] for i in indexes])
+            for i, reply in zip(indexes, replies, strict=True):
+                results[i] = reply
+
+        try:
+            await asyncio.gather(*(node_send(node, indexes) for node, indexes in by_node.values()))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            self._node_clients.clear()  # a node died: the next batch asks the cluster who serves its slots now
+            await client.nodes_manager.initialize()
+            raise
+        again = [i for i, result in enumerate(results) if isinstance(result, _ROUTE_AGAIN)]
+        if again:
+            redone = await run_async([_call_of(items[i][2]) for i in again], client)
+            for i, result in zip(again, redone, strict=True):
+                results[i] = result
+        return results
+
+    def _node_client(self, node):
+        client = self._node_clients.get(node.name)
+        if client is None:
+            client = self._node_clients[node.name] = aioredis.Redis(
+                host=node.host, port=node.port, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
+                max_connections=2)
+        return client
+
+    @staticmethod
+    async def _execute(client, commands):
+        pool = client.connection_pool
         connection = await pool.get_connection()
         try:
-            await connection.send_packed_command(b"".join([command for command, _ in batch]), check_health=False)
+            await connection.send_packed_command(b"".join(commands), check_health=False)
             results = []
-            for _ in batch:
+            for _ in commands:
                 try:
                     results.append(await connection.read_response())
                 except redis.exceptions.ResponseError as exc:  # this command's error reply; read on
@@ -463,6 +763,22 @@ class LocationFlusher:
             raise
         finally:
             await pool.release(connection)
+
+
+_ROUTE_AGAIN = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError,
+                redis.exceptions.ClusterDownError, redis.exceptions.NoScriptError)
+
+
+def _call_of(what) -> Call:
+    """A flusher item's Call (an ingest is carried as its (uid, lat, lng, t) until it is needed)."""
+    if isinstance(what, Call):
+        return what
+    return Call("ingest", *ingest_keys_args(*what))
+
+
+@functools.lru_cache(maxsize=65536)
+def _slot(key: str) -> int:
+    return key_slot(key.encode())
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, "LocationFlusher"] = weakref.WeakKeyDictionary()

@@ -1,5 +1,6 @@
 """Reads of the live state: who is available near a point (the one answer for nearby, dispatch and surge), and
 where a user was last seen."""
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from django.conf import settings
 
 from locations import live
 from locations.geo import haversine_m, haversine_m_from
+from locations.regions import regions_near
 from nebengjek import redis_keys
-from nebengjek.redis import get_async_redis, get_redis, get_redis_held
+from nebengjek.redis import get_async_redis, get_live_redis, get_live_redis_async, get_live_redis_held
 
 # GEOSEARCH measures with its own Earth radius on ~0.6 m geohash cells: search a little wider, then keep only
 # what the project's haversine puts inside the radius.
@@ -55,12 +57,16 @@ def drivers_available_near(*, lat: float, lng: float, radius_m: float, limit: in
                            exclude_ids: Iterable[Any] = (), vehicle_types: Iterable[str] | None = None
                            ) -> list[NearbyDriver]:
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
-    metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). With
-    `vehicle_types`, only drivers whose vehicle (as Redis mirrors it: drivers:vehicle) is one of them."""
+    metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). Asks every
+    region the radius touches, in one round trip per node. With `vehicle_types`, only drivers whose vehicle (as
+    Redis mirrors it: drivers:vehicle) is one of them."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids, vehicle_types)
+    client = get_live_redis_held()
     while True:
-        drivers = search.drivers(live.script("search")(keys=_SEARCH_KEYS, args=search.args(""),
-                                                       client=get_redis_held()))
+        found = _merged(search, live.run(search.calls(), client))
+        if search.vehicles is not None and found[0]:
+            found = search.of_vehicles(found, client.hmget(redis_keys.DRIVERS_VEHICLE, found[0]))
+        drivers = search.drivers(found)
         if drivers is not None:
             return drivers
 
@@ -70,31 +76,69 @@ async def drivers_available_near_async(*, lat: float, lng: float, radius_m: floa
                                        exclude_ids: Iterable[Any] = (), vehicle_types: Iterable[str] | None = None
                                        ) -> list[NearbyDriver]:
     """The event loop's twin of drivers_available_near (the fast nearby path, gateway.nearby). Raises
-    RequesterRefused, in the same Redis call, when `requester_id` is a suspended user or its token's sign-in
-    session `requester_sid` ended."""
+    RequesterRefused, from a check sent with the search, when `requester_id` is a suspended user or its token's
+    sign-in session `requester_sid` ended."""
     search = _Search(lat, lng, radius_m, limit, exclude_ids, vehicle_types)
-    keys = _SEARCH_KEYS
-    if requester_sid:
-        keys = [*_SEARCH_KEYS, redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
-                redis_keys.AUTH_REVOKED_COMPLETE]
+    check = None
+    if requester_id or requester_sid:
+        keys = [redis_keys.USERS_SUSPENDED]
+        if requester_sid:
+            keys += [redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
+                     redis_keys.AUTH_REVOKED_COMPLETE]
+        check = live.Call("requester", keys, [str(requester_id or "")])
     while True:
-        found = await live.async_script("search", get_async_redis())(keys=keys, args=search.args(requester_id))
-        if found == -1:
-            raise RequesterRefused(requester_id)
-        drivers = search.drivers(found)
+        if check is not None:
+            refused, found = await asyncio.gather(live.run_async([check], get_async_redis()),
+                                                  live.run_async(search.calls()))
+            _raise_any(refused)
+            if refused[0] == -1:
+                raise RequesterRefused(requester_id)
+            check = None
+        else:
+            found = await live.run_async(search.calls())
+        merged = _merged(search, found)
+        if search.vehicles is not None and merged[0]:
+            merged = search.of_vehicles(merged, await get_live_redis_async().hmget(redis_keys.DRIVERS_VEHICLE,
+                                                                                     merged[0]))
+        drivers = search.drivers(merged)
         if drivers is not None:
             return drivers
 
 
-_SEARCH_KEYS = [redis_keys.DRIVERS_GEO, redis_keys.USERS_SUSPENDED, redis_keys.DRIVERS_POSITION,
-                redis_keys.DRIVERS_VEHICLE]
+def _raise_any(results: list[Any]) -> None:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
+def _merged(search: "_Search", found: list[Any]) -> Any:
+    """The regions' answers as one ([ids], ["lat,lng,t"]): a driver found in two regions (a move in flight, a
+    ghost not swept yet) counts once, at its latest position. Notes whether a region stopped at `want`."""
+    _raise_any(found)
+    search.truncated = any(len(ids) >= search.want for ids, _ in found)
+    if len(found) == 1:
+        return found[0]
+    best: dict[str, str | None] = {}
+    for ids, positions in found:
+        for driver_id, position in zip(ids, positions, strict=True):
+            kept = best.get(driver_id)
+            if kept is None or (position is not None and _position_t(position) > _position_t(kept)):
+                best[driver_id] = position
+    return list(best), list(best.values())
+
+
+def _position_t(position: str | None) -> float:
+    if position is None:
+        return float("-inf")
+    parts = position.split(",")
+    return float(parts[2]) if len(parts) > 2 else 0.0
 
 
 class _Search:
     """One nearby search: the script's arguments, and the exact answer from the script's candidates."""
 
     __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after",
-                 "vehicles")
+                 "regions", "truncated", "vehicles")
 
     def __init__(self, lat: float, lng: float, radius_m: float, limit: int | None, exclude_ids: Iterable[Any],
                  vehicle_types: Iterable[str] | None = None) -> None:
@@ -107,12 +151,28 @@ class _Search:
         self.search_radius = radius_m + (haversine_m(lat, lng, self.search_lat, lng) if self.search_lat != lat else 0)
         self.want = self.limit + len(self.excluded) + _ORDER_SLACK
         self.fresh_after = time.time() - settings.LOCATION_FRESH_SECONDS
-        self.vehicles = "," + ",".join(sorted(vehicle_types)) + "," if vehicle_types is not None else ""
+        self.regions = regions_near(self.search_lat, lng, self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M)
+        self.truncated = False
+        self.vehicles = frozenset(vehicle_types) if vehicle_types is not None else None
 
-    def args(self, requester_id: Any) -> list[Any]:
+    def of_vehicles(self, found: Any, types: list[Any]) -> Any:
+        """The candidates with the position of a driver of another (or an unknown) vehicle type blanked: skipped
+        like a missing one, so the search asks for more when too few are left. The vehicle mirror is live state
+        (slot {live}), not the regions' slots, so it is read after the search, not inside it."""
+        ids, positions = found
+        vehicles = self.vehicles or frozenset()
+        return ids, [position if vehicle in vehicles else None
+                     for position, vehicle in zip(positions, types, strict=True)]
+
+    def args(self, requester_id: Any = "") -> list[Any]:
         return [repr(float(self.lng)), repr(float(self.search_lat)),
                 self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, self.want, str(requester_id or ""),
-                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION), self.vehicles]
+                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+
+    def calls(self) -> list[live.Call]:
+        """One search script call per region the radius touches."""
+        args = self.args()
+        return [live.Call("search", live.region_keys(region), args) for region in self.regions]
 
     def drivers(self, found: Any) -> list[NearbyDriver] | None:
         """The script's candidates ([ids], ["lat,lng,t"]) that are fresh and inside the radius by haversine,
@@ -135,7 +195,7 @@ class _Search:
             distance = distance_to(driver_lat, driver_lng)
             if distance <= radius_m:
                 near.append((distance, driver_id, driver_lat, driver_lng))
-        if len(ids) >= self.want and usable < self.limit + _ORDER_SLACK:
+        if self.truncated and usable < self.limit + _ORDER_SLACK:
             self.want *= 4
             return None
         near.sort()
@@ -152,11 +212,11 @@ def driver_beacon_on(*, driver_id: UUID) -> bool:
 
 def user_last_position(*, user_id: UUID | str) -> "LivePosition | None":
     """The latest accepted position of any user (kept USER_LAST_POSITION_TTL), or None."""
-    lat, lng, t = get_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")
+    lat, lng, t = get_live_redis().hmget(live.last_position_key(user_id), "lat", "lng", "t")
     if t is None:
         return None
     return LivePosition(
-        lat=float(lat),  # type: ignore[arg-type]  # lat and lng are written together with t
-        lng=float(lng),  # type: ignore[arg-type]
+        lat=float(lat),  # lat and lng are written together with t
+        lng=float(lng),
         recorded_at=datetime.fromtimestamp(float(t), tz=UTC),
     )

@@ -26,7 +26,7 @@ from locations.metrics import count_location
 from locations.models import DriverPresence
 from locations.sources import live_sources
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +167,11 @@ def live_state_restore() -> int:
     durable last point; then set the marker. Returns the rides restored. It only adds: an end racing it leaves a
     stale entry that the sweeper removes (positions for an ended ride are not metered)."""
     references = live_sources().meter_references_in_progress()
-    client = get_redis()
+    client = get_live_redis()
     for start in range(0, len(references), _RESTORE_CHUNK):
-        pipe = client.pipeline(transaction=False)
-        for reference in references[start:start + _RESTORE_CHUNK]:
-            pipe.hset(redis_keys.DRIVERS_TRACKING, reference.driver_id, reference.ride_id)
-            live.reference_seed(reference.driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp(),
-                                client=pipe)
-        pipe.execute()
+        chunk = references[start:start + _RESTORE_CHUNK]
+        client.hset(redis_keys.DRIVERS_TRACKING, mapping={r.driver_id: r.ride_id for r in chunk})
+        live.run([live.reference_seed_call(r.driver_id, r.lat, r.lng, r.recorded_at.timestamp()) for r in chunk])
     client.set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())  # last: ingests judge again from here
     if references:
         logger.warning("live state restored after a Redis loss", extra={"rides": len(references)})
@@ -188,7 +185,7 @@ def driver_reference_restore(*, driver_id: UUID | str) -> None:
     """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
     seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
     entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
-    ride_id = get_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
+    ride_id = get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
     if ride_id is None:
         return
     with transaction.atomic():
@@ -249,29 +246,31 @@ def driver_ride_tracking_set(*, driver_id: UUID | str, ride_id: UUID | str | Non
     """While `ride_id` is set, the driver's accepted positions are appended to that ride's
     redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
     if ride_id is None:
-        get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
+        get_live_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
     else:
-        get_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
+        get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
 
 
 def live_sweep() -> dict[str, int]:
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
     database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
-    stale = live.script("sweep")(keys=[redis_keys.DRIVERS_GEO, redis_keys.DRIVERS_SEEN,
-                                                       redis_keys.DRIVERS_POSITION], args=[repr(cutoff)])
-    flushed = not get_redis().exists(redis_keys.LIVE_STATE_MARKER)
+    stale = _regions_leave(live.run_one(live.Call(
+        "sweep", [redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_REGION], [repr(cutoff)])))
+    flushed = not get_live_redis().exists(redis_keys.LIVE_STATE_MARKER)
     tracking = live_state_restore() if flushed else 0
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
     busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
     _drivers_replace(beacon | busy)
-    _busy_out_of_index()
-    _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids)
+    _regions_leave(live.run_one(live.Call("busy_out", [redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_REGION], [])))
+    ghosts = _region_ghosts_remove()
+    _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids, client=get_redis())
     tracking_fixed = _tracking_reconcile()
     watched_fixed = _watched_reconcile()
     _vehicles_reconcile()
     return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "tracking_fixed": tracking_fixed, "watched_fixed": watched_fixed, "flushed": flushed}
+            "tracking_fixed": tracking_fixed, "watched_fixed": watched_fixed, "flushed": flushed,
+            "ghosts": ghosts}
 
 
 def _watched_reconcile() -> int:
@@ -282,7 +281,7 @@ def _watched_reconcile() -> int:
 def _vehicles_reconcile(chunk: int = 1000) -> int:
     """Mirror the vehicle type of every beacon-on driver missing from (or wrong in) drivers:vehicle; returns how
     many were fixed."""
-    client = get_redis()
+    client = get_live_redis()
     wanted = live_sources().driver_vehicle_types(driver_ids=_beacon_on_ids())
     ids = list(wanted)
     fixed = 0
@@ -301,19 +300,40 @@ def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
     """Put drivers whose beacon or busy flag the sweeper fixed where the flags now say (in or out of the index)."""
     driver_ids = list(driver_ids)
     for start in range(0, len(driver_ids), chunk):
-        pipe = get_redis().pipeline(transaction=False)
-        for driver_id in driver_ids[start:start + chunk]:
-            live.driver_state(driver_id, client=pipe)
-        pipe.execute()
+        live.driver_states(driver_ids[start:start + chunk])
 
 
-def _busy_out_of_index(chunk: int = 1000) -> None:
-    """Take every busy driver out of the available drivers' GEO index. Busy set and index change together in one
-    script, so this finds nothing unless something wrote one without the other (the release that made the index
-    available-only left the busy drivers of that moment in it; the ingest script only skips re-adding them)."""
-    busy = list(get_redis().smembers(redis_keys.DRIVERS_BUSY))
-    for start in range(0, len(busy), chunk):
-        get_redis().zrem(redis_keys.DRIVERS_GEO, *busy[start:start + chunk])
+def _regions_leave(found: Any) -> list[str]:
+    """Take drivers out of the regions a state script named ({ids, regions}, '' = none); returns the ids."""
+    ids, regions = found
+    live.region_steps_run([step for driver_id, region in zip(ids, regions, strict=True)
+                           for step in live.region_steps(driver_id, "", region, "", "", "")])
+    return ids
+
+
+def _region_ghosts_remove(chunk: int = 200) -> int:
+    """Take out of every region the drivers the region map does not place there (a region step that failed, a busy
+    driver's late placement): each only if its entry is still the one read, so a driver placed there again
+    meanwhile stays. Reads every region's positions: one round trip per node for `chunk` regions."""
+    client = get_live_redis()
+    regions, removed = sorted(client.smembers(redis_keys.DRIVERS_REGIONS)), 0
+    for start in range(0, len(regions), chunk):
+        part = regions[start:start + chunk]
+        pipe = client.pipeline(transaction=False)
+        for region in part:
+            pipe.hgetall(live.region_keys(region)[1])
+        entries = [(region, driver_id, position) for region, members in zip(part, pipe.execute(), strict=True)
+                   for driver_id, position in members.items()]
+        if not entries:
+            continue
+        placed = client.hmget(redis_keys.DRIVERS_REGION, [driver_id for _, driver_id, _ in entries])
+        drops = [live.Call("cell_drop", live.region_keys(region), [driver_id, position])
+                 for (region, driver_id, position), where in zip(entries, placed, strict=True) if where != region]
+        if drops:
+            removed += sum(result == 1 for result in live.run(drops))
+    if removed:
+        logger.info("live region ghosts removed", extra={"removed": removed})
+    return removed
 
 
 def _beacon_on_ids(ids: Iterable[Any] | None = None) -> set[str]:
@@ -334,12 +354,13 @@ def _busy_ids(ids: Iterable[Any] | None = None) -> set[str]:
     return live_sources().held_driver_ids(ids)
 
 
-def _set_reconcile(key: str, truth: Callable[..., set[str]]) -> set[str]:
-    """Make the Redis set `key` equal the database's `truth()`; returns the members fixed (added or removed).
+def _set_reconcile(key: str, truth: Callable[..., set[str]], client: Any = None) -> set[str]:
+    """Make the Redis set `key` (on the live-state Redis, or `client`) equal the database's `truth()`; returns the
+    members fixed (added or removed).
 
     The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
     """
-    client = get_redis()
+    client = client if client is not None else get_live_redis()
     wanted, present = truth(), cast(set[str], client.smembers(key))  # decode_responses: str members
     missing, extra = wanted - present, present - wanted
     if missing or extra:
@@ -360,7 +381,7 @@ def _tracking_reconcile() -> int:
     for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
     locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
     tracking_wanted = live_sources().tracking_wanted
-    client = get_redis()
+    client = get_live_redis()
     wanted, present = tracking_wanted(), cast(dict[str, str], client.hgetall(redis_keys.DRIVERS_TRACKING))
     drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
     drivers |= present.keys() - wanted.keys()
@@ -369,12 +390,10 @@ def _tracking_reconcile() -> int:
     rides = {wanted[d] for d in drivers if d in wanted} | {present[d] for d in drivers if d in present}
     with transaction.atomic():
         now_wanted = tracking_wanted(lock_ride_ids=rides)
-        pipe = client.pipeline(transaction=False)
-        for driver in drivers:
-            if driver in now_wanted:
-                pipe.hset(redis_keys.DRIVERS_TRACKING, driver, now_wanted[driver])
-            elif driver in present:
-                live.tracking_clear_if(driver, present[driver], client=pipe)
-        pipe.execute()
+        tracked = {driver: now_wanted[driver] for driver in drivers if driver in now_wanted}
+        if tracked:
+            client.hset(redis_keys.DRIVERS_TRACKING, mapping=tracked)
+        live.run([live.tracking_clear_if_call(driver, present[driver]) for driver in drivers
+                  if driver not in now_wanted and driver in present])
     logger.info("ride tracking repaired", extra={"drivers": len(drivers)})
     return len(drivers)

@@ -13,6 +13,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -168,21 +169,29 @@ def push_messages(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
 
 
 def _publish(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Publish straight to the pub/sub layer's Redis channels in one pipelined round trip.
+    """Publish straight to the pub/sub layer's Redis channels: one pipelined round trip per host.
 
-    From synchronous code (views, tasks) this avoids async_to_sync's fresh event loop and connection per call
-    (costlier than the publish itself); any other channel layer goes through its own group_send.
+    With several hosts a group's channel lives on the host channels_redis picks by the channel's name (the same
+    hash the layer's subscribers use). From synchronous code (views, tasks) this avoids async_to_sync's fresh event
+    loop and connection per call (costlier than the publish itself); any other channel layer goes through its own
+    group_send.
     """
     layer = get_channel_layer()
     hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("hosts", [])
-    if not isinstance(layer, RedisPubSubChannelLayer) or len(hosts) != 1:
+    if not isinstance(layer, RedisPubSubChannelLayer) or not hosts:
         async_to_sync(_group_send_all)(messages)
         return
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
-    pipe = get_redis(_host_url(hosts[0])).pipeline(transaction=False)
+    pipes: dict[int, Any] = {}
     for group, message in messages:
-        pipe.publish(f"{prefix}__group__{group}", layer.serialize(message))
-    pipe.execute()
+        channel = f"{prefix}__group__{group}"
+        shard = _consistent_hash(channel, len(hosts))
+        pipe = pipes.get(shard)
+        if pipe is None:
+            pipe = pipes[shard] = get_redis(_host_url(hosts[shard])).pipeline(transaction=False)
+        pipe.publish(channel, layer.serialize(message))
+    for pipe in pipes.values():
+        pipe.execute()
 
 
 def _host_url(host: str | dict[str, Any]) -> str:

@@ -141,6 +141,12 @@ REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=200)
 LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
 RATE_REDIS_URL = env.str("RATE_REDIS_URL", default=REDIS_URL)
 CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default=REDIS_URL)
+# The live state on a Redis Cluster: LIVE_REDIS_URL then names any one node of it, the live-state client is
+# redis-py's RedisCluster, and the other keys that follow LIVE_REDIS_URL on one Redis (sign-in revocation marks,
+# suspended users, the settle list: nebengjek.redis.get_redis() without a URL) stay on REDIS_URL. The GEO index is
+# split by H3 cell at LIVE_REGION_H3_RES (docs/SCALING.md).
+LIVE_REDIS_CLUSTER = env.bool("LIVE_REDIS_CLUSTER", default=False)
+LIVE_REGION_H3_RES = env.int("LIVE_REGION_H3_RES", default=5)
 # The channel layer's hosts: channels_redis spreads channels and groups over them by name.
 CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
 

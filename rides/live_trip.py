@@ -25,7 +25,7 @@ from django.db import transaction
 from locations.geo import haversine_m
 from nebengjek import redis_keys
 from nebengjek.realtime import push_messages, user_group
-from nebengjek.redis import get_async_redis, get_redis
+from nebengjek.redis import get_async_redis, get_live_redis
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def watch_on_commit(ride, *, started: bool = False) -> None:
     """After the commit, feed the driver's accepted positions to the ride's passenger (confirm, start). At the
     confirm, the driver's latest position becomes the ride's and is pushed at once."""
     def watch() -> None:
-        client = get_redis()
+        client = get_live_redis()
         client.hset(redis_keys.DRIVERS_WATCHED, str(ride.driver_id), _watch_value(ride, started=started))
         if not started:
             _seed_and_push(ride)
@@ -211,7 +211,7 @@ return p
 def _seed_and_push(ride) -> None:
     from locations.live import last_position_key
 
-    client = get_redis()
+    client = get_live_redis()
     position = client.eval(_SEED_LUA, 2, last_position_key(ride.driver_id), live_key(ride.pk),
                            repr(datetime.now(tz=UTC).timestamp()), redis_keys.RIDE_LIVE_TTL)
     if position:
@@ -232,7 +232,7 @@ return 0
 def unwatch_on_commit(ride) -> None:
     """After the commit (end, cancel), stop feeding the driver's positions to this ride (a newer ride's stays)."""
     def unwatch() -> None:
-        get_redis().eval(_UNWATCH_LUA, 1, redis_keys.DRIVERS_WATCHED, str(ride.driver_id), str(ride.pk))
+        get_live_redis().eval(_UNWATCH_LUA, 1, redis_keys.DRIVERS_WATCHED, str(ride.driver_id), str(ride.pk))
 
     transaction.on_commit(unwatch, robust=True)
 
@@ -245,12 +245,12 @@ def watch_reconcile() -> int:
     wanted = {str(ride.driver_id): _watch_value(ride, started=ride.status == RideStatus.IN_PROGRESS)
               for ride in Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).only(
                   "id", "driver_id", "passenger_id", "pickup_lat", "pickup_lng", "status")}
-    client = get_redis()
+    client = get_live_redis()
     present = client.hgetall(redis_keys.DRIVERS_WATCHED)
     fix = {driver: value for driver, value in wanted.items() if present.get(driver) != value}
     gone = [driver for driver in present if driver not in wanted]
     if fix:
-        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)  # type: ignore[arg-type]  # str keys and values
+        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)
     if gone:
         client.hdel(redis_keys.DRIVERS_WATCHED, *gone)
     return len(fix) + len(gone)
@@ -264,7 +264,7 @@ def driver_position_get(ride) -> dict | None:
 
     if ride.status not in LIVE_RIDE_STATUSES:
         return None
-    lat, lng, t, heading, speed = get_redis().hmget(live_key(ride.pk), "lat", "lng", "t", "heading", "speed")
+    lat, lng, t, heading, speed = get_live_redis().hmget(live_key(ride.pk), "lat", "lng", "t", "heading", "speed")
     if t is None or lat is None or lng is None:
         return None
     pickup = (ride.pickup_lat, ride.pickup_lng) if ride.status == RideStatus.DRIVER_EN_ROUTE else None

@@ -10,17 +10,19 @@ idempotent (a point at a time the track already has is skipped), so nothing coun
 
 At the end, `ride_pending_points` reads that one ride's stream (normally about a second of traffic).
 """
+import hashlib
 import logging
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
+import redis
 from django.conf import settings
 
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ if redis.call('XLEN', KEYS[1]) == 0 then
 end
 return 0
 """
-_applied_script: list[Any] = []
+_APPLIED_SHA = hashlib.sha1(_APPLIED_LUA.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def track_ingest(*, budget_seconds=None) -> int:
     Returns the points that counted."""
     from rides.services import rides_track_append
 
-    client = get_redis()
+    client = get_live_redis()
     deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
                                    else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS)
     applied, cursor, another_pass = 0, 0, False
@@ -66,7 +68,7 @@ def track_ingest(*, budget_seconds=None) -> int:
         cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor,
                                         count=settings.RIDE_TRACK_INGEST_RIDES)
         if ride_ids:
-            entries = _streams_read(client, ride_ids)  # type: ignore[arg-type]  # decode_responses: str
+            entries = _streams_read(client, ride_ids)
             applied += _apply_and_delete(client, entries, rides_track_append)
             another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
         if time.monotonic() >= deadline:
@@ -80,7 +82,7 @@ def track_ingest(*, budget_seconds=None) -> int:
 def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
     """This ride's points still in its stream (not applied yet, or being applied by a worker), in stream order,
     with their entry ids (for `entries_discard` once they are applied)."""
-    client = get_redis()
+    client = get_live_redis()
     key = ride_stream_key(ride_id)
     entry_ids: list[str] = []
     points: list[StreamPoint] = []
@@ -100,7 +102,7 @@ def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
 def entries_discard(*, ride_id, entry_ids) -> None:
     """Delete a ride's entries applied another way (at its end); a worker still holding some deletes them as
     already-applied later."""
-    _applied(ride_id, entry_ids, client=get_redis())
+    _applied(ride_id, entry_ids, client=get_live_redis())
 
 
 def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
@@ -120,6 +122,7 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
         if points and canonical is not None:  # a malformed entry or ride id: nothing to apply, deleted below
             by_ride[canonical] = points
     applied = apply(points_by_ride=by_ride) if by_ride else 0
+    client.script_load(_APPLIED_LUA)  # the pipeline's EVALSHAs find it (a restart or a failover may have lost it)
     pipe = client.pipeline(transaction=False)
     for ride_id, page in entries.items():
         _applied(ride_id, [entry_id for entry_id, _ in page], client=pipe)
@@ -129,11 +132,14 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
 
 def _applied(ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
-    settings.REDIS_URL elsewhere is followed)."""
-    if not _applied_script:
-        _applied_script.append(get_redis().register_script(_APPLIED_LUA))
-    return _applied_script[0](keys=[ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING],
-                              args=[str(ride_id), *entry_ids], client=client)
+    the live state elsewhere is followed). A pipeline's caller loads the script first."""
+    command = ("EVALSHA", _APPLIED_SHA, 2, ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING, str(ride_id),
+               *entry_ids)
+    try:
+        return client.execute_command(*command)
+    except redis.exceptions.NoScriptError:
+        client.script_load(_APPLIED_LUA)
+        return client.execute_command(*command)
 
 
 def _canonical(ride_id) -> str | None:

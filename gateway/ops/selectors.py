@@ -11,7 +11,7 @@ from django.db.models import Avg, BigIntegerField, Count, F, Func, Q, QuerySet, 
 from django.utils import timezone
 
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis
 
 COORD_DIGITS = 6  # ~0.1 m: enough for a map, and a smaller message
 
@@ -30,7 +30,7 @@ def ops_day_start(now: datetime | None = None) -> datetime:
 def live_driver_ids(*, now: datetime | None = None, limit: int | None = None) -> tuple[list[str], int, set[str]]:
     """(online ids, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS."""
     fresh_after = (now or timezone.now()).timestamp() - settings.LOCATION_FRESH_SECONDS
-    pipe = get_redis().pipeline(transaction=False)
+    pipe = get_live_redis().pipeline(transaction=False)
     pipe.zrangebyscore(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf", start=0,
                        num=limit or settings.OPS_MAX_POINTS)
     pipe.zcount(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf")
@@ -45,7 +45,7 @@ def live_drivers(*, now: datetime | None = None) -> tuple[list[list[Any]], int, 
     if not ids:
         return [], online_count, 0
     # "lat,lng,t" of beacon-on drivers, busy too
-    positions = cast(list[str | None], get_redis().hmget(redis_keys.DRIVERS_POSITION, ids))
+    positions = cast(list[str | None], get_live_redis().hmget(redis_keys.DRIVERS_POSITION, ids))
     drivers: list[list[Any]] = []
     for driver_id, position in zip(ids, positions, strict=True):
         if position is not None:
@@ -70,7 +70,7 @@ def _live_rides() -> list[list[Any]]:
 
     rows = list(Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).order_by("-created_at")
                 .values_list("id", "driver_id", "pickup_lat", "pickup_lng", "status")[:settings.OPS_MAX_POINTS])
-    pipe = get_redis().pipeline(transaction=False)
+    pipe = get_live_redis().pipeline(transaction=False)
     for row in rows:
         pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
     positions = pipe.execute() if rows else []

@@ -166,7 +166,7 @@ def test_the_ingest_sha_is_the_one_redis_py_registers():
     from locations import live
 
     packed_sha = live.ingest_command(1, 0.0, 0.0, 0.0).split(b"\r\n")[4].decode()
-    assert packed_sha == live.script("ingest").sha, (
+    assert packed_sha == live.get_live_redis().register_script(live.INGEST_LUA).sha, (
         "locations/live.py ingest_command's EVALSHA names another sha than redis-py's Script for INGEST_LUA")
 
 

@@ -405,7 +405,7 @@ def test_after_a_cancel_the_driver_is_available_again(scene, client_for):
 
 def test_after_the_end_positions_no_longer_extend_the_track(scene):
     from nebengjek import redis_keys
-    from nebengjek.redis import get_redis
+    from nebengjek.redis import get_live_redis
     from rides.meter import ride_stream_key
 
     _one_segment_ride(scene)
@@ -413,8 +413,8 @@ def test_after_the_end_positions_no_longer_extend_the_track(scene):
     scene.at(120)
 
     assert scene.drive(-6.22, 106.8) is True
-    assert get_redis().xlen(ride_stream_key(scene.ride.id)) == 0
-    assert get_redis().smembers(redis_keys.RIDE_TRACK_PENDING) == set()
+    assert get_live_redis().xlen(ride_stream_key(scene.ride.id)) == 0
+    assert get_live_redis().smembers(redis_keys.RIDE_TRACK_PENDING) == set()
 
 
 def test_the_end_queues_the_settlement(scene):

@@ -8,7 +8,7 @@ from django.db import connection, connections, transaction
 
 from locations.geo import haversine_m
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis
 from rides.meter import ride_pending_points, ride_stream_key
 from rides.models import Ride, TrackPoint
 from rides.services import rides_track_append
@@ -19,17 +19,17 @@ STEP_DEG = 0.0001  # 11.12 m of latitude: short segments
 
 
 def _stream_length(ride_id):
-    return get_redis().xlen(ride_stream_key(ride_id))
+    return get_live_redis().xlen(ride_stream_key(ride_id))
 
 
 def _pending_rides():
-    return get_redis().smembers(redis_keys.RIDE_TRACK_PENDING)
+    return get_live_redis().smembers(redis_keys.RIDE_TRACK_PENDING)
 
 
 def _stream_add(ride_id, fields):
     """An entry in the ride's stream as the ingest script writes it (the ride joins the pending set)."""
-    get_redis().xadd(ride_stream_key(ride_id), fields)
-    get_redis().sadd(redis_keys.RIDE_TRACK_PENDING, str(ride_id))
+    get_live_redis().xadd(ride_stream_key(ride_id), fields)
+    get_live_redis().sadd(redis_keys.RIDE_TRACK_PENDING, str(ride_id))
 
 
 def _distance(ride_id):
@@ -97,7 +97,7 @@ def test_an_entry_delivered_twice_counts_once(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    entries = get_redis().xrange(ride_stream_key(scene.ride.id))
+    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id))
     track_ingest()
 
     _stream_add(scene.ride.id, entries[0][1])  # at-least-once: the same position again
@@ -170,10 +170,10 @@ def _wait_for_a_lock_wait(bound_s=10):
 def test_a_batch_applied_after_a_later_one_is_merged_into_the_track_in_time_order(scene):
     scene.started_at_pickup()
     expected = _drive_south(scene, points=10, zigzag=True)
-    entries = get_redis().xrange(ride_stream_key(scene.ride.id))
+    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id))
     _, points = ride_pending_points(ride_id=scene.ride.id)
     rides_track_append(points_by_ride={str(scene.ride.id): points[4:]})  # another worker applies points 5..10 first
-    get_redis().xdel(ride_stream_key(scene.ride.id), *[entry_id for entry_id, _ in entries[4:]])
+    get_live_redis().xdel(ride_stream_key(scene.ride.id), *[entry_id for entry_id, _ in entries[4:]])
 
     track_ingest()  # points 1..4 arrive late
 

@@ -18,7 +18,7 @@ from accounts.services import tokens_issue
 from locations.live import last_position_key
 from locations.services import live_sweep
 from nebengjek import redis_keys
-from nebengjek.redis import get_redis
+from nebengjek.redis import get_live_redis
 from rides.meter import StreamPoint
 from rides.models import Ride, TrackPoint
 from rides.services import rides_track_append
@@ -33,7 +33,7 @@ CAP_M = 3 * 1111.950802 + 2000
 
 def _last_position_gone(scene):
     """The driver's previous position is no longer in Redis (expired after an hour of silence, or lost)."""
-    get_redis().delete(last_position_key(scene.ride.driver_id))
+    get_live_redis().delete(last_position_key(scene.ride.driver_id))
 
 
 def at(seconds):
@@ -156,13 +156,13 @@ def test_a_late_point_is_merged_into_the_track_only_if_plausible_against_both_ne
 def test_a_tracking_entry_outliving_its_ride_neither_blocks_nor_meters_the_drivers_positions(scene):
     scene.started_at_pickup()
     scene.end()
-    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
     _last_position_gone(scene)
     scene.at(60)
 
     assert scene.drive(-6.21, 106.8) is True
 
-    assert not get_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+    assert not get_live_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
     assert _distance(scene.ride.id) == 0
 
 
@@ -255,7 +255,7 @@ def test_every_position_acknowledged_after_a_redis_flush_mid_ride_is_on_the_trac
     scene.at(30)
     assert scene.drive(-6.2027, 106.8) is True
     track_ingest()
-    get_redis().flushdb()  # Redis lost everything; the live sweeper has not run since
+    get_live_redis().flushdb()  # Redis lost everything; the live sweeper has not run since
 
     scene.at(60)
     by_socket = socket_location(driver, -6.2054, 106.8)
@@ -273,7 +273,7 @@ def test_every_position_acknowledged_after_a_redis_flush_mid_ride_is_on_the_trac
 
 def test_after_a_redis_flush_a_socket_point_1_degree_from_the_rides_last_point_is_dropped(scene):
     scene.started_at_pickup()
-    get_redis().flushdb()
+    get_live_redis().flushdb()
     scene.at(30)
 
     assert socket_location(User.objects.get(pk=scene.ride.driver_id), -7.2, 106.8) is False
@@ -287,7 +287,7 @@ def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accept
     scene.drive(scene.ride.pickup_lat, scene.ride.pickup_lng)
     refused = redis.exceptions.ConnectionError("Redis went away")
 
-    with mock.patch.object(get_redis(), "hset", side_effect=refused):  # the outside world fails at that moment
+    with mock.patch.object(get_live_redis(), "hset", side_effect=refused):  # the outside world fails at that moment
         response = scene.start()
 
     assert response.status_code == 503
@@ -302,7 +302,7 @@ def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accept
 def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flushed(scene):
     scene.started_at_pickup()
     live_sweep()  # the beat's sweeps ran since Redis started
-    get_redis().hdel(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))  # lost; the marker is still there
+    get_live_redis().hdel(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))  # lost; the marker is still there
 
     live_sweep()
     scene.at(60)
@@ -314,29 +314,39 @@ def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flush
 def test_the_sweeper_corrects_a_tracking_entry_naming_another_ride(scene):
     scene.started_at_pickup()
     live_sweep()
-    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), "00000000-0000-0000-0000-000000000001")
+    other_ride = "00000000-0000-0000-0000-000000000001"
+    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), other_ride)
 
     live_sweep()
 
-    assert get_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+    assert get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
 
 
 def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
     scene.started_at_pickup()
     scene.end()
-    get_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
 
     live_sweep()
 
-    assert not get_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+    assert not get_live_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
 
 
 # --- the end reads only its own ride's pending points --------------------------------------------------------
 
+def _live_streams_url():
+    live_client = get_live_redis()
+    if isinstance(live_client, redis.RedisCluster):
+        node = live_client.get_node_from_key(redis_keys.RIDE_TRACK_PENDING)
+        return f"redis://{node.host}:{node.port}/0"
+    return settings.LIVE_REDIS_URL
+
+
 @contextmanager
 def redis_commands_seen():
-    """The commands this test's Redis database receives inside the block, each as a string (Redis MONITOR)."""
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    """The commands the live state's Redis database (on a cluster: the node of the rides' streams) receives inside
+    the block, each as a string (Redis MONITOR)."""
+    client = redis.Redis.from_url(_live_streams_url(), decode_responses=True)
     db = client.connection_pool.connection_kwargs.get("db", 0)
     sentinel, seen, watching = f"seen-until-{uuid.uuid4()}", [], threading.Event()
 
@@ -427,5 +437,5 @@ def test_a_position_sent_while_the_start_commits_is_metered_and_the_sweeper_keep
 
     assert not any(isinstance(result, BaseException) for result in results.values()), results
     assert results["start"].status_code == 200 and results["accepted"] is True
-    assert get_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+    assert get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)

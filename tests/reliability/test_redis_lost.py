@@ -50,7 +50,6 @@ def private_redis(settings):
     """Point every Redis user at a fresh redis-server on PORT; yields the server (stop()/start() it at will)."""
     from channels.layers import channel_layers
 
-    from locations import live
     from nebengjek.redis import reset_async_clients
 
     server = RedisServer(PORT).start()
@@ -59,7 +58,7 @@ def private_redis(settings):
     settings.CACHES = {alias: {**cache, "LOCATION": server.url} for alias, cache in settings.CACHES.items()}
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
         **settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [{"address": server.url, "socket_timeout": None}]}}}
-    forget_clients = [channel_layers.backends.clear, reset_async_clients, live._registered.clear]
+    forget_clients = [channel_layers.backends.clear, reset_async_clients]
     for forget in forget_clients:
         forget()
     yield server
