@@ -407,7 +407,7 @@ RIDE_CHAT_MAX_CHARS = 500
 RIDE_CHAT_RATE_PER_MINUTE = env.int("RIDE_CHAT_RATE_PER_MINUTE", default=20)  # per sender and ride
 RIDE_CHAT_PAGE_SIZE = 50
 
-# Products and fare policies (products/, docs/_incoming/h24.md). A request names a product (default PRODUCT_DEFAULT);
+# Products and fare policies (products/, docs/products.md). A request names a product (default PRODUCT_DEFAULT);
 # dispatch offers it only to drivers whose vehicle type the product lists. The built-in products are created, with
 # version 1 of their fare policy, on the first read of an empty catalogue; operators edit both in the admin.
 PRODUCT_DEFAULT = "bike"

@@ -58,7 +58,7 @@ def fare_for(*, metered, price_pct, fee_pct=None):
 
 @dataclass(frozen=True)
 class FareLines:
-    """Every line of a fare, integer rupiah; `metered_fare` is their sum. Rounding (docs/_incoming/h24.md):
+    """Every line of a fare, integer rupiah; `metered_fare` is their sum. Rounding (docs/products.md):
     base as stored; distance = round_half_up(km x per_km); time_of_day and surge are the differences of
     round_half_up of the running product, so the trip fare is rounded once as the contract's formula;
     minimum_top_up = max(0, minimum − trip); waiting = waiting_per_minute x whole minutes past the free window."""
