@@ -41,7 +41,8 @@ def test_someone_with_the_link_watches_the_driver_move_without_signing_in(stack)
             "accepted"]
         request = passenger.post("/rides/requests", json={"pickup": {"lat": PICKUP[0], "lng": PICKUP[1]},
                                                           "destination": {"lat": DESTINATION[0],
-                                                                          "lng": DESTINATION[1]}})
+                                                                          "lng": DESTINATION[1]},
+                                                          "product": "car"})
         assert request.status_code == 201, request.text
 
         def proposal():
