@@ -1,4 +1,5 @@
 """Suite-wide fixtures: the embedded Redis when none is configured, clean stores per test, signed-in clients."""
+
 import pytest
 from django.conf import settings
 
@@ -24,8 +25,10 @@ def pytest_runtest_call(item):
     result = yield
     violations = take_violations()
     if violations:
-        pytest.fail("The server sent messages outside the AsyncAPI document (gateway/asyncapi.py):\n"
-                    + "\n".join(violations), pytrace=False)
+        pytest.fail(
+            "The server sent messages outside the AsyncAPI document (gateway/asyncapi.py):\n" + "\n".join(violations),
+            pytrace=False,
+        )
     return result
 
 
@@ -52,8 +55,10 @@ def _disconnect_other_sessions():
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 _KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}

@@ -43,8 +43,10 @@ class OtpRequestApi(APIView):
         data = OtpRequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         msisdn, expires_in = services.otp_request(raw_msisdn=data.validated_data["msisdn"], ip=client_ip(request))
-        return Response(OtpRequestOutputSerializer({"msisdn": msisdn, "expires_in": expires_in}).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            OtpRequestOutputSerializer({"msisdn": msisdn, "expires_in": expires_in}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class OtpVerifyApi(APIView):
@@ -60,8 +62,9 @@ class OtpVerifyApi(APIView):
         user, tokens, is_new_user = services.otp_verify(
             raw_msisdn=data.validated_data["msisdn"], code=data.validated_data["code"]
         )
-        return Response(OtpVerifyOutputSerializer(
-            {**tokens, "user": user_get_for_output(user.pk), "is_new_user": is_new_user}).data)
+        return Response(
+            OtpVerifyOutputSerializer({**tokens, "user": user_get_for_output(user.pk), "is_new_user": is_new_user}).data
+        )
 
 
 class TokenRefreshApi(TokenRefreshView):

@@ -1,4 +1,5 @@
 """REST authentication: simplejwt's access token, refused the moment its sign-in session ends."""
+
 import redis
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.exceptions import AuthenticationFailed
@@ -21,8 +22,11 @@ class SessionJWTAuthentication(JWTAuthentication):
             try:
                 ended = sign_in_session_ended(sid=sid)
             except redis.RedisError as exc:  # never let a token through unchecked
-                raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Temporarily unavailable, retry shortly.",
-                                  headers={"Retry-After": "5"}) from exc
+                raise DomainError(
+                    CommonError.SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable, retry shortly.",
+                    headers={"Retry-After": "5"},
+                ) from exc
             if ended:
                 raise AuthenticationFailed(SESSION_ENDED_MESSAGE, code="token_not_valid")
         user = super().get_user(validated_token)

@@ -1,4 +1,5 @@
 """The accounts catalogue: sign-in, sessions and driver registration (docs/errors.md is generated from it)."""
+
 from nebengjek.errors import CommonError, DomainError, ErrorCode
 
 
@@ -25,10 +26,18 @@ SESSION_ENDED_MESSAGE = "This sign-in session has ended; sign in again."
 # The codes each REST view may answer besides nebengjek.errors' common ones (the OpenAPI schema lists them).
 OPERATION_ERRORS = {
     "OtpRequestApi": (AccountsError.INVALID_MSISDN, AccountsError.OTP_RATE_LIMITED),
-    "OtpVerifyApi": (AccountsError.INVALID_MSISDN, AccountsError.INVALID_OTP, AccountsError.OTP_EXPIRED,
-                     AccountsError.OTP_LOCKED, AccountsError.USER_SUSPENDED),
+    "OtpVerifyApi": (
+        AccountsError.INVALID_MSISDN,
+        AccountsError.INVALID_OTP,
+        AccountsError.OTP_EXPIRED,
+        AccountsError.OTP_LOCKED,
+        AccountsError.USER_SUSPENDED,
+    ),
     "TokenRefreshApi": (CommonError.TOKEN_NOT_VALID,),
     "LogoutApi": (CommonError.TOKEN_NOT_VALID,),
-    "DriverRegisterApi": (AccountsError.INVALID_VEHICLE_PLATE, AccountsError.ALREADY_DRIVER,
-                          AccountsError.VEHICLE_PLATE_TAKEN),
+    "DriverRegisterApi": (
+        AccountsError.INVALID_VEHICLE_PLATE,
+        AccountsError.ALREADY_DRIVER,
+        AccountsError.VEHICLE_PLATE_TAKEN,
+    ),
 }

@@ -1,4 +1,5 @@
 """MSISDN rules of ../shared/API.md: Telkomsel prefixes only, ASCII digits only, stored and shown as E.164."""
+
 import re
 
 # [0-9], not \d: Python's \d also matches Arabic-Indic, Devanagari, fullwidth… digits, which would make

@@ -17,8 +17,9 @@ def sign_in_session_ended(*, sid: str) -> bool:
     """True when sign-in session `sid` (32 hex digits, as tokens carry it) was ended: one Redis round trip (the
     session's revoked mark and the marker saying the marks are complete). Only while the marks are incomplete, after
     a Redis flush until accounts.services.revoked_sessions_repair has run, does the database answer instead."""
-    revoked, complete = get_redis_held().mget(redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=sid),
-                                              redis_keys.AUTH_REVOKED_COMPLETE)
+    revoked, complete = get_redis_held().mget(
+        redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=sid), redis_keys.AUTH_REVOKED_COMPLETE
+    )
     if revoked is not None:
         return True
     if complete is None:
@@ -54,7 +55,8 @@ def user_with_session_get(*, user_id: UUID | str, sid: str | None) -> User | Non
     if sid:
         users = users.annotate(
             session=FilteredRelation("sign_in_sessions", condition=Q(sign_in_sessions__sid=sid)),
-            session_sid=F("session__sid"), session_revoked_at=F("session__revoked_at"),
+            session_sid=F("session__sid"),
+            session_revoked_at=F("session__revoked_at"),
         )
     return users.first()
 
@@ -72,8 +74,11 @@ def sign_in_session_revoked(*, user: Any, sid: str) -> bool:
 
 def _legacy_session_revoked(*, user_id: UUID | str, sid: str) -> bool:
     """True when the newest refresh token of session `sid` is blacklisted (O(sessions): decodes each token)."""
-    rows = (OutstandingToken.objects.filter(user_id=user_id).order_by("-created_at", "-id")
-            .values_list("token", "blacklistedtoken__id")[:LEGACY_SESSION_LOOKBACK])
+    rows = (
+        OutstandingToken.objects.filter(user_id=user_id)
+        .order_by("-created_at", "-id")
+        .values_list("token", "blacklistedtoken__id")[:LEGACY_SESSION_LOOKBACK]
+    )
     for token, blacklisted in rows:
         if jwt.decode(token, options={"verify_signature": False}).get("sid") == sid:
             return blacklisted is not None

@@ -1,4 +1,5 @@
 """Sign-in by OTP, tokens, profile and driver registration."""
+
 import hashlib
 import hmac
 import logging
@@ -54,14 +55,25 @@ def _otp_hash(challenge_id: uuid.UUID | str, code: str) -> str:
 def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, int]]:
     """The send counters this request counts in: (key, TTL, cap) per number, per number per day, per client IP."""
     windows = [
-        (redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn), settings.OTP_SEND_WINDOW_SECONDS,
-         settings.OTP_SENDS_PER_WINDOW),
-        (redis_keys.key(redis_keys.OTP_SENDS_DAY, msisdn=msisdn), redis_keys.OTP_SENDS_DAY_TTL,
-         settings.OTP_SENDS_PER_DAY),
+        (
+            redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn),
+            settings.OTP_SEND_WINDOW_SECONDS,
+            settings.OTP_SENDS_PER_WINDOW,
+        ),
+        (
+            redis_keys.key(redis_keys.OTP_SENDS_DAY, msisdn=msisdn),
+            redis_keys.OTP_SENDS_DAY_TTL,
+            settings.OTP_SENDS_PER_DAY,
+        ),
     ]
     if ip:
-        windows.append((redis_keys.key(redis_keys.OTP_SENDS_IP, ip=ip), redis_keys.OTP_SENDS_IP_TTL,
-                        settings.OTP_SENDS_PER_IP_PER_HOUR))
+        windows.append(
+            (
+                redis_keys.key(redis_keys.OTP_SENDS_IP, ip=ip),
+                redis_keys.OTP_SENDS_IP_TTL,
+                settings.OTP_SENDS_PER_IP_PER_HOUR,
+            )
+        )
     return windows
 
 
@@ -102,19 +114,25 @@ def otp_request(*, raw_msisdn: Any, ip: str | None = None) -> tuple[str, int]:
     windows = _otp_send_windows(msisdn=msisdn, ip=ip)
     wait = _count_otp_send(windows)
     if wait:
-        raise AccountsException(AccountsError.OTP_RATE_LIMITED, details={"retry_after": wait},
-                                headers={"Retry-After": str(wait)})
+        raise AccountsException(
+            AccountsError.OTP_RATE_LIMITED, details={"retry_after": wait}, headers={"Retry-After": str(wait)}
+        )
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     with transaction.atomic():
         OtpChallenge.objects.filter(msisdn=msisdn, consumed_at__isnull=True, superseded=False).update(superseded=True)
         challenge_id = uuid.uuid4()
         OtpChallenge.objects.create(
-            id=challenge_id, msisdn=msisdn, code_hash=_otp_hash(challenge_id, code), created_at=now,
-            expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS), requested_ip=ip,
+            id=challenge_id,
+            msisdn=msisdn,
+            code_hash=_otp_hash(challenge_id, code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS),
+            requested_ip=ip,
         )
-        transaction.on_commit(partial(_otp_deliver, challenge_id=challenge_id, msisdn=msisdn, code=code,
-                                      windows=windows))
+        transaction.on_commit(
+            partial(_otp_deliver, challenge_id=challenge_id, msisdn=msisdn, code=code, windows=windows)
+        )
     return msisdn, settings.OTP_TTL_SECONDS
 
 
@@ -128,8 +146,11 @@ def _otp_deliver(*, challenge_id: uuid.UUID, msisdn: str, code: str, windows: li
         logger.warning("SMS gateway failed; the OTP send is not counted", exc_info=True)
         _uncount_otp_send(windows)
         OtpChallenge.objects.filter(id=challenge_id).update(superseded=True)
-        raise DomainError(CommonError.SERVICE_UNAVAILABLE, "The code could not be sent; try again shortly.",
-                          headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)}) from exc
+        raise DomainError(
+            CommonError.SERVICE_UNAVAILABLE,
+            "The code could not be sent; try again shortly.",
+            headers={"Retry-After": str(OTP_SMS_RETRY_AFTER_SECONDS)},
+        ) from exc
 
 
 def _otp_check(*, msisdn: str, code: str) -> AccountsException | None:
@@ -155,9 +176,10 @@ def _otp_check(*, msisdn: str, code: str) -> AccountsException | None:
             challenge.save(update_fields=["wrong_attempts"])
             if challenge.wrong_attempts >= settings.OTP_MAX_WRONG_ATTEMPTS:
                 return AccountsException(AccountsError.OTP_LOCKED)
-            return AccountsException(AccountsError.INVALID_OTP,
-                                     details={"attempts_left": settings.OTP_MAX_WRONG_ATTEMPTS
-                                              - challenge.wrong_attempts})
+            return AccountsException(
+                AccountsError.INVALID_OTP,
+                details={"attempts_left": settings.OTP_MAX_WRONG_ATTEMPTS - challenge.wrong_attempts},
+            )
         challenge.consumed_at = timezone.now()
         challenge.save(update_fields=["consumed_at"])
         return None
@@ -240,15 +262,16 @@ def sessions_prune(*, limit: int = SESSION_PRUNE_CHUNK * 20) -> dict[str, int]:
     now = timezone.now()
     lifetime = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
     tokens = OutstandingToken.objects.filter(expires_at__lte=now)
-    sessions = SignInSession.objects.filter(Q(refreshed_at__lte=now - lifetime)
-                                            | Q(refreshed_at__isnull=True, created_at__lte=now - lifetime))
+    sessions = SignInSession.objects.filter(
+        Q(refreshed_at__lte=now - lifetime) | Q(refreshed_at__isnull=True, created_at__lte=now - lifetime)
+    )
     return {"tokens": _delete_in_chunks(tokens, limit=limit), "sessions": _delete_in_chunks(sessions, limit=limit)}
 
 
 def _delete_in_chunks(queryset: QuerySet[Any], *, limit: int) -> int:
     deleted = 0
     while deleted < limit:
-        ids = list(queryset.values_list("pk", flat=True)[:min(SESSION_PRUNE_CHUNK, limit - deleted)])
+        ids = list(queryset.values_list("pk", flat=True)[: min(SESSION_PRUNE_CHUNK, limit - deleted)])
         if not ids:
             break
         queryset.model.objects.filter(pk__in=ids).delete()
@@ -294,10 +317,13 @@ def revoked_sessions_repair() -> int:
         return 0
     now = timezone.now()
     ttl = _revoked_session_ttl_seconds()
-    revoked = dict(SignInSession.objects.filter(revoked_at__gt=now - timedelta(seconds=ttl))
-                   .values_list("sid", "revoked_at"))
-    left = {sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds()))  # type: ignore[operator]  # not NULL
-            for sid, revoked_at in revoked.items()}
+    revoked = dict(
+        SignInSession.objects.filter(revoked_at__gt=now - timedelta(seconds=ttl)).values_list("sid", "revoked_at")
+    )
+    left = {
+        sid.hex: max(1, math.ceil(ttl - (now - revoked_at).total_seconds()))  # type: ignore[operator]  # not NULL
+        for sid, revoked_at in revoked.items()
+    }
     _revoked_sessions_mark(set(left), ttls=left)
     client.set(redis_keys.AUTH_REVOKED_COMPLETE, now.isoformat())
     if left:
@@ -315,8 +341,9 @@ def vehicle_plate_normalize(raw: str) -> str:
     plate = re.sub(r"\s+", " ", str(raw).strip().upper())
     match = PLATE_PATTERN.match(plate)
     if not match:
-        raise AccountsException(AccountsError.INVALID_VEHICLE_PLATE,
-                                details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]})
+        raise AccountsException(
+            AccountsError.INVALID_VEHICLE_PLATE, details={"vehicle_plate": ["Use a plate like 'B 1234 XYZ'."]}
+        )
     return " ".join(part for part in match.groups() if part)
 
 
@@ -324,7 +351,8 @@ def driver_cancellation_count(*, driver_id: uuid.UUID | str) -> None:
     """A driver backed out of a confirmed ride (matching.services.request_back_to_dispatch): one more on the
     profile (the ranking reads the recent ones from the matches)."""
     DriverProfile.objects.filter(user_id=driver_id).update(
-        cancellations_after_accept=F("cancellations_after_accept") + 1)
+        cancellations_after_accept=F("cancellations_after_accept") + 1
+    )
 
 
 def driver_register(*, user: User, vehicle_type: str, vehicle_plate: str) -> User:
@@ -338,8 +366,13 @@ def driver_register(*, user: User, vehicle_type: str, vehicle_plate: str) -> Use
             raise AccountsException(AccountsError.ALREADY_DRIVER)
         try:
             with transaction.atomic():
-                DriverProfile.objects.create(user=user, vehicle_type=vehicle_type, vehicle_plate=plate,
-                                             is_verified=verified_at is not None, verified_at=verified_at)
+                DriverProfile.objects.create(
+                    user=user,
+                    vehicle_type=vehicle_type,
+                    vehicle_plate=plate,
+                    is_verified=verified_at is not None,
+                    verified_at=verified_at,
+                )
         except IntegrityError as exc:
             raise AccountsException(AccountsError.VEHICLE_PLATE_TAKEN) from exc
         user.role = Role.DRIVER
@@ -384,8 +417,9 @@ def user_suspend(*, user: User) -> User:
         # Reinstating does not bring the sessions back: the user signs in again.
         _sessions_revoke(SignInSession.objects.filter(user=user))
         outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
-        BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in outstanding],
-                                             ignore_conflicts=True)
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+        )
         close_sessions_on_commit(user.id)
         transaction.on_commit(lambda: _suspended_mirror(user_id=user.id, suspended=True))
         _driver_take_offline(user)  # after the close above: its beacon.updated push is for the replay at sign-in

@@ -1,4 +1,5 @@
 """Pluggable SMS delivery (settings.SMS_BACKEND). The console backend is for development only."""
+
 import logging
 
 from django.conf import settings

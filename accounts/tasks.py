@@ -1,4 +1,5 @@
 """Periodic housekeeping of sign-in state."""
+
 from celery import shared_task
 
 from accounts import services

@@ -7,6 +7,7 @@ the product, it measures on this machine, in the same run, the ceiling the produ
 (issue 8: "a ceiling measured with a bare server doing the same work"). The token's user id is read at the
 handshake without checking the signature: a benchmark fixture, never a server.
 """
+
 import os
 import time
 

@@ -7,6 +7,7 @@ drivers' sockets read `match.proposal` and answer `match.accept` → the passeng
 confirm → the driver POSTs start → `ride_locations` positions over the driver's socket (acked) → the driver POSTs end →
 the passenger GETs the receipt and POSTs a rating. Idle drivers stream their position every few seconds.
 """
+
 import os
 import random
 import time
@@ -81,8 +82,9 @@ def _rides_close_open(driver_ids, passenger_ids):
     from rides.services import ride_cancel, ride_end
 
     users = {str(u.pk): u for u in User.objects.filter(pk__in=[*driver_ids, *passenger_ids])}
-    for ride in Ride.objects.filter(driver_id__in=driver_ids, status__in=[RideStatus.DRIVER_EN_ROUTE,
-                                                                          RideStatus.IN_PROGRESS]):
+    for ride in Ride.objects.filter(
+        driver_id__in=driver_ids, status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS]
+    ):
         try:
             if ride.status == RideStatus.IN_PROGRESS:
                 ride_end(ride=ride, user=users[str(ride.driver_id)])
@@ -111,13 +113,24 @@ def scenario_citypeak(bench, run_no):
     fixtures.positions_load(points)
     port = bench.start_server("uvicorn")
     _ensure_worker(bench)
-    phases = [{"rate": rate, "warmup": args.city_warmup, "duration": args.city_duration, "drain": args.city_drain}
-              for rate in args.city_rates]
-    config = {"mode": "citypeak", "host": "127.0.0.1", "port": port,
-              "driver_tokens": fixtures.tokens_for(drivers), "driver_positions": [points[d] for d in drivers],
-              "passenger_tokens": fixtures.tokens_for(passengers), "phases": phases,
-              "proposal_timeout": args.city_proposal_timeout, "ride_locations": 3, "location_interval": 0.25,
-              "stream_interval": 5.0, "connect_concurrency": 50}
+    phases = [
+        {"rate": rate, "warmup": args.city_warmup, "duration": args.city_duration, "drain": args.city_drain}
+        for rate in args.city_rates
+    ]
+    config = {
+        "mode": "citypeak",
+        "host": "127.0.0.1",
+        "port": port,
+        "driver_tokens": fixtures.tokens_for(drivers),
+        "driver_positions": [points[d] for d in drivers],
+        "passenger_tokens": fixtures.tokens_for(passengers),
+        "phases": phases,
+        "proposal_timeout": args.city_proposal_timeout,
+        "ride_locations": 3,
+        "location_interval": 0.25,
+        "stream_interval": 5.0,
+        "connect_concurrency": 50,
+    }
     gens = LoadGens([config], bench.env, "citypeak")
     metered = []
     try:
@@ -146,8 +159,21 @@ def bare_reference(bench, port, tokens):
     """The floor, on the same server right after the rates: `GET /ping` (Django's whole stack, no query), 4
     connections closed loop; its server CPU per request times a ride's ~10 calls is what any ride costs here."""
     seconds = max(3.0, bench.args.city_duration / 2)
-    gens = LoadGens([{"mode": "http", "host": "127.0.0.1", "port": port, "tokens": tokens, "paths": ["/ping"],
-                      "warmup": 1.0, "duration": seconds}], bench.env, "citypeak-ping")
+    gens = LoadGens(
+        [
+            {
+                "mode": "http",
+                "host": "127.0.0.1",
+                "port": port,
+                "tokens": tokens,
+                "paths": ["/ping"],
+                "warmup": 1.0,
+                "duration": seconds,
+            }
+        ],
+        bench.env,
+        "citypeak-ping",
+    )
     try:
         gens.expect("READY")
         meter = bench.metered_window(gens, 1.0, seconds)
@@ -156,9 +182,13 @@ def bare_reference(bench, port, tokens):
     finally:
         gens.kill()
     done = result["requests"]
-    return {"ping_per_s": round(done / result["window_s"]), "ping_p50_ms": ms(result["latency"].get("p50")),
-            "ping_server_cpu_ms": round(meter["server_cpu_s"] * 1000 / done, 2) if done else None,
-            "server_cores": meter["server_cores"], "other_cores": meter["other_cores"]}
+    return {
+        "ping_per_s": round(done / result["window_s"]),
+        "ping_p50_ms": ms(result["latency"].get("p50")),
+        "ping_server_cpu_ms": round(meter["server_cpu_s"] * 1000 / done, 2) if done else None,
+        "server_cores": meter["server_cores"],
+        "other_cores": meter["other_cores"],
+    }
 
 
 def citypeak_row(phase, part, meter, drivers):
@@ -175,23 +205,33 @@ def citypeak_row(phase, part, meter, drivers):
         return round(value / completed, 1) if completed else None
 
     return {
-        "offered_per_s": round(part["offered_in_window"] / window, 1), "drivers": drivers,
+        "offered_per_s": round(part["offered_in_window"] / window, 1),
+        "drivers": drivers,
         "completed_per_s": round(completed / window, 1),
-        "proposal_p50_ms": ms(pct(latencies, 0.5)), "proposal_p99_ms": ms(pct(latencies, 0.99)),
+        "proposal_p50_ms": ms(pct(latencies, 0.5)),
+        "proposal_p99_ms": ms(pct(latencies, 0.99)),
         "proposals_measured": len(latencies),
         "unmatched": outcomes.get("unmatched", 0),
         "shed_503": outcomes.get("shed_503", 0),
         "http_5xx": counts.get("http_5xx", 0) + counts.get("socket_5xx", 0),
         "proposals_after_expiry": counts.get("proposals_after_expiry", 0),
-        "server_cpu_ms_per_ride": per_ride(server_ms), "postgres_cpu_ms_per_ride": per_ride(pg_ms),
+        "server_cpu_ms_per_ride": per_ride(server_ms),
+        "postgres_cpu_ms_per_ride": per_ride(pg_ms),
         "server_and_postgres_cpu_ms_per_ride": per_ride(server_ms + pg_ms),
         "worker_cpu_ms_per_ride": per_ride(worker_ms),
-        "loadgen_cores": meter["loadgen_cores"], "server_cores": meter["server_cores"],
-        "postgres_cores": meter["postgres_cores"], "worker_cores": meter["worker_cores"],
-        "redis_cores": meter["redis_cores"], "other_cores": meter["other_cores"], "steal_cores": meter["steal_cores"],
-        "in_flight_at_end": part["in_flight_at_end"], "not_done_after_drain": part["not_done_after_drain"],
-        "sockets_open": part["sockets_open"], "socket_close_codes": part["socket_close_codes"],
-        "outcomes": outcomes, "counts": counts,
+        "loadgen_cores": meter["loadgen_cores"],
+        "server_cores": meter["server_cores"],
+        "postgres_cores": meter["postgres_cores"],
+        "worker_cores": meter["worker_cores"],
+        "redis_cores": meter["redis_cores"],
+        "other_cores": meter["other_cores"],
+        "steal_cores": meter["steal_cores"],
+        "in_flight_at_end": part["in_flight_at_end"],
+        "not_done_after_drain": part["not_done_after_drain"],
+        "sockets_open": part["sockets_open"],
+        "socket_close_codes": part["socket_close_codes"],
+        "outcomes": outcomes,
+        "counts": counts,
     }
 
 
@@ -201,27 +241,69 @@ def report_citypeak(bench, keys):
     keys = [(key, runs) for key, runs in keys if key[0] != "7:reference"]
     for key, runs in sorted(keys, key=lambda item: int(item[0][0][2:-2])):
         for run in runs:
-            rows.append((key[0][2:], _fmt(run["offered_per_s"]), _fmt(run["completed_per_s"]),
-                         f"{_fmt(run['proposal_p50_ms'])} / {_fmt(run['proposal_p99_ms'])}", run["unmatched"],
-                         run["shed_503"], run["http_5xx"], run["proposals_after_expiry"],
-                         _fmt(run["server_cpu_ms_per_ride"]), _fmt(run["postgres_cpu_ms_per_ride"]),
-                         _fmt(run["server_and_postgres_cpu_ms_per_ride"]), _fmt(run["worker_cpu_ms_per_ride"]),
-                         _fmt(run["server_cores"]), _fmt(run["postgres_cores"]), _fmt(run["worker_cores"]),
-                         _fmt(run["loadgen_cores"]), _fmt(run["steal_cores"]),
-                         "; ".join(f"{k}: {v}" for k, v in sorted(run["outcomes"].items()))))
-    return ["## 7. City peak: whole rides", "",
-            f"{bench.args.city_drivers} drivers on sockets (streaming positions), {bench.args.city_passengers} "
-            "passengers over HTTP; requests started open loop at each rate; each ride runs request → proposal → "
-            "accept (socket) → confirm → start → 3 positions (socket) → end → receipt → rating. Proposal latency: "
-            "the POST sent → the first `match.proposal` read on any driver's socket. CPU per ride: the metered "
-            "window's CPU seconds / the rides completed (ended) in that window; PostgreSQL: the backends of the "
-            "bench's database.", "",
-            table(["rate", "offered/s", "completed/s", "request→proposal p50 / p99 ms", "unmatched", "shed 503",
-                   "5xx", "proposals after expiry", "server CPU ms/ride", "PostgreSQL CPU ms/ride",
-                   "server + PG ms/ride", "Celery worker ms/ride", "server cores", "PG cores", "worker cores",
-                   "load gen cores", "steal cores", "outcomes"], rows), "",
-            "Reference, the same server right after the rates: `GET /ping` (Django's whole stack, no query), 4 "
-            "connections closed loop: " + "; ".join(
-                f"{run['ping_per_s']}/s, p50 {run['ping_p50_ms']} ms, server CPU {run['ping_server_cpu_ms']} ms a "
-                f"request (server cores {run['server_cores']}, other programs' cores {run['other_cores']})"
-                for run in references) + ".", ""]
+            rows.append(
+                (
+                    key[0][2:],
+                    _fmt(run["offered_per_s"]),
+                    _fmt(run["completed_per_s"]),
+                    f"{_fmt(run['proposal_p50_ms'])} / {_fmt(run['proposal_p99_ms'])}",
+                    run["unmatched"],
+                    run["shed_503"],
+                    run["http_5xx"],
+                    run["proposals_after_expiry"],
+                    _fmt(run["server_cpu_ms_per_ride"]),
+                    _fmt(run["postgres_cpu_ms_per_ride"]),
+                    _fmt(run["server_and_postgres_cpu_ms_per_ride"]),
+                    _fmt(run["worker_cpu_ms_per_ride"]),
+                    _fmt(run["server_cores"]),
+                    _fmt(run["postgres_cores"]),
+                    _fmt(run["worker_cores"]),
+                    _fmt(run["loadgen_cores"]),
+                    _fmt(run["steal_cores"]),
+                    "; ".join(f"{k}: {v}" for k, v in sorted(run["outcomes"].items())),
+                )
+            )
+    return [
+        "## 7. City peak: whole rides",
+        "",
+        f"{bench.args.city_drivers} drivers on sockets (streaming positions), {bench.args.city_passengers} "
+        "passengers over HTTP; requests started open loop at each rate; each ride runs request → proposal → "
+        "accept (socket) → confirm → start → 3 positions (socket) → end → receipt → rating. Proposal latency: "
+        "the POST sent → the first `match.proposal` read on any driver's socket. CPU per ride: the metered "
+        "window's CPU seconds / the rides completed (ended) in that window; PostgreSQL: the backends of the "
+        "bench's database.",
+        "",
+        table(
+            [
+                "rate",
+                "offered/s",
+                "completed/s",
+                "request→proposal p50 / p99 ms",
+                "unmatched",
+                "shed 503",
+                "5xx",
+                "proposals after expiry",
+                "server CPU ms/ride",
+                "PostgreSQL CPU ms/ride",
+                "server + PG ms/ride",
+                "Celery worker ms/ride",
+                "server cores",
+                "PG cores",
+                "worker cores",
+                "load gen cores",
+                "steal cores",
+                "outcomes",
+            ],
+            rows,
+        ),
+        "",
+        "Reference, the same server right after the rates: `GET /ping` (Django's whole stack, no query), 4 "
+        "connections closed loop: "
+        + "; ".join(
+            f"{run['ping_per_s']}/s, p50 {run['ping_p50_ms']} ms, server CPU {run['ping_server_cpu_ms']} ms a "
+            f"request (server cores {run['server_cores']}, other programs' cores {run['other_cores']})"
+            for run in references
+        )
+        + ".",
+        "",
+    ]

@@ -11,6 +11,7 @@ spans two or three regions). The box ceiling is then cores / (client + Redis CPU
 Redis servers: a plain redis-server on BENCH_SINGLE_REDIS_PORT (default 9510) and the cluster on
 BENCH_CLUSTER_PORT..+5 (default 7200; bus ports +10000), both started and stopped here.
 """
+
 import asyncio
 import os
 import random
@@ -38,8 +39,22 @@ class SingleRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 redis.Redis(port=self.port).ping()
@@ -97,14 +112,18 @@ def _load(drivers, positions):
     client = get_live_redis()
     client.set(redis_keys.LIVE_STATE_MARKER, "bench")
     for start in range(0, len(drivers), 5000):
-        client.sadd(redis_keys.DRIVERS_BEACON, *drivers[start:start + 5000])
+        client.sadd(redis_keys.DRIVERS_BEACON, *drivers[start : start + 5000])
     t = time.time()
     for start in range(0, len(drivers), 2000):
-        chunk = drivers[start:start + 2000]
-        results = live.run([live.Call("ingest", *live.ingest_keys_args(d, positions[d][0], positions[d][1], t))
-                            for d in chunk])
-        steps = [step for d, result in zip(chunk, results, strict=True)
-                 for step in live.placed_steps(d, result, repr(positions[d][0]), repr(positions[d][1]), repr(t))]
+        chunk = drivers[start : start + 2000]
+        results = live.run(
+            [live.Call("ingest", *live.ingest_keys_args(d, positions[d][0], positions[d][1], t)) for d in chunk]
+        )
+        steps = [
+            step
+            for d, result in zip(chunk, results, strict=True)
+            for step in live.placed_steps(d, result, repr(positions[d][0]), repr(positions[d][1]), repr(t))
+        ]
         live.run(steps)
 
 
@@ -176,15 +195,19 @@ def measure(mode, url, cluster, redis_pids, *, drivers_n, sockets, duration, see
     hottest = max(each1[pid] - each0.get(pid, 0.0) for pid in each1)
     client_cpu = (client1.user + client1.system) - (client0.user + client0.system)
     updates = accepted + other
-    row.update({
-        "ingest_updates_per_s": round(updates / elapsed), "ingest_not_accepted": other,
-        "ingest_client_cpu_ms_per_update": round(client_cpu * 1000 / max(1, updates), 4),
-        "ingest_redis_cpu_ms_per_update": round((redis1 - redis0) * 1000 / max(1, updates), 4),
-        # the busiest Redis process: the master of the drivers' state slot ({live}) on a cluster
-        "ingest_hottest_redis_cpu_ms_per_update": round(hottest * 1000 / max(1, updates), 4),
-    })
-    row["ingest_box_ceiling_per_s"] = round((os.cpu_count() or 1) * 1000 / (
-        row["ingest_client_cpu_ms_per_update"] + row["ingest_redis_cpu_ms_per_update"]))
+    row.update(
+        {
+            "ingest_updates_per_s": round(updates / elapsed),
+            "ingest_not_accepted": other,
+            "ingest_client_cpu_ms_per_update": round(client_cpu * 1000 / max(1, updates), 4),
+            "ingest_redis_cpu_ms_per_update": round((redis1 - redis0) * 1000 / max(1, updates), 4),
+            # the busiest Redis process: the master of the drivers' state slot ({live}) on a cluster
+            "ingest_hottest_redis_cpu_ms_per_update": round(hottest * 1000 / max(1, updates), 4),
+        }
+    )
+    row["ingest_box_ceiling_per_s"] = round(
+        (os.cpu_count() or 1) * 1000 / (row["ingest_client_cpu_ms_per_update"] + row["ingest_redis_cpu_ms_per_update"])
+    )
     for radius in (1000, 3000):
         _nearby(radius, 0.3, rng)
         client0, redis0 = me.cpu_times(), _cpu_seconds(redis_pids)
@@ -192,14 +215,16 @@ def measure(mode, url, cluster, redis_pids, *, drivers_n, sockets, duration, see
         client1, redis1 = me.cpu_times(), _cpu_seconds(redis_pids)
         client_cpu = (client1.user + client1.system) - (client0.user + client0.system)
         key = f"nearby_{radius // 1000}km"
-        row.update({
-            f"{key}_per_s": round(len(times) / sum(times)),
-            f"{key}_p50_ms": round(statistics.median(times) * 1000, 3),
-            f"{key}_p99_ms": round(sorted(times)[int(len(times) * 0.99) - 1] * 1000, 3),
-            f"{key}_mean_found": round(statistics.mean(found), 1),
-            f"{key}_client_cpu_ms": round(client_cpu * 1000 / len(times), 4),
-            f"{key}_redis_cpu_ms": round((redis1 - redis0) * 1000 / len(times), 4),
-        })
+        row.update(
+            {
+                f"{key}_per_s": round(len(times) / sum(times)),
+                f"{key}_p50_ms": round(statistics.median(times) * 1000, 3),
+                f"{key}_p99_ms": round(sorted(times)[int(len(times) * 0.99) - 1] * 1000, 3),
+                f"{key}_mean_found": round(statistics.mean(found), 1),
+                f"{key}_client_cpu_ms": round(client_cpu * 1000 / len(times), 4),
+                f"{key}_redis_cpu_ms": round((redis1 - redis0) * 1000 / len(times), 4),
+            }
+        )
     return row
 
 
@@ -212,16 +237,24 @@ def run(*, drivers_n=20000, sockets=500, duration=5.0):
     rows = []
     single = SingleRedis(SINGLE_PORT).start()
     try:
-        rows.append(measure("single Redis", single.url, False, single.pids(), drivers_n=drivers_n, sockets=sockets,
-                            duration=duration))
+        rows.append(
+            measure(
+                "single Redis",
+                single.url,
+                False,
+                single.pids(),
+                drivers_n=drivers_n,
+                sockets=sockets,
+                duration=duration,
+            )
+        )
     finally:
         single.stop()
     for replicas, mode in ((1, "Redis Cluster 3+3"), (0, "Redis Cluster 3+0")):
         cluster = RedisClusterProcs(CLUSTER_PORT, replicas=replicas).start()
         try:
             pids = [cluster.processes[port].pid for port in cluster.ports]
-            rows.append(measure(mode, cluster.url, True, pids, drivers_n=drivers_n, sockets=sockets,
-                                duration=duration))
+            rows.append(measure(mode, cluster.url, True, pids, drivers_n=drivers_n, sockets=sockets, duration=duration))
         finally:
             cluster.stop()
     return rows
@@ -230,13 +263,22 @@ def run(*, drivers_n=20000, sockets=500, duration=5.0):
 def markdown(rows) -> str:
     """The modes side by side, each cluster mode also as a ratio to the single Redis."""
     keys = [key for key in rows[0] if key != "mode"]
-    lines = ["| figure | " + " | ".join(row["mode"] for row in rows) + " | "
-             + " | ".join(f"{row['mode']} / single" for row in rows[1:]) + " |",
-             "|---|" + "---|" * (2 * len(rows) - 1)]
+    lines = [
+        "| figure | "
+        + " | ".join(row["mode"] for row in rows)
+        + " | "
+        + " | ".join(f"{row['mode']} / single" for row in rows[1:])
+        + " |",
+        "|---|" + "---|" * (2 * len(rows) - 1),
+    ]
     for key in keys:
         values = [row.get(key) for row in rows]
-        ratios = [f"{value / values[0]:.2f}" if isinstance(values[0], (int, float)) and values[0]
-                  and isinstance(value, (int, float)) else "" for value in values[1:]]
+        ratios = [
+            f"{value / values[0]:.2f}"
+            if isinstance(values[0], (int, float)) and values[0] and isinstance(value, (int, float))
+            else ""
+            for value in values[1:]
+        ]
         lines.append(f"| {key} | " + " | ".join(str(v) for v in values) + " | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ Users are bulk-created once per database under msisdn ranges nobody else uses (+
 passengers); tokens come from accounts.services.tokens_issue (real sign-in sessions). Live positions go into Redis
 through the locations ingest script (the same script a socket's update runs), pipelined.
 """
+
 import random
 import uuid
 
@@ -31,17 +32,36 @@ def users_ensure(*, prefix, count, driver):
     now = timezone.now()
     with transaction.atomic():
         for start in range(0, len(missing), 2000):
-            chunk = missing[start:start + 2000]
-            users = [User(id=uuid.uuid4(), msisdn=m, full_name=f"Bench {m[-6:]}", password="!",
-                          role=Role.DRIVER if driver else Role.PASSENGER, date_joined=now) for m in chunk]
+            chunk = missing[start : start + 2000]
+            users = [
+                User(
+                    id=uuid.uuid4(),
+                    msisdn=m,
+                    full_name=f"Bench {m[-6:]}",
+                    password="!",
+                    role=Role.DRIVER if driver else Role.PASSENGER,
+                    date_joined=now,
+                )
+                for m in chunk
+            ]
             User.objects.bulk_create(users)
             existing.update({user.msisdn: user.id for user in users})
             if driver:
-                DriverProfile.objects.bulk_create([
-                    DriverProfile(user=user, vehicle_type=VehicleType.MOTORCYCLE, is_verified=True,
-                                  vehicle_plate=f"BQ{user.msisdn[-8:]}", verified_at=now) for user in users])
-                DriverPresence.objects.bulk_create([
-                    DriverPresence(driver=user, beacon_active=True, beacon_changed_at=now) for user in users])
+                DriverProfile.objects.bulk_create(
+                    [
+                        DriverProfile(
+                            user=user,
+                            vehicle_type=VehicleType.MOTORCYCLE,
+                            is_verified=True,
+                            vehicle_plate=f"BQ{user.msisdn[-8:]}",
+                            verified_at=now,
+                        )
+                        for user in users
+                    ]
+                )
+                DriverPresence.objects.bulk_create(
+                    [DriverPresence(driver=user, beacon_active=True, beacon_changed_at=now) for user in users]
+                )
     return [str(existing[m]) for m in msisdns]
 
 
@@ -76,7 +96,7 @@ def beacons_on(driver_ids):
 
     client = get_live_redis()
     for start in range(0, len(driver_ids), 5000):
-        chunk = driver_ids[start:start + 5000]
+        chunk = driver_ids[start : start + 5000]
         client.sadd(redis_keys.DRIVERS_BEACON, *chunk)
         # the fixtures' drivers ride motorcycles: mirrored for the product filter, as beacon_mirror does
         client.hset(redis_keys.DRIVERS_VEHICLE, mapping=dict.fromkeys(chunk, "motorcycle"))
@@ -91,11 +111,17 @@ def positions_load(points):
     accepted = 0
     items = list(points.items())
     for start in range(0, len(items), 5000):
-        chunk = items[start:start + 5000]
-        results = live.run([live.Call("ingest", *live.ingest_keys_args(driver_id, lat, lng, t))
-                            for driver_id, (lat, lng) in chunk])
-        live.run([step for (driver_id, (lat, lng)), result in zip(chunk, results, strict=True)
-                  for step in live.placed_steps(driver_id, result, repr(float(lat)), repr(float(lng)), repr(t))])
+        chunk = items[start : start + 5000]
+        results = live.run(
+            [live.Call("ingest", *live.ingest_keys_args(driver_id, lat, lng, t)) for driver_id, (lat, lng) in chunk]
+        )
+        live.run(
+            [
+                step
+                for (driver_id, (lat, lng)), result in zip(chunk, results, strict=True)
+                for step in live.placed_steps(driver_id, result, repr(float(lat)), repr(float(lng)), repr(t))
+            ]
+        )
         accepted += sum(1 for result in results if live.result_code(result) == live.ACCEPTED)
     return accepted
 

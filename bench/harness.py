@@ -5,9 +5,11 @@
     python -m bench --smoke         # a few sockets, seconds: checks the harness itself works
     python -m bench --only 1,5 --servers uvicorn,daphne
 
-Scenarios (issue 8): 1 location ingest, 2 nearby search, 3 dispatch, 4 settlement, 5 idle sockets; 6 = 1 and 5
-under both daphne and uvicorn; 7 city peak, whole rides at rising rates (issue 22). docs/benchmarks.md says what each measures and how to read the report.
+Scenarios: 1 location ingest, 2 nearby search, 3 dispatch, 4 settlement, 5 idle sockets, 6 the live state on one
+Redis against a Redis Cluster, 7 city peak (whole rides at rising rates). Scenarios 1 and 5 run under each of
+--servers. docs/benchmarks.md says what each measures and how to read the report.
 """
+
 import argparse
 import os
 import platform
@@ -28,6 +30,7 @@ LOADGEN_READY_TIMEOUT = 180
 
 # --- the load generator processes --------------------------------------------------------------------------------
 
+
 class LoadGens:
     """Runs `bench.loadgen` processes with the READY / GO / DONE protocol and meters their CPU."""
 
@@ -39,10 +42,18 @@ class LoadGens:
             result_path = stack.OUT / f"{name}-{i}.result.json"
             config_path.write_bytes(orjson.dumps({**config, "result_path": str(result_path)}))
             self.paths.append(result_path)
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "bench.loadgen", str(config_path)], cwd=stack.ROOT, env=env,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(stack.OUT / f"{name}-{i}.log", "ab"),
-                text=True, bufsize=1))
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.loadgen", str(config_path)],
+                    cwd=stack.ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=open(stack.OUT / f"{name}-{i}.log", "ab"),
+                    text=True,
+                    bufsize=1,
+                )
+            )
 
     def psutil_processes(self):
         return [proc for p in self.processes for proc in stack.tree(p.pid)]
@@ -142,8 +153,10 @@ class Bench:
         workers = 1 if server == "daphne" else self.args.workers
         port = self.next_port()
         command = self.stack.start_server(server=server, port=port, workers=workers)
-        self.server_command = {**getattr(self, "server_command", {}), server: " ".join(
-            Path(part).name if part == sys.executable else part for part in command)}
+        self.server_command = {
+            **getattr(self, "server_command", {}),
+            server: " ".join(Path(part).name if part == sys.executable else part for part in command),
+        }
         return port
 
     # 1. location ingest -------------------------------------------------------------------------------------
@@ -162,15 +175,36 @@ class Bench:
         procs = args.loadgens
         target = args.ingest_rate
         phases = [  # the ceiling first: an open-loop phase the server cannot keep up with leaves a backlog
-            {"name": "closed loop, ceiling", "rate": args.ingest_ceiling_rate / procs, "closed_loop": True,
-             "warmup": args.warmup, "duration": args.duration},
-            *({"name": f"open loop at {rate}/s", "rate": rate / procs, "warmup": args.warmup,
-               "duration": args.duration} for rate in [target, *args.ingest_extra_rates]),
+            {
+                "name": "closed loop, ceiling",
+                "rate": args.ingest_ceiling_rate / procs,
+                "closed_loop": True,
+                "warmup": args.warmup,
+                "duration": args.duration,
+            },
+            *(
+                {
+                    "name": f"open loop at {rate}/s",
+                    "rate": rate / procs,
+                    "warmup": args.warmup,
+                    "duration": args.duration,
+                }
+                for rate in [target, *args.ingest_extra_rates]
+            ),
         ]
-        configs = [{"mode": "ingest", "host": "127.0.0.1", "port": port, "ids": [drivers[i] for i in part],
-                    "tokens": [tokens[i] for i in part], "positions": [start[drivers[i]] for i in part],
-                    "phases": phases, "connect_concurrency": 50}
-                   for part in split(list(range(len(drivers))), procs)]
+        configs = [
+            {
+                "mode": "ingest",
+                "host": "127.0.0.1",
+                "port": port,
+                "ids": [drivers[i] for i in part],
+                "tokens": [tokens[i] for i in part],
+                "positions": [start[drivers[i]] for i in part],
+                "phases": phases,
+                "connect_concurrency": 50,
+            }
+            for part in split(list(range(len(drivers))), procs)
+        ]
         gens = LoadGens(configs, self.env, f"ingest-{server}")
         try:
             metered = []
@@ -188,19 +222,21 @@ class Bench:
             latencies = [lat for part in parts for lat in part["latencies"]]
             accepted = sum(part["window"]["accepted"] for part in parts)
             run = {
-                "phase": phase["name"], "sockets": sum(r["connected"] for r in results),
+                "phase": phase["name"],
+                "sockets": sum(r["connected"] for r in results),
                 "connect_failed": sum(r["connect_failed"] for r in results),
                 "offered_per_s": round(sum(part["window"]["sent"] for part in parts) / window_s),
                 "accepted_per_s": round(accepted / window_s),
                 "dropped": sum(part["window"]["dropped"] for part in parts),
                 "errors": sum(part["window"]["errors"] for part in parts),
                 "error_codes": merge_counts(part["error_codes"] for part in parts),
-                "ack_p50_ms": ms(pct(latencies, 0.5)), "ack_p99_ms": ms(pct(latencies, 0.99)),
+                "ack_p50_ms": ms(pct(latencies, 0.5)),
+                "ack_p99_ms": ms(pct(latencies, 0.99)),
                 "unacked_after_drain": sum(part["unacked_after_drain"] for part in parts),
-                **metered[index], "geo_verified": verify,
+                **metered[index],
+                "geo_verified": verify,
             }
-            run["server_cpu_ms_per_update"] = round(
-                run["server_cpu_s"] * 1000 / max(1, accepted), 3)
+            run["server_cpu_ms_per_update"] = round(run["server_cpu_s"] * 1000 / max(1, accepted), 3)
             all_in_cores = run["server_cores"] + (run["redis_cores"] or 0) + run["loadgen_cores"]
             run["all_in_cpu_ms_per_update"] = round(all_in_cores * 1000 / max(1, run["accepted_per_s"]), 3)
             key = phase["name"].split(" at ")[0] if index < 2 else phase["name"]  # "open loop" = at the target rate
@@ -219,11 +255,15 @@ class Bench:
         time.sleep(duration)
         server.stop(), redis_meter.stop(), loadgen.stop(), worker.stop(), machine.stop()
         ours = server.cores + redis_meter.cores + loadgen.cores + worker.cores
-        return {"server_cpu_s": round(server.seconds, 2), "server_cores": round(server.cores, 2),
-                "redis_cores": round(redis_meter.cores, 2) if self.stack.redis_pid() else None,
-                "loadgen_cores": round(loadgen.cores, 2), "worker_cores": round(worker.cores, 2),
-                "other_cores": round(max(0.0, machine.busy_cores - ours), 2),
-                "steal_cores": round(machine.steal_cores, 2)}
+        return {
+            "server_cpu_s": round(server.seconds, 2),
+            "server_cores": round(server.cores, 2),
+            "redis_cores": round(redis_meter.cores, 2) if self.stack.redis_pid() else None,
+            "loadgen_cores": round(loadgen.cores, 2),
+            "worker_cores": round(worker.cores, 2),
+            "other_cores": round(max(0.0, machine.busy_cores - ours), 2),
+            "steal_cores": round(machine.steal_cores, 2),
+        }
 
     def verify_geo(self, results):
         """The last accepted position of each driver is what the Redis GEO index holds (within geohash precision)."""
@@ -237,13 +277,16 @@ class Bench:
         found = []
         client = get_live_redis()
         for start in range(0, len(ids), 5000):
-            part = ids[start:start + 5000]
+            part = ids[start : start + 5000]
             pipe = client.pipeline(transaction=False)
             for driver, region in zip(part, client.hmget(redis_keys.DRIVERS_REGION, part), strict=True):
                 pipe.geopos(live.region_keys(region or "none")[0], driver)
             found += [positions[0] for positions in pipe.execute()]
-        matching = sum(1 for driver, geo in zip(ids, found, strict=True)
-                       if geo is not None and haversine_m(last[driver][0], last[driver][1], geo[1], geo[0]) < 1.0)
+        matching = sum(
+            1
+            for driver, geo in zip(ids, found, strict=True)
+            if geo is not None and haversine_m(last[driver][0], last[driver][1], geo[1], geo[0]) < 1.0
+        )
         return f"{matching}/{len(ids)}"
 
     # 2. nearby search ---------------------------------------------------------------------------------------
@@ -254,8 +297,7 @@ class Bench:
 
         args = self.args
         rng = random.Random(100 + run_no)
-        passenger = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=args.http_concurrency,
-                                          driver=False)
+        passenger = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=args.http_concurrency, driver=False)
         for size in args.nearby_sizes:
             fixtures.redis_reset()
             drivers = fixtures.synthetic_drivers(size, seed=size + run_no)
@@ -283,9 +325,21 @@ class Bench:
             paths = [f"/api/v1/drivers/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m=1000" for lat, lng in points]
             http = {}
             for concurrency in sorted({1, args.http_concurrency}):
-                gens = LoadGens([{"mode": "http", "host": "127.0.0.1", "port": port, "tokens": tokens[:concurrency],
-                                  "paths": paths, "warmup": 1.0, "duration": args.http_duration}],
-                                self.env, f"nearby-{size}-{concurrency}")
+                gens = LoadGens(
+                    [
+                        {
+                            "mode": "http",
+                            "host": "127.0.0.1",
+                            "port": port,
+                            "tokens": tokens[:concurrency],
+                            "paths": paths,
+                            "warmup": 1.0,
+                            "duration": args.http_duration,
+                        }
+                    ],
+                    self.env,
+                    f"nearby-{size}-{concurrency}",
+                )
                 try:
                     gens.expect("READY")
                     metered = self.metered_window(gens, 1.0, args.http_duration)
@@ -293,18 +347,27 @@ class Bench:
                     result = gens.results()[0]
                 finally:
                     gens.kill()
-                http[concurrency] = {"p50_ms": ms(result["latency"].get("p50")),
-                                     "p99_ms": ms(result["latency"].get("p99")),
-                                     "requests_per_s": round(result["requests"] / result["window_s"]),
-                                     "statuses": result["statuses"], **metered}
-            run = {"drivers": size, "indexed": loaded, "load_s": round(load_s, 2),
-                   "selector_p50_ms": ms(pct(times, 0.5)), "selector_p99_ms": ms(pct(times, 0.99)),
-                   "selector_calls": len(times), "mean_found": round(statistics.mean(counts), 1),
-                   "selector_client_cpu_ms": round(client_cpu_ms, 3),
-                   "selector_redis_ms": round(redis_us / 1000, 3) if redis_us is not None else None,
-                   "selector_steal_cores": round(machine.steal_cores, 2),
-                   **reference,
-                   "http": {str(k): v for k, v in http.items()}}
+                http[concurrency] = {
+                    "p50_ms": ms(result["latency"].get("p50")),
+                    "p99_ms": ms(result["latency"].get("p99")),
+                    "requests_per_s": round(result["requests"] / result["window_s"]),
+                    "statuses": result["statuses"],
+                    **metered,
+                }
+            run = {
+                "drivers": size,
+                "indexed": loaded,
+                "load_s": round(load_s, 2),
+                "selector_p50_ms": ms(pct(times, 0.5)),
+                "selector_p99_ms": ms(pct(times, 0.99)),
+                "selector_calls": len(times),
+                "mean_found": round(statistics.mean(counts), 1),
+                "selector_client_cpu_ms": round(client_cpu_ms, 3),
+                "selector_redis_ms": round(redis_us / 1000, 3) if redis_us is not None else None,
+                "selector_steal_cores": round(machine.steal_cores, 2),
+                **reference,
+                "http": {str(k): v for k, v in http.items()},
+            }
             self.record(f"2:{size}", server, run)
 
     @staticmethod
@@ -321,14 +384,29 @@ class Bench:
             geo = live.region_keys(region_of(lat, lng))[0]
             search_lng, search_lat, _, want, _, first_radius = _Search(lat, lng, 1000, None, ()).args("")
             t = time.perf_counter()
-            client.execute_command("GEOSEARCH", geo, "FROMLONLAT", search_lng, search_lat, "BYRADIUS", first_radius,
-                                   "m", "COUNT", want, "ASC")
+            client.execute_command(
+                "GEOSEARCH",
+                geo,
+                "FROMLONLAT",
+                search_lng,
+                search_lat,
+                "BYRADIUS",
+                first_radius,
+                "m",
+                "COUNT",
+                want,
+                "ASC",
+            )
             geosearch.append(time.perf_counter() - t)
             t = time.perf_counter()
             client.ping()
             ping.append(time.perf_counter() - t)
-        return {"bare_geosearch_p50_ms": ms(pct(geosearch, 0.5)), "bare_geosearch_p99_ms": ms(pct(geosearch, 0.99)),
-                "ping_p50_ms": ms(pct(ping, 0.5)), "ping_p99_ms": ms(pct(ping, 0.99))}
+        return {
+            "bare_geosearch_p50_ms": ms(pct(geosearch, 0.5)),
+            "bare_geosearch_p99_ms": ms(pct(geosearch, 0.99)),
+            "ping_p50_ms": ms(pct(ping, 0.5)),
+            "ping_p99_ms": ms(pct(ping, 0.99)),
+        }
 
     # 5. idle sockets ----------------------------------------------------------------------------------------
     def scenario_idle(self, server, run_no):
@@ -340,8 +418,11 @@ class Bench:
         tokens = fixtures.tokens_for(drivers)
         port = self.start_server(server)
         try:
-            warm = LoadGens([{"mode": "idle", "host": "127.0.0.1", "port": port, "tokens": tokens[:100]}],
-                            self.env, f"idle-warm-{server}")
+            warm = LoadGens(
+                [{"mode": "idle", "host": "127.0.0.1", "port": port, "tokens": tokens[:100]}],
+                self.env,
+                f"idle-warm-{server}",
+            )
             warm.expect("READY")
             warm.tell("CLOSE")
             warm.expect("DONE")
@@ -349,8 +430,10 @@ class Bench:
             time.sleep(1.0)
             before = stack.rss_bytes(self.stack.server_processes())
             t0 = time.perf_counter()
-            configs = [{"mode": "idle", "host": "127.0.0.1", "port": port, "tokens": part, "connect_concurrency": 50}
-                       for part in split(tokens, args.loadgens)]
+            configs = [
+                {"mode": "idle", "host": "127.0.0.1", "port": port, "tokens": part, "connect_concurrency": 50}
+                for part in split(tokens, args.loadgens)
+            ]
             gens = LoadGens(configs, self.env, f"idle-{server}")
             try:
                 gens.expect("READY")
@@ -366,22 +449,32 @@ class Bench:
         finally:
             self.stack.stop_server()
         connected = sum(r["connected"] for r in results)
-        run = {"sockets": connected, "connect_failed": sum(r["connect_failed"] for r in results),
-               "open_at_measure": sum(r["open_at_close"] for r in results),
-               "connect_per_s": round(connected / connect_s), "rss_before_mb": round(before / 2**20, 1),
-               "rss_after_mb": round(after / 2**20, 1),
-               "kb_per_socket": round((after - before) / max(1, connected) / 1024, 1)}
+        run = {
+            "sockets": connected,
+            "connect_failed": sum(r["connect_failed"] for r in results),
+            "open_at_measure": sum(r["open_at_close"] for r in results),
+            "connect_per_s": round(connected / connect_s),
+            "rss_before_mb": round(before / 2**20, 1),
+            "rss_after_mb": round(after / 2**20, 1),
+            "kb_per_socket": round((after - before) / max(1, connected) / 1024, 1),
+        }
         if push:
             received = sum(r["pushes"]["n"] for r in results)
             lasts = [r["pushes"]["last"] for r in results if r["pushes"]["last"]]
             span = (max(lasts) - push["t0"]) if lasts else None
             processes = 1 if server == "daphne" else self.args.workers
-            run.update({"pushes_sent": push["sent"], "pushes_received": received,
-                        "pushes_lost": push["sent"] - received,
-                        "pushes_out_of_order": sum(r["pushes"]["out_of_order"] for r in results),
-                        "push_delivered_per_s": round(received / span) if span else None,
-                        "push_per_process_per_s": round(received / span / processes) if span else None,
-                        "push_publish_s": round(push["publish_s"], 2), **push["metered"]})
+            run.update(
+                {
+                    "pushes_sent": push["sent"],
+                    "pushes_received": received,
+                    "pushes_lost": push["sent"] - received,
+                    "pushes_out_of_order": sum(r["pushes"]["out_of_order"] for r in results),
+                    "push_delivered_per_s": round(received / span) if span else None,
+                    "push_per_process_per_s": round(received / span / processes) if span else None,
+                    "push_publish_s": round(push["publish_s"], 2),
+                    **push["metered"],
+                }
+            )
         self.record("5", server, run)
 
     def push_events(self, user_ids, gens, *, rounds):
@@ -391,8 +484,17 @@ class Bench:
         server = stack.CpuMeter(self.stack.server_processes).start()
         machine = stack.MachineMeter().start()
         t0 = time.time()
-        procs = [subprocess.Popen([sys.executable, "-m", "bench.publish"], cwd=stack.ROOT, env=self.env,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in configs]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.publish"],
+                cwd=stack.ROOT,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in configs
+        ]
         for proc, config in zip(procs, configs, strict=True):
             proc.stdin.write(orjson.dumps(config).decode() + "\n")  # type: ignore[union-attr]  # stdin=PIPE
             proc.stdin.flush()  # type: ignore[union-attr]
@@ -414,10 +516,16 @@ class Bench:
             if received >= sent:
                 break
         server.stop(), machine.stop()
-        return {"sent": sent, "t0": t0, "publish_s": publish_s,
-                "metered": {"push_server_cores": round(server.cores, 2),
-                            "push_other_cores": round(max(0.0, machine.busy_cores - server.cores), 2),
-                            "push_steal_cores": round(machine.steal_cores, 2)}}
+        return {
+            "sent": sent,
+            "t0": t0,
+            "publish_s": publish_s,
+            "metered": {
+                "push_server_cores": round(server.cores, 2),
+                "push_other_cores": round(max(0.0, machine.busy_cores - server.cores), 2),
+                "push_steal_cores": round(machine.steal_cores, 2),
+            },
+        }
 
     # orchestration ------------------------------------------------------------------------------------------
     def run(self):
@@ -457,8 +565,10 @@ class Bench:
         except Exception as exc:  # noqa: BLE001  (the report must still be written)
             import traceback
 
-            self.notes.append(f"scenario {name} failed: `{type(exc).__name__}: {str(exc)[:200]}` "
-                              f"(traceback in bench/out/harness-errors.log)")
+            self.notes.append(
+                f"scenario {name} failed: `{type(exc).__name__}: {str(exc)[:200]}` "
+                f"(traceback in bench/out/harness-errors.log)"
+            )
             with open(stack.OUT / "harness-errors.log", "a") as log:
                 log.write(traceback.format_exc())
             self.log(f"scenario {name} FAILED: {exc!r}")
@@ -468,12 +578,15 @@ class Bench:
         """6: the live state's ingest and nearby on one Redis and on a Redis Cluster, same run (bench/cluster.py)."""
         from bench import cluster
 
-        rows = cluster.run(drivers_n=self.args.cluster_drivers, sockets=self.args.cluster_sockets,
-                           duration=self.args.duration)
+        rows = cluster.run(
+            drivers_n=self.args.cluster_drivers, sockets=self.args.cluster_sockets, duration=self.args.duration
+        )
         for row in rows:
             self.record(f"6:{row['mode']}", "live state", row)
-        self.notes.append("scenario 6, live state on one Redis vs a Redis Cluster (3 masters + 3 replicas), "
-                          f"run {run_no + 1}:\n\n" + cluster.markdown(rows) + "\n")
+        self.notes.append(
+            "scenario 6, live state on one Redis vs a Redis Cluster (3 masters + 3 replicas), "
+            f"run {run_no + 1}:\n\n" + cluster.markdown(rows) + "\n"
+        )
 
     def nearby_on_uvicorn(self, run_no):
         port = self.start_server("uvicorn")
@@ -507,19 +620,26 @@ def summary_line(run):
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="1 short run of each scenario (< 2 minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness works (seconds)")
     parser.add_argument("--only", default="1,2,3,4,5,6,7", help="scenarios to run, e.g. 1,5")
-    parser.add_argument("--servers", default=None,
-                        help="servers for scenarios 1 and 5 (default uvicorn,daphne,bare; --quick: uvicorn); "
-                             "bare = the reference handler bench/bare.py (scenario 1 only)")
+    parser.add_argument(
+        "--servers",
+        default=None,
+        help="servers for scenarios 1 and 5 (default uvicorn,daphne,bare; --quick: uvicorn); "
+        "bare = the reference handler bench/bare.py (scenario 1 only)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--drivers", type=int, default=2000, help="sockets in scenario 1")
     parser.add_argument("--ingest-rate", type=int, default=10_000, help="offered updates/s, open loop")
-    parser.add_argument("--ingest-extra-rates", default="5000",
-                        help="more open-loop rates after the target one (where does ack p99 hold?)")
+    parser.add_argument(
+        "--ingest-extra-rates",
+        default="5000",
+        help="more open-loop rates after the target one (where does ack p99 hold?)",
+    )
     parser.add_argument("--ingest-ceiling-rate", type=int, default=30_000, help="cap of the closed-loop phase")
     parser.add_argument("--idle-sockets", type=int, default=5000)
     parser.add_argument("--push-rounds", type=int, default=4, help="events pushed to each idle socket")
@@ -536,8 +656,9 @@ def parse(argv):
     parser.add_argument("--cluster-sockets", type=int, default=500, help="concurrent senders in scenario 6")
     parser.add_argument("--city-drivers", type=int, default=400, help="driver sockets in scenario 7")
     parser.add_argument("--city-passengers", type=int, default=1200, help="passengers in scenario 7")
-    parser.add_argument("--city-rates", default=None,
-                        help="whole rides offered per s, in order (default 10,20,40,60; --quick 10,20,40)")
+    parser.add_argument(
+        "--city-rates", default=None, help="whole rides offered per s, in order (default 10,20,40,60; --quick 10,20,40)"
+    )
     parser.add_argument("--city-warmup", type=float, default=3.0)
     parser.add_argument("--city-duration", type=float, default=15.0, help="metered s per rate")
     parser.add_argument("--city-drain", type=float, default=20.0, help="s for a rate's rides under way to finish")
@@ -546,8 +667,12 @@ def parse(argv):
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn workers")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8600")),
-                        help="servers listen on the ports after this one")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BENCH_PORT", "8600")),
+        help="servers listen on the ports after this one",
+    )
     parser.add_argument("--output", default=str(stack.ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args(argv)
     servers = "uvicorn,daphne,bare"
@@ -597,6 +722,10 @@ def machine_info():
                 break
     except OSError:
         pass
-    return {"cpu": cpu_model or platform.processor(), "cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "os": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu_model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }

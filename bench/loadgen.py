@@ -5,6 +5,7 @@ runs, writes its result JSON to config["result_path"], prints `DONE`. `idle` wai
 No Django here: plain asyncio + uvloop, raw sockets (bench/wsclient.py) and orjson, so a process costs little CPU
 per message. Times are time.perf_counter() inside a process; across processes the harness uses time.time().
 """
+
 import asyncio
 import itertools
 import random
@@ -39,8 +40,9 @@ async def connect_all(config, on_message, tags):
         async with semaphore:
             for attempt in range(3):
                 try:
-                    return await wsclient.connect(host=config["host"], port=config["port"], token=token,
-                                                  on_message=on_message, tag=tag)
+                    return await wsclient.connect(
+                        host=config["host"], port=config["port"], token=token, on_message=on_message, tag=tag
+                    )
                 except (TimeoutError, OSError, ConnectionError) as exc:
                     if attempt == 2:
                         failures.append(repr(exc))
@@ -70,6 +72,7 @@ def cpu_seconds():
 
 
 # --- 1. location ingest --------------------------------------------------------------------------------------
+
 
 async def run_ingest(config):
     """Each socket sends `location` messages; `rate` messages a second in all from this process, spread evenly.
@@ -116,14 +119,19 @@ async def run_ingest(config):
         latencies.clear()
         say("READY")
         await wait_line("GO")
-        phases.append(await ingest_phase(phase, sockets, pending, counts, latencies, measuring, positions,
-                                         last_accepted, outstanding))
+        phases.append(
+            await ingest_phase(
+                phase, sockets, pending, counts, latencies, measuring, positions, last_accepted, outstanding
+            )
+        )
         phases[-1]["error_codes"] = dict(error_codes)
         error_codes.clear()
     for sock in sockets:
         sock.close()
     return {
-        "connected": len(sockets), "connect_failures": failures[:5], "connect_failed": len(failures),
+        "connected": len(sockets),
+        "connect_failures": failures[:5],
+        "connect_failed": len(failures),
         "phases": phases,
         "last_accepted": {config["ids"][i]: p for i, p in enumerate(last_accepted) if p is not None},
     }
@@ -161,8 +169,11 @@ async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, po
             next_id = next(MESSAGE_IDS)
             pending[next_id] = (time.perf_counter(), index, (position[0], position[1]))
             outstanding[index] += 1
-            sock.send(orjson.dumps({"type": "location", "id": next_id, "lat": position[0], "lng": position[1],
-                                    "accuracy_m": 8}))
+            sock.send(
+                orjson.dumps(
+                    {"type": "location", "id": next_id, "lat": position[0], "lng": position[1], "accuracy_m": 8}
+                )
+            )
             counts["sent"] += 1
         await asyncio.sleep(TICK_S)
     end = time.perf_counter()
@@ -172,12 +183,20 @@ async def ingest_phase(phase, sockets, pending, counts, latencies, measuring, po
     drain_until = time.perf_counter() + phase.get("drain", 20.0)  # late acks count for "last accepted" only
     while pending and time.perf_counter() < drain_until:
         await asyncio.sleep(0.05)
-    return {"window_s": end - window.get("t", end), "window": measured, "totals": dict(counts),
-            "unacked_after_drain": len(pending), "latency": percentiles(latencies), "latencies": list(latencies),
-            "cpu_s": cpu_used, "open_sockets": sum(1 for sock in sockets if sock.open)}
+    return {
+        "window_s": end - window.get("t", end),
+        "window": measured,
+        "totals": dict(counts),
+        "unacked_after_drain": len(pending),
+        "latency": percentiles(latencies),
+        "latencies": list(latencies),
+        "cpu_s": cpu_used,
+        "open_sockets": sum(1 for sock in sockets if sock.open),
+    }
 
 
 # --- 5. idle sockets -----------------------------------------------------------------------------------------
+
 
 async def run_idle(config):
     """Connect and stay idle; count pushed events (`bench.push`, seq 1, 2, … per socket) until told to close."""
@@ -208,11 +227,17 @@ async def run_idle(config):
     for sock in sockets:
         sock.close()
     await asyncio.sleep(0.5)
-    return {"connected": len(sockets), "connect_failed": len(failures), "connect_failures": failures[:5],
-            "open_at_close": still_open, "pushes": pushes}
+    return {
+        "connected": len(sockets),
+        "connect_failed": len(failures),
+        "connect_failures": failures[:5],
+        "open_at_close": still_open,
+        "pushes": pushes,
+    }
 
 
 # --- HTTP (nearby) ---------------------------------------------------------------------------------------
+
 
 class HttpConnection:
     """HTTP/1.1 keep-alive requests over asyncio streams: enough for a fixed JSON API. A connection left idle longer
@@ -233,8 +258,7 @@ class HttpConnection:
         if time.perf_counter() - self.last_used > self.IDLE_REOPEN_S:
             self.close()
             await self.open()
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Authorization: Bearer {self.token}\r\n")
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.token}\r\n"
         if body is not None:
             payload = orjson.dumps(body)
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
@@ -286,16 +310,24 @@ async def run_http(config):
     await asyncio.gather(*(loop(conn, k) for k, conn in enumerate(connections)))
     for conn in connections:
         conn.close()
-    return {"latency": percentiles(latencies), "requests": len(latencies), "window_s": config["duration"],
-            "statuses": statuses, "cpu_s": cpu_seconds() - (cpu_before["v"] or 0)}
+    return {
+        "latency": percentiles(latencies),
+        "requests": len(latencies),
+        "window_s": config["duration"],
+        "statuses": statuses,
+        "cpu_s": cpu_seconds() - (cpu_before["v"] or 0),
+    }
 
 
 # --- 3. dispatch ---------------------------------------------------------------------------------------------
 
+
 async def run_dispatch(config):
     """Driver sockets wait for `match.proposal`; passengers (HTTP) each create a request at their driver's position,
     wait for that driver's proposal, cancel, and go again, started at `rate` requests a second in all (open loop)."""
-    waiting: dict[str, Any] = {}  # request id -> future resolved with the perf_counter at which a driver got its proposal
+    waiting: dict[
+        str, Any
+    ] = {}  # request id -> future resolved with the perf_counter at which a driver got its proposal
     early = {}  # proposals that arrived before the POST answered
     proposals = {"n": 0}
 
@@ -312,8 +344,9 @@ async def run_dispatch(config):
         elif request_id not in early:
             early[request_id] = now
 
-    sockets, failures = await connect_all({**config, "tokens": config["driver_tokens"]}, on_message,
-                                          range(len(config["driver_tokens"])))
+    sockets, failures = await connect_all(
+        {**config, "tokens": config["driver_tokens"]}, on_message, range(len(config["driver_tokens"]))
+    )
     passengers = [HttpConnection(config["host"], config["port"], token) for token in config["passenger_tokens"]]
     await asyncio.gather(*(conn.open() for conn in passengers))
     say("READY")
@@ -334,9 +367,14 @@ async def run_dispatch(config):
         conn, pickup = passengers[index], config["pickups"][index]
         try:
             t0 = time.perf_counter()
-            status, body = await conn.request("POST", "/api/v1/rides/requests", {
-                "pickup": {"lat": pickup[0], "lng": pickup[1]},
-                "destination": {"lat": pickup[0] + 0.02, "lng": pickup[1] + 0.02}})
+            status, body = await conn.request(
+                "POST",
+                "/api/v1/rides/requests",
+                {
+                    "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                    "destination": {"lat": pickup[0] + 0.02, "lng": pickup[1] + 0.02},
+                },
+            )
             if status != 201:
                 count(f"create_{status}:{body[:80].decode(errors='replace')}")
                 return
@@ -387,12 +425,20 @@ async def run_dispatch(config):
         sock.close()
     for conn in passengers:
         conn.close()
-    return {"connected": len(sockets), "connect_failed": len(failures), "latency": percentiles(latencies),
-            "latencies": latencies, "outcomes": outcomes, "window_s": config["duration"],
-            "proposals_received": proposals["n"], "cpu_s": cpu_used}
+    return {
+        "connected": len(sockets),
+        "connect_failed": len(failures),
+        "latency": percentiles(latencies),
+        "latencies": latencies,
+        "outcomes": outcomes,
+        "window_s": config["duration"],
+        "proposals_received": proposals["n"],
+        "cpu_s": cpu_used,
+    }
 
 
 # --- 7. city peak: whole rides ---------------------------------------------------------------------------------
+
 
 def _iso_to_epoch(text):
     from datetime import datetime
@@ -445,8 +491,10 @@ async def run_citypeak(config):
                 count("proposals_declined_busy")
                 return
             pickup = match.get("pickup") or {}
-            if abs(pickup.get("lat", 0) - driver.position[0]) > 1.5e-3 or \
-                    abs(pickup.get("lng", 0) - driver.position[1]) > 1.5e-3:
+            if (
+                abs(pickup.get("lat", 0) - driver.position[0]) > 1.5e-3
+                or abs(pickup.get("lng", 0) - driver.position[1]) > 1.5e-3
+            ):
                 count("proposals_ignored_far")  # the request aimed at another driver, who accepts it
                 return
             driver.accepting = True
@@ -484,8 +532,10 @@ async def run_citypeak(config):
     tokens = config["driver_tokens"]
     sockets, failures = await connect_all({**config, "tokens": tokens}, on_message, range(len(tokens)))
     by_tag = {sock.tag: sock for sock in sockets}
-    drivers = [CityDriver(i, by_tag.get(i), HttpConnection(host, port, token), position)
-               for i, (token, position) in enumerate(zip(tokens, config["driver_positions"], strict=True))]
+    drivers = [
+        CityDriver(i, by_tag.get(i), HttpConnection(host, port, token), position)
+        for i, (token, position) in enumerate(zip(tokens, config["driver_positions"], strict=True))
+    ]
     passengers = [HttpConnection(host, port, token) for token in config["passenger_tokens"]]
     await asyncio.gather(*(conn.open() for conn in passengers), *(d.http.open() for d in drivers))
     free_passengers = list(range(len(passengers)))
@@ -548,8 +598,12 @@ async def run_citypeak(config):
                 lat, lng = rng.uniform(-6.37, -6.09), rng.uniform(106.69, 106.98)
                 record("no_idle_driver_to_aim_at")
             t0 = time.perf_counter()
-            status, body = await http(conn, "POST", "/api/v1/rides/requests", {
-                "pickup": {"lat": lat, "lng": lng}, "destination": {"lat": lat + 0.02, "lng": lng + 0.01}})
+            status, body = await http(
+                conn,
+                "POST",
+                "/api/v1/rides/requests",
+                {"pickup": {"lat": lat, "lng": lng}, "destination": {"lat": lat + 0.02, "lng": lng + 0.01}},
+            )
             if status == 503:
                 record("shed_503")
                 return
@@ -588,8 +642,10 @@ async def run_citypeak(config):
                 for _ in range(config["ride_locations"]):
                     await asyncio.sleep(config["location_interval"])
                     driver.position[0] += 4e-5  # ~4.4 m north each time
-                    answer = await socket_call(driver, {"type": "location", "lat": driver.position[0],
-                                                        "lng": driver.position[1], "accuracy_m": 8})
+                    answer = await socket_call(
+                        driver,
+                        {"type": "location", "lat": driver.position[0], "lng": driver.position[1], "accuracy_m": 8},
+                    )
                     if answer is None or answer.get("type") != "ack":
                         record("ride_location_not_acked")
                 status, _ = await http(driver.http, "POST", f"/api/v1/rides/{ride_id}/end", {})
@@ -657,26 +713,37 @@ async def run_citypeak(config):
         for task in still:
             task.cancel()
         window = [t for t in phase_stats["completed_at"] if warm_end <= t < end]
-        latencies = phase_stats["proposal_latencies"][window_latencies_from or 0:]
-        phases.append({
-            "rate": rate, "window_s": phase["duration"], "offered_in_window": offered_in_window,
-            "completed_in_window": len(window), "completed_total": len(phase_stats["completed_at"]),
-            "in_flight_at_end": in_flight, "not_done_after_drain": len(still),
-            "proposal_latencies": latencies, "outcomes": outcomes,
-            "counts": {k: v - stats_before.get(k, 0) for k, v in stats.items()},
-            "cycle_p50_s": percentiles(phase_stats["cycle_s"]).get("p50"),
-            "loadgen_cpu_s": (cpu_after - cpu_before) if cpu_before is not None else None,
-            "sockets_open": sum(1 for sock in sockets if sock.open),
-            "socket_close_codes": _close_codes(sockets),
-        })
+        latencies = phase_stats["proposal_latencies"][window_latencies_from or 0 :]
+        phases.append(
+            {
+                "rate": rate,
+                "window_s": phase["duration"],
+                "offered_in_window": offered_in_window,
+                "completed_in_window": len(window),
+                "completed_total": len(phase_stats["completed_at"]),
+                "in_flight_at_end": in_flight,
+                "not_done_after_drain": len(still),
+                "proposal_latencies": latencies,
+                "outcomes": outcomes,
+                "counts": {k: v - stats_before.get(k, 0) for k, v in stats.items()},
+                "cycle_p50_s": percentiles(phase_stats["cycle_s"]).get("p50"),
+                "loadgen_cpu_s": (cpu_after - cpu_before) if cpu_before is not None else None,
+                "sockets_open": sum(1 for sock in sockets if sock.open),
+                "socket_close_codes": _close_codes(sockets),
+            }
+        )
     stop_streaming.set()
     streamer.cancel()
     for sock in sockets:
         sock.close()
     for conn in [*passengers, *(d.http for d in drivers)]:
         conn.close()
-    return {"connected": len(sockets), "connect_failed": len(failures), "connect_failures": failures[:5],
-            "phases": phases}
+    return {
+        "connected": len(sockets),
+        "connect_failed": len(failures),
+        "connect_failures": failures[:5],
+        "phases": phases,
+    }
 
 
 def _close_codes(sockets):
@@ -687,8 +754,7 @@ def _close_codes(sockets):
     return codes
 
 
-RUNNERS = {"ingest": run_ingest, "idle": run_idle, "http": run_http, "dispatch": run_dispatch,
-           "citypeak": run_citypeak}
+RUNNERS = {"ingest": run_ingest, "idle": run_idle, "http": run_http, "dispatch": run_dispatch, "citypeak": run_citypeak}
 
 
 def main():

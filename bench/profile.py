@@ -7,6 +7,7 @@
 
 Writes bench/out/profile-<name>.txt (collapsed stacks) and prints the top functions by total and by own time.
 """
+
 import argparse
 import collections
 import os
@@ -55,9 +56,28 @@ def spy(pids, seconds, name):
     for pid in pids:
         out = stack.OUT / f"profile-{name}-{pid}.txt"
         outputs.append(out)
-        procs.append(subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate",
-                                       "250", "--format", "raw", "--nonblocking", *GIL_ONLY, "-o", str(out)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    exe,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(seconds)),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    *GIL_ONLY,
+                    "-o",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     return procs, outputs
 
 
@@ -88,16 +108,30 @@ def main():
             fixtures.positions_load(start)
             tokens = fixtures.tokens_for(drivers)
             port = bench.start_server(options.server)
-            phase = {"name": "profile", "rate": options.rate / 2, "warmup": 2, "duration": options.seconds,
-                     "closed_loop": options.closed_loop}
-            configs = [{"mode": "ingest", "host": "127.0.0.1", "port": port, "ids": [drivers[i] for i in part],
-                        "tokens": [tokens[i] for i in part], "positions": [start[drivers[i]] for i in part],
-                        "phases": [phase]} for part in (range(0, len(drivers), 2), range(1, len(drivers), 2))]
+            phase = {
+                "name": "profile",
+                "rate": options.rate / 2,
+                "warmup": 2,
+                "duration": options.seconds,
+                "closed_loop": options.closed_loop,
+            }
+            configs = [
+                {
+                    "mode": "ingest",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "ids": [drivers[i] for i in part],
+                    "tokens": [tokens[i] for i in part],
+                    "positions": [start[drivers[i]] for i in part],
+                    "phases": [phase],
+                }
+                for part in (range(0, len(drivers), 2), range(1, len(drivers), 2))
+            ]
             gens = LoadGens(configs, bench.env, "profile-ingest")
             gens.expect("READY")
             gens.tell("GO")
             time.sleep(2)
-            pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+            pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0 :]]
             meter = stack.CpuMeter(bench.stack.server_processes).start()
             procs, outputs = spy(pids, options.seconds - 1, "ingest")
             time.sleep(options.seconds)
@@ -105,9 +139,11 @@ def main():
             results = gens.results()
             accepted = sum(r["phases"][0]["window"]["accepted"] for r in results)
             lat = sorted(x for r in results for x in r["phases"][0]["latencies"])
-            print(f"accepted/s {accepted / options.seconds:.0f}  server cores {meter.cores:.2f}  "
-                  f"CPU ms/update {meter.seconds * 1000 / max(1, accepted):.3f}  "
-                  f"ack p50 {lat[len(lat) // 2] * 1000:.2f} ms p99 {lat[int(len(lat) * 0.99)] * 1000:.2f} ms")
+            print(
+                f"accepted/s {accepted / options.seconds:.0f}  server cores {meter.cores:.2f}  "
+                f"CPU ms/update {meter.seconds * 1000 / max(1, accepted):.3f}  "
+                f"ack p50 {lat[len(lat) // 2] * 1000:.2f} ms p99 {lat[int(len(lat) * 0.99)] * 1000:.2f} ms"
+            )
         elif options.what == "nearby":
             passenger = fixtures.users_ensure(prefix=fixtures.PASSENGER_PREFIX, count=4, driver=False)
             fixtures.redis_reset()
@@ -116,15 +152,29 @@ def main():
             fixtures.positions_load(drivers)
             port = bench.start_server(options.server)
             rng = random.Random(3)
-            paths = [f"/api/v1/drivers/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m=1000"
-                     for lat, lng in (fixtures.random_point(rng) for _ in range(2000))]
-            gens = LoadGens([{"mode": "http", "host": "127.0.0.1", "port": port,
-                              "tokens": fixtures.tokens_for(passenger), "paths": paths, "warmup": 1,
-                              "duration": options.seconds}], bench.env, "profile-nearby")
+            paths = [
+                f"/api/v1/drivers/nearby?lat={lat:.6f}&lng={lng:.6f}&radius_m=1000"
+                for lat, lng in (fixtures.random_point(rng) for _ in range(2000))
+            ]
+            gens = LoadGens(
+                [
+                    {
+                        "mode": "http",
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "tokens": fixtures.tokens_for(passenger),
+                        "paths": paths,
+                        "warmup": 1,
+                        "duration": options.seconds,
+                    }
+                ],
+                bench.env,
+                "profile-nearby",
+            )
             gens.expect("READY")
             gens.tell("GO")
             time.sleep(1)
-            pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+            pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0 :]]
             procs, outputs = spy(pids, options.seconds - 1, "nearby")
             time.sleep(options.seconds)
             result = gens.results()[0]
@@ -139,7 +189,7 @@ def main():
 
             def start_server_spied(server):
                 port = start_server(server)
-                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0 :]]
                 more = spy(server_pids, options.seconds + 25, "citypeak-server")
                 procs.extend(more[0]), outputs.extend(more[1])
                 return port
@@ -160,7 +210,7 @@ def main():
 
             def start_server_spied(server):  # the request's own work (surge, first batch) runs in the server
                 port = start_server(server)
-                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0:]]
+                server_pids = [p.pid for p in bench.stack.server_processes()[1 if options.workers > 1 else 0 :]]
                 more = spy(server_pids, options.seconds + 15, "dispatch-server")
                 procs.extend(more[0]), outputs.extend(more[1])
                 return port

@@ -4,6 +4,7 @@ each user's group, prints how many it sent.
 It publishes the way the product does after a commit (`nebengjek.realtime.push_messages`: pipelined PUBLISH to the
 pub/sub layer's group channels, CHUNK messages a round trip), so the publishers are not what limits the measured
 delivery rate; round r carries seq r."""
+
 import sys
 import time
 
@@ -21,9 +22,13 @@ def publish(user_ids, rounds):
     sent = 0
     for seq in range(1, rounds + 1):
         for start in range(0, len(user_ids), CHUNK):
-            chunk = user_ids[start:start + CHUNK]
-            push_messages([(user_group(user_id), {"type": "realtime.event", "event": {"type": "bench.push", "seq": seq}})
-                           for user_id in chunk])
+            chunk = user_ids[start : start + CHUNK]
+            push_messages(
+                [
+                    (user_group(user_id), {"type": "realtime.event", "event": {"type": "bench.push", "seq": seq}})
+                    for user_id in chunk
+                ]
+            )
             sent += len(chunk)
     return sent
 

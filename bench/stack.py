@@ -7,6 +7,7 @@
 - Celery workers: the same commands as runstack, for the scenarios that need it.
 Every child runs with DEBUG off and logs to bench/out/<name>.log.
 """
+
 import os
 import shutil
 import signal
@@ -179,8 +180,9 @@ class Stack:
     def _spawn(self, name, command, env=None):
         log = open(OUT / f"{name}.log", "ab")
         self.logs.append(log)
-        return subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def _end(self, process):
         if process is None or process.poll() is not None:

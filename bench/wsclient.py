@@ -4,6 +4,7 @@ Only what the benchmark needs: the RFC 6455 client handshake, masked text frames
 leaves the payload unchanged: the server unmasks, it cannot tell), unmasked text frames in, ping -> pong, close.
 Each message received is handed to `on_message(protocol, payload_bytes)`.
 """
+
 import asyncio
 import base64
 import os
@@ -33,8 +34,9 @@ def control_frame(opcode: int, payload: bytes = b"") -> bytes:
 
 class WsProtocol(asyncio.Protocol):
     def __init__(self, *, host, port, path, token, on_message, tag=None):
-        self.request = _HANDSHAKE.format(path=path, host=host, port=port, token=token,
-                                         key=base64.b64encode(os.urandom(16)).decode()).encode()
+        self.request = _HANDSHAKE.format(
+            path=path, host=host, port=port, token=token, key=base64.b64encode(os.urandom(16)).decode()
+        ).encode()
         self.on_message = on_message
         self.tag = tag
         self.transport: Any = None  # the asyncio transport, once connected
@@ -61,8 +63,8 @@ class WsProtocol(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            status_line = bytes(self.buffer[:self.buffer.find(b"\r\n")])
-            del self.buffer[:end + 4]
+            status_line = bytes(self.buffer[: self.buffer.find(b"\r\n")])
+            del self.buffer[: end + 4]
             if b" 101 " not in status_line + b" ":
                 if not self.opened.done():
                     self.opened.set_exception(ConnectionError(status_line.decode("latin-1")))
@@ -90,8 +92,8 @@ class WsProtocol(asyncio.Protocol):
                 offset = 10
             if len(buffer) < offset + length:
                 return
-            payload = bytes(buffer[offset:offset + length])
-            del buffer[:offset + length]
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
             if opcode == 1 or opcode == 2:
                 self.on_message(self, payload)
             elif opcode == 9:
@@ -117,6 +119,7 @@ class WsProtocol(asyncio.Protocol):
 async def connect(*, host, port, token, on_message, path="/ws/", tag=None, timeout=30):
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_connection(
-        lambda: WsProtocol(host=host, port=port, path=path, token=token, on_message=on_message, tag=tag), host, port)
+        lambda: WsProtocol(host=host, port=port, path=path, token=token, on_message=on_message, tag=tag), host, port
+    )
     await asyncio.wait_for(protocol.opened, timeout)
     return protocol

@@ -1,4 +1,5 @@
 """Operators' view of the ledger: everything read-only; the one write is the refund action (a new transaction)."""
+
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
@@ -96,8 +97,16 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ["id", "user", "amount_idr", "status", "failure_reason", "gateway_reference", "created_at",
-                    "completed_at"]
+    list_display = [
+        "id",
+        "user",
+        "amount_idr",
+        "status",
+        "failure_reason",
+        "gateway_reference",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = ["status", "created_at"]
     search_fields = ["id", "user__msisdn", "gateway_reference", "idempotency_key"]
     list_select_related = ["user"]
@@ -110,13 +119,35 @@ class TopUpAdmin(ReadOnlyAdmin):
 class RideMoneyAdmin(RideDisplay, ReadOnlyAdmin):
     """Each ride with its frozen amounts and links to its ledger transactions; refund from here."""
 
-    list_display = ["id", "status", "payment_method", "charged", "admin_fee_idr", "driver_payout_idr", "ended_at",
-                    "transactions"]
+    list_display = [
+        "id",
+        "status",
+        "payment_method",
+        "charged",
+        "admin_fee_idr",
+        "driver_payout_idr",
+        "ended_at",
+        "transactions",
+    ]
     list_filter = ["status", "payment_method", "ended_at"]
     search_fields = ["id", "driver__msisdn", "passenger__msisdn"]
-    fields = ["id", "status", "driver", "passenger", "payment_method", "distance", "surge_multiplier",
-              "metered_fare_idr", "price_pct", "charged", "admin_fee_idr", "driver_payout_idr", "ended_at",
-              "ride_admin", "transactions"]
+    fields = [
+        "id",
+        "status",
+        "driver",
+        "passenger",
+        "payment_method",
+        "distance",
+        "surge_multiplier",
+        "metered_fare_idr",
+        "price_pct",
+        "charged",
+        "admin_fee_idr",
+        "driver_payout_idr",
+        "ended_at",
+        "ride_admin",
+        "transactions",
+    ]
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
     actions = ["refund_rides"]
 
@@ -125,8 +156,12 @@ class RideMoneyAdmin(RideDisplay, ReadOnlyAdmin):
 
     @admin.display(description="ledger")
     def transactions(self, ride):
-        return format_html_join(", ", "{}", ((_admin_link(txn, label=txn.purpose),)
-                                             for txn in ride.ledger_transactions.all())) or "-"
+        return (
+            format_html_join(
+                ", ", "{}", ((_admin_link(txn, label=txn.purpose),) for txn in ride.ledger_transactions.all())
+            )
+            or "-"
+        )
 
     @admin.display(description="ride (rides admin)")
     def ride_admin(self, ride):
@@ -149,8 +184,12 @@ class CancellationFeeAdmin(ReadOnlyAdmin):
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
 
     def get_queryset(self, request):
-        return (super().get_queryset(request).filter(purpose=TransactionPurpose.CANCELLATION_FEE)
-                .select_related("ride__passenger", "ride__driver"))
+        return (
+            super()
+            .get_queryset(request)
+            .filter(purpose=TransactionPurpose.CANCELLATION_FEE)
+            .select_related("ride__passenger", "ride__driver")
+        )
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)

@@ -23,8 +23,10 @@ def idempotency_key_from(request) -> str:
     if not key:
         raise BillingException(BillingError.IDEMPOTENCY_KEY_REQUIRED)
     if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isprintable():
-        raise BillingException(BillingError.INVALID_IDEMPOTENCY_KEY,
-                               f"The Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters.")
+        raise BillingException(
+            BillingError.INVALID_IDEMPOTENCY_KEY,
+            f"The Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX_LENGTH} printable characters.",
+        )
     return key
 
 
@@ -44,6 +46,7 @@ class WalletApi(APIView):
 
 class WalletTransactionListApi(ListAPIView):
     """A page of the caller's wallet entries; a ListAPIView so that the schema documents the page."""
+
     serializer_class = WalletTransactionOutputSerializer
 
     def get_queryset(self):
@@ -51,13 +54,16 @@ class WalletTransactionListApi(ListAPIView):
 
 
 class WalletTopUpApi(APIView):
-    @extend_schema(request=TopUpInputSerializer, responses={201: TopUpOutputSerializer},
-                   parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                                required=True)])
+    @extend_schema(
+        request=TopUpInputSerializer,
+        responses={201: TopUpOutputSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+    )
     def post(self, request):
         key = idempotency_key_from(request)
         data = TopUpInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        topup = services.topup_create(user_id=request.user.pk, amount=data.validated_data["amount"],
-                                      idempotency_key=key)
+        topup = services.topup_create(
+            user_id=request.user.pk, amount=data.validated_data["amount"], idempotency_key=key
+        )
         return Response(TopUpOutputSerializer(topup).data, status=status.HTTP_201_CREATED)

@@ -5,6 +5,7 @@ charge with the same key returns the first outcome and never charges twice (real
 answers, by the same key, how a charge ended (`charge_status`): the sweeper asks it about top-ups whose charge
 answer was lost.
 """
+
 import hashlib
 from dataclasses import dataclass
 

@@ -3,6 +3,7 @@
 Every movement of money is one LedgerTransaction with its LedgerEntry rows (signed integer rupiah). The database
 refuses an unbalanced or incomplete transaction (see migrations 0002) and any edit of a posted row.
 """
+
 import uuid
 
 from django.conf import settings
@@ -24,8 +25,9 @@ SYSTEM_ACCOUNT_KINDS = [AccountKind.PLATFORM_REVENUE, AccountKind.GATEWAY_CLEARI
 
 class LedgerAccount(models.Model):
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="ledger_account")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_account"
+    )
     # Wallets: cached sum of the account's entries, changed only together with them (reconcile_ledger checks it).
     # System accounts keep 0 here (no hot row locked by every settlement): selectors.account_balance sums entries.
     balance = models.BigIntegerField(default=0)
@@ -38,8 +40,9 @@ class LedgerAccount(models.Model):
                 | (Q(kind__in=SYSTEM_ACCOUNT_KINDS) & Q(user__isnull=True)),
                 name="ledger_account_wallet_has_user",
             ),
-            models.UniqueConstraint(fields=["kind"], condition=Q(user__isnull=True),
-                                    name="ledger_account_one_per_system_kind"),
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(user__isnull=True), name="ledger_account_one_per_system_kind"
+            ),
         ]
 
     def __str__(self):
@@ -94,8 +97,7 @@ class LedgerTransaction(AppendOnlyModel):
     purpose = models.CharField(max_length=16, choices=TransactionPurpose.choices)
     # "settlement:<ride>", "refund:<ride>", "topup:<top-up id>": posting the same thing twice is refused.
     idempotency_key = models.CharField(max_length=120, unique=True)
-    ride = models.ForeignKey(Ride, null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="ledger_transactions")
+    ride = models.ForeignKey(Ride, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions")
     # How many entries belong to it: the database checks that exactly these arrive and sum to zero.
     entry_count = models.PositiveSmallIntegerField()
     memo = models.CharField(max_length=200, blank=True)
@@ -103,10 +105,13 @@ class LedgerTransaction(AppendOnlyModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["ride", "purpose"], condition=Q(ride__isnull=False),
-                                    name="ledger_txn_once_per_ride_and_purpose"),
-            models.CheckConstraint(condition=~Q(purpose__in=["settlement", "refund"]) | Q(ride__isnull=False),
-                                   name="ledger_txn_ride_purpose_has_ride"),
+            models.UniqueConstraint(
+                fields=["ride", "purpose"], condition=Q(ride__isnull=False), name="ledger_txn_once_per_ride_and_purpose"
+            ),
+            models.CheckConstraint(
+                condition=~Q(purpose__in=["settlement", "refund"]) | Q(ride__isnull=False),
+                name="ledger_txn_ride_purpose_has_ride",
+            ),
         ]
 
     def __str__(self):
@@ -147,8 +152,9 @@ class TopUp(models.Model):
     status = models.CharField(max_length=12, choices=TopUpStatus.choices, default=TopUpStatus.PENDING)
     gateway_reference = models.CharField(max_length=100, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
-    transaction = models.OneToOneField(LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="topup")
+    transaction = models.OneToOneField(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="topup"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -157,12 +163,15 @@ class TopUp(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="topup_key_once_per_user"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),
-            models.CheckConstraint(condition=~Q(status=TopUpStatus.SUCCEEDED) | Q(transaction__isnull=False),
-                                   name="topup_succeeded_is_posted"),
+            models.CheckConstraint(
+                condition=~Q(status=TopUpStatus.SUCCEEDED) | Q(transaction__isnull=False),
+                name="topup_succeeded_is_posted",
+            ),
         ]
         # The sweeper's query: the few pending top-ups, oldest first, without scanning the finished ones.
-        indexes = [models.Index(fields=["created_at"], condition=Q(status=TopUpStatus.PENDING),
-                                  name="topup_pending_created")]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(status=TopUpStatus.PENDING), name="topup_pending_created")
+        ]
 
     def __str__(self):
         return f"top-up {display.rupiah(self.amount)} ({self.status})"

@@ -1,4 +1,5 @@
 """Reads of the ledger: wallet balance and history, ride receipts, and the reconciliation findings."""
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,12 +49,22 @@ def wallet_available(*, user_id: UUID | str) -> WalletAvailability:
     is open, and a passenger with an open request cannot make another."""
     balance = LedgerAccount.objects.filter(user_id=OuterRef("pk"), kind=AccountKind.WALLET).values("balance")[:1]
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
-    unsettled_charges = (Ride.objects.filter(passenger_id=OuterRef("pk"), payment_method=PaymentMethod.WALLET,
-                                             status=RideStatus.COMPLETED)
-                         .exclude(Exists(settled)).order_by().values("passenger_id")
-                         .annotate(total=Sum("charged_amount")).values("total"))
-    row = (get_user_model().objects.filter(pk=user_id)
-           .values(balance=Coalesce(Subquery(balance), 0), held=Coalesce(Subquery(unsettled_charges), 0)).first())
+    unsettled_charges = (
+        Ride.objects.filter(
+            passenger_id=OuterRef("pk"), payment_method=PaymentMethod.WALLET, status=RideStatus.COMPLETED
+        )
+        .exclude(Exists(settled))
+        .order_by()
+        .values("passenger_id")
+        .annotate(total=Sum("charged_amount"))
+        .values("total")
+    )
+    row = (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .values(balance=Coalesce(Subquery(balance), 0), held=Coalesce(Subquery(unsettled_charges), 0))
+        .first()
+    )
     return WalletAvailability(**row) if row else WalletAvailability(balance=0, held=0)
 
 
@@ -73,13 +84,20 @@ def system_account_balance(*, kind: str) -> int:
 
 def wallet_entry_list(*, user_id: UUID | str) -> QuerySet[LedgerEntry]:
     """This user's side of every transaction that touched the wallet, newest first."""
-    return (LedgerEntry.objects.filter(account__user_id=user_id, account__kind=AccountKind.WALLET)
-            .select_related("transaction").order_by("-id"))
+    return (
+        LedgerEntry.objects.filter(account__user_id=user_id, account__kind=AccountKind.WALLET)
+        .select_related("transaction")
+        .order_by("-id")
+    )
 
 
 def _ride_visible_to(*, ride_id: UUID | str, user_id: UUID | str) -> Ride:
-    ride = (Ride.objects.select_related("request").filter(pk=ride_id)
-            .filter(Q(driver_id=user_id) | Q(passenger_id=user_id)).first())
+    ride = (
+        Ride.objects.select_related("request")
+        .filter(pk=ride_id)
+        .filter(Q(driver_id=user_id) | Q(passenger_id=user_id))
+        .first()
+    )
     if ride is None:
         raise RidesException(RidesError.RIDE_NOT_FOUND)
     return ride
@@ -89,20 +107,25 @@ def ride_receipt_get(*, ride_id: UUID | str, user_id: UUID | str) -> dict[str, A
     """The receipt of a completed ride, for its driver or passenger (anyone else: 404)."""
     ride = _ride_visible_to(ride_id=ride_id, user_id=user_id)
     if ride.status != RideStatus.COMPLETED:
-        raise invalid_ride_state(ride.status, f"A ride has a receipt once it is completed; this one is "
-                                              f"{ride_status_words(ride.status)}.")
+        raise invalid_ride_state(
+            ride.status, f"A ride has a receipt once it is completed; this one is {ride_status_words(ride.status)}."
+        )
     posted = dict(LedgerTransaction.objects.filter(ride=ride).values_list("purpose", "created_at"))
     request = ride.request
     return {
         "ride_id": ride.pk,
         "distance_m": round(ride.distance_m, 2),
         "distance_capped": ride.distance_capped,
-        "distance_before_cap_m": (round(ride.distance_before_cap_m, 2)
-                                  if ride.distance_before_cap_m is not None else None),
+        "distance_before_cap_m": (
+            round(ride.distance_before_cap_m, 2) if ride.distance_before_cap_m is not None else None
+        ),
         "metered_fare": ride.metered_fare,
         "surge_multiplier": float(ride.surge_multiplier),
-        "surge_inputs": {"cell": request.surge_cell or None, "supply": request.surge_supply,
-                         "demand": request.surge_demand},
+        "surge_inputs": {
+            "cell": request.surge_cell or None,
+            "supply": request.surge_supply,
+            "demand": request.surge_demand,
+        },
         "price_pct": ride.price_pct,
         "charged_amount": ride.charged_amount,
         "admin_fee": ride.admin_fee,
@@ -133,23 +156,34 @@ def ride_receipt_lines(ride: Ride) -> list[dict[str, Any]]:
 
 def ride_settlement_id(*, ride_id: UUID | str) -> UUID | None:
     """The id of the ride's settlement, or None. A settlement is never edited or deleted, so a found one is final."""
-    return (LedgerTransaction.objects.filter(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)
-            .values_list("pk", flat=True).first())
+    return (
+        LedgerTransaction.objects.filter(ride_id=ride_id, purpose=TransactionPurpose.SETTLEMENT)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def ride_ids_unsettled(*, ended_before: datetime, limit: int = 500) -> list[UUID]:
     """Completed rides that ended before `ended_before` and have no settlement (a lost task, for the sweeper)."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
-    rides = (Ride.objects.filter(status=RideStatus.COMPLETED, ended_at__lt=ended_before)
-             .exclude(Exists(settled)).order_by("ended_at"))
+    rides = (
+        Ride.objects.filter(status=RideStatus.COMPLETED, ended_at__lt=ended_before)
+        .exclude(Exists(settled))
+        .order_by("ended_at")
+    )
     return list(rides.values_list("pk", flat=True)[:limit])
 
 
 def unsettled_oldest_ended_at() -> datetime | None:
     """When the longest-waiting completed ride without a settlement ended (None when every ride is settled)."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
-    return (Ride.objects.filter(status=RideStatus.COMPLETED).exclude(Exists(settled)).order_by("ended_at")
-            .values_list("ended_at", flat=True).first())
+    return (
+        Ride.objects.filter(status=RideStatus.COMPLETED)
+        .exclude(Exists(settled))
+        .order_by("ended_at")
+        .values_list("ended_at", flat=True)
+        .first()
+    )
 
 
 def topup_ids_pending(*, created_before: datetime, limit: int = 100) -> list[UUID]:
@@ -161,10 +195,20 @@ def topup_ids_pending(*, created_before: datetime, limit: int = 100) -> list[UUI
 def _stale_topups(*, grace_seconds: float) -> list[dict[str, Any]]:
     """Top-ups still pending after the sweeper should have failed them (is the beat running?)."""
     age = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS + grace_seconds
-    rows = (TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=age))
-            .order_by("created_at").values("id", "user_id", "amount", "created_at")[:FINDINGS_LIMIT])
-    return [{"id": str(row["id"]), "user_id": str(row["user_id"]), "amount": row["amount"],
-             "created_at": row["created_at"].isoformat()} for row in rows]
+    rows = (
+        TopUp.objects.filter(status=TopUpStatus.PENDING, created_at__lt=timezone.now() - timedelta(seconds=age))
+        .order_by("created_at")
+        .values("id", "user_id", "amount", "created_at")[:FINDINGS_LIMIT]
+    )
+    return [
+        {
+            "id": str(row["id"]),
+            "user_id": str(row["user_id"]),
+            "amount": row["amount"],
+            "created_at": row["created_at"].isoformat(),
+        }
+        for row in rows
+    ]
 
 
 @dataclass
@@ -184,9 +228,15 @@ class LedgerFindings:
 
     @property
     def problems(self) -> int:
-        return (len(self.unbalanced_transactions) + len(self.balance_mismatches) + len(self.unsettled_rides)
-                + len(self.settlements_without_completed_ride) + len(self.fee_mismatches) + len(self.stale_topups)
-                + (1 if self.ledger_total else 0))
+        return (
+            len(self.unbalanced_transactions)
+            + len(self.balance_mismatches)
+            + len(self.unsettled_rides)
+            + len(self.settlements_without_completed_ride)
+            + len(self.fee_mismatches)
+            + len(self.stale_topups)
+            + (1 if self.ledger_total else 0)
+        )
 
     @property
     def is_clean(self) -> bool:
@@ -195,31 +245,57 @@ class LedgerFindings:
     @property
     def imbalance(self) -> int:
         """Rupiah unaccounted for: unbalanced transactions plus cached balances that drifted from their entries."""
-        return (sum(abs(row["sum"]) for row in self.unbalanced_transactions)
-                + sum(abs(row["cached"] - row["entries"]) for row in self.balance_mismatches))
+        return sum(abs(row["sum"]) for row in self.unbalanced_transactions) + sum(
+            abs(row["cached"] - row["entries"]) for row in self.balance_mismatches
+        )
 
 
 def _unbalanced_transactions() -> list[dict[str, Any]]:
-    rows = (LedgerTransaction.objects.annotate(n=Count("entries"), total=Coalesce(Sum("entries__amount"), 0))
-            .exclude(n=F("entry_count"), total=0)
-            .values("id", "purpose", "idempotency_key", "entry_count", "n", "total")[:FINDINGS_LIMIT])
-    return [{"id": str(row["id"]), "purpose": row["purpose"], "key": row["idempotency_key"],
-             "declared": row["entry_count"], "entries": row["n"], "sum": row["total"]} for row in rows]
+    rows = (
+        LedgerTransaction.objects.annotate(n=Count("entries"), total=Coalesce(Sum("entries__amount"), 0))
+        .exclude(n=F("entry_count"), total=0)
+        .values("id", "purpose", "idempotency_key", "entry_count", "n", "total")[:FINDINGS_LIMIT]
+    )
+    return [
+        {
+            "id": str(row["id"]),
+            "purpose": row["purpose"],
+            "key": row["idempotency_key"],
+            "declared": row["entry_count"],
+            "entries": row["n"],
+            "sum": row["total"],
+        }
+        for row in rows
+    ]
 
 
 def _balance_mismatches() -> list[dict[str, Any]]:
     """Wallets whose cached balance differs from their entries (system accounts keep none; their entries still
     count in `ledger_total`)."""
-    rows = (LedgerAccount.objects.filter(kind=AccountKind.WALLET).annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
-            .exclude(balance=F("entries_sum"))
-            .values("id", "kind", "user_id", "balance", "entries_sum")[:FINDINGS_LIMIT])
-    return [{"account_id": row["id"], "kind": row["kind"], "user_id": str(row["user_id"] or "") or None,
-             "cached": row["balance"], "entries": row["entries_sum"]} for row in rows]
+    rows = (
+        LedgerAccount.objects.filter(kind=AccountKind.WALLET)
+        .annotate(entries_sum=Coalesce(Sum("entries__amount"), 0))
+        .exclude(balance=F("entries_sum"))
+        .values("id", "kind", "user_id", "balance", "entries_sum")[:FINDINGS_LIMIT]
+    )
+    return [
+        {
+            "account_id": row["id"],
+            "kind": row["kind"],
+            "user_id": str(row["user_id"] or "") or None,
+            "cached": row["balance"],
+            "entries": row["entries_sum"],
+        }
+        for row in rows
+    ]
 
 
 def _settlements_without_completed_ride() -> list[str]:
-    rows = (LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT)
-            .exclude(ride__status=RideStatus.COMPLETED).values_list("id", flat=True)[:FINDINGS_LIMIT])
+    rows = (
+        LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT)
+        .exclude(ride__status=RideStatus.COMPLETED)
+        .values_list("id", flat=True)[:FINDINGS_LIMIT]
+    )
     return [str(txn_id) for txn_id in rows]
 
 
@@ -228,10 +304,18 @@ def _fee_mismatches() -> list[dict[str, Any]]:
     settlements = LedgerTransaction.objects.filter(purpose=TransactionPurpose.SETTLEMENT).annotate(
         fee_posted=Coalesce(Sum("entries__amount", filter=Q(entries__account__kind=AccountKind.PLATFORM_REVENUE)), 0)
     )
-    rows = (settlements.exclude(fee_posted=F("ride__admin_fee"))
-            .values("id", "ride_id", "fee_posted", "ride__admin_fee")[:FINDINGS_LIMIT])
-    return [{"id": str(row["id"]), "ride_id": str(row["ride_id"]), "posted": row["fee_posted"],
-             "frozen": row["ride__admin_fee"]} for row in rows]
+    rows = settlements.exclude(fee_posted=F("ride__admin_fee")).values(
+        "id", "ride_id", "fee_posted", "ride__admin_fee"
+    )[:FINDINGS_LIMIT]
+    return [
+        {
+            "id": str(row["id"]),
+            "ride_id": str(row["ride_id"]),
+            "posted": row["fee_posted"],
+            "frozen": row["ride__admin_fee"],
+        }
+        for row in rows
+    ]
 
 
 def ledger_findings(*, settle_grace_seconds: float | None = None) -> LedgerFindings:
@@ -247,8 +331,10 @@ def ledger_findings(*, settle_grace_seconds: float | None = None) -> LedgerFindi
     )
     findings.unbalanced_transactions = _unbalanced_transactions()
     findings.balance_mismatches = _balance_mismatches()
-    findings.unsettled_rides = [str(ride_id) for ride_id in ride_ids_unsettled(
-        ended_before=timezone.now() - timedelta(seconds=grace), limit=FINDINGS_LIMIT)]
+    findings.unsettled_rides = [
+        str(ride_id)
+        for ride_id in ride_ids_unsettled(ended_before=timezone.now() - timedelta(seconds=grace), limit=FINDINGS_LIMIT)
+    ]
     findings.settlements_without_completed_ride = _settlements_without_completed_ride()
     findings.fee_mismatches = _fee_mismatches()
     findings.stale_topups = _stale_topups(grace_seconds=grace)
@@ -264,5 +350,10 @@ def cancellation_fee_report(*, transactions: QuerySet[LedgerTransaction] | None 
     collected = -(entries.filter(amount__lt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"])
     paid = entries.filter(amount__gt=0).aggregate(total=Coalesce(Sum("amount"), 0))["total"]
     no_shows = txns.filter(ride__cancel_reason="no_show").count()
-    return {"count": txns.count(), "collected": collected, "paid": paid, "no_shows": no_shows,
-            "late_cancellations": txns.count() - no_shows}
+    return {
+        "count": txns.count(),
+        "collected": collected,
+        "paid": paid,
+        "no_shows": no_shows,
+        "late_cancellations": txns.count() - no_shows,
+    }

@@ -65,10 +65,14 @@ class ReceiptOutputSerializer(serializers.Serializer):
     payment_method = serializers.CharField()
     currency = serializers.CharField()
     product = serializers.CharField()
-    policy_version = serializers.IntegerField(help_text="the fare policy version the ride was quoted with "
-                                                        "(0: built-in)")
-    lines = ReceiptLineSerializer(many=True, help_text="base, distance, time_of_day, surge, minimum_top_up, waiting "
-                                                       "and price_adjustment sum to charged_amount; then admin_fee")
+    policy_version = serializers.IntegerField(
+        help_text="the fare policy version the ride was quoted with (0: built-in)"
+    )
+    lines = ReceiptLineSerializer(
+        many=True,
+        help_text="base, distance, time_of_day, surge, minimum_top_up, waiting "
+        "and price_adjustment sum to charged_amount; then admin_fee",
+    )
     ended_at = serializers.DateTimeField()
     settled_at = serializers.DateTimeField(allow_null=True)
     refunded_at = serializers.DateTimeField(allow_null=True)

@@ -3,6 +3,7 @@
 Lock order (CONVENTIONS.md): ride -> ledger accounts (by id, ascending). Amounts are the integer rupiah frozen on
 the ride when it ended (rides app); nothing here rounds or recomputes a fare.
 """
+
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
@@ -48,6 +49,7 @@ class Line(NamedTuple):
 
 # --- accounts -------------------------------------------------------------------------------------------------
 
+
 def wallet_account_id(*, user_id: UUID | str) -> int:
     """The user's wallet account, created on first need."""
     account, _ = LedgerAccount.objects.get_or_create(user_id=user_id, defaults={"kind": AccountKind.WALLET})
@@ -69,13 +71,18 @@ def _wallets_lock(*, user_ids: Iterable[UUID | str]) -> dict[Any, int]:
     """{user id: wallet account id} for these users, rows locked in ascending id (the lock order), created on
     first need. One query when every wallet exists."""
     user_ids = set(user_ids)
-    locked = (LedgerAccount.objects.select_for_update().filter(user_id__in=user_ids, kind=AccountKind.WALLET)
-              .order_by("pk").values_list("user_id", "pk"))
+    locked = (
+        LedgerAccount.objects.select_for_update()
+        .filter(user_id__in=user_ids, kind=AccountKind.WALLET)
+        .order_by("pk")
+        .values_list("user_id", "pk")
+    )
     wallets = dict(locked)
     if len(wallets) < len(user_ids):
         LedgerAccount.objects.bulk_create(
             [LedgerAccount(kind=AccountKind.WALLET, user_id=user_id) for user_id in user_ids - wallets.keys()],
-            ignore_conflicts=True)
+            ignore_conflicts=True,
+        )
         wallets = dict(locked.all())
     return wallets
 
@@ -86,6 +93,7 @@ def _wallets_lock(*, user_ids: Iterable[UUID | str]) -> dict[Any, int]:
 # accounts (platform revenue, gateway clearing) are touched by every settlement or top-up: a cached balance on
 # them would be one row every posting locks until its commit, serializing all settlements. Their balance is the
 # sum of their entries (selectors.account_balance).
+
 
 def _balanced_lines(*, idempotency_key: str, lines: Iterable[Line]) -> list[Line]:
     """The non-zero lines, refused unless they sum to zero and there are at least two (never an empty transaction;
@@ -112,15 +120,17 @@ def _wallet_balances_move(deltas: dict[int, int]) -> None:
     if not deltas:
         return
     if len(deltas) == 1:  # a cash ride's settlement: one wallet
-        (account_id, delta), = deltas.items()
+        ((account_id, delta),) = deltas.items()
         LedgerAccount.objects.filter(pk=account_id).update(balance=F("balance") + delta)
         return
     # One UPDATE per wallet sent as one executemany (pipelined by psycopg), in id order: a CASE over every wallet
     # was the settlement's costliest statement to build.
     table = connection.ops.quote_name(LedgerAccount._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET balance = balance + %s WHERE id = %s",
-                           [(delta, account_id) for account_id, delta in sorted(deltas.items())])
+        cursor.executemany(
+            f"UPDATE {table} SET balance = balance + %s WHERE id = %s",
+            [(delta, account_id) for account_id, delta in sorted(deltas.items())],
+        )
 
 
 def _transactions_write(postings: list[tuple[LedgerTransaction, list[Line]]]) -> list[LedgerTransaction]:
@@ -130,8 +140,12 @@ def _transactions_write(postings: list[tuple[LedgerTransaction, list[Line]]]) ->
     with tracing.span("billing.ledger_write", {"ledger.transactions": len(postings)}):
         txns = LedgerTransaction.objects.bulk_create([txn for txn, _ in postings])
         LedgerEntry.objects.bulk_create(
-            [LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
-             for txn, lines in postings for line in lines])
+            [
+                LedgerEntry(transaction=txn, account_id=line.account_id, kind=line.kind, amount=line.amount)
+                for txn, lines in postings
+                for line in lines
+            ]
+        )
         if connection.vendor != "postgresql":
             # PostgreSQL's deferred constraint trigger checks count and sum at COMMIT; elsewhere read the sum back.
             for txn in txns:
@@ -139,16 +153,21 @@ def _transactions_write(postings: list[tuple[LedgerTransaction, list[Line]]]) ->
     return txns
 
 
-def _ledger_post(*, purpose: str, idempotency_key: str, lines: Iterable[Line], ride: Ride | None = None,
-                 memo: str = "") -> LedgerTransaction:
+def _ledger_post(
+    *, purpose: str, idempotency_key: str, lines: Iterable[Line], ride: Ride | None = None, memo: str = ""
+) -> LedgerTransaction:
     """Write one balanced transaction and move the wallets' cached balances with it. The caller holds the atomic
     block."""
     lines = _balanced_lines(idempotency_key=idempotency_key, lines=lines)
-    wallet_ids = set(LedgerAccount.objects.select_for_update().filter(
-        pk__in=sorted({line.account_id for line in lines}), kind=AccountKind.WALLET).order_by("pk")
-        .values_list("pk", flat=True))
-    txn = LedgerTransaction(purpose=purpose, idempotency_key=idempotency_key, ride=ride, entry_count=len(lines),
-                            memo=memo[:200])
+    wallet_ids = set(
+        LedgerAccount.objects.select_for_update()
+        .filter(pk__in=sorted({line.account_id for line in lines}), kind=AccountKind.WALLET)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    txn = LedgerTransaction(
+        purpose=purpose, idempotency_key=idempotency_key, ride=ride, entry_count=len(lines), memo=memo[:200]
+    )
     _transactions_write([(txn, lines)])
     _wallet_balances_move(_wallet_deltas(lines, wallet_ids))
     return txn
@@ -167,7 +186,10 @@ def _ride_transaction(*, ride_id: UUID | str, purpose: str) -> LedgerTransaction
 
 # --- settlement -----------------------------------------------------------------------------------------------
 
-def settlement_lines(*, ride: SettledRide, platform_id: int | None = None, wallets: dict[Any, int] | None = None) -> list[Line]:
+
+def settlement_lines(
+    *, ride: SettledRide, platform_id: int | None = None, wallets: dict[Any, int] | None = None
+) -> list[Line]:
     """../shared/API.md "Payment and settlement": who pays whom for a completed ride.
 
     `platform_id` and `wallets` ({user id: account id}) skip the look-ups when the caller already has them."""
@@ -207,20 +229,39 @@ def _settlement_parties(ride: SettledRide) -> list[UUID]:
 def _rides_for_settlement(ride_ids: Iterable[UUID | str], *, skip_locked: bool = False) -> QuerySet[SettledRide]:
     """The rides locked (ascending id), each annotated with `settled` and the platform account's `platform_id`."""
     settled = LedgerTransaction.objects.filter(ride=OuterRef("pk"), purpose=TransactionPurpose.SETTLEMENT)
-    return (Ride.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=ride_ids)
-            .annotate(settled=Exists(settled),
-                      platform_id=_system_account_id_subquery(AccountKind.PLATFORM_REVENUE))
-            .only("id", "status", "driver_id", "passenger_id", "payment_method", "charged_amount", "admin_fee",
-                  "driver_payout", "ended_at")
-            .order_by("pk"))
+    return (
+        Ride.objects.select_for_update(skip_locked=skip_locked)
+        .filter(pk__in=ride_ids)
+        .annotate(settled=Exists(settled), platform_id=_system_account_id_subquery(AccountKind.PLATFORM_REVENUE))
+        .only(
+            "id",
+            "status",
+            "driver_id",
+            "passenger_id",
+            "payment_method",
+            "charged_amount",
+            "admin_fee",
+            "driver_payout",
+            "ended_at",
+        )
+        .order_by("pk")
+    )
 
 
-def _settlement_posting(ride: SettledRide, *, platform_id: int, wallets: dict[Any, int]) -> tuple[LedgerTransaction, list[Line]]:
-    lines = _balanced_lines(idempotency_key=f"settlement:{ride.pk}",
-                            lines=settlement_lines(ride=ride, platform_id=platform_id, wallets=wallets))
-    txn = LedgerTransaction(purpose=TransactionPurpose.SETTLEMENT, idempotency_key=f"settlement:{ride.pk}",
-                            ride_id=ride.pk, entry_count=len(lines),
-                            memo=f"{ride.payment_method} ride, charged {ride.charged_amount}"[:200])
+def _settlement_posting(
+    ride: SettledRide, *, platform_id: int, wallets: dict[Any, int]
+) -> tuple[LedgerTransaction, list[Line]]:
+    lines = _balanced_lines(
+        idempotency_key=f"settlement:{ride.pk}",
+        lines=settlement_lines(ride=ride, platform_id=platform_id, wallets=wallets),
+    )
+    txn = LedgerTransaction(
+        purpose=TransactionPurpose.SETTLEMENT,
+        idempotency_key=f"settlement:{ride.pk}",
+        ride_id=ride.pk,
+        entry_count=len(lines),
+        memo=f"{ride.payment_method} ride, charged {ride.charged_amount}"[:200],
+    )
     return txn, lines
 
 
@@ -233,14 +274,21 @@ def _settlements_post(rides: list[SettledRide]) -> list[LedgerTransaction]:
     txns = _transactions_write(postings)
     _wallet_balances_move(_wallet_deltas([line for _, lines in postings for line in lines], set(wallets.values())))
     for ride, txn in zip(rides, txns, strict=True):
-        transaction.on_commit(partial(metrics.settlement_observe, payment_method=ride.payment_method,
-                                      ended_at=ride.ended_at, settled_at=txn.created_at))
+        transaction.on_commit(
+            partial(
+                metrics.settlement_observe,
+                payment_method=ride.payment_method,
+                ended_at=ride.ended_at,
+                settled_at=txn.created_at,
+            )
+        )
     return txns
 
 
 def _not_completed(ride: Ride) -> RidesException:
-    return invalid_ride_state(ride.status, f"Only a completed ride is settled; this one is "
-                                           f"{ride_status_words(ride.status)}.")
+    return invalid_ride_state(
+        ride.status, f"Only a completed ride is settled; this one is {ride_status_words(ride.status)}."
+    )
 
 
 def ride_settle(*, ride_id: UUID | str) -> LedgerTransaction:
@@ -258,8 +306,10 @@ def ride_settle(*, ride_id: UUID | str) -> LedgerTransaction:
             if ride.status != RideStatus.COMPLETED:
                 raise _not_completed(ride)
             if _nothing_to_settle(ride):  # no empty transaction: left unsettled, listed by reconcile_ledger
-                raise BillingException(BillingError.NOTHING_TO_SETTLE,
-                                       details={"charged_amount": ride.charged_amount, "admin_fee": ride.admin_fee})
+                raise BillingException(
+                    BillingError.NOTHING_TO_SETTLE,
+                    details={"charged_amount": ride.charged_amount, "admin_fee": ride.admin_fee},
+                )
             return _settlements_post([ride])[0]
     except IntegrityError:
         # The unique (ride, purpose) key is the last line of defence if another writer got there first.
@@ -283,8 +333,9 @@ def rides_settle(*, ride_ids: Iterable[UUID | str]) -> int:
             rides = [ride for ride in _rides_for_settlement(ride_ids, skip_locked=True) if _settleable(ride)]
             return len(_settlements_post(rides)) if rides else 0
     except Exception:
-        logger.warning("settling a chunk of rides failed; settling them one by one", exc_info=True,
-                       extra={"rides": len(ride_ids)})
+        logger.warning(
+            "settling a chunk of rides failed; settling them one by one", exc_info=True, extra={"rides": len(ride_ids)}
+        )
     posted = 0
     for ride_id in ride_ids:
         try:
@@ -300,6 +351,7 @@ def rides_settle(*, ride_ids: Iterable[UUID | str]) -> int:
 
 
 # --- refund ---------------------------------------------------------------------------------------------------
+
 
 def refund_lines(*, ride: SettledRide) -> list[Line]:
     """The whole charge back to the passenger's wallet; the driver returns the payout, the platform its fee.
@@ -323,11 +375,17 @@ def ride_refund(*, ride_id: UUID | str, reason: str = "", refunded_by: str | Non
         if _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.REFUND) is not None:
             raise BillingException(BillingError.ALREADY_REFUNDED)
         by = f" by {refunded_by}" if refunded_by else ""
-        return _ledger_post(purpose=TransactionPurpose.REFUND, idempotency_key=f"refund:{ride.pk}", ride=ride,
-                            lines=refund_lines(ride=ride), memo=f"refund{by}: {reason}".strip())
+        return _ledger_post(
+            purpose=TransactionPurpose.REFUND,
+            idempotency_key=f"refund:{ride.pk}",
+            ride=ride,
+            lines=refund_lines(ride=ride),
+            memo=f"refund{by}: {reason}".strip(),
+        )
 
 
 # --- cancellation fees -----------------------------------------------------------------------------------------
+
 
 def cancellation_fee_lines(*, ride: Ride) -> list[Line]:
     """The fee from the passenger's wallet to the driver's, whatever the payment method: a cash passenger's wallet
@@ -346,40 +404,52 @@ def ride_cancellation_fee_post(*, ride: Ride) -> LedgerTransaction:
     existing = _ride_transaction(ride_id=ride.pk, purpose=TransactionPurpose.CANCELLATION_FEE)
     if existing is not None:
         return existing
-    return _ledger_post(purpose=TransactionPurpose.CANCELLATION_FEE, idempotency_key=f"cancellation_fee:{ride.pk}",
-                        ride=ride, lines=cancellation_fee_lines(ride=ride),
-                        memo=f"{ride.cancel_reason or 'late cancellation'}: {ride.cancellation_fee}")
+    return _ledger_post(
+        purpose=TransactionPurpose.CANCELLATION_FEE,
+        idempotency_key=f"cancellation_fee:{ride.pk}",
+        ride=ride,
+        lines=cancellation_fee_lines(ride=ride),
+        memo=f"{ride.cancel_reason or 'late cancellation'}: {ride.cancellation_fee}",
+    )
 
 
 # --- top-ups --------------------------------------------------------------------------------------------------
 
+
 def topup_amount_validate(*, amount: object) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise BillingException(BillingError.INVALID_AMOUNT, "The amount must be a whole number of rupiah.",
-                               details={"amount": ["Must be an integer."]})
+        raise BillingException(
+            BillingError.INVALID_AMOUNT,
+            "The amount must be a whole number of rupiah.",
+            details={"amount": ["Must be an integer."]},
+        )
     low, high = settings.WALLET_TOPUP_MIN, settings.WALLET_TOPUP_MAX
     if not low <= amount <= high:
-        raise BillingException(BillingError.INVALID_AMOUNT, f"The amount must be between {low} and {high} IDR.",
-                               details={"amount": [f"Must be between {low} and {high}."]})
+        raise BillingException(
+            BillingError.INVALID_AMOUNT,
+            f"The amount must be between {low} and {high} IDR.",
+            details={"amount": [f"Must be between {low} and {high}."]},
+        )
 
 
 def _topup_record(*, user_id: UUID | str, amount: int, idempotency_key: str) -> TopUp:
     """The top-up for this key: created now, or the earlier one if the amount matches (else 422)."""
     try:
         with transaction.atomic():
-            topup, _ = TopUp.objects.get_or_create(user_id=user_id, idempotency_key=idempotency_key,
-                                                   defaults={"amount": amount})
+            topup, _ = TopUp.objects.get_or_create(
+                user_id=user_id, idempotency_key=idempotency_key, defaults={"amount": amount}
+            )
     except IntegrityError:  # a concurrent request with the same key won the insert
         topup = TopUp.objects.get(user_id=user_id, idempotency_key=idempotency_key)
     if topup.amount != amount:
-        raise BillingException(BillingError.IDEMPOTENCY_KEY_REUSED,
-                               details={"amount": topup.amount})
+        raise BillingException(BillingError.IDEMPOTENCY_KEY_REUSED, details={"amount": topup.amount})
     return topup
 
 
 def _topup_declined(topup: TopUp) -> BillingException:
-    return BillingException(BillingError.PAYMENT_DECLINED, topup.failure_reason or None,
-                            details={"topup_id": str(topup.pk)})
+    return BillingException(
+        BillingError.PAYMENT_DECLINED, topup.failure_reason or None, details={"topup_id": str(topup.pk)}
+    )
 
 
 TOPUP_EXPIRED_REASON = "Expired: the payment provider never confirmed the charge."
@@ -400,14 +470,19 @@ def _topup_complete(*, topup_id: UUID | str, reference: str) -> TopUp:
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
         if topup.status == TopUpStatus.FAILED:
             # Only a charge in flight across the expiry gets here: the money is at the gateway, not in the wallet.
-            logger.error("the gateway charged a top-up that had already failed: refund it at the gateway",
-                         extra={"topup_id": str(topup.pk), "reference": reference})
+            logger.error(
+                "the gateway charged a top-up that had already failed: refund it at the gateway",
+                extra={"topup_id": str(topup.pk), "reference": reference},
+            )
         if topup.status != TopUpStatus.PENDING:
             return topup
         topup.transaction = _ledger_post(
-            purpose=TransactionPurpose.TOPUP, idempotency_key=f"topup:{topup.pk}",
-            lines=[Line(system_account_id(kind=AccountKind.GATEWAY_CLEARING), EntryKind.TOPUP, -topup.amount),
-                   Line(wallet_account_id(user_id=topup.user_id), EntryKind.TOPUP, topup.amount)],
+            purpose=TransactionPurpose.TOPUP,
+            idempotency_key=f"topup:{topup.pk}",
+            lines=[
+                Line(system_account_id(kind=AccountKind.GATEWAY_CLEARING), EntryKind.TOPUP, -topup.amount),
+                Line(wallet_account_id(user_id=topup.user_id), EntryKind.TOPUP, topup.amount),
+            ],
             memo=f"gateway {reference}",
         )
         topup.status, topup.gateway_reference, topup.completed_at = TopUpStatus.SUCCEEDED, reference, timezone.now()
@@ -470,14 +545,17 @@ def topup_resolve(*, topup_id: UUID | str) -> TopUp:
     try:
         result = get_payment_gateway().charge_status(idempotency_key=str(topup.pk))
     except GatewayUnavailable as exc:
-        logger.info("payment gateway unavailable for a status query",
-                    extra={"topup_id": str(topup.pk), "error": str(exc)})
+        logger.info(
+            "payment gateway unavailable for a status query", extra={"topup_id": str(topup.pk), "error": str(exc)}
+        )
         result = None
     if result is not None:
         return _topup_apply(topup_id=topup.pk, result=result)
     expires_after = settings.BILLING_TOPUP_MAX_PENDING_SECONDS + settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS
     if _topup_age_over(topup, expires_after):
-        logger.warning("top-up expired: the payment gateway never confirmed its charge",
-                       extra={"topup_id": str(topup.pk), "user_id": str(topup.user_id), "amount": topup.amount})
+        logger.warning(
+            "top-up expired: the payment gateway never confirmed its charge",
+            extra={"topup_id": str(topup.pk), "user_id": str(topup.user_id), "amount": topup.amount},
+        )
         return _topup_fail(topup_id=topup.pk, reason=TOPUP_EXPIRED_REASON)
     return topup

@@ -7,6 +7,7 @@ one message per ride. All are safe to run any number of times (at-least-once del
 reject_on_worker_lost): the settlement takes the ride's row lock and a unique (ride, purpose) key, so a redelivered
 task changes nothing.
 """
+
 import logging
 from datetime import timedelta
 
@@ -56,8 +57,9 @@ def _pending_pop() -> list[str]:
         return []
 
 
-@shared_task(base=SettleRideTask, autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60,
-             max_retries=8)
+@shared_task(
+    base=SettleRideTask, autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=8
+)
 def settle_ride(ride_id):
     """Settle this ride, exactly once. First settles, with one commit, the chunk of pending rides (published, maybe
     not yet run) at the head of the list; their own tasks then find them settled. This ride itself is checked (and
@@ -91,7 +93,9 @@ def settle_rides(ride_ids):
 
 def _settle_in_chunks(ride_ids) -> int:
     chunk = settings.BILLING_SETTLE_CHUNK
-    return sum(services.rides_settle(ride_ids=ride_ids[start:start + chunk]) for start in range(0, len(ride_ids), chunk))
+    return sum(
+        services.rides_settle(ride_ids=ride_ids[start : start + chunk]) for start in range(0, len(ride_ids), chunk)
+    )
 
 
 @shared_task
@@ -112,8 +116,9 @@ def resolve_pending_topups() -> int:
     it resolved."""
     created_before = timezone.now() - timedelta(seconds=settings.BILLING_TOPUP_RESOLVE_AFTER_SECONDS)
     resolved = 0
-    for topup_id in selectors.topup_ids_pending(created_before=created_before,
-                                                limit=settings.BILLING_TOPUP_SWEEP_BATCH):
+    for topup_id in selectors.topup_ids_pending(
+        created_before=created_before, limit=settings.BILLING_TOPUP_SWEEP_BATCH
+    ):
         try:
             topup = services.topup_resolve(topup_id=topup_id)
         except Exception:  # one bad top-up must not hold back the others; it is asked about again next run

@@ -1,4 +1,5 @@
 """GET /api/v1/events: the REST twin of the socket's `resume`."""
+
 from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -17,7 +18,8 @@ class EventsQuerySerializer(serializers.Serializer):
 
 
 EventMessage = PolymorphicProxySerializer(
-    component_name="EventMessage", resource_type_field_name="type",
+    component_name="EventMessage",
+    resource_type_field_name="type",
     serializers={**LOCATIONS_EVENTS, **MATCHING_EVENTS, **RIDES_EVENTS},
 )
 
@@ -58,5 +60,6 @@ class EventListApi(APIView):
         next_url = None
         if more:
             next_url = request.build_absolute_uri(f"{request.path}?after={page[-1].seq}&limit={limit}")
-        return Response(EventPageOutputSerializer(
-            {"count": len(page), "next": next_url, "previous": None, "results": page}).data)
+        return Response(
+            EventPageOutputSerializer({"count": len(page), "next": next_url, "previous": None, "results": page}).data
+        )

@@ -1,5 +1,6 @@
 """The ASGI application: Django for HTTP (behind the nearby fast path), the one user WebSocket `/ws/` for realtime.
 Imported by the entry point nebengjek.asgi once Django is set up."""
+
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.handlers.asgi import ASGIHandler
 
@@ -26,7 +27,9 @@ class OneHopASGIHandler(ASGIHandler):
 
 django_asgi_app = OneHopASGIHandler()
 
-application = ProtocolTypeRouter({
-    "http": NearbyFastPath(django_asgi_app),  # GET /api/v1/drivers/nearby without Django's stack (bench 2)
-    "websocket": OriginCheckMiddleware(JwtAuthMiddleware(URLRouter(websocket_urlpatterns))),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": NearbyFastPath(django_asgi_app),  # GET /api/v1/drivers/nearby without Django's stack (bench 2)
+        "websocket": OriginCheckMiddleware(JwtAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

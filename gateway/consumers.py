@@ -6,6 +6,7 @@ Close codes: 4401 = credentials do not hold (missing/bad/expired token, logged o
 4408 = too slow: the client let more pushes pile up unread than the server keeps (WS_SEND_QUEUE_MAX_*); reconnect and
 `resume` with the last seq seen.
 """
+
 import asyncio
 import collections
 import functools
@@ -66,8 +67,10 @@ def _unknown_type_error(message: dict) -> tuple[str, dict]:
         text = f"The message type must be a string, not {sent_as}; send one of: {listed}."
     else:
         text = f"Unknown message type {sent[:64]!r}; send one of: {listed}."
-    return text, {"type": sent[:64] if isinstance(sent, str) else sent if isinstance(sent, (int, float)) else None,
-                  "types": known}
+    return text, {
+        "type": sent[:64] if isinstance(sent, str) else sent if isinstance(sent, (int, float)) else None,
+        "types": known,
+    }
 
 
 class _Limits:
@@ -315,15 +318,19 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             bucket = self.bucket = TokenBucket(_limits().rate_per_second)
         if not bucket.take():  # every frame takes a token before any parsing: garbage is limited like the rest
             WS_MESSAGES_THROTTLED.inc()
-            await self.send_error(_message_id(text_data), SocketError.RATE_LIMITED,
-                                  f"At most {settings.WS_RATE_PER_SECOND} messages a second.")
+            await self.send_error(
+                _message_id(text_data),
+                SocketError.RATE_LIMITED,
+                f"At most {settings.WS_RATE_PER_SECOND} messages a second.",
+            )
             return
         if text_data is None:
             await self.send_error(None, SocketError.INVALID_MESSAGE, "Send JSON text frames.")
             return
         if len(text_data) > _limits().max_message_bytes:  # characters >= bytes / 4; uvicorn enforces bytes
-            await self.send_error(None, SocketError.MESSAGE_TOO_LARGE,
-                                  f"Messages are limited to {settings.WS_MAX_MESSAGE_BYTES} bytes.")
+            await self.send_error(
+                None, SocketError.MESSAGE_TOO_LARGE, f"Messages are limited to {settings.WS_MAX_MESSAGE_BYTES} bytes."
+            )
             return
         try:
             message = orjson.loads(text_data)
@@ -335,8 +342,12 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
             return
         message_id = message.get("id")
         if message_id is not None and type(message_id) not in _ID_TYPES:
-            await self.send_error(None, CommonError.INVALID_INPUT, "id: A string or a number is required.",
-                                  {"id": ["A string or a number is required."]})
+            await self.send_error(
+                None,
+                CommonError.INVALID_INPUT,
+                "id: A string or a number is required.",
+                {"id": ["A string or a number is required."]},
+            )
             return
         await self.handle(message_id, message)
 
@@ -407,8 +418,10 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
 
     def outbox_full(self, adding: int) -> bool:
         limits = _limits()
-        return (len(self.outbox) >= limits.send_queue_max_messages  # type: ignore[arg-type]  # called with an outbox
-                or self.outbox_chars + adding > limits.send_queue_max_bytes)
+        return (
+            len(self.outbox) >= limits.send_queue_max_messages  # type: ignore[arg-type]  # called with an outbox
+            or self.outbox_chars + adding > limits.send_queue_max_bytes
+        )
 
     async def drain_outbox(self) -> None:
         """Hand the outbox to the server in order, one message per turn of the lock (acks interleave); a send that
@@ -442,12 +455,15 @@ class UserSocketConsumer(AsyncWebsocketConsumer):
         if self.writer is not None:
             self.writer.cancel()  # it waits on a full write buffer
         WS_SLOW_CONSUMERS_CLOSED.inc()
-        logger.warning("closing a socket whose client stopped reading (4408)",
-                       extra={"user_id": self.user_id, "pushes_waiting": waiting})
+        logger.warning(
+            "closing a socket whose client stopped reading (4408)",
+            extra={"user_id": self.user_id, "pushes_waiting": waiting},
+        )
         try:
             async with asyncio.timeout(settings.WS_SLOW_CLOSE_TIMEOUT_SECONDS), self.lock:
-                await self.base_send({"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER,
-                                      "reason": "slow_consumer"})
+                await self.base_send(
+                    {"type": "websocket.close", "code": CLOSE_SLOW_CONSUMER, "reason": "slow_consumer"}
+                )
             return  # the server answers with websocket.disconnect, which ends this consumer
         except (TimeoutError, OSError):
             pass

@@ -14,6 +14,7 @@ exactly as the DRF view `locations.apis.DriversNearbyApi` does: the same selecto
 - no Origin header (browsers get Django's CORS handling) and valid `lat`, `lng`, optional `radius_m`.
 Anything else (no token, bad token, suspended, bad query, Redis error) goes to Django and gets its 4xx/5xx.
 """
+
 import math
 import time
 import uuid
@@ -32,7 +33,9 @@ from nebengjek import tracing
 PATH = "/api/v1/drivers/nearby"
 USER_ACTIVE_CACHE_SECONDS = 5.0
 _ACTIVE_CACHE_MAX = 100_000
-_active_until: dict[str, float] = {}  # user id -> time.monotonic() until which the user counts as active in this process
+_active_until: dict[
+    str, float
+] = {}  # user id -> time.monotonic() until which the user counts as active in this process
 
 _STATIC_HEADERS = [
     (b"content-type", b"application/json"),
@@ -74,8 +77,9 @@ async def nearby_answer(scope):
         return None
     lat, lng, radius_m = query
     try:
-        drivers = await drivers_available_near_async(lat=lat, lng=lng, radius_m=radius_m, requester_id=user_id,
-                                                     requester_sid=sid)
+        drivers = await drivers_available_near_async(
+            lat=lat, lng=lng, radius_m=radius_m, requester_id=user_id, requester_sid=sid
+        )
     except RequesterRefused:
         _active_until.pop(user_id, None)
         NEARBY_FAST_FALLBACK.inc()
@@ -85,8 +89,12 @@ async def nearby_answer(scope):
         return None
     NEARBY_FAST_ANSWERED.inc()
     scope["nebengjek.request_id"] = request_id
-    return orjson.dumps({"count": len(drivers), "drivers": [
-        {"id": d.id, "lat": d.lat, "lng": d.lng, "distance_m": d.distance_m} for d in drivers]})
+    return orjson.dumps(
+        {
+            "count": len(drivers),
+            "drivers": [{"id": d.id, "lat": d.lat, "lng": d.lng, "distance_m": d.distance_m} for d in drivers],
+        }
+    )
 
 
 NEARBY_FAST_ANSWERED = NEARBY_FAST.labels(path="fast")

@@ -1,4 +1,5 @@
 """WebSocket routes: one socket per signed-in user."""
+
 from django.urls import path
 
 from gateway.consumers import UserSocketConsumer

@@ -1,4 +1,5 @@
 """Liveness, readiness and metrics endpoints, and the socket contract (no token needed)."""
+
 import hmac
 
 from django.conf import settings
@@ -61,10 +62,16 @@ def ready(request):
     checks = {"database": "ok" if _database_ok() else "unavailable", "redis": "unavailable" if redis_down else "ok"}
     if all(state == "ok" for state in checks.values()):
         return JsonResponse({"status": "ok", "checks": checks})
-    failed = ", ".join(name if name != "redis" else f"redis ({', '.join(redis_down)})"
-                       for name, state in checks.items() if state != "ok")
-    body = error_body(CommonError.SERVICE_UNAVAILABLE, f"Not ready: {failed} unavailable.",
-                      {"checks": checks, "redis_roles_unavailable": redis_down})
+    failed = ", ".join(
+        name if name != "redis" else f"redis ({', '.join(redis_down)})"
+        for name, state in checks.items()
+        if state != "ok"
+    )
+    body = error_body(
+        CommonError.SERVICE_UNAVAILABLE,
+        f"Not ready: {failed} unavailable.",
+        {"checks": checks, "redis_roles_unavailable": redis_down},
+    )
     return JsonResponse(body, status=CommonError.SERVICE_UNAVAILABLE.status)
 
 
@@ -73,6 +80,8 @@ def metrics(request):
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if not hmac.compare_digest(given, token):
-            return JsonResponse(error_body(CommonError.NOT_AUTHENTICATED, "A metrics token is required."),
-                                status=CommonError.NOT_AUTHENTICATED.status)
+            return JsonResponse(
+                error_body(CommonError.NOT_AUTHENTICATED, "A metrics token is required."),
+                status=CommonError.NOT_AUTHENTICATED.status,
+            )
     return ExportToDjangoView(request)

@@ -6,6 +6,7 @@ JwtAuthMiddleware puts into the scope `user` (None when refused, else a lazy Use
 `token_sid` (the sign-in session of the token). It never refuses the handshake itself: the consumer accepts and then
 closes with 4401 (or 1013 for `service_unavailable`), which a client can tell from a network error.
 """
+
 import logging
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
@@ -75,8 +76,15 @@ class JwtAuthMiddleware:
             scope.update({"user": None, "auth_error": error, "token_sid": None})
         else:
             # This coroutine lives as long as the socket: keep ids and flags, not the User.
-            scope.update({"user": lazy_user(user.pk), "user_id": str(user.pk), "user_is_staff": ops_group_joins(user),
-                          "auth_error": None, "token_sid": sid})
+            scope.update(
+                {
+                    "user": lazy_user(user.pk),
+                    "user_id": str(user.pk),
+                    "user_is_staff": ops_group_joins(user),
+                    "auth_error": None,
+                    "token_sid": sid,
+                }
+            )
             user = None
         return await self.app(scope, receive, send)
 

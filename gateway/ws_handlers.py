@@ -9,6 +9,7 @@ load it only inside ORM code run by database_sync_to_async) and
 
 Adding a message type is one line in HANDLERS, e.g. `"match.accept": matching.consumers.match_accept,`.
 """
+
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -31,12 +32,16 @@ async def resume(consumer, message):
     passenger on a live ride, the driver's latest position (`ride.driver_location`)."""
     after = message.get("after", 0)
     if not is_json_integer(after) or after < 0:
-        raise DomainError(CommonError.INVALID_INPUT, "after: A non-negative integer is required.",
-                          details={"after": ["A non-negative integer is required."]})
+        raise DomainError(
+            CommonError.INVALID_INPUT,
+            "after: A non-negative integer is required.",
+            details={"after": ["A non-negative integer is required."]},
+        )
     replayed = 0
     while True:
-        page = await database_sync_to_async(events_after)(user_id=consumer.user_id, after=after,
-                                                          limit=settings.EVENTS_PAGE_MAX)
+        page = await database_sync_to_async(events_after)(
+            user_id=consumer.user_id, after=after, limit=settings.EVENTS_PAGE_MAX
+        )
         for event in page:
             if consumer.closing:  # the socket closed mid-replay: the client resumes again from what it got
                 return None

@@ -1,4 +1,5 @@
 """Drivers' beacons: read-only (the beacon is the driver's to set); operators can switch one off through the service."""
+
 from django.contrib import admin, messages
 
 from locations.models import DriverPresence

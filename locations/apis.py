@@ -33,8 +33,13 @@ class LocationIngestApi(APIView):
         if not isinstance(request.data, dict):
             raise DomainError(CommonError.INVALID_INPUT, "The body is a JSON object.")
         position = position_parse(request.data)
-        outcome = services.location_record(user_id=request.user.pk, lat=position.lat, lng=position.lng,
-                                           recorded_at=position.recorded_at, accuracy_m=position.accuracy_m)
+        outcome = services.location_record(
+            user_id=request.user.pk,
+            lat=position.lat,
+            lng=position.lng,
+            recorded_at=position.recorded_at,
+            accuracy_m=position.accuracy_m,
+        )
         return Response(LocationOutputSerializer(services.location_ack(outcome)).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -49,6 +54,7 @@ class DriversNearbyApi(APIView):
         lat, lng = coordinates_parse(query.validated_data)
         product = query.validated_data.get("product")
         vehicle_types = live_sources().product_vehicle_types(code=product) if product else None
-        drivers = drivers_available_near(lat=lat, lng=lng, radius_m=query.validated_data["radius_m"],
-                                         vehicle_types=vehicle_types)
+        drivers = drivers_available_near(
+            lat=lat, lng=lng, radius_m=query.validated_data["radius_m"], vehicle_types=vehicle_types
+        )
         return Response(NearbyOutputSerializer({"count": len(drivers), "drivers": drivers}).data)

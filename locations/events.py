@@ -1,4 +1,5 @@
 """What locations pushes: `beacon.updated` to the driver's own sockets, `{"active"}` as the beacon's REST answer."""
+
 from rest_framework import serializers
 
 from locations.serializers import BeaconOutputSerializer
@@ -7,8 +8,11 @@ from nebengjek.serializers import event_message_serializer
 
 BEACON_UPDATED = "beacon.updated"
 # What each event type carries, for the schema of GET /api/v1/events.
-EVENT_MESSAGES = {BEACON_UPDATED: event_message_serializer("BeaconUpdatedMessage", [BEACON_UPDATED],
-                                                           active=serializers.BooleanField())}
+EVENT_MESSAGES = {
+    BEACON_UPDATED: event_message_serializer(
+        "BeaconUpdatedMessage", [BEACON_UPDATED], active=serializers.BooleanField()
+    )
+}
 
 
 def beacon_updated_send_on_commit(*, driver_id, active: bool):

@@ -1,4 +1,5 @@
 """Great-circle distance, the one formula for nearby, dispatch, the start rule and the meter (../shared/API.md)."""
+
 from math import asin, cos, radians, sin, sqrt
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), R = 6371.0088 km

@@ -3,6 +3,7 @@
 Errors: `invalid_input`, naming the field in the message and in details (missing, wrongly typed, or lat outside
 [-90, 90] / lng outside [-180, 180]): the same code as every other endpoint's validation.
 """
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 

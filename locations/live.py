@@ -4,6 +4,7 @@ Every location update is one script call (filter + latest position + GEO index +
 process can send a whole batch of them in one pipelined round trip (LocationFlusher). Times are passed in from
 Python (never Redis' clock) so that tests can control them.
 """
+
 import asyncio
 import functools
 import hashlib
@@ -45,8 +46,12 @@ NEEDS_REFERENCE = 4
 STATE_LOST = 5
 RESTORE_FIRST = frozenset({NEEDS_REFERENCE, STATE_LOST})
 # Still unjudgeable after a restore (a race with the ride's end): dropped, never accepted blindly.
-DROP_REASONS = {DROPPED_OUT_OF_ORDER: "out_of_order", DROPPED_TOO_FAST: "too_fast", NEEDS_REFERENCE: "no_reference",
-                STATE_LOST: "no_reference"}
+DROP_REASONS = {
+    DROPPED_OUT_OF_ORDER: "out_of_order",
+    DROPPED_TOO_FAST: "too_fast",
+    NEEDS_REFERENCE: "no_reference",
+    STATE_LOST: "no_reference",
+}
 
 # Redis GEO indexes latitudes up to +-85.05112878 (Web Mercator): a position beyond is kept but not indexed.
 GEO_MAX_LAT = 85.05112878
@@ -86,10 +91,11 @@ _RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'
 # carries the ride's push interval and arrival radius, so an update of a driver on no ride pays one HGET and one
 # argument (ARGV 8, now) more, nothing else. The script returns {1, ride id, passenger id, started, heading, speed,
 # arrived, pickup lat, pickup lng, push} instead of 1 when a push to the passenger is due (push = 1) or the driver
-# has just come within the arrival radius of the pickup before the start (arrived = 1, once per ride). Numbers go back as strings (Lua would
-# truncate them to integers).
-_LIVE_TRIP_LUA = (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\n"
-                  f"local LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n") + """
+# has just come within the arrival radius of the pickup before the start (arrived = 1, once per ride). Numbers go
+# back as strings (Lua would truncate them to integers).
+_LIVE_TRIP_LUA = (
+    (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\nlocal LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n")
+    + """
 local function live_trip(watch, prev, lat, lng, t)
   local ride, pax, plat, plng, started, interval, radius = string.match(
     watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
@@ -102,7 +108,8 @@ local function live_trip(watch, prev, lat, lng, t)
     if d > 0 then
       local r = math.pi / 180
       local y = math.sin((lng - plng0) * r) * math.cos(lat * r)
-      local x = math.cos(plat0 * r) * math.sin(lat * r) - math.sin(plat0 * r) * math.cos(lat * r) * math.cos((lng - plng0) * r)
+      local x = math.cos(plat0 * r) * math.sin(lat * r)
+        - math.sin(plat0 * r) * math.cos(lat * r) * math.cos((lng - plng0) * r)
       heading = tostring((math.atan2(y, x) / r + 360) % 360)
     end
   end
@@ -124,7 +131,13 @@ local function live_trip(watch, prev, lat, lng, t)
   return 1
 end
 """
-INGEST_LUA = _GEO_MAX_LAT_LUA + _HAVERSINE_LUA + _RIDE_STREAM_LUA + _LIVE_TRIP_LUA + """
+)
+INGEST_LUA = (
+    _GEO_MAX_LAT_LUA
+    + _HAVERSINE_LUA
+    + _RIDE_STREAM_LUA
+    + _LIVE_TRIP_LUA
+    + """
 local uid = ARGV[1]
 local lat, lng, t = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prev = redis.call('HMGET', KEYS[1], 'lat', 'lng', 't')
@@ -168,6 +181,7 @@ end
 if placed then return placed end
 return 1
 """
+)
 
 # KEYS: a region's GEO, its positions.  ARGV: driver id, lat, lng, t.  Indexes the driver there.
 CELL_PUT_LUA = """
@@ -205,7 +219,9 @@ return 0
 # Then puts the driver where the beacon and busy sets say: beacon on with an indexable latest position -> seen and
 # positions at that position, and a region's index unless busy; otherwise out of all of them.
 # Returns {1 | 0 (placed or not), region to index them in or '', region they leave or '', lat, lng, t}.
-DRIVER_STATE_LUA = _GEO_MAX_LAT_LUA + """
+DRIVER_STATE_LUA = (
+    _GEO_MAX_LAT_LUA
+    + """
 local uid = ARGV[1]
 if ARGV[2] ~= '' then
   local set = KEYS[1]
@@ -234,6 +250,7 @@ redis.call('ZREM', KEYS[5], uid)
 redis.call('HDEL', KEYS[6], uid)
 return {0, '', old or ''}
 """
+)
 
 # KEYS: a region's GEO, its positions.
 # ARGV: lng, lat, radius m, wanted count, (unused), first radius m.
@@ -312,14 +329,24 @@ end
 return {ids, regions}
 """
 
-_SCRIPTS = {"ingest": INGEST_LUA, "driver_state": DRIVER_STATE_LUA, "search": SEARCH_LUA, "sweep": SWEEP_LUA,
-            "seed": SEED_LUA, "tracking_clear_if": TRACKING_CLEAR_IF_LUA, "cell_put": CELL_PUT_LUA,
-            "cell_drop": CELL_DROP_LUA, "requester": REQUESTER_LUA, "busy_out": BUSY_OUT_LUA}
+_SCRIPTS = {
+    "ingest": INGEST_LUA,
+    "driver_state": DRIVER_STATE_LUA,
+    "search": SEARCH_LUA,
+    "sweep": SWEEP_LUA,
+    "seed": SEED_LUA,
+    "tracking_clear_if": TRACKING_CLEAR_IF_LUA,
+    "cell_put": CELL_PUT_LUA,
+    "cell_drop": CELL_DROP_LUA,
+    "requester": REQUESTER_LUA,
+    "busy_out": BUSY_OUT_LUA,
+}
 SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
 
 
 class Call(NamedTuple):
     """One script call: its name, keys (of one hash slot) and arguments."""
+
     name: str
     keys: Sequence[str]
     args: Sequence[Any]
@@ -349,8 +376,10 @@ def _pipelined(client, calls):
         if node is not None:  # all on one node (a search in one region): that node's held connection
             try:
                 results = _pipelined(get_redis_held(f"redis://{node.host}:{node.port}/0"), calls)
-                if not any(isinstance(result, _ROUTE_AGAIN) and not isinstance(
-                        result, redis.exceptions.NoScriptError) for result in results):
+                if not any(
+                    isinstance(result, _ROUTE_AGAIN) and not isinstance(result, redis.exceptions.NoScriptError)
+                    for result in results
+                ):
                     return results
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 pass
@@ -473,8 +502,12 @@ def driver_state(driver_id, change="", on=False) -> int:
 def driver_states(driver_ids, change="", on=False) -> list[int]:
     """driver_state for several drivers: the state scripts in one round trip, then their region steps in one."""
     ids = [str(driver_id) for driver_id in driver_ids]
-    results = run([Call("driver_state", driver_state_keys(driver_id), [driver_id, change, "1" if on else "0"])
-                   for driver_id in ids])
+    results = run(
+        [
+            Call("driver_state", driver_state_keys(driver_id), [driver_id, change, "1" if on else "0"])
+            for driver_id in ids
+        ]
+    )
     steps, placed = [], []
     for driver_id, result in zip(ids, results, strict=True):
         if isinstance(result, Exception):
@@ -487,16 +520,30 @@ def driver_states(driver_ids, change="", on=False) -> list[int]:
 
 
 def driver_state_keys(driver_id) -> list[str]:
-    return [redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_BUSY, last_position_key(driver_id),
-            redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION,
-            redis_keys.DRIVERS_REGIONS]
+    return [
+        redis_keys.DRIVERS_BEACON,
+        redis_keys.DRIVERS_BUSY,
+        last_position_key(driver_id),
+        redis_keys.DRIVERS_REGION,
+        redis_keys.DRIVERS_SEEN,
+        redis_keys.DRIVERS_POSITION,
+        redis_keys.DRIVERS_REGIONS,
+    ]
 
 
 def reference_seed_call(user_id, lat: float, lng: float, t: float) -> Call:
     """Make (lat, lng, t) the user's last position unless Redis has one (a Call, for run())."""
-    return Call("seed", [last_position_key(user_id)],
-                [repr(float(lat)), repr(float(lng)), repr(float(t)), redis_keys.USER_LAST_POSITION_TTL,
-                 region_of(float(lat), float(lng))])
+    return Call(
+        "seed",
+        [last_position_key(user_id)],
+        [
+            repr(float(lat)),
+            repr(float(lng)),
+            repr(float(t)),
+            redis_keys.USER_LAST_POSITION_TTL,
+            region_of(float(lat), float(lng)),
+        ],
+    )
 
 
 def reference_seed(user_id, lat: float, lng: float, t: float) -> int:
@@ -541,8 +588,14 @@ class _Config:
         self.future_tolerance_s = settings.LOCATION_FUTURE_TOLERANCE_SECONDS
         self.fresh_seconds = settings.LOCATION_FRESH_SECONDS
         # The ingest script's trailing arguments, RESP-encoded once (LocationFlusher packs commands itself).
-        self.ingest_tail = b"".join(_bulk(arg) for arg in (
-            repr(self.max_speed_mps), redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN))
+        self.ingest_tail = b"".join(
+            _bulk(arg)
+            for arg in (
+                repr(self.max_speed_mps),
+                redis_keys.USER_LAST_POSITION_TTL,
+                redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+            )
+        )
 
 
 _config = None
@@ -562,16 +615,32 @@ def _config_reset(**kwargs):
 
 
 _INGEST_KEYS_AFTER_FIRST_LIST = [
-    redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON, redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_PENDING, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_BUSY,
-    redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_REGIONS, redis_keys.DRIVERS_WATCHED]
+    redis_keys.DRIVERS_REGION,
+    redis_keys.DRIVERS_SEEN,
+    redis_keys.DRIVERS_BEACON,
+    redis_keys.DRIVERS_TRACKING,
+    redis_keys.RIDE_TRACK_PENDING,
+    redis_keys.DRIVERS_POSITION,
+    redis_keys.DRIVERS_BUSY,
+    redis_keys.LIVE_STATE_MARKER,
+    redis_keys.DRIVERS_REGIONS,
+    redis_keys.DRIVERS_WATCHED,
+]
 
 
 def ingest_keys_args(user_id, lat, lng, t, now=None):
     keys = [last_position_key(user_id), *_INGEST_KEYS_AFTER_FIRST_LIST]
-    args = [str(user_id), repr(float(lat)), repr(float(lng)), repr(float(t)), repr(max_speed_mps()),
-            redis_keys.USER_LAST_POSITION_TTL, redis_keys.RIDE_TRACK_STREAM_MAXLEN, region_of(lat, lng),
-            repr(time.time() if now is None else float(now))]
+    args = [
+        str(user_id),
+        repr(float(lat)),
+        repr(float(lng)),
+        repr(float(t)),
+        repr(max_speed_mps()),
+        redis_keys.USER_LAST_POSITION_TTL,
+        redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+        region_of(lat, lng),
+        repr(time.time() if now is None else float(now)),
+    ]
     return keys, args
 
 
@@ -613,9 +682,20 @@ def ingest_command(user_id, lat, lng, t, region=None, now=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once)."""
     uid = str(user_id)
-    return b"".join((_INGEST_HEAD, _bulk(_LAST_POSITION_PREFIX + uid), _INGEST_KEYS_AFTER_FIRST, _bulk(uid),
-                     _bulk(repr(float(lat))), _bulk(repr(float(lng))), _bulk(repr(float(t))), config().ingest_tail,
-                     _bulk(region or region_of(lat, lng)), _bulk(repr(time.time() if now is None else float(now)))))
+    return b"".join(
+        (
+            _INGEST_HEAD,
+            _bulk(_LAST_POSITION_PREFIX + uid),
+            _INGEST_KEYS_AFTER_FIRST,
+            _bulk(uid),
+            _bulk(repr(float(lat))),
+            _bulk(repr(float(lng))),
+            _bulk(repr(float(t))),
+            config().ingest_tail,
+            _bulk(region or region_of(lat, lng)),
+            _bulk(repr(time.time() if now is None else float(now))),
+        )
+    )
 
 
 class LocationFlusher:
@@ -636,9 +716,17 @@ class LocationFlusher:
         self._cluster = live_redis_is_cluster()
         self._node_clients: dict[str, aioredis.Redis] = {}  # on a cluster: node name -> its own connections
         # Its own connections, bound to this event loop (one flush in flight needs one).
-        self._client: Any = get_live_redis_async() if self._cluster else aioredis.Redis.from_url(
-            settings.LIVE_REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
-            max_connections=2)
+        self._client: Any = (
+            get_live_redis_async()
+            if self._cluster
+            else aioredis.Redis.from_url(
+                settings.LIVE_REDIS_URL,
+                decode_responses=True,
+                socket_connect_timeout=2,
+                socket_timeout=None,
+                max_connections=2,
+            )
+        )
 
     async def submit(self, user_id, lat, lng, t):
         future = asyncio.get_running_loop().create_future()
@@ -672,8 +760,11 @@ class LocationFlusher:
                 if isinstance(result, list):
                     steps += placed_steps(uid, result, repr(float(lat)), repr(float(lng)), repr(float(t)))
             if steps:
-                failed = [r for r in await self._send([(call.keys[0], _packed(call), call) for call in steps])
-                          if isinstance(r, Exception)]
+                failed = [
+                    r
+                    for r in await self._send([(call.keys[0], _packed(call), call) for call in steps])
+                    if isinstance(r, Exception)
+                ]
                 if failed:  # the state is recorded; the sweeper or the next position repairs the region
                     logger.warning("live region step failed", extra={"failed": len(failed), "error": str(failed[0])})
         except Exception as exc:  # Redis down: every waiting socket answers service_unavailable
@@ -690,8 +781,12 @@ class LocationFlusher:
                 future.set_result(result_code(result))
 
     async def _state_step(self, batch):
-        return await self._send([(_LAST_POSITION_PREFIX, ingest_command(uid, lat, lng, t, region),
-                                  (uid, lat, lng, t)) for (uid, lat, lng, t, region), _ in batch])
+        return await self._send(
+            [
+                (_LAST_POSITION_PREFIX, ingest_command(uid, lat, lng, t, region), (uid, lat, lng, t))
+                for (uid, lat, lng, t, region), _ in batch
+            ]
+        )
 
     async def _send(self, items):
         """[(a key of the command's slot, the packed command, its Call or the ingest's (uid, lat, lng, t))] -> their
@@ -741,8 +836,13 @@ class LocationFlusher:
         client = self._node_clients.get(node.name)
         if client is None:
             client = self._node_clients[node.name] = aioredis.Redis(
-                host=node.host, port=node.port, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
-                max_connections=2)
+                host=node.host,
+                port=node.port,
+                decode_responses=True,
+                socket_connect_timeout=2,
+                socket_timeout=None,
+                max_connections=2,
+            )
         return client
 
     @staticmethod
@@ -765,8 +865,13 @@ class LocationFlusher:
             await pool.release(connection)
 
 
-_ROUTE_AGAIN = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError,
-                redis.exceptions.ClusterDownError, redis.exceptions.NoScriptError)
+_ROUTE_AGAIN = (
+    redis.exceptions.MovedError,
+    redis.exceptions.AskError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.NoScriptError,
+)
 
 
 def _call_of(what) -> Call:

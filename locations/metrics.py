@@ -1,4 +1,5 @@
 """Live-location metrics on /metrics (per process)."""
+
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -15,8 +16,10 @@ LOCATION_ACK_SECONDS = Histogram(
 )
 WS_CONNECTIONS = Gauge("nebengjek_ws_connections", "Open user WebSockets in this process", multiprocess_mode="livesum")
 WS_MESSAGES_THROTTLED = Counter("nebengjek_ws_messages_throttled_total", "Socket messages refused as rate_limited")
-WS_SLOW_CONSUMERS_CLOSED = Counter("nebengjek_ws_slow_consumers_closed_total",
-                                   "Sockets closed with 4408: the client let too many pushes pile up unread")
+WS_SLOW_CONSUMERS_CLOSED = Counter(
+    "nebengjek_ws_slow_consumers_closed_total",
+    "Sockets closed with 4408: the client let too many pushes pile up unread",
+)
 
 _outcomes: dict[str, Any] = {}  # outcome -> its labelled counter
 

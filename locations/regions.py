@@ -1,6 +1,7 @@
 """Regions of the live GEO index: H3 cells at settings.LIVE_REGION_H3_RES. Each cell's drivers sit under keys
 hash-tagged with the cell, so a Redis Cluster spreads one city's cells over its masters; a search asks every
 cell its radius can touch."""
+
 import math
 from functools import lru_cache
 

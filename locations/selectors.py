@@ -1,5 +1,6 @@
 """Reads of the live state: who is available near a point (the one answer for nearby, dispatch and surge), and
 where a user was last seen."""
+
 import asyncio
 import time
 from collections.abc import Iterable
@@ -53,9 +54,15 @@ class RequesterRefused(Exception):
     requester's sign-in session (`requester_sid`) has ended or cannot be vouched for from Redis alone."""
 
 
-def drivers_available_near(*, lat: float, lng: float, radius_m: float, limit: int | None = None,
-                           exclude_ids: Iterable[Any] = (), vehicle_types: Iterable[str] | None = None
-                           ) -> list[NearbyDriver]:
+def drivers_available_near(
+    *,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    limit: int | None = None,
+    exclude_ids: Iterable[Any] = (),
+    vehicle_types: Iterable[str] | None = None,
+) -> list[NearbyDriver]:
     """Available drivers (beacon on, position fresher than LOCATION_FRESH_SECONDS, not busy) within `radius_m`
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). Asks every
     region the radius touches, in one round trip per node. With `vehicle_types`, only drivers whose vehicle (as
@@ -71,10 +78,17 @@ def drivers_available_near(*, lat: float, lng: float, radius_m: float, limit: in
             return drivers
 
 
-async def drivers_available_near_async(*, lat: float, lng: float, radius_m: float, requester_id: Any = "",
-                                       requester_sid: str = "", limit: int | None = None,
-                                       exclude_ids: Iterable[Any] = (), vehicle_types: Iterable[str] | None = None
-                                       ) -> list[NearbyDriver]:
+async def drivers_available_near_async(
+    *,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    requester_id: Any = "",
+    requester_sid: str = "",
+    limit: int | None = None,
+    exclude_ids: Iterable[Any] = (),
+    vehicle_types: Iterable[str] | None = None,
+) -> list[NearbyDriver]:
     """The event loop's twin of drivers_available_near (the fast nearby path, gateway.nearby). Raises
     RequesterRefused, from a check sent with the search, when `requester_id` is a suspended user or its token's
     sign-in session `requester_sid` ended."""
@@ -83,13 +97,16 @@ async def drivers_available_near_async(*, lat: float, lng: float, radius_m: floa
     if requester_id or requester_sid:
         keys = [redis_keys.USERS_SUSPENDED]
         if requester_sid:
-            keys += [redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
-                     redis_keys.AUTH_REVOKED_COMPLETE]
+            keys += [
+                redis_keys.key(redis_keys.AUTH_REVOKED_SESSION, sid=requester_sid),
+                redis_keys.AUTH_REVOKED_COMPLETE,
+            ]
         check = live.Call("requester", keys, [str(requester_id or "")])
     while True:
         if check is not None:
-            refused, found = await asyncio.gather(live.run_async([check], get_async_redis()),
-                                                  live.run_async(search.calls()))
+            refused, found = await asyncio.gather(
+                live.run_async([check], get_async_redis()), live.run_async(search.calls())
+            )
             _raise_any(refused)
             if refused[0] == -1:
                 raise RequesterRefused(requester_id)
@@ -98,8 +115,9 @@ async def drivers_available_near_async(*, lat: float, lng: float, radius_m: floa
             found = await live.run_async(search.calls())
         merged = _merged(search, found)
         if search.vehicles is not None and merged[0]:
-            merged = search.of_vehicles(merged, await get_live_redis_async().hmget(redis_keys.DRIVERS_VEHICLE,
-                                                                                     merged[0]))
+            merged = search.of_vehicles(
+                merged, await get_live_redis_async().hmget(redis_keys.DRIVERS_VEHICLE, merged[0])
+            )
         drivers = search.drivers(merged)
         if drivers is not None:
             return drivers
@@ -137,11 +155,30 @@ def _position_t(position: str | None) -> float:
 class _Search:
     """One nearby search: the script's arguments, and the exact answer from the script's candidates."""
 
-    __slots__ = ("lat", "lng", "radius_m", "limit", "excluded", "search_lat", "search_radius", "want", "fresh_after",
-                 "regions", "truncated", "vehicles")
+    __slots__ = (
+        "lat",
+        "lng",
+        "radius_m",
+        "limit",
+        "excluded",
+        "search_lat",
+        "search_radius",
+        "want",
+        "fresh_after",
+        "regions",
+        "truncated",
+        "vehicles",
+    )
 
-    def __init__(self, lat: float, lng: float, radius_m: float, limit: int | None, exclude_ids: Iterable[Any],
-                 vehicle_types: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float,
+        limit: int | None,
+        exclude_ids: Iterable[Any],
+        vehicle_types: Iterable[str] | None = None,
+    ) -> None:
         self.lat, self.lng, self.radius_m = lat, lng, radius_m
         self.limit = limit or settings.NEARBY_MAX_RESULTS
         self.excluded = {str(driver_id) for driver_id in exclude_ids}
@@ -161,13 +198,19 @@ class _Search:
         (slot {live}), not the regions' slots, so it is read after the search, not inside it."""
         ids, positions = found
         vehicles = self.vehicles or frozenset()
-        return ids, [position if vehicle in vehicles else None
-                     for position, vehicle in zip(positions, types, strict=True)]
+        return ids, [
+            position if vehicle in vehicles else None for position, vehicle in zip(positions, types, strict=True)
+        ]
 
     def args(self, requester_id: Any = "") -> list[Any]:
-        return [repr(float(self.lng)), repr(float(self.search_lat)),
-                self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M, self.want, str(requester_id or ""),
-                max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION)]
+        return [
+            repr(float(self.lng)),
+            repr(float(self.search_lat)),
+            self.search_radius * _GEO_RADIUS_SLACK + _GEO_RADIUS_SLACK_M,
+            self.want,
+            str(requester_id or ""),
+            max(_FIRST_RADIUS_MIN_M, self.search_radius * _FIRST_RADIUS_FRACTION),
+        ]
 
     def calls(self) -> list[live.Call]:
         """One search script call per region the radius touches."""
@@ -181,8 +224,12 @@ class _Search:
         None (and a larger `want` for the next call) when the script stopped at `want` candidates and stale ones
         (silent drivers the sweeper has not taken out yet) left too few to be sure of the nearest `limit`."""
         ids, positions = found
-        distance_to, radius_m, excluded, fresh_after = (haversine_m_from(self.lat, self.lng), self.radius_m,
-                                                        self.excluded, self.fresh_after)
+        distance_to, radius_m, excluded, fresh_after = (
+            haversine_m_from(self.lat, self.lng),
+            self.radius_m,
+            self.excluded,
+            self.fresh_after,
+        )
         near, usable = [], 0
         for driver_id, position in zip(ids, positions, strict=True):
             if position is None or driver_id in excluded:
@@ -199,8 +246,10 @@ class _Search:
             self.want *= 4
             return None
         near.sort()
-        return [_new_tuple(NearbyDriver, (driver_id, driver_lat, driver_lng, distance))
-                for distance, driver_id, driver_lat, driver_lng in near[:self.limit]]
+        return [
+            _new_tuple(NearbyDriver, (driver_id, driver_lat, driver_lng, distance))
+            for distance, driver_id, driver_lat, driver_lng in near[: self.limit]
+        ]
 
 
 def driver_beacon_on(*, driver_id: UUID) -> bool:

@@ -23,17 +23,22 @@ class LocationInputSerializer(serializers.Serializer):
 
 class LocationOutputSerializer(serializers.Serializer):
     accepted = serializers.BooleanField()
-    reason = serializers.ChoiceField(choices=["inaccurate", "future", "out_of_order", "too_fast", "no_reference"], required=False,
-                                     help_text="Why the position was dropped; present only when accepted is false.")
+    reason = serializers.ChoiceField(
+        choices=["inaccurate", "future", "out_of_order", "too_fast", "no_reference"],
+        required=False,
+        help_text="Why the position was dropped; present only when accepted is false.",
+    )
 
 
 class NearbyQuerySerializer(serializers.Serializer):
     lat = serializers.FloatField()
     lng = serializers.FloatField()
-    radius_m = serializers.IntegerField(required=False, default=settings.NEARBY_DEFAULT_RADIUS_M, min_value=1,
-                                        max_value=settings.NEARBY_MAX_RADIUS_M)
-    product = serializers.CharField(required=False, max_length=20,
-                                    help_text="Only drivers whose vehicle serves this product (bike, car).")
+    radius_m = serializers.IntegerField(
+        required=False, default=settings.NEARBY_DEFAULT_RADIUS_M, min_value=1, max_value=settings.NEARBY_MAX_RADIUS_M
+    )
+    product = serializers.CharField(
+        required=False, max_length=20, help_text="Only drivers whose vehicle serves this product (bike, car)."
+    )
 
 
 class NearbyDriverSerializer(serializers.Serializer):

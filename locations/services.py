@@ -5,6 +5,7 @@ the beacon (DriverPresence) and, through matching and rides, who is busy or on a
 the Redis mirrors from it, so a flushed Redis recovers by itself. What other domains own is read through
 locations.sources, which the edge app wires: nothing here imports a domain above locations.
 """
+
 import asyncio
 import logging
 import time
@@ -64,8 +65,9 @@ def location_ack(outcome: str) -> dict[str, Any]:
     return {"accepted": False, "reason": outcome}
 
 
-def location_record(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
-                    accuracy_m: float | None = None) -> str:
+def location_record(
+    *, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None, accuracy_m: float | None = None
+) -> str:
     """Record a user's position (sync: REST, commands, tests). Returns "accepted", or why the plausibility filter
     dropped it: inaccurate, future, out_of_order or too_fast.
 
@@ -105,8 +107,9 @@ def _restored_then_ingested(user_id: UUID | str, lat: float, lng: float, t: floa
     return outcome
 
 
-async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None,
-                                accuracy_m: float | None = None) -> str:
+async def location_record_async(
+    *, user_id: UUID | str, lat: float, lng: float, recorded_at: datetime | None = None, accuracy_m: float | None = None
+) -> str:
     """The socket's twin of location_record: batched with other sockets' updates into one Redis round trip."""
     t, dropped = position_time(recorded_at=recorded_at, accuracy_m=accuracy_m)
     if dropped:
@@ -119,8 +122,9 @@ async def location_record_async(*, user_id: UUID | str, lat: float, lng: float, 
     return location_outcome(result)
 
 
-async def _restored_then_ingested_async(user_id: UUID | str, lat: float, lng: float, t: float,
-                                        result: int) -> int | list:
+async def _restored_then_ingested_async(
+    user_id: UUID | str, lat: float, lng: float, t: float, result: int
+) -> int | list:
     """Restore what the script asked for, then send the position again (at most _RESTORES_PER_UPDATE times)."""
     outcome: int | list = result
     for _ in range(_RESTORES_PER_UPDATE):
@@ -169,7 +173,7 @@ def live_state_restore() -> int:
     references = live_sources().meter_references_in_progress()
     client = get_live_redis()
     for start in range(0, len(references), _RESTORE_CHUNK):
-        chunk = references[start:start + _RESTORE_CHUNK]
+        chunk = references[start : start + _RESTORE_CHUNK]
         client.hset(redis_keys.DRIVERS_TRACKING, mapping={r.driver_id: r.ride_id for r in chunk})
         live.run([live.reference_seed_call(r.driver_id, r.lat, r.lng, r.recorded_at.timestamp()) for r in chunk])
     client.set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())  # last: ingests judge again from here
@@ -196,12 +200,13 @@ def driver_reference_restore(*, driver_id: UUID | str) -> None:
             live.reference_seed(driver_id, reference.lat, reference.lng, reference.recorded_at.timestamp())
 
 
-def location_ingest(*, user: Any, lat: float, lng: float, recorded_at: datetime | None = None,
-                    accuracy_m: float | None = None) -> bool:
+def location_ingest(
+    *, user: Any, lat: float, lng: float, recorded_at: datetime | None = None, accuracy_m: float | None = None
+) -> bool:
     """location_record for a user object; True when the position was accepted."""
-    return location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at,
-                           accuracy_m=accuracy_m) == ACCEPTED
-
+    return (
+        location_record(user_id=user.pk, lat=lat, lng=lng, recorded_at=recorded_at, accuracy_m=accuracy_m) == ACCEPTED
+    )
 
 
 def beacon_set(*, user: Any, active: bool) -> bool:
@@ -217,7 +222,8 @@ def beacon_set(*, user: Any, active: bool) -> bool:
         if active and not live_sources().driver_is_verified(user_id=user.pk, lock=True):
             raise LocationsException(LocationsError.DRIVER_NOT_VERIFIED)
         presence, created = DriverPresence.objects.select_for_update().get_or_create(
-            driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()})
+            driver_id=user.pk, defaults={"beacon_active": active, "beacon_changed_at": timezone.now()}
+        )
         if created or presence.beacon_active != active:
             presence.beacon_active = active
             presence.beacon_changed_at = timezone.now()
@@ -255,8 +261,15 @@ def live_sweep() -> dict[str, int]:
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
     database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
-    stale = _regions_leave(live.run_one(live.Call(
-        "sweep", [redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_REGION], [repr(cutoff)])))
+    stale = _regions_leave(
+        live.run_one(
+            live.Call(
+                "sweep",
+                [redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_REGION],
+                [repr(cutoff)],
+            )
+        )
+    )
     flushed = not get_live_redis().exists(redis_keys.LIVE_STATE_MARKER)
     tracking = live_state_restore() if flushed else 0
     beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
@@ -268,9 +281,16 @@ def live_sweep() -> dict[str, int]:
     tracking_fixed = _tracking_reconcile()
     watched_fixed = _watched_reconcile()
     _vehicles_reconcile()
-    return {"stale": len(stale), "beacon_fixed": len(beacon), "busy_fixed": len(busy), "tracking_restored": tracking,
-            "tracking_fixed": tracking_fixed, "watched_fixed": watched_fixed, "flushed": flushed,
-            "ghosts": ghosts}
+    return {
+        "stale": len(stale),
+        "beacon_fixed": len(beacon),
+        "busy_fixed": len(busy),
+        "tracking_restored": tracking,
+        "tracking_fixed": tracking_fixed,
+        "watched_fixed": watched_fixed,
+        "flushed": flushed,
+        "ghosts": ghosts,
+    }
 
 
 def _watched_reconcile() -> int:
@@ -286,10 +306,13 @@ def _vehicles_reconcile(chunk: int = 1000) -> int:
     ids = list(wanted)
     fixed = 0
     for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
+        part = ids[start : start + chunk]
         present = client.hmget(redis_keys.DRIVERS_VEHICLE, part)
-        wrong: dict[Any, Any] = {driver_id: wanted[driver_id]
-                 for driver_id, have in zip(part, present, strict=True) if have != wanted[driver_id]}
+        wrong: dict[Any, Any] = {
+            driver_id: wanted[driver_id]
+            for driver_id, have in zip(part, present, strict=True)
+            if have != wanted[driver_id]
+        }
         if wrong:
             client.hset(redis_keys.DRIVERS_VEHICLE, mapping=wrong)
             fixed += len(wrong)
@@ -300,14 +323,19 @@ def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
     """Put drivers whose beacon or busy flag the sweeper fixed where the flags now say (in or out of the index)."""
     driver_ids = list(driver_ids)
     for start in range(0, len(driver_ids), chunk):
-        live.driver_states(driver_ids[start:start + chunk])
+        live.driver_states(driver_ids[start : start + chunk])
 
 
 def _regions_leave(found: Any) -> list[str]:
     """Take drivers out of the regions a state script named ({ids, regions}, '' = none); returns the ids."""
     ids, regions = found
-    live.region_steps_run([step for driver_id, region in zip(ids, regions, strict=True)
-                           for step in live.region_steps(driver_id, "", region, "", "", "")])
+    live.region_steps_run(
+        [
+            step
+            for driver_id, region in zip(ids, regions, strict=True)
+            for step in live.region_steps(driver_id, "", region, "", "", "")
+        ]
+    )
     return ids
 
 
@@ -318,17 +346,23 @@ def _region_ghosts_remove(chunk: int = 200) -> int:
     client = get_live_redis()
     regions, removed = sorted(client.smembers(redis_keys.DRIVERS_REGIONS)), 0
     for start in range(0, len(regions), chunk):
-        part = regions[start:start + chunk]
+        part = regions[start : start + chunk]
         pipe = client.pipeline(transaction=False)
         for region in part:
             pipe.hgetall(live.region_keys(region)[1])
-        entries = [(region, driver_id, position) for region, members in zip(part, pipe.execute(), strict=True)
-                   for driver_id, position in members.items()]
+        entries = [
+            (region, driver_id, position)
+            for region, members in zip(part, pipe.execute(), strict=True)
+            for driver_id, position in members.items()
+        ]
         if not entries:
             continue
         placed = client.hmget(redis_keys.DRIVERS_REGION, [driver_id for _, driver_id, _ in entries])
-        drops = [live.Call("cell_drop", live.region_keys(region), [driver_id, position])
-                 for (region, driver_id, position), where in zip(entries, placed, strict=True) if where != region]
+        drops = [
+            live.Call("cell_drop", live.region_keys(region), [driver_id, position])
+            for (region, driver_id, position), where in zip(entries, placed, strict=True)
+            if where != region
+        ]
         if drops:
             removed += sum(result == 1 for result in live.run(drops))
     if removed:
@@ -375,7 +409,6 @@ def _set_reconcile(key: str, truth: Callable[..., set[str]], client: Any = None)
     return missing | extra
 
 
-
 def _tracking_reconcile() -> int:
     """Make the tracking hash say what the database says, on every run: each in-progress ride's driver tracked
     for that ride, nobody else. Returns the drivers fixed. Each difference is decided again under the rides' row
@@ -393,7 +426,12 @@ def _tracking_reconcile() -> int:
         tracked = {driver: now_wanted[driver] for driver in drivers if driver in now_wanted}
         if tracked:
             client.hset(redis_keys.DRIVERS_TRACKING, mapping=tracked)
-        live.run([live.tracking_clear_if_call(driver, present[driver]) for driver in drivers
-                  if driver not in now_wanted and driver in present])
+        live.run(
+            [
+                live.tracking_clear_if_call(driver, present[driver])
+                for driver in drivers
+                if driver not in now_wanted and driver in present
+            ]
+        )
     logger.info("ride tracking repaired", extra={"drivers": len(drivers)})
     return len(drivers)

@@ -5,6 +5,7 @@ vehicle types serve a product (products), and where a watched driver's position 
 locations sits below those domains and never imports them; the edge app registers the providers once Django is
 ready (gateway.apps), so the sweeper and the ingest's restore ask through this seam.
 """
+
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime

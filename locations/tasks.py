@@ -1,4 +1,5 @@
 """Periodic upkeep of the live index (Celery beat: settings.CELERY_BEAT_SCHEDULE["locations-live-sweep"])."""
+
 from celery import shared_task
 
 from locations import services

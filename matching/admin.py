@@ -1,5 +1,6 @@
 """Operators' view of requests and the proposals (matches) made for them: read-only, since every change goes through
 matching's services; a stuck request is cancelled with the action."""
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
@@ -31,8 +32,16 @@ class MatchInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["driver", "batch_no", "status", "distance_to_pickup", "expires_at", "responded_at", "holds_driver",
-              "ranking_inputs"]
+    fields = [
+        "driver",
+        "batch_no",
+        "status",
+        "distance_to_pickup",
+        "expires_at",
+        "responded_at",
+        "holds_driver",
+        "ranking_inputs",
+    ]
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
     show_change_link = True
     distance_to_pickup = distance_field("distance_to_pickup_m", "distance to pickup")
@@ -47,15 +56,33 @@ class MatchInline(admin.TabularInline):
 
 @admin.register(RideRequest)
 class RideRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "passenger", "status", "estimate", "surge_multiplier", "batch_no", "radius",
-                    "created_at"]
+    list_display = ["id", "passenger", "status", "estimate", "surge_multiplier", "batch_no", "radius", "created_at"]
     list_filter = ["status", "product", "payment_method", "is_open"]
     search_fields = ["id", "passenger__msisdn", "passenger__full_name", "surge_cell"]
     # State changes only through services (the action below), never by editing fields.
-    fields = ["passenger", "status", "is_open", "product", "fare_policy", "payment_method", "pickup", "destination",
-              "estimate_distance", "estimate", "estimate_lines", "surge_multiplier", "surge_cell", "surge_supply",
-              "surge_demand", "batch_no", "radius",
-              "confirm_deadline", "ride", "created_at", "updated_at"]
+    fields = [
+        "passenger",
+        "status",
+        "is_open",
+        "product",
+        "fare_policy",
+        "payment_method",
+        "pickup",
+        "destination",
+        "estimate_distance",
+        "estimate",
+        "estimate_lines",
+        "surge_multiplier",
+        "surge_cell",
+        "surge_supply",
+        "surge_demand",
+        "batch_no",
+        "radius",
+        "confirm_deadline",
+        "ride",
+        "created_at",
+        "updated_at",
+    ]
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
     date_hierarchy = "created_at"
     inlines = [MatchInline]
@@ -76,8 +103,11 @@ class RideRequestAdmin(ReadOnlyAdmin):
         cancelled, refused = 0, []
         for ride_request in queryset:
             try:
-                request_cancel(request_id=ride_request.id, passenger=ride_request.passenger,
-                               reason=f"cancelled by operator {request.user.msisdn}")
+                request_cancel(
+                    request_id=ride_request.id,
+                    passenger=ride_request.passenger,
+                    reason=f"cancelled by operator {request.user.msisdn}",
+                )
                 cancelled += 1
             except DomainError as error:
                 refused.append(f"{ride_request.id}: {error.message}")
@@ -91,8 +121,19 @@ class MatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "request", "driver", "batch_no", "status", "distance_to_pickup", "expires_at"]
     list_filter = ["status", "holds_driver"]
     search_fields = ["id", "request__id", "driver__msisdn", "driver__full_name"]
-    fields = ["request", "driver", "status", "batch_no", "distance_to_pickup", "expires_at", "holds_driver", "ride",
-              "ranking_inputs", "created_at", "responded_at"]
+    fields = [
+        "request",
+        "driver",
+        "status",
+        "batch_no",
+        "distance_to_pickup",
+        "expires_at",
+        "holds_driver",
+        "ride",
+        "ranking_inputs",
+        "created_at",
+        "responded_at",
+    ]
     readonly_fields = fields  # type: ignore[assignment]  # flat field names
     distance_to_pickup = MatchInline.distance_to_pickup
     ranking_inputs = MatchInline.ranking_inputs

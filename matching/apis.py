@@ -2,6 +2,7 @@
 
 The answers use matching.serializers' output serializers, the same shapes the pushes carry (matching/events.py).
 """
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -33,9 +34,13 @@ class RequestCreateApi(APIView):
         data.is_valid(raise_exception=True)
         pickup, destination = data.validated_data["pickup"], data.validated_data["destination"]
         ride_request = services.request_create(
-            passenger=request.user, pickup_lat=pickup["lat"], pickup_lng=pickup["lng"],
-            destination_lat=destination["lat"], destination_lng=destination["lng"],
-            payment_method=data.validated_data["payment_method"], product=data.validated_data["product"],
+            passenger=request.user,
+            pickup_lat=pickup["lat"],
+            pickup_lng=pickup["lng"],
+            destination_lat=destination["lat"],
+            destination_lng=destination["lng"],
+            payment_method=data.validated_data["payment_method"],
+            product=data.validated_data["product"],
         )
         return Response(_request_body(ride_request, None, None), status=status.HTTP_201_CREATED)
 
@@ -43,8 +48,9 @@ class RequestCreateApi(APIView):
 class RequestDetailApi(APIView):
     @extend_schema(responses={200: RideRequestOutputSerializer})
     def get(self, request, request_id):
-        return Response(_request_body(*selectors.request_get_for_passenger(request_id=request_id,
-                                                                           passenger=request.user)))
+        return Response(
+            _request_body(*selectors.request_get_for_passenger(request_id=request_id, passenger=request.user))
+        )
 
 
 class RequestConfirmApi(APIView):
@@ -59,8 +65,9 @@ class RequestCancelApi(APIView):
     def post(self, request, request_id):
         data = RequestCancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        cancelled = services.request_cancel(request_id=request_id, passenger=request.user,
-                                            reason=data.validated_data["reason"])
+        cancelled = services.request_cancel(
+            request_id=request_id, passenger=request.user, reason=data.validated_data["reason"]
+        )
         return Response(_request_body(*selectors.request_with_current_match(cancelled)))
 
 

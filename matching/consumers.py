@@ -1,5 +1,6 @@
 """Socket handlers for a driver's answer to a proposal (`match.accept`, `match.reject`), registered in
 gateway/ws_handlers.py. Thin: parse, call the same services as REST, answer with the match."""
+
 import uuid
 
 from matching import selectors, services
@@ -30,5 +31,8 @@ def _match_id(message):
     try:
         return uuid.UUID(message["match_id"])  # a JSON string only: a 32-digit number is not an id
     except (KeyError, ValueError, TypeError, AttributeError):
-        raise DomainError(CommonError.INVALID_INPUT, "match_id: a match id (UUID) is required.",
-                          details={"match_id": ["A valid UUID is required."]}) from None
+        raise DomainError(
+            CommonError.INVALID_INPUT,
+            "match_id: a match id (UUID) is required.",
+            details={"match_id": ["A valid UUID is required."]},
+        ) from None

@@ -4,6 +4,7 @@ To a driver: `match.proposal`, then `match.cancelled` / `match.expired` / `match
 To the passenger: `match.accepted`, `match.confirmed`, `match.expired` (confirm window passed) and
 `request.updated` when the request ends without the passenger's doing (`no_driver`, `expired`).
 """
+
 from matching.serializers import (
     MatchOutcomeOutputSerializer,
     MatchOutputSerializer,
@@ -20,17 +21,25 @@ MATCH_EXPIRED = "match.expired"
 MATCH_CANCELLED = "match.cancelled"
 REQUEST_UPDATED = "request.updated"
 
-_ProposalMessage = event_message_serializer("MatchProposalMessage", [MATCH_PROPOSAL],
-                                            match=ProposalOutputSerializer())
-_MatchMessage = event_message_serializer("MatchMessage", [MATCH_ACCEPTED, MATCH_CONFIRMED],
-                                         match=MatchOutputSerializer())
-_OutcomeMessage = event_message_serializer("MatchOutcomeMessage", [MATCH_CANCELLED, MATCH_EXPIRED],
-                                           match=MatchOutcomeOutputSerializer())
-_RequestMessage = event_message_serializer("RequestUpdatedMessage", [REQUEST_UPDATED],
-                                           request=RideRequestOutputSerializer())
+_ProposalMessage = event_message_serializer("MatchProposalMessage", [MATCH_PROPOSAL], match=ProposalOutputSerializer())
+_MatchMessage = event_message_serializer(
+    "MatchMessage", [MATCH_ACCEPTED, MATCH_CONFIRMED], match=MatchOutputSerializer()
+)
+_OutcomeMessage = event_message_serializer(
+    "MatchOutcomeMessage", [MATCH_CANCELLED, MATCH_EXPIRED], match=MatchOutcomeOutputSerializer()
+)
+_RequestMessage = event_message_serializer(
+    "RequestUpdatedMessage", [REQUEST_UPDATED], request=RideRequestOutputSerializer()
+)
 # What each event type carries, for the schema of GET /api/v1/events.
-EVENT_MESSAGES = {MATCH_PROPOSAL: _ProposalMessage, MATCH_ACCEPTED: _MatchMessage, MATCH_CONFIRMED: _MatchMessage,
-                  MATCH_CANCELLED: _OutcomeMessage, MATCH_EXPIRED: _OutcomeMessage, REQUEST_UPDATED: _RequestMessage}
+EVENT_MESSAGES = {
+    MATCH_PROPOSAL: _ProposalMessage,
+    MATCH_ACCEPTED: _MatchMessage,
+    MATCH_CONFIRMED: _MatchMessage,
+    MATCH_CANCELLED: _OutcomeMessage,
+    MATCH_EXPIRED: _OutcomeMessage,
+    REQUEST_UPDATED: _RequestMessage,
+}
 
 
 def proposal_payload(match, *, request) -> dict:
@@ -54,13 +63,18 @@ def request_payload(request, *, match=None, ride_id=None) -> dict:
 
 
 def proposals_send_on_commit(matches, *, request):
-    send_events_on_commit([([match.driver_id], MATCH_PROPOSAL, {"match": proposal_payload(match, request=request)})
-                           for match in matches])
+    send_events_on_commit(
+        [([match.driver_id], MATCH_PROPOSAL, {"match": proposal_payload(match, request=request)}) for match in matches]
+    )
 
 
 def outcomes_send_on_commit(matches, *, type, reason, also_tell=()):
-    send_events_on_commit([([match.driver_id, *also_tell], type, {"match": match_outcome_payload(match, reason=reason)})
-                           for match in matches])
+    send_events_on_commit(
+        [
+            ([match.driver_id, *also_tell], type, {"match": match_outcome_payload(match, reason=reason)})
+            for match in matches
+        ]
+    )
 
 
 def match_send_on_commit(match, *, request, type, user_ids):

@@ -1,4 +1,5 @@
 """Ride requests and the proposals (matches) offered to drivers. Rules live in services; tables hold the invariants."""
+
 import uuid
 
 from django.conf import settings
@@ -32,8 +33,9 @@ class RideRequest(models.Model):
     # What the passenger ordered (products.Product.code) and the fare policy version it was quoted with (null: the
     # built-in terms of settings, for requests made before fare policies existed).
     product = models.CharField(max_length=20, default="bike")
-    fare_policy = models.ForeignKey("products.FarePolicy", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="quoted_requests")
+    fare_policy = models.ForeignKey(
+        "products.FarePolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="quoted_requests"
+    )
     estimate_lines = models.JSONField(default=dict, blank=True)  # rides.fare.FareLines.as_dict() of the estimate
     # The estimate and the surge are fixed when the request is made; the surge inputs explain the price later.
     estimate_distance_m = models.PositiveIntegerField()
@@ -53,10 +55,12 @@ class RideRequest(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["passenger"], condition=Q(is_open=True),
-                                    name="request_one_open_per_passenger"),
-            models.CheckConstraint(condition=Q(surge_multiplier__gte=1) & Q(surge_multiplier__lte=2),
-                                   name="request_surge_in_range"),
+            models.UniqueConstraint(
+                fields=["passenger"], condition=Q(is_open=True), name="request_one_open_per_passenger"
+            ),
+            models.CheckConstraint(
+                condition=Q(surge_multiplier__gte=1) & Q(surge_multiplier__lte=2), name="request_surge_in_range"
+            ),
             models.CheckConstraint(condition=Q(estimate_amount__gte=0), name="request_estimate_non_negative"),
         ]
         indexes = [
@@ -100,19 +104,26 @@ class Match(models.Model):
     class Meta:
         verbose_name_plural = "matches"
         constraints = [
-            models.UniqueConstraint(fields=["driver"], condition=Q(holds_driver=True),
-                                    name="match_one_live_per_driver"),
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(holds_driver=True), name="match_one_live_per_driver"
+            ),
             # A driver is offered a request once; a proposal taken away unanswered (another driver won, who then
             # backed out) does not count.
-            models.UniqueConstraint(fields=["request", "driver"], condition=~Q(status="cancelled"),
-                                    name="match_request_driver_once"),
+            models.UniqueConstraint(
+                fields=["request", "driver"], condition=~Q(status="cancelled"), name="match_request_driver_once"
+            ),
             # The first driver to accept wins: a request never has two drivers taking it.
-            models.UniqueConstraint(fields=["request"], condition=Q(status__in=[MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]),
-                                    name="match_one_accepted_per_request"),
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=Q(status__in=[MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]),
+                name="match_one_accepted_per_request",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "expires_at"], name="match_status_expiry"),
-                   # the ranking's counters are rebuilt from a driver's latest offers
-                   models.Index(fields=["driver", "-created_at"], name="match_driver_recent")]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="match_status_expiry"),
+            # the ranking's counters are rebuilt from a driver's latest offers
+            models.Index(fields=["driver", "-created_at"], name="match_driver_recent"),
+        ]
 
     def __str__(self):
         return f"match {self.id} ({self.status})"

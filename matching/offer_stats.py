@@ -5,6 +5,7 @@ redis_keys.DRIVER_OFFERS: a LIST per driver, newest first, of "a" (accepted), "n
 trimmed to RANKING_WINDOW_OFFERS + 1. An outcome is pushed only onto an existing list (LPUSHX): a missing one is
 rebuilt from the database at the next ranking. A back-out drops the list (the accept it follows is rewritten).
 """
+
 import logging
 
 from django.conf import settings
@@ -65,8 +66,12 @@ def offer_stats_rebuild(*, driver_ids) -> dict[str, list[str]]:
     rebuilt = {}
     pipe = get_redis().pipeline(transaction=False)
     for driver_id in driver_ids:
-        rows = (Match.objects.filter(driver_id=driver_id).filter(_COUNTED).order_by("-created_at")
-                .values_list("status", "responded_at")[:window])
+        rows = (
+            Match.objects.filter(driver_id=driver_id)
+            .filter(_COUNTED)
+            .order_by("-created_at")
+            .values_list("status", "responded_at")[:window]
+        )
         outcomes = [_outcome(status, responded_at) for status, responded_at in rows] + [SENTINEL]
         rebuilt[driver_id] = outcomes
         pipe.delete(_key(driver_id))
@@ -90,6 +95,7 @@ def _outcome(status: str, responded_at) -> str:
 
 
 def _stats(outcomes: list[str]) -> OfferStats:
-    outcomes = [o for o in outcomes if o != SENTINEL][:settings.RANKING_WINDOW_OFFERS]
-    return OfferStats(accepted=outcomes.count(ACCEPTED), declined=outcomes.count(DECLINED),
-                      backed_out=outcomes.count(BACKED_OUT))
+    outcomes = [o for o in outcomes if o != SENTINEL][: settings.RANKING_WINDOW_OFFERS]
+    return OfferStats(
+        accepted=outcomes.count(ACCEPTED), declined=outcomes.count(DECLINED), backed_out=outcomes.count(BACKED_OUT)
+    )

@@ -11,6 +11,7 @@ Three backlogs, each with its own setting (0 turns that check off):
   most every MATCHING_SHED_PROBE_SECONDS).
 Only new requests are refused: accepts, confirms and rides under way go on, so the work already taken finishes.
 """
+
 import logging
 import threading
 import time
@@ -38,9 +39,11 @@ def door_check() -> None:
     retry_after = settings.MATCHING_SHED_RETRY_AFTER_SECONDS
     metrics.REQUESTS_SHED.labels(reason).inc()
     _warn(reason, details)
-    refusal = MatchingException(MatchingError.DISPATCH_OVERLOADED,
-                                details={"reason": reason, "retry_after_s": retry_after, **details},
-                                headers={"Retry-After": str(retry_after)})
+    refusal = MatchingException(
+        MatchingError.DISPATCH_OVERLOADED,
+        details={"reason": reason, "retry_after_s": retry_after, **details},
+        headers={"Retry-After": str(retry_after)},
+    )
     refusal.already_logged = True  # type: ignore[attr-defined]  # the WARNING above, every few seconds: Django logs no ERROR per 503
     raise refusal
 
@@ -85,5 +88,9 @@ def _warn(reason: str, details: dict) -> None:
     if now - _warned["at"] < _WARN_EVERY_SECONDS:
         return
     _warned["at"] = now
-    logger.warning("shedding new ride requests (503 dispatch_overloaded): %s past its threshold %s", reason, details,
-                   extra={"reason": reason, **{f"overload_{k}": v for k, v in details.items()}})
+    logger.warning(
+        "shedding new ride requests (503 dispatch_overloaded): %s past its threshold %s",
+        reason,
+        details,
+        extra={"reason": reason, **{f"overload_{k}": v for k, v in details.items()}},
+    )

@@ -1,5 +1,6 @@
 """Ratings in dispatch: among drivers at nearly the same distance from the pickup the better-rated is offered the
 request first, and drivers under the rating floor are not offered rides (settings RATING_*; docs/rides.md "Ratings")."""
+
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,8 +25,10 @@ def floor_is_on():
 
 def needs_ratings(candidates):
     """Whether ranking `candidates` (nearest first) can use their ratings at all: saves the query when not."""
-    return floor_is_on() or any(later.distance_m - earlier.distance_m <= settings.RATING_TIE_DISTANCE_M
-                                for earlier, later in zip(candidates, candidates[1:], strict=False))
+    return floor_is_on() or any(
+        later.distance_m - earlier.distance_m <= settings.RATING_TIE_DISTANCE_M
+        for earlier, later in zip(candidates, candidates[1:], strict=False)
+    )
 
 
 def driver_ratings(driver_ids):
@@ -36,8 +39,12 @@ def driver_ratings(driver_ids):
 
 def under_floor(rating):
     """Under RATING_FLOOR with at least RATING_FLOOR_MIN_COUNT ratings (off when the floor is None)."""
-    return (floor_is_on() and rating.average is not None and rating.count >= settings.RATING_FLOOR_MIN_COUNT
-            and rating.average < Decimal(str(settings.RATING_FLOOR)))
+    return (
+        floor_is_on()
+        and rating.average is not None
+        and rating.count >= settings.RATING_FLOOR_MIN_COUNT
+        and rating.average < Decimal(str(settings.RATING_FLOOR))
+    )
 
 
 def rank(candidates, ratings):
@@ -54,8 +61,9 @@ def rank(candidates, ratings):
 
 
 def _best_first(group, ratings):
-    return sorted(group, key=lambda candidate: (-_rank_value(ratings.get(str(candidate.id), UNRATED)),
-                                                candidate.distance_m))
+    return sorted(
+        group, key=lambda candidate: (-_rank_value(ratings.get(str(candidate.id), UNRATED)), candidate.distance_m)
+    )
 
 
 def _rank_value(rating):
@@ -72,6 +80,7 @@ def rating_cost_m(rating: DriverRating) -> float:
 # --- fair ranking: rating, acceptance and cancellation over the last offers (pure; the batched mode's cost matrix
 # calls candidate_cost) -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class RankingWeights:
     rating: float
@@ -83,10 +92,14 @@ class RankingWeights:
 
 
 def weights_from_settings() -> RankingWeights:
-    return RankingWeights(rating=settings.RANKING_WEIGHT_RATING, acceptance=settings.RANKING_WEIGHT_ACCEPTANCE,
-                          cancellation=settings.RANKING_WEIGHT_CANCELLATION,
-                          tie_distance_m=settings.RATING_TIE_DISTANCE_M, unrated_rank=settings.RATING_UNRATED_RANK,
-                          min_offers=settings.RANKING_MIN_OFFERS)
+    return RankingWeights(
+        rating=settings.RANKING_WEIGHT_RATING,
+        acceptance=settings.RANKING_WEIGHT_ACCEPTANCE,
+        cancellation=settings.RANKING_WEIGHT_CANCELLATION,
+        tie_distance_m=settings.RATING_TIE_DISTANCE_M,
+        unrated_rank=settings.RATING_UNRATED_RANK,
+        min_offers=settings.RANKING_MIN_OFFERS,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +143,11 @@ def cancellation_rate(stats: OfferStats, weights: RankingWeights) -> float:
 def candidate_score(inputs: CandidateInputs, weights: RankingWeights) -> float:
     """Higher is better: w_rating x rating/5 + w_acceptance x acceptance − w_cancellation x cancellation."""
     rating = float(inputs.rating.average) if inputs.rating.average is not None else weights.unrated_rank
-    return (weights.rating * rating / 5 + weights.acceptance * acceptance_rate(inputs.stats, weights)
-            - weights.cancellation * cancellation_rate(inputs.stats, weights))
+    return (
+        weights.rating * rating / 5
+        + weights.acceptance * acceptance_rate(inputs.stats, weights)
+        - weights.cancellation * cancellation_rate(inputs.stats, weights)
+    )
 
 
 def candidate_cost(inputs: CandidateInputs, weights: RankingWeights) -> float:
@@ -144,14 +160,21 @@ def candidate_cost(inputs: CandidateInputs, weights: RankingWeights) -> float:
 
 def ranking_record(inputs: CandidateInputs, weights: RankingWeights) -> dict:
     """What a match stores (Match.ranking) so an operator sees why this driver was offered the request."""
-    return {"distance_m": round(inputs.distance_m, 1),
-            "rating": float(inputs.rating.average) if inputs.rating.average is not None else None,
-            "rating_count": inputs.rating.count, "offers": inputs.stats.offers,
-            "acceptance_rate": round(acceptance_rate(inputs.stats, weights), 3),
-            "cancellation_rate": round(cancellation_rate(inputs.stats, weights), 3),
-            "score": round(candidate_score(inputs, weights), 4),
-            "weights": {"rating": weights.rating, "acceptance": weights.acceptance,
-                        "cancellation": weights.cancellation, "tie_distance_m": weights.tie_distance_m}}
+    return {
+        "distance_m": round(inputs.distance_m, 1),
+        "rating": float(inputs.rating.average) if inputs.rating.average is not None else None,
+        "rating_count": inputs.rating.count,
+        "offers": inputs.stats.offers,
+        "acceptance_rate": round(acceptance_rate(inputs.stats, weights), 3),
+        "cancellation_rate": round(cancellation_rate(inputs.stats, weights), 3),
+        "score": round(candidate_score(inputs, weights), 4),
+        "weights": {
+            "rating": weights.rating,
+            "acceptance": weights.acceptance,
+            "cancellation": weights.cancellation,
+            "tie_distance_m": weights.tie_distance_m,
+        },
+    }
 
 
 def batched_record(distance_m: float) -> dict:
@@ -177,5 +200,6 @@ def rank_fair(candidates: list[Any], inputs: dict[str, CandidateInputs], weights
 
 
 def _best_scored_first(group: list[Any], inputs: dict[str, CandidateInputs], weights: RankingWeights) -> list[Any]:
-    return sorted(group, key=lambda candidate: (-candidate_score(inputs[str(candidate.id)], weights),
-                                                candidate.distance_m))
+    return sorted(
+        group, key=lambda candidate: (-candidate_score(inputs[str(candidate.id)], weights), candidate.distance_m)
+    )

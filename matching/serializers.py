@@ -2,6 +2,7 @@
 
 The output serializers are shared by REST and the pushes (matching/events.py), so a match looks the same in both.
 """
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,8 +21,13 @@ class RequestCreateInputSerializer(serializers.Serializer):
     pickup = PointInputSerializer()
     destination = PointInputSerializer()
     payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
-    product = serializers.CharField(max_length=20, required=False, default=None, allow_null=True,
-                                    help_text="A product code (bike, car); default bike. Unknown: 400 unknown_product.")
+    product = serializers.CharField(
+        max_length=20,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="A product code (bike, car); default bike. Unknown: 400 unknown_product.",
+    )
 
 
 class RequestCancelInputSerializer(serializers.Serializer):
@@ -29,8 +35,9 @@ class RequestCancelInputSerializer(serializers.Serializer):
 
 
 class FareLineSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text="base | distance | time_of_day | surge | minimum_top_up | waiting | "
-                                           "price_adjustment | admin_fee")
+    kind = serializers.CharField(
+        help_text="base | distance | time_of_day | surge | minimum_top_up | waiting | price_adjustment | admin_fee"
+    )
     amount = serializers.IntegerField(help_text="IDR")
 
 
@@ -54,8 +61,11 @@ ESTIMATE_LINE_KINDS = ("base", "distance", "time_of_day", "surge", "minimum_top_
 def breakdown_payload(request) -> dict:
     """The request's estimate lines (a request made before fare lines existed has none)."""
     lines = request.estimate_lines or {}
-    return {"product": request.product, "policy_version": lines.get("policy_version", 0),
-            "lines": [{"kind": kind, "amount": lines[kind]} for kind in ESTIMATE_LINE_KINDS if kind in lines]}
+    return {
+        "product": request.product,
+        "policy_version": lines.get("policy_version", 0),
+        "lines": [{"kind": kind, "amount": lines[kind]} for kind in ESTIMATE_LINE_KINDS if kind in lines],
+    }
 
 
 class SurgeOutputSerializer(serializers.Serializer):
@@ -102,8 +112,11 @@ class TripFieldsMixin(serializers.Serializer):
 
     def get_fare_estimate(self, instance) -> FareEstimateOutputSerializer:
         request = self.trip_of(instance)
-        return {"distance_m": request.estimate_distance_m, "amount": request.estimate_amount,
-                "surge_multiplier": float(request.surge_multiplier)}
+        return {
+            "distance_m": request.estimate_distance_m,
+            "amount": request.estimate_amount,
+            "surge_multiplier": float(request.surge_multiplier),
+        }
 
     def get_fare_breakdown(self, instance) -> FareBreakdownOutputSerializer:
         return breakdown_payload(self.trip_of(instance))
@@ -164,8 +177,7 @@ class MatchOutcomeOutputSerializer(serializers.Serializer):
     class Meta:
         ref_name = "MatchOutcome"
 
-    @extend_schema_field(serializers.CharField(
-        help_text="taken | expired | confirm_timeout | passenger_cancelled"))
+    @extend_schema_field(serializers.CharField(help_text="taken | expired | confirm_timeout | passenger_cancelled"))
     def get_reason(self, match) -> str:
         return self.context["reason"]
 

@@ -1,5 +1,6 @@
 """Where rides may be requested: inside one of the SERVICE_AREA polygons (rings of [lat, lng]), and no longer than
 MAX_TRIP_DISTANCE_M in a straight line. Nearby searches and dispatch are not limited; only new requests are."""
+
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -24,20 +25,24 @@ def _inside_ring(lat: float, lng: float, ring: Ring) -> bool:
     return inside
 
 
-def trip_ensure_serviceable(*, pickup_lat: float, pickup_lng: float, destination_lat: float,
-                            destination_lng: float) -> float:
+def trip_ensure_serviceable(
+    *, pickup_lat: float, pickup_lng: float, destination_lat: float, destination_lng: float
+) -> float:
     """Refuse a trip from or to outside the service area (400 outside_service_area, naming the point) or longer than
     MAX_TRIP_DISTANCE_M (400 trip_too_long); return its straight-line distance in metres."""
     for point, lat, lng in (("pickup", pickup_lat, pickup_lng), ("destination", destination_lat, destination_lng)):
         if not in_service_area(lat=lat, lng=lng):
-            raise MatchingException(MatchingError.OUTSIDE_SERVICE_AREA,
-                                    f"The {point} is outside the area NebengJek serves.",
-                                    details={"point": point, "lat": lat, "lng": lng})
+            raise MatchingException(
+                MatchingError.OUTSIDE_SERVICE_AREA,
+                f"The {point} is outside the area NebengJek serves.",
+                details={"point": point, "lat": lat, "lng": lng},
+            )
     distance_m = haversine_m(pickup_lat, pickup_lng, destination_lat, destination_lng)
     if distance_m > settings.MAX_TRIP_DISTANCE_M:
-        raise MatchingException(MatchingError.TRIP_TOO_LONG,
-                                f"The trip is {distance_m / 1000:.1f} km; at most "
-                                f"{settings.MAX_TRIP_DISTANCE_M / 1000:.0f} km can be requested.",
-                                details={"distance_m": round(distance_m),
-                                         "max_distance_m": settings.MAX_TRIP_DISTANCE_M})
+        raise MatchingException(
+            MatchingError.TRIP_TOO_LONG,
+            f"The trip is {distance_m / 1000:.1f} km; at most "
+            f"{settings.MAX_TRIP_DISTANCE_M / 1000:.0f} km can be requested.",
+            details={"distance_m": round(distance_m), "max_distance_m": settings.MAX_TRIP_DISTANCE_M},
+        )
     return distance_m

@@ -5,6 +5,7 @@ Lock order (CONVENTIONS.md): request -> match -> ride -> wallet. Races are settl
 per passenger and one live match per driver (partial unique constraints), and a compare-and-set on the match's
 status under the request's row lock. Pushes, Redis writes and tasks leave only after the commit.
 """
+
 import logging
 import math
 import time
@@ -113,11 +114,16 @@ def request_transition_check(*, request: RideRequest, to: str, actor: str) -> No
     if request_transition_allowed(status=request.status, to=to, actor=actor):
         return
     if to == RequestStatus.CONFIRMED:
-        raise MatchingException(MatchingError.REQUEST_NOT_CONFIRMABLE, request_state_message(request.status),
-                                details={"status": request.status})
-    raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
-                            f"This request is already {request_status_words(request.status)}.",
-                            details={"status": request.status})
+        raise MatchingException(
+            MatchingError.REQUEST_NOT_CONFIRMABLE,
+            request_state_message(request.status),
+            details={"status": request.status},
+        )
+    raise MatchingException(
+        MatchingError.REQUEST_NOT_CANCELLABLE,
+        f"This request is already {request_status_words(request.status)}.",
+        details={"status": request.status},
+    )
 
 
 def match_transition_check(*, status: str, to: str, actor: str) -> None:
@@ -128,32 +134,49 @@ def match_transition_check(*, status: str, to: str, actor: str) -> None:
 
 # --- create -------------------------------------------------------------------------------------------------
 
-def request_create(*, passenger: User, pickup_lat: float, pickup_lng: float, destination_lat: float,
-                   destination_lng: float, payment_method: str = PaymentMethod.CASH,
-                   product: str | None = None) -> RideRequest:
+
+def request_create(
+    *,
+    passenger: User,
+    pickup_lat: float,
+    pickup_lng: float,
+    destination_lat: float,
+    destination_lng: float,
+    payment_method: str = PaymentMethod.CASH,
+    product: str | None = None,
+) -> RideRequest:
     """A new searching request for `product` (default settings.PRODUCT_DEFAULT) with its fare estimate (under the
     product's current fare policy, whose version the request keeps) and surge fixed, and its first batch offered in
     the same transaction (its own, or a savepoint inside the caller's): one commit from the request to the
     proposals. Both points must be in the service area and the trip at most MAX_TRIP_DISTANCE_M
     (matching/service_area.py)."""
     entry = product_get(code=product)
-    distance_m = trip_ensure_serviceable(pickup_lat=pickup_lat, pickup_lng=pickup_lng,
-                                         destination_lat=destination_lat, destination_lng=destination_lng)
+    distance_m = trip_ensure_serviceable(
+        pickup_lat=pickup_lat, pickup_lng=pickup_lng, destination_lat=destination_lat, destination_lng=destination_lng
+    )
     _ensure_passenger_free(passenger)
     now = timezone.now()
-    surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now, product=entry.code,
-                        vehicle_types=entry.vehicle_types)
+    surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now, product=entry.code, vehicle_types=entry.vehicle_types)
     lines = fare_lines(terms=entry.terms, distance_m=distance_m, surge_multiplier=surge.multiplier, at=now)
     amount = lines.metered_fare  # the meter's, minimum included
     _ensure_payment_possible(passenger, payment_method=payment_method, amount=amount)
     try:
         with transaction.atomic():
             request = RideRequest.objects.create(
-                passenger=passenger, pickup_lat=pickup_lat, pickup_lng=pickup_lng,
-                destination_lat=destination_lat, destination_lng=destination_lng, payment_method=payment_method,
-                product=entry.code, fare_policy_id=entry.policy_id, estimate_lines=lines.as_dict(),
-                estimate_distance_m=_whole_metres(distance_m), estimate_amount=amount,
-                surge_multiplier=surge.multiplier, surge_cell=surge.cell, surge_supply=surge.supply,
+                passenger=passenger,
+                pickup_lat=pickup_lat,
+                pickup_lng=pickup_lng,
+                destination_lat=destination_lat,
+                destination_lng=destination_lng,
+                payment_method=payment_method,
+                product=entry.code,
+                fare_policy_id=entry.policy_id,
+                estimate_lines=lines.as_dict(),
+                estimate_distance_m=_whole_metres(distance_m),
+                estimate_amount=amount,
+                surge_multiplier=surge.multiplier,
+                surge_cell=surge.cell,
+                surge_supply=surge.supply,
                 surge_demand=surge.demand,
             )
             first_batch = _first_batch_in_transaction(request, surge=surge, now=now)
@@ -222,9 +245,15 @@ def _ensure_payment_possible(passenger: User, *, payment_method: str, amount: in
         return
     wallet = wallet_available(user_id=passenger.id)
     if wallet.available < amount:
-        raise MatchingException(MatchingError.INSUFFICIENT_BALANCE,
-                                details={"balance": wallet.balance, "held": wallet.held,
-                                         "available": wallet.available, "fare_estimate": amount})
+        raise MatchingException(
+            MatchingError.INSUFFICIENT_BALANCE,
+            details={
+                "balance": wallet.balance,
+                "held": wallet.held,
+                "available": wallet.available,
+                "fare_estimate": amount,
+            },
+        )
 
 
 def _whole_metres(distance_m: float) -> int:
@@ -232,6 +261,7 @@ def _whole_metres(distance_m: float) -> int:
 
 
 # --- dispatch -----------------------------------------------------------------------------------------------
+
 
 def request_dispatch(*, request_id: uuid.UUID | str) -> RideRequest | None:
     """Move a searching request on: nothing while a batch is out; else expire the overdue batch and offer the next
@@ -253,25 +283,36 @@ def _advance(request: RideRequest, *, now: datetime) -> None:
     for match in pending:
         _offer_outcome_on_commit(match.driver_id, DECLINED)
     if _batched():  # the next batch is the next window's: it widens the radius or gives up there
-        _window_join_on_commit([str(request.id)],
-                               cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng))
+        _window_join_on_commit(
+            [str(request.id)], cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng)
+        )
         return
     # a proposal taken away unanswered (another driver won, then backed out) leaves its driver eligible again
-    _offer_next_batch(request, offered=[match.driver_id for match in matches if match.status != MatchStatus.CANCELLED],
-                      now=now)
+    _offer_next_batch(
+        request, offered=[match.driver_id for match in matches if match.status != MatchStatus.CANCELLED], now=now
+    )
 
 
-def _offer_next_batch(request: RideRequest, *, offered: Iterable[Any], now: datetime, surge: SurgeQuote | None = None,
-                      give_up: bool = True) -> list[Match]:
+def _offer_next_batch(
+    request: RideRequest,
+    *,
+    offered: Iterable[Any],
+    now: datetime,
+    surge: SurgeQuote | None = None,
+    give_up: bool = True,
+) -> list[Match]:
     """Offer the request to the nearest batch at the next radius that has anyone (never to a driver in `offered`,
     who had it before); none left -> `no_driver` (unless not `give_up`: then [] and the request unchanged)."""
     exclude = {str(driver_id) for driver_id in offered} | {str(request.passenger_id)}
     radii = settings.MATCHING_RADII_M
     for radius in [r for r in radii if r > request.radius_m]:
-        with tracing.span("matching.dispatch_batch", {"ride_request.id": str(request.id), "batch.radius_m": radius,
-                                                      "batch.no": request.batch_no + 1}) as batch_span:
-            batch = _propose(request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now,
-                             surge=surge)
+        with tracing.span(
+            "matching.dispatch_batch",
+            {"ride_request.id": str(request.id), "batch.radius_m": radius, "batch.no": request.batch_no + 1},
+        ) as batch_span:
+            batch = _propose(
+                request, radius=radius, exclude=exclude, batch_no=request.batch_no + 1, now=now, surge=surge
+            )
             if batch_span is not None:
                 batch_span.set_attribute("batch.proposals", len(batch))
         if batch:
@@ -304,25 +345,34 @@ def _no_driver(request: RideRequest) -> None:
     events.request_updated_send_on_commit(request)
 
 
-def _propose(request: RideRequest, *, radius: int, exclude: set[str], batch_no: int, now: datetime,
-             surge: SurgeQuote | None = None) -> list[Match]:
+def _propose(
+    request: RideRequest,
+    *,
+    radius: int,
+    exclude: set[str],
+    batch_no: int,
+    now: datetime,
+    surge: SurgeQuote | None = None,
+) -> list[Match]:
     """Proposals to up to a batch of the nearest free drivers within `radius`; drivers it tried join `exclude`."""
     size = settings.MATCHING_BATCH_SIZE
-    candidates = _candidates(request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK,
-                             surge=surge)
+    candidates = _candidates(
+        request, radius=radius, exclude=exclude, limit=size + settings.MATCHING_CANDIDATE_SLACK, surge=surge
+    )
     expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
     batch: list[Match] = []
     tried = 0
     while len(batch) < size and tried < len(candidates):
-        chunk = candidates[tried:tried + size - len(batch)]
+        chunk = candidates[tried : tried + size - len(batch)]
         tried += len(chunk)
         batch += _matches_insert(request, chunk, batch_no=batch_no, expires_at=expires_at)
     exclude.update(str(candidate.id) for candidate, _ in candidates[:tried])
     return batch
 
 
-def _candidates(request: RideRequest, *, radius: int, exclude: set[str], limit: int,
-                surge: SurgeQuote | None = None) -> list[tuple[NearbyDriver, dict]]:
+def _candidates(
+    request: RideRequest, *, radius: int, exclude: set[str], limit: int, surge: SurgeQuote | None = None
+) -> list[tuple[NearbyDriver, dict]]:
     """The nearest available drivers of the request's product, ranked fairly among near-equals
     (matching/ranking.py: rating, acceptance and cancellation over the last offers), each with the inputs its match
     records: [(NearbyDriver, ranking dict)]. Drivers under the rating floor are passed over (they join `exclude`)
@@ -348,26 +398,41 @@ def _candidates(request: RideRequest, *, radius: int, exclude: set[str], limit: 
 def _ranked_fairly(found: list[NearbyDriver], ratings: dict[str, Any]) -> list[tuple[NearbyDriver, dict]]:
     weights = ranking.weights_from_settings()
     stats = offer_stats_get(driver_ids=[driver.id for driver in found])
-    inputs = {str(driver.id): ranking.CandidateInputs(
-        driver_id=str(driver.id), distance_m=driver.distance_m, rating=ratings.get(driver.id, ranking.UNRATED),
-        stats=stats.get(str(driver.id), ranking.NO_OFFERS)) for driver in found}
-    return [(driver, ranking.ranking_record(inputs[str(driver.id)], weights))
-            for driver in ranking.rank_fair(found, inputs, weights)]
+    inputs = {
+        str(driver.id): ranking.CandidateInputs(
+            driver_id=str(driver.id),
+            distance_m=driver.distance_m,
+            rating=ratings.get(driver.id, ranking.UNRATED),
+            stats=stats.get(str(driver.id), ranking.NO_OFFERS),
+        )
+        for driver in found
+    }
+    return [
+        (driver, ranking.ranking_record(inputs[str(driver.id)], weights))
+        for driver in ranking.rank_fair(found, inputs, weights)
+    ]
 
 
-def _nearest(request: RideRequest, *, radius: int, exclude: set[str], limit: int,
-             surge: SurgeQuote | None) -> list[NearbyDriver]:
+def _nearest(
+    request: RideRequest, *, radius: int, exclude: set[str], limit: int, surge: SurgeQuote | None
+) -> list[NearbyDriver]:
     """The nearest available drivers: from the surge quote's search when it can tell, else a search of the index."""
     nearest = nearest_from_quote(surge, radius_m=radius, exclude=exclude, limit=limit) if surge else None
     if nearest is None:
-        nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radius,
-                                         limit=limit, exclude_ids=tuple(exclude),
-                                         vehicle_types=product_vehicle_types(code=request.product))
+        nearest = drivers_available_near(
+            lat=request.pickup_lat,
+            lng=request.pickup_lng,
+            radius_m=radius,
+            limit=limit,
+            exclude_ids=tuple(exclude),
+            vehicle_types=product_vehicle_types(code=request.product),
+        )
     return nearest
 
 
-def _matches_insert(request: RideRequest, candidates: list[tuple[NearbyDriver, dict]], *, batch_no: int,
-                    expires_at: datetime) -> list[Match]:
+def _matches_insert(
+    request: RideRequest, candidates: list[tuple[NearbyDriver, dict]], *, batch_no: int, expires_at: datetime
+) -> list[Match]:
     """Insert pending matches; a driver who is busy after all (live match: constraint) is skipped, not an error.
 
     Driver rows are claimed first with SKIP LOCKED, so two dispatches never wait on each other's uncommitted
@@ -375,15 +440,28 @@ def _matches_insert(request: RideRequest, candidates: list[tuple[NearbyDriver, d
     The claim takes only active (not suspended) and verified drivers, whatever the live index still says: a driver
     suspended or un-verified a moment ago is never proposed (one being suspended right now is locked: skipped).
     """
-    claimed = set(User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
-                  .filter(id__in=[candidate.id for candidate, _ in candidates], is_active=True,
-                          driver_profile__is_verified=True,
-                          driver_profile__vehicle_type__in=product_vehicle_types(code=request.product))
-                  .values_list("id", flat=True))
+    claimed = set(
+        User.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
+        .filter(
+            id__in=[candidate.id for candidate, _ in candidates],
+            is_active=True,
+            driver_profile__is_verified=True,
+            driver_profile__vehicle_type__in=product_vehicle_types(code=request.product),
+        )
+        .values_list("id", flat=True)
+    )
     rows = [
-        Match(id=uuid.uuid4(), request=request, driver_id=uuid.UUID(str(candidate.id)), batch_no=batch_no,
-              distance_to_pickup_m=round(candidate.distance_m), expires_at=expires_at, ranking=inputs)
-        for candidate, inputs in candidates if uuid.UUID(str(candidate.id)) in claimed
+        Match(
+            id=uuid.uuid4(),
+            request=request,
+            driver_id=uuid.UUID(str(candidate.id)),
+            batch_no=batch_no,
+            distance_to_pickup_m=round(candidate.distance_m),
+            expires_at=expires_at,
+            ranking=inputs,
+        )
+        for candidate, inputs in candidates
+        if uuid.UUID(str(candidate.id)) in claimed
     ]
     if not rows:
         return []
@@ -393,6 +471,7 @@ def _matches_insert(request: RideRequest, candidates: list[tuple[NearbyDriver, d
 
 
 # --- batched dispatch (MATCHING_MODE=batched) ----------------------------------------------------------
+
 
 def _batched() -> bool:
     return settings.MATCHING_MODE == "batched"
@@ -409,13 +488,16 @@ def _window_join(request_ids: list[str], *, cell: str) -> None:
         if windows.window_join(cell=cell, request_ids=request_ids):
             tasks.requests_window.apply_async(args=(cell,), countdown=settings.MATCHING_BATCH_WINDOW_MS / 1000)
     except Exception:  # the requests are committed and searching: the sweeper dispatches them again
-        logger.exception("joining the dispatch window failed, the sweeper will dispatch",
-                         extra={"cell": cell, "request_ids": request_ids})
+        logger.exception(
+            "joining the dispatch window failed, the sweeper will dispatch",
+            extra={"cell": cell, "request_ids": request_ids},
+        )
 
 
 @dataclass
 class _WindowSeat:
     """One request of a window: the drivers it may not be offered, its radius this window and its candidates."""
+
     request: RideRequest
     excluded: set[str]
     radius: int = 0
@@ -456,13 +538,25 @@ def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
     """In the caller's transaction: propose the seat's request to its chosen drivers, else widen its radius for the
     next window, or end it `no_driver` at the last radius. Returns proposed | rolled | no_driver | moved_on."""
     request = _request_locked(seat.request.id)
-    if (request is None or request.status != RequestStatus.SEARCHING or request.batch_no != seat.request.batch_no
-            or request.radius_m != seat.request.radius_m):
+    if (
+        request is None
+        or request.status != RequestStatus.SEARCHING
+        or request.batch_no != seat.request.batch_no
+        or request.radius_m != seat.request.radius_m
+    ):
         return "moved_on"
     now = timezone.now()
     expires_at = now + timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS)
-    batch = (_matches_insert(request, [(driver, ranking.batched_record(driver.distance_m)) for driver in chosen],
-                             batch_no=request.batch_no + 1, expires_at=expires_at) if chosen else [])
+    batch = (
+        _matches_insert(
+            request,
+            [(driver, ranking.batched_record(driver.distance_m)) for driver in chosen],
+            batch_no=request.batch_no + 1,
+            expires_at=expires_at,
+        )
+        if chosen
+        else []
+    )
     if batch:
         _batch_out(request, batch, radius=seat.radius, now=now)
         return "proposed"
@@ -477,8 +571,12 @@ def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
 def _window_seats(request_ids: list[str], *, now: datetime) -> list[_WindowSeat]:
     """The window's searching requests, row-locked (SKIP LOCKED, oldest first) without a live batch: an overdue
     batch is expired here; each with the drivers it had before excluded and its candidates searched."""
-    requests = list(RideRequest.objects.select_for_update(of=("self",), skip_locked=True).select_related("passenger")
-                    .filter(id__in=request_ids, status=RequestStatus.SEARCHING).order_by("created_at", "id"))
+    requests = list(
+        RideRequest.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("passenger")
+        .filter(id__in=request_ids, status=RequestStatus.SEARCHING)
+        .order_by("created_at", "id")
+    )
     matches: dict[uuid.UUID, list[Match]] = {}
     for match in Match.objects.select_for_update().filter(request__in=[r for r in requests if r.batch_no]):
         matches.setdefault(match.request_id, []).append(match)
@@ -502,9 +600,14 @@ def _window_search(seat: _WindowSeat) -> None:
     if not radii:
         return
     request = seat.request
-    nearest = drivers_available_near(lat=request.pickup_lat, lng=request.pickup_lng, radius_m=radii[-1],
-                                     limit=settings.MATCHING_BATCH_CANDIDATES, exclude_ids=tuple(seat.excluded),
-                                     vehicle_types=product_vehicle_types(code=request.product))
+    nearest = drivers_available_near(
+        lat=request.pickup_lat,
+        lng=request.pickup_lng,
+        radius_m=radii[-1],
+        limit=settings.MATCHING_BATCH_CANDIDATES,
+        exclude_ids=tuple(seat.excluded),
+        vehicle_types=product_vehicle_types(code=request.product),
+    )
     if nearest:
         seat.radius = next(r for r in radii if r >= nearest[0].distance_m)
         seat.candidates = [driver for driver in nearest if driver.distance_m <= seat.radius]
@@ -519,15 +622,22 @@ def _window_solve(seats: list[_WindowSeat]) -> list[list[NearbyDriver]]:
     # the fair ranking's term (matching/ranking.py: rating, acceptance, back-outs), in metres on top of the distance
     weights = ranking.weights_from_settings()
     stats = offer_stats_get(driver_ids=[driver.id for driver in drivers])
-    inputs = {str(driver.id): ranking.CandidateInputs(
-        driver_id=str(driver.id), distance_m=0.0, rating=ratings.get(driver.id, ranking.UNRATED),
-        stats=stats.get(str(driver.id), ranking.NO_OFFERS)) for driver in drivers}
+    inputs = {
+        str(driver.id): ranking.CandidateInputs(
+            driver_id=str(driver.id),
+            distance_m=0.0,
+            rating=ratings.get(driver.id, ranking.UNRATED),
+            stats=stats.get(str(driver.id), ranking.NO_OFFERS),
+        )
+        for driver in drivers
+    }
     rating_cost = [ranking.candidate_cost(inputs[str(driver.id)], weights) for driver in drivers]
     distances = [[_pickup_distance(seat, driver) for driver in drivers] for seat in seats]
     costs = [[distance + extra for distance, extra in zip(row, rating_cost, strict=True)] for row in distances]
     started = time.perf_counter()
-    offers = assign(costs, [settings.MATCHING_BATCH_SIZE] * len(seats),
-                    extra_slot_cost=settings.MATCHING_BATCH_BACKUP_COST_M)
+    offers = assign(
+        costs, [settings.MATCHING_BATCH_SIZE] * len(seats), extra_slot_cost=settings.MATCHING_BATCH_BACKUP_COST_M
+    )
     solve_seconds = time.perf_counter() - started
     n_seats = len(seats)
     transaction.on_commit(lambda: metrics.dispatch_window_observe(requests=n_seats, solve_seconds=solve_seconds))
@@ -544,6 +654,7 @@ def _pickup_distance(seat: _WindowSeat, driver: NearbyDriver) -> float:
 
 # --- a driver's answer ----------------------------------------------------------------------------------
 
+
 def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
     """The first driver to accept wins: the request goes `driver_found`, the batch's other proposals are cancelled."""
     with transaction.atomic():
@@ -551,15 +662,17 @@ def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
         now = timezone.now()
         _ensure_open_proposal(request, match, to=MatchStatus.ACCEPTED, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.ACCEPTED, responded_at=now)
-        others = list(Match.objects.select_for_update()
-                      .filter(request=request, status=MatchStatus.PENDING).exclude(id=match.id))
+        others = list(
+            Match.objects.select_for_update().filter(request=request, status=MatchStatus.PENDING).exclude(id=match.id)
+        )
         _matches_close(others, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED, reason="taken")
         request.status = RequestStatus.DRIVER_FOUND
         request.confirm_deadline = now + timedelta(seconds=settings.MATCHING_CONFIRM_TTL_SECONDS)
         request.save(update_fields=["status", "confirm_deadline", "updated_at"])
         match.driver = User.objects.select_related("driver_profile").get(pk=match.driver_id)
-        events.match_send_on_commit(match, request=request, type=events.MATCH_ACCEPTED,
-                                    user_ids=[request.passenger_id, match.driver_id])
+        events.match_send_on_commit(
+            match, request=request, type=events.MATCH_ACCEPTED, user_ids=[request.passenger_id, match.driver_id]
+        )
         countdown = settings.MATCHING_CONFIRM_TTL_SECONDS + _TIMER_MARGIN_SECONDS
         tasks.request_confirm_expire.apply_async_on_commit(args=(str(request.id),), countdown=countdown)
         transaction.on_commit(lambda: metrics.proposals_count("accepted"))
@@ -595,8 +708,9 @@ def _lock_for_driver(*, match_id: uuid.UUID | str, driver: User) -> tuple[RideRe
 def _ensure_open_proposal(request: RideRequest, match: Match, *, to: str, now: datetime) -> None:
     """The driver may answer a pending, unexpired proposal of a request still searching."""
     match_transition_check(status=match.status, to=to, actor=Actor.DRIVER)
-    if match.expires_at <= now or not request_transition_allowed(status=request.status, to=RequestStatus.DRIVER_FOUND,
-                                                                 actor=Actor.DRIVER):
+    if match.expires_at <= now or not request_transition_allowed(
+        status=request.status, to=RequestStatus.DRIVER_FOUND, actor=Actor.DRIVER
+    ):
         raise match_not_pending()
 
 
@@ -612,6 +726,7 @@ def _match_compare_and_set(match: Match, *, expected: str, status: str, **change
 
 # --- the passenger's answer -----------------------------------------------------------------------------
 
+
 def request_confirm(*, request_id: uuid.UUID | str, passenger: User) -> Ride:
     """The passenger takes the accepted driver: the ride is created (`driver_en_route`); both sides are told."""
     with transaction.atomic():
@@ -620,13 +735,17 @@ def request_confirm(*, request_id: uuid.UUID | str, passenger: User) -> Ride:
         request_transition_check(request=request, to=RequestStatus.CONFIRMED, actor=Actor.PASSENGER)
         if request.confirm_deadline <= now:  # type: ignore[operator]  # set while a driver is found
             raise MatchingException(MatchingError.CONFIRM_EXPIRED)
-        match = (Match.objects.select_for_update(of=("self",)).select_related("driver__driver_profile")
-                 .get(request=request, status=MatchStatus.ACCEPTED))
+        match = (
+            Match.objects.select_for_update(of=("self",))
+            .select_related("driver__driver_profile")
+            .get(request=request, status=MatchStatus.ACCEPTED)
+        )
         _match_compare_and_set(match, expected=MatchStatus.ACCEPTED, status=MatchStatus.CONFIRMED)
         request.status = RequestStatus.CONFIRMED
         request.save(update_fields=["status", "updated_at"])
-        events.match_send_on_commit(match, request=request, type=events.MATCH_CONFIRMED,
-                                    user_ids=[request.passenger_id, match.driver_id])
+        events.match_send_on_commit(
+            match, request=request, type=events.MATCH_CONFIRMED, user_ids=[request.passenger_id, match.driver_id]
+        )
         return ride_create(request=request, match=match)
 
 
@@ -634,14 +753,20 @@ def request_confirm_expire(*, request_id: uuid.UUID | str) -> RideRequest | None
     """The confirm window passed: the request expires, the driver is freed, both are told. No-op until then."""
     with transaction.atomic():
         request = _request_locked(request_id)
-        if request is None or not request_transition_allowed(status=request.status, to=RequestStatus.EXPIRED,
-                                                             actor=Actor.SYSTEM):
+        if request is None or not request_transition_allowed(
+            status=request.status, to=RequestStatus.EXPIRED, actor=Actor.SYSTEM
+        ):
             return request
         if request.confirm_deadline > timezone.now():  # type: ignore[operator]  # set while a driver is found
             return request
         accepted = list(Match.objects.select_for_update().filter(request=request, status=MatchStatus.ACCEPTED))
-        _matches_close(accepted, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="confirm_timeout",
-                       also_tell=[request.passenger_id])
+        _matches_close(
+            accepted,
+            status=MatchStatus.EXPIRED,
+            event=events.MATCH_EXPIRED,
+            reason="confirm_timeout",
+            also_tell=[request.passenger_id],
+        )
         request.status = RequestStatus.EXPIRED
         request.is_open = False
         request.save(update_fields=["status", "is_open", "updated_at"])
@@ -659,8 +784,11 @@ def request_cancel(*, request_id: uuid.UUID | str, passenger: User, reason: str 
             # After confirm the request follows its ride: cancelling it is cancelling the ride (rides' rules).
             return _ride_cancel_before_start(request, passenger=passenger, reason=reason)
         request_transition_check(request=request, to=RequestStatus.CANCELLED, actor=Actor.PASSENGER)
-        live = list(Match.objects.select_for_update()
-                    .filter(request=request, status__in=[MatchStatus.PENDING, MatchStatus.ACCEPTED]))
+        live = list(
+            Match.objects.select_for_update().filter(
+                request=request, status__in=[MatchStatus.PENDING, MatchStatus.ACCEPTED]
+            )
+        )
         _matches_close(live, status=MatchStatus.CANCELLED, event=events.MATCH_CANCELLED, reason="passenger_cancelled")
         request.status = RequestStatus.CANCELLED
         request.is_open = False
@@ -675,9 +803,11 @@ def _ride_cancel_before_start(request: RideRequest, *, passenger: User, reason: 
     if ride is None or ride.status == RideStatus.CANCELLED:
         return request
     if ride.status != RideStatus.DRIVER_EN_ROUTE:
-        raise MatchingException(MatchingError.REQUEST_NOT_CANCELLABLE,
-                                f"The ride is already {ride_status_words(ride.status)}; it can no longer be cancelled.",
-                                details={"ride_id": str(ride.id), "status": ride.status})
+        raise MatchingException(
+            MatchingError.REQUEST_NOT_CANCELLABLE,
+            f"The ride is already {ride_status_words(ride.status)}; it can no longer be cancelled.",
+            details={"ride_id": str(ride.id), "status": ride.status},
+        )
     released = ride_cancel_by_user(ride=ride, user=passenger, reason=reason).request
     request.is_open, request.updated_at = released.is_open, released.updated_at
     return request
@@ -685,7 +815,10 @@ def _ride_cancel_before_start(request: RideRequest, *, passenger: User, reason: 
 
 # --- for rides: the request and match of a ride (rides owns the ride, matching these rows) ---------------
 
-def request_and_match_lock_for_ride(*, request_id: uuid.UUID | str, match_id: uuid.UUID | str) -> tuple[RideRequest, Match]:
+
+def request_and_match_lock_for_ride(
+    *, request_id: uuid.UUID | str, match_id: uuid.UUID | str
+) -> tuple[RideRequest, Match]:
     """The ride's request and match, row-locked in the lock order (request -> match); the caller locks the ride
     next, inside its transaction."""
     request = RideRequest.objects.select_for_update().get(pk=request_id)
@@ -720,8 +853,9 @@ def request_back_to_dispatch(*, request: RideRequest, match: Match) -> RideReque
     transaction.on_commit(lambda: offer_stats_forget(driver_id=driver_id), robust=True)  # rebuilt with the "b"
     request.status, request.radius_m, request.confirm_deadline = RequestStatus.SEARCHING, 0, None
     request.save(update_fields=["status", "radius_m", "confirm_deadline", "updated_at"])
-    offered = list(Match.objects.filter(request=request).exclude(status=MatchStatus.CANCELLED)
-                   .values_list("driver_id", flat=True))
+    offered = list(
+        Match.objects.filter(request=request).exclude(status=MatchStatus.CANCELLED).values_list("driver_id", flat=True)
+    )
     if _batched() or not _offer_next_batch(request, offered=offered, now=now, give_up=False):
         _first_dispatch_on_commit(request)  # batched mode: the request joins its cell's next window
     events.request_updated_send_on_commit(request)
@@ -730,23 +864,37 @@ def request_back_to_dispatch(*, request: RideRequest, match: Match) -> RideReque
 
 # --- housekeeping ---------------------------------------------------------------------------------------
 
+
 def requests_sweep() -> dict[str, int]:
     """Catch up with whatever a lost or late task left behind: overdue batches, requests never dispatched (their
     process died between the commit and the first batch: after MATCHING_FIRST_DISPATCH_GRACE_SECONDS), unconfirmed
     matches past their window. Each request is handled in its own transaction, idempotently."""
     now = timezone.now()
     limit = settings.MATCHING_SWEEP_LIMIT
-    stale_before = now - timedelta(seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS)
+    stale_before = now - timedelta(
+        seconds=settings.MATCHING_PROPOSAL_TTL_SECONDS + settings.MATCHING_SWEEP_GRACE_SECONDS
+    )
     undispatched_before = now - timedelta(seconds=settings.MATCHING_FIRST_DISPATCH_GRACE_SECONDS)
-    overdue = set(Match.objects.filter(status=MatchStatus.PENDING, expires_at__lte=now)
-                  .values_list("request_id", flat=True).distinct()[:limit])
-    overdue |= set(RideRequest.objects.filter(status=RequestStatus.SEARCHING, updated_at__lte=stale_before)
-                   .values_list("id", flat=True)[:limit])
-    overdue |= set(RideRequest.objects.filter(status=RequestStatus.SEARCHING, batch_no=0,
-                                              updated_at__lte=undispatched_before)
-                   .values_list("id", flat=True)[:limit])
-    unconfirmed = list(RideRequest.objects.filter(status=RequestStatus.DRIVER_FOUND, confirm_deadline__lte=now)
-                       .values_list("id", flat=True)[:limit])
+    overdue = set(
+        Match.objects.filter(status=MatchStatus.PENDING, expires_at__lte=now)
+        .values_list("request_id", flat=True)
+        .distinct()[:limit]
+    )
+    overdue |= set(
+        RideRequest.objects.filter(status=RequestStatus.SEARCHING, updated_at__lte=stale_before).values_list(
+            "id", flat=True
+        )[:limit]
+    )
+    overdue |= set(
+        RideRequest.objects.filter(
+            status=RequestStatus.SEARCHING, batch_no=0, updated_at__lte=undispatched_before
+        ).values_list("id", flat=True)[:limit]
+    )
+    unconfirmed = list(
+        RideRequest.objects.filter(status=RequestStatus.DRIVER_FOUND, confirm_deadline__lte=now).values_list(
+            "id", flat=True
+        )[:limit]
+    )
     for request_id in overdue:
         request_dispatch(request_id=request_id)
     for request_id in unconfirmed:
@@ -755,6 +903,7 @@ def requests_sweep() -> dict[str, int]:
 
 
 # --- shared steps -----------------------------------------------------------------------------------------
+
 
 @overload
 def _request_locked(request_id: uuid.UUID | str, *, passenger: User) -> RideRequest: ...
@@ -771,8 +920,9 @@ def _request_locked(request_id: uuid.UUID | str, *, passenger: User | None = Non
     return request
 
 
-def _matches_close(matches: list[Match], *, status: str, event: str, reason: str,
-                   also_tell: Iterable[Any] = ()) -> None:
+def _matches_close(
+    matches: list[Match], *, status: str, event: str, reason: str, also_tell: Iterable[Any] = ()
+) -> None:
     """End live matches (already locked) in one update, free their drivers and tell them after the commit."""
     if not matches:
         return
@@ -787,8 +937,9 @@ def _matches_close(matches: list[Match], *, status: str, event: str, reason: str
 
 def _proposals_sent_on_commit(request: RideRequest, *, n: int, now: datetime) -> None:
     batch_no, created_at = request.batch_no, request.created_at
-    transaction.on_commit(lambda: metrics.proposals_sent(n=n, batch_no=batch_no, request_created_at=created_at,
-                                                         proposed_at=now))
+    transaction.on_commit(
+        lambda: metrics.proposals_sent(n=n, batch_no=batch_no, request_created_at=created_at, proposed_at=now)
+    )
 
 
 def _offer_outcome_on_commit(driver_id: uuid.UUID | str, outcome: str) -> None:

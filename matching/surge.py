@@ -5,6 +5,7 @@ requests made there in the last SURGE_DEMAND_WINDOW_SECONDS, counting the one be
 drivers there now. Supply >= demand (or demand below SURGE_MIN_DEMAND) -> 1.0; otherwise one SURGE_STEP per
 SURGE_EXCESS_RATIO_PER_STEP of (demand - supply) / supply, capped at SURGE_MAX_MULTIPLIER (no supply -> the cap).
 """
+
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -43,12 +44,19 @@ def surge_quote(*, lat, lng, now, product=None, vehicle_types=None):
     if not settings.SURGE_ENABLED:
         return SurgeQuote(cell=cell, supply=0, demand=0, multiplier=NO_SURGE)
     area = set(h3.grid_disk(cell, settings.SURGE_H3_RING))
-    demand = _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS),
-                               product=product) + 1
+    demand = (
+        _open_requests_in(area, since=now - timedelta(seconds=settings.SURGE_DEMAND_WINDOW_SECONDS), product=product)
+        + 1
+    )
     nearby = _available_drivers_near(lat=lat, lng=lng, vehicle_types=vehicle_types)
     supply = _count_in(area, nearby)
-    return SurgeQuote(cell=cell, supply=supply, demand=demand,
-                      multiplier=surge_multiplier(supply=supply, demand=demand), nearby=tuple(nearby))
+    return SurgeQuote(
+        cell=cell,
+        supply=supply,
+        demand=demand,
+        multiplier=surge_multiplier(supply=supply, demand=demand),
+        nearby=tuple(nearby),
+    )
 
 
 def surge_multiplier(*, supply, demand):
@@ -71,8 +79,13 @@ def _open_requests_in(area, *, since, product=None):
 
 
 def _available_drivers_near(*, lat, lng, vehicle_types=None):
-    return drivers_available_near(lat=lat, lng=lng, radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
-                                  limit=settings.SURGE_SUPPLY_MAX_COUNT, vehicle_types=vehicle_types)
+    return drivers_available_near(
+        lat=lat,
+        lng=lng,
+        radius_m=settings.SURGE_SUPPLY_SEARCH_RADIUS_M,
+        limit=settings.SURGE_SUPPLY_MAX_COUNT,
+        vehicle_types=vehicle_types,
+    )
 
 
 def _count_in(area, nearby):
@@ -88,4 +101,3 @@ def nearest_from_quote(quote, *, radius_m, exclude, limit):
     found = [driver for driver in quote.nearby if driver.distance_m <= radius_m and driver.id not in exclude][:limit]
     complete = len(quote.nearby) < settings.SURGE_SUPPLY_MAX_COUNT or quote.nearby[-1].distance_m > radius_m
     return found if len(found) == limit or complete else None
-

@@ -3,6 +3,7 @@
 Every task re-reads the state and the clock and is a no-op when there is nothing due (tests run tasks eagerly,
 so a countdown does not delay them, and a task may be delivered twice).
 """
+
 from celery import shared_task
 
 from matching import services

@@ -1,4 +1,5 @@
 """Operators' view of what was pushed to each user (support: "the app never showed my driver"). Read-only."""
+
 from django.contrib import admin
 
 from nebengjek.models import Event, EventCursor

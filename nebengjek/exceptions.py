@@ -1,4 +1,5 @@
 """One error shape for every REST failure: {"error": {"code", "message", "details"}} (../shared/API.md)."""
+
 import logging
 from typing import Any
 
@@ -33,11 +34,11 @@ _DRF_CODES = [
 TOKEN_MESSAGES = {
     ("access", "expired"): "The access token has expired; get a new one with POST /api/v1/auth/token/refresh.",
     ("access", "invalid"): "The access token is not valid (malformed, not an access token, or not ours); "
-                           "sign in again.",
+    "sign in again.",
     ("access", "revoked"): "This sign-in session has ended; sign in again.",
     ("refresh", "expired"): "The refresh token has expired; sign in again.",
     ("refresh", "invalid"): "The refresh token is not valid (malformed, not a refresh token, or not ours); "
-                            "sign in again.",
+    "sign in again.",
     ("refresh", "revoked"): "This refresh token was already used or signed out; sign in again.",
 }
 
@@ -135,8 +136,16 @@ def backing_service_down(exc: BaseException) -> bool:
     rolled back) or InterfaceError (its connection already closed): the request may be retried later."""
     from kombu.exceptions import OperationalError as BrokerUnreachable
 
-    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, BrokerUnreachable,
-                            DatabaseUnavailable, DatabaseConnectionClosed))
+    return isinstance(
+        exc,
+        (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            BrokerUnreachable,
+            DatabaseUnavailable,
+            DatabaseConnectionClosed,
+        ),
+    )
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -183,11 +192,14 @@ def _api_exception_message(exc: drf.APIException) -> str:
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not request.path.startswith("/api/"):
         return page_not_found(request, exception)
-    return JsonResponse(error_body(CommonError.NOT_FOUND, f"No resource at {request.path}."),
-                        status=CommonError.NOT_FOUND.status)
+    return JsonResponse(
+        error_body(CommonError.NOT_FOUND, f"No resource at {request.path}."), status=CommonError.NOT_FOUND.status
+    )
 
 
 def json_server_error(request: HttpRequest) -> HttpResponse:
     logger.error("unhandled server error", extra={"path": request.path})
-    return JsonResponse(error_body(CommonError.SERVER_ERROR, CommonError.SERVER_ERROR.default_message),
-                        status=CommonError.SERVER_ERROR.status)
+    return JsonResponse(
+        error_body(CommonError.SERVER_ERROR, CommonError.SERVER_ERROR.default_message),
+        status=CommonError.SERVER_ERROR.status,
+    )

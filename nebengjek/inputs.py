@@ -1,6 +1,7 @@
 """Strict JSON types for every input, REST and socket alike: a number is a JSON number (not `true`, not "1"), finite,
 and an integer field takes only JSON integers. The socket parsers call the predicates; the serializers use the fields.
 """
+
 import math
 from typing import Any
 

@@ -1,5 +1,6 @@
 """A request id that follows a request through its logs and into the Celery tasks it enqueues; the trace and user
 ids beside it on every JSON log line; tokens, OTP codes and full phone numbers kept out of those lines."""
+
 import contextvars
 import logging
 import re

@@ -1,4 +1,5 @@
 """Cross-cutting tables: the per-user event log behind `seq`, `resume` and GET /api/v1/events."""
+
 from django.conf import settings
 from django.db import models
 
@@ -6,8 +7,7 @@ from django.db import models
 class EventCursor(models.Model):
     """The last `seq` handed out per user; its row lock orders one user's events."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE,
-                                related_name="+")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+")
     last_seq = models.BigIntegerField(default=0)
 
     def __str__(self):

@@ -2,6 +2,7 @@
 
 The database is the truth (clients replay by `seq`); the channel-layer push is only the fast path.
 """
+
 import json
 import logging
 import uuid
@@ -78,8 +79,11 @@ def send_event_on_commit(user_ids: Iterable[UserId], type: str, payload: dict[st
 
 def send_events_on_commit(items: Iterable[tuple[Iterable[UserId], str, dict[str, Any]]]) -> list[Event]:
     """Like send_event_on_commit for several (user_ids, type, payload) at once: one upsert, one insert, one push."""
-    recipients = [(str(uuid.UUID(str(user_id))), type, payload)
-                  for user_ids, type, payload in items for user_id in dict.fromkeys(user_ids)]
+    recipients = [
+        (str(uuid.UUID(str(user_id))), type, payload)
+        for user_ids, type, payload in items
+        for user_id in dict.fromkeys(user_ids)
+    ]
     if not recipients:
         return []
     now = timezone.now()
@@ -99,8 +103,16 @@ def _events_store_orm(recipients: list[tuple[str, str, dict]], now: datetime, tr
     next_seqs = {user_id: last_seqs[user_id] - counts[user_id] + 1 for user_id in counts}
     events = []
     for user_id, type, payload in recipients:
-        events.append(Event(user_id=user_id, seq=next_seqs[user_id], type=type, payload=payload, created_at=now,
-                            traceparent=traceparent))
+        events.append(
+            Event(
+                user_id=user_id,
+                seq=next_seqs[user_id],
+                type=type,
+                payload=payload,
+                created_at=now,
+                traceparent=traceparent,
+            )
+        )
         next_seqs[user_id] += 1
     Event.objects.bulk_create(events)
     return events
@@ -132,10 +144,20 @@ def _events_store_sql(recipients: list[tuple[str, str, dict]], now: datetime, tr
         seen[user_id] += 1
         offsets.append(seen[user_id])
     with connection.cursor() as cursor:
-        cursor.execute(_STORE_SQL, [
-            [uuid.UUID(u) for u in users], [counts[u] for u in users], now, traceparent,
-            [uuid.UUID(u) for u, _, _ in recipients], [counts[u] for u, _, _ in recipients], offsets,
-            [type for _, type, _ in recipients], [json.dumps(payload) for _, _, payload in recipients]])
+        cursor.execute(
+            _STORE_SQL,
+            [
+                [uuid.UUID(u) for u in users],
+                [counts[u] for u in users],
+                now,
+                traceparent,
+                [uuid.UUID(u) for u, _, _ in recipients],
+                [counts[u] for u, _, _ in recipients],
+                offsets,
+                [type for _, type, _ in recipients],
+                [json.dumps(payload) for _, _, payload in recipients],
+            ],
+        )
         stored = cursor.fetchall()
     seqs: dict[str, list[int]] = {}
     ids: dict[tuple[str, int], int] = {}
@@ -147,8 +169,17 @@ def _events_store_sql(recipients: list[tuple[str, str, dict]], now: datetime, tr
     events = []
     for (user_id, type, payload), offset in zip(recipients, offsets, strict=True):
         seq = seqs[user_id][offset - 1]
-        events.append(Event(id=ids[(user_id, seq)], user_id=user_id, seq=seq, type=type, payload=payload,
-                            created_at=now, traceparent=traceparent))
+        events.append(
+            Event(
+                id=ids[(user_id, seq)],
+                user_id=user_id,
+                seq=seq,
+                type=type,
+                payload=payload,
+                created_at=now,
+                traceparent=traceparent,
+            )
+        )
     return events
 
 

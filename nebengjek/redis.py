@@ -7,6 +7,7 @@ when the live state is a Redis Cluster (LIVE_REDIS_CLUSTER): the live state then
 (RATE_REDIS_URL); the channel layer (CHANNEL_REDIS_URLS), the cache (CACHE_REDIS_URL) and the Celery broker
 (CELERY_BROKER_URL) are set in settings.
 """
+
 import os
 import threading
 from collections.abc import Callable
@@ -36,9 +37,20 @@ def default_url() -> str:
 def get_redis(url: str | None = None) -> redis.Redis:
     """The process-wide synchronous client for `url` (default: default_url())."""
     url = url or default_url()
-    return _made_once(_sync_clients, url, lambda: redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
-        url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
-        socket_connect_timeout=2, socket_timeout=5, decode_responses=True)))
+    return _made_once(
+        _sync_clients,
+        url,
+        lambda: redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
+                timeout=5,
+                socket_connect_timeout=2,
+                socket_timeout=5,
+                decode_responses=True,
+            )
+        ),
+    )
 
 
 def _made_once(clients: dict[Any, redis.Redis], key: Any, make: Callable[[], redis.Redis]) -> redis.Redis:
@@ -62,9 +74,18 @@ def get_redis_held(url: str | None = None) -> redis.Redis:
     poll a connection the server dropped (a restart, a failover) fails its next command, so such a command is sent
     once more on a new connection: for reads only. A forked child opens its own."""
     url = url or default_url()
-    return _made_once(_held_clients, (os.getpid(), url), lambda: redis.Redis.from_url(
-        url, single_connection_client=True, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2,
-        socket_timeout=5, decode_responses=True))
+    return _made_once(
+        _held_clients,
+        (os.getpid(), url),
+        lambda: redis.Redis.from_url(
+            url,
+            single_connection_client=True,
+            retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            decode_responses=True,
+        ),
+    )
 
 
 def get_async_redis(url: str | None = None) -> aioredis.Redis:
@@ -73,8 +94,12 @@ def get_async_redis(url: str | None = None) -> aioredis.Redis:
     client = _async_clients.get(url)
     if client is None:
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5,
-            socket_connect_timeout=2, socket_timeout=None, decode_responses=True,
+            url,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            timeout=5,
+            socket_connect_timeout=2,
+            socket_timeout=None,
+            decode_responses=True,
         )
         client = _async_clients[url] = aioredis.Redis(connection_pool=pool)
     return client
@@ -87,8 +112,12 @@ def get_rate_redis() -> redis.Redis:
 
 def role_urls() -> dict[str, list[str]]:
     """Each Redis role's URLs (the channel layer may have several), for readiness checks and test cleanup."""
-    return {"live": [settings.LIVE_REDIS_URL], "rate": [settings.RATE_REDIS_URL], "cache": [settings.CACHE_REDIS_URL],
-            "channels": list(settings.CHANNEL_REDIS_URLS)}
+    return {
+        "live": [settings.LIVE_REDIS_URL],
+        "rate": [settings.RATE_REDIS_URL],
+        "cache": [settings.CACHE_REDIS_URL],
+        "channels": list(settings.CHANNEL_REDIS_URLS),
+    }
 
 
 def reset_async_clients() -> None:
@@ -120,8 +149,12 @@ def get_live_redis() -> Any:
             client = _live_clients.get(url)
             if client is None:
                 client = _live_clients[url] = RedisCluster.from_url(
-                    url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-                    max_connections=settings.REDIS_MAX_CONNECTIONS)
+                    url,
+                    decode_responses=True,
+                    socket_connect_timeout=2,
+                    socket_timeout=5,
+                    max_connections=settings.REDIS_MAX_CONNECTIONS,
+                )
     return client
 
 
@@ -139,8 +172,12 @@ def get_live_redis_async() -> Any:
     client = _async_cluster_clients.get(url)
     if client is None:
         client = _async_cluster_clients[url] = AsyncRedisCluster.from_url(
-            url, decode_responses=True, socket_connect_timeout=2, socket_timeout=None,
-            max_connections=settings.REDIS_MAX_CONNECTIONS)
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=None,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+        )
     return client
 
 
@@ -150,4 +187,3 @@ def reset_live_clients() -> None:
         client.close()
     _live_clients.clear()
     reset_async_clients()
-

@@ -87,6 +87,7 @@ USERS_SUSPENDED = "users:suspended"
 def key(template: str, **parts: object) -> str:
     return template.format(**parts)
 
+
 # matching: each driver's last offer outcomes for the ranking (matching.offer_stats), LIST newest first of "a" / "n" /
 # "b" and a "-" sentinel; rebuilt from the matches when missing; TTL refreshed on rebuild.
 DRIVER_OFFERS = "rank:offers:{driver_id}"

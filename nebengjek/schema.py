@@ -3,6 +3,7 @@ under each status an operation can answer, the error shape with that status' pos
 
 The codes come from the catalogues (nebengjek.error_catalogue): the common ones that apply to the operation, then
 the view's own from its app's errors.OPERATION_ERRORS."""
+
 from collections import defaultdict
 
 from drf_spectacular.openapi import AutoSchema
@@ -16,23 +17,30 @@ def error_schema(codes: list[str]) -> dict:
     return {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string", "enum": codes},
-                "message": {"type": "string", "description": "For a person; branch on `code`."},
-                "details": {"type": "object", "additionalProperties": {},
-                            "description": "Specifics: the offending fields, limits, the current status..."},
-            },
-        }},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "string", "enum": codes},
+                    "message": {"type": "string", "description": "For a person; branch on `code`."},
+                    "details": {
+                        "type": "object",
+                        "additionalProperties": {},
+                        "description": "Specifics: the offending fields, limits, the current status...",
+                    },
+                },
+            }
+        },
     }
 
 
 def _error_response(errors: list[ErrorCode]) -> dict:
     listed = "\n".join(f"- `{error.value}`: {error.default_message}" for error in errors)
-    return {"description": f"An error, one of:\n{listed}",
-            "content": {"application/json": {"schema": error_schema([error.value for error in errors])}}}
+    return {
+        "description": f"An error, one of:\n{listed}",
+        "content": {"application/json": {"schema": error_schema([error.value for error in errors])}},
+    }
 
 
 class ErrorDocumentingAutoSchema(AutoSchema):
@@ -49,9 +57,13 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         return responses
 
     def _operation_error_codes(self) -> list[ErrorCode]:
-        return codes_for_operation(view_name=type(self.view).__name__, method=self.method,
-                                   authenticated=self._needs_authentication(), has_path_params="{" in self.path,
-                                   is_list=self._is_list_view())
+        return codes_for_operation(
+            view_name=type(self.view).__name__,
+            method=self.method,
+            authenticated=self._needs_authentication(),
+            has_path_params="{" in self.path,
+            is_list=self._is_list_view(),
+        )
 
     def _needs_authentication(self) -> bool:
         if not self.view.get_authenticators():

@@ -1,4 +1,5 @@
 """Shared output-serializer helpers: the schema of a pushed event as it is stored and replayed."""
+
 from rest_framework import serializers
 
 
@@ -11,4 +12,6 @@ def event_message_serializer(name: str, types: list[str], **payload_fields) -> t
         "seq": serializers.IntegerField(help_text="Increasing per user; resume after the last one seen."),
         **payload_fields,
     }
-    return type(f"{name}Serializer", (serializers.Serializer,), {**fields, "Meta": type("Meta", (), {"ref_name": name})})
+    return type(
+        f"{name}Serializer", (serializers.Serializer,), {**fields, "Meta": type("Meta", (), {"ref_name": name})}
+    )

@@ -1,4 +1,5 @@
 """NebengJek settings: everything comes from environment variables, with embedded defaults for development."""
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -103,7 +104,10 @@ if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.po
     # the pool drops a connection that comes back broken, so a PostgreSQL restart costs one 503 per pooled one.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 2, "max_size": DB_POOL_MAX_SIZE, "timeout": env.float("DB_POOL_TIMEOUT", default=10.0)}
+        "min_size": 2,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 # PostgreSQL through PgBouncer in transaction pooling mode: consecutive transactions of one connection may run on
 # different server connections, so nothing may outlive a transaction on the server: no named prepared statements
 # (psycopg's automatic preparing off), no server-side cursors (QuerySet.iterator() would declare one). The code
@@ -237,7 +241,7 @@ SIMPLE_JWT = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "NebengJek API",
-    "DESCRIPTION": "Ride-hailing and ride-sharing backend. Errors: {\"error\": {code, message, details}}.",
+    "DESCRIPTION": 'Ride-hailing and ride-sharing backend. Errors: {"error": {code, message, details}}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -257,8 +261,10 @@ SPECTACULAR_SETTINGS = {
 CONSOLE_SMS_BACKEND = "accounts.sms.ConsoleSmsBackend"  # development: prints each code into the server log
 SMS_BACKEND = env.str("SMS_BACKEND", default=CONSOLE_SMS_BACKEND)
 if NEBENGJEK_ENV == "production" and SMS_BACKEND == CONSOLE_SMS_BACKEND:
-    raise ImproperlyConfigured("Refusing to start: SMS_BACKEND is the console backend in production, which writes "
-                               "sign-in codes into the log (set SMS_BACKEND to your SMS gateway's backend class).")
+    raise ImproperlyConfigured(
+        "Refusing to start: SMS_BACKEND is the console backend in production, which writes "
+        "sign-in codes into the log (set SMS_BACKEND to your SMS gateway's backend class)."
+    )
 OTP_TTL_SECONDS = 300
 # A driver must be verified (DriverProfile.is_verified, by an operator in the admin) to go online and be proposed
 # rides. On: registration (POST /api/v1/me/driver) verifies at once, so a ride can be run through the API alone.
@@ -311,8 +317,7 @@ CELERY_BEAT_SCHEDULE["accounts-revoked-sessions-repair"] = {
 # Where rides may be requested (matching/service_area.py): both pickup and destination inside one of these polygons,
 # each a ring of [lat, lng] vertices. The default is a coarse ring around Greater Jakarta (Jabodetabek: Jakarta,
 # Bogor, Depok, Tangerang, Bekasi; not the Thousand Islands). Override with JSON: SERVICE_AREA='[[[lat, lng], ...]]'.
-JABODETABEK = [[[-5.90, 106.36], [-5.90, 107.30], [-6.45, 107.30], [-6.80, 107.15], [-6.85, 106.75],
-                [-6.75, 106.35]]]
+JABODETABEK = [[[-5.90, 106.36], [-5.90, 107.30], [-6.45, 107.30], [-6.80, 107.15], [-6.85, 106.75], [-6.75, 106.35]]]
 SERVICE_AREA = env.json("SERVICE_AREA", default=JABODETABEK)
 MAX_TRIP_DISTANCE_M = env.int("MAX_TRIP_DISTANCE_M", default=100_000)  # pickup -> destination, straight line
 MATCHING_RADII_M = [1000, 2000, 3000]  # each batch widens to the next radius (../shared/API.md "Nearby / dispatch")
@@ -321,11 +326,15 @@ MATCHING_CANDIDATE_SLACK = 3  # extra candidates fetched, in case some became bu
 MATCHING_PROPOSAL_TTL_SECONDS = 15  # a proposal expires unanswered after this long
 MATCHING_CONFIRM_TTL_SECONDS = 60  # the passenger confirms an accepted match within this long
 MATCHING_SWEEP_INTERVAL_SECONDS = env.float("MATCHING_SWEEP_INTERVAL_SECONDS", default=5.0)
-MATCHING_SWEEP_GRACE_SECONDS = 5  # a searching request untouched for TTL + this long lost its task: the sweeper moves it
+MATCHING_SWEEP_GRACE_SECONDS = (
+    5  # a searching request untouched for TTL + this long lost its task: the sweeper moves it
+)
 MATCHING_SWEEP_LIMIT = 500  # requests moved per sweeper run; the next run carries on
 # The first batch is offered in the requesting process right after the commit (no broker hop); False: by the worker.
 MATCHING_DISPATCH_INLINE = env.bool("MATCHING_DISPATCH_INLINE", default=True)
-MATCHING_FIRST_DISPATCH_GRACE_SECONDS = 3  # searching with no batch out this long (a process died): the sweeper sends it
+MATCHING_FIRST_DISPATCH_GRACE_SECONDS = (
+    3  # searching with no batch out this long (a process died): the sweeper sends it
+)
 # How requests are given drivers (docs/matching.md): "immediate" offers each request its nearest batch as it comes;
 # "batched" gathers the requests of each H3 cell for MATCHING_BATCH_WINDOW_MS and assigns them together
 # (matching/assignment.py), so that the cell's pickups are shorter in total, not just the first request's.
@@ -356,9 +365,16 @@ MATCHING_WORKER_CONCURRENCY = env.int("MATCHING_WORKER_CONCURRENCY", default=4) 
 # delivery), which needs topic exchanges; a worker holds no unacknowledged countdown messages of its own.
 _QUEUE_ARGUMENTS = {"x-queue-type": "quorum"} if CELERY_BROKER_IS_AMQP else None
 _EXCHANGE_TYPE = "topic" if CELERY_BROKER_IS_AMQP else "direct"
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type=_EXCHANGE_TYPE, durable=True), routing_key=name, durable=True,
-                            queue_arguments=_QUEUE_ARGUMENTS)
-                      for name in (CELERY_TASK_DEFAULT_QUEUE, MATCHING_QUEUE)]
+CELERY_TASK_QUEUES = [
+    Queue(
+        name,
+        Exchange(name, type=_EXCHANGE_TYPE, durable=True),
+        routing_key=name,
+        durable=True,
+        queue_arguments=_QUEUE_ARGUMENTS,
+    )
+    for name in (CELERY_TASK_DEFAULT_QUEUE, MATCHING_QUEUE)
+]
 CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {"matching.tasks.*": {"queue": MATCHING_QUEUE}}
 # Surge: H3 resolution 8 (cells ~0.74 km², edge ~0.53 km); a cell and its ring-1 neighbours (~5 km², ~1.3 km across
@@ -392,7 +408,8 @@ FARE_MINIMUM_IDR = env.int("FARE_MINIMUM_IDR", default=3000)
 if FARE_MINIMUM_IDR // 100 * RIDE_ADMIN_FEE_PCT // 100 < 1:
     raise ImproperlyConfigured(
         f"Refusing to start: FARE_MINIMUM_IDR={FARE_MINIMUM_IDR} leaves no admin fee on a ride charged at 1 %, "
-        "whose cash settlement would move nothing (needs FARE_MINIMUM_IDR // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1).")
+        "whose cash settlement would move nothing (needs FARE_MINIMUM_IDR // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1)."
+    )
 # The meter's hard cap: at the end, a metered distance beyond FACTOR x the straight line pickup -> destination
 # + MARGIN is clipped to that for the fare, and the ride flagged (distance_capped) for operators.
 METER_MAX_DISTANCE_FACTOR = env.float("METER_MAX_DISTANCE_FACTOR", default=3.0)
@@ -413,11 +430,21 @@ RIDE_CHAT_PAGE_SIZE = 50
 PRODUCT_DEFAULT = "bike"
 PRODUCTS_CACHE_SECONDS = 30  # dispatch and pricing read the catalogue from an in-process cache this fresh
 PRODUCTS_BUILTIN = {
-    "bike": {"name": "Bike", "vehicle_types": ["motorcycle"],
-             "policy": {"base_fare": 0, "per_km": RIDE_FARE_PER_KM_IDR, "minimum_fare": FARE_MINIMUM_IDR,
-                        "waiting_per_minute": 300}},
-    "car": {"name": "Car", "vehicle_types": ["car"],
-            "policy": {"base_fare": 5000, "per_km": 6000, "minimum_fare": 15000, "waiting_per_minute": 500}},
+    "bike": {
+        "name": "Bike",
+        "vehicle_types": ["motorcycle"],
+        "policy": {
+            "base_fare": 0,
+            "per_km": RIDE_FARE_PER_KM_IDR,
+            "minimum_fare": FARE_MINIMUM_IDR,
+            "waiting_per_minute": 300,
+        },
+    },
+    "car": {
+        "name": "Car",
+        "vehicle_types": ["car"],
+        "policy": {"base_fare": 5000, "per_km": 6000, "minimum_fare": 15000, "waiting_per_minute": 500},
+    },
 }
 # Waiting at the pickup: free this long after the driver arrived (Ride.driver_arrived_at); after it, the fare adds
 # the policy's waiting_per_minute per whole minute, and a late cancellation or a no-show costs a cancellation fee.
@@ -465,8 +492,18 @@ RATING_WINDOW_SIZE = 100  # a user's average is over the last this many ratings 
 RATING_COMMENT_MAX_LENGTH = 500
 # Tags a rater may attach, by the side being rated (a closed set: countable, and no second free-text channel).
 RATING_TAGS = {
-    "driver": ["friendly", "safe_driving", "clean_vehicle", "on_time", "good_navigation",
-               "rude", "unsafe_driving", "dirty_vehicle", "late", "wrong_route"],
+    "driver": [
+        "friendly",
+        "safe_driving",
+        "clean_vehicle",
+        "on_time",
+        "good_navigation",
+        "rude",
+        "unsafe_driving",
+        "dirty_vehicle",
+        "late",
+        "wrong_route",
+    ],
     "passenger": ["friendly", "on_time", "clear_pickup", "rude", "late", "wrong_pickup", "messy"],
 }
 # Dispatch: among drivers within this many metres of each other (as seen from the pickup), the better-rated first.
@@ -481,8 +518,10 @@ RATING_FLOOR_MIN_COUNT = env.int("RATING_FLOOR_MIN_COUNT", default=10)
 # Top-ups go through this gateway (billing/gateways.py). The test gateway always succeeds; production declines
 # every top-up until a real gateway is configured. Platform accounts (revenue, gateway clearing) are created on
 # first need by billing.services.
-PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="billing.gateways.UnconfiguredGateway"
-                          if NEBENGJEK_ENV == "production" else "billing.gateways.TestGateway")
+PAYMENT_GATEWAY = env.str(
+    "PAYMENT_GATEWAY",
+    default="billing.gateways.UnconfiguredGateway" if NEBENGJEK_ENV == "production" else "billing.gateways.TestGateway",
+)
 WALLET_TOPUP_MIN = env.int("WALLET_TOPUP_MIN", default=10_000)  # IDR
 WALLET_TOPUP_MAX = env.int("WALLET_TOPUP_MAX", default=2_000_000)  # IDR
 # The sweeper settles completed rides still unsettled this long after they ended (a lost task).
@@ -560,8 +599,7 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "nebengjek.middleware.RedactingJsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s %(span_id)s "
-                   "%(user_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s %(span_id)s %(user_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(message)s"},
@@ -584,8 +622,11 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage" if not DEBUG
-                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 # --- Processes started by `manage.py runstack` (make run) ------------------------------------------

@@ -1,4 +1,5 @@
 """Test settings: the real settings, with Celery eager and a private embedded Redis when REDIS_URL is unset."""
+
 import os
 import socket
 

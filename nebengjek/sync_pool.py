@@ -8,6 +8,7 @@ request). 1 keeps asgiref's one thread (the default on SQLite, whose one file ta
 
 The pool also counts the calls waiting for a thread: the server's backlog, read by the door (matching.overload).
 """
+
 import asyncio
 import threading
 import time
@@ -55,6 +56,7 @@ def _counted(function: Callable, *, clean_connections: bool) -> Callable:
         finally:
             if clean_connections:
                 close_old_connections()
+
     return run
 
 
@@ -109,6 +111,8 @@ async def run_sync(function: Callable, *args, clean_connections: bool = True, **
 
 def database_sync_to_async(function: Callable) -> Callable:
     """Drop-in for channels.db.database_sync_to_async that runs in the pool (old connections closed around it)."""
+
     async def call(*args, **kwargs):
         return await run_sync(function, *args, **kwargs)
+
     return call

@@ -1,4 +1,5 @@
 """Cross-cutting periodic tasks."""
+
 from datetime import timedelta
 
 from celery import shared_task

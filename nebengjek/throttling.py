@@ -1,4 +1,5 @@
 """DRF throttles that count on the rate counters' Redis (settings.RATE_REDIS_URL, the `rate` cache), not the cache."""
+
 from django.core.cache import caches
 from rest_framework.throttling import ScopedRateThrottle
 

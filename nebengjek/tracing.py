@@ -5,6 +5,7 @@ instrumented and `span()` is a shared no-op context. On, the root sampler keeps 
 and TRACING_HOT_SAMPLE_RATIO of the hot paths (location ingest, nearby, the flusher's batches); a child follows its
 parent's decision (the W3C `traceparent` of an incoming request, a Celery message, a stored event).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,6 +54,7 @@ def enabled() -> bool:
 
 # --- sampling ----------------------------------------------------------------------------------------------
 
+
 class RootSampler(Sampler):
     """The decision for a trace's first span: a client call (Redis, SQL, HTTP) outside any traced work starts no
     trace; hot paths (HOT_ATTRIBUTE, decided by the caller; the hot URLs) and Celery publishes and runs that no traced
@@ -62,8 +64,9 @@ class RootSampler(Sampler):
         self._ratio = TraceIdRatioBased(ratio)
         self._hot = TraceIdRatioBased(hot_ratio)
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
-                      trace_state=None) -> SamplingResult:
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ) -> SamplingResult:
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP)
         if kind in (SpanKind.PRODUCER, SpanKind.CONSUMER):  # a task nobody traced asked for: beat's periodic work
@@ -104,6 +107,7 @@ def sampler(ratio: float, hot_ratio: float) -> Sampler:
 
 # --- set-up --------------------------------------------------------------------------------------------------
 
+
 def _instrumentors() -> list:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
@@ -111,8 +115,13 @@ def _instrumentors() -> list:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    return [DjangoInstrumentor(), CeleryInstrumentor(), RedisInstrumentor(), PsycopgInstrumentor(),
-            HTTPXClientInstrumentor()]
+    return [
+        DjangoInstrumentor(),
+        CeleryInstrumentor(),
+        RedisInstrumentor(),
+        PsycopgInstrumentor(),
+        HTTPXClientInstrumentor(),
+    ]
 
 
 def configure(provider: TracerProvider | None = None, *, hot_ratio: float | None = None) -> bool:
@@ -143,8 +152,7 @@ def _otlp_provider(settings) -> TracerProvider:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create({"service.name": settings.OTEL_SERVICE_NAME})
-    provider = TracerProvider(resource=resource,
-                              sampler=sampler(sampler_ratio(), settings.TRACING_HOT_SAMPLE_RATIO))
+    provider = TracerProvider(resource=resource, sampler=sampler(sampler_ratio(), settings.TRACING_HOT_SAMPLE_RATIO))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
 
@@ -161,8 +169,10 @@ def unconfigure() -> None:
 
 # --- our spans -------------------------------------------------------------------------------------------------
 
-def span(name: str, attributes: dict[str, Any] | None = None,
-         kind: SpanKind = SpanKind.INTERNAL) -> contextlib.AbstractContextManager:
+
+def span(
+    name: str, attributes: dict[str, Any] | None = None, kind: SpanKind = SpanKind.INTERNAL
+) -> contextlib.AbstractContextManager:
     """A span around a piece of our work, a child of the current one (a no-op while tracing is off)."""
     tracer = _state.tracer
     if tracer is None:
@@ -176,8 +186,9 @@ def hot_span(name: str, attributes: dict[str, Any] | None = None) -> contextlib.
     tracer = _state.tracer
     if tracer is None or random.random() >= _state.hot_ratio:
         return _NOOP
-    return tracer.start_as_current_span(name, attributes={HOT_ATTRIBUTE: True, **(attributes or {})},
-                                        kind=SpanKind.SERVER)
+    return tracer.start_as_current_span(
+        name, attributes={HOT_ATTRIBUTE: True, **(attributes or {})}, kind=SpanKind.SERVER
+    )
 
 
 def socket_message_span(message_type: str, user_id: str | None) -> contextlib.AbstractContextManager:
@@ -187,8 +198,9 @@ def socket_message_span(message_type: str, user_id: str | None) -> contextlib.Ab
     attributes = {"ws.message.type": message_type, "enduser.id": str(user_id or "")}
     if message_type == "location":
         return hot_span("ws.message location", attributes)
-    return _state.tracer.start_as_current_span(f"ws.message {message_type}", attributes=attributes,
-                                               kind=SpanKind.SERVER)
+    return _state.tracer.start_as_current_span(
+        f"ws.message {message_type}", attributes=attributes, kind=SpanKind.SERVER
+    )
 
 
 def current_traceparent() -> str:
@@ -204,8 +216,9 @@ def current_traceparent() -> str:
 
 
 @contextlib.contextmanager
-def linked_span(name: str, traceparent: str, attributes: dict[str, Any] | None = None,
-                kind: SpanKind = SpanKind.CONSUMER) -> Iterator[None]:
+def linked_span(
+    name: str, traceparent: str, attributes: dict[str, Any] | None = None, kind: SpanKind = SpanKind.CONSUMER
+) -> Iterator[None]:
     """A span continuing the trace of `traceparent` (a stored event's, a message's); nothing when there is none."""
     tracer = _state.tracer
     if tracer is None or not traceparent:

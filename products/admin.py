@@ -48,12 +48,28 @@ class FarePolicyAdminForm(forms.ModelForm):
 @admin.register(FarePolicy)
 class FarePolicyAdmin(admin.ModelAdmin):
     form = FarePolicyAdminForm
-    list_display = ["product", "version", "base_fare", "per_km", "minimum_fare", "waiting_per_minute", "in_use",
-                    "created_at"]
+    list_display = [
+        "product",
+        "version",
+        "base_fare",
+        "per_km",
+        "minimum_fare",
+        "waiting_per_minute",
+        "in_use",
+        "created_at",
+    ]
     list_filter = ["product"]
     readonly_fields = ["version", "created_at"]
-    fields = ["product", "version", "base_fare", "per_km", "minimum_fare", "waiting_per_minute", "time_multipliers",
-              "created_at"]
+    fields = [
+        "product",
+        "version",
+        "base_fare",
+        "per_km",
+        "minimum_fare",
+        "waiting_per_minute",
+        "time_multipliers",
+        "created_at",
+    ]
 
     @admin.display(boolean=True, description="quoted with")
     def in_use(self, policy):

@@ -1,4 +1,5 @@
 """The products catalogue: which product a request names."""
+
 from nebengjek.errors import DomainError, ErrorCode
 
 

@@ -4,6 +4,7 @@ Both are data an operator edits in the admin. A fare policy is never edited once
 editing one in use saves a new version (products.services.fare_policy_save), so a ride keeps the terms it was
 quoted with.
 """
+
 from django.db import models
 from django.db.models import Q
 
@@ -41,8 +42,13 @@ class FarePolicy(models.Model):
         ordering = ["product", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["product", "version"], name="fare_policy_version_once"),
-            models.CheckConstraint(condition=Q(base_fare__gte=0) & Q(per_km__gte=0) & Q(minimum_fare__gte=0)
-                                   & Q(waiting_per_minute__gte=0), name="fare_policy_amounts_not_negative"),
+            models.CheckConstraint(
+                condition=Q(base_fare__gte=0)
+                & Q(per_km__gte=0)
+                & Q(minimum_fare__gte=0)
+                & Q(waiting_per_minute__gte=0),
+                name="fare_policy_amounts_not_negative",
+            ),
         ]
 
     def __str__(self):

@@ -1,6 +1,7 @@
 """The product catalogue as dispatch and pricing read it: from an in-process cache (PRODUCTS_CACHE_SECONDS), so
 candidate selection needs no database query. The built-in products (settings.PRODUCTS_BUILTIN) are created on the
 first read of an empty table."""
+
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,10 @@ def product_get(*, code: str | None) -> ProductEntry:
     code = code or settings.PRODUCT_DEFAULT
     entry = product_catalog().get(code)
     if entry is None or not entry.is_active:
-        raise ProductsException(ProductsError.UNKNOWN_PRODUCT, details={
-            "product": code, "products": sorted(c for c, e in product_catalog().items() if e.is_active)})
+        raise ProductsException(
+            ProductsError.UNKNOWN_PRODUCT,
+            details={"product": code, "products": sorted(c for c, e in product_catalog().items() if e.is_active)},
+        )
     return entry
 
 
@@ -58,8 +61,9 @@ def product_vehicle_types(*, code: str | None) -> frozenset[str]:
 
 def products_for_vehicle(*, vehicle_type: str) -> list[str]:
     """The active products a vehicle type serves."""
-    return sorted(code for code, entry in product_catalog().items()
-                  if entry.is_active and vehicle_type in entry.vehicle_types)
+    return sorted(
+        code for code, entry in product_catalog().items() if entry.is_active and vehicle_type in entry.vehicle_types
+    )
 
 
 def fare_terms_get(*, policy_id: int | None, product: str | None = None) -> FareTerms:
@@ -73,10 +77,15 @@ def fare_terms_get(*, policy_id: int | None, product: str | None = None) -> Fare
 
 
 def terms_of(policy: FarePolicy) -> FareTerms:
-    return FareTerms(product=policy.product.code, version=policy.version, base_fare=policy.base_fare,
-                     per_km=policy.per_km, minimum_fare=policy.minimum_fare,
-                     waiting_per_minute=policy.waiting_per_minute,
-                     time_multipliers=time_multipliers_parse(policy.time_multipliers))
+    return FareTerms(
+        product=policy.product.code,
+        version=policy.version,
+        base_fare=policy.base_fare,
+        per_km=policy.per_km,
+        minimum_fare=policy.minimum_fare,
+        waiting_per_minute=policy.waiting_per_minute,
+        time_multipliers=time_multipliers_parse(policy.time_multipliers),
+    )
 
 
 def builtin_terms(*, product: str) -> FareTerms:
@@ -84,10 +93,14 @@ def builtin_terms(*, product: str) -> FareTerms:
     stored policy."""
     builtin: dict[str, Any] = settings.PRODUCTS_BUILTIN
     spec: dict[str, int] = builtin.get(product, {}).get("policy", {})
-    return FareTerms(product=product, version=0, base_fare=spec.get("base_fare", 0),
-                     per_km=spec.get("per_km", settings.RIDE_FARE_PER_KM_IDR),
-                     minimum_fare=spec.get("minimum_fare", settings.FARE_MINIMUM_IDR),
-                     waiting_per_minute=spec.get("waiting_per_minute", 0))
+    return FareTerms(
+        product=product,
+        version=0,
+        base_fare=spec.get("base_fare", 0),
+        per_km=spec.get("per_km", settings.RIDE_FARE_PER_KM_IDR),
+        minimum_fare=spec.get("minimum_fare", settings.FARE_MINIMUM_IDR),
+        waiting_per_minute=spec.get("waiting_per_minute", 0),
+    )
 
 
 def fare_policy_in_use(*, policy_id: int) -> bool:
@@ -106,9 +119,14 @@ def _catalog_load() -> dict[str, ProductEntry]:
         found = current.get(product.pk)
         if found is None:
             continue  # a product without a policy cannot be priced: not offered
-        entries[product.code] = ProductEntry(code=product.code, name=product.name,
-                                             vehicle_types=frozenset(product.vehicle_types or ()),
-                                             is_active=product.is_active, policy_id=found.pk, terms=terms_of(found))
+        entries[product.code] = ProductEntry(
+            code=product.code,
+            name=product.name,
+            vehicle_types=frozenset(product.vehicle_types or ()),
+            is_active=product.is_active,
+            policy_id=found.pk,
+            terms=terms_of(found),
+        )
     return entries
 
 
@@ -119,12 +137,18 @@ def _builtin_seed() -> None:
         try:
             with transaction.atomic():
                 product, created = Product.objects.get_or_create(
-                    code=code, defaults={"name": spec["name"], "vehicle_types": list(spec["vehicle_types"]),
-                                         "sort_order": order})
+                    code=code,
+                    defaults={"name": spec["name"], "vehicle_types": list(spec["vehicle_types"]), "sort_order": order},
+                )
                 if created:
                     terms = builtin_terms(product=code)
-                    FarePolicy.objects.create(product=product, version=1, base_fare=terms.base_fare,
-                                              per_km=terms.per_km, minimum_fare=terms.minimum_fare,
-                                              waiting_per_minute=terms.waiting_per_minute)
+                    FarePolicy.objects.create(
+                        product=product,
+                        version=1,
+                        base_fare=terms.base_fare,
+                        per_km=terms.per_km,
+                        minimum_fare=terms.minimum_fare,
+                        waiting_per_minute=terms.waiting_per_minute,
+                    )
         except IntegrityError:
             continue

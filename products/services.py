@@ -1,4 +1,5 @@
 """Writes to the catalogue: products and fare policy versions (the admin calls these)."""
+
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ VEHICLE_TYPES = ("motorcycle", "car")  # accounts.models.VehicleType's values
 
 def product_validate(*, vehicle_types: Any) -> None:
     if not isinstance(vehicle_types, list) or not vehicle_types:
-        raise ValidationError({"vehicle_types": "List at least one vehicle type, e.g. [\"motorcycle\"]."})
+        raise ValidationError({"vehicle_types": 'List at least one vehicle type, e.g. ["motorcycle"].'})
     unknown = [v for v in vehicle_types if v not in VEHICLE_TYPES]
     if unknown:
         raise ValidationError({"vehicle_types": f"Unknown vehicle types {unknown}; known: {list(VEHICLE_TYPES)}."})
@@ -25,8 +26,12 @@ def fare_policy_validate(*, minimum_fare: int, time_multipliers: Any) -> None:
     """The integrity rule the settings check at start (a ride charged at 1 % still owes an admin fee), and well-formed
     time windows."""
     if minimum_fare // 100 * settings.RIDE_ADMIN_FEE_PCT // 100 < 1:
-        raise ValidationError({"minimum_fare": "Too low: a ride charged at 1 % would owe no admin fee "
-                                               "(needs minimum_fare // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1)."})
+        raise ValidationError(
+            {
+                "minimum_fare": "Too low: a ride charged at 1 % would owe no admin fee "
+                "(needs minimum_fare // 100 x RIDE_ADMIN_FEE_PCT // 100 >= 1)."
+            }
+        )
     try:
         time_multipliers_parse(time_multipliers)
     except ValueError as exc:

@@ -1,4 +1,5 @@
 """A fare policy's terms as a plain value (rides.fare prices with it; no database in sight)."""
+
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal

@@ -1,5 +1,6 @@
 """Operators' view of rides: find one by id, phone number or plate; read its track on a map, its money and what
 was pushed about it; find silent drivers' rides; cancel a stuck one. Rides change only through services."""
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -48,13 +49,28 @@ class TrackPointInline(ReadOnlyInline):
 
 @admin.register(Ride)
 class RideAdmin(RideDisplay, ReadOnlyAdmin):
-    list_display = ["id", "status", "driver", "passenger", "distance_km", "charged", "payment_method",
-                    "end_reason", "created_at"]
+    list_display = [
+        "id",
+        "status",
+        "driver",
+        "passenger",
+        "distance_km",
+        "charged",
+        "payment_method",
+        "end_reason",
+        "created_at",
+    ]
     # Silent drivers (rides/unattended.py): flagged stale by the sweeper, reported gone by the passenger; capped
     # distances: the meter clipped the fare's distance.
-    list_filter = ["status", ("stale_at", admin.EmptyFieldListFilter),
-                   ("driver_gone_reported_at", admin.EmptyFieldListFilter), "end_reason", "distance_capped",
-                   "payment_method", "created_at"]
+    list_filter = [
+        "status",
+        ("stale_at", admin.EmptyFieldListFilter),
+        ("driver_gone_reported_at", admin.EmptyFieldListFilter),
+        "end_reason",
+        "distance_capped",
+        "payment_method",
+        "created_at",
+    ]
     date_hierarchy = "created_at"
     search_fields = ["=id", "driver__msisdn", "passenger__msisdn", "driver__driver_profile__vehicle_plate"]
     search_help_text = "A ride id, a phone number, or a plate as written (B 1234 XYZ)."
@@ -66,22 +82,39 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["id", "status", "request", "match", "driver", "passenger", "payment_method"]}),
         ("Route", {"fields": ["pickup", "destination"]}),
-        ("Meter", {"fields": ["distance", "distance_capped", "distance_before_cap_m", "track_last",
-                              "track_last_at"]}),
-        ("Times", {"fields": ["created_at", "driver_arrived_at", "started_at", "ended_at", "end_reason", "stale_at",
-                              "driver_gone_reported_at", "cancelled_at", "cancelled_by", "cancel_reason"]}),
+        ("Meter", {"fields": ["distance", "distance_capped", "distance_before_cap_m", "track_last", "track_last_at"]}),
+        (
+            "Times",
+            {
+                "fields": [
+                    "created_at",
+                    "driver_arrived_at",
+                    "started_at",
+                    "ended_at",
+                    "end_reason",
+                    "stale_at",
+                    "driver_gone_reported_at",
+                    "cancelled_at",
+                    "cancelled_by",
+                    "cancel_reason",
+                ]
+            },
+        ),
         ("Chat", {"fields": ["chat_link"]}),
     ]
 
     @admin.display(description="chat")
     def chat_link(self, ride):
         """The chat is read on its own page, and each read is recorded: it is not shown here."""
-        return format_html('<a href="{}">Read the chat (your read is recorded)</a>',
-                           reverse("admin:rides_ride_chat", args=[ride.pk]))
+        return format_html(
+            '<a href="{}">Read the chat (your read is recorded)</a>', reverse("admin:rides_ride_chat", args=[ride.pk])
+        )
 
     def get_urls(self):
-        return [path("<uuid:ride_id>/chat/", self.admin_site.admin_view(self.chat_view), name="rides_ride_chat"),
-                *super().get_urls()]
+        return [
+            path("<uuid:ride_id>/chat/", self.admin_site.admin_view(self.chat_view), name="rides_ride_chat"),
+            *super().get_urls(),
+        ]
 
     def chat_view(self, request, ride_id):
         """An operator reads a ride's chat (safety disputes); the read is recorded as a ChatReadAudit row."""
@@ -89,8 +122,13 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
             raise PermissionDenied
         ride = get_object_or_404(Ride.objects.select_related("driver", "passenger"), pk=ride_id)
         messages_ = chat.chat_messages_for_operator(ride_id=ride.pk, operator=request.user)
-        context = {**self.admin_site.each_context(request), "title": f"Chat of ride {ride.pk}", "ride": ride,
-                   "chat_messages": messages_, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Chat of ride {ride.pk}",
+            "ride": ride,
+            "chat_messages": messages_,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/rides/ride/chat.html", context)
 
     def get_search_results(self, request, queryset, search_term):
@@ -103,34 +141,51 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Ride._meta.fields] + ["pickup", "destination", "distance", "track_last",
-                                                               "chat_link"]
+        return [field.name for field in Ride._meta.fields] + [
+            "pickup",
+            "destination",
+            "distance",
+            "track_last",
+            "chat_link",
+        ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             ride_map = self._map_data(obj)
             caption = f"track: {len(ride_map['track'])} points, {display.distance(obj.distance_m)} metered"
-            context.update(ride_map=ride_map, ride_track_caption=caption, ride_money=self._money_rows(obj),
-                           ride_events=self._event_rows(obj))
+            context.update(
+                ride_map=ride_map,
+                ride_track_caption=caption,
+                ride_money=self._money_rows(obj),
+                ride_events=self._event_rows(obj),
+            )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @staticmethod
     def _map_data(ride: Ride) -> dict:
         """What static/rides/ride_map.js draws: the track as [lat, lng] pairs, pickup and destination markers."""
         track = selectors.ride_track_points(ride_id=ride.pk).values_list("lat", "lng")
-        return {"track": [[round(lat, MAP_DECIMALS), round(lng, MAP_DECIMALS)] for lat, lng in track],
-                "pickup": [ride.pickup_lat, ride.pickup_lng],
-                "destination": [ride.destination_lat, ride.destination_lng],
-                "tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION}
+        return {
+            "track": [[round(lat, MAP_DECIMALS), round(lng, MAP_DECIMALS)] for lat, lng in track],
+            "pickup": [ride.pickup_lat, ride.pickup_lng],
+            "destination": [ride.destination_lat, ride.destination_lng],
+            "tileUrl": settings.OPS_TILE_URL,
+            "tileAttribution": settings.OPS_TILE_ATTRIBUTION,
+        }
 
     def _money_rows(self, ride: Ride) -> list[tuple[str, str]]:
         charged = self.charged(ride)
         if ride.price_pct is not None:
             charged = f"{charged} ({ride.price_pct} % of the fare)"
-        return [("Metered fare", self.metered_fare_idr(ride)), ("Surge", f"× {ride.surge_multiplier}"),
-                ("Charged", charged), ("Admin fee", self.admin_fee_idr(ride)),
-                ("Driver payout", self.driver_payout_idr(ride)), ("Paid by", ride.get_payment_method_display()),
-                ("Ledger", self.ledger(ride))]
+        return [
+            ("Metered fare", self.metered_fare_idr(ride)),
+            ("Surge", f"× {ride.surge_multiplier}"),
+            ("Charged", charged),
+            ("Admin fee", self.admin_fee_idr(ride)),
+            ("Driver payout", self.driver_payout_idr(ride)),
+            ("Paid by", ride.get_payment_method_display()),
+            ("Ledger", self.ledger(ride)),
+        ]
 
     @staticmethod
     def _event_rows(ride: Ride) -> list[dict]:
@@ -139,17 +194,24 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
             kind = next((key for key in ("ride", "match", "request") if key in event.payload), None)
             about = event.payload[kind] if kind else {}
             summary = " ".join(str(part) for part in (kind, about.get("status"), about.get("reason")) if part)
-            rows.append({"event": event, "to": "driver" if event.user_id == ride.driver_id else "passenger",
-                         "summary": summary,
-                         "url": reverse("admin:nebengjek_event_change", args=[event.pk])})
+            rows.append(
+                {
+                    "event": event,
+                    "to": "driver" if event.user_id == ride.driver_id else "passenger",
+                    "summary": summary,
+                    "url": reverse("admin:nebengjek_event_change", args=[event.pk]),
+                }
+            )
         return rows
 
     @admin.display(description="ledger")
     def ledger(self, ride):
         """The ride's money in billing (refund from there) and each of its ledger transactions."""
         links = [(reverse("admin:billing_ridemoney_change", args=[ride.pk]), "money / refund")]
-        links += [(reverse("admin:billing_ledgertransaction_change", args=[txn.pk]), txn.purpose)
-                  for txn in ride.ledger_transactions.order_by("created_at")]
+        links += [
+            (reverse("admin:billing_ledgertransaction_change", args=[txn.pk]), txn.purpose)
+            for txn in ride.ledger_transactions.order_by("created_at")
+        ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="distance (km)", ordering="distance_m")
@@ -161,8 +223,9 @@ class RideAdmin(RideDisplay, ReadOnlyAdmin):
         cancelled = 0
         for ride in queryset.filter(status__in=[RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS]):
             try:
-                services.ride_cancel(ride=ride, by=services.Actor.OPERATOR,
-                                     reason=f"cancelled by operator {request.user.msisdn}")
+                services.ride_cancel(
+                    ride=ride, by=services.Actor.OPERATOR, reason=f"cancelled by operator {request.user.msisdn}"
+                )
                 cancelled += 1
             except RidesException as error:
                 self.message_user(request, f"{ride.id}: {error.message}", messages.WARNING)
@@ -187,8 +250,17 @@ class TrackPointAdmin(ReadOnlyAdmin):
 class RatingAdmin(ReadOnlyAdmin):
     """Ratings both sides gave (read-only); an abusive comment can be hidden: never shown again, its stars count."""
 
-    list_display = ["created_at", "stars", "rater_side", "rater", "ratee", "comment_excerpt", "tags",
-                    "comment_hidden", "ride"]
+    list_display = [
+        "created_at",
+        "stars",
+        "rater_side",
+        "rater",
+        "ratee",
+        "comment_excerpt",
+        "tags",
+        "comment_hidden",
+        "ride",
+    ]
     list_filter = ["stars", "rater_side", ("comment_hidden_at", admin.EmptyFieldListFilter), "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["=ride__id", "rater__msisdn", "ratee__msisdn", "comment"]
@@ -238,8 +310,10 @@ class ChatMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="text")
     def read_the_chat(self, message):
-        return format_html('<a href="{}">Read the chat (your read is recorded)</a>',
-                           reverse("admin:rides_ride_chat", args=[message.ride_id]))
+        return format_html(
+            '<a href="{}">Read the chat (your read is recorded)</a>',
+            reverse("admin:rides_ride_chat", args=[message.ride_id]),
+        )
 
 
 @admin.register(RideShare)

@@ -6,13 +6,18 @@ from rest_framework.views import APIView
 
 from rides import services
 from rides.selectors import ride_get_visible, ride_list_for_user
-from rides.serializers import (RideCancelInputSerializer, RideDetailOutputSerializer, RideEndInputSerializer,
-                               RideOutputSerializer)
+from rides.serializers import (
+    RideCancelInputSerializer,
+    RideDetailOutputSerializer,
+    RideEndInputSerializer,
+    RideOutputSerializer,
+)
 from rides.unattended import ride_report_driver_gone
 
 
 class RideListApi(ListAPIView):
     """A page of the caller's rides; a ListAPIView so that the schema documents the page, not a bare array."""
+
     serializer_class = RideOutputSerializer
     pagination_class = PageNumberPagination
 

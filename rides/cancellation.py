@@ -1,5 +1,6 @@
 """The rules around waiting at the pickup (settings FREE_WAITING_SECONDS, CANCELLATION_FEE_*), pure: when the free
 window ends, and what a late cancellation or a no-show costs the passenger (paid to the driver)."""
+
 from datetime import datetime, timedelta
 
 from django.conf import settings

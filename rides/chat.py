@@ -5,6 +5,7 @@ it). Sending is open from the confirm (the ride exists) until RIDE_CHAT_AFTER_EN
 cancelled, rate-limited per sender and ride. Only the ride's two sides read or write it; what they see of each other
 is the side (passenger/driver), never a phone number.
 """
+
 import uuid
 from datetime import datetime, timedelta
 
@@ -41,9 +42,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 def chat_message_payload(message: ChatMessage) -> dict:
     """A chat message as both sides see it (REST, push and ack)."""
-    return {"id": str(message.id), "ride_id": str(message.ride_id), "sender": message.sender_side,
-            "text": message.text, "quick_reply": message.quick_reply or None, "created_at": _iso(message.created_at),
-            "delivered_at": _iso(message.delivered_at), "read_at": _iso(message.read_at)}
+    return {
+        "id": str(message.id),
+        "ride_id": str(message.ride_id),
+        "sender": message.sender_side,
+        "text": message.text,
+        "quick_reply": message.quick_reply or None,
+        "created_at": _iso(message.created_at),
+        "delivered_at": _iso(message.delivered_at),
+        "read_at": _iso(message.read_at),
+    }
 
 
 def side_of(*, ride: Ride, user_id) -> str:
@@ -62,8 +70,12 @@ def chat_closes_at(ride: Ride) -> datetime | None:
 
 def chat_ride_get(*, ride_id, user_id) -> Ride:
     """The ride if the user is one of its two sides; anyone else gets 404 ride_not_found (as for the ride)."""
-    ride = Ride.objects.filter(pk=ride_id).filter(Q(driver_id=user_id) | Q(passenger_id=user_id)).only(
-        "id", "driver_id", "passenger_id", "status", "ended_at", "cancelled_at").first()
+    ride = (
+        Ride.objects.filter(pk=ride_id)
+        .filter(Q(driver_id=user_id) | Q(passenger_id=user_id))
+        .only("id", "driver_id", "passenger_id", "status", "ended_at", "cancelled_at")
+        .first()
+    )
     if ride is None:
         raise RidesException(RidesError.RIDE_NOT_FOUND)
     return ride
@@ -90,8 +102,9 @@ def _rate_check(*, ride_id, user_id) -> None:
     _, count, ttl = pipe.execute()
     if count > settings.RIDE_CHAT_RATE_PER_MINUTE:
         retry = max(int(ttl), 1)
-        raise RidesException(RidesError.CHAT_RATE_LIMITED, details={"retry_after_s": retry},
-                             headers={"Retry-After": str(retry)})
+        raise RidesException(
+            RidesError.CHAT_RATE_LIMITED, details={"retry_after_s": retry}, headers={"Retry-After": str(retry)}
+        )
 
 
 def chat_message_send(*, ride_id, user_id, text=None, quick_reply=None, client_id: str = "") -> ChatMessage:
@@ -111,11 +124,18 @@ def chat_message_send(*, ride_id, user_id, text=None, quick_reply=None, client_i
     _rate_check(ride_id=ride.pk, user_id=user_id)
     try:
         with transaction.atomic():
-            message = ChatMessage.objects.create(ride_id=ride.pk, sender_id=user_id,
-                                                 sender_side=side_of(ride=ride, user_id=user_id), text=body,
-                                                 quick_reply=code, client_id=client_id, created_at=now)
-            send_event_on_commit([_other_side(ride=ride, user_id=user_id)], CHAT_MESSAGE,
-                                 {"message": chat_message_payload(message)})
+            message = ChatMessage.objects.create(
+                ride_id=ride.pk,
+                sender_id=user_id,
+                sender_side=side_of(ride=ride, user_id=user_id),
+                text=body,
+                quick_reply=code,
+                client_id=client_id,
+                created_at=now,
+            )
+            send_event_on_commit(
+                [_other_side(ride=ride, user_id=user_id)], CHAT_MESSAGE, {"message": chat_message_payload(message)}
+            )
     except IntegrityError:  # the same client_id raced in twice: the first one stands
         return ChatMessage.objects.get(ride_id=ride.pk, sender_id=user_id, client_id=client_id)
     return message
@@ -125,12 +145,16 @@ def chat_receipt(*, ride_id, user_id, message_id, status: str) -> int:
     """The user received (`delivered`) or read (`read`) the other side's messages up to `message_id`: mark them
     and, when any changed, tell their sender (`chat.receipt`). Read implies delivered. Returns how many changed."""
     if status not in RECEIPT_STATUSES:
-        raise RidesException(RidesError.INVALID_CHAT_MESSAGE, "status: delivered or read.",
-                             details={"status": list(RECEIPT_STATUSES)})
+        raise RidesException(
+            RidesError.INVALID_CHAT_MESSAGE, "status: delivered or read.", details={"status": list(RECEIPT_STATUSES)}
+        )
     ride = chat_ride_get(ride_id=ride_id, user_id=user_id)
     other = _other_side(ride=ride, user_id=user_id)
-    target = ChatMessage.objects.filter(pk=message_id, ride_id=ride.pk, sender_id=other).only(
-        "id", "created_at").first() if _is_uuid(message_id) else None
+    target = (
+        ChatMessage.objects.filter(pk=message_id, ride_id=ride.pk, sender_id=other).only("id", "created_at").first()
+        if _is_uuid(message_id)
+        else None
+    )
     if target is None:
         raise RidesException(RidesError.CHAT_MESSAGE_NOT_FOUND)
     now = timezone.now()
@@ -140,8 +164,11 @@ def chat_receipt(*, ride_id, user_id, message_id, status: str) -> int:
         if status == READ:
             changed = max(changed, upto.filter(read_at__isnull=True).update(read_at=now))
         if changed:
-            send_event_on_commit([other], CHAT_RECEIPT, {"ride_id": str(ride.pk), "message_id": str(target.pk),
-                                                         "status": status, "at": _iso(now)})
+            send_event_on_commit(
+                [other],
+                CHAT_RECEIPT,
+                {"ride_id": str(ride.pk), "message_id": str(target.pk), "status": status, "at": _iso(now)},
+            )
     return changed
 
 

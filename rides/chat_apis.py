@@ -1,4 +1,5 @@
 """The ride's chat over REST (rides/chat.py): the history, and the twins of the socket's chat.send/chat.receipt."""
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -46,6 +47,7 @@ class ChatPagination(PageNumberPagination):
 
 class RideMessageListApi(ListAPIView):
     """GET: a page of the ride's chat, oldest first (its passenger and driver only). POST: send a message."""
+
     serializer_class = ChatMessageOutputSerializer
     pagination_class = ChatPagination
 
@@ -56,9 +58,13 @@ class RideMessageListApi(ListAPIView):
     def post(self, request, ride_id):
         data = ChatMessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        message = chat.chat_message_send(ride_id=ride_id, user_id=request.user.pk, text=data.validated_data.get("text"),
-                                         quick_reply=data.validated_data.get("quick_reply"),
-                                         client_id=data.validated_data["client_id"])
+        message = chat.chat_message_send(
+            ride_id=ride_id,
+            user_id=request.user.pk,
+            text=data.validated_data.get("text"),
+            quick_reply=data.validated_data.get("quick_reply"),
+            client_id=data.validated_data["client_id"],
+        )
         return Response(chat.chat_message_payload(message), status=status.HTTP_201_CREATED)
 
 
@@ -67,7 +73,10 @@ class RideMessageReceiptApi(APIView):
     def post(self, request, ride_id):
         data = ChatReceiptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        updated = chat.chat_receipt(ride_id=ride_id, user_id=request.user.pk,
-                                    message_id=str(data.validated_data["message_id"]),
-                                    status=data.validated_data["status"])
+        updated = chat.chat_receipt(
+            ride_id=ride_id,
+            user_id=request.user.pk,
+            message_id=str(data.validated_data["message_id"]),
+            status=data.validated_data["status"],
+        )
         return Response({"updated": updated})

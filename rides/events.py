@@ -1,5 +1,6 @@
 """What the rides domain pushes: `ride.updated` with the ride in its REST shape and `ride.driver_arrived`, to driver
 and passenger; the chat's events (rides/chat.py) are listed here for the schema of GET /api/v1/events."""
+
 from rest_framework import serializers
 
 from nebengjek.realtime import plain, send_event_on_commit
@@ -13,14 +14,21 @@ RIDE_DRIVER_ARRIVED = "ride.driver_arrived"
 # What each event type carries, for the schema of GET /api/v1/events.
 EVENT_MESSAGES = {
     RIDE_UPDATED: event_message_serializer("RideUpdatedMessage", [RIDE_UPDATED], ride=RideOutputSerializer()),
-    RIDE_DRIVER_ARRIVED: event_message_serializer("RideDriverArrivedMessage", [RIDE_DRIVER_ARRIVED],
-                                                  ride_id=serializers.UUIDField(),
-                                                  driver_arrived_at=serializers.DateTimeField()),
+    RIDE_DRIVER_ARRIVED: event_message_serializer(
+        "RideDriverArrivedMessage",
+        [RIDE_DRIVER_ARRIVED],
+        ride_id=serializers.UUIDField(),
+        driver_arrived_at=serializers.DateTimeField(),
+    ),
     CHAT_MESSAGE: event_message_serializer("ChatMessageMessage", [CHAT_MESSAGE], message=ChatMessageOutputSerializer()),
-    CHAT_RECEIPT: event_message_serializer("ChatReceiptMessage", [CHAT_RECEIPT], ride_id=serializers.UUIDField(),
-                                           message_id=serializers.UUIDField(),
-                                           status=serializers.ChoiceField(choices=list(RECEIPT_STATUSES)),
-                                           at=serializers.DateTimeField()),
+    CHAT_RECEIPT: event_message_serializer(
+        "ChatReceiptMessage",
+        [CHAT_RECEIPT],
+        ride_id=serializers.UUIDField(),
+        message_id=serializers.UUIDField(),
+        status=serializers.ChoiceField(choices=list(RECEIPT_STATUSES)),
+        at=serializers.DateTimeField(),
+    ),
 }
 
 
@@ -28,7 +36,6 @@ def ride_updated_send_on_commit(ride):
     """Store and (after commit) push `ride.updated` to both sides of the ride."""
     payload = {"ride": plain(RideOutputSerializer(ride).data)}
     return send_event_on_commit([ride.driver_id, ride.passenger_id], RIDE_UPDATED, payload)
-
 
 
 def ride_driver_arrived_send_on_commit(*, ride, at):

@@ -5,6 +5,7 @@ charged_amount = floor(metered_fare × price_pct / 100)
 admin_fee      = floor(charged_amount × fee_pct / 100)
 driver_payout  = charged_amount − admin_fee
 """
+
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -32,7 +33,6 @@ def metered_fare(*, distance_m, surge_multiplier, rate_per_km=None, minimum=None
     return max(floor, int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
 
 
-
 def charged_amount(*, metered, price_pct):
     return metered * price_pct // 100
 
@@ -50,11 +50,13 @@ def fare_for(*, metered, price_pct, fee_pct=None):
     """The frozen money of a ride from its metered fare and the driver's chosen percentage."""
     charged = charged_amount(metered=metered, price_pct=price_pct)
     fee = admin_fee(charged=charged, fee_pct=fee_pct)
-    return Fare(metered_fare=metered, price_pct=price_pct, charged_amount=charged, admin_fee=fee,
-                driver_payout=charged - fee)
+    return Fare(
+        metered_fare=metered, price_pct=price_pct, charged_amount=charged, admin_fee=fee, driver_payout=charged - fee
+    )
 
 
 # --- itemised fares under a product's fare policy (products.terms.FareTerms) ----------------------------------
+
 
 @dataclass(frozen=True)
 class FareLines:
@@ -80,11 +82,20 @@ class FareLines:
         return self.base + self.distance + self.time_of_day + self.surge + self.minimum_top_up + self.waiting
 
     def as_dict(self) -> dict:
-        return {"product": self.product, "policy_version": self.policy_version, "base": self.base,
-                "distance": self.distance, "time_of_day": self.time_of_day,
-                "time_multiplier": float(self.time_multiplier), "surge": self.surge,
-                "surge_multiplier": float(self.surge_multiplier), "minimum_top_up": self.minimum_top_up,
-                "waiting": self.waiting, "waiting_minutes": self.waiting_minutes, "metered_fare": self.metered_fare}
+        return {
+            "product": self.product,
+            "policy_version": self.policy_version,
+            "base": self.base,
+            "distance": self.distance,
+            "time_of_day": self.time_of_day,
+            "time_multiplier": float(self.time_multiplier),
+            "surge": self.surge,
+            "surge_multiplier": float(self.surge_multiplier),
+            "minimum_top_up": self.minimum_top_up,
+            "waiting": self.waiting,
+            "waiting_minutes": self.waiting_minutes,
+            "metered_fare": self.metered_fare,
+        }
 
 
 def _half_up(amount: Decimal) -> int:
@@ -110,9 +121,16 @@ def fare_lines(*, terms, distance_m, surge_multiplier, at=None, waited_seconds=N
     with_time = _half_up(exact * tod)
     trip = _half_up(exact * tod * surge)
     minutes = waiting_minutes(waited_seconds=waited_seconds)
-    return FareLines(product=terms.product, policy_version=terms.version, base=terms.base_fare, distance=distance,
-                     time_of_day=with_time - terms.base_fare - distance, time_multiplier=tod,
-                     surge=trip - with_time, surge_multiplier=surge,
-                     minimum_top_up=max(0, terms.minimum_fare - trip),
-                     waiting=minutes * terms.waiting_per_minute, waiting_minutes=minutes)
-
+    return FareLines(
+        product=terms.product,
+        policy_version=terms.version,
+        base=terms.base_fare,
+        distance=distance,
+        time_of_day=with_time - terms.base_fare - distance,
+        time_multiplier=tod,
+        surge=trip - with_time,
+        surge_multiplier=surge,
+        minimum_top_up=max(0, terms.minimum_fare - trip),
+        waiting=minutes * terms.waiting_per_minute,
+        waiting_minutes=minutes,
+    )

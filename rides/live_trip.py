@@ -10,6 +10,7 @@ loop turn are published together in one pipelined round trip, never awaited by t
 The ETA to pickup is the straight-line (haversine) distance over LIVE_TRIP_CITY_SPEED_KMH: a rough figure, no
 road network is consulted.
 """
+
 import asyncio
 import logging
 import weakref
@@ -55,13 +56,28 @@ def _number(text: bytes | str | None) -> float | None:
 def hit_parse(result: list) -> LiveTripHit:
     """The ingest script's list answer (locations.live._LIVE_TRIP_LUA) as a LiveTripHit."""
     _, ride_id, passenger_id, started, heading, speed, arrived, pickup_lat, pickup_lng, push = result
-    return LiveTripHit(ride_id=ride_id, passenger_id=passenger_id, started=started == "1", heading=_number(heading),
-                       speed_mps=_number(speed), arrived=arrived == "1", pickup_lat=float(pickup_lat),
-                       pickup_lng=float(pickup_lng), push=push == "1")
+    return LiveTripHit(
+        ride_id=ride_id,
+        passenger_id=passenger_id,
+        started=started == "1",
+        heading=_number(heading),
+        speed_mps=_number(speed),
+        arrived=arrived == "1",
+        pickup_lat=float(pickup_lat),
+        pickup_lng=float(pickup_lng),
+        push=push == "1",
+    )
 
 
-def driver_position_payload(*, lat: float, lng: float, t: float, heading: float | None, speed_mps: float | None,
-                            pickup: tuple[float, float] | None) -> dict:
+def driver_position_payload(
+    *,
+    lat: float,
+    lng: float,
+    t: float,
+    heading: float | None,
+    speed_mps: float | None,
+    pickup: tuple[float, float] | None,
+) -> dict:
     """A driver position as clients see it (push and REST): with the distance and ETA to pickup while `pickup` is
     given (before the start), else those two are null."""
     distance_m = eta_s = None
@@ -70,11 +86,13 @@ def driver_position_payload(*, lat: float, lng: float, t: float, heading: float 
         distance_m = round(distance)
         eta_s = round(distance / (settings.LIVE_TRIP_CITY_SPEED_KMH / 3.6))
     return {
-        "lat": lat, "lng": lng,
+        "lat": lat,
+        "lng": lng,
         "heading": None if heading is None else round(heading, 1),
         "speed_mps": None if speed_mps is None else round(speed_mps, 2),
         "recorded_at": datetime.fromtimestamp(t, tz=UTC).isoformat().replace("+00:00", "Z"),
-        "distance_to_pickup_m": distance_m, "eta_to_pickup_s": eta_s,
+        "distance_to_pickup_m": distance_m,
+        "eta_to_pickup_s": eta_s,
     }
 
 
@@ -84,8 +102,14 @@ def driver_location_message(*, ride_id: str, position: dict) -> dict:
 
 
 def _hit_message(hit: LiveTripHit, *, lat: float, lng: float, t: float) -> tuple[str, dict]:
-    position = driver_position_payload(lat=lat, lng=lng, t=t, heading=hit.heading, speed_mps=hit.speed_mps,
-                                       pickup=None if hit.started else (hit.pickup_lat, hit.pickup_lng))
+    position = driver_position_payload(
+        lat=lat,
+        lng=lng,
+        t=t,
+        heading=hit.heading,
+        speed_mps=hit.speed_mps,
+        pickup=None if hit.started else (hit.pickup_lat, hit.pickup_lng),
+    )
     event = driver_location_message(ride_id=hit.ride_id, position=position)
     return user_group(hit.passenger_id), {"type": "realtime.event", "event": event}
 
@@ -177,10 +201,13 @@ async def publish_async(messages: list[tuple[str, dict]]) -> None:
 
 # Watching: which driver's positions feed which ride ----------------------------------------------------------
 
+
 def _watch_value(ride, *, started: bool) -> str:
     """What the ingest script reads for the ride's driver (locations.live._LIVE_TRIP_LUA)."""
-    return (f"{ride.pk},{ride.passenger_id},{ride.pickup_lat!r},{ride.pickup_lng!r},{1 if started else 0},"
-            f"{float(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS)!r},{float(settings.LIVE_TRIP_ARRIVAL_RADIUS_M)!r}")
+    return (
+        f"{ride.pk},{ride.passenger_id},{ride.pickup_lat!r},{ride.pickup_lng!r},{1 if started else 0},"
+        f"{float(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS)!r},{float(settings.LIVE_TRIP_ARRIVAL_RADIUS_M)!r}"
+    )
 
 
 def live_key(ride_id) -> str:
@@ -190,6 +217,7 @@ def live_key(ride_id) -> str:
 def watch_on_commit(ride, *, started: bool = False) -> None:
     """After the commit, feed the driver's accepted positions to the ride's passenger (confirm, start). At the
     confirm, the driver's latest position becomes the ride's and is pushed at once."""
+
     def watch() -> None:
         client = get_live_redis()
         client.hset(redis_keys.DRIVERS_WATCHED, str(ride.driver_id), _watch_value(ride, started=started))
@@ -212,14 +240,30 @@ def _seed_and_push(ride) -> None:
     from locations.live import last_position_key
 
     client = get_live_redis()
-    position = client.eval(_SEED_LUA, 2, last_position_key(ride.driver_id), live_key(ride.pk),
-                           repr(datetime.now(tz=UTC).timestamp()), redis_keys.RIDE_LIVE_TTL)
+    position = client.eval(
+        _SEED_LUA,
+        2,
+        last_position_key(ride.driver_id),
+        live_key(ride.pk),
+        repr(datetime.now(tz=UTC).timestamp()),
+        redis_keys.RIDE_LIVE_TTL,
+    )
     if position:
         lat, lng, t = (float(value) for value in position)
-        payload = driver_position_payload(lat=lat, lng=lng, t=t, heading=None, speed_mps=None,
-                                          pickup=(ride.pickup_lat, ride.pickup_lng))
-        push_messages([(user_group(ride.passenger_id), {"type": "realtime.event", "event": driver_location_message(
-            ride_id=str(ride.pk), position=payload)})])
+        payload = driver_position_payload(
+            lat=lat, lng=lng, t=t, heading=None, speed_mps=None, pickup=(ride.pickup_lat, ride.pickup_lng)
+        )
+        push_messages(
+            [
+                (
+                    user_group(ride.passenger_id),
+                    {
+                        "type": "realtime.event",
+                        "event": driver_location_message(ride_id=str(ride.pk), position=payload),
+                    },
+                )
+            ]
+        )
 
 
 _UNWATCH_LUA = """
@@ -231,6 +275,7 @@ return 0
 
 def unwatch_on_commit(ride) -> None:
     """After the commit (end, cancel), stop feeding the driver's positions to this ride (a newer ride's stays)."""
+
     def unwatch() -> None:
         get_live_redis().eval(_UNWATCH_LUA, 1, redis_keys.DRIVERS_WATCHED, str(ride.driver_id), str(ride.pk))
 
@@ -242,9 +287,12 @@ def watch_reconcile() -> int:
     calls it. Returns the drivers fixed."""
     from rides.models import LIVE_RIDE_STATUSES, Ride, RideStatus
 
-    wanted = {str(ride.driver_id): _watch_value(ride, started=ride.status == RideStatus.IN_PROGRESS)
-              for ride in Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).only(
-                  "id", "driver_id", "passenger_id", "pickup_lat", "pickup_lng", "status")}
+    wanted = {
+        str(ride.driver_id): _watch_value(ride, started=ride.status == RideStatus.IN_PROGRESS)
+        for ride in Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).only(
+            "id", "driver_id", "passenger_id", "pickup_lat", "pickup_lng", "status"
+        )
+    }
     client = get_live_redis()
     present = client.hgetall(redis_keys.DRIVERS_WATCHED)
     fix = {driver: value for driver, value in wanted.items() if present.get(driver) != value}
@@ -258,6 +306,7 @@ def watch_reconcile() -> int:
 
 # Reading the latest position ---------------------------------------------------------------------------------
 
+
 def driver_position_get(ride) -> dict | None:
     """The driver's latest position on a live ride (with distance and ETA to pickup before the start), else None."""
     from rides.models import LIVE_RIDE_STATUSES, RideStatus
@@ -268,8 +317,9 @@ def driver_position_get(ride) -> dict | None:
     if t is None or lat is None or lng is None:
         return None
     pickup = (ride.pickup_lat, ride.pickup_lng) if ride.status == RideStatus.DRIVER_EN_ROUTE else None
-    return driver_position_payload(lat=float(lat), lng=float(lng), t=float(t), heading=_number(heading),
-                                   speed_mps=_number(speed), pickup=pickup)
+    return driver_position_payload(
+        lat=float(lat), lng=float(lng), t=float(t), heading=_number(heading), speed_mps=_number(speed), pickup=pickup
+    )
 
 
 def passenger_latest_message(*, user_id) -> dict | None:
@@ -277,8 +327,11 @@ def passenger_latest_message(*, user_id) -> dict | None:
     on `resume`, so that a reconnecting passenger sees the driver at once."""
     from rides.models import LIVE_RIDE_STATUSES, Ride
 
-    ride = Ride.objects.filter(passenger_id=user_id, status__in=LIVE_RIDE_STATUSES).only(
-        "id", "status", "pickup_lat", "pickup_lng").first()
+    ride = (
+        Ride.objects.filter(passenger_id=user_id, status__in=LIVE_RIDE_STATUSES)
+        .only("id", "status", "pickup_lat", "pickup_lng")
+        .first()
+    )
     if ride is None:
         return None
     position = driver_position_get(ride)

@@ -10,6 +10,7 @@ idempotent (a point at a time the track already has is skipped), so nothing coun
 
 At the end, `ride_pending_points` reads that one ride's stream (normally about a second of traffic).
 """
+
 import hashlib
 import logging
 import time
@@ -61,12 +62,12 @@ def track_ingest(*, budget_seconds=None) -> int:
     from rides.services import rides_track_append
 
     client = get_live_redis()
-    deadline = time.monotonic() + (budget_seconds if budget_seconds is not None
-                                   else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS)
+    deadline = time.monotonic() + (
+        budget_seconds if budget_seconds is not None else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS
+    )
     applied, cursor, another_pass = 0, 0, False
     while True:
-        cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor,
-                                        count=settings.RIDE_TRACK_INGEST_RIDES)
+        cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor, count=settings.RIDE_TRACK_INGEST_RIDES)
         if ride_ids:
             entries = _streams_read(client, ride_ids)
             applied += _apply_and_delete(client, entries, rides_track_append)
@@ -133,8 +134,15 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
 def _applied(ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
     the live state elsewhere is followed). A pipeline's caller loads the script first."""
-    command = ("EVALSHA", _APPLIED_SHA, 2, ride_stream_key(ride_id), redis_keys.RIDE_TRACK_PENDING, str(ride_id),
-               *entry_ids)
+    command = (
+        "EVALSHA",
+        _APPLIED_SHA,
+        2,
+        ride_stream_key(ride_id),
+        redis_keys.RIDE_TRACK_PENDING,
+        str(ride_id),
+        *entry_ids,
+    )
     try:
         return client.execute_command(*command)
     except redis.exceptions.NoScriptError:

@@ -1,4 +1,5 @@
 """Rides (created by the passenger's confirm) and their tracks. Fare fields are frozen when the ride ends."""
+
 import uuid
 
 from django.conf import settings
@@ -33,8 +34,7 @@ class Ride(models.Model):
     request = models.ForeignKey(RideRequest, on_delete=models.PROTECT, related_name="rides")
     match = models.OneToOneField(Match, on_delete=models.PROTECT, related_name="ride")
     driver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rides_as_driver")
-    passenger = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                  related_name="rides_as_passenger")
+    passenger = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rides_as_passenger")
     status = models.CharField(max_length=20, choices=RideStatus.choices, default=RideStatus.DRIVER_EN_ROUTE)
     pickup_lat = models.FloatField()
     pickup_lng = models.FloatField()
@@ -77,35 +77,49 @@ class Ride(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["request"], condition=~Q(status=RideStatus.CANCELLED),
-                                    name="ride_one_not_cancelled_per_request"),
-            models.CheckConstraint(condition=Q(cancellation_fee__isnull=True) | Q(cancellation_fee__gt=0),
-                                   name="ride_cancellation_fee_positive"),
-            models.UniqueConstraint(fields=["driver"], condition=Q(status__in=LIVE_RIDE_STATUSES),
-                                    name="ride_one_live_per_driver"),
-            models.UniqueConstraint(fields=["passenger"], condition=Q(status__in=LIVE_RIDE_STATUSES),
-                                    name="ride_one_live_per_passenger"),
-            models.CheckConstraint(condition=Q(price_pct__isnull=True) | Q(price_pct__gte=1, price_pct__lte=100),
-                                   name="ride_price_pct_range"),
+            models.UniqueConstraint(
+                fields=["request"], condition=~Q(status=RideStatus.CANCELLED), name="ride_one_not_cancelled_per_request"
+            ),
+            models.CheckConstraint(
+                condition=Q(cancellation_fee__isnull=True) | Q(cancellation_fee__gt=0),
+                name="ride_cancellation_fee_positive",
+            ),
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(status__in=LIVE_RIDE_STATUSES), name="ride_one_live_per_driver"
+            ),
+            models.UniqueConstraint(
+                fields=["passenger"], condition=Q(status__in=LIVE_RIDE_STATUSES), name="ride_one_live_per_passenger"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_pct__isnull=True) | Q(price_pct__gte=1, price_pct__lte=100),
+                name="ride_price_pct_range",
+            ),
             models.CheckConstraint(condition=Q(distance_m__gte=0), name="ride_distance_not_negative"),
-            models.CheckConstraint(condition=Q(charged_amount__isnull=True) | Q(charged_amount__lte=F("metered_fare")),
-                                   name="ride_charge_within_metered_fare"),
-            models.CheckConstraint(condition=Q(admin_fee__isnull=True) | Q(admin_fee__lte=F("charged_amount")),
-                                   name="ride_admin_fee_within_charge"),
+            models.CheckConstraint(
+                condition=Q(charged_amount__isnull=True) | Q(charged_amount__lte=F("metered_fare")),
+                name="ride_charge_within_metered_fare",
+            ),
+            models.CheckConstraint(
+                condition=Q(admin_fee__isnull=True) | Q(admin_fee__lte=F("charged_amount")),
+                name="ride_admin_fee_within_charge",
+            ),
             models.CheckConstraint(
                 condition=Q(charged_amount__isnull=True)
                 | Q(admin_fee__gte=0, driver_payout__gte=0, charged_amount=F("admin_fee") + F("driver_payout")),
                 name="ride_fee_plus_payout_is_charge",
             ),
-            models.CheckConstraint(condition=~Q(status=RideStatus.COMPLETED) | Q(charged_amount__isnull=False),
-                                   name="ride_completed_has_fare"),
+            models.CheckConstraint(
+                condition=~Q(status=RideStatus.COMPLETED) | Q(charged_amount__isnull=False),
+                name="ride_completed_has_fare",
+            ),
         ]
         indexes = [
             models.Index(fields=["driver", "-created_at"], name="ride_driver_recent"),
             models.Index(fields=["passenger", "-created_at"], name="ride_passenger_recent"),
             # The stale-ride sweeper reads only rides in progress, by the time of their last accepted position.
-            models.Index(fields=["track_last_at"], condition=Q(status=RideStatus.IN_PROGRESS),
-                         name="ride_in_progress_last_seen"),
+            models.Index(
+                fields=["track_last_at"], condition=Q(status=RideStatus.IN_PROGRESS), name="ride_in_progress_last_seen"
+            ),
         ]
 
     def __str__(self):
@@ -150,8 +164,9 @@ class Rating(models.Model):
     # 1, 2, 3 … per rated user, given under that user's row lock: the average's window is a range of this.
     ratee_seq = models.PositiveIntegerField()
     comment_hidden_at = models.DateTimeField(null=True, blank=True)
-    comment_hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                          blank=True, related_name="+")
+    comment_hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -188,8 +203,9 @@ class ChatMessage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["ride", "sender", "client_id"], condition=~Q(client_id=""),
-                                    name="chat_message_client_id_once"),
+            models.UniqueConstraint(
+                fields=["ride", "sender", "client_id"], condition=~Q(client_id=""), name="chat_message_client_id_once"
+            ),
         ]
         indexes = [models.Index(fields=["ride", "created_at", "id"], name="chat_message_ride_order")]
 

@@ -4,6 +4,7 @@
 Concurrent ratings of one user are serialized by a lock on that user's row (accounts.services.user_rating_lock, FOR
 NO KEY UPDATE, so two people rating each other at the same moment cannot deadlock); accounts stores the aggregate.
 """
+
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -33,8 +34,16 @@ def rating_create(*, ride_id, rater, stars, comment="", tags=()):
         ratee_count = user_rating_lock(user_id=ratee_id)
         if Rating.objects.filter(ride=ride, rater=rater).exists():
             raise _already_rated()
-        rating = _rating_insert(ride=ride, rater=rater, ratee_id=ratee_id, seq=ratee_count + 1, side=side,
-                                stars=stars, comment=comment, tags=tags)
+        rating = _rating_insert(
+            ride=ride,
+            rater=rater,
+            ratee_id=ratee_id,
+            seq=ratee_count + 1,
+            side=side,
+            stars=stars,
+            comment=comment,
+            tags=tags,
+        )
         _aggregate_refresh(ratee_id=ratee_id, count=rating.ratee_seq)
     return rating
 
@@ -42,8 +51,9 @@ def rating_create(*, ride_id, rater, stars, comment="", tags=()):
 def rating_comments_hide(*, rating_ids, operator):
     """Hide abusive comments (operators): the text is kept for the record but never shown; the stars still count.
     Returns how many were newly hidden."""
-    return (Rating.objects.filter(id__in=rating_ids, comment_hidden_at__isnull=True)
-            .update(comment_hidden_at=timezone.now(), comment_hidden_by=operator))
+    return Rating.objects.filter(id__in=rating_ids, comment_hidden_at__isnull=True).update(
+        comment_hidden_at=timezone.now(), comment_hidden_by=operator
+    )
 
 
 def rating_tags_allowed(*, rated_side):
@@ -52,13 +62,16 @@ def rating_tags_allowed(*, rated_side):
 
 def _ensure_ratable(ride, *, now):
     if ride.status != RideStatus.COMPLETED:
-        raise invalid_ride_state(ride.status, f"This ride is {ride_status_words(ride.status)}; only a completed ride "
-                                              "can be rated.")
+        raise invalid_ride_state(
+            ride.status, f"This ride is {ride_status_words(ride.status)}; only a completed ride can be rated."
+        )
     closes_at = ride.ended_at + timedelta(days=settings.RATING_OPEN_DAYS)
     if now > closes_at:
-        raise RidesException(RidesError.RATING_WINDOW_CLOSED,
-                             f"A ride can be rated for {settings.RATING_OPEN_DAYS} days after it ends.",
-                             details={"closed_at": closes_at.isoformat().replace("+00:00", "Z")})
+        raise RidesException(
+            RidesError.RATING_WINDOW_CLOSED,
+            f"A ride can be rated for {settings.RATING_OPEN_DAYS} days after it ends.",
+            details={"closed_at": closes_at.isoformat().replace("+00:00", "Z")},
+        )
 
 
 def _tags_checked(tags, *, rated_side):
@@ -66,16 +79,27 @@ def _tags_checked(tags, *, rated_side):
     allowed = rating_tags_allowed(rated_side=rated_side)
     unknown = [tag for tag in tags if tag not in allowed]
     if unknown:
-        raise DomainError(CommonError.INVALID_INPUT, f"tags: unknown tag {unknown[0]!r} for a {rated_side}.",
-                          details={"tags": [f"Unknown tag {tag!r}." for tag in unknown], "allowed": allowed})
+        raise DomainError(
+            CommonError.INVALID_INPUT,
+            f"tags: unknown tag {unknown[0]!r} for a {rated_side}.",
+            details={"tags": [f"Unknown tag {tag!r}." for tag in unknown], "allowed": allowed},
+        )
     return list(dict.fromkeys(tags))
 
 
 def _rating_insert(*, ride, rater, ratee_id, seq, side, stars, comment, tags):
     try:
         with transaction.atomic():  # a savepoint: the constraint answers a race the check above cannot see
-            return Rating.objects.create(ride=ride, rater=rater, ratee_id=ratee_id, rater_side=side, stars=stars,
-                                         comment=comment, tags=tags, ratee_seq=seq)
+            return Rating.objects.create(
+                ride=ride,
+                rater=rater,
+                ratee_id=ratee_id,
+                rater_side=side,
+                stars=stars,
+                comment=comment,
+                tags=tags,
+                ratee_seq=seq,
+            )
     except IntegrityError:
         if Rating.objects.filter(ride=ride, rater=rater).exists():
             raise _already_rated() from None
@@ -84,8 +108,9 @@ def _rating_insert(*, ride, rater, ratee_id, seq, side, stars, comment, tags):
 
 def _aggregate_refresh(*, ratee_id, count):
     """The rated user's average over the ratings numbered count-WINDOW+1 .. count (the user's row is locked)."""
-    window = (Rating.objects.filter(ratee_id=ratee_id, ratee_seq__gt=count - settings.RATING_WINDOW_SIZE)
-              .aggregate(total=Sum("stars"), n=Count("id")))
+    window = Rating.objects.filter(ratee_id=ratee_id, ratee_seq__gt=count - settings.RATING_WINDOW_SIZE).aggregate(
+        total=Sum("stars"), n=Count("id")
+    )
     average = (Decimal(window["total"]) / window["n"]).quantize(_TWO_PLACES, rounding=ROUND_HALF_UP)
     user_rating_set(user_id=ratee_id, average=average, count=count)
 

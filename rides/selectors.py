@@ -55,8 +55,12 @@ def ride_meter_reference(*, ride_id: UUID | str, driver_id: UUID | str) -> Meter
     if not _uuids([ride_id]):
         return None
     # Locked by id alone: PostgreSQL skips, without waiting, a locked row whose committed version fails the filter.
-    row = (Ride.objects.select_for_update().filter(pk=ride_id)
-           .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at").first())
+    row = (
+        Ride.objects.select_for_update()
+        .filter(pk=ride_id)
+        .values_list("driver_id", "status", "track_last_lat", "track_last_lng", "track_last_at")
+        .first()
+    )
     if row is None or str(row[0]) != str(driver_id) or row[1] != RideStatus.IN_PROGRESS or row[4] is None:
         return None
     return MeterReference(
@@ -70,8 +74,9 @@ def ride_meter_reference(*, ride_id: UUID | str, driver_id: UUID | str) -> Meter
 
 def ride_meter_references_in_progress() -> list[MeterReference]:
     """Every in-progress ride's last accepted point (to rebuild Redis' live state after a loss)."""
-    rows = (Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False)
-            .values_list("pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"))
+    rows = Ride.objects.filter(status=RideStatus.IN_PROGRESS, track_last_at__isnull=False).values_list(
+        "pk", "driver_id", "track_last_lat", "track_last_lng", "track_last_at"
+    )
     return [
         MeterReference(
             ride_id=str(ride_id),
@@ -91,8 +96,7 @@ def rides_tracking_wanted(*, lock_ride_ids: Iterable[Any] | None = None) -> dict
         rows: QuerySet[Ride, Any] = Ride.objects.filter(status=RideStatus.IN_PROGRESS).values_list("driver_id", "pk")
         return {str(driver_id): str(ride_id) for driver_id, ride_id in rows}
     ids = sorted(_uuids(lock_ride_ids))
-    rows = (Ride.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-            .values_list("driver_id", "pk", "status"))
+    rows = Ride.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("driver_id", "pk", "status")
     return {str(driver_id): str(ride_id) for driver_id, ride_id, status in rows if status == RideStatus.IN_PROGRESS}
 
 
@@ -111,7 +115,13 @@ def ride_events(*, ride: Ride) -> list[Event]:
     """What was pushed to the ride's driver and passenger about it (its request, its match, the ride itself),
     newest first. Events are kept 24 h, so an older ride has none left."""
     request_id = str(ride.request_id)
-    about_this_ride = (Q(payload__ride__id=str(ride.id)) | Q(payload__match__request_id=request_id)
-                       | Q(payload__request__id=request_id))
-    return list(Event.objects.filter(user_id__in=[ride.driver_id, ride.passenger_id]).filter(about_this_ride)
-                .order_by("-created_at", "-seq"))
+    about_this_ride = (
+        Q(payload__ride__id=str(ride.id))
+        | Q(payload__match__request_id=request_id)
+        | Q(payload__request__id=request_id)
+    )
+    return list(
+        Event.objects.filter(user_id__in=[ride.driver_id, ride.passenger_id])
+        .filter(about_this_ride)
+        .order_by("-created_at", "-seq")
+    )

@@ -1,4 +1,5 @@
 """The ride as clients see it (REST and the `ride.updated` push share this shape) and the rides' inputs."""
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -52,16 +53,39 @@ class RideOutputSerializer(serializers.ModelSerializer):
     request_id = serializers.UUIDField(read_only=True)
     product = serializers.SerializerMethodField()
     free_waiting_ends_at = serializers.SerializerMethodField()
-    cancellation_fee = serializers.IntegerField(allow_null=True, read_only=True,
-                                                help_text="IDR the passenger owes the driver (late cancel, no-show)")
+    cancellation_fee = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text="IDR the passenger owes the driver (late cancel, no-show)"
+    )
 
     class Meta:
         model = Ride
-        fields = ["id", "status", "driver", "passenger", "pickup", "destination", "distance_m", "fare",
-                  "payment_method", "surge_multiplier", "request_id", "cancelled_by", "cancel_reason",
-                  "end_reason", "stale_at", "driver_gone_reported_at", "driver_arrived_at", "created_at", "started_at",
-                  "ended_at", "cancelled_at", "product", "free_waiting_ends_at", "cancellation_fee",
-                  "no_show_reported_at"]
+        fields = [
+            "id",
+            "status",
+            "driver",
+            "passenger",
+            "pickup",
+            "destination",
+            "distance_m",
+            "fare",
+            "payment_method",
+            "surge_multiplier",
+            "request_id",
+            "cancelled_by",
+            "cancel_reason",
+            "end_reason",
+            "stale_at",
+            "driver_gone_reported_at",
+            "driver_arrived_at",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "cancelled_at",
+            "product",
+            "free_waiting_ends_at",
+            "cancellation_fee",
+            "no_show_reported_at",
+        ]
 
     def get_product(self, ride) -> str:
         return ride.request.product
@@ -97,6 +121,7 @@ class RideOutputSerializer(serializers.ModelSerializer):
 
 class DriverPositionSerializer(serializers.Serializer):
     """The driver's latest accepted position on a live ride (`ride.driver_location` and the ride's detail)."""
+
     lat = serializers.FloatField()
     lng = serializers.FloatField()
     heading = serializers.FloatField(allow_null=True, help_text="Degrees clockwise from north; null when unknown.")
@@ -104,11 +129,13 @@ class DriverPositionSerializer(serializers.Serializer):
     recorded_at = serializers.DateTimeField()
     distance_to_pickup_m = serializers.IntegerField(allow_null=True, help_text="Straight line; null after the start.")
     eta_to_pickup_s = serializers.IntegerField(
-        allow_null=True, help_text="Straight-line distance over LIVE_TRIP_CITY_SPEED_KMH; null after the start.")
+        allow_null=True, help_text="Straight-line distance over LIVE_TRIP_CITY_SPEED_KMH; null after the start."
+    )
 
 
 class RideDetailOutputSerializer(RideOutputSerializer):
     """GET /api/v1/rides/{id}: the ride, the driver's arrival and, while it is live, the driver's latest position."""
+
     driver_position = serializers.SerializerMethodField()
 
     class Meta(RideOutputSerializer.Meta):
@@ -121,7 +148,9 @@ class RideDetailOutputSerializer(RideOutputSerializer):
 
 
 class RideEndInputSerializer(serializers.Serializer):
-    price_pct = serializers.JSONField(required=False, allow_null=True)  # range and type checked by the service: invalid_price_pct
+    price_pct = serializers.JSONField(
+        required=False, allow_null=True
+    )  # range and type checked by the service: invalid_price_pct
 
 
 class RideCancelInputSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 
 Lock order (CONVENTIONS.md): request -> match -> ride. Pushes and tasks leave only after the commit.
 """
+
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,15 +52,24 @@ TRANSITIONS: dict[tuple[str, str], set[str]] = {
 
 def ride_transition_check(*, ride: Ride, to: str, actor: str) -> None:
     if actor not in TRANSITIONS.get((ride.status, to), set()):
-        raise RidesException(RidesError.INVALID_RIDE_STATE, transition_refused_message(ride.status, to),
-                             details={"status": ride.status, "to": to})
+        raise RidesException(
+            RidesError.INVALID_RIDE_STATE,
+            transition_refused_message(ride.status, to),
+            details={"status": ride.status, "to": to},
+        )
 
 
 # What each move is called in a refusal ("A completed ride cannot be started.").
-_MOVE_WORDS: dict[str, str] = {RideStatus.IN_PROGRESS: "started", RideStatus.COMPLETED: "ended", RideStatus.CANCELLED: "cancelled"}
-_ALREADY: dict[str, str] = {RideStatus.IN_PROGRESS: "This ride is already in progress.",
-            RideStatus.COMPLETED: "This ride has already ended.",
-            RideStatus.CANCELLED: "This ride is already cancelled."}
+_MOVE_WORDS: dict[str, str] = {
+    RideStatus.IN_PROGRESS: "started",
+    RideStatus.COMPLETED: "ended",
+    RideStatus.CANCELLED: "cancelled",
+}
+_ALREADY: dict[str, str] = {
+    RideStatus.IN_PROGRESS: "This ride is already in progress.",
+    RideStatus.COMPLETED: "This ride has already ended.",
+    RideStatus.CANCELLED: "This ride is already cancelled.",
+}
 
 
 def transition_refused_message(status: str, to: str) -> str:
@@ -131,8 +141,9 @@ def ride_driver_arrived(*, ride_id: UUID | str, at: datetime) -> bool:
     the time once and tell both sides (`ride.driver_arrived`). Returns False when it was stored already or the ride
     is not waiting for its driver any more."""
     with transaction.atomic():
-        arrived = Ride.objects.filter(pk=ride_id, status=RideStatus.DRIVER_EN_ROUTE,
-                                      driver_arrived_at__isnull=True).update(driver_arrived_at=at)
+        arrived = Ride.objects.filter(
+            pk=ride_id, status=RideStatus.DRIVER_EN_ROUTE, driver_arrived_at__isnull=True
+        ).update(driver_arrived_at=at)
         if arrived:
             ride = Ride.objects.only("id", "driver_id", "passenger_id").get(pk=ride_id)
             ride_driver_arrived_send_on_commit(ride=ride, at=at)
@@ -160,8 +171,13 @@ def ride_start(*, ride: Ride, user: "User") -> Ride:
         ride.track_last_lat, ride.track_last_lng = driver_position.lat, driver_position.lng
         ride.track_last_at = driver_position.recorded_at
         ride.save(update_fields=["status", "started_at", "track_last_lat", "track_last_lng", "track_last_at"])
-        TrackPoint.objects.create(ride=ride, lat=driver_position.lat, lng=driver_position.lng,
-                                  recorded_at=driver_position.recorded_at, segment_m=0)
+        TrackPoint.objects.create(
+            ride=ride,
+            lat=driver_position.lat,
+            lng=driver_position.lng,
+            recorded_at=driver_position.recorded_at,
+            segment_m=0,
+        )
         ride = _with_people(ride, loaded=loaded)
         ride_updated_send_on_commit(ride)
         live_trip.watch_on_commit(ride, started=True)
@@ -178,8 +194,11 @@ def rides_track_append(*, points_by_ride: dict[str, list[StreamPoint]]) -> int:
     with transaction.atomic():
         # Locked by id, then filtered: PostgreSQL would skip, without waiting, a start in flight (its committed
         # row is not in progress yet) and drop the points its driver sent right after tracking was turned on.
-        rides = [ride for ride in Ride.objects.select_for_update().filter(pk__in=list(points_by_ride)).order_by("pk")
-                 if ride.status == RideStatus.IN_PROGRESS]
+        rides = [
+            ride
+            for ride in Ride.objects.select_for_update().filter(pk__in=list(points_by_ride)).order_by("pk")
+            if ride.status == RideStatus.IN_PROGRESS
+        ]
         changes = [_extend_track(ride=ride, points=points_by_ride[str(ride.pk)]) for ride in rides]
         _track_changes_save(changes)
         _meters_save([ride for ride, change in zip(rides, changes, strict=True) if change.added])
@@ -191,21 +210,31 @@ def ride_end(*, ride: Ride, user: "User", price_pct: Any = 100) -> Ride:
     """The driver ends the ride: the meter is caught up, the fare frozen, the driver freed, settlement queued."""
     _require_driver(ride=ride, user=user)
     if not fare.is_valid_price_pct(price_pct):
-        raise RidesException(RidesError.INVALID_PRICE_PCT,
-                             details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None})
+        raise RidesException(
+            RidesError.INVALID_PRICE_PCT,
+            details={"price_pct": price_pct if isinstance(price_pct, (int, float, str)) else None},
+        )
     ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
     with transaction.atomic():
-        request, match, locked = ride_lock_with_request_and_match(ride.pk, keys={"request_id": ride.request_id,
-                                                                                  "match_id": ride.match_id})
+        request, match, locked = ride_lock_with_request_and_match(
+            ride.pk, keys={"request_id": ride.request_id, "match_id": ride.match_id}
+        )
         loaded, ride = ride, locked
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.DRIVER)
-        ride = ride_complete(request=request, match=match, ride=ride, price_pct=price_pct,
-                             end_reason=RideEndReason.DRIVER_ENDED, loaded=loaded)
+        ride = ride_complete(
+            request=request,
+            match=match,
+            ride=ride,
+            price_pct=price_pct,
+            end_reason=RideEndReason.DRIVER_ENDED,
+            loaded=loaded,
+        )
     return ride
 
 
-def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_pct: int, end_reason: str,
-                  loaded: Ride | None = None) -> Ride:
+def ride_complete(
+    *, request: "RideRequest", match: "Match", ride: Ride, price_pct: int, end_reason: str, loaded: Ride | None = None
+) -> Ride:
     """Complete an in-progress ride: close the meter (its pending points, then the distance cap), freeze the fare,
     free the driver and the passenger, tell both sides and queue the settlement. The one completion of the driver's
     end and the system's (rides/unattended.py); the caller holds the request, match and ride locks and has checked
@@ -218,10 +247,25 @@ def ride_complete(*, request: "RideRequest", match: "Match", ride: Ride, price_p
     ride.ended_at = timezone.now()
     ride.metered_fare, ride.price_pct = frozen.metered_fare, frozen.price_pct
     ride.charged_amount, ride.admin_fee, ride.driver_payout = (
-        frozen.charged_amount, frozen.admin_fee, frozen.driver_payout)
+        frozen.charged_amount,
+        frozen.admin_fee,
+        frozen.driver_payout,
+    )
     ride.fare_lines = lines.as_dict()
-    ride.save(update_fields=["status", "end_reason", "ended_at", "metered_fare", "price_pct", "charged_amount",
-                             "admin_fee", "driver_payout", "fare_lines", *METER_CLOSE_FIELDS])
+    ride.save(
+        update_fields=[
+            "status",
+            "end_reason",
+            "ended_at",
+            "metered_fare",
+            "price_pct",
+            "charged_amount",
+            "admin_fee",
+            "driver_payout",
+            "fare_lines",
+            *METER_CLOSE_FIELDS,
+        ]
+    )
     _release_request_and_match(request=request, match=match)
     ride = _with_people(ride, loaded=loaded)
     ride_updated_send_on_commit(ride)
@@ -237,10 +281,18 @@ def ride_fare_lines(*, ride: Ride, request: "RideRequest") -> fare.FareLines:
     from products.selectors import fare_terms_get
 
     terms = fare_terms_get(policy_id=request.fare_policy_id, product=request.product)
-    waited = ((ride.started_at - ride.driver_arrived_at).total_seconds()
-              if ride.driver_arrived_at is not None and ride.started_at is not None else None)
-    return fare.fare_lines(terms=terms, distance_m=ride.distance_m, surge_multiplier=ride.surge_multiplier,
-                           at=request.created_at, waited_seconds=waited)
+    waited = (
+        (ride.started_at - ride.driver_arrived_at).total_seconds()
+        if ride.driver_arrived_at is not None and ride.started_at is not None
+        else None
+    )
+    return fare.fare_lines(
+        terms=terms,
+        distance_m=ride.distance_m,
+        surge_multiplier=ride.surge_multiplier,
+        at=request.created_at,
+        waited_seconds=waited,
+    )
 
 
 def ride_cancel(*, ride: Ride, by: str = Actor.OPERATOR, reason: str = "", no_show: bool = False) -> Ride:
@@ -260,13 +312,25 @@ def ride_cancel(*, ride: Ride, by: str = Actor.OPERATOR, reason: str = "", no_sh
         ride.cancelled_by = by
         ride.cancel_reason = (reason or "")[:200]
         ride.cancelled_at = now
-        ride.cancellation_fee = (cancellation.no_show_fee(product=request.product) if no_show else
-                                 cancellation.late_cancellation_fee(by=by, driver_arrived_at=ride.driver_arrived_at,
-                                                                    now=now, product=request.product))
+        ride.cancellation_fee = (
+            cancellation.no_show_fee(product=request.product)
+            if no_show
+            else cancellation.late_cancellation_fee(
+                by=by, driver_arrived_at=ride.driver_arrived_at, now=now, product=request.product
+            )
+        )
         if no_show:
             ride.no_show_reported_at = now
-        ride.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at", "cancellation_fee",
-                                 "no_show_reported_at"])
+        ride.save(
+            update_fields=[
+                "status",
+                "cancelled_by",
+                "cancel_reason",
+                "cancelled_at",
+                "cancellation_fee",
+                "no_show_reported_at",
+            ]
+        )
         if ride.cancellation_fee:
             _cancellation_fee_post(ride)
         if by == Actor.DRIVER and not no_show:
@@ -349,8 +413,11 @@ def _check_close_to_passenger(*, ride: Ride, driver_position: LivePosition, now:
         raise RidesException(
             RidesError.TOO_FAR_FROM_PASSENGER,
             f"You are {distance:.0f} m from the passenger; start within {settings.RIDE_START_RADIUS_M} m.",
-            details={"distance_m": round(distance, 1), "max_distance_m": settings.RIDE_START_RADIUS_M,
-                     "reference": reference},
+            details={
+                "distance_m": round(distance, 1),
+                "max_distance_m": settings.RIDE_START_RADIUS_M,
+                "reference": reference,
+            },
         )
 
 
@@ -447,13 +514,15 @@ def _append_to_track(*, ride: Ride, points: list[StreamPoint]) -> "TrackChange":
     for point in points:
         if last is not None and point.recorded_at <= last.recorded_at:
             continue  # the same time twice within the batch
-        if last is not None and not _plausible_move(from_point=last, to_lat=point.lat, to_lng=point.lng,
-                                                    to_at=point.recorded_at):
+        if last is not None and not _plausible_move(
+            from_point=last, to_lat=point.lat, to_lng=point.lng, to_at=point.recorded_at
+        ):
             change.refused += 1
             continue
         segment = haversine_m(last.lat, last.lng, point.lat, point.lng) if last is not None else 0.0
-        change.added.append(TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng,
-                                       recorded_at=point.recorded_at, segment_m=segment))
+        change.added.append(
+            TrackPoint(ride_id=ride.pk, lat=point.lat, lng=point.lng, recorded_at=point.recorded_at, segment_m=segment)
+        )
         added_m += segment
         last = point
     if change.added:
@@ -501,11 +570,15 @@ def _merge_plausible(*, ride: Ride, anchor: Any, stored: list[TrackPoint], point
         if before and (previous is None or stored[before - 1].recorded_at > previous.recorded_at):
             previous = stored[before - 1]
         following = stored[before] if before < len(stored) else None
-        if ((previous is not None and not _plausible_move(from_point=previous, to_lat=point.lat, to_lng=point.lng,
-                                                          to_at=point.recorded_at))
-                or (following is not None and not _plausible_move(from_point=point, to_lat=following.lat,
-                                                                  to_lng=following.lng,
-                                                                  to_at=following.recorded_at))):
+        if (
+            previous is not None
+            and not _plausible_move(from_point=previous, to_lat=point.lat, to_lng=point.lng, to_at=point.recorded_at)
+        ) or (
+            following is not None
+            and not _plausible_move(
+                from_point=point, to_lat=following.lat, to_lng=following.lng, to_at=following.recorded_at
+            )
+        ):
             change.refused += 1
             continue
         known_times.add(point.recorded_at)
@@ -534,14 +607,18 @@ def _meters_save(rides: list[Ride]) -> None:
     fields = cast("list[Field[Any, Any]]", [Ride._meta.get_field(name) for name in METER_FIELDS])  # concrete fields
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[arg-type]
     sql = f"UPDATE {connection.ops.quote_name(Ride._meta.db_table)} SET {assignments} WHERE id = %s"
-    rows = [[f.get_db_prep_save(getattr(ride, f.attname), connection) for f in fields]
-            + [Ride._meta.pk.get_db_prep_value(ride.pk, connection)] for ride in rides]
+    rows = [
+        [f.get_db_prep_save(getattr(ride, f.attname), connection) for f in fields]
+        + [Ride._meta.pk.get_db_prep_value(ride.pk, connection)]
+        for ride in rides
+    ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
-def ride_lock_with_request_and_match(ride_id: UUID | str, keys: dict[str, Any] | None = None
-                                     ) -> tuple["RideRequest", "Match", Ride]:
+def ride_lock_with_request_and_match(
+    ride_id: UUID | str, keys: dict[str, Any] | None = None
+) -> tuple["RideRequest", "Match", Ride]:
     """Lock a ride with its request and match, in the lock order request -> match -> ride (matching locks its two
     rows, it owns them), in the caller's transaction; returns (request, match, ride). `keys`: the ride's request_id
     and match_id when the caller has them (they never change), else they are read."""

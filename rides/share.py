@@ -5,6 +5,7 @@ working links. It works until revoked, or until the ride's end (or cancellation)
 What the public sees is deliberately small: the status, the driver's first name, the vehicle plate and type, and the
 driver's latest position while the ride is live. No phone number, no passenger, no pickup or destination.
 """
+
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ def ride_share_revoke(*, ride: Ride, user, share_id) -> None:
     if str(user.pk) != str(ride.passenger_id):
         raise RidesException(RidesError.NOT_THE_PASSENGER)
     revoked = RideShare.objects.filter(pk=share_id, ride=ride, revoked_at__isnull=True).update(
-        revoked_at=timezone.now())
+        revoked_at=timezone.now()
+    )
     if not revoked:
         raise RidesException(RidesError.SHARE_NOT_FOUND)
 
@@ -66,8 +68,11 @@ def shared_ride_get(*, token) -> Ride:
     answer for each, so a guesser learns nothing)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise RidesException(RidesError.SHARE_NOT_FOUND)
-    share = RideShare.objects.filter(token_hash=_token_hash(token), revoked_at__isnull=True).select_related(
-        "ride__driver__driver_profile").first()
+    share = (
+        RideShare.objects.filter(token_hash=_token_hash(token), revoked_at__isnull=True)
+        .select_related("ride__driver__driver_profile")
+        .first()
+    )
     if share is None:
         raise RidesException(RidesError.SHARE_NOT_FOUND)
     expires_at = share_expires_at(share.ride)
@@ -92,9 +97,11 @@ def shared_trip_state(*, token) -> dict:
     expires_at = share_expires_at(ride)
     return {
         "status": ride.status,
-        "driver": {"first_name": _first_name(ride.driver.full_name),
-                   "vehicle_plate": profile.vehicle_plate if profile else None,
-                   "vehicle_type": profile.vehicle_type if profile else None},
+        "driver": {
+            "first_name": _first_name(ride.driver.full_name),
+            "vehicle_plate": profile.vehicle_plate if profile else None,
+            "vehicle_type": profile.vehicle_type if profile else None,
+        },
         "driver_position": position,
         "expires_at": None if expires_at is None else expires_at.isoformat().replace("+00:00", "Z"),
     }

@@ -4,6 +4,7 @@ The public page polls its JSON every LIVE_TRIP_PUSH_INTERVAL_SECONDS rather than
 account, so a socket would need a second, token-in-URL authentication path on the user socket; a small GET is
 stateless, costs one indexed row and one Redis read, and positions change no faster than that interval anyway.
 """
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -24,8 +25,9 @@ class ShareOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     url = serializers.CharField(help_text="The public page; the token in it is shown only in this answer.")
     token = serializers.CharField()
-    expires_at = serializers.DateTimeField(allow_null=True, help_text="Null while the ride is live: the link then "
-                                                                      "lasts until 30 minutes after the end.")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Null while the ride is live: the link then lasts until 30 minutes after the end."
+    )
 
 
 class RideShareCreateApi(APIView):
@@ -34,8 +36,15 @@ class RideShareCreateApi(APIView):
         ride = ride_get_visible(ride_id=ride_id, user=request.user)
         created = share.ride_share_create(ride=ride, user=request.user)
         expires_at = created.expires_at.isoformat().replace("+00:00", "Z") if created.expires_at else None
-        return Response({"id": str(created.share.pk), "url": request.build_absolute_uri(created.path),
-                         "token": created.token, "expires_at": expires_at}, status=status.HTTP_201_CREATED)
+        return Response(
+            {
+                "id": str(created.share.pk),
+                "url": request.build_absolute_uri(created.path),
+                "token": created.token,
+                "expires_at": expires_at,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class RideShareRevokeApi(APIView):
@@ -72,10 +81,17 @@ def shared_trip_page(request, token):
         found = True
     except RidesException:
         found = False
-    response = render(request, "rides/share.html",
-                      {"token": token if found else "", "found": found, "tile_url": settings.OPS_TILE_URL,
-                       "poll_ms": int(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS * 1000) or 2000},
-                      status=200 if found else 404)
+    response = render(
+        request,
+        "rides/share.html",
+        {
+            "token": token if found else "",
+            "found": found,
+            "tile_url": settings.OPS_TILE_URL,
+            "poll_ms": int(settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS * 1000) or 2000,
+        },
+        status=200 if found else 404,
+    )
     for name, value in _PUBLIC_HEADERS.items():
         response[name] = value
     return response

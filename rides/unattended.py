@@ -7,6 +7,7 @@ passenger has reported the driver gone (`driver_gone`). Ending is the driver's o
 (rides.services.ride_complete: the meter closed on its last plausible points and the distance cap, then fare,
 settlement, pushes and the freed passenger alike).
 """
+
 import logging
 from datetime import datetime, timedelta
 
@@ -57,8 +58,10 @@ def ride_end_unattended(*, ride_id) -> Ride | None:
         ride_transition_check(ride=ride, to=RideStatus.COMPLETED, actor=Actor.SYSTEM)
         ride = ride_complete(request=request, match=match, ride=ride, price_pct=100, end_reason=reason)
         transaction.on_commit(lambda: metrics.rides_unattended_ended(reason))
-    logger.warning("ride ended by the system: the driver went silent",
-                   extra={"ride_id": str(ride.pk), "reason": reason, "driver_id": str(ride.driver_id)})
+    logger.warning(
+        "ride ended by the system: the driver went silent",
+        extra={"ride_id": str(ride.pk), "reason": reason, "driver_id": str(ride.driver_id)},
+    )
     return ride
 
 
@@ -70,8 +73,9 @@ def ride_report_driver_gone(*, ride: Ride, user) -> Ride:
     with transaction.atomic():
         ride = Ride.objects.select_for_update().get(pk=ride.pk)
         if ride.status != RideStatus.IN_PROGRESS:
-            raise invalid_ride_state(ride.status, f"Only a ride in progress can be reported; this one is "
-                                                  f"{ride_status_words(ride.status)}.")
+            raise invalid_ride_state(
+                ride.status, f"Only a ride in progress can be reported; this one is {ride_status_words(ride.status)}."
+            )
         first_report = ride.driver_gone_reported_at is None
         if first_report:
             ride.driver_gone_reported_at = timezone.now()
@@ -79,8 +83,9 @@ def ride_report_driver_gone(*, ride: Ride, user) -> Ride:
             ride_updated_send_on_commit(ride_get_for_output(ride.pk))
             transaction.on_commit(metrics.driver_gone_reported)
     if first_report:
-        logger.warning("driver reported gone by the passenger",
-                       extra={"ride_id": str(ride.pk), "driver_id": str(ride.driver_id)})
+        logger.warning(
+            "driver reported gone by the passenger", extra={"ride_id": str(ride.pk), "driver_id": str(ride.driver_id)}
+        )
     return ride_end_unattended(ride_id=ride.pk) or ride_get_for_output(ride.pk)
 
 
@@ -92,15 +97,21 @@ def rides_unattended_sweep(*, now: datetime | None = None) -> dict:
     stale_before = now - timedelta(seconds=settings.RIDE_STALE_AFTER_SECONDS)
     abandon_before = now - timedelta(seconds=settings.RIDE_ABANDON_AFTER_SECONDS)
     in_progress = Ride.objects.filter(status=RideStatus.IN_PROGRESS)
-    due = (in_progress.filter(_silent_since(abandon_before)
-                              | (_silent_since(stale_before) & Q(driver_gone_reported_at__isnull=False)))
-           .order_by(Coalesce("track_last_at", "started_at")).values_list("pk", flat=True)[:batch])
+    due = (
+        in_progress.filter(
+            _silent_since(abandon_before) | (_silent_since(stale_before) & Q(driver_gone_reported_at__isnull=False))
+        )
+        .order_by(Coalesce("track_last_at", "started_at"))
+        .values_list("pk", flat=True)[:batch]
+    )
     ended = sum(1 for ride_id in list(due) if _end_logged(ride_id) is not None)
-    newly_silent = list(in_progress.filter(_silent_since(stale_before), stale_at__isnull=True)
-                        .values_list("pk", flat=True)[:batch])
+    newly_silent = list(
+        in_progress.filter(_silent_since(stale_before), stale_at__isnull=True).values_list("pk", flat=True)[:batch]
+    )
     # The conditions again in the UPDATE itself: PostgreSQL re-checks them on a row a meter run just moved on.
     flagged = in_progress.filter(_silent_since(stale_before), pk__in=newly_silent, stale_at__isnull=True).update(
-        stale_at=now)
+        stale_at=now
+    )
     cleared = in_progress.filter(~_silent_since(stale_before), stale_at__isnull=False).update(stale_at=None)
     metrics.RIDES_STALE.set(in_progress.filter(stale_at__isnull=False).count())
     return {"ended": ended, "flagged": flagged, "cleared": cleared}

@@ -9,15 +9,20 @@ urlpatterns = [
     path("rides/<uuid:ride_id>/end", apis.RideEndApi.as_view(), name="ride-end"),
     path("rides/<uuid:ride_id>/cancel", apis.RideCancelApi.as_view(), name="ride-cancel"),
     path("rides/<uuid:ride_id>/no-show", apis.RideNoShowApi.as_view(), name="ride-no-show"),
-    path("rides/<uuid:ride_id>/report-driver-gone", apis.RideReportDriverGoneApi.as_view(),
-         name="ride-report-driver-gone"),
+    path(
+        "rides/<uuid:ride_id>/report-driver-gone",
+        apis.RideReportDriverGoneApi.as_view(),
+        name="ride-report-driver-gone",
+    ),
     path("rides/<uuid:ride_id>/rating", rating_apis.RideRateApi.as_view(), name="ride-rate"),
     path("rides/<uuid:ride_id>/messages", chat_apis.RideMessageListApi.as_view(), name="ride-messages"),
-    path("rides/<uuid:ride_id>/messages/receipt", chat_apis.RideMessageReceiptApi.as_view(),
-         name="ride-messages-receipt"),
+    path(
+        "rides/<uuid:ride_id>/messages/receipt", chat_apis.RideMessageReceiptApi.as_view(), name="ride-messages-receipt"
+    ),
     path("rides/<uuid:ride_id>/share", share_apis.RideShareCreateApi.as_view(), name="ride-share"),
-    path("rides/<uuid:ride_id>/share/<uuid:share_id>", share_apis.RideShareRevokeApi.as_view(),
-         name="ride-share-revoke"),
+    path(
+        "rides/<uuid:ride_id>/share/<uuid:share_id>", share_apis.RideShareRevokeApi.as_view(), name="ride-share-revoke"
+    ),
 ]
 
 # The public trip page (no sign-in), mounted at the site's root by nebengjek.urls.

@@ -6,6 +6,7 @@ cluster (LIVE_REDIS_URL + LIVE_REDIS_CLUSTER), flushed before each test: the exi
 modules that need the cluster themselves use the `live_cluster` fixture. Without redis-server and redis-cli the
 tests that need it are skipped. Starting is bounded (CLUSTER_START_TIMEOUT seconds).
 """
+
 import os
 import shutil
 import subprocess
@@ -43,9 +44,20 @@ class RedisClusterProcs:
             self.start_node(port)
         for port in self.ports:
             _wait(lambda p=port: redis.Redis(port=p).ping(), deadline, f"redis-server on {port}")
-        made = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in self.ports],
-                               "--cluster-replicas", str(self.replicas), "--cluster-yes"], capture_output=True,
-                              text=True, timeout=max(1, deadline - time.monotonic()))
+        made = subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{port}" for port in self.ports],
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=max(1, deadline - time.monotonic()),
+        )
         if made.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {made.stdout[-2000:]} {made.stderr[-2000:]}")
         _wait(self.healthy, deadline, "the cluster to be ok on every node")
@@ -55,9 +67,28 @@ class RedisClusterProcs:
         node_dir = os.path.join(self.dir, str(port))
         os.makedirs(node_dir, exist_ok=True)
         self.processes[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--save", "", "--appendonly",
-             "no", "--dir", node_dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                node_dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def healthy(self) -> bool:
         for port in self.ports:
@@ -67,14 +98,17 @@ class RedisClusterProcs:
         masters = [n for n in self.nodes() if "master" in n["flags"]]
         return len(masters) == NODES // 2 and all(
             redis.Redis(port=m["port"], decode_responses=True).info("replication")["connected_slaves"] >= self.replicas
-            for m in masters)
+            for m in masters
+        )
 
     def nodes(self) -> list[dict]:
         """[{id, port, flags}] of the cluster's nodes, as one node sees them."""
         lines = redis.Redis(port=self.ports[0], decode_responses=True).execute_command("CLUSTER NODES")
         if isinstance(lines, dict):  # redis-py parses CLUSTER NODES into {address: fields}
-            return [{"id": fields["node_id"], "port": int(address.split(":")[1].split("@")[0]),
-                     "flags": fields["flags"]} for address, fields in lines.items()]
+            return [
+                {"id": fields["node_id"], "port": int(address.split(":")[1].split("@")[0]), "flags": fields["flags"]}
+                for address, fields in lines.items()
+            ]
         rows = [line.split() for line in lines.splitlines() if line.strip()]
         return [{"id": row[0], "port": int(row[1].split(":")[1].split("@")[0]), "flags": row[2]} for row in rows]
 

@@ -2,6 +2,7 @@
 watches the driver approach on the socket until the arrival, shares the trip with someone who has no account, and
 the two sides chat with the driver's socket dropping in the middle: the missed messages come back on `resume`,
 receipts reach the sender, and the history holds every message once."""
+
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
@@ -38,9 +39,11 @@ async def test_watch_the_driver_come_share_the_trip_and_chat_across_a_reconnect(
 
     # The ride: requested, proposed, accepted over the driver's socket, confirmed.
     driver_socket, passenger_socket = await ws(driver_user), await ws(passenger_user)
-    asked = await db(passenger.post)("/api/v1/rides/requests", {
-        "pickup": {"lat": PICKUP[0], "lng": PICKUP[1]}, "destination": {"lat": DESTINATION[0], "lng": DESTINATION[1]}},
-        format="json")
+    asked = await db(passenger.post)(
+        "/api/v1/rides/requests",
+        {"pickup": {"lat": PICKUP[0], "lng": PICKUP[1]}, "destination": {"lat": DESTINATION[0], "lng": DESTINATION[1]}},
+        format="json",
+    )
     assert asked.status_code == 201, asked.content
     proposal = await next_of_type(driver_socket, "match.proposal")
     await driver_socket.send_json_to({"type": "match.accept", "id": "a", "match_id": proposal["match"]["id"]})
@@ -55,8 +58,9 @@ async def test_watch_the_driver_come_share_the_trip_and_chat_across_a_reconnect(
     distances = [at_confirm["driver_position"]["distance_to_pickup_m"]]
     for number, (lat, lng) in enumerate(APPROACH, start=1):
         recorded_at = _iso(started + timedelta(seconds=10 * number))
-        await driver_socket.send_json_to({"type": "location", "id": f"l{number}", "lat": lat, "lng": lng,
-                                          "recorded_at": recorded_at})
+        await driver_socket.send_json_to(
+            {"type": "location", "id": f"l{number}", "lat": lat, "lng": lng, "recorded_at": recorded_at}
+        )
         assert (await next_of_type(driver_socket, "ack"))["accepted"] is True
         pushed = await next_of_type(passenger_socket, "ride.driver_location")
         assert pushed["ride_id"] == ride_id and pushed["driver_position"]["heading"] is not None
@@ -79,16 +83,24 @@ async def test_watch_the_driver_come_share_the_trip_and_chat_across_a_reconnect(
     seen = await next_of_type(driver_socket, "chat.message")
     await driver_socket.disconnect()
     for number, text in enumerate(["Next to the bakery", "I'm wearing red"], start=2):
-        await passenger_socket.send_json_to({"type": "chat.send", "id": f"c{number}", "ride_id": ride_id,
-                                             "text": text, "client_id": f"p-{number}"})
+        await passenger_socket.send_json_to(
+            {"type": "chat.send", "id": f"c{number}", "ride_id": ride_id, "text": text, "client_id": f"p-{number}"}
+        )
         await next_of_type(passenger_socket, "ack")
     driver_socket = await ws(driver_user)
     await driver_socket.send_json_to({"type": "resume", "id": "r", "after": seen["seq"]})
     missed = [await next_of_type(driver_socket, "chat.message") for _ in range(2)]
     assert [m["message"]["text"] for m in missed] == ["Next to the bakery", "I'm wearing red"]
     assert (await next_of_type(driver_socket, "ack"))["replayed"] == 2
-    await driver_socket.send_json_to({"type": "chat.receipt", "id": "rr", "ride_id": ride_id,
-                                      "message_id": missed[-1]["message"]["id"], "status": "read"})
+    await driver_socket.send_json_to(
+        {
+            "type": "chat.receipt",
+            "id": "rr",
+            "ride_id": ride_id,
+            "message_id": missed[-1]["message"]["id"],
+            "status": "read",
+        }
+    )
     assert (await next_of_type(driver_socket, "ack"))["updated"] == 3
     receipt = await next_of_type(passenger_socket, "chat.receipt")
     assert receipt["status"] == "read" and receipt["message_id"] == missed[-1]["message"]["id"]
@@ -97,8 +109,12 @@ async def test_watch_the_driver_come_share_the_trip_and_chat_across_a_reconnect(
     assert reply["message"]["sender"] == "driver" and reply["message"]["text"] == "I'm on my way."
 
     history = (await db(passenger.get)(f"/api/v1/rides/{ride_id}/messages")).json()
-    assert [m["text"] for m in history["results"]] == ["Blue gate", "Next to the bakery", "I'm wearing red",
-                                                       "I'm on my way."]
+    assert [m["text"] for m in history["results"]] == [
+        "Blue gate",
+        "Next to the bakery",
+        "I'm wearing red",
+        "I'm on my way.",
+    ]
     assert all(m["read_at"] for m in history["results"][:3])
     stranger = await db(client_for)(await db(make_passenger)())
     assert (await db(stranger.get)(f"/api/v1/rides/{ride_id}/messages")).status_code == 404

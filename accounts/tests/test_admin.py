@@ -1,4 +1,5 @@
 """Operators' accounts admin and createsuperuser: numbers are parsed by the same MSISDN rules as sign-in."""
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -15,9 +16,18 @@ def operator_client():
 
 
 def add_user(client, msisdn):
-    return client.post(ADD_USER, {"msisdn": msisdn, "full_name": "Budi", "usable_password": "false",
-                                  "password1": "", "password2": "", "driver_profile-TOTAL_FORMS": "0",
-                                  "driver_profile-INITIAL_FORMS": "0"})
+    return client.post(
+        ADD_USER,
+        {
+            "msisdn": msisdn,
+            "full_name": "Budi",
+            "usable_password": "false",
+            "password1": "",
+            "password2": "",
+            "driver_profile-TOTAL_FORMS": "0",
+            "driver_profile-INITIAL_FORMS": "0",
+        },
+    )
 
 
 def test_admin_adds_a_user_under_the_normalized_number():

@@ -1,5 +1,6 @@
 """Verification is required to go online: an unverified driver's beacon is refused (REST and socket, 403
 driver_not_verified); DRIVER_AUTO_VERIFY (on outside production) verifies new drivers at registration."""
+
 import os
 import subprocess
 import sys
@@ -80,17 +81,28 @@ def test_an_operator_verifies_a_driver_in_the_admin_and_the_driver_may_go_online
 
 
 def auto_verify_default(env):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"SECRET_KEY", "DEBUG", "NEBENGJEK_ENV", "SMS_BACKEND", "DRIVER_AUTO_VERIFY"}}
-    result = subprocess.run([sys.executable, "-c", "import nebengjek.settings as s; print(s.DRIVER_AUTO_VERIFY)"],
-                            env={**clean, **env}, capture_output=True, text=True)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "NEBENGJEK_ENV", "SMS_BACKEND", "DRIVER_AUTO_VERIFY"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import nebengjek.settings as s; print(s.DRIVER_AUTO_VERIFY)"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_auto_verify_is_on_in_development_and_off_in_production():
-    production = {"NEBENGJEK_ENV": "production", "DEBUG": "false", "SECRET_KEY": "x" * 50,
-                  "SMS_BACKEND": "accounts.tests.test_sms_gateway.FailingSmsGateway"}
+    production = {
+        "NEBENGJEK_ENV": "production",
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "SMS_BACKEND": "accounts.tests.test_sms_gateway.FailingSmsGateway",
+    }
 
     assert auto_verify_default({}) == "True"
     assert auto_verify_default(production) == "False"

@@ -48,8 +48,9 @@ def test_patch_me_with_an_empty_name_is_400(client_for):
 def test_register_as_driver_makes_the_user_a_driver(client_for):
     client = client_for(make_passenger())
 
-    response = client.post("/api/v1/me/driver", {"vehicle_type": "motorcycle", "vehicle_plate": "b  1234 xyz"},
-                           format="json")
+    response = client.post(
+        "/api/v1/me/driver", {"vehicle_type": "motorcycle", "vehicle_plate": "b  1234 xyz"}, format="json"
+    )
 
     assert response.status_code == 201
     body = response.json()
@@ -71,17 +72,21 @@ def test_a_plate_belongs_to_one_driver(client_for):
     make_driver(vehicle_plate="B 1234 XYZ")
 
     response = client_for(make_passenger()).post(
-        "/api/v1/me/driver", {"vehicle_type": "car", "vehicle_plate": "B 1234 XYZ"}, format="json")
+        "/api/v1/me/driver", {"vehicle_type": "car", "vehicle_plate": "B 1234 XYZ"}, format="json"
+    )
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "vehicle_plate_taken"
 
 
-@pytest.mark.parametrize("payload,field", [
-    ({"vehicle_type": "bus", "vehicle_plate": "B 1 A"}, "vehicle_type"),
-    ({"vehicle_type": "car"}, "vehicle_plate"),
-    ({"vehicle_type": "car", "vehicle_plate": "12345"}, "vehicle_plate"),
-])
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"vehicle_type": "bus", "vehicle_plate": "B 1 A"}, "vehicle_type"),
+        ({"vehicle_type": "car"}, "vehicle_plate"),
+        ({"vehicle_type": "car", "vehicle_plate": "12345"}, "vehicle_plate"),
+    ],
+)
 def test_bad_driver_registration_is_400_naming_the_field(client_for, payload, field):
     response = client_for(make_passenger()).post("/api/v1/me/driver", payload, format="json")
 

@@ -1,6 +1,7 @@
 """A REST access token stops working the moment its sign-in session ends (logout, suspension, an operator's revoke):
 the authentication reads the session id in Redis' revoked sessions (one round trip, no database query); Redis down
 is a 503; after a Redis flush the database answers until the sweeper has rebuilt the revoked sessions."""
+
 from channels.db import database_sync_to_async
 from django.test import Client
 from rest_framework.test import APIClient, APIRequestFactory
@@ -23,8 +24,9 @@ def signed_in_client(client_for, user=None):
 
 
 def logout(client):
-    assert APIClient().post("/api/v1/auth/logout", {"refresh": client.tokens["refresh"]},
-                            format="json").status_code == 204
+    assert (
+        APIClient().post("/api/v1/auth/logout", {"refresh": client.tokens["refresh"]}, format="json").status_code == 204
+    )
 
 
 def refused_as_token_not_valid(response):
@@ -37,8 +39,9 @@ def operator():
     return client
 
 
-def test_after_logout_the_same_access_token_is_refused_at_once_with_no_database_query(client_for,
-                                                                                     django_assert_num_queries):
+def test_after_logout_the_same_access_token_is_refused_at_once_with_no_database_query(
+    client_for, django_assert_num_queries
+):
     client = signed_in_client(client_for)
     logout(client)
 
@@ -48,8 +51,9 @@ def test_after_logout_the_same_access_token_is_refused_at_once_with_no_database_
     assert refused_as_token_not_valid(response)
 
 
-def test_after_suspension_the_access_token_is_refused_at_once_with_no_database_query(client_for,
-                                                                                    django_assert_num_queries):
+def test_after_suspension_the_access_token_is_refused_at_once_with_no_database_query(
+    client_for, django_assert_num_queries
+):
     driver = make_driver()
     client = signed_in_client(client_for, driver)
     user_suspend(user=driver)
@@ -65,8 +69,9 @@ def test_a_session_revoked_in_the_admin_refuses_its_access_token_at_once(client_
     revoked, kept = signed_in_client(client_for, user), signed_in_client(client_for, user)
     sid = SignInSession.objects.order_by("created_at").first().sid
 
-    response = operator().post("/admin/accounts/signinsession/",
-                               {"action": "revoke_sessions", "_selected_action": [str(sid)]})
+    response = operator().post(
+        "/admin/accounts/signinsession/", {"action": "revoke_sessions", "_selected_action": [str(sid)]}
+    )
 
     assert response.status_code == 302
     assert refused_as_token_not_valid(revoked.get(ME))

@@ -1,5 +1,6 @@
 """Sign-in sessions end everywhere: logout, suspension and an operator's revoke refuse that session's tokens at the
 socket handshake and at refresh, whatever the number of the user's other sessions; refreshing keeps a session."""
+
 import uuid
 from datetime import timedelta
 
@@ -22,8 +23,9 @@ LOGOUT = "/api/v1/auth/logout"
 
 def sign_in(api_client, sms_outbox):
     api_client.post("/api/v1/auth/otp/request", {"msisdn": MSISDN}, format="json")
-    response = api_client.post("/api/v1/auth/otp/verify", {"msisdn": MSISDN, "code": sms_outbox.last_code(MSISDN)},
-                               format="json")
+    response = api_client.post(
+        "/api/v1/auth/otp/verify", {"msisdn": MSISDN, "code": sms_outbox.last_code(MSISDN)}, format="json"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -158,8 +160,7 @@ async def test_a_session_from_before_the_session_table_stays_signed_in_until_it_
     assert await closed_with(await ws(token=tokens["access"])) == (4401, "token_not_valid")
 
 
-async def test_a_session_from_before_the_session_table_gets_its_row_at_refresh_and_keeps_it(api_client, client_for,
-                                                                                          ws):
+async def test_a_session_from_before_the_session_table_gets_its_row_at_refresh_and_keeps_it(api_client, client_for, ws):
     user = await db(make_passenger)()
     tokens = (await db(client_for)(user)).tokens
     await db(forget_session_row)(tokens)
@@ -185,9 +186,12 @@ def test_the_admin_lists_sessions_and_shows_one_read_only(client_for):
     tokens = client_for(make_passenger()).tokens
     client = operator()
 
-    pages = ["/admin/accounts/signinsession/", "/admin/accounts/signinsession/?revoked_at__isempty=0",
-             "/admin/accounts/signinsession/?q=%2B62812",
-             f"/admin/accounts/signinsession/{token_sid(tokens['access'])}/change/"]
+    pages = [
+        "/admin/accounts/signinsession/",
+        "/admin/accounts/signinsession/?revoked_at__isempty=0",
+        "/admin/accounts/signinsession/?q=%2B62812",
+        f"/admin/accounts/signinsession/{token_sid(tokens['access'])}/change/",
+    ]
 
     assert [client.get(page).status_code for page in pages] == [200, 200, 200, 200]
 

@@ -1,4 +1,5 @@
 """Sign-in through REST: MSISDN rules, OTP life cycle, send caps, tokens (../shared/API.md, Accounts)."""
+
 import logging
 from datetime import timedelta
 
@@ -32,8 +33,19 @@ def test_valid_msisdn_forms_normalize_to_e164(api_client, sms_outbox, raw):
 
 
 @pytest.mark.parametrize(
-    "raw", ["081112345", "0811123456789", "08141234567", "08201234567", "08501234567", "08561234567",
-            "+6581234567", "", "abc", "+62 812"],
+    "raw",
+    [
+        "081112345",
+        "0811123456789",
+        "08141234567",
+        "08201234567",
+        "08501234567",
+        "08561234567",
+        "+6581234567",
+        "",
+        "abc",
+        "+62 812",
+    ],
 )
 def test_invalid_msisdn_is_400_invalid_msisdn(api_client, sms_outbox, raw):
     response = request_code(api_client, raw)
@@ -55,7 +67,7 @@ def test_missing_msisdn_names_the_field(api_client):
 def test_code_is_sent_by_sms_never_in_the_response(api_client, sms_outbox):
     response = request_code(api_client, "08121234567")
 
-    (to, text), = sms_outbox.messages
+    ((to, text),) = sms_outbox.messages
     code = text.rsplit(" ", 1)[-1]
     assert to == "+628121234567" and text == f"Your NebengJek code is {code}"
     assert len(code) == 6 and code.isdigit()
@@ -129,8 +141,9 @@ def _wrong(code):
 def test_five_wrong_codes_lock_the_otp_even_for_the_right_code(api_client, sms_outbox):
     request_code(api_client, "08121234567")
     code = sms_outbox.last_code("+628121234567")
-    answers = [api_client.post(VERIFY, {"msisdn": "08121234567", "code": _wrong(code)}, format="json")
-               for _ in range(5)]
+    answers = [
+        api_client.post(VERIFY, {"msisdn": "08121234567", "code": _wrong(code)}, format="json") for _ in range(5)
+    ]
 
     response = api_client.post(VERIFY, {"msisdn": "08121234567", "code": code}, format="json")
 
@@ -269,8 +282,7 @@ def test_a_number_in_non_ascii_digits_is_400_invalid_msisdn_at_otp_request(api_c
     assert sms_outbox.messages == []
 
 
-def test_a_number_in_non_ascii_digits_is_400_invalid_msisdn_at_verify_and_makes_no_second_user(api_client,
-                                                                                                  sms_outbox):
+def test_a_number_in_non_ascii_digits_is_400_invalid_msisdn_at_verify_and_makes_no_second_user(api_client, sms_outbox):
     from accounts.models import User
 
     request_code(api_client, "08121234567")

@@ -1,5 +1,6 @@
 """The SMS gateway as the outside world: production refuses the console backend at start-up; a gateway that fails
 answers 503 and gives back the send it counted."""
+
 import os
 import subprocess
 import sys
@@ -23,8 +24,9 @@ class FailingSmsGateway:
 
 def settings_import(env):
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "NEBENGJEK_ENV", "SMS_BACKEND"}}
-    return subprocess.run([sys.executable, "-c", "import nebengjek.settings"], env={**clean, **env},
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "import nebengjek.settings"], env={**clean, **env}, capture_output=True, text=True
+    )
 
 
 @pytest.mark.parametrize("sms_backend", [None, "accounts.sms.ConsoleSmsBackend"])

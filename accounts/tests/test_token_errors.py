@@ -1,5 +1,6 @@
 """A refused token says why in words a person acts on: expired (refresh it / sign in) vs not valid vs already used,
 never simplejwt's "detail: Given token not valid for any token type" (issue 27, item 4)."""
+
 from datetime import timedelta
 
 import time_machine
@@ -58,9 +59,11 @@ def test_an_expired_refresh_token_says_sign_in_again(api_client):
         response = api_client.post(REFRESH, {"refresh": refresh}, format="json")
 
     assert response.status_code == 401
-    assert response.json()["error"] == {"code": "token_not_valid",
-                                        "message": "The refresh token has expired; sign in again.",
-                                        "details": {"token": "refresh", "reason": "expired"}}
+    assert response.json()["error"] == {
+        "code": "token_not_valid",
+        "message": "The refresh token has expired; sign in again.",
+        "details": {"token": "refresh", "reason": "expired"},
+    }
 
 
 def test_a_refresh_token_used_twice_says_it_was_already_used(api_client):
@@ -70,9 +73,11 @@ def test_a_refresh_token_used_twice_says_it_was_already_used(api_client):
     response = api_client.post(REFRESH, {"refresh": refresh}, format="json")
 
     assert response.status_code == 401
-    assert response.json()["error"] == {"code": "token_not_valid",
-                                        "message": "This refresh token was already used or signed out; sign in again.",
-                                        "details": {"token": "refresh", "reason": "revoked"}}
+    assert response.json()["error"] == {
+        "code": "token_not_valid",
+        "message": "This refresh token was already used or signed out; sign in again.",
+        "details": {"token": "refresh", "reason": "revoked"},
+    }
 
 
 def test_logout_with_a_garbage_refresh_token_says_it_is_not_valid(api_client):

@@ -1,4 +1,5 @@
 """Stand-ins for the payment gateway (the outside world), chosen with settings.PAYMENT_GATEWAY in tests."""
+
 from billing.gateways import ChargeResult, GatewayUnavailable, PaymentGateway
 
 

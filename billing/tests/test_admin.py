@@ -18,8 +18,9 @@ def test_operators_refund_a_ride_from_the_admin(operator_client):
     ride = make_completed_ride(payment_method="wallet")
     ride_settle(ride_id=ride.id)
 
-    response = operator_client.post("/admin/billing/ridemoney/",
-                                    {"action": "refund_rides", "_selected_action": [str(ride.id)]})
+    response = operator_client.post(
+        "/admin/billing/ridemoney/", {"action": "refund_rides", "_selected_action": [str(ride.id)]}
+    )
 
     assert response.status_code == 302
     refund = LedgerTransaction.objects.get(ride=ride, purpose="refund")

@@ -1,4 +1,5 @@
 """Settling many rides in one commit (settle_rides, the sweeper), and the platform balance summed from entries."""
+
 from accounts.tests.factories import make_driver, make_passenger
 from billing import tasks
 from billing.models import AccountKind, LedgerTransaction, TransactionPurpose
@@ -15,14 +16,17 @@ def _settlements(rides):
 def test_settle_rides_posts_one_keyed_transaction_per_ride():
     # given three completed rides of one driver, cash and wallet
     driver = make_driver()
-    rides = [make_completed_ride(driver=driver, payment_method=method, metered_fare=10_000, price_pct=80)
-             for method in ("cash", "wallet", "cash")]
+    rides = [
+        make_completed_ride(driver=driver, payment_method=method, metered_fare=10_000, price_pct=80)
+        for method in ("cash", "wallet", "cash")
+    ]
     # when one task settles them together
     posted = tasks.settle_rides([str(ride.pk) for ride in rides])
     # then each ride holds its own settlement with its own key, and the driver's wallet moved by all three
     assert posted == 3
     assert sorted(_settlements(rides).values_list("idempotency_key", flat=True)) == sorted(
-        f"settlement:{ride.pk}" for ride in rides)
+        f"settlement:{ride.pk}" for ride in rides
+    )
     assert wallet_balance(user_id=driver.pk) == -400 + 7600 - 400
     assert ledger_findings().is_clean
 

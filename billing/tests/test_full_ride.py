@@ -1,5 +1,6 @@
 """The issue's "done when": a wallet ride driven through the rides API, ended at 75 %, is settled in the
 background with the contract's numbers, and the ledger reconciles."""
+
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -31,7 +32,11 @@ def test_a_wallet_ride_ended_at_75_percent_is_settled_with_the_contract_numbers(
 
     assert ended.status_code == 200, ended.content
     assert (receipt["metered_fare"], receipt["charged_amount"], receipt["admin_fee"], receipt["driver_payout"]) == (
-        3336, 2502, 125, 2377)
+        3336,
+        2502,
+        125,
+        2377,
+    )
     assert receipt["settled_at"] is not None
     assert balances == [10_000 - 2502, 2377]
     assert ledger_findings(settle_grace_seconds=0).is_clean
@@ -49,7 +54,10 @@ def test_a_ride_started_and_ended_at_once_charges_the_minimum_fare_and_settles_i
 
     assert ended["distance_m"] == 0 and ended["fare"]["metered_fare"] == 3000
     assert (ended["fare"]["charged_amount"], ended["fare"]["admin_fee"], ended["fare"]["driver_payout"]) == (
-        3000, 150, 2850)
+        3000,
+        150,
+        2850,
+    )
     assert entries_by_party(settlement, ride=ride) == {"driver": ("admin_fee", -150), "platform": ("admin_fee", 150)}
     assert ledger_findings(settle_grace_seconds=0).is_clean
 

@@ -1,4 +1,5 @@
 """The ledger's invariants hold in the database itself, not only in the services."""
+
 import uuid
 from io import StringIO
 
@@ -21,10 +22,15 @@ def _insert_transaction_sql(*, entry_count, amounts_by_account):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO billing_ledgertransaction (id, purpose, idempotency_key, entry_count, memo, created_at)"
-            " VALUES (%s, 'topup', %s, %s, '', %s)", [db_id, f"planted:{txn_id}", entry_count, timezone.now()])
+            " VALUES (%s, 'topup', %s, %s, '', %s)",
+            [db_id, f"planted:{txn_id}", entry_count, timezone.now()],
+        )
         for account_id, amount in amounts_by_account:
-            cursor.execute("INSERT INTO billing_ledgerentry (transaction_id, account_id, kind, amount)"
-                           " VALUES (%s, %s, 'topup', %s)", [db_id, account_id, amount])
+            cursor.execute(
+                "INSERT INTO billing_ledgerentry (transaction_id, account_id, kind, amount)"
+                " VALUES (%s, %s, 'topup', %s)",
+                [db_id, account_id, amount],
+            )
     return txn_id
 
 
@@ -35,12 +41,16 @@ def _plant_unbalanced_transaction(account_id, other_account_id):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE billing_ledgerentry DISABLE TRIGGER billing_ledgerentry_balanced")
-                cursor.execute("ALTER TABLE billing_ledgertransaction DISABLE TRIGGER billing_ledgertransaction_balanced")
+                cursor.execute(
+                    "ALTER TABLE billing_ledgertransaction DISABLE TRIGGER billing_ledgertransaction_balanced"
+                )
             _insert_transaction_sql(entry_count=2, amounts_by_account=[(account_id, 500), (other_account_id, -400)])
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # run the queued foreign key checks now
                 cursor.execute("ALTER TABLE billing_ledgerentry ENABLE TRIGGER billing_ledgerentry_balanced")
-                cursor.execute("ALTER TABLE billing_ledgertransaction ENABLE TRIGGER billing_ledgertransaction_balanced")
+                cursor.execute(
+                    "ALTER TABLE billing_ledgertransaction ENABLE TRIGGER billing_ledgertransaction_balanced"
+                )
         else:
             _insert_transaction_sql(entry_count=2, amounts_by_account=[(account_id, 100)])
 
@@ -62,8 +72,11 @@ def test_the_database_refuses_a_transaction_whose_entries_do_not_sum_to_zero():
     assert not LedgerTransaction.objects.exists() and not LedgerEntry.objects.exists()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL can defer the check to COMMIT; "
-                    "SQLite's per-row trigger cannot see a missing entry (reconcile_ledger reports it)")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="only PostgreSQL can defer the check to COMMIT; "
+    "SQLite's per-row trigger cannot see a missing entry (reconcile_ledger reports it)",
+)
 def test_the_database_refuses_a_transaction_missing_a_declared_entry():
     wallet = wallet_account_id(user_id=make_passenger().id)
 
@@ -117,8 +130,10 @@ def test_the_database_refuses_an_update_of_a_posted_entry():
     assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [-10_000, 10_000]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql",
-                    reason="on SQLite deletes are refused by the models only (Django's SQLite test flush deletes rows)")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="on SQLite deletes are refused by the models only (Django's SQLite test flush deletes rows)",
+)
 def test_the_database_refuses_a_delete_of_a_posted_entry():
     topup_create(user_id=make_passenger().id, amount=10_000, idempotency_key="k")
 
@@ -160,15 +175,23 @@ def test_reconcile_fails_when_a_cached_balance_drifts_from_its_entries():
     passenger = make_passenger()
     topup_create(user_id=passenger.id, amount=10_000, idempotency_key="k")
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE billing_ledgeraccount SET balance = balance + 7 WHERE user_id = %s",
-                       [passenger._meta.pk.get_db_prep_value(passenger.id, connection)])
+        cursor.execute(
+            "UPDATE billing_ledgeraccount SET balance = balance + 7 WHERE user_id = %s",
+            [passenger._meta.pk.get_db_prep_value(passenger.id, connection)],
+        )
 
     with pytest.raises(CommandError):
         _reconcile()
 
     assert ledger_findings().balance_mismatches == [
-        {"account_id": wallet_account_id(user_id=passenger.id), "kind": "wallet", "user_id": str(passenger.id),
-         "cached": 10_007, "entries": 10_000}]
+        {
+            "account_id": wallet_account_id(user_id=passenger.id),
+            "kind": "wallet",
+            "user_id": str(passenger.id),
+            "cached": 10_007,
+            "entries": 10_000,
+        }
+    ]
 
 
 def test_reconcile_fails_on_a_completed_ride_without_a_settlement():

@@ -1,5 +1,6 @@
 """Property: whatever mix of settlements (also repeated), top-ups (also replayed) and refunds happens, every
 transaction balances, reconcile_ledger is clean, and each wallet holds what a plain reference model says."""
+
 from collections import defaultdict
 
 from hypothesis import HealthCheck, given, settings
@@ -12,10 +13,15 @@ from billing.tests.factories import make_completed_ride
 from nebengjek.errors import DomainError
 
 # Metered fares from the minimum fare (FARE_MINIMUM_IDR, 3,000) up: no ride is priced below it.
-rides = st.tuples(st.just("ride"), st.integers(0, 1), st.integers(0, 1), st.integers(3_000, 60_000),
-                  st.integers(1, 100), st.sampled_from(["cash", "wallet"]))
-topups = st.tuples(st.just("topup"), st.integers(0, 3), st.sampled_from([10_000, 25_000, 2_000_000]),
-                   st.integers(0, 2))
+rides = st.tuples(
+    st.just("ride"),
+    st.integers(0, 1),
+    st.integers(0, 1),
+    st.integers(3_000, 60_000),
+    st.integers(1, 100),
+    st.sampled_from(["cash", "wallet"]),
+)
+topups = st.tuples(st.just("topup"), st.integers(0, 3), st.sampled_from([10_000, 25_000, 2_000_000]), st.integers(0, 2))
 refunds = st.tuples(st.just("refund"), st.integers(0, 5))
 resettles = st.tuples(st.just("settle_again"), st.integers(0, 5))
 operations = st.lists(st.one_of(rides, topups, refunds, resettles), max_size=8)
@@ -41,8 +47,12 @@ class ReferenceLedger:
         self.balances[ride.driver_id] -= ride.driver_payout
 
 
-@settings(max_examples=50, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(operations)
 def test_any_sequence_of_money_movements_keeps_the_ledger_balanced(ops):
     passengers, drivers = [make_passenger(), make_passenger()], [make_driver(), make_driver()]
@@ -52,8 +62,9 @@ def test_any_sequence_of_money_movements_keeps_the_ledger_balanced(ops):
     for op in ops:
         if op[0] == "ride":
             _, p, d, fare, pct, method = op
-            ride = make_completed_ride(passenger=passengers[p], driver=drivers[d], metered_fare=fare, price_pct=pct,
-                                       payment_method=method)
+            ride = make_completed_ride(
+                passenger=passengers[p], driver=drivers[d], metered_fare=fare, price_pct=pct, payment_method=method
+            )
             ride_settle(ride_id=ride.id)
             reference.ride(ride)
             settled.append(ride)
@@ -86,4 +97,5 @@ def test_any_sequence_of_money_movements_keeps_the_ledger_balanced(ops):
     findings = ledger_findings()
     assert findings.is_clean, findings
     assert {user.id: wallet_balance(user_id=user.id) for user in users} == {
-        user.id: reference.balances[user.id] for user in users}
+        user.id: reference.balances[user.id] for user in users
+    }

@@ -8,20 +8,45 @@ from billing.tests.factories import make_completed_ride
 
 
 def test_the_receipt_shows_the_contract_numbers_and_the_surge_inputs(client_for):
-    ride = make_completed_ride(metered_fare=3336, price_pct=75, payment_method="cash", distance_m=1111.9508,
-                               surge_cell="8a8c0d", surge_supply=5, surge_demand=3)
+    ride = make_completed_ride(
+        metered_fare=3336,
+        price_pct=75,
+        payment_method="cash",
+        distance_m=1111.9508,
+        surge_cell="8a8c0d",
+        surge_supply=5,
+        surge_demand=3,
+    )
     ride_settle(ride_id=ride.id)
 
     response = client_for(ride.passenger).get(f"/api/v1/rides/{ride.id}/receipt")
 
     assert response.status_code == 200
     body = response.json()
-    assert {key: body[key] for key in ["distance_m", "metered_fare", "surge_multiplier", "price_pct",
-                                       "charged_amount", "admin_fee", "driver_payout", "payment_method",
-                                       "currency"]} == {
-        "distance_m": 1111.95, "metered_fare": 3336, "surge_multiplier": 1.0, "price_pct": 75,
-        "charged_amount": 2502, "admin_fee": 125, "driver_payout": 2377, "payment_method": "cash",
-        "currency": "IDR"}
+    assert {
+        key: body[key]
+        for key in [
+            "distance_m",
+            "metered_fare",
+            "surge_multiplier",
+            "price_pct",
+            "charged_amount",
+            "admin_fee",
+            "driver_payout",
+            "payment_method",
+            "currency",
+        ]
+    } == {
+        "distance_m": 1111.95,
+        "metered_fare": 3336,
+        "surge_multiplier": 1.0,
+        "price_pct": 75,
+        "charged_amount": 2502,
+        "admin_fee": 125,
+        "driver_payout": 2377,
+        "payment_method": "cash",
+        "currency": "IDR",
+    }
     assert body["surge_inputs"] == {"cell": "8a8c0d", "supply": 5, "demand": 3}
     assert body["settled_at"] is not None and body["refunded_at"] is None
 

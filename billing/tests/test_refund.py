@@ -16,7 +16,10 @@ def test_refunding_a_wallet_ride_reverses_its_settlement_in_a_new_transaction():
 
     assert refund.pk != settlement.pk and refund.purpose == "refund"
     assert entries_by_party(refund, ride=ride) == {
-        "passenger": ("refund", 2502), "driver": ("refund", -2377), "platform": ("refund", -125)}
+        "passenger": ("refund", 2502),
+        "driver": ("refund", -2377),
+        "platform": ("refund", -125),
+    }
     assert entries_by_party(settlement, ride=ride)["passenger"] == ("ride_payment", -2502)  # untouched
     assert wallet_balance(user_id=ride.passenger_id) == 10_000
     assert wallet_balance(user_id=ride.driver_id) == 0

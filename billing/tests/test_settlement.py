@@ -16,8 +16,9 @@ from tests.reliability.parallel import raised, run_parallel
 
 
 def test_cash_ride_at_75_percent_takes_the_fee_from_the_driver():
-    ride = make_completed_ride(metered_fare=3336, price_pct=75, payment_method="cash",
-                               charged_amount=2502, admin_fee=125, driver_payout=2377)
+    ride = make_completed_ride(
+        metered_fare=3336, price_pct=75, payment_method="cash", charged_amount=2502, admin_fee=125, driver_payout=2377
+    )
 
     txn = ride_settle(ride_id=ride.id)
 
@@ -27,31 +28,45 @@ def test_cash_ride_at_75_percent_takes_the_fee_from_the_driver():
 
 
 def test_wallet_ride_at_75_percent_moves_charge_payout_and_fee():
-    ride = make_completed_ride(metered_fare=3336, price_pct=75, payment_method="wallet",
-                               charged_amount=2502, admin_fee=125, driver_payout=2377)
+    ride = make_completed_ride(
+        metered_fare=3336, price_pct=75, payment_method="wallet", charged_amount=2502, admin_fee=125, driver_payout=2377
+    )
     topup_create(user_id=ride.passenger_id, amount=10_000, idempotency_key="k1")
 
     txn = ride_settle(ride_id=ride.id)
 
     assert entries_by_party(txn, ride=ride) == {
-        "passenger": ("ride_payment", -2502), "driver": ("ride_payout", 2377), "platform": ("admin_fee", 125)}
+        "passenger": ("ride_payment", -2502),
+        "driver": ("ride_payout", 2377),
+        "platform": ("admin_fee", 125),
+    }
     assert wallet_balance(user_id=ride.passenger_id) == 10_000 - 2502
     assert wallet_balance(user_id=ride.driver_id) == 2377
 
 
 def test_wallet_ride_of_10000_at_80_percent_settles_8000_400_7600():
-    ride = make_completed_ride(metered_fare=10_000, price_pct=80, payment_method="wallet",
-                               charged_amount=8000, admin_fee=400, driver_payout=7600)
+    ride = make_completed_ride(
+        metered_fare=10_000,
+        price_pct=80,
+        payment_method="wallet",
+        charged_amount=8000,
+        admin_fee=400,
+        driver_payout=7600,
+    )
 
     txn = ride_settle(ride_id=ride.id)
 
     assert entries_by_party(txn, ride=ride) == {
-        "passenger": ("ride_payment", -8000), "driver": ("ride_payout", 7600), "platform": ("admin_fee", 400)}
+        "passenger": ("ride_payment", -8000),
+        "driver": ("ride_payout", 7600),
+        "platform": ("admin_fee", 400),
+    }
 
 
 def test_cash_ride_of_10000_at_80_percent_charges_the_driver_400():
-    ride = make_completed_ride(metered_fare=10_000, price_pct=80, payment_method="cash",
-                               charged_amount=8000, admin_fee=400, driver_payout=7600)
+    ride = make_completed_ride(
+        metered_fare=10_000, price_pct=80, payment_method="cash", charged_amount=8000, admin_fee=400, driver_payout=7600
+    )
 
     txn = ride_settle(ride_id=ride.id)
 
@@ -102,7 +117,10 @@ def test_the_cheapest_wallet_ride_settles_charge_payout_and_fee():
     txn = ride_settle(ride_id=ride.id)
 
     assert entries_by_party(txn, ride=ride) == {
-        "passenger": ("ride_payment", -30), "driver": ("ride_payout", 29), "platform": ("admin_fee", 1)}
+        "passenger": ("ride_payment", -30),
+        "driver": ("ride_payout", 29),
+        "platform": ("admin_fee", 1),
+    }
 
 
 def test_a_ride_frozen_with_no_fee_is_never_an_empty_ledger_transaction():
@@ -149,8 +167,10 @@ def test_sweeper_leaves_a_just_ended_ride_to_its_own_task():
     assert settled == 0 and not LedgerTransaction.objects.exists()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and concurrent writers need PostgreSQL "
-                    "(SQLite serializes every write transaction)")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks and concurrent writers need PostgreSQL (SQLite serializes every write transaction)",
+)
 def test_two_threads_settling_the_same_ride_post_one_transaction():
     ride = make_completed_ride(payment_method="wallet")
 
@@ -163,13 +183,14 @@ def test_two_threads_settling_the_same_ride_post_one_transaction():
     assert ledger_findings().is_clean
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL "
-                    "(SQLite serializes every write transaction)")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="concurrent writers need PostgreSQL (SQLite serializes every write transaction)",
+)
 def test_two_threads_topping_up_with_the_same_key_credit_once():
     passenger = make_passenger()
 
-    results = run_parallel(2, lambda _: topup_create(user_id=passenger.id, amount=10_000,
-                                                      idempotency_key="same").pk)
+    results = run_parallel(2, lambda _: topup_create(user_id=passenger.id, amount=10_000, idempotency_key="same").pk)
 
     assert raised(results) == [] and len(set(results)) == 1
     assert wallet_balance(user_id=passenger.id) == 10_000

@@ -1,4 +1,5 @@
 """Top-ups whose gateway answer was lost: the sweeper asks the gateway and completes or fails each one exactly once."""
+
 import io
 import logging
 from datetime import UTC, datetime, timedelta
@@ -110,8 +111,9 @@ def test_a_pending_topup_younger_than_a_minute_is_left_to_the_client(client_for,
 
 
 @pytest.mark.parametrize("gateway_says", ["unavailable", "no_such_charge"])
-def test_a_topup_the_gateway_cannot_tell_about_stays_pending_for_the_next_run(client_for, lost_answer,
-                                                                               gateway_says, t0):
+def test_a_topup_the_gateway_cannot_tell_about_stays_pending_for_the_next_run(
+    client_for, lost_answer, gateway_says, t0
+):
     client = client_for(make_passenger())
     topup = _topup_lost(client, at=t0)
     lost_answer.status_down = gateway_says == "unavailable"
@@ -124,8 +126,9 @@ def test_a_topup_the_gateway_cannot_tell_about_stays_pending_for_the_next_run(cl
     assert wallet_balance(user_id=client.user.pk) == 0
 
 
-def test_a_topup_still_unknown_past_the_maximum_age_is_failed_with_a_reason_and_a_warning(client_for, lost_answer,
-                                                                                           caplog, t0):
+def test_a_topup_still_unknown_past_the_maximum_age_is_failed_with_a_reason_and_a_warning(
+    client_for, lost_answer, caplog, t0
+):
     client = client_for(make_passenger())
     topup = _topup_lost(client, at=t0)
     lost_answer.status_down = True
@@ -135,8 +138,10 @@ def test_a_topup_still_unknown_past_the_maximum_age_is_failed_with_a_reason_and_
 
     topup.refresh_from_db()
     assert topup.status == "failed" and "never confirmed" in topup.failure_reason
-    assert any(record.levelno == logging.WARNING and getattr(record, "topup_id", None) == str(topup.pk)
-               for record in caplog.records)
+    assert any(
+        record.levelno == logging.WARNING and getattr(record, "topup_id", None) == str(topup.pk)
+        for record in caplog.records
+    )
     assert wallet_balance(user_id=client.user.pk) == 0
 
 
@@ -190,8 +195,10 @@ def test_operators_see_a_topups_status_and_failure_reason_in_the_admin(client_fo
     assert "Insufficient funds at the bank." in page and "failed" in page
 
 
-@pytest.mark.skipif(django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-                    reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers")
+@pytest.mark.skipif(
+    django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers",
+)
 def test_the_sweeper_and_a_client_retry_at_once_credit_the_wallet_once(client_for, lost_answer, t0):
     client = client_for(make_passenger())
     for n in range(15):
@@ -205,5 +212,3 @@ def test_the_sweeper_and_a_client_retry_at_once_credit_the_wallet_once(client_fo
         assert wallet_balance(user_id=client.user.pk) == 50_000 * (n + 1)
     assert LedgerTransaction.objects.filter(purpose="topup").count() == 15
     assert ledger_findings().is_clean
-
-

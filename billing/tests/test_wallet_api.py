@@ -12,8 +12,10 @@ def _topup(client, amount, key="key-1"):
     return client.post("/api/v1/wallet/topups", {"amount": amount}, format="json", **headers)
 
 
-@pytest.mark.parametrize("method, path", [("get", "/api/v1/wallet"), ("get", "/api/v1/wallet/transactions"),
-                                          ("post", "/api/v1/wallet/topups")])
+@pytest.mark.parametrize(
+    "method, path",
+    [("get", "/api/v1/wallet"), ("get", "/api/v1/wallet/transactions"), ("post", "/api/v1/wallet/topups")],
+)
 def test_wallet_endpoints_need_a_token(api_client, method, path):
     response = getattr(api_client, method)(path)
 
@@ -91,8 +93,7 @@ def test_a_topup_amount_must_be_a_whole_rupiah_amount_within_limits(client_for, 
 
 
 def test_a_topup_without_an_amount_names_the_field(client_for):
-    response = client_for(make_passenger()).post("/api/v1/wallet/topups", {}, format="json",
-                                                 HTTP_IDEMPOTENCY_KEY="k")
+    response = client_for(make_passenger()).post("/api/v1/wallet/topups", {}, format="json", HTTP_IDEMPOTENCY_KEY="k")
 
     assert response.status_code == 400
     assert "amount" in response.json()["error"]["details"]
@@ -135,7 +136,10 @@ def test_wallet_transactions_show_this_wallets_side_newest_first(client_for):
 
     assert body["count"] == 3 and body["next"] is None and body["previous"] is None
     assert [(row["kind"], row["amount"], row["ride_id"]) for row in body["results"]] == [
-        ("refund", 2502, str(ride.id)), ("ride_payment", -2502, str(ride.id)), ("topup", 10_000, None)]
+        ("refund", 2502, str(ride.id)),
+        ("ride_payment", -2502, str(ride.id)),
+        ("topup", 10_000, None),
+    ]
     assert [row["id"] for row in body["results"][:2]] == [str(refund.id), str(settlement.id)]
     assert all(row["created_at"] for row in body["results"])
 
@@ -148,7 +152,8 @@ def test_the_driver_sees_the_payout_in_the_wallet(client_for):
 
     assert driver.get("/api/v1/wallet").json()["balance"] == 2377
     assert [(row["kind"], row["amount"]) for row in driver.get("/api/v1/wallet/transactions").json()["results"]] == [
-        ("ride_payout", 2377)]
+        ("ride_payout", 2377)
+    ]
 
 
 def test_nobody_sees_another_users_wallet_transactions(client_for):

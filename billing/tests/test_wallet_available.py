@@ -1,4 +1,5 @@
 """wallet_available: the balance less the charges of completed wallet rides not yet settled, in one query."""
+
 from accounts.tests.factories import make_passenger
 from billing.selectors import wallet_available
 from billing.services import ride_settle, topup_create

@@ -1,4 +1,5 @@
 """A PgBouncer in transaction pooling mode in front of the PostgreSQL of a DATABASE_URL (Debian's pgbouncer)."""
+
 import os
 import pwd
 import shutil
@@ -65,23 +66,31 @@ class PgBouncer:
         self.dir.chmod(0o777)
         (self.dir / "userlist.txt").write_text(f'"{self.user}" ""\n')
         ini = self.dir / "pgbouncer.ini"
-        ini.write_text(PGBOUNCER_INI.format(host=self.upstream_host, port=self.upstream_port,
-                                            listen_port=self.listen_port, dir=self.dir, user=self.user,
-                                            pool_size=self.pool_size, max_client_conn=self.max_client_conn))
+        ini.write_text(
+            PGBOUNCER_INI.format(
+                host=self.upstream_host,
+                port=self.upstream_port,
+                listen_port=self.listen_port,
+                dir=self.dir,
+                user=self.user,
+                pool_size=self.pool_size,
+                max_client_conn=self.max_client_conn,
+            )
+        )
         command = [binary, str(ini)]
         if os.geteuid() == 0:
             command[1:1] = ["-u", _unprivileged_user()]
         return command
 
     def start(self, timeout: float = 10.0) -> "PgBouncer":
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 stderr = self.process.stderr.read().decode()  # type: ignore[union-attr]  # stderr=PIPE
-                raise PgBouncerUnavailable(f"pgbouncer exited: {stderr[-500:]}"
-                                           f"{self.log()[-500:]}")
+                raise PgBouncerUnavailable(f"pgbouncer exited: {stderr[-500:]}{self.log()[-500:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.listen_port), timeout=0.2):
                     return self

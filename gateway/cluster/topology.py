@@ -1,5 +1,6 @@
 """The pieces of `make cluster` that are not Django: the Redis Cluster's processes and its creation, the HAProxy
 configuration, and the readiness of the whole deployment. Loopback only; every process in the foreground."""
+
 import shutil
 import socket
 import subprocess
@@ -77,8 +78,15 @@ def write_haproxy_config(directory: Path, *, port: int, node_ports: list[int], r
     (errors_dir / "503.http").write_text(ERROR_503)
     servers = "\n".join(f"    server node{i} 127.0.0.1:{node_port}" for i, node_port in enumerate(node_ports, 1))
     path = directory / "haproxy.cfg"
-    path.write_text(HAPROXY_CFG.format(port=port, servers=servers, readiness_port=readiness_port,
-                                       source=BALANCER_SOURCE_ADDRESS, errors_dir=errors_dir))
+    path.write_text(
+        HAPROXY_CFG.format(
+            port=port,
+            servers=servers,
+            readiness_port=readiness_port,
+            source=BALANCER_SOURCE_ADDRESS,
+            errors_dir=errors_dir,
+        )
+    )
     return path
 
 
@@ -87,13 +95,39 @@ def redis_cluster_node_command(binary: str, port: int, directory: Path) -> list[
     one rejoins as what it was); replicas may always take over (validity factor 0), and the masters that are up keep
     serving their slots while another's failover runs (full coverage not required)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no",
-            "--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf"),
-            "--cluster-node-timeout", str(REDIS_CLUSTER_NODE_TIMEOUT_MS), "--cluster-replica-validity-factor", "0",
-            "--cluster-require-full-coverage", "no", "--cluster-allow-reads-when-down", "yes",
-            "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
-            "--dir", str(directory), "--maxclients", "10000",
-            "--logfile", str(directory / "redis.log")]
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "no",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        str(directory / "nodes.conf"),
+        "--cluster-node-timeout",
+        str(REDIS_CLUSTER_NODE_TIMEOUT_MS),
+        "--cluster-replica-validity-factor",
+        "0",
+        "--cluster-require-full-coverage",
+        "no",
+        "--cluster-allow-reads-when-down",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        str(directory),
+        "--maxclients",
+        "10000",
+        "--logfile",
+        str(directory / "redis.log"),
+    ]
 
 
 def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
@@ -120,8 +154,13 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 def redis_cluster_create(cli: str, ports: list[int], timeout: float = 30.0) -> None:
     """`redis-cli --cluster create` with one replica per master, then wait until it is ok and every replica in sync."""
     addresses = [f"127.0.0.1:{port}" for port in ports]
-    subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    subprocess.run(
+        [cli, "--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         problems = redis_cluster_health(ports).problems
@@ -139,8 +178,7 @@ def _cluster_state(port: int) -> str | None:
 
 
 def _client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=1,
-                       decode_responses=True)
+    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=1, decode_responses=True)
 
 
 @dataclass
@@ -164,8 +202,11 @@ def redis_cluster_health(ports: list[int]) -> RedisClusterHealth:
     health.masters = sorted(port for port, info in roles.items() if info.get("role") == "master")
     for port in health.masters:
         info = roles[port]
-        in_sync = [info[key] for key in info if key.startswith("slave") and isinstance(info[key], dict)
-                   and info[key].get("state") == "online"]
+        in_sync = [
+            info[key]
+            for key in info
+            if key.startswith("slave") and isinstance(info[key], dict) and info[key].get("state") == "online"
+        ]
         if not in_sync:
             health.problems.append(f"redis master {port} has no replica in sync")
     for port, info in roles.items():
@@ -183,7 +224,9 @@ def redis_master_ports(ports: list[int]) -> list[int]:
             nodes = _client(port).cluster("nodes")
         except redis.RedisError:
             continue
-        return sorted(int(address.split("@")[0].rsplit(":", 1)[1]) for address, node in nodes.items()
-                      if "master" in node.get("flags", "") and "fail" not in node.get("flags", "")
-                      and node.get("slots"))
+        return sorted(
+            int(address.split("@")[0].rsplit(":", 1)[1])
+            for address, node in nodes.items()
+            if "master" in node.get("flags", "") and "fail" not in node.get("flags", "") and node.get("slots")
+        )
     return []

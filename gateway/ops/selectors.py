@@ -1,6 +1,7 @@
 """What the operations page shows: counters and the points on the map, read from Redis (live drivers) and the
 database (requests, rides, today's money), and the charts' series over a time range. One snapshot is a few
 queries, whatever the number of watchers."""
+
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
@@ -31,8 +32,9 @@ def live_driver_ids(*, now: datetime | None = None, limit: int | None = None) ->
     """(online ids, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS."""
     fresh_after = (now or timezone.now()).timestamp() - settings.LOCATION_FRESH_SECONDS
     pipe = get_live_redis().pipeline(transaction=False)
-    pipe.zrangebyscore(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf", start=0,
-                       num=limit or settings.OPS_MAX_POINTS)
+    pipe.zrangebyscore(
+        redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf", start=0, num=limit or settings.OPS_MAX_POINTS
+    )
     pipe.zcount(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf")
     pipe.smembers(redis_keys.DRIVERS_BUSY)
     ids, online_count, busy = pipe.execute()
@@ -58,9 +60,11 @@ def live_drivers(*, now: datetime | None = None) -> tuple[list[list[Any]], int, 
 def _open_requests() -> list[list[Any]]:
     from matching.models import RequestStatus, RideRequest
 
-    rows = (RideRequest.objects.filter(status__in=[RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND])
-            .order_by("-created_at").values_list("id", "pickup_lat", "pickup_lng", "status")
-            [:settings.OPS_MAX_POINTS])
+    rows = (
+        RideRequest.objects.filter(status__in=[RequestStatus.SEARCHING, RequestStatus.DRIVER_FOUND])
+        .order_by("-created_at")
+        .values_list("id", "pickup_lat", "pickup_lng", "status")[: settings.OPS_MAX_POINTS]
+    )
     return [[str(pk), _round(lat), _round(lng), status] for pk, lat, lng, status in rows]
 
 
@@ -68,8 +72,11 @@ def _live_rides() -> list[list[Any]]:
     """Live rides at the driver's latest position (the pickup point when Redis has none)."""
     from rides.models import LIVE_RIDE_STATUSES, Ride
 
-    rows = list(Ride.objects.filter(status__in=LIVE_RIDE_STATUSES).order_by("-created_at")
-                .values_list("id", "driver_id", "pickup_lat", "pickup_lng", "status")[:settings.OPS_MAX_POINTS])
+    rows = list(
+        Ride.objects.filter(status__in=LIVE_RIDE_STATUSES)
+        .order_by("-created_at")
+        .values_list("id", "driver_id", "pickup_lat", "pickup_lng", "status")[: settings.OPS_MAX_POINTS]
+    )
     pipe = get_live_redis().pipeline(transaction=False)
     for row in rows:
         pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
@@ -113,8 +120,7 @@ def ops_counters(*, now: datetime | None = None) -> dict[str, int]:
     """The counters alone (for the metrics gauges when nobody watches the page)."""
     ids, online, busy = live_driver_ids(now=now)
     busy_online = sum(1 for driver_id in ids if driver_id in busy)
-    return {"online_drivers": online, "available_drivers": max(0, online - busy_online),
-            **database_counters(now=now)}
+    return {"online_drivers": online, "available_drivers": max(0, online - busy_online), **database_counters(now=now)}
 
 
 def ops_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
@@ -125,8 +131,11 @@ def ops_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     """
     now = now or timezone.now()
     drivers, online, busy_online = live_drivers(now=now)
-    counters = {"online_drivers": online, "available_drivers": max(0, online - busy_online),
-                **database_counters(now=now)}
+    counters = {
+        "online_drivers": online,
+        "available_drivers": max(0, online - busy_online),
+        **database_counters(now=now),
+    }
     return {
         "at": now.isoformat().replace("+00:00", "Z"),
         "counters": counters,
@@ -145,8 +154,15 @@ class SeriesRange:
 
 
 # Each range is a whole number of steps; the last bucket is the current, partial one.
-SERIES_RANGES = {r.name: r for r in [SeriesRange("15m", "15 min", 15, 60), SeriesRange("1h", "1 h", 30, 120),
-                                     SeriesRange("6h", "6 h", 36, 600), SeriesRange("24h", "24 h", 48, 1800)]}
+SERIES_RANGES = {
+    r.name: r
+    for r in [
+        SeriesRange("15m", "15 min", 15, 60),
+        SeriesRange("1h", "1 h", 30, 120),
+        SeriesRange("6h", "6 h", 36, 600),
+        SeriesRange("24h", "24 h", 48, 1800),
+    ]
+}
 SERIES_DEFAULT_RANGE = "1h"
 
 
@@ -157,14 +173,16 @@ class EpochSeconds(Func):
     output_field = BigIntegerField()
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
-        return self.as_sql(compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint",
-                           **extra_context)
+        return self.as_sql(
+            compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint", **extra_context
+        )
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
         # The format goes as a parameter: a literal %s in the SQL would read as a placeholder.
         as_text = Func(Value("%s"), *self.get_source_expressions(), function="strftime")
         return Func(as_text, template="CAST(%(expressions)s AS INTEGER)", output_field=BigIntegerField()).as_sql(
-            compiler, connection, **extra_context)
+            compiler, connection, **extra_context
+        )
 
 
 def _bucket_index(column: Any, *, start_epoch: int, step_seconds: int) -> Any:
@@ -176,12 +194,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _bucketed(queryset: QuerySet[Any], column: str, *, start: datetime, end: datetime, step_seconds: int,
-              **aggregates: Any) -> dict[int, dict[str, Any]]:
+def _bucketed(
+    queryset: QuerySet[Any], column: str, *, start: datetime, end: datetime, step_seconds: int, **aggregates: Any
+) -> dict[int, dict[str, Any]]:
     """{bucket index: {aggregate: value}} of the rows whose `column` lies in [start, end)."""
-    rows = (queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end}).order_by()
-            .annotate(bucket=_bucket_index(F(column), start_epoch=int(start.timestamp()), step_seconds=step_seconds))
-            .values("bucket").annotate(**aggregates))
+    rows = (
+        queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+        .order_by()
+        .annotate(bucket=_bucket_index(F(column), start_epoch=int(start.timestamp()), step_seconds=step_seconds))
+        .values("bucket")
+        .annotate(**aggregates)
+    )
     return {row.pop("bucket"): row for row in rows}
 
 
@@ -204,16 +227,33 @@ def ops_series(*, range_name: str = SERIES_DEFAULT_RANGE, now: datetime | None =
     end = datetime.fromtimestamp(current + step, tz=UTC)
     window: dict[str, Any] = {"start": start, "end": end, "step_seconds": step}
 
-    requests = _bucketed(RideRequest.objects.all(), "created_at", **window,
-                         made=Count("id", distinct=True),
-                         matched=Count("id", filter=Q(rides__isnull=False), distinct=True))
+    requests = _bucketed(
+        RideRequest.objects.all(),
+        "created_at",
+        **window,
+        made=Count("id", distinct=True),
+        matched=Count("id", filter=Q(rides__isnull=False), distinct=True),
+    )
     # created_at bounds the scan by its index, as for today's counters.
-    completed = _bucketed(Ride.objects.filter(status=RideStatus.COMPLETED, created_at__gte=start - timedelta(days=1)),
-                          "ended_at", **window, n=Count("id"))
+    completed = _bucketed(
+        Ride.objects.filter(status=RideStatus.COMPLETED, created_at__gte=start - timedelta(days=1)),
+        "ended_at",
+        **window,
+        n=Count("id"),
+    )
     confirmed = _bucketed(Ride.objects.all(), "created_at", **window, pickup_m=Avg("match__distance_to_pickup_m"))
 
-    series: dict = {"range": chosen.name, "step_seconds": step, "from": _iso(start), "to": _iso(now),
-                    "buckets": [], "requests": [], "completed": [], "match_rate": [], "mean_pickup_m": []}
+    series: dict = {
+        "range": chosen.name,
+        "step_seconds": step,
+        "from": _iso(start),
+        "to": _iso(now),
+        "buckets": [],
+        "requests": [],
+        "completed": [],
+        "match_rate": [],
+        "mean_pickup_m": [],
+    }
     for index in range(chosen.buckets):
         made = requests.get(index, {}).get("made", 0)
         pickup_m = confirmed.get(index, {}).get("pickup_m")

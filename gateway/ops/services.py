@@ -1,5 +1,6 @@
 """The ops broadcaster: one snapshot per tick, pushed to the staff-only group `ops` when someone watches and
 something changed (and at least every OPS_RESEND_SECONDS), plus the live-state gauges on /metrics."""
+
 import hashlib
 import logging
 from datetime import datetime
@@ -88,7 +89,8 @@ def ops_broadcast_tick(*, now: datetime | None = None) -> str:
         return "unchanged"
     try:
         async_to_sync(get_channel_layer().group_send)(
-            OPS_GROUP, {"type": SNAPSHOT_TYPE, "text": ops_snapshot_message(snapshot)})
+            OPS_GROUP, {"type": SNAPSHOT_TYPE, "text": ops_snapshot_message(snapshot)}
+        )
     except Exception:  # the next tick sends a whole snapshot again
         logger.exception("ops broadcast failed")
         client.delete(redis_keys.OPS_LAST_DIGEST)

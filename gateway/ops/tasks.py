@@ -1,4 +1,5 @@
 """Beat tasks of the operations page (scheduled in settings: `ops-broadcast`, `ops-ledger-check`)."""
+
 from celery import shared_task
 
 from gateway.ops import services

@@ -1,6 +1,7 @@
 """`/ops/`: the server-rendered page (staff only; others go to the admin login), its socket token, a JSON
 snapshot and the charts' series. The page's socket authenticates with a short-lived access token minted here for
 the staff session."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,12 +29,22 @@ def socket_token_for(user):
 @staff_member_required
 def ops_page(request):
     services.ops_watch_mark()
-    config = {"tileUrl": settings.OPS_TILE_URL, "tileAttribution": settings.OPS_TILE_ATTRIBUTION,
-              "center": settings.OPS_MAP_CENTER, "tokenUrl": reverse("ops-token"),
-              "snapshotUrl": reverse("ops-snapshot"), "seriesUrl": reverse("ops-series"),
-              "defaultRange": SERIES_DEFAULT_RANGE, "timeZone": settings.OPS_TIME_ZONE}
-    context = {"snapshot": ops_snapshot(), "config": config, "series_ranges": SERIES_RANGES.values(),
-               "series_default_range": SERIES_DEFAULT_RANGE}
+    config = {
+        "tileUrl": settings.OPS_TILE_URL,
+        "tileAttribution": settings.OPS_TILE_ATTRIBUTION,
+        "center": settings.OPS_MAP_CENTER,
+        "tokenUrl": reverse("ops-token"),
+        "snapshotUrl": reverse("ops-snapshot"),
+        "seriesUrl": reverse("ops-series"),
+        "defaultRange": SERIES_DEFAULT_RANGE,
+        "timeZone": settings.OPS_TIME_ZONE,
+    }
+    context = {
+        "snapshot": ops_snapshot(),
+        "config": config,
+        "series_ranges": SERIES_RANGES.values(),
+        "series_default_range": SERIES_DEFAULT_RANGE,
+    }
     return render(request, "ops/index.html", context)
 
 
@@ -42,8 +53,9 @@ def ops_page(request):
 def ops_socket_token(request):
     """The page asks before each (re)connect and every minute: it also tells the broadcaster someone watches."""
     services.ops_watch_mark()
-    return JsonResponse({"token": socket_token_for(request.user), "expires_in": settings.OPS_TOKEN_LIFETIME_SECONDS,
-                         "ws_path": "/ws/"})
+    return JsonResponse(
+        {"token": socket_token_for(request.user), "expires_in": settings.OPS_TOKEN_LIFETIME_SECONDS, "ws_path": "/ws/"}
+    )
 
 
 @never_cache
@@ -59,6 +71,8 @@ def ops_series_json(request):
     range_name = request.GET.get("range", SERIES_DEFAULT_RANGE)
     if range_name not in SERIES_RANGES:
         message = f"range must be one of {', '.join(SERIES_RANGES)}."
-        return JsonResponse(error_body(CommonError.INVALID_INPUT, message, {"range": list(SERIES_RANGES)}),
-                            status=CommonError.INVALID_INPUT.status)
+        return JsonResponse(
+            error_body(CommonError.INVALID_INPUT, message, {"range": list(SERIES_RANGES)}),
+            status=CommonError.INVALID_INPUT.status,
+        )
     return JsonResponse(ops_series(range_name=range_name))

@@ -3,6 +3,7 @@
 The root conftest installs `record_frames` on Channels' WebsocketCommunicator for the whole session and fails the
 test that received a frame the document does not describe.
 """
+
 from functools import cache
 
 import jsonschema
@@ -16,8 +17,11 @@ from gateway.asyncapi import asyncapi_document, server_message_names
 DOCUMENT_URI = "urn:nebengjek:asyncapi"
 # Events the tests themselves store and push (e.g. "test.note") are not the server's: only their envelope is checked.
 TEST_EVENT_PREFIX = "test."
-TEST_EVENT_ENVELOPE = {"type": "object", "required": ["type", "seq"],
-                       "properties": {"type": {"type": "string"}, "seq": {"type": "integer", "minimum": 1}}}
+TEST_EVENT_ENVELOPE = {
+    "type": "object",
+    "required": ["type", "seq"],
+    "properties": {"type": {"type": "string"}, "seq": {"type": "integer", "minimum": 1}},
+}
 
 violations: list[str] = []
 
@@ -30,8 +34,11 @@ def _validators() -> dict[str, list[tuple[str, jsonschema.Draft7Validator]]]:
     by_type: dict[str, list] = {}
     for name in server_message_names():
         payload = document["components"]["messages"][name]["payload"]
-        validator = jsonschema.Draft7Validator({"$ref": f"{DOCUMENT_URI}#/components/messages/{name}/payload"},
-                                               registry=registry, format_checker=jsonschema.FormatChecker())
+        validator = jsonschema.Draft7Validator(
+            {"$ref": f"{DOCUMENT_URI}#/components/messages/{name}/payload"},
+            registry=registry,
+            format_checker=jsonschema.FormatChecker(),
+        )
         by_type.setdefault(payload["properties"]["type"]["const"], []).append((name, validator))
     return by_type
 
@@ -53,8 +60,10 @@ def message_problems(message) -> list[str]:
             return []
         if closest_name is None or len(errors) < len(closest_errors):
             closest_name, closest_errors = name, errors
-    return [f"{closest_name}: {'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
-            for error in closest_errors]
+    return [
+        f"{closest_name}: {'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+        for error in closest_errors
+    ]
 
 
 def frame_problems(output: dict) -> list[str]:

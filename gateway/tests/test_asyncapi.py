@@ -1,4 +1,5 @@
 """The socket's AsyncAPI document: served, valid AsyncAPI 3.0, complete, and the suite-wide frame check can fail."""
+
 import copy
 import json
 from pathlib import Path
@@ -67,8 +68,10 @@ def test_asyncapi_3_schema_check_rejects_a_broken_document():
 def test_every_payload_is_a_valid_json_schema_whose_refs_resolve():
     document = asyncapi_document()
     resolver = Registry().with_resource("urn:doc", Resource.from_contents(document, DRAFT7)).resolver("urn:doc")
-    for schema in [*document["components"]["schemas"].values(),
-                   *(message["payload"] for message in document["components"]["messages"].values())]:
+    for schema in [
+        *document["components"]["schemas"].values(),
+        *(message["payload"] for message in document["components"]["messages"].values()),
+    ]:
         jsonschema.Draft7Validator.check_schema(schema)
     refs = []
 
@@ -88,17 +91,31 @@ def test_every_payload_is_a_valid_json_schema_whose_refs_resolve():
 
 
 def test_every_handled_client_message_type_is_documented():
-    client_names = [name for name in asyncapi_document()["components"]["messages"] if name
-                    not in server_message_names()]
+    client_names = [
+        name for name in asyncapi_document()["components"]["messages"] if name not in server_message_names()
+    ]
 
     assert message_types(client_names) == set(HANDLERS)
 
 
 def test_every_pushed_event_type_is_documented_as_a_server_message():
-    pushed = {matching_events.MATCH_PROPOSAL, matching_events.MATCH_ACCEPTED, matching_events.MATCH_CONFIRMED,
-              matching_events.MATCH_EXPIRED, matching_events.MATCH_CANCELLED, matching_events.REQUEST_UPDATED,
-              RIDE_UPDATED, BEACON_UPDATED, SNAPSHOT_TYPE, "ack", "error", live_trip.DRIVER_LOCATION,
-              live_trip.DRIVER_ARRIVED, chat.CHAT_MESSAGE, chat.CHAT_RECEIPT}
+    pushed = {
+        matching_events.MATCH_PROPOSAL,
+        matching_events.MATCH_ACCEPTED,
+        matching_events.MATCH_CONFIRMED,
+        matching_events.MATCH_EXPIRED,
+        matching_events.MATCH_CANCELLED,
+        matching_events.REQUEST_UPDATED,
+        RIDE_UPDATED,
+        BEACON_UPDATED,
+        SNAPSHOT_TYPE,
+        "ack",
+        "error",
+        live_trip.DRIVER_LOCATION,
+        live_trip.DRIVER_ARRIVED,
+        chat.CHAT_MESSAGE,
+        chat.CHAT_RECEIPT,
+    }
 
     assert message_types(server_message_names()) == pushed
 
@@ -111,32 +128,46 @@ def test_close_codes_are_documented():
     assert f"`{CLOSE_UNAUTHORIZED}`" in socket["description"]
 
 
-@pytest.mark.parametrize("message", [
-    {"type": "ack", "id": 7},
-    {"type": "ack", "id": "a", "accepted": False},
-    {"type": "ack", "id": "r", "replayed": 0, "last_seq": 12},
-    {"type": "error", "error": {"code": "malformed_json", "message": "The message is not valid JSON.",
-                                "details": {}}},
-    {"type": "beacon.updated", "seq": 3, "active": True, "added_later": "ignored"},
-    {"type": "match.cancelled", "seq": 9,
-     "match": {"id": UUID_1, "request_id": UUID_1, "status": "cancelled", "reason": "taken"}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "ack", "id": 7},
+        {"type": "ack", "id": "a", "accepted": False},
+        {"type": "ack", "id": "r", "replayed": 0, "last_seq": 12},
+        {
+            "type": "error",
+            "error": {"code": "malformed_json", "message": "The message is not valid JSON.", "details": {}},
+        },
+        {"type": "beacon.updated", "seq": 3, "active": True, "added_later": "ignored"},
+        {
+            "type": "match.cancelled",
+            "seq": 9,
+            "match": {"id": UUID_1, "request_id": UUID_1, "status": "cancelled", "reason": "taken"},
+        },
+    ],
+)
 def test_validator_accepts_documented_messages(message):
     assert message_problems(message) == []
 
 
-@pytest.mark.parametrize("message", [
-    {"type": "ride.moved", "seq": 1},  # unknown type
-    {"type": "beacon.updated", "active": True},  # a push without seq
-    {"type": "beacon.updated", "seq": 0, "active": True},  # seq starts at 1
-    {"type": "ack", "id": "l", "accepted": "yes"},  # a typed ack field of the wrong type
-    {"type": "ack"},  # an ack without its id
-    {"type": "error", "id": 1, "error": {"code": "bad", "message": "m"}},  # no details
-    {"type": "match.cancelled", "seq": 9,
-     "match": {"id": UUID_1, "request_id": UUID_1, "status": "gone", "reason": "taken"}},  # status not in the enum
-    {"type": "ride.updated", "seq": 2, "ride": {"id": UUID_1, "status": "completed"}},  # required fields missing
-    ["not", "an", "object"],
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "ride.moved", "seq": 1},  # unknown type
+        {"type": "beacon.updated", "active": True},  # a push without seq
+        {"type": "beacon.updated", "seq": 0, "active": True},  # seq starts at 1
+        {"type": "ack", "id": "l", "accepted": "yes"},  # a typed ack field of the wrong type
+        {"type": "ack"},  # an ack without its id
+        {"type": "error", "id": 1, "error": {"code": "bad", "message": "m"}},  # no details
+        {
+            "type": "match.cancelled",
+            "seq": 9,
+            "match": {"id": UUID_1, "request_id": UUID_1, "status": "gone", "reason": "taken"},
+        },  # status not in the enum
+        {"type": "ride.updated", "seq": 2, "ride": {"id": UUID_1, "status": "completed"}},  # required fields missing
+        ["not", "an", "object"],
+    ],
+)
 def test_validator_rejects_a_message_of_the_wrong_shape(message):
     assert message_problems(message) != []
 
@@ -146,8 +177,9 @@ def test_a_ride_update_with_a_string_amount_is_rejected():
     ride["fare"]["charged_amount"] = "2502"
 
     assert message_problems({"type": "ride.updated", "seq": 4, "ride": RIDE}) == []
-    assert any("charged_amount" in problem
-               for problem in message_problems({"type": "ride.updated", "seq": 4, "ride": ride}))
+    assert any(
+        "charged_amount" in problem for problem in message_problems({"type": "ride.updated", "seq": 4, "ride": ride})
+    )
 
 
 async def test_a_push_outside_the_document_is_caught_by_the_suite_wide_socket_check(ws):
@@ -164,13 +196,29 @@ async def test_a_push_outside_the_document_is_caught_by_the_suite_wide_socket_ch
 
 
 RIDE = {
-    "id": UUID_1, "status": "completed",
+    "id": UUID_1,
+    "status": "completed",
     "driver": {"id": UUID_1, "full_name": "Budi", "vehicle_type": "motorcycle", "vehicle_plate": "B 1234 XYZ"},
     "passenger": {"id": UUID_1, "full_name": "Sari"},
-    "pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}, "distance_m": 1111.95,
-    "fare": {"metered_fare": 3336, "surge_multiplier": 1.0, "price_pct": 75, "charged_amount": 2502, "admin_fee": 125,
-             "driver_payout": 2377, "currency": "IDR"},
-    "payment_method": "cash", "surge_multiplier": 1.0, "request_id": UUID_1, "cancelled_by": "", "cancel_reason": "",
-    "created_at": "2026-12-06T06:00:00Z", "started_at": "2026-12-06T06:01:00Z", "ended_at": "2026-12-06T06:09:00Z",
+    "pickup": {"lat": -6.2, "lng": 106.8},
+    "destination": {"lat": -6.21, "lng": 106.8},
+    "distance_m": 1111.95,
+    "fare": {
+        "metered_fare": 3336,
+        "surge_multiplier": 1.0,
+        "price_pct": 75,
+        "charged_amount": 2502,
+        "admin_fee": 125,
+        "driver_payout": 2377,
+        "currency": "IDR",
+    },
+    "payment_method": "cash",
+    "surge_multiplier": 1.0,
+    "request_id": UUID_1,
+    "cancelled_by": "",
+    "cancel_reason": "",
+    "created_at": "2026-12-06T06:00:00Z",
+    "started_at": "2026-12-06T06:01:00Z",
+    "ended_at": "2026-12-06T06:09:00Z",
     "cancelled_at": None,
 }

@@ -2,6 +2,7 @@
 
 The frames are checked by the suite-wide socket check (conftest.py, gateway/tests/socket_contract.py).
 """
+
 import time_machine
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -57,8 +58,14 @@ def _rides_of_every_outcome(client_for):
         ride = passenger_client.post(f"/api/v1/rides/requests/{request['id']}/confirm").json()
         _driver_at(clock, driver, 0, after_seconds=30)  # at the pickup: ride.driver_arrived
         said = passenger_client.post(f"/api/v1/rides/{ride['id']}/messages", {"text": "Coming"}, format="json")
-        assert driver_client.post(f"/api/v1/rides/{ride['id']}/messages/receipt",
-                                  {"message_id": said.json()["id"], "status": "read"}, format="json").status_code == 200
+        assert (
+            driver_client.post(
+                f"/api/v1/rides/{ride['id']}/messages/receipt",
+                {"message_id": said.json()["id"], "status": "read"},
+                format="json",
+            ).status_code
+            == 200
+        )
         assert driver_client.post(f"/api/v1/rides/{ride['id']}/start").status_code == 200
         _driver_at(clock, driver, -1111.95, after_seconds=60)
         ended = driver_client.post(f"/api/v1/rides/{ride['id']}/end", {"price_pct": 75}, format="json")

@@ -1,5 +1,6 @@
 """GET /drivers/nearby through the ASGI application: the fast path (gateway.nearby) answers what it can vouch for,
 Django answers the rest, and a client cannot tell them apart except by speed."""
+
 import orjson
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
@@ -34,7 +35,8 @@ async def test_the_fast_path_answers_a_valid_request_with_the_views_body(client_
     status, body, headers = await asgi_get(f"/api/v1/drivers/nearby?{QUERY}", await signed_in(passenger))
 
     via_django = await database_sync_to_async(
-        lambda: client_for(passenger).get(f"/api/v1/drivers/nearby?{QUERY}").json())()
+        lambda: client_for(passenger).get(f"/api/v1/drivers/nearby?{QUERY}").json()
+    )()
     assert status == 200 and not answered_by_django(headers) and headers[b"content-type"] == b"application/json"
     assert body == via_django and [driver["id"] for driver in body["drivers"]] == [str(near.id)]
 

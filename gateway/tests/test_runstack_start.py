@@ -1,4 +1,5 @@
 """`make run` on a machine where something already runs: a busy HTTP port, another checkout's embedded Redis."""
+
 import os
 import signal
 import socket
@@ -24,8 +25,9 @@ def _free_port(limit=55000):
 
 def _runstack(port, env, **kwargs):
     command = [sys.executable, "manage.py", "runstack", "--port", str(port), "--no-celery"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def _embedded_env(tmp_path, **extra):
@@ -76,7 +78,13 @@ def test_the_embedded_redis_follows_the_http_port(tmp_path):
 @pytest.mark.parametrize("port", ["8000", "8123"])
 def test_the_settings_derive_the_embedded_redis_port_from_port(port):
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "EMBEDDED_REDIS_PORT"}}
-    printed = subprocess.run([sys.executable, "-c", "import nebengjek.settings as s; print(s.REDIS_URL)"],
-                             cwd=ROOT, env={**env, "PORT": port}, capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-c", "import nebengjek.settings as s; print(s.REDIS_URL)"],
+        cwd=ROOT,
+        env={**env, "PORT": port},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     assert printed.strip() == f"redis://127.0.0.1:{int(port) + 10000}/0"

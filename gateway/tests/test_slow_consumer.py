@@ -4,6 +4,7 @@ the socket with 4408; the client reconnects, resumes by seq and gets everything;
 The client's side is a WebsocketCommunicator whose output queue is bounded: once it holds WRITE_BUFFER messages, the
 application's `send` waits, as it does on a real server whose write buffer is full (tests/reliability has the real
 uvicorn version)."""
+
 import asyncio
 import logging
 import time

@@ -1,5 +1,6 @@
 """Who may hold a socket: the handshake is accepted, then a refused client is closed with 4401 (or 1013 when a
 store cannot answer)."""
+
 import logging
 from datetime import timedelta
 
@@ -107,8 +108,9 @@ async def test_the_header_token_wins_over_the_query_token(ws):
     from nebengjek.asgi import application
 
     tokens = await db(tokens_issue)(user=await db(make_passenger)())
-    socket = WebsocketCommunicator(application, "/ws/?token=garbage",
-                                   headers=[(b"authorization", f"Bearer {tokens['access']}".encode())])
+    socket = WebsocketCommunicator(
+        application, "/ws/?token=garbage", headers=[(b"authorization", f"Bearer {tokens['access']}".encode())]
+    )
     assert (await socket.connect(timeout=5))[0]
 
     await socket.send_json_to({"type": "ping", "id": 1})
@@ -123,8 +125,9 @@ async def test_a_browser_page_from_a_foreign_origin_is_refused_at_the_handshake(
     from nebengjek.asgi import application
 
     tokens = await db(tokens_issue)(user=await db(make_passenger)())
-    socket = WebsocketCommunicator(application, f"/ws/?token={tokens['access']}",
-                                   headers=[(b"origin", b"https://evil.example")])
+    socket = WebsocketCommunicator(
+        application, f"/ws/?token={tokens['access']}", headers=[(b"origin", b"https://evil.example")]
+    )
 
     assert await socket.connect(timeout=5) == (False, 4403)
 
@@ -176,8 +179,9 @@ def _refuse_database_closed(**kwargs):
 
 
 @pytest.mark.parametrize("failure", [_refuse_database, _refuse_database_closed], ids=["operational", "interface"])
-async def test_a_database_failure_at_the_handshake_closes_with_1013_and_logs_a_warning(ws, caplog, monkeypatch,
-                                                                                      failure):
+async def test_a_database_failure_at_the_handshake_closes_with_1013_and_logs_a_warning(
+    ws, caplog, monkeypatch, failure
+):
     tokens = await db(tokens_issue)(user=await db(make_passenger)())
     monkeypatch.setattr("accounts.selectors.user_with_session_get", failure)  # the session read loses its database
 
@@ -186,7 +190,9 @@ async def test_a_database_failure_at_the_handshake_closes_with_1013_and_logs_a_w
         output = await socket.receive_output(timeout=5)
 
     assert output == {"type": "websocket.close", "code": 1013, "reason": "service_unavailable"}
-    assert [r.levelname for r in caplog.records if r.name.startswith(("nebengjek", "gateway"))] == ["WARNING"], caplog.text
+    assert [r.levelname for r in caplog.records if r.name.startswith(("nebengjek", "gateway"))] == ["WARNING"], (
+        caplog.text
+    )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
@@ -206,5 +212,7 @@ async def test_a_redis_failure_at_the_handshake_closes_with_1013_and_logs_a_warn
         output = await socket.receive_output(timeout=5)
 
     assert output == {"type": "websocket.close", "code": 1013, "reason": "service_unavailable"}
-    assert "WARNING" in [r.levelname for r in caplog.records if r.name.startswith(("nebengjek", "gateway"))], caplog.text
+    assert "WARNING" in [r.levelname for r in caplog.records if r.name.startswith(("nebengjek", "gateway"))], (
+        caplog.text
+    )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -1,4 +1,5 @@
 """Client messages on /ws/: every type, every bad input, ack/error by id, limits."""
+
 from datetime import timedelta
 
 import pytest
@@ -61,8 +62,9 @@ async def test_an_implausible_location_is_acked_as_not_accepted_with_the_reason(
     await reply(driver_socket)
     one_second_later = (timezone.now() + timedelta(seconds=1)).isoformat()
 
-    await driver_socket.send_json_to({"type": "location", "id": 2, "lat": -6.3, "lng": 106.8,
-                                      "recorded_at": one_second_later})
+    await driver_socket.send_json_to(
+        {"type": "location", "id": 2, "lat": -6.3, "lng": 106.8, "recorded_at": one_second_later}
+    )
 
     assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False, "reason": "too_fast"}
 
@@ -72,8 +74,9 @@ async def test_an_older_or_inaccurate_location_is_acked_with_its_reason(driver_s
     await reply(driver_socket)
     a_minute_ago = (timezone.now() - timedelta(minutes=1)).isoformat()
 
-    await driver_socket.send_json_to({"type": "location", "id": 2, "lat": -6.2, "lng": 106.8,
-                                      "recorded_at": a_minute_ago})
+    await driver_socket.send_json_to(
+        {"type": "location", "id": 2, "lat": -6.2, "lng": 106.8, "recorded_at": a_minute_ago}
+    )
     await driver_socket.send_json_to({"type": "location", "id": 3, "lat": -6.2, "lng": 106.8, "accuracy_m": 500})
 
     assert await reply(driver_socket) == {"type": "ack", "id": 2, "accepted": False, "reason": "out_of_order"}
@@ -199,11 +202,17 @@ async def test_ids_may_be_strings_or_numbers_and_come_back_unchanged(driver_sock
     await driver_socket.send_json_to({"type": "ping", "id": 99})
 
     assert [await reply(driver_socket), await reply(driver_socket)] == [
-        {"type": "ack", "id": "x-1"}, {"type": "ack", "id": 99}]
+        {"type": "ack", "id": "x-1"},
+        {"type": "ack", "id": 99},
+    ]
 
 
-MALFORMED_FRAMES = [{"text_data": "{not json"}, {"text_data": "[1, 2]"}, {"bytes_data": b"\x00\x01"},
-                    {"text_data": '{"type": "teleport"}'}]
+MALFORMED_FRAMES = [
+    {"text_data": "{not json"},
+    {"text_data": "[1, 2]"},
+    {"bytes_data": b"\x00\x01"},
+    {"text_data": '{"type": "teleport"}'},
+]
 
 
 @pytest.mark.parametrize("frame", MALFORMED_FRAMES, ids=["bad_json", "not_an_object", "binary", "unknown_type"])

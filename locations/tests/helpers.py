@@ -1,4 +1,5 @@
 """Small givens shared by the locations tests."""
+
 from locations.services import beacon_set, location_ingest
 
 MONAS = (-6.175392, 106.827153)

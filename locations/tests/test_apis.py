@@ -1,4 +1,5 @@
 """REST twins: beacon, locations, nearby."""
+
 from datetime import timedelta
 
 import time_machine
@@ -34,8 +35,9 @@ def test_a_location_is_202_accepted(client_for):
 
 
 def test_an_inaccurate_location_is_202_not_accepted_with_the_reason(client_for):
-    response = client_for(make_driver()).post("/api/v1/locations", {"lat": -6.2, "lng": 106.8, "accuracy_m": 51},
-                                              format="json")
+    response = client_for(make_driver()).post(
+        "/api/v1/locations", {"lat": -6.2, "lng": 106.8, "accuracy_m": 51}, format="json"
+    )
 
     assert response.status_code == 202 and response.json() == {"accepted": False, "reason": "inaccurate"}
 
@@ -43,8 +45,9 @@ def test_an_inaccurate_location_is_202_not_accepted_with_the_reason(client_for):
 def test_a_location_from_the_future_is_202_not_accepted_with_the_reason(client_for):
     in_an_hour = (timezone.now() + timedelta(hours=1)).isoformat()
 
-    response = client_for(make_driver()).post("/api/v1/locations", {"lat": -6.2, "lng": 106.8,
-                                                                     "recorded_at": in_an_hour}, format="json")
+    response = client_for(make_driver()).post(
+        "/api/v1/locations", {"lat": -6.2, "lng": 106.8, "recorded_at": in_an_hour}, format="json"
+    )
 
     assert response.status_code == 202 and response.json() == {"accepted": False, "reason": "future"}
 
@@ -53,14 +56,20 @@ def test_a_location_out_of_range_is_400_invalid_input_naming_the_field_as_a_ride
     passenger = client_for(make_passenger())
 
     location = passenger.post("/api/v1/locations", {"lat": -95, "lng": 106.8}, format="json")
-    ride_request = passenger.post("/api/v1/rides/requests", {"pickup": {"lat": -95, "lng": 106.8},
-                                                             "destination": {"lat": -6.2, "lng": 106.8}}, format="json")
+    ride_request = passenger.post(
+        "/api/v1/rides/requests",
+        {"pickup": {"lat": -95, "lng": 106.8}, "destination": {"lat": -6.2, "lng": 106.8}},
+        format="json",
+    )
 
     assert location.status_code == ride_request.status_code == 400
     error = location.json()["error"]
     assert error["code"] == ride_request.json()["error"]["code"] == "invalid_input"
-    assert error == {"code": "invalid_input", "message": "lat: Ensure this value is greater than or equal to -90.",
-                     "details": {"lat": ["Ensure this value is greater than or equal to -90."]}}
+    assert error == {
+        "code": "invalid_input",
+        "message": "lat: Ensure this value is greater than or equal to -90.",
+        "details": {"lat": ["Ensure this value is greater than or equal to -90."]},
+    }
 
 
 def test_a_location_without_lng_is_400_naming_it(client_for):
@@ -116,9 +125,13 @@ def test_nearby_caps_the_count(client_for, settings):
 
 def test_nearby_with_a_bad_query_is_400_naming_the_field(client_for):
     client = client_for(make_passenger())
-    for query, field in [("lng=106.8", "lat"), ("lat=-6.2", "lng"), ("lat=abc&lng=106.8", "lat"),
-                         ("lat=-6.2&lng=106.8&radius_m=5001", "radius_m"),
-                         ("lat=-6.2&lng=106.8&radius_m=0", "radius_m")]:
+    for query, field in [
+        ("lng=106.8", "lat"),
+        ("lat=-6.2", "lng"),
+        ("lat=abc&lng=106.8", "lat"),
+        ("lat=-6.2&lng=106.8&radius_m=5001", "radius_m"),
+        ("lat=-6.2&lng=106.8&radius_m=0", "radius_m"),
+    ]:
         response = client.get(f"/api/v1/drivers/nearby?{query}")
 
         assert response.status_code == 400 and field in response.json()["error"]["details"], query

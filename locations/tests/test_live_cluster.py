@@ -5,6 +5,7 @@ A real 6-node cluster (3 masters, 3 replicas) on LIVE_CLUSTER_TEST_PORT..+5 (def
 session (tests.live_cluster); skipped without redis-server. The rest of the locations, matching and rides tests
 run on it with `python -m pytest -p tests.live_cluster locations matching rides` (.ci/run does).
 """
+
 from datetime import timedelta
 
 import h3
@@ -22,8 +23,18 @@ from nebengjek.redis import get_live_redis
 from tests.live_cluster import live_cluster_fixture, live_cluster_session_fixture  # noqa: F401  (fixtures)
 
 # Greater Jakarta (Jabodetabek): Bogor to Tangerang to Bekasi.
-JABODETABEK = [(-6.60, 106.80), (-6.18, 106.63), (-6.24, 107.00), (-6.12, 106.85), (-6.30, 106.70),
-               (-6.40, 106.85), (-6.20, 106.82), (-6.50, 106.95), (-6.15, 106.75), (-6.35, 107.05)]
+JABODETABEK = [
+    (-6.60, 106.80),
+    (-6.18, 106.63),
+    (-6.24, 107.00),
+    (-6.12, 106.85),
+    (-6.30, 106.70),
+    (-6.40, 106.85),
+    (-6.20, 106.82),
+    (-6.50, 106.95),
+    (-6.15, 106.75),
+    (-6.35, 107.05),
+]
 
 
 def region_members(cell):
@@ -93,11 +104,22 @@ def test_a_search_near_a_boundary_finds_drivers_on_both_sides(live_cluster):
 
 
 def test_the_drivers_state_keys_share_one_slot_and_each_region_its_own():
-    state = {key_slot(key.encode()) for key in (
-        live.last_position_key("u1"), redis_keys.DRIVERS_REGION, redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_BEACON,
-        redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_TRACKING, redis_keys.RIDE_TRACK_PENDING,
-        redis_keys.DRIVERS_POSITION, redis_keys.LIVE_STATE_MARKER, redis_keys.DRIVERS_REGIONS,
-        redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="r1"))}
+    state = {
+        key_slot(key.encode())
+        for key in (
+            live.last_position_key("u1"),
+            redis_keys.DRIVERS_REGION,
+            redis_keys.DRIVERS_SEEN,
+            redis_keys.DRIVERS_BEACON,
+            redis_keys.DRIVERS_BUSY,
+            redis_keys.DRIVERS_TRACKING,
+            redis_keys.RIDE_TRACK_PENDING,
+            redis_keys.DRIVERS_POSITION,
+            redis_keys.LIVE_STATE_MARKER,
+            redis_keys.DRIVERS_REGIONS,
+            redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="r1"),
+        )
+    }
     cell = h3.latlng_to_cell(*MONAS, 5)
     assert len(state) == 1
     assert len({key_slot(key.encode()) for key in live.region_keys(cell)}) == 1

@@ -65,7 +65,8 @@ def test_a_busy_driver_who_moved_is_found_where_they_are_once_freed():
 
     assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
     assert [(d.id, d.lat) for d in drivers_available_near(lat=moved[0], lng=moved[1], radius_m=100)] == [
-        (str(driver.id), moved[0])]
+        (str(driver.id), moved[0])
+    ]
 
 
 def test_a_busy_driver_who_switches_the_beacon_off_and_on_stays_unavailable_until_freed():

@@ -1,4 +1,5 @@
 """The plausibility filter (../shared/API.md "Meter"): dropped positions change nothing and are counted."""
+
 from datetime import timedelta
 
 import pytest
@@ -25,8 +26,9 @@ def moving_driver():
 def test_a_position_older_than_the_last_accepted_one_is_dropped_and_counted(moving_driver):
     before = dropped("out_of_order")
 
-    assert not location_ingest(user=moving_driver, lat=MONAS[0], lng=MONAS[1],
-                               recorded_at=timezone.now() - timedelta(seconds=31))
+    assert not location_ingest(
+        user=moving_driver, lat=MONAS[0], lng=MONAS[1], recorded_at=timezone.now() - timedelta(seconds=31)
+    )
 
     assert dropped("out_of_order") == before + 1
 
@@ -43,8 +45,9 @@ def test_a_position_implying_more_than_200_kmh_is_dropped_and_keeps_the_last_one
     before = dropped("too_fast")
     ten_seconds_later = timezone.now() - timedelta(seconds=20)
 
-    assert not location_ingest(user=moving_driver, lat=north_of(MONAS, 600)[0], lng=MONAS[1],
-                               recorded_at=ten_seconds_later)  # 600 m in 10 s = 216 km/h
+    assert not location_ingest(
+        user=moving_driver, lat=north_of(MONAS, 600)[0], lng=MONAS[1], recorded_at=ten_seconds_later
+    )  # 600 m in 10 s = 216 km/h
 
     assert dropped("too_fast") == before + 1
     assert user_last_position(user_id=moving_driver.id).lat == MONAS[0]
@@ -53,15 +56,17 @@ def test_a_position_implying_more_than_200_kmh_is_dropped_and_keeps_the_last_one
 def test_a_position_at_just_under_200_kmh_is_accepted(moving_driver):
     ten_seconds_later = timezone.now() - timedelta(seconds=20)
 
-    assert location_ingest(user=moving_driver, lat=north_of(MONAS, 550)[0], lng=MONAS[1],
-                           recorded_at=ten_seconds_later)  # 198 km/h
+    assert location_ingest(
+        user=moving_driver, lat=north_of(MONAS, 550)[0], lng=MONAS[1], recorded_at=ten_seconds_later
+    )  # 198 km/h
 
 
 def test_a_position_recorded_in_the_future_is_dropped(moving_driver):
     before = dropped("future")
 
-    assert not location_ingest(user=moving_driver, lat=MONAS[0], lng=MONAS[1],
-                               recorded_at=timezone.now() + timedelta(minutes=1))
+    assert not location_ingest(
+        user=moving_driver, lat=MONAS[0], lng=MONAS[1], recorded_at=timezone.now() + timedelta(minutes=1)
+    )
 
     assert dropped("future") == before + 1
 

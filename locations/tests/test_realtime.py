@@ -1,4 +1,5 @@
 """Pushed events reach the user's sockets through the real Redis channel layer; missed ones are replayed by seq."""
+
 from datetime import timedelta
 from urllib.parse import urlsplit
 

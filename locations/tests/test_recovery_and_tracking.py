@@ -1,4 +1,5 @@
 """Redis holds only what can be rebuilt; ride tracking feeds the rides meter's stream."""
+
 from datetime import timedelta
 
 from django.utils import timezone
@@ -19,11 +20,22 @@ def near_monas():
 
 
 def hold(driver):
-    request = RideRequest.objects.create(passenger=make_passenger(), pickup_lat=MONAS[0], pickup_lng=MONAS[1],
-                                         destination_lat=-6.2, destination_lng=106.8, estimate_distance_m=3000,
-                                         estimate_amount=9000)
-    return Match.objects.create(request=request, driver=driver, batch_no=1, distance_to_pickup_m=10,
-                                expires_at=timezone.now() + timedelta(seconds=15))
+    request = RideRequest.objects.create(
+        passenger=make_passenger(),
+        pickup_lat=MONAS[0],
+        pickup_lng=MONAS[1],
+        destination_lat=-6.2,
+        destination_lng=106.8,
+        estimate_distance_m=3000,
+        estimate_amount=9000,
+    )
+    return Match.objects.create(
+        request=request,
+        driver=driver,
+        batch_no=1,
+        distance_to_pickup_m=10,
+        expires_at=timezone.now() + timedelta(seconds=15),
+    )
 
 
 def test_after_a_redis_flush_the_sweeper_restores_beacons_and_the_next_position_restores_the_driver():

@@ -3,6 +3,7 @@
 The servers run against the test's own database: PostgreSQL's test database directly, or for SQLite (whose test
 database is in memory) a file copy of it made once the givens are written.
 """
+
 import json
 import os
 import socket
@@ -52,15 +53,26 @@ def database_url_for_servers(tmp_path):
 
 def start_server(port, database_url, tmp_path):
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "nebengjek.settings", "DATABASE_URL": database_url,
-        "REDIS_URL": settings.REDIS_URL, "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-        "SECRET_KEY": settings.SECRET_KEY, "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
-        "VAR_DIR": str(tmp_path / f"var-{port}"), "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING",
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CHANNEL_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        "SECRET_KEY": settings.SECRET_KEY,
+        "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
+        "VAR_DIR": str(tmp_path / f"var-{port}"),
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "LOG_LEVEL": "WARNING",
     }
     command = RunStack()._server_command({"host": "127.0.0.1", "port": port, "workers": 1, "server": "uvicorn"})
     # as runstack starts it: with its database pool
-    return subprocess.Popen(command, env=RunStack.server_env(env), cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp_path / f"server-{port}.log", "wb"))
+    return subprocess.Popen(
+        command,
+        env=RunStack.server_env(env),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / f"server-{port}.log", "wb"),
+    )
 
 
 def wait_until_up(port, process, deadline):
@@ -77,16 +89,23 @@ def wait_until_up(port, process, deadline):
 
 
 def rest(port, method, path, token, body=None):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read() or b"null")
 
 
 def socket_to(port, token):
-    return ws_connect(f"ws://127.0.0.1:{port}/ws/", additional_headers={"Authorization": f"Bearer {token}"},
-                      open_timeout=5, proxy=None)
+    return ws_connect(
+        f"ws://127.0.0.1:{port}/ws/",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+        proxy=None,
+    )
 
 
 def until(ws, predicate):
@@ -139,6 +158,7 @@ def test_two_server_processes_share_sockets_pushes_and_the_live_index(two_server
             assert [d["id"] for d in nearby["drivers"]] == [str(people["driver_a"].id), str(people["driver_b"].id)]
 
         assert rest(port_b, "POST", "/api/v1/drivers/me/beacon", tokens["driver_a"], {"active": False}) == {
-            "active": False}
+            "active": False
+        }
         pushed = until(on_a, lambda m: m.get("type") == "beacon.updated" and m["active"] is False)
         assert pushed["seq"] == 2

@@ -1,4 +1,5 @@
 """Givens shared by the matching tests: drivers online at a distance from a pickup, requests, what users got."""
+
 from accounts.tests.factories import make_driver, make_passenger
 from locations.services import beacon_set, location_ingest
 from nebengjek.models import Event
@@ -22,8 +23,11 @@ def driver_online(metres_from_pickup, *, point=PICKUP, **kwargs):
 
 
 def request_body(pickup=PICKUP, destination=DESTINATION, **extra):
-    return {"pickup": {"lat": pickup[0], "lng": pickup[1]},
-            "destination": {"lat": destination[0], "lng": destination[1]}, **extra}
+    return {
+        "pickup": {"lat": pickup[0], "lng": pickup[1]},
+        "destination": {"lat": destination[0], "lng": destination[1]},
+        **extra,
+    }
 
 
 def ask_for_ride(client, pickup=PICKUP, destination=DESTINATION, **extra):
@@ -50,5 +54,16 @@ def last_proposal(user):
     return proposals[-1]
 
 
-__all__ = ["make_driver", "make_passenger", "PICKUP", "DESTINATION", "north_of", "driver_online", "request_body",
-           "ask_for_ride", "received", "proposals_of", "last_proposal"]
+__all__ = [
+    "make_driver",
+    "make_passenger",
+    "PICKUP",
+    "DESTINATION",
+    "north_of",
+    "driver_online",
+    "request_body",
+    "ask_for_ride",
+    "received",
+    "proposals_of",
+    "last_proposal",
+]

@@ -1,4 +1,5 @@
 """Operators see requests (with their matches) and matches in the admin."""
+
 from accounts.models import User
 from matching.models import Match, RideRequest
 from matching.tests.helpers import ask_for_ride, driver_online, make_passenger, received
@@ -10,8 +11,12 @@ def test_the_admin_lists_and_shows_requests_and_matches(client, client_for):
     client.force_login(User.objects.create_superuser("+628129999999", "pw-for-tests"))
     request, match = RideRequest.objects.get(), Match.objects.get()
 
-    pages = ["/admin/matching/riderequest/", f"/admin/matching/riderequest/{request.id}/change/",
-             "/admin/matching/match/", f"/admin/matching/match/{match.id}/change/"]
+    pages = [
+        "/admin/matching/riderequest/",
+        f"/admin/matching/riderequest/{request.id}/change/",
+        "/admin/matching/match/",
+        f"/admin/matching/match/{match.id}/change/",
+    ]
 
     assert [client.get(page).status_code for page in pages] == [200, 200, 200, 200]
 
@@ -22,8 +27,9 @@ def test_an_operator_cancels_a_stuck_request_through_the_service_and_the_driver_
     client.force_login(User.objects.create_superuser("+628129999999", "pw-for-tests"))
     request = RideRequest.objects.get()
 
-    response = client.post("/admin/matching/riderequest/",
-                           {"action": "cancel_stuck_requests", "_selected_action": [str(request.id)]})
+    response = client.post(
+        "/admin/matching/riderequest/", {"action": "cancel_stuck_requests", "_selected_action": [str(request.id)]}
+    )
 
     assert response.status_code == 302
     request.refresh_from_db()

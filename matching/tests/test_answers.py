@@ -1,4 +1,5 @@
 """A driver's answer: the first accept wins, the others are told; reject frees the driver and moves dispatch on."""
+
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from matching.tests.helpers import (
 )
 
 pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
+
 
 def accept(client_for, driver):
     return client_for(driver).post(f"/api/v1/matches/{last_proposal(driver)['id']}/accept")
@@ -55,8 +57,13 @@ def test_the_passenger_gets_match_accepted_with_driver_vehicle_plate_and_distanc
     accept(client_for, winner)
 
     [(_, accepted)] = received(passenger, "match.accepted")
-    assert accepted["match"]["driver"] == {"id": str(winner.id), "full_name": "Budi", "vehicle_type": "car",
-                                           "vehicle_plate": "B 1234 XYZ", "rating": None}
+    assert accepted["match"]["driver"] == {
+        "id": str(winner.id),
+        "full_name": "Budi",
+        "vehicle_type": "car",
+        "vehicle_plate": "B 1234 XYZ",
+        "rating": None,
+    }
     assert accepted["match"]["distance_to_pickup_m"] == 300
     assert accepted["match"]["confirm_expires_at"] is not None
 

@@ -1,5 +1,6 @@
 """A driver who backs out of a confirmed ride (cancels before the start) puts the request back into dispatch at once,
 without them; it is counted on their profile and in the fair ranking, whose inputs each match records."""
+
 import pytest
 
 from accounts.models import DriverProfile, User
@@ -55,8 +56,9 @@ def test_the_request_backed_out_of_can_be_confirmed_with_another_driver(client_f
 
     assert response.status_code == 201, response.content
     assert response.json()["driver"]["id"] == str(second.id) and response.json()["id"] != ride["id"]
-    assert client_for(passenger).get(f"/api/v1/rides/requests/{request['id']}").json()["ride_id"] == \
-        response.json()["id"]
+    assert (
+        client_for(passenger).get(f"/api/v1/rides/requests/{request['id']}").json()["ride_id"] == response.json()["id"]
+    )
 
 
 def test_backing_out_with_nobody_else_near_ends_in_no_driver(client_for):

@@ -1,4 +1,5 @@
 """The passenger's side: confirm within the window (or the request expires), cancel at any stage before the ride."""
+
 from datetime import timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from matching.tests.helpers import (
 from rides.models import Ride
 
 pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
+
 
 def later(seconds):
     return time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=False)
@@ -178,8 +180,14 @@ def test_cancel_after_confirm_cancels_the_ride_before_it_starts(client_for):
 def test_cancel_before_dispatch_sent_any_proposal_just_cancels(client_for):
     passenger = make_passenger()
     waiting = RideRequest.objects.create(  # made, its dispatch task not run yet
-        passenger=passenger, pickup_lat=-6.2, pickup_lng=106.8, destination_lat=-6.21, destination_lng=106.8,
-        estimate_distance_m=1112, estimate_amount=3336)
+        passenger=passenger,
+        pickup_lat=-6.2,
+        pickup_lng=106.8,
+        destination_lat=-6.21,
+        destination_lng=106.8,
+        estimate_distance_m=1112,
+        estimate_amount=3336,
+    )
 
     response = client_for(passenger).post(f"/api/v1/rides/requests/{waiting.id}/cancel")
 
@@ -240,7 +248,11 @@ def test_cancel_after_confirm_reads_the_request_only_to_lock_it(client_for):
         response = client.post(f"/api/v1/rides/requests/{request['id']}/cancel")
 
     assert response.status_code == 200
-    reads = [query["sql"] for query in queries.captured_queries
-             if query["sql"].startswith("SELECT") and 'FROM "matching_riderequest"' in query["sql"]
-             and '"matching_riderequest"."id" =' in query["sql"]]
+    reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT")
+        and 'FROM "matching_riderequest"' in query["sql"]
+        and '"matching_riderequest"."id" =' in query["sql"]
+    ]
     assert len(reads) == 2, reads

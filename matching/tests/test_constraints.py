@@ -1,4 +1,5 @@
 """The matching invariants hold in the database itself, not only in the services' locks."""
+
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -19,8 +20,7 @@ def request_with_two_proposals(client_for):
 
 
 @pytest.mark.parametrize("winner_status", [MatchStatus.ACCEPTED, MatchStatus.CONFIRMED])
-def test_a_second_accepted_match_for_one_request_is_refused_by_the_database(request_with_two_proposals,
-                                                                            winner_status):
+def test_a_second_accepted_match_for_one_request_is_refused_by_the_database(request_with_two_proposals, winner_status):
     _, winner, winner_match, other_match = request_with_two_proposals
     assert winner.post(f"/api/v1/matches/{winner_match}/accept").status_code == 200
     Match.objects.filter(pk=winner_match).update(status=winner_status)

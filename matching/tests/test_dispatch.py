@@ -1,4 +1,5 @@
 """Dispatch: the nearest batch first, widening 1 -> 2 -> 3 km as batches expire, never the same driver twice."""
+
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from matching.tests.helpers import (
 )
 
 pytestmark = pytest.mark.usefixtures("matching_mode")  # both dispatch modes
+
 
 def later(seconds):
     return time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=False)
@@ -171,8 +173,14 @@ def test_the_sweeper_dispatches_a_request_whose_task_was_lost(client_for):
     driver = driver_online(300)
     passenger = make_passenger()
     lost = RideRequest.objects.create(  # as if the worker died before dispatching it
-        passenger=passenger, pickup_lat=PICKUP[0], pickup_lng=PICKUP[1], destination_lat=-6.21,
-        destination_lng=106.8, estimate_distance_m=1112, estimate_amount=3336)
+        passenger=passenger,
+        pickup_lat=PICKUP[0],
+        pickup_lng=PICKUP[1],
+        destination_lat=-6.21,
+        destination_lng=106.8,
+        estimate_distance_m=1112,
+        estimate_amount=3336,
+    )
 
     with later(25):
         tasks.sweep()
@@ -184,8 +192,14 @@ def test_the_sweeper_dispatches_within_seconds_a_request_whose_process_died_befo
     driver = driver_online(300)
     passenger = make_passenger()
     lost = RideRequest.objects.create(  # committed, then the process died before the inline first dispatch
-        passenger=passenger, pickup_lat=PICKUP[0], pickup_lng=PICKUP[1], destination_lat=-6.21,
-        destination_lng=106.8, estimate_distance_m=1112, estimate_amount=3336)
+        passenger=passenger,
+        pickup_lat=PICKUP[0],
+        pickup_lng=PICKUP[1],
+        destination_lat=-6.21,
+        destination_lng=106.8,
+        estimate_distance_m=1112,
+        estimate_amount=3336,
+    )
 
     with later(settings.MATCHING_FIRST_DISPATCH_GRACE_SECONDS + 1):
         tasks.sweep()

@@ -1,4 +1,5 @@
 """Dispatch shows on /metrics: proposals by outcome and the request -> first proposal latency."""
+
 import re
 
 from matching.tests.helpers import (
@@ -12,7 +13,11 @@ from matching.tests.helpers import (
 def metric(api_client, name, **labels):
     text = api_client.get("/metrics").content.decode()
     label_text = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    pattern = rf"^{re.escape(name)}{{{re.escape(label_text)}}} ([0-9.e+]+)$" if labels else rf"^{re.escape(name)} ([0-9.e+]+)$"
+    pattern = (
+        rf"^{re.escape(name)}{{{re.escape(label_text)}}} ([0-9.e+]+)$"
+        if labels
+        else rf"^{re.escape(name)} ([0-9.e+]+)$"
+    )
     found = re.search(pattern, text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 

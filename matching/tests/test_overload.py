@@ -1,6 +1,7 @@
 """Overload is graceful and visible (issue 22): new ride requests are shed at the door with 503 dispatch_overloaded and
 Retry-After while a backlog is past its threshold (a metric and a WARNING say so), and a proposal is never delivered
 after its expiry."""
+
 import asyncio
 import logging
 import time
@@ -34,7 +35,8 @@ def _dispatch_backlog(tasks):
 
 
 def test_a_new_request_is_shed_with_503_and_retry_after_while_the_dispatch_backlog_is_past_its_threshold(
-        client_for, settings, caplog):
+    client_for, settings, caplog
+):
     settings.MATCHING_SHED_DISPATCH_BACKLOG, settings.MATCHING_SHED_PROBE_SECONDS = 3, 0
     settings.MATCHING_SHED_RETRY_AFTER_SECONDS = 4
     driver_online(100)
@@ -52,8 +54,11 @@ def test_a_new_request_is_shed_with_503_and_retry_after_while_the_dispatch_backl
     assert error["code"] == "dispatch_overloaded"
     assert error["details"] == {"reason": "dispatch_backlog", "retry_after_s": 4, "backlog": 4, "threshold": 3}
     assert _shed("dispatch_backlog") == shed_before + 1
-    assert any("shedding new ride requests" in record.getMessage() for record in caplog.records
-               if record.levelno == logging.WARNING)
+    assert any(
+        "shedding new ride requests" in record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING
+    )
     assert accepted.status_code == 201, accepted.json()
 
 

@@ -1,4 +1,5 @@
 """The fair ranking's pure functions, as the immediate dispatch and a batched cost matrix call them."""
+
 from decimal import Decimal
 
 from matching.ranking import (
@@ -12,14 +13,19 @@ from matching.ranking import (
     candidate_score,
 )
 
-WEIGHTS = RankingWeights(rating=1.0, acceptance=0.5, cancellation=1.0, tie_distance_m=200.0, unrated_rank=4.5,
-                         min_offers=5)
+WEIGHTS = RankingWeights(
+    rating=1.0, acceptance=0.5, cancellation=1.0, tie_distance_m=200.0, unrated_rank=4.5, min_offers=5
+)
 
 
 def inputs(distance_m=100.0, average="4.8", accepted=8, declined=2, backed_out=0):
     rating = DriverRating(Decimal(average) if average else None, 10 if average else 0)
-    return CandidateInputs(driver_id="d", distance_m=distance_m, rating=rating,
-                           stats=OfferStats(accepted=accepted, declined=declined, backed_out=backed_out))
+    return CandidateInputs(
+        driver_id="d",
+        distance_m=distance_m,
+        rating=rating,
+        stats=OfferStats(accepted=accepted, declined=declined, backed_out=backed_out),
+    )
 
 
 def test_rates_are_neutral_until_enough_offers():

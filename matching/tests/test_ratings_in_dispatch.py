@@ -1,5 +1,6 @@
 """Ratings where people decide: the passenger's in the driver's proposal, the driver's in the passenger's
 match.accepted; dispatch prefers the better-rated among near-equal drivers and skips those under the floor."""
+
 import pytest
 
 from matching.models import Match, RideRequest

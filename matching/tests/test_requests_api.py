@@ -1,4 +1,5 @@
 """Making a ride request and reading it back (../shared/API.md "Matching")."""
+
 from matching.tests.helpers import (
     ask_for_ride,
     driver_online,
@@ -78,7 +79,8 @@ def test_a_missing_destination_is_400_naming_the_field(client_for):
 
 def test_a_latitude_out_of_range_is_400(client_for):
     response = client_for(make_passenger()).post(
-        "/api/v1/rides/requests", request_body(pickup=(91, 106.8)), format="json")
+        "/api/v1/rides/requests", request_body(pickup=(91, 106.8)), format="json"
+    )
 
     assert response.status_code == 400
     assert "pickup" in response.json()["error"]["details"]
@@ -86,7 +88,8 @@ def test_a_latitude_out_of_range_is_400(client_for):
 
 def test_an_unknown_payment_method_is_400(client_for):
     response = client_for(make_passenger()).post(
-        "/api/v1/rides/requests", request_body(payment_method="gold"), format="json")
+        "/api/v1/rides/requests", request_body(payment_method="gold"), format="json"
+    )
 
     assert response.status_code == 400
     assert "payment_method" in response.json()["error"]["details"]

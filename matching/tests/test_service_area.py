@@ -1,5 +1,6 @@
 """Requests only where NebengJek serves and only trips it can drive: the service area, the maximum trip length and
 the minimum fare in the estimate (matching/service_area.py, rides/fare.py)."""
+
 import pytest
 from django.test import override_settings
 
@@ -30,17 +31,25 @@ def test_a_pickup_near_the_pole_is_refused_not_estimated(client_for):
 
 
 def test_a_destination_outside_greater_jakarta_is_refused_naming_the_destination(client_for):
-    response = client_for(make_passenger()).post("/api/v1/rides/requests", request_body(destination=BANDUNG),
-                                                 format="json")
+    response = client_for(make_passenger()).post(
+        "/api/v1/rides/requests", request_body(destination=BANDUNG), format="json"
+    )
 
     status, code, details = _refusal(response)
     assert (status, code, details["point"]) == (400, "outside_service_area", "destination")
 
 
-@pytest.mark.parametrize("place, point", [
-    ("Bogor", (-6.5971, 106.8060)), ("Depok", (-6.4025, 106.7942)), ("Tangerang", (-6.1783, 106.6319)),
-    ("Bekasi", (-6.2383, 106.9756)), ("Soekarno-Hatta airport", (-6.1256, 106.6558)), ("Cikarang", (-6.3075, 107.1722)),
-])
+@pytest.mark.parametrize(
+    "place, point",
+    [
+        ("Bogor", (-6.5971, 106.8060)),
+        ("Depok", (-6.4025, 106.7942)),
+        ("Tangerang", (-6.1783, 106.6319)),
+        ("Bekasi", (-6.2383, 106.9756)),
+        ("Soekarno-Hatta airport", (-6.1256, 106.6558)),
+        ("Cikarang", (-6.3075, 107.1722)),
+    ],
+)
 def test_greater_jakarta_is_served(client_for, place, point):
     body = ask_for_ride(client_for(make_passenger()), pickup=point, destination=JAKARTA)
 
@@ -50,7 +59,8 @@ def test_greater_jakarta_is_served(client_for, place, point):
 def test_a_trip_longer_than_100_km_is_refused(client_for):
     # From the north-west of Tangerang to the south-east of Bekasi: both inside, 108 km apart
     response = client_for(make_passenger()).post(
-        "/api/v1/rides/requests", request_body(pickup=(-6.0, 106.40), destination=(-6.44, 107.28)), format="json")
+        "/api/v1/rides/requests", request_body(pickup=(-6.0, 106.40), destination=(-6.44, 107.28)), format="json"
+    )
 
     status, code, details = _refusal(response)
     assert (status, code, details["max_distance_m"]) == (400, "trip_too_long", 100_000)

@@ -1,5 +1,6 @@
 """A request and a match look the same in REST answers and in pushes (one output serializer), and building a
 push's payload costs no query once the service has loaded what it locked."""
+
 from matching import events, selectors
 from matching.tests.helpers import (
     ask_for_ride,
@@ -28,7 +29,8 @@ def test_the_match_pushed_on_accept_is_the_match_of_the_rest_answers(client_for)
 
     assert pushed_to_driver["match"] == pushed_to_passenger["match"] == as_driver_reads_it == as_passenger_reads_it
     assert {key: as_driver_reads_it[key] for key in proposal if key != "status"} == {
-        key: value for key, value in proposal.items() if key != "status"}  # a proposal is the match's driver part
+        key: value for key, value in proposal.items() if key != "status"
+    }  # a proposal is the match's driver part
 
 
 def test_the_request_pushed_when_it_ends_is_the_request_of_the_rest_answer(client_for):
@@ -44,8 +46,7 @@ def test_the_request_pushed_when_it_ends_is_the_request_of_the_rest_answer(clien
 def test_building_the_match_and_request_payloads_costs_no_query(client_for, django_assert_num_queries):
     driver, passenger, request, proposal = _accepted(client_for)
     match = selectors.match_get_for_driver(match_id=proposal["id"], driver=driver)
-    ride_request, current, ride_id = selectors.request_get_for_passenger(request_id=request["id"],
-                                                                         passenger=passenger)
+    ride_request, current, ride_id = selectors.request_get_for_passenger(request_id=request["id"], passenger=passenger)
 
     with django_assert_num_queries(0):
         events.proposal_payload(match, request=match.request)

@@ -1,4 +1,5 @@
 """The whole flow over the socket: a passenger and two drivers, from the request to a confirmed ride."""
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -34,7 +35,9 @@ async def test_a_passenger_and_two_drivers_go_from_request_to_a_confirmed_ride_o
     assert to_first["passenger"]["full_name"] == "Sari"
     assert ack["id"] == "a1" and ack["match"]["status"] == "accepted"
     assert cancelled["match"]["id"] == to_second["id"] and cancelled["match"]["reason"] == "taken"
-    assert accepted["match"]["driver"]["full_name"] == "Agus" and accepted["match"]["driver"]["vehicle_plate"] == "B 1 AA"
+    assert (
+        accepted["match"]["driver"]["full_name"] == "Agus" and accepted["match"]["driver"]["vehicle_plate"] == "B 1 AA"
+    )
     assert late["id"] == "late" and late["error"]["code"] == "match_not_pending"
     assert confirm.status_code == 201 and confirm.json()["status"] == "driver_en_route"
     assert all(event["match"]["status"] == "confirmed" for event in confirmed)

@@ -1,5 +1,6 @@
 """The request's and the match's state machines are data (matching.services.REQUEST_TRANSITIONS, MATCH_TRANSITIONS):
 an allowed move passes, a refused one is the 409 the API answers."""
+
 import pytest
 
 from matching.models import MatchStatus, RequestStatus, RideRequest
@@ -21,36 +22,51 @@ def refusal(check, **kwargs) -> DomainError:
 
 
 def test_the_passenger_may_confirm_a_request_with_an_accepted_driver():
-    request_transition_check(request=RideRequest(status=RequestStatus.DRIVER_FOUND), to=RequestStatus.CONFIRMED,
-                             actor=Actor.PASSENGER)
+    request_transition_check(
+        request=RideRequest(status=RequestStatus.DRIVER_FOUND), to=RequestStatus.CONFIRMED, actor=Actor.PASSENGER
+    )
 
 
 def test_confirming_a_searching_request_is_409_request_not_confirmable():
-    error = refusal(request_transition_check, request=RideRequest(status=RequestStatus.SEARCHING),
-                    to=RequestStatus.CONFIRMED, actor=Actor.PASSENGER)
+    error = refusal(
+        request_transition_check,
+        request=RideRequest(status=RequestStatus.SEARCHING),
+        to=RequestStatus.CONFIRMED,
+        actor=Actor.PASSENGER,
+    )
     assert (error.code, error.status) == ("request_not_confirmable", 409)
     assert error.details == {"status": "searching"}
 
 
 def test_the_driver_cannot_confirm_for_the_passenger():
-    error = refusal(request_transition_check, request=RideRequest(status=RequestStatus.DRIVER_FOUND),
-                    to=RequestStatus.CONFIRMED, actor=Actor.DRIVER)
+    error = refusal(
+        request_transition_check,
+        request=RideRequest(status=RequestStatus.DRIVER_FOUND),
+        to=RequestStatus.CONFIRMED,
+        actor=Actor.DRIVER,
+    )
     assert error.code == "request_not_confirmable"
 
 
 def test_the_passenger_may_cancel_a_searching_request_but_not_one_that_found_no_driver():
-    request_transition_check(request=RideRequest(status=RequestStatus.SEARCHING), to=RequestStatus.CANCELLED,
-                             actor=Actor.PASSENGER)
-    error = refusal(request_transition_check, request=RideRequest(status=RequestStatus.NO_DRIVER),
-                    to=RequestStatus.CANCELLED, actor=Actor.PASSENGER)
+    request_transition_check(
+        request=RideRequest(status=RequestStatus.SEARCHING), to=RequestStatus.CANCELLED, actor=Actor.PASSENGER
+    )
+    error = refusal(
+        request_transition_check,
+        request=RideRequest(status=RequestStatus.NO_DRIVER),
+        to=RequestStatus.CANCELLED,
+        actor=Actor.PASSENGER,
+    )
     assert (error.code, error.status) == ("request_not_cancellable", 409)
     assert error.message == "This request is already closed: no driver was found."
 
 
 def test_only_the_system_expires_an_unconfirmed_request():
     assert request_transition_allowed(status=RequestStatus.DRIVER_FOUND, to=RequestStatus.EXPIRED, actor=Actor.SYSTEM)
-    assert not request_transition_allowed(status=RequestStatus.DRIVER_FOUND, to=RequestStatus.EXPIRED,
-                                          actor=Actor.PASSENGER)
+    assert not request_transition_allowed(
+        status=RequestStatus.DRIVER_FOUND, to=RequestStatus.EXPIRED, actor=Actor.PASSENGER
+    )
 
 
 def test_a_driver_may_accept_a_pending_match_but_not_an_accepted_one():
@@ -73,5 +89,6 @@ def test_no_move_leaves_a_final_status():
 
 def test_a_confirmed_match_only_ends_by_its_driver_backing_out_before_the_start():
     assert {move: actors for move, actors in MATCH_TRANSITIONS.items() if move[0] == MatchStatus.CONFIRMED} == {
-        (MatchStatus.CONFIRMED, MatchStatus.BACKED_OUT): {Actor.DRIVER}}
+        (MatchStatus.CONFIRMED, MatchStatus.BACKED_OUT): {Actor.DRIVER}
+    }
     assert REQUEST_TRANSITIONS[(RequestStatus.CONFIRMED, RequestStatus.SEARCHING)] == {Actor.DRIVER}

@@ -1,4 +1,5 @@
 """Surge from supply and demand in the pickup's H3 cell and its neighbours, fixed on the request."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,16 +12,19 @@ from matching.surge import surge_cell, surge_multiplier
 from matching.tests.helpers import PICKUP, ask_for_ride, driver_online, make_passenger
 
 
-@pytest.mark.parametrize("supply, demand, expected", [
-    (3, 3, "1.0"),  # supply meets demand
-    (5, 2, "1.0"),
-    (0, 1, "1.0"),  # a lone request is not a rush
-    (4, 5, "1.1"),  # 25 % more demand than supply: one step
-    (2, 3, "1.2"),  # 50 %
-    (1, 2, "1.4"),  # twice the supply
-    (2, 7, "2.0"),  # capped
-    (0, 2, "2.0"),  # demand and no supply at all
-])
+@pytest.mark.parametrize(
+    "supply, demand, expected",
+    [
+        (3, 3, "1.0"),  # supply meets demand
+        (5, 2, "1.0"),
+        (0, 1, "1.0"),  # a lone request is not a rush
+        (4, 5, "1.1"),  # 25 % more demand than supply: one step
+        (2, 3, "1.2"),  # 50 %
+        (1, 2, "1.4"),  # twice the supply
+        (2, 7, "2.0"),  # capped
+        (0, 2, "2.0"),  # demand and no supply at all
+    ],
+)
 def test_the_multiplier_rises_in_tenths_with_excess_demand_up_to_2(supply, demand, expected):
     assert surge_multiplier(supply=supply, demand=demand) == Decimal(expected)
 
@@ -28,10 +32,17 @@ def test_the_multiplier_rises_in_tenths_with_excess_demand_up_to_2(supply, deman
 def open_requests_in_the_pickup_cell(count, **fields):
     """Other passengers' open requests around the pickup (already dispatched or not: they count as demand)."""
     for _ in range(count):
-        RideRequest.objects.create(passenger=make_passenger(), pickup_lat=PICKUP[0], pickup_lng=PICKUP[1],
-                                   destination_lat=-6.21, destination_lng=106.8, estimate_distance_m=1112,
-                                   estimate_amount=3336, surge_cell=surge_cell(lat=PICKUP[0], lng=PICKUP[1]),
-                                   **fields)
+        RideRequest.objects.create(
+            passenger=make_passenger(),
+            pickup_lat=PICKUP[0],
+            pickup_lng=PICKUP[1],
+            destination_lat=-6.21,
+            destination_lng=106.8,
+            estimate_distance_m=1112,
+            estimate_amount=3336,
+            surge_cell=surge_cell(lat=PICKUP[0], lng=PICKUP[1]),
+            **fields,
+        )
 
 
 def test_more_open_requests_than_free_drivers_around_the_pickup_raise_the_price(client_for):

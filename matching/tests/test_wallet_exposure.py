@@ -1,5 +1,6 @@
 """A wallet request counts what the passenger already owes: the charges of completed wallet rides that the
 background settlement has not posted yet (one balance cannot pay for two rides)."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,8 +20,10 @@ ONE_FARE = 3336  # PICKUP -> DESTINATION: 1,111.95 m (../shared/API.md "Fare")
 def settlement_deferred(monkeypatch):
     """Tasks are published to the broker and wait there, as when the worker has not run them yet (the test
     settings run Celery eagerly: every ride would be settled inside its own end call)."""
+
     def defer():
         monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+
     return defer
 
 
@@ -60,7 +63,11 @@ def test_a_completed_wallet_ride_not_yet_settled_holds_its_charge_against_the_ne
     assert response.status_code == 409, response.content
     assert response.json()["error"]["code"] == "insufficient_balance"
     assert response.json()["error"]["details"] == {
-        "balance": ONE_FARE, "held": ONE_FARE, "available": 0, "fare_estimate": ONE_FARE}
+        "balance": ONE_FARE,
+        "held": ONE_FARE,
+        "available": 0,
+        "fare_estimate": ONE_FARE,
+    }
 
 
 def test_once_the_ride_is_settled_the_balance_alone_decides(wallet_ride_unsettled):

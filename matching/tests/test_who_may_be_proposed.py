@@ -1,6 +1,7 @@
 """Only active, verified drivers receive a proposal: the dispatch's claim of driver rows refuses the others in the
 same query, whatever the live index still says; suspension and an operator's un-verify also take the driver out
 of the index at once."""
+
 import pytest
 from django.test import Client
 
@@ -51,11 +52,15 @@ def test_suspension_takes_the_driver_out_of_the_live_index_at_once():
     assert not indexed(driver)
 
 
-@pytest.mark.parametrize("withdraw", [
-    pytest.param(lambda driver: User.objects.filter(pk=driver.pk).update(is_active=False), id="suspended"),
-    pytest.param(lambda driver: DriverProfile.objects.filter(pk=driver.pk).update(is_verified=False),
-                 id="unverified"),
-])
+@pytest.mark.parametrize(
+    "withdraw",
+    [
+        pytest.param(lambda driver: User.objects.filter(pk=driver.pk).update(is_active=False), id="suspended"),
+        pytest.param(
+            lambda driver: DriverProfile.objects.filter(pk=driver.pk).update(is_verified=False), id="unverified"
+        ),
+    ],
+)
 def test_a_driver_the_live_index_still_lists_but_the_database_refuses_is_never_proposed(client_for, withdraw):
     refused, other = driver_online(100), driver_online(500)
     withdraw(refused)  # straight in the database: the index has not heard of it
@@ -76,7 +81,6 @@ def test_a_driver_unverified_by_an_operator_gets_no_proposal_and_leaves_the_inde
     assert not DriverProfile.objects.get(pk=unverified.pk).is_verified
     assert not indexed(unverified)
     assert offered_to(request["id"]) == {other.pk}
-
 
 
 async def test_an_online_drivers_sockets_close_with_4401_when_suspended_and_the_driver_is_offline(ws):

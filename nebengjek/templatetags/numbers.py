@@ -1,5 +1,6 @@
 """`{{ value|thousands }}`: an integer with comma thousands separators (12,345), as static/ops/ops.js formats
 numbers, whatever the active locale: the operators' pages are English."""
+
 from django import template
 
 register = template.Library()

@@ -1,4 +1,5 @@
 """Fixtures of the cross-cutting tests."""
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -1,5 +1,6 @@
 """The admin index names every model the way an operator says it (plurals, acronyms), and the read-only pages
 offer no buttons that would write past the services."""
+
 import re
 import uuid
 from datetime import timedelta
@@ -24,16 +25,33 @@ def test_the_admin_index_names_every_model_in_plain_english(operator_client):
     names = {model["name"] for app in response.context["app_list"] for model in app["models"]}
     assert all(f">{name}</a>" in response.content.decode() for name in names)
     assert names == {
-        "Users", "Driver profiles", "OTP challenges", "Sign-in sessions",
+        "Users",
+        "Driver profiles",
+        "OTP challenges",
+        "Sign-in sessions",
         "Driver beacons",
-        "Ride requests", "Matches",
-        "Rides", "Track points", "Ratings", "Chat messages", "Chat read audits", "Ride shares",
-        "Ledger accounts", "Ledger transactions", "Ledger entries", "Top-ups", "Ride money", "Cancellation fees",
-        "Products", "Fare policies",
-        "Pushed events", "Event cursors",
-        "Groups", "Blacklisted Tokens", "Outstanding Tokens",  # django.contrib.auth's and simplejwt's
+        "Ride requests",
+        "Matches",
+        "Rides",
+        "Track points",
+        "Ratings",
+        "Chat messages",
+        "Chat read audits",
+        "Ride shares",
+        "Ledger accounts",
+        "Ledger transactions",
+        "Ledger entries",
+        "Top-ups",
+        "Ride money",
+        "Cancellation fees",
+        "Products",
+        "Fare policies",
+        "Pushed events",
+        "Event cursors",
+        "Groups",
+        "Blacklisted Tokens",
+        "Outstanding Tokens",  # django.contrib.auth's and simplejwt's
     }
-
 
 
 def one_of_everything():
@@ -53,16 +71,30 @@ def one_of_everything():
     ride_settle(ride_id=completed.id)
     rating_create(ride_id=completed.id, rater=completed.passenger, stars=4)
     TopUp.objects.create(user=ride.passenger, idempotency_key="k-1", amount=50_000)
-    OtpChallenge.objects.create(msisdn=ride.passenger.msisdn, code_hash="0" * 64,
-                                expires_at=timezone.now() + timedelta(minutes=5))
+    OtpChallenge.objects.create(
+        msisdn=ride.passenger.msisdn, code_hash="0" * 64, expires_at=timezone.now() + timedelta(minutes=5)
+    )
     SignInSession.objects.create(sid=uuid.uuid4(), user=ride.passenger)
 
 
 # Writes go through services and the operators' actions; users and driver profiles stay editable by staff.
-READ_ONLY_MODELS = {"accounts.otpchallenge", "accounts.signinsession", "locations.driverpresence",
-                    "matching.riderequest", "matching.match", "rides.ride", "rides.trackpoint", "rides.rating",
-                    "billing.ledgeraccount", "billing.ledgertransaction", "billing.ledgerentry", "billing.topup",
-                    "billing.ridemoney", "nebengjek.event", "nebengjek.eventcursor"}
+READ_ONLY_MODELS = {
+    "accounts.otpchallenge",
+    "accounts.signinsession",
+    "locations.driverpresence",
+    "matching.riderequest",
+    "matching.match",
+    "rides.ride",
+    "rides.trackpoint",
+    "rides.rating",
+    "billing.ledgeraccount",
+    "billing.ledgertransaction",
+    "billing.ledgerentry",
+    "billing.topup",
+    "billing.ridemoney",
+    "nebengjek.event",
+    "nebengjek.eventcursor",
+}
 
 
 def test_read_only_pages_offer_no_save_and_no_delete(operator_client):

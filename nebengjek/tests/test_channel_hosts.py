@@ -3,6 +3,7 @@ on the host its name hashes to, and the synchronous publisher (nebengjek.realtim
 
 Two plain redis-servers are started on CHANNEL_TEST_REDIS_PORT and +1 (default 9500); skipped without redis-server.
 """
+
 import os
 import shutil
 
@@ -28,8 +29,12 @@ def two_channel_hosts(settings):
 
     servers = [RedisServer(PORT).start(), RedisServer(PORT + 1).start()]
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
-        **config, "hosts": [{"address": server.url, "socket_timeout": None} for server in servers]}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            **settings.CHANNEL_LAYERS["default"],
+            "CONFIG": {**config, "hosts": [{"address": server.url, "socket_timeout": None} for server in servers]},
+        }
+    }
     channel_layers.backends.clear()
     yield [redis.Redis(port=server.port) for server in servers], config["prefix"]
     channel_layers.backends.clear()
@@ -52,10 +57,10 @@ async def test_a_push_reaches_sockets_whose_groups_live_on_two_different_hosts(t
     sockets = [await ws(first), await ws(second)]
 
     await database_sync_to_async(send_events_on_commit)(
-        [([first.pk], "test.cross_host", {"n": 1}), ([second.pk], "test.cross_host", {"n": 2})])
+        [([first.pk], "test.cross_host", {"n": 1}), ([second.pk], "test.cross_host", {"n": 2})]
+    )
     received = [await socket.receive_json_from(timeout=5) for socket in sockets]
 
-    assert [(message["type"], message["n"]) for message in received] == [("test.cross_host", 1),
-                                                                           ("test.cross_host", 2)]
+    assert [(message["type"], message["n"]) for message in received] == [("test.cross_host", 1), ("test.cross_host", 2)]
     subscribed = [set(map(bytes.decode, client.pubsub_channels(f"{prefix}__group__*"))) for client in clients]
     assert subscribed == [{f"{prefix}__group__{user_group(first.pk)}"}, {f"{prefix}__group__{user_group(second.pk)}"}]

@@ -1,6 +1,7 @@
 """One error catalogue (issue 21 item 3, issue 27 items 2, 4, 5): each app's errors.py enum carries code, status
 and default message; docs/errors.md is generated from it; the contract's codes are all in it; the OpenAPI schema
 documents every operation's error responses from it."""
+
 import re
 from pathlib import Path
 
@@ -30,6 +31,7 @@ API_MD = _contract_path()
 
 
 # --- the catalogue -----------------------------------------------------------------------------------------
+
 
 def test_a_raise_names_the_code_and_gets_its_status_and_default_message():
     error = RidesException(RidesError.RIDE_NOT_FOUND)
@@ -71,6 +73,7 @@ def test_every_client_facing_code_has_a_status_and_a_message():
 
 # --- docs/errors.md ----------------------------------------------------------------------------------------
 
+
 def test_docs_errors_md_is_the_generated_table_of_the_catalogues():
     assert ERRORS_DOC.read_text() == errors_doc(), "docs/errors.md is stale: run `python manage.py errors_doc`"
 
@@ -78,8 +81,10 @@ def test_docs_errors_md_is_the_generated_table_of_the_catalogues():
 def test_docs_errors_md_lists_every_code_with_its_status_and_app():
     text = ERRORS_DOC.read_text()
 
-    assert "| `active_request_exists` | 409 | You already have an open ride request or a ride in progress. | " \
-           "matching |" in text
+    assert (
+        "| `active_request_exists` | 409 | You already have an open ride request or a ride in progress. | "
+        "matching |" in text
+    )
     assert "| `unknown_type` | socket |" in text
     for entry in catalogue():
         assert f"| `{entry.error.value}` |" in text
@@ -98,6 +103,7 @@ def test_the_errors_doc_command_check_fails_when_the_file_is_stale(tmp_path, mon
 
 
 # --- the contract (../shared/API.md) -------------------------------------------------------------------------
+
 
 def _codes_in_the_contract(text: str) -> set[str]:
     """A code in API.md is written after its status (`409 active_request_exists`) or listed alone in parentheses
@@ -119,6 +125,7 @@ def test_every_code_the_contract_names_is_in_the_catalogue():
 
 
 # --- the OpenAPI schema --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def schema(django_db_blocker):
@@ -197,6 +204,7 @@ def test_the_operation_errors_name_views_that_exist():
 
 
 # --- found while documenting: DRF's own validation codes leaked as error codes -----------------------------------
+
 
 def test_a_null_character_in_a_string_field_is_invalid_input_not_a_drf_code(api_client):
     response = api_client.post("/api/v1/auth/token/refresh", {"refresh": "a\u0000b"}, format="json")

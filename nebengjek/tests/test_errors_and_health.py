@@ -1,4 +1,5 @@
 """The error shape on the edges, liveness/readiness, schema and docs."""
+
 import re
 
 import pytest
@@ -152,16 +153,18 @@ def test_metrics_token_setting_restricts_metrics(api_client, settings):
     assert api_client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
 
 
-@pytest.mark.parametrize("env", [{"NEBENGJEK_ENV": "production", "DEBUG": "true", "SECRET_KEY": "x" * 50},
-                                 {"DEBUG": "false"}])
+@pytest.mark.parametrize(
+    "env", [{"NEBENGJEK_ENV": "production", "DEBUG": "true", "SECRET_KEY": "x" * 50}, {"DEBUG": "false"}]
+)
 def test_production_settings_refuse_unsafe_configuration(env):
     import os
     import subprocess
     import sys
 
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "NEBENGJEK_ENV"}}
-    result = subprocess.run([sys.executable, "-c", "import nebengjek.settings"], env={**clean, **env},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import nebengjek.settings"], env={**clean, **env}, capture_output=True, text=True
+    )
 
     assert result.returncode != 0
     assert "Refusing to start" in result.stderr

@@ -3,6 +3,7 @@
 It proves the document types every operation end to end: a free-form answer would surface as a dict (or
 fail to parse) here. The client talks to Django's WSGI application through httpx's WSGI transport (no server).
 """
+
 import importlib
 import shutil
 import subprocess
@@ -19,7 +20,8 @@ from matching.tests.helpers import DESTINATION, PICKUP, north_of
 
 PACKAGE = "nebengjek_generated_client"
 GENERATOR = shutil.which("openapi-python-client", path=str(Path(sys.executable).parent)) or shutil.which(
-    "openapi-python-client")
+    "openapi-python-client"
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,9 +48,23 @@ def generated(tmp_path, wsgi_transport):
     assert schema.status_code == 200
     (tmp_path / "schema.json").write_bytes(schema.content)
     (tmp_path / "config.yaml").write_text("post_hooks: []\n")  # no formatter run: the code is only imported
-    subprocess.run([GENERATOR, "generate", "--path", str(tmp_path / "schema.json"), "--meta", "none",
-                    "--config", str(tmp_path / "config.yaml"), "--output-path", str(tmp_path / PACKAGE)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            GENERATOR,
+            "generate",
+            "--path",
+            str(tmp_path / "schema.json"),
+            "--meta",
+            "none",
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "--output-path",
+            str(tmp_path / PACKAGE),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     sys.path.insert(0, str(tmp_path))
     try:
         yield _Generated(wsgi_transport)
@@ -68,13 +84,17 @@ class _Generated:
         return importlib.import_module(f"{PACKAGE}.api.v1.{name}")
 
     def anonymous(self):
-        return self.client.Client(base_url="http://testserver", raise_on_unexpected_status=True,
-                                  httpx_args={"transport": self.transport})
+        return self.client.Client(
+            base_url="http://testserver", raise_on_unexpected_status=True, httpx_args={"transport": self.transport}
+        )
 
     def signed_in(self, access):
-        return self.client.AuthenticatedClient(base_url="http://testserver", token=access,
-                                               raise_on_unexpected_status=True,
-                                               httpx_args={"transport": self.transport})
+        return self.client.AuthenticatedClient(
+            base_url="http://testserver",
+            token=access,
+            raise_on_unexpected_status=True,
+            httpx_args={"transport": self.transport},
+        )
 
 
 def _sign_in(gen, sms_outbox, msisdn):
@@ -83,7 +103,8 @@ def _sign_in(gen, sms_outbox, msisdn):
     sent = gen.api("v1_auth_otp_request_create").sync(client=anonymous, body=m.OtpRequestInputRequest(msisdn=msisdn))
     assert isinstance(sent, m.OtpRequestOutput) and sent.expires_in > 0
     verified = gen.api("v1_auth_otp_verify_create").sync(
-        client=anonymous, body=m.OtpVerifyInputRequest(msisdn=msisdn, code=sms_outbox.last_code(sent.msisdn)))
+        client=anonymous, body=m.OtpVerifyInputRequest(msisdn=msisdn, code=sms_outbox.last_code(sent.msisdn))
+    )
     assert isinstance(verified, m.OtpVerifyOutput) and verified.is_new_user is True
     return gen.signed_in(verified.access), verified.user
 
@@ -93,17 +114,23 @@ def test_a_client_generated_from_the_schema_drives_a_whole_ride_with_typed_model
     passenger, passenger_user = _sign_in(gen, sms_outbox, "081211110001")
     driver, _ = _sign_in(gen, sms_outbox, "081211110002")
 
-    me = gen.api("v1_me_driver_create").sync(client=driver, body=m.DriverRegisterInputRequest(
-        vehicle_type=m.VehicleTypeEnum.MOTORCYCLE, vehicle_plate="B 1234 XYZ"))
+    me = gen.api("v1_me_driver_create").sync(
+        client=driver,
+        body=m.DriverRegisterInputRequest(vehicle_type=m.VehicleTypeEnum.MOTORCYCLE, vehicle_plate="B 1234 XYZ"),
+    )
     assert isinstance(me, m.UserOutput) and me.driver.vehicle_plate == "B 1234 XYZ"
     beacon = gen.api("v1_drivers_me_beacon_create").sync(client=driver, body=m.BeaconRequest(active=True))
     assert beacon.active is True
     lat, lng = north_of(PICKUP, 50)
     assert gen.api("v1_locations_create").sync(client=driver, body=m.LocationInputRequest(lat=lat, lng=lng)).accepted
 
-    asked = gen.api("v1_rides_requests_create").sync(client=passenger, body=m.RequestCreateInputRequest(
-        pickup=m.PointInputRequest(lat=PICKUP[0], lng=PICKUP[1]),
-        destination=m.PointInputRequest(lat=DESTINATION[0], lng=DESTINATION[1])))
+    asked = gen.api("v1_rides_requests_create").sync(
+        client=passenger,
+        body=m.RequestCreateInputRequest(
+            pickup=m.PointInputRequest(lat=PICKUP[0], lng=PICKUP[1]),
+            destination=m.PointInputRequest(lat=DESTINATION[0], lng=DESTINATION[1]),
+        ),
+    )
     assert isinstance(asked, m.RideRequest) and asked.status == m.RequestStatusEnum.SEARCHING
     assert asked.match is None and asked.fare_estimate.amount > 0
 
@@ -124,8 +151,11 @@ def test_a_client_generated_from_the_schema_drives_a_whole_ride_with_typed_model
     ended = gen.api("v1_rides_end_create").sync(ride.id, client=driver, body=m.RideEndInputRequest())
     assert ended.status == m.RideStatusEnum.COMPLETED and ended.fare.charged_amount > 0
 
-    pushed = [event.ride for event in gen.api("v1_events_retrieve").sync(client=passenger).results
-              if isinstance(event, m.RideUpdatedMessage)]
+    pushed = [
+        event.ride
+        for event in gen.api("v1_events_retrieve").sync(client=passenger).results
+        if isinstance(event, m.RideUpdatedMessage)
+    ]
     detail = gen.api("v1_rides_retrieve").sync(ride.id, client=passenger).to_dict()
     assert detail.pop("driver_position") is None  # live, the detail's only: none once the ride ended
     assert pushed[-1].to_dict() == detail

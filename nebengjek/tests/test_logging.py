@@ -1,4 +1,5 @@
 """Logs are one JSON line per event, each carrying the request id, with the OTP line still easy to find."""
+
 import io
 import json
 import logging
@@ -23,11 +24,11 @@ Client().get("/api/v1/me", HTTP_X_REQUEST_ID="req-abc")
 
 
 def test_a_4xx_is_logged_once_as_json_with_the_callers_request_id():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "nebengjek.settings_test", "PYTHONPATH": str(ROOT),
-           "DEBUG": "true"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "nebengjek.settings_test", "PYTHONPATH": str(ROOT), "DEBUG": "true"}
 
-    result = subprocess.run([sys.executable, "-c", _REQUEST], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _REQUEST], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
     lines = [line for line in result.stderr.splitlines() if "/api/v1/me" in line]
     assert len(lines) == 1, result.stderr
@@ -71,8 +72,9 @@ def _sign_in(api_client, sms_outbox):
     return code, signed_in.json()
 
 
-def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(json_log, spans, api_client,
-                                                                               sms_outbox, client_for):
+def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(
+    json_log, spans, api_client, sms_outbox, client_for
+):
     from matching.tests.helpers import ask_for_ride, driver_online, last_proposal
 
     bind_user_id("someone-else")  # a context still holding another user's id: a request's line names its own user
@@ -90,8 +92,11 @@ def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(
     lines = json_log()
 
     text = "\n".join(json.dumps(line) for line in lines)
-    refused_line = next(line for line in lines if line.get("status_code") == refused.status_code
-                        and line["message"].endswith("/api/v1/rides/requests"))
+    refused_line = next(
+        line
+        for line in lines
+        if line.get("status_code") == refused.status_code and line["message"].endswith("/api/v1/rides/requests")
+    )
     assert lines and all({"request_id", "trace_id", "span_id", "user_id"} <= set(line) for line in lines)
     assert refused_line["user_id"] == tokens["user"]["id"] and len(refused_line["trace_id"]) == 32
     for secret in (tokens["access"], tokens["refresh"], code, PASSENGER_E164, PASSENGER_MSISDN, "6281311112222"):
@@ -99,8 +104,9 @@ def test_a_sign_in_and_a_ride_log_no_token_no_otp_code_and_no_full_phone_number(
 
 
 def test_a_line_carrying_a_token_an_otp_code_or_a_phone_number_is_redacted():
-    record = logging.LogRecord("t", logging.INFO, __file__, 1, "signed in %s with Bearer abc.def.ghijkl",
-                               ("+6281234567890",), None)
+    record = logging.LogRecord(
+        "t", logging.INFO, __file__, 1, "signed in %s with Bearer abc.def.ghijkl", ("+6281234567890",), None
+    )
     record.code, record.token = "123456", "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoxfQ.c2lnbmF0dXJl"
     RequestIdLogFilter().filter(record)
 

@@ -1,4 +1,5 @@
 """One read-only admin base: every model admin that lets operators add, change and delete nothing is a ReadOnlyAdmin."""
+
 from django.contrib import admin
 from django.test import RequestFactory
 
@@ -13,14 +14,18 @@ def _superuser_request():
 
 
 def _forbids_all_writes(model_admin, request) -> bool:
-    return not (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)
-                or model_admin.has_delete_permission(request))
+    return not (
+        model_admin.has_add_permission(request)
+        or model_admin.has_change_permission(request)
+        or model_admin.has_delete_permission(request)
+    )
 
 
 def test_every_admin_that_writes_nothing_is_a_read_only_admin():
     request = _superuser_request()
-    read_only = [model_admin for model_admin in admin.site._registry.values()
-                 if _forbids_all_writes(model_admin, request)]
+    read_only = [
+        model_admin for model_admin in admin.site._registry.values() if _forbids_all_writes(model_admin, request)
+    ]
     assert read_only  # the ledger, the events, the sign-in sessions, the OTP challenges, the track points
     assert [type(a).__name__ for a in read_only if not isinstance(a, ReadOnlyAdmin)] == []
 

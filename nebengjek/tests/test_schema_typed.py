@@ -1,4 +1,5 @@
 """The OpenAPI document types every success response, so a client generated from it is typed end to end."""
+
 import yaml
 from django.core.management import call_command
 
@@ -13,7 +14,9 @@ def _schema_generate(tmp_path) -> dict:
 def _untyped_objects(node, components, path, seen) -> list[str]:
     """Paths of object schemas with no declared properties (free-form dicts) reachable from `node`."""
     if isinstance(node, list):
-        return [found for i, item in enumerate(node) for found in _untyped_objects(item, components, f"{path}[{i}]", seen)]
+        return [
+            found for i, item in enumerate(node) for found in _untyped_objects(item, components, f"{path}[{i}]", seen)
+        ]
     if not isinstance(node, dict):
         return []
     if "$ref" in node:
@@ -53,5 +56,15 @@ def test_schema_names_the_shapes_shared_with_the_pushes(tmp_path):
     shared = ["RideRequest", "Match", "Proposal", "MatchOutcome", "RideOutput", "EventPage", "EventMessage"]
     assert [name for name in shared if name not in components] == []
     assert sorted(components["EventMessage"]["discriminator"]["mapping"]) == [
-        "beacon.updated", "chat.message", "chat.receipt", "match.accepted", "match.cancelled", "match.confirmed",
-        "match.expired", "match.proposal", "request.updated", "ride.driver_arrived", "ride.updated"]
+        "beacon.updated",
+        "chat.message",
+        "chat.receipt",
+        "match.accepted",
+        "match.cancelled",
+        "match.confirmed",
+        "match.expired",
+        "match.proposal",
+        "request.updated",
+        "ride.driver_arrived",
+        "ride.updated",
+    ]

@@ -1,5 +1,6 @@
 """One trace follows a ride request from the view through the dispatch to each driver's socket, and a ride's end
 through the settlement task's queue hop to the ledger write (spans kept by an in-memory exporter)."""
+
 import os
 import time
 
@@ -15,9 +16,13 @@ db = database_sync_to_async
 
 
 def _server_span(exporter, method, path_part):
-    found = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER
-             and span.attributes.get("http.request.method", span.attributes.get("http.method")) == method
-             and path_part in str(span.attributes.get("url.full", span.attributes.get("http.url", "")))]
+    found = [
+        span
+        for span in exporter.get_finished_spans()
+        if span.kind == SpanKind.SERVER
+        and span.attributes.get("http.request.method", span.attributes.get("http.method")) == method
+        and path_part in str(span.attributes.get("url.full", span.attributes.get("http.url", "")))
+    ]
     assert len(found) == 1, [span.name for span in exporter.get_finished_spans()]
     return found[0]
 
@@ -26,8 +31,9 @@ def _trace_of(exporter, span):
     return [other for other in exporter.get_finished_spans() if other.context.trace_id == span.context.trace_id]
 
 
-async def test_a_ride_request_is_one_trace_from_the_view_through_the_dispatch_to_each_drivers_push(spans, ws,
-                                                                                                  client_for):
+async def test_a_ride_request_is_one_trace_from_the_view_through_the_dispatch_to_each_drivers_push(
+    spans, ws, client_for
+):
     first, second = await db(driver_online)(300), await db(driver_online)(600)
     first_socket, second_socket = await ws(first), await ws(second)
     passenger_client = await db(client_for)(await db(make_passenger)())
@@ -68,11 +74,17 @@ def test_a_ride_end_trace_holds_the_settlement_task_after_its_queue_hop_and_the_
     view = _server_span(spans, "POST", f"/api/v1/rides/{ride.id}/end")
     by_id = {span.context.span_id: span for span in _trace_of(spans, view)}
     publish = by_id.get(run.parent.span_id)
-    ledger_writes = [span for span in by_id.values() if span.name == "billing.ledger_write"
-                     and span.parent.span_id == run.context.span_id]
+    ledger_writes = [
+        span
+        for span in by_id.values()
+        if span.name == "billing.ledger_write" and span.parent.span_id == run.context.span_id
+    ]
     assert run.context.trace_id == view.context.trace_id
-    assert publish is not None and publish.kind == SpanKind.PRODUCER and publish.name == run.name.replace(
-        "run/", "apply_async/")
+    assert (
+        publish is not None
+        and publish.kind == SpanKind.PRODUCER
+        and publish.name == run.name.replace("run/", "apply_async/")
+    )
     assert len(ledger_writes) == 1
 
 

@@ -1,5 +1,6 @@
 """Products: a request names one, dispatch and nearby offer it only to drivers whose vehicle serves it, and the
 estimate is itemised under the product's fare policy version."""
+
 from accounts.models import User
 from matching.models import Match, RideRequest
 from matching.tests.helpers import (
@@ -56,8 +57,7 @@ def test_the_claim_refuses_a_driver_whose_vehicle_redis_got_wrong(client_for):
 
 
 def test_an_unknown_product_is_a_400_naming_the_products(client_for):
-    response = client_for(make_passenger()).post("/api/v1/rides/requests", request_body(product="truck"),
-                                                 format="json")
+    response = client_for(make_passenger()).post("/api/v1/rides/requests", request_body(product="truck"), format="json")
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -68,10 +68,10 @@ def test_a_product_an_operator_deactivated_is_refused(client_for):
     ask_for_ride(client_for(make_passenger()))  # the catalogue exists
     Product.objects.filter(code="car").update(is_active=False)
     from products.selectors import products_cache_clear
+
     products_cache_clear()
 
-    response = client_for(make_passenger()).post("/api/v1/rides/requests", request_body(product="car"),
-                                                 format="json")
+    response = client_for(make_passenger()).post("/api/v1/rides/requests", request_body(product="car"), format="json")
 
     assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_product"
 
@@ -122,22 +122,29 @@ def test_the_car_estimate_adds_the_base_fare_and_tops_up_to_its_minimum(client_f
 
     lines = {line["kind"]: line["amount"] for line in body["fare_breakdown"]["lines"]}
     # base 5,000 + 1.11195 km x 6,000 = 11,672 (rounded once), under the car minimum 15,000
-    assert lines == {"base": 5000, "distance": 6672, "time_of_day": 0, "surge": 0, "minimum_top_up": 3328,
-                     "waiting": 0}
+    assert lines == {"base": 5000, "distance": 6672, "time_of_day": 0, "surge": 0, "minimum_top_up": 3328, "waiting": 0}
     assert body["fare_estimate"]["amount"] == sum(lines.values()) == 15000
 
 
 def test_a_time_of_day_multiplier_applies_in_its_window_jakarta_time(client_for, time_machine):
     ask_for_ride(client_for(make_passenger()))  # the catalogue exists
     bike = Product.objects.get(code="bike")
-    FarePolicy.objects.create(product=bike, version=2, base_fare=0, per_km=3000, minimum_fare=3000,
-                              time_multipliers=[{"start": "17:00", "end": "19:00", "multiplier": "1.5"}])
+    FarePolicy.objects.create(
+        product=bike,
+        version=2,
+        base_fare=0,
+        per_km=3000,
+        minimum_fare=3000,
+        time_multipliers=[{"start": "17:00", "end": "19:00", "multiplier": "1.5"}],
+    )
     from products.selectors import products_cache_clear
+
     products_cache_clear()
     time_machine.move_to("2026-11-20T10:30:00+00:00")  # 17:30 in Jakarta (UTC+7)
 
-    body = ask_for_ride(client_for(make_passenger()), pickup=north_of(PICKUP, 5000),
-                        destination=north_of(DESTINATION, 5000))
+    body = ask_for_ride(
+        client_for(make_passenger()), pickup=north_of(PICKUP, 5000), destination=north_of(DESTINATION, 5000)
+    )
 
     lines = {line["kind"]: line["amount"] for line in body["fare_breakdown"]["lines"]}
     assert lines["distance"] == 3336 and lines["time_of_day"] == 1668
@@ -155,8 +162,11 @@ def test_an_operator_sees_products_and_fare_policies_in_the_admin(client, client
     ask_for_ride(client_for(make_passenger()))
     client.force_login(User.objects.create_superuser("+628129999999", "pw-for-tests"))
 
-    pages = ["/admin/products/product/", "/admin/products/farepolicy/",
-             f"/admin/products/farepolicy/{FarePolicy.objects.first().pk}/change/"]
+    pages = [
+        "/admin/products/product/",
+        "/admin/products/farepolicy/",
+        f"/admin/products/farepolicy/{FarePolicy.objects.first().pk}/change/",
+    ]
 
     assert [client.get(page).status_code for page in pages] == [200, 200, 200]
 

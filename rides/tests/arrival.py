@@ -1,5 +1,6 @@
 """Stands in for the live trip's arrival detection (it sets Ride.driver_arrived_at when the driver comes within
 arrival distance of the pickup): the rules around waiting read only that column."""
+
 from datetime import datetime
 
 from rides.models import Ride

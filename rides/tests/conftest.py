@@ -1,4 +1,5 @@
 """Rides test helpers: positions go through the public REST surface, so the stream path is the real one."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest

@@ -1,5 +1,6 @@
 """Consistent rides for tests (any app): a confirmed ride (request + match + ride, `driver_en_route`) and one
 in progress, both made through the real services so events, Redis state and tracking are what production has."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,21 +16,42 @@ PICKUP = (-6.2, 106.8)
 DESTINATION = (-6.21, 106.8)
 
 
-def make_confirmed_ride(*, driver=None, passenger=None, pickup=PICKUP, destination=DESTINATION,
-                        payment_method="cash", surge_multiplier=Decimal("1.0"), estimate_amount=3336):
+def make_confirmed_ride(
+    *,
+    driver=None,
+    passenger=None,
+    pickup=PICKUP,
+    destination=DESTINATION,
+    payment_method="cash",
+    surge_multiplier=Decimal("1.0"),
+    estimate_amount=3336,
+):
     """A RideRequest (confirmed, open) + its Match (confirmed, holding the driver) + the Ride (driver_en_route)."""
     driver = driver or make_driver()
     passenger = passenger or make_passenger()
     with transaction.atomic():
         request = RideRequest.objects.create(
-            passenger=passenger, status=RequestStatus.CONFIRMED,
-            pickup_lat=pickup[0], pickup_lng=pickup[1], destination_lat=destination[0], destination_lng=destination[1],
-            payment_method=payment_method, estimate_distance_m=1112, estimate_amount=estimate_amount,
-            surge_multiplier=surge_multiplier, batch_no=1, radius_m=1000,
+            passenger=passenger,
+            status=RequestStatus.CONFIRMED,
+            pickup_lat=pickup[0],
+            pickup_lng=pickup[1],
+            destination_lat=destination[0],
+            destination_lng=destination[1],
+            payment_method=payment_method,
+            estimate_distance_m=1112,
+            estimate_amount=estimate_amount,
+            surge_multiplier=surge_multiplier,
+            batch_no=1,
+            radius_m=1000,
         )
         match = Match.objects.create(
-            request=request, driver=driver, status=MatchStatus.CONFIRMED, batch_no=1, distance_to_pickup_m=0,
-            expires_at=timezone.now() + timedelta(seconds=15), responded_at=timezone.now(),
+            request=request,
+            driver=driver,
+            status=MatchStatus.CONFIRMED,
+            batch_no=1,
+            distance_to_pickup_m=0,
+            expires_at=timezone.now() + timedelta(seconds=15),
+            responded_at=timezone.now(),
         )
         ride = services.ride_create(request=request, match=match)
     driver_busy_set(driver_id=driver.pk, busy=True)  # as matching does when the driver accepts

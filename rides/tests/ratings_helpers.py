@@ -1,4 +1,5 @@
 """Givens for the ratings tests (any app): completed rides, and users who already carry ratings."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,17 +23,49 @@ def make_completed_ride(*, driver=None, passenger=None, ended_at=None):
     ended_at = ended_at or timezone.now()
     with transaction.atomic():
         request = RideRequest.objects.create(
-            passenger=passenger, status=RequestStatus.CONFIRMED, is_open=False, pickup_lat=PICKUP[0],
-            pickup_lng=PICKUP[1], destination_lat=DESTINATION[0], destination_lng=DESTINATION[1],
-            estimate_distance_m=1112, estimate_amount=3336, surge_multiplier=Decimal("1.0"), batch_no=1, radius_m=1000)
-        match = Match.objects.create(request=request, driver=driver, status=MatchStatus.CONFIRMED, batch_no=1,
-                                     distance_to_pickup_m=0, expires_at=ended_at, holds_driver=False)
+            passenger=passenger,
+            status=RequestStatus.CONFIRMED,
+            is_open=False,
+            pickup_lat=PICKUP[0],
+            pickup_lng=PICKUP[1],
+            destination_lat=DESTINATION[0],
+            destination_lng=DESTINATION[1],
+            estimate_distance_m=1112,
+            estimate_amount=3336,
+            surge_multiplier=Decimal("1.0"),
+            batch_no=1,
+            radius_m=1000,
+        )
+        match = Match.objects.create(
+            request=request,
+            driver=driver,
+            status=MatchStatus.CONFIRMED,
+            batch_no=1,
+            distance_to_pickup_m=0,
+            expires_at=ended_at,
+            holds_driver=False,
+        )
         return Ride.objects.create(
-            request=request, match=match, driver=driver, passenger=passenger, status=RideStatus.COMPLETED,
-            pickup_lat=PICKUP[0], pickup_lng=PICKUP[1], destination_lat=DESTINATION[0],
-            destination_lng=DESTINATION[1], payment_method=request.payment_method, surge_multiplier=Decimal("1.0"),
-            distance_m=1111.95, price_pct=100, metered_fare=3336, charged_amount=3336, admin_fee=166,
-            driver_payout=3170, started_at=ended_at - timedelta(minutes=10), ended_at=ended_at)
+            request=request,
+            match=match,
+            driver=driver,
+            passenger=passenger,
+            status=RideStatus.COMPLETED,
+            pickup_lat=PICKUP[0],
+            pickup_lng=PICKUP[1],
+            destination_lat=DESTINATION[0],
+            destination_lng=DESTINATION[1],
+            payment_method=request.payment_method,
+            surge_multiplier=Decimal("1.0"),
+            distance_m=1111.95,
+            price_pct=100,
+            metered_fare=3336,
+            charged_amount=3336,
+            admin_fee=166,
+            driver_payout=3170,
+            started_at=ended_at - timedelta(minutes=10),
+            ended_at=ended_at,
+        )
 
 
 def given_ratings(user, *stars):

@@ -1,5 +1,6 @@
 """A ride's admin page: its track on a map (points as data), its money with separators and IDR, the events pushed
 about it; the page is read-only (rides change only through services and the operators' actions)."""
+
 import json
 import re
 
@@ -22,8 +23,9 @@ def operator_client(client):
 def completed_ride(scene):
     """A ride driven south in five 2.2 km steps 45 s apart (under the 200 km/h cap) and ended at 75 %, all through
     the public surface; its destination is where it ends, so the meter's distance cap does not clip it."""
-    Ride.objects.filter(pk=scene.ride.pk).update(destination_lat=scene.ride.pickup_lat - STEP * 5,
-                                                 destination_lng=scene.ride.pickup_lng)
+    Ride.objects.filter(pk=scene.ride.pk).update(
+        destination_lat=scene.ride.pickup_lat - STEP * 5, destination_lng=scene.ride.pickup_lng
+    )
     scene.ride.refresh_from_db()
     scene.started_at_pickup()
     for step in range(1, 6):
@@ -63,8 +65,11 @@ def test_the_ride_page_shows_its_money_with_separators_and_idr(operator_client, 
 def test_the_ride_page_lists_the_events_pushed_about_the_ride_newest_first(operator_client, completed_ride):
     html = operator_client.get(f"/admin/rides/ride/{completed_ride.id}/change/").content.decode()
 
-    rows = re.findall(r'<tr class="ride-event"><td>[^<]*</td><td>(\w+)</td><td><a [^>]*>(\d+)</a></td>'
-                      r"<td>([\w.]+)</td><td>([^<]*)</td></tr>", html)
+    rows = re.findall(
+        r'<tr class="ride-event"><td>[^<]*</td><td>(\w+)</td><td><a [^>]*>(\d+)</a></td>'
+        r"<td>([\w.]+)</td><td>([^<]*)</td></tr>",
+        html,
+    )
     assert rows[0][2:] == ("ride.updated", "ride completed") and rows[1][2:] == rows[0][2:]
     assert {row[0] for row in rows[:2]} == {"driver", "passenger"}
     assert ("ride.updated", "ride in_progress") in [row[2:] for row in rows]

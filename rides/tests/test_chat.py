@@ -1,5 +1,6 @@
 """In-ride chat: over the socket and REST, stored and pushed with a seq to the other side only, receipts, limits,
 the window from confirm to 30 minutes after the end, and the operator's audited read in the admin."""
+
 from datetime import timedelta
 
 import pytest
@@ -50,8 +51,17 @@ async def test_a_quick_reply_is_stored_with_its_text_and_code(ws):
     assert ack["message"]["quick_reply"] == "on_my_way" and ack["message"]["text"] == "I'm on my way."
 
 
-@pytest.mark.parametrize("body", [{"text": ""}, {"text": "x" * 501}, {"quick_reply": "call_me"},
-                                  {"text": "hi", "quick_reply": "thanks"}, {}, {"text": 5}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": ""},
+        {"text": "x" * 501},
+        {"quick_reply": "call_me"},
+        {"text": "hi", "quick_reply": "thanks"},
+        {},
+        {"text": 5},
+    ],
+)
 def test_a_bad_message_is_a_400_invalid_chat_message(client_for, body):
     ride = make_confirmed_ride()
 
@@ -150,8 +160,15 @@ async def test_receipts_mark_messages_and_tell_the_sender(ws):
     await next_of_type(driver, "chat.message")
     second = await next_of_type(driver, "chat.message")
 
-    await driver.send_json_to({"type": "chat.receipt", "id": 3, "ride_id": str(ride.id),
-                               "message_id": second["message"]["id"], "status": "read"})
+    await driver.send_json_to(
+        {
+            "type": "chat.receipt",
+            "id": 3,
+            "ride_id": str(ride.id),
+            "message_id": second["message"]["id"],
+            "status": "read",
+        }
+    )
 
     assert (await next_of_type(driver, "ack"))["updated"] == 2
     receipt = await next_of_type(passenger, "chat.receipt")
@@ -166,8 +183,9 @@ async def test_a_receipt_for_ones_own_message_is_not_found(ws):
     await passenger.send_json_to({"type": "chat.send", "id": 1, "ride_id": str(ride.id), "text": "mine"})
     mine = (await next_of_type(passenger, "ack"))["message"]["id"]
 
-    await passenger.send_json_to({"type": "chat.receipt", "id": 2, "ride_id": str(ride.id), "message_id": mine,
-                                  "status": "read"})
+    await passenger.send_json_to(
+        {"type": "chat.receipt", "id": 2, "ride_id": str(ride.id), "message_id": mine, "status": "read"}
+    )
 
     error = await next_of_type(passenger, "error")
     assert error["id"] == 2 and error["error"]["code"] == "chat_message_not_found"

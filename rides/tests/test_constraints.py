@@ -1,4 +1,5 @@
 """What the database itself refuses about rides and tracks, whatever code writes to them."""
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -32,8 +33,11 @@ def test_a_negative_distance_is_refused():
 def test_a_charge_above_the_metered_fare_is_refused():
     ride = make_in_progress_ride()
 
-    error = _refused(lambda: Ride.objects.filter(pk=ride.pk).update(
-        metered_fare=3000, price_pct=100, charged_amount=3001, admin_fee=150, driver_payout=2851))
+    error = _refused(
+        lambda: Ride.objects.filter(pk=ride.pk).update(
+            metered_fare=3000, price_pct=100, charged_amount=3001, admin_fee=150, driver_payout=2851
+        )
+    )
 
     assert "ride_charge_within_metered_fare" in error
 
@@ -41,10 +45,14 @@ def test_a_charge_above_the_metered_fare_is_refused():
 def test_an_admin_fee_above_the_charge_is_refused():
     ride = make_in_progress_ride()
 
-    error = _refused(lambda: Ride.objects.filter(pk=ride.pk).update(
-        metered_fare=3000, price_pct=100, charged_amount=100, admin_fee=101, driver_payout=-1))
+    error = _refused(
+        lambda: Ride.objects.filter(pk=ride.pk).update(
+            metered_fare=3000, price_pct=100, charged_amount=100, admin_fee=101, driver_payout=-1
+        )
+    )
 
     # PostgreSQL names the first failing CHECK in name order; SQLite in table order, where an older CHECK comes first
     # (fee + payout = charge with payout >= 0 implies this rule too).
     assert "ride_admin_fee_within_charge" in error or (
-        connection.vendor == "sqlite" and "ride_fee_plus_payout_is_charge" in error)
+        connection.vendor == "sqlite" and "ride_fee_plus_payout_is_charge" in error
+    )

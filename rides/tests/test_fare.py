@@ -38,8 +38,12 @@ def test_surge_multiplies_before_the_single_rounding():
 def test_a_ride_that_never_moved_costs_the_minimum_fare():
     frozen = fare.fare_for(metered=fare.metered_fare(distance_m=0, surge_multiplier=Decimal("2.0")), price_pct=100)
 
-    assert (frozen.metered_fare, frozen.charged_amount, frozen.admin_fee, frozen.driver_payout) == (3000, 3000, 150,
-                                                                                                     2850)
+    assert (frozen.metered_fare, frozen.charged_amount, frozen.admin_fee, frozen.driver_payout) == (
+        3000,
+        3000,
+        150,
+        2850,
+    )
 
 
 def test_a_ride_shorter_than_a_km_costs_the_minimum_fare():
@@ -60,8 +64,14 @@ def test_a_minimum_fare_that_leaves_no_fee_at_1_percent_is_refused_at_start_up(m
     # 1,999 -> 19 charged at 1 % -> fee floor(0.95) = 0: a cash ride's settlement would move nothing
     env = {**os.environ, "FARE_MINIMUM_IDR": str(minimum), "DJANGO_SETTINGS_MODULE": "nebengjek.settings"}
 
-    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
-                             cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60)
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert (started.returncode == 0) is starts, started.stderr[-500:]
     if not starts:

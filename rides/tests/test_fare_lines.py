@@ -1,5 +1,6 @@
 """The itemised fare (rides.fare.fare_lines): each line's rounding, and the contract's numbers under the built-in
 bike terms."""
+
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,8 +12,13 @@ CONTRACT_SEGMENT_M = 1111.9508
 
 
 def test_the_bike_lines_give_the_contract_fare_and_equal_the_plain_formula():
-    for distance, surge in [(CONTRACT_SEGMENT_M, "1.0"), (1000, "1.5"), (1500.5, "1.0"), (500.5, "1.9"),
-                            (7777.7, "1.3")]:
+    for distance, surge in [
+        (CONTRACT_SEGMENT_M, "1.0"),
+        (1000, "1.5"),
+        (1500.5, "1.0"),
+        (500.5, "1.9"),
+        (7777.7, "1.3"),
+    ]:
         lines = fare.fare_lines(terms=BIKE, distance_m=distance, surge_multiplier=Decimal(surge))
         assert lines.metered_fare == fare.metered_fare(distance_m=distance, surge_multiplier=Decimal(surge))
     assert fare.fare_lines(terms=BIKE, distance_m=CONTRACT_SEGMENT_M, surge_multiplier=1).metered_fare == 3336
@@ -35,9 +41,14 @@ def test_waiting_counts_whole_minutes_past_the_free_window(settings):
 
 
 def test_a_time_window_may_wrap_past_midnight_in_jakarta_time():
-    terms = FareTerms(product="bike", version=2, base_fare=0, per_km=3000, minimum_fare=3000,
-                      time_multipliers=time_multipliers_parse([{"start": "23:00", "end": "05:00",
-                                                                "multiplier": "1.2"}]))
+    terms = FareTerms(
+        product="bike",
+        version=2,
+        base_fare=0,
+        per_km=3000,
+        minimum_fare=3000,
+        time_multipliers=time_multipliers_parse([{"start": "23:00", "end": "05:00", "multiplier": "1.2"}]),
+    )
     at_night = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)  # 00:30 in Jakarta
     by_day = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta
     assert terms.time_multiplier_at(at_night) == Decimal("1.2") and terms.time_multiplier_at(by_day) == 1

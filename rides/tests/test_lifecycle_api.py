@@ -1,4 +1,5 @@
 """The ride through its REST surface: start (100 m rule), end with price_pct, cancel, visibility, events."""
+
 import pytest
 
 from accounts.tests.factories import make_driver, make_passenger
@@ -12,6 +13,7 @@ FAR_FROM_PICKUP = (-6.2015, 106.8)  # 166.8 m south of the pickup
 
 
 # --- start -----------------------------------------------------------------------------------------------
+
 
 def test_driver_at_the_pickup_starts_the_ride(scene):
     scene.drive(*NEAR_PICKUP)
@@ -96,6 +98,7 @@ def test_driver_whose_last_position_is_older_than_60_s_cannot_start(scene):
 
 # --- end and the fare --------------------------------------------------------------------------------------
 
+
 def _one_segment_ride(scene):
     """The contract's example: start at (-6.2, 106.8), then one accepted position at (-6.21, 106.8) a minute later."""
     scene.drive(-6.2, 106.8)
@@ -113,8 +116,15 @@ def test_one_segment_of_1111_95_m_at_75_percent_charges_2502(scene):
     body = response.json()
     assert body["status"] == "completed" and body["ended_at"] is not None
     assert body["distance_m"] == 1111.95
-    assert body["fare"] == {"metered_fare": 3336, "surge_multiplier": 1.0, "price_pct": 75, "charged_amount": 2502,
-                            "admin_fee": 125, "driver_payout": 2377, "currency": "IDR"}
+    assert body["fare"] == {
+        "metered_fare": 3336,
+        "surge_multiplier": 1.0,
+        "price_pct": 75,
+        "charged_amount": 2502,
+        "admin_fee": 125,
+        "driver_payout": 2377,
+        "currency": "IDR",
+    }
 
 
 def test_ending_without_price_pct_charges_the_full_metered_fare(scene):
@@ -122,8 +132,12 @@ def test_ending_without_price_pct_charges_the_full_metered_fare(scene):
 
     fare = scene.end().json()["fare"]
 
-    assert (fare["price_pct"], fare["charged_amount"], fare["admin_fee"], fare["driver_payout"]) == (100, 3336, 166,
-                                                                                                     3170)
+    assert (fare["price_pct"], fare["charged_amount"], fare["admin_fee"], fare["driver_payout"]) == (
+        100,
+        3336,
+        166,
+        3170,
+    )
 
 
 def test_the_surge_of_the_request_multiplies_the_metered_fare(make_scene):
@@ -144,7 +158,12 @@ def test_the_fare_is_frozen_on_the_ride(scene):
 
     ride = Ride.objects.get(pk=scene.ride.id)
     assert (ride.metered_fare, ride.price_pct, ride.charged_amount, ride.admin_fee, ride.driver_payout) == (
-        3336, 75, 2502, 125, 2377)
+        3336,
+        75,
+        2502,
+        125,
+        2377,
+    )
 
 
 @pytest.mark.parametrize("price_pct", [0, 101, "x", None, 75.5])
@@ -168,6 +187,7 @@ def test_ending_frees_the_driver_and_closes_the_request(scene):
 
 
 # --- cancel ------------------------------------------------------------------------------------------------
+
 
 def test_passenger_cancels_before_the_start_with_a_reason(scene):
     response = scene.passenger.post(f"{scene.url}/cancel", {"reason": "driver too slow"}, format="json")
@@ -204,14 +224,18 @@ def test_a_ride_in_progress_cannot_be_cancelled_by_its_riders(scene):
 
 # --- state machine -----------------------------------------------------------------------------------------
 
+
 def test_starting_twice_is_409_invalid_ride_state_saying_it_is_already_in_progress(scene):
     scene.started_at_pickup()
 
     response = scene.start()
 
     assert response.status_code == 409
-    assert response.json()["error"] == {"code": "invalid_ride_state", "message": "This ride is already in progress.",
-                                        "details": {"status": "in_progress", "to": "in_progress"}}
+    assert response.json()["error"] == {
+        "code": "invalid_ride_state",
+        "message": "This ride is already in progress.",
+        "details": {"status": "in_progress", "to": "in_progress"},
+    }
 
 
 def test_ending_a_ride_that_has_not_started_is_409_saying_start_it_first(scene):
@@ -257,6 +281,7 @@ def test_a_cancelled_ride_cannot_start(scene):
 
 # --- who sees what -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method,path", [("get", ""), ("post", "/start"), ("post", "/end"), ("post", "/cancel")])
 def test_someone_elses_ride_is_404(scene, client_for, method, path):
     stranger = client_for(make_driver())
@@ -288,9 +313,12 @@ def test_the_ride_detail_shows_both_people_and_the_route(scene):
 
     driver = scene.ride.driver
     assert body["id"] == str(scene.ride.id) and body["status"] == "driver_en_route"
-    assert body["driver"] == {"id": str(driver.id), "full_name": driver.full_name,
-                              "vehicle_type": driver.driver_profile.vehicle_type,
-                              "vehicle_plate": driver.driver_profile.vehicle_plate}
+    assert body["driver"] == {
+        "id": str(driver.id),
+        "full_name": driver.full_name,
+        "vehicle_type": driver.driver_profile.vehicle_type,
+        "vehicle_plate": driver.driver_profile.vehicle_plate,
+    }
     assert body["passenger"] == {"id": str(scene.ride.passenger.id), "full_name": scene.ride.passenger.full_name}
     assert body["pickup"] == {"lat": -6.2, "lng": 106.8} and body["destination"] == {"lat": -6.21, "lng": 106.8}
     assert body["fare"] is None and body["started_at"] is None and body["ended_at"] is None
@@ -325,6 +353,7 @@ def test_my_rides_are_paginated(client_for, clock):
 
 
 # --- events ------------------------------------------------------------------------------------------------
+
 
 def _ride_statuses_received(user):
     events = Event.objects.filter(user=user, type="ride.updated").order_by("seq")
@@ -368,6 +397,7 @@ def test_a_refused_change_pushes_nothing(scene):
 
 # --- through every public surface, and what follows the end ------------------------------------------------
 
+
 def test_the_contract_example_with_positions_sent_over_rest(scene):
     assert scene.driver.post("/api/v1/locations", {"lat": -6.2, "lng": 106.8}, format="json").json()["accepted"]
     scene.start()
@@ -378,7 +408,11 @@ def test_the_contract_example_with_positions_sent_over_rest(scene):
     fare = scene.end({"price_pct": 75}).json()["fare"]
 
     assert (fare["metered_fare"], fare["charged_amount"], fare["admin_fee"], fare["driver_payout"]) == (
-        3336, 2502, 125, 2377)
+        3336,
+        2502,
+        125,
+        2377,
+    )
 
 
 def test_after_the_end_the_driver_is_available_again(scene, client_for):

@@ -1,5 +1,6 @@
 """The live trip: the passenger's socket gets the driver's positions from confirm to end (throttled), the ride's
 detail carries the latest, a reconnect gets it on `resume`, and arrival at the pickup is told to both sides once."""
+
 from datetime import timedelta
 
 import pytest

@@ -159,8 +159,9 @@ def _wait_for_a_lock_wait(bound_s=10):
     deadline = time.monotonic() + bound_s
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
             if cursor.fetchone()[0]:
                 return True
             time.sleep(0.01)
@@ -222,6 +223,7 @@ def test_positions_before_the_start_are_not_metered(scene):
 
 # --- implausible positions are dropped by the filter and never reach the fare ------------------------------
 
+
 def _contract_ride_then(scene, send_implausible):
     scene.started_at_pickup()
     scene.at(60)
@@ -255,6 +257,7 @@ def test_a_position_older_than_the_last_one_does_not_change_the_fare(scene):
 
 
 # --- several workers ---------------------------------------------------------------------------------------
+
 
 def test_meter_runs_in_parallel_apply_each_point_once(make_scene, settings):
     if connection.vendor != "postgresql":

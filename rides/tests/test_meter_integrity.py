@@ -1,4 +1,5 @@
 """The meter's integrity: a fare is earned by a plausible path, whatever Redis lost, and never beyond the cap."""
+
 import threading
 import time
 import uuid
@@ -73,6 +74,7 @@ def socket_location(user, lat, lng):
 
 # --- plausibility across any gap -------------------------------------------------------------------------
 
+
 def test_after_the_drivers_last_position_is_gone_a_point_1_degree_away_is_dropped(scene):
     scene.started_at_pickup()
     scene.at(60)
@@ -111,8 +113,9 @@ def test_after_the_drivers_last_position_is_gone_a_plausible_point_counts_from_t
 def test_the_meter_refuses_a_point_implying_more_than_200_kmh_from_the_rides_last_point(scene):
     scene.started_at_pickup()
 
-    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
-        StreamPoint(lat=-7.2, lng=106.8, recorded_at=at(61))]})
+    applied = rides_track_append(
+        points_by_ride={str(scene.ride.id): [StreamPoint(lat=-7.2, lng=106.8, recorded_at=at(61))]}
+    )
 
     assert applied == 0
     assert _distance(scene.ride.id) == 0
@@ -122,30 +125,40 @@ def test_the_meter_refuses_a_point_implying_more_than_200_kmh_from_the_rides_las
 def test_the_meter_keeps_the_plausible_points_of_a_batch_and_judges_each_against_the_last_kept_one(scene):
     scene.started_at_pickup()
 
-    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
-        StreamPoint(lat=-6.21, lng=106.8, recorded_at=at(60)),
-        StreamPoint(lat=-6.5, lng=106.8, recorded_at=at(61)),  # 32 km in a second
-        StreamPoint(lat=-6.22, lng=106.8, recorded_at=at(120)),
-    ]})
+    applied = rides_track_append(
+        points_by_ride={
+            str(scene.ride.id): [
+                StreamPoint(lat=-6.21, lng=106.8, recorded_at=at(60)),
+                StreamPoint(lat=-6.5, lng=106.8, recorded_at=at(61)),  # 32 km in a second
+                StreamPoint(lat=-6.22, lng=106.8, recorded_at=at(120)),
+            ]
+        }
+    )
 
     assert applied == 2
     assert _distance(scene.ride.id) == pytest.approx(2223.9, abs=0.01)
 
 
-@pytest.mark.parametrize("lat,lng,seconds,merged", [
-    (-6.205, 106.801, 30, True),  # halfway, at half the time
-    (-7.2, 106.8, 30, False),  # 110 km from both neighbours in 30 s
-    (-6.2, 106.8, 59, False),  # still at the pickup, then 1.1 km in the last second
-], ids=["plausible", "implausible_after_the_previous", "implausible_before_the_next"])
-def test_a_late_point_is_merged_into_the_track_only_if_plausible_against_both_neighbours(scene, lat, lng, seconds,
-                                                                                         merged):
+@pytest.mark.parametrize(
+    "lat,lng,seconds,merged",
+    [
+        (-6.205, 106.801, 30, True),  # halfway, at half the time
+        (-7.2, 106.8, 30, False),  # 110 km from both neighbours in 30 s
+        (-6.2, 106.8, 59, False),  # still at the pickup, then 1.1 km in the last second
+    ],
+    ids=["plausible", "implausible_after_the_previous", "implausible_before_the_next"],
+)
+def test_a_late_point_is_merged_into_the_track_only_if_plausible_against_both_neighbours(
+    scene, lat, lng, seconds, merged
+):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
     track_ingest()
 
-    applied = rides_track_append(points_by_ride={str(scene.ride.id): [
-        StreamPoint(lat=lat, lng=lng, recorded_at=at(seconds))]})
+    applied = rides_track_append(
+        points_by_ride={str(scene.ride.id): [StreamPoint(lat=lat, lng=lng, recorded_at=at(seconds))]}
+    )
 
     assert applied == (1 if merged else 0)
     assert TrackPoint.objects.filter(ride_id=scene.ride.id).count() == (3 if merged else 2)
@@ -167,6 +180,7 @@ def test_a_tracking_entry_outliving_its_ride_neither_blocks_nor_meters_the_drive
 
 
 # --- the hard cap ------------------------------------------------------------------------------------------
+
 
 def _drive_km_every_20_s(scene, km, from_s=0):
     """Drive due south 1 km every 20 seconds (180 km/h: plausible) for `km` km."""
@@ -249,6 +263,7 @@ def test_operators_find_the_capped_rides_with_an_admin_filter(make_scene, operat
 
 # --- a Redis flush during a ride -----------------------------------------------------------------------------
 
+
 def test_every_position_acknowledged_after_a_redis_flush_mid_ride_is_on_the_track_and_metered(scene):
     driver = User.objects.get(pk=scene.ride.driver_id)
     scene.started_at_pickup()
@@ -282,6 +297,7 @@ def test_after_a_redis_flush_a_socket_point_1_degree_from_the_rides_last_point_i
 
 
 # --- a ride never goes unmetered -----------------------------------------------------------------------------
+
 
 def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accepted_point_is_lost(scene):
     scene.drive(scene.ride.pickup_lat, scene.ride.pickup_lng)
@@ -334,6 +350,7 @@ def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
 
 # --- the end reads only its own ride's pending points --------------------------------------------------------
 
+
 def _live_streams_url():
     live_client = get_live_redis()
     if isinstance(live_client, redis.RedisCluster):
@@ -382,8 +399,11 @@ def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
     with redis_commands_seen() as commands:
         body = ending.end().json()
 
-    stream_reads = [command for command in commands
-                    if command.split(" ", 1)[0].upper() in {"XRANGE", "XREVRANGE", "XREAD", "XREADGROUP"}]
+    stream_reads = [
+        command
+        for command in commands
+        if command.split(" ", 1)[0].upper() in {"XRANGE", "XREVRANGE", "XREAD", "XREADGROUP"}
+    ]
     assert stream_reads and all(str(ending.ride.id) in command for command in stream_reads), stream_reads
     assert body["distance_m"] == 1111.95
     track_ingest()
@@ -392,13 +412,15 @@ def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
 
 # --- a start in flight (PostgreSQL: real threads, the start held mid-transaction) -----------------------------
 
+
 def _wait_for_lock_waiters(controller, count, bound_s=10):
     """Bounded wait until `count` sessions of the test database wait on a lock; whether they did."""
     deadline = time.monotonic() + bound_s
     while time.monotonic() < deadline:
         with controller.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
             if cursor.fetchone()[0] >= count:
                 return True
         time.sleep(0.01)

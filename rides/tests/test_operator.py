@@ -1,4 +1,5 @@
 """Operators: cancel a stuck ride (service and admin action), find rides and read their tracks in the admin."""
+
 import pytest
 
 from accounts.models import User

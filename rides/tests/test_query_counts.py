@@ -3,6 +3,7 @@ REST surface and the meter's task: request, accept, confirm, start, the meter's 
 receipt, rating, settlement. A change that adds a query to a path fails here; lower the pin when one is removed.
 The pins hold on PostgreSQL and on SQLite (which takes one or two more on some paths: no one-statement event store,
 savepoints for get_or_create)."""
+
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -16,12 +17,22 @@ from rides.tasks import track_ingest
 
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 
-MAX_QUERIES = {"request": 12, "accept": 13, "confirm": 12, "start": 9, "meter": 5, "end": 12, "receipt": 3,
-               "rating": 11, "settlement": 15}
+MAX_QUERIES = {
+    "request": 12,
+    "accept": 13,
+    "confirm": 12,
+    "start": 9,
+    "meter": 5,
+    "end": 12,
+    "receipt": 3,
+    "rating": 11,
+    "settlement": 15,
+}
 
 
-def test_each_write_path_of_a_whole_ride_stays_within_its_query_budget(client_for, monkeypatch,
-                                                                       django_assert_max_num_queries):
+def test_each_write_path_of_a_whole_ride_stays_within_its_query_budget(
+    client_for, monkeypatch, django_assert_max_num_queries
+):
     # Tasks go to the broker, as in production: the dispatch and confirm timers do not run inside the counted calls,
     # and the settlement is counted on its own, last.
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
@@ -56,6 +67,13 @@ def test_each_write_path_of_a_whole_ride_stays_within_its_query_budget(client_fo
         settled = passenger.get(f"/api/v1/rides/{ride_id}/receipt").json()
 
     assert [response.status_code for response in (request, accepted, confirmed, started, ended, receipt, rated)] == [
-        201, 200, 201, 200, 200, 200, 201]
+        201,
+        200,
+        201,
+        200,
+        200,
+        200,
+        201,
+    ]
     assert ended.json()["distance_m"] > 300  # the meter's three points counted
     assert settled["settled_at"] is not None

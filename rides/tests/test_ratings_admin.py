@@ -1,4 +1,5 @@
 """Operators: the ratings list, and hiding an abusive comment (its stars still count)."""
+
 import pytest
 
 from accounts.models import User

@@ -1,4 +1,5 @@
 """POST /api/v1/rides/{id}/rating and the rating users carry in /me (docs/rides.md "Ratings")."""
+
 from datetime import timedelta
 
 import pytest
@@ -73,8 +74,9 @@ def test_rating_someone_elses_ride_is_404_and_stores_nothing(client_for, ride, s
 
 
 def test_rating_an_unknown_ride_is_404(client_for):
-    response = client_for(make_passenger()).post("/api/v1/rides/00000000-0000-0000-0000-000000000000/rating",
-                                                 {"stars": 5}, format="json")
+    response = client_for(make_passenger()).post(
+        "/api/v1/rides/00000000-0000-0000-0000-000000000000/rating", {"stars": 5}, format="json"
+    )
 
     assert response.status_code == 404
 
@@ -119,9 +121,11 @@ def test_later_than_seven_days_after_the_end_is_409_rating_window_closed(client_
     assert not Rating.objects.exists()
 
 
-@pytest.mark.parametrize("body", [{}, {"stars": 0}, {"stars": 6}, {"stars": 4.5}, {"stars": "five"},
-                                  {"stars": None}, {"stars": True}],
-                         ids=["missing", "zero", "six", "fraction", "text", "null", "bool"])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"stars": 0}, {"stars": 6}, {"stars": 4.5}, {"stars": "five"}, {"stars": None}, {"stars": True}],
+    ids=["missing", "zero", "six", "fraction", "text", "null", "bool"],
+)
 def test_stars_must_be_a_whole_number_from_1_to_5(client_for, ride, body):
     response = client_for(ride.passenger).post(f"/api/v1/rides/{ride.id}/rating", body, format="json")
 

@@ -11,8 +11,10 @@ from tests.reliability.parallel import at_once
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-                       reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers"),
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="row locks and concurrent writers need PostgreSQL; SQLite serializes all writers",
+    ),
 ]
 
 
@@ -34,8 +36,10 @@ def test_two_people_rating_each_other_at_the_same_instant_both_succeed(client_fo
         ride = make_completed_ride()
         passenger, driver = client_for(ride.passenger), client_for(ride.driver)
 
-        responses = at_once(lambda passenger=passenger, ride=ride: rate(passenger, ride, 5),
-                            lambda driver=driver, ride=ride: rate(driver, ride, 4))
+        responses = at_once(
+            lambda passenger=passenger, ride=ride: rate(passenger, ride, 5),
+            lambda driver=driver, ride=ride: rate(driver, ride, 4),
+        )
 
         assert [response.status_code for response in responses] == [201, 201]
 

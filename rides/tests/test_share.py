@@ -1,5 +1,6 @@
 """Share my trip: the passenger's link, the public JSON and page (no sign-in), what they show and hide, expiry at
 the end plus 30 minutes, and revocation."""
+
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -47,12 +48,25 @@ def test_the_public_state_shows_the_driver_position_plate_first_name_and_status_
     body = response.json()
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert body["status"] == "driver_en_route"
-    assert body["driver"] == {"first_name": "Budi", "vehicle_plate": ride.driver.driver_profile.vehicle_plate,
-                              "vehicle_type": ride.driver.driver_profile.vehicle_type}
+    assert body["driver"] == {
+        "first_name": "Budi",
+        "vehicle_plate": ride.driver.driver_profile.vehicle_plate,
+        "vehicle_type": ride.driver.driver_profile.vehicle_type,
+    }
     assert (body["driver_position"]["lat"], body["driver_position"]["lng"]) == (-6.195, 106.8)
     text = response.content.decode()
-    for private in (ride.driver.msisdn, ride.passenger.msisdn, ride.passenger.full_name, "Santoso",
-                    str(ride.passenger_id), str(ride.driver_id), str(ride.id), "-6.2,", "pickup", "destination"):
+    for private in (
+        ride.driver.msisdn,
+        ride.passenger.msisdn,
+        ride.passenger.full_name,
+        "Santoso",
+        str(ride.passenger_id),
+        str(ride.driver_id),
+        str(ride.id),
+        "-6.2,",
+        "pickup",
+        "destination",
+    ):
         assert private not in text, private
 
 

@@ -1,5 +1,6 @@
 """A ride whose driver went silent: flagged for operators, reported by the passenger, ended by the system and
 settled like any other (rides/unattended.py)."""
+
 from datetime import timedelta
 
 import pytest
@@ -59,6 +60,7 @@ def _stale_gauge():
 
 # --- flagged for operators ----------------------------------------------------------------------------------
 
+
 def test_a_ride_whose_driver_is_silent_for_the_stale_time_is_flagged(scene):
     _one_segment_ride(scene)
     scene.at(60 + STALE_S - 1)
@@ -112,6 +114,7 @@ def test_operators_filter_the_admin_by_flagged_rides(scene, client):
 
 # --- ended after the abandon time ---------------------------------------------------------------------------
 
+
 def test_an_unreported_silent_ride_stays_in_progress_until_the_abandon_time(scene):
     _one_segment_ride(scene)
     scene.at(60 + ABANDON_S - 1)
@@ -131,7 +134,12 @@ def test_a_ride_silent_for_the_abandon_time_is_ended_on_its_track_at_the_full_fa
     assert ride.status == "completed" and ride.end_reason == "abandoned"
     assert round(ride.distance_m, 2) == 1111.95
     assert (ride.metered_fare, ride.price_pct, ride.charged_amount, ride.admin_fee, ride.driver_payout) == (
-        3336, 100, 3336, 166, 3170)
+        3336,
+        100,
+        3336,
+        166,
+        3170,
+    )
 
 
 def test_an_abandoned_ride_is_settled_once_and_the_books_balance(scene):
@@ -164,8 +172,10 @@ def test_the_passenger_of_an_abandoned_ride_may_request_again(scene):
     unattended_sweep()
 
     response = scene.client_for(scene.ride.passenger).post(
-        "/api/v1/rides/requests", {"pickup": {"lat": -6.21, "lng": 106.8}, "destination": {"lat": -6.2, "lng": 106.8}},
-        format="json")
+        "/api/v1/rides/requests",
+        {"pickup": {"lat": -6.21, "lng": 106.8}, "destination": {"lat": -6.2, "lng": 106.8}},
+        format="json",
+    )
 
     assert response.status_code == 201, response.content
     assert Match.objects.get(pk=scene.ride.match_id).holds_driver is False
@@ -191,6 +201,7 @@ def test_a_ride_the_driver_ends_records_driver_ended(scene):
 
 
 # --- the passenger reports the driver gone ------------------------------------------------------------------
+
 
 def test_the_passenger_reports_the_driver_gone_and_the_driver_is_told(scene):
     _one_segment_ride(scene)
@@ -275,11 +286,15 @@ def test_a_ride_not_in_progress_cannot_be_reported(scene):
     response = _report(scene)  # driver_en_route
 
     assert response.status_code == 409
-    assert response.json()["error"] == {"code": "invalid_ride_state", "message": response.json()["error"]["message"],
-                                         "details": {"status": "driver_en_route"}}
+    assert response.json()["error"] == {
+        "code": "invalid_ride_state",
+        "message": response.json()["error"]["message"],
+        "details": {"status": "driver_en_route"},
+    }
 
 
 # --- race with the driver's own end (PostgreSQL) -------------------------------------------------------------
+
 
 @pytest.mark.skipif(not _on_postgres(), reason="row-lock races need PostgreSQL")
 def test_the_driver_ending_while_the_system_ends_completes_the_ride_once(make_scene, clock):
@@ -293,7 +308,8 @@ def test_the_driver_ending_while_the_system_ends_completes_the_ride_once(make_sc
 
         by_driver, by_system = at_once(
             lambda seen=seen_by_driver: services.ride_end(ride=seen, user=seen.driver, price_pct=80),
-            lambda seen=seen_by_driver: ride_end_unattended(ride_id=seen.id))
+            lambda seen=seen_by_driver: ride_end_unattended(ride_id=seen.id),
+        )
 
         ride = _ride(scene)
         assert ride.status == "completed"
@@ -303,7 +319,10 @@ def test_the_driver_ending_while_the_system_ends_completes_the_ride_once(make_sc
             assert isinstance(by_driver, RidesException) and by_driver.code == "invalid_ride_state"
             assert by_system.end_reason == ride.end_reason == "abandoned" and ride.price_pct == 100
         assert LedgerTransaction.objects.filter(ride_id=ride.id, purpose="settlement").count() == 1
-        completed_pushes = [event for event in Event.objects.filter(user_id=ride.passenger_id, type="ride.updated")
-                            if event.payload["ride"]["status"] == "completed"]
+        completed_pushes = [
+            event
+            for event in Event.objects.filter(user_id=ride.passenger_id, type="ride.updated")
+            if event.payload["ride"]["status"] == "completed"
+        ]
         assert len(completed_pushes) == 1
     assert ledger_findings(settle_grace_seconds=0).is_clean

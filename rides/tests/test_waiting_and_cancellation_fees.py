@@ -1,5 +1,6 @@
 """Waiting at the pickup (FREE_WAITING_SECONDS): the free window on the ride, the waiting charge on the fare, the
 passenger's late cancellation and the driver's no-show report, each fee posted to the ledger exactly once."""
+
 from datetime import timedelta
 
 from billing.models import LedgerEntry, LedgerTransaction, TransactionPurpose
@@ -109,8 +110,12 @@ def test_a_no_show_after_the_free_window_cancels_the_ride_and_pays_the_driver_on
 
     body = response.json()
     assert response.status_code == 200, body
-    assert (body["status"], body["cancelled_by"], body["cancel_reason"], body["cancellation_fee"]) == \
-        ("cancelled", "driver", "no_show", 5000)
+    assert (body["status"], body["cancelled_by"], body["cancel_reason"], body["cancellation_fee"]) == (
+        "cancelled",
+        "driver",
+        "no_show",
+        5000,
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_ride_state"
     assert _fee_postings(scene.ride).count() == 1
     assert wallet_balance(user_id=scene.ride.driver_id) == 5000
@@ -152,8 +157,16 @@ def test_waiting_past_the_free_window_is_charged_per_whole_minute_and_itemised_o
     assert ended.status_code == 200, ended.content
     receipt = passenger(scene).get(f"{scene.url}/receipt").json()
     lines = {line["kind"]: line["amount"] for line in receipt["lines"]}
-    assert lines == {"base": 0, "distance": 3336, "time_of_day": 0, "surge": 0, "minimum_top_up": 0, "waiting": 900,
-                     "price_adjustment": -1059, "admin_fee": 158}
+    assert lines == {
+        "base": 0,
+        "distance": 3336,
+        "time_of_day": 0,
+        "surge": 0,
+        "minimum_top_up": 0,
+        "waiting": 900,
+        "price_adjustment": -1059,
+        "admin_fee": 158,
+    }
     assert receipt["metered_fare"] == 4236 and receipt["charged_amount"] == 3177
     assert sum(amount for kind, amount in lines.items() if kind != "admin_fee") == receipt["charged_amount"]
     assert receipt["driver_payout"] == receipt["charged_amount"] - lines["admin_fee"]
@@ -175,8 +188,13 @@ def test_operators_see_the_cancellation_fees_collected_and_paid(client, client_f
     page = client.get("/admin/billing/cancellationfee/")
 
     assert page.status_code == 200
-    assert page.context["report"] == {"count": 2, "collected": 10000, "paid": 10000, "no_shows": 1,
-                                      "late_cancellations": 1}
+    assert page.context["report"] == {
+        "count": 2,
+        "collected": 10000,
+        "paid": 10000,
+        "no_shows": 1,
+        "late_cancellations": 1,
+    }
     assert b"no-show" in page.content and b"late cancellation" in page.content
     txn = LedgerTransaction.objects.filter(purpose=TransactionPurpose.CANCELLATION_FEE).first()
     assert client.get(f"/admin/billing/cancellationfee/{txn.pk}/change/").status_code == 200

@@ -5,6 +5,7 @@ dependency). The rules: the shared base imports no app (its entry points hand ov
 products import no other domain (what locations needs of them comes through locations.sources, wired by the
 gateway), and no domain app imports the gateway.
 """
+
 import ast
 from pathlib import Path
 
@@ -42,9 +43,13 @@ def _imported_packages(path: Path) -> dict[str, int]:
 
 
 def _violations(package: str, forbidden: tuple[str, ...], exempt: set[str] = frozenset()) -> list[str]:
-    return [f"{module}:{line}: imports {target}"
-            for module, path in _modules(package) if module not in exempt
-            for target, line in _imported_packages(path).items() if target in forbidden]
+    return [
+        f"{module}:{line}: imports {target}"
+        for module, path in _modules(package)
+        if module not in exempt
+        for target, line in _imported_packages(path).items()
+        if target in forbidden
+    ]
 
 
 def test_the_shared_base_imports_no_app():

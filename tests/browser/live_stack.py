@@ -3,6 +3,7 @@
 `manage.py runstack` (uvicorn, a Celery worker and beat) on a free port, with its own SQLite file, Redis database
 and log file; the tests talk to it only over HTTP, the socket and the browser.
 """
+
 import os
 import re
 import signal
@@ -53,17 +54,23 @@ class Stack:
 
     def manage(self, *args):
         """Run a management command against this stack's database and Redis; fail with its output."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr[-3000:]}"
         return result
 
     def start(self):
         redis.Redis.from_url(self.env["REDIS_URL"]).flushdb()  # its own database: nothing left from an earlier run
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen([sys.executable, "manage.py", "runstack", "--port", str(self.port)],
-                                        cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_path.read_text()[-3000:]
@@ -88,8 +95,9 @@ class Stack:
         """The OTP the development SMS backend printed to the server log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.findall(rf"SMS to {re.escape(msisdn)}: Your NebengJek code is (\d{{6}})",
-                               self.log_path.read_text())
+            found = re.findall(
+                rf"SMS to {re.escape(msisdn)}: Your NebengJek code is (\d{{6}})", self.log_path.read_text()
+            )
             if found:
                 return found[-1]
             time.sleep(0.2)

@@ -2,6 +2,7 @@
 (tests/browser/live_stack.py), a ride made over REST along a bent route, then an operator opens the ride in the
 admin and sees its track drawn on the map with no tiles, its money and its events. The screenshot goes to
 var/admin-ride.png (ADMIN_SCREENSHOT=docs/admin-ride.png refreshes the README's)."""
+
 import os
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -15,8 +16,16 @@ from tests.browser.test_ops_page import CHROMIUM, CHROMIUM_ARGS, signed_in_api, 
 SCREENSHOT = ROOT / os.environ.get("ADMIN_SCREENSHOT", "var/admin-ride.png")
 DRIVER_MSISDN, PASSENGER_MSISDN = "+6281219870001", "+6281219870002"
 # From Monas south-west round the square and down Jl. M.H. Thamrin: the pickup, then the driver's positions.
-ROUTE = [(-6.17540, 106.82710), (-6.17655, 106.82590), (-6.17800, 106.82440), (-6.17985, 106.82330),
-         (-6.18200, 106.82285), (-6.18430, 106.82270), (-6.18640, 106.82300), (-6.18820, 106.82345)]
+ROUTE = [
+    (-6.17540, 106.82710),
+    (-6.17655, 106.82590),
+    (-6.17800, 106.82440),
+    (-6.17985, 106.82330),
+    (-6.18200, 106.82285),
+    (-6.18430, 106.82270),
+    (-6.18640, 106.82300),
+    (-6.18820, 106.82345),
+]
 # The start needs a driver position under 60 s old; the route is then driven inside that window, below 200 km/h.
 HEAD_START_S = 50
 
@@ -34,16 +43,23 @@ def ride_over_rest_along_the_route(stack):
     with signed_in_api(stack, DRIVER_MSISDN) as driver, signed_in_api(stack, PASSENGER_MSISDN) as passenger:
         assert driver.patch("/me", json={"full_name": "Budi Santoso"}).status_code == 200
         assert passenger.patch("/me", json={"full_name": "Sari Wijaya"}).status_code == 200
-        assert driver.post("/me/driver", json={"vehicle_type": "motorcycle",
-                                               "vehicle_plate": "B 4711 NJK"}).status_code == 201
+        assert (
+            driver.post("/me/driver", json={"vehicle_type": "motorcycle", "vehicle_plate": "B 4711 NJK"}).status_code
+            == 201
+        )
         assert driver.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
         started_from = datetime.now(UTC) - timedelta(seconds=HEAD_START_S)
         pickup, destination = ROUTE[0], ROUTE[-1]
-        assert driver.post("/locations", json={"lat": pickup[0], "lng": pickup[1],
-                                               "recorded_at": _iso(started_from)}).json() == {"accepted": True}
-        request = passenger.post("/rides/requests", json={"pickup": {"lat": pickup[0], "lng": pickup[1]},
-                                                          "destination": {"lat": destination[0],
-                                                                          "lng": destination[1]}})
+        assert driver.post(
+            "/locations", json={"lat": pickup[0], "lng": pickup[1], "recorded_at": _iso(started_from)}
+        ).json() == {"accepted": True}
+        request = passenger.post(
+            "/rides/requests",
+            json={
+                "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                "destination": {"lat": destination[0], "lng": destination[1]},
+            },
+        )
         assert request.status_code == 201, request.text
 
         def proposal():

@@ -7,6 +7,7 @@ uvicorn, a Celery worker and beat (the ops broadcaster) — on a free port, agai
 Redis database, and talks to it only over HTTP, the socket and the browser. The screenshot goes to var/ops.png
 (OPS_SCREENSHOT=docs/ops.png refreshes the README's).
 """
+
 import os
 import time
 from contextlib import contextmanager
@@ -18,8 +19,16 @@ import pytest
 from tests.browser.live_stack import ROOT, STAFF_MSISDN, STAFF_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # The README's screenshot is refreshed only on request (OPS_SCREENSHOT=docs/ops.png); otherwise it goes to var/.
 SCREENSHOT = ROOT / os.environ.get("OPS_SCREENSHOT", "var/ops.png")
 DRIVER_MSISDN = "+6281219876543"
@@ -50,8 +59,10 @@ def signed_in_api(stack, msisdn):
 def driver_goes_online_over_rest(stack, point):
     """Register as a driver, beacon on, send a position: what the driver app does."""
     with signed_in_api(stack, DRIVER_MSISDN) as api:
-        assert api.post("/me/driver", json={"vehicle_type": "motorcycle",
-                                            "vehicle_plate": "B 4321 OPS"}).status_code == 201
+        assert (
+            api.post("/me/driver", json={"vehicle_type": "motorcycle", "vehicle_plate": "B 4321 OPS"}).status_code
+            == 201
+        )
         assert api.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
         assert api.post("/locations", json={"lat": point[0], "lng": point[1]}).json() == {"accepted": True}
         return api.user_id
@@ -59,8 +70,13 @@ def driver_goes_online_over_rest(stack, point):
 
 def passenger_requests_a_ride_over_rest(stack, pickup):
     with signed_in_api(stack, PASSENGER_MSISDN) as api:
-        response = api.post("/rides/requests", json={"pickup": {"lat": pickup[0], "lng": pickup[1]},
-                                                     "destination": {"lat": pickup[0] - 0.01, "lng": pickup[1]}})
+        response = api.post(
+            "/rides/requests",
+            json={
+                "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                "destination": {"lat": pickup[0] - 0.01, "lng": pickup[1]},
+            },
+        )
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
@@ -83,17 +99,26 @@ def wait_for(check, what, timeout=15):
 def ride_over_rest_from_request_to_end(stack, pickup):
     """A driver at the pickup, a passenger's request, the proposal accepted and confirmed, a 1.11 km ride ended."""
     with signed_in_api(stack, RIDE_DRIVER_MSISDN) as driver, signed_in_api(stack, RIDE_PASSENGER_MSISDN) as passenger:
-        assert driver.post("/me/driver", json={"vehicle_type": "motorcycle",
-                                               "vehicle_plate": "B 4322 OPS"}).status_code == 201
+        assert (
+            driver.post("/me/driver", json={"vehicle_type": "motorcycle", "vehicle_plate": "B 4322 OPS"}).status_code
+            == 201
+        )
         assert driver.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
         # Half a minute ago, so the trip below is a plausible speed (the meter drops a jump above 200 km/h).
-        started_from = {"lat": pickup[0], "lng": pickup[1],
-                        "recorded_at": _iso(datetime.now(UTC) - timedelta(seconds=30))}
+        started_from = {
+            "lat": pickup[0],
+            "lng": pickup[1],
+            "recorded_at": _iso(datetime.now(UTC) - timedelta(seconds=30)),
+        }
         assert driver.post("/locations", json=started_from).json() == {"accepted": True}
         destination = (pickup[0] - ONE_SEGMENT_SOUTH, pickup[1])
-        request = passenger.post("/rides/requests", json={
-            "pickup": {"lat": pickup[0], "lng": pickup[1]},
-            "destination": {"lat": destination[0], "lng": destination[1]}})
+        request = passenger.post(
+            "/rides/requests",
+            json={
+                "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                "destination": {"lat": destination[0], "lng": destination[1]},
+            },
+        )
         assert request.status_code == 201, request.text
 
         def proposal():
@@ -142,8 +167,12 @@ def test_staff_sees_a_driver_marker_appear_live_after_the_driver_goes_online(sta
 
 
 def chart_values(page, key, mark):
-    return [float(value) for value in page.eval_on_selector_all(
-        f"#chart-{key} svg {mark}", "marks => marks.map(mark => mark.getAttribute('data-value'))")]
+    return [
+        float(value)
+        for value in page.eval_on_selector_all(
+            f"#chart-{key} svg {mark}", "marks => marks.map(mark => mark.getAttribute('data-value'))"
+        )
+    ]
 
 
 def test_a_ride_shows_in_comma_formatted_counters_and_in_the_charts_of_each_time_range(stack):

@@ -2,6 +2,7 @@
 (tests/browser/live_stack.py): a passenger shares a confirmed ride, someone without an account opens the link, and
 the driver's marker moves on the map (no tiles) while the driver approaches, starts and drives the ride; the page
 shows the plate, the driver's first name and the status, and no phone number. Screenshot: var/shared-trip.png."""
+
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -38,11 +39,16 @@ def test_someone_with_the_link_watches_the_driver_move_without_signing_in(stack)
         assert driver.post("/drivers/me/beacon", json={"active": True}).json() == {"active": True}
         at = datetime.now(UTC) - timedelta(seconds=40)
         assert driver.post("/locations", json={"lat": -6.17100, "lng": 106.82710, "recorded_at": _iso(at)}).json()[
-            "accepted"]
-        request = passenger.post("/rides/requests", json={"pickup": {"lat": PICKUP[0], "lng": PICKUP[1]},
-                                                          "destination": {"lat": DESTINATION[0],
-                                                                          "lng": DESTINATION[1]},
-                                                          "product": "car"})
+            "accepted"
+        ]
+        request = passenger.post(
+            "/rides/requests",
+            json={
+                "pickup": {"lat": PICKUP[0], "lng": PICKUP[1]},
+                "destination": {"lat": DESTINATION[0], "lng": DESTINATION[1]},
+                "product": "car",
+            },
+        )
         assert request.status_code == 201, request.text
 
         def proposal():
@@ -67,8 +73,9 @@ def test_someone_with_the_link_watches_the_driver_move_without_signing_in(stack)
             seen = [marker_at(page)]
             for point in APPROACH:
                 at += timedelta(seconds=10)
-                assert driver.post("/locations", json={"lat": point[0], "lng": point[1],
-                                                       "recorded_at": _iso(at)}).json()["accepted"]
+                assert driver.post(
+                    "/locations", json={"lat": point[0], "lng": point[1], "recorded_at": _iso(at)}
+                ).json()["accepted"]
                 page.wait_for_function(f"document.getElementById('map').dataset.lat == '{point[0]}'", timeout=15_000)
                 seen.append(marker_at(page))
             assert driver.post(f"/rides/{ride['id']}/start").status_code == 200
@@ -77,8 +84,9 @@ def test_someone_with_the_link_watches_the_driver_move_without_signing_in(stack)
                 assert sent == {"accepted": True}, sent
                 page.wait_for_function(f"document.getElementById('map').dataset.lat == '{point[0]}'", timeout=15_000)
                 seen.append(marker_at(page))
-            page.wait_for_function("document.getElementById('trip-status').textContent.includes('on the trip')",
-                                   timeout=15_000)
+            page.wait_for_function(
+                "document.getElementById('trip-status').textContent.includes('on the trip')", timeout=15_000
+            )
             html = page.content()
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))

@@ -1,5 +1,6 @@
 """`manage.py simulate` against a live stack: simulated passengers get proposals, drivers accept, passengers
 confirm — over the real REST API and socket — and the run ends with a summary and no errors."""
+
 import json
 
 import pytest
@@ -11,8 +12,23 @@ def test_a_short_simulation_requests_matches_and_confirms_rides_without_errors(s
     stack.manage("seed", "--drivers", "12", "--passengers", "4")
     summary_path = tmp_path / "summary.json"
 
-    result = stack.manage("simulate", "--url", stack.url, "--drivers", "12", "--passengers", "4",
-                          "--duration", "6", "--drain", "0", "--think", "1", "--json", str(summary_path))
+    result = stack.manage(
+        "simulate",
+        "--url",
+        stack.url,
+        "--drivers",
+        "12",
+        "--passengers",
+        "4",
+        "--duration",
+        "6",
+        "--drain",
+        "0",
+        "--think",
+        "1",
+        "--json",
+        str(summary_path),
+    )
 
     summary = json.loads(summary_path.read_text())
     assert summary["requests"] >= 1

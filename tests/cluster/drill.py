@@ -15,6 +15,7 @@ and never received, live or by resume, is lost. Prints the figures and writes th
 
 Needs DATABASE_URL (a scratch PostgreSQL database: it is seeded) and RabbitMQ; RabbitMQ queues get a unique prefix.
 """
+
 import argparse
 import asyncio
 import json
@@ -38,9 +39,12 @@ def parse_args(argv):
     parser.add_argument("--drivers", type=int, default=24)
     parser.add_argument("--passengers", type=int, default=12)
     parser.add_argument("--phase", type=float, default=25.0, help="seconds of steady load between faults")
-    parser.add_argument("--restart-rabbitmq", action="store_true",
-                        help="restart the RabbitMQ application (rabbitmqctl stop_app/start_app) instead of dropping "
-                             "the deployment's connections: only on a machine whose RabbitMQ is yours alone")
+    parser.add_argument(
+        "--restart-rabbitmq",
+        action="store_true",
+        help="restart the RabbitMQ application (rabbitmqctl stop_app/start_app) instead of dropping "
+        "the deployment's connections: only on a machine whose RabbitMQ is yours alone",
+    )
     parser.add_argument("--json", dest="json_path", default=None)
     return parser.parse_args(argv)
 
@@ -84,9 +88,23 @@ class Drill:
     def start_cluster(self) -> None:
         env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "PYTHONUNBUFFERED": "1"}
         self.cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "runcluster", "--port", str(self.args.port), "--nodes", "2",
-             "--redis-port", str(self.args.redis_port)], cwd=BASE_DIR, env=env, stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "manage.py",
+                "runcluster",
+                "--port",
+                str(self.args.port),
+                "--nodes",
+                "2",
+                "--redis-port",
+                str(self.args.redis_port),
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.cluster.poll() is not None:
@@ -121,8 +139,13 @@ class Drill:
         try:
             self.start_cluster()
             self.figures["cluster_ready_s"] = round(time.monotonic() - started, 1)
-            call_command("seed", drivers=self.args.drivers, passengers=self.args.passengers, verbosity=0,
-                         stdout=open(os.devnull, "w"))
+            call_command(
+                "seed",
+                drivers=self.args.drivers,
+                passengers=self.args.passengers,
+                verbosity=0,
+                stdout=open(os.devnull, "w"),
+            )
             asyncio.run(self.load_and_faults())
             self.figures["settlement"] = self.settlement()
         finally:
@@ -138,9 +161,18 @@ class Drill:
         install(simulate)
         phase = self.args.phase
         duration = 4 * phase + 10
-        sim = simulate.Simulation(url=self.url, drivers=self.args.drivers, passengers=self.args.passengers,
-                                  duration_s=duration, seed=7, speed_kmh=120, tick_s=1.0, think_s=4.0, drain_s=45,
-                                  out=open(os.devnull, "w"))
+        sim = simulate.Simulation(
+            url=self.url,
+            drivers=self.args.drivers,
+            passengers=self.args.passengers,
+            duration_s=duration,
+            seed=7,
+            speed_kmh=120,
+            tick_s=1.0,
+            think_s=4.0,
+            drain_s=45,
+            out=open(os.devnull, "w"),
+        )
         probe = Probe(self.url, await asyncio.to_thread(last_seqs))
         load = asyncio.create_task(sim.run())
         probing = asyncio.create_task(probe.run(sim))
@@ -167,15 +199,25 @@ class Drill:
         deadline = killed_at + 30
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-            dropped = [c for c in probe.clients(sim) if c.id in before and c.reconnects and c.last_drop_at
-                       and c.last_drop_at >= killed_at]
-            if dropped and all(c.resumed_at and c.resumed_at >= c.last_drop_at for c in dropped) and \
-                    time.monotonic() - killed_at > 5:
+            dropped = [
+                c
+                for c in probe.clients(sim)
+                if c.id in before and c.reconnects and c.last_drop_at and c.last_drop_at >= killed_at
+            ]
+            if (
+                dropped
+                and all(c.resumed_at and c.resumed_at >= c.last_drop_at for c in dropped)
+                and time.monotonic() - killed_at > 5
+            ):
                 break
         dropped = [c for c in probe.clients(sim) if c.last_drop_at and c.last_drop_at >= killed_at]
         recovered = max((c.resumed_at - killed_at for c in dropped if c.resumed_at), default=0.0)
-        return {"sockets_dropped": len(dropped), "sockets_resumed": sum(1 for c in dropped if c.resumed_at),
-                "seconds_to_all_resumed": round(recovered, 2), "killed_at": killed_at}
+        return {
+            "sockets_dropped": len(dropped),
+            "sockets_resumed": sum(1 for c in dropped if c.resumed_at),
+            "seconds_to_all_resumed": round(recovered, 2),
+            "killed_at": killed_at,
+        }
 
     async def kill_redis_master(self, probe) -> dict:
         masters = self.topology.redis_master_ports(self.redis_ports)
@@ -192,9 +234,13 @@ class Drill:
                 break
             await asyncio.sleep(0.25)
         await asyncio.sleep(5)
-        return {"killed_port": killed, "seconds_to_replica_takeover": None if failover is None else round(failover, 2),
-                "ingest": probe.recovery("ingest", killed_at), "nearby": probe.recovery("nearby", killed_at),
-                "live_state_on_cluster": "LIVE_REDIS_CLUSTER=true" in _cluster_env_hint(self.log)}
+        return {
+            "killed_port": killed,
+            "seconds_to_replica_takeover": None if failover is None else round(failover, 2),
+            "ingest": probe.recovery("ingest", killed_at),
+            "nearby": probe.recovery("nearby", killed_at),
+            "live_state_on_cluster": "LIVE_REDIS_CLUSTER=true" in _cluster_env_hint(self.log),
+        }
 
     async def kill_worker_and_drop_broker(self) -> dict:
         from rides.models import Ride, RideStatus
@@ -207,8 +253,11 @@ class Drill:
             broker = await asyncio.to_thread(_rabbitmq_restart)
         else:
             broker = await asyncio.to_thread(_rabbitmq_drop_connections, self.cluster.pid)
-        return {"rides_completed_before": completed_before, "broker": broker,
-                "seconds_worker_kill_to_broker_fault": round(time.monotonic() - killed_at, 1)}
+        return {
+            "rides_completed_before": completed_before,
+            "broker": broker,
+            "seconds_worker_kill_to_broker_fault": round(time.monotonic() - killed_at, 1),
+        }
 
     def settlement(self) -> dict:
         """Every completed ride settled exactly once (waits up to 90 s: the broker, not the sweeper, must deliver;
@@ -223,7 +272,8 @@ class Drill:
         deadline = time.monotonic() + 90
         while True:
             rides = Ride.objects.filter(status=RideStatus.COMPLETED).annotate(
-                settlements=Count("ledger_transactions", filter=Q(ledger_transactions__purpose="settlement")))
+                settlements=Count("ledger_transactions", filter=Q(ledger_transactions__purpose="settlement"))
+            )
             counts = Counter(ride.settlements for ride in rides)
             if set(counts) <= {1} or time.monotonic() > deadline:
                 break
@@ -234,21 +284,35 @@ class Drill:
             ledger = "clean"
         except Exception as exc:  # reconcile_ledger exits non-zero on a mismatch
             ledger = f"mismatch: {exc}"
-        return {"rides_completed": sum(counts.values()), "settled_once": counts.get(1, 0),
-                "unsettled": counts.get(0, 0), "settled_more_than_once": sum(n for k, n in counts.items() if k > 1),
-                "reconcile_ledger": ledger, "reconcile_output": out.getvalue().strip().splitlines()[-3:]}
+        return {
+            "rides_completed": sum(counts.values()),
+            "settled_once": counts.get(1, 0),
+            "unsettled": counts.get(0, 0),
+            "settled_more_than_once": sum(n for k, n in counts.items() if k > 1),
+            "reconcile_ledger": ledger,
+            "reconcile_output": out.getvalue().strip().splitlines()[-3:],
+        }
 
 
 def verdict(figures: dict) -> str:
     node = figures["faults"].get("asgi_node", {})
     settlement = figures.get("settlement", {})
-    bad_statuses = {status for status in figures.get("rest_statuses", {})
-                    if status.startswith("5") and status != "503" or status == "connection_error"}
+    bad_statuses = {
+        status
+        for status in figures.get("rest_statuses", {})
+        if status.startswith("5") and status != "503" or status == "connection_error"
+    }
     failover = figures["faults"].get("redis_master", {}).get("seconds_to_replica_takeover")
-    ok = (figures.get("events", {}).get("lost", 1) == 0 and node.get("sockets_dropped", 0) == node.get(
-        "sockets_resumed", -1) and settlement.get("unsettled", 1) == 0
-        and settlement.get("settled_more_than_once", 1) == 0 and settlement.get("reconcile_ledger") == "clean"
-        and not bad_statuses and failover is not None and failover < 30)
+    ok = (
+        figures.get("events", {}).get("lost", 1) == 0
+        and node.get("sockets_dropped", 0) == node.get("sockets_resumed", -1)
+        and settlement.get("unsettled", 1) == 0
+        and settlement.get("settled_more_than_once", 1) == 0
+        and settlement.get("reconcile_ledger") == "clean"
+        and not bad_statuses
+        and failover is not None
+        and failover < 30
+    )
     return "pass" if ok else "fail"
 
 
@@ -277,20 +341,28 @@ def _rabbitmq_drop_connections(cluster_pid: int) -> dict:
     import psutil
 
     ours = {child.pid for child in psutil.Process(cluster_pid).children(recursive=True)}
-    local_ports = {conn.laddr.port for pid in ours for conn in _connections(pid) if conn.raddr
-                   and conn.raddr.port == 5672}
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"], capture_output=True,
-                            text=True, timeout=60).stdout
+    local_ports = {
+        conn.laddr.port for pid in ours for conn in _connections(pid) if conn.raddr and conn.raddr.port == 5672
+    }
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"], capture_output=True, text=True, timeout=60
+    ).stdout
     closed = 0
     started = time.monotonic()
     for line in listed.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) in local_ports:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", parts[0], "drill: broker restart"],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                ["rabbitmqctl", "-q", "close_connection", parts[0], "drill: broker restart"],
+                capture_output=True,
+                timeout=60,
+            )
             closed += 1
-    return {"mode": "connections dropped", "connections_closed": closed,
-            "seconds": round(time.monotonic() - started, 1)}
+    return {
+        "mode": "connections dropped",
+        "connections_closed": closed,
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def _connections(pid: int):

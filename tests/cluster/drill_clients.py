@@ -1,6 +1,7 @@
 """The drill's clients: `manage.py simulate`'s, made to survive a dead node (reconnect through the balancer, send
 `resume` with the last seq seen, fetch a gap in seqs over REST), and a probe that records what the drill measures:
 REST statuses, location acks (ingest), nearby answers, and every event seq each user received."""
+
 import asyncio
 import time
 from collections import Counter
@@ -50,8 +51,9 @@ class DrillClient(Client):
     async def rest(self, method, path, body=None, expected=(200, 201, 202, 204)):
         for attempt in range(2):
             try:
-                response = await self.sim.http.request(method, "/api/v1" + path, json=body,
-                                                       headers={"Authorization": f"Bearer {self.access}"})
+                response = await self.sim.http.request(
+                    method, "/api/v1" + path, json=body, headers={"Authorization": f"Bearer {self.access}"}
+                )
             except httpx.HTTPError:
                 Recorder.rest.append((time.monotonic(), "connection_error"))
                 return None, "connection_error"
@@ -72,8 +74,9 @@ class DrillClient(Client):
         self.sim.tasks.append(asyncio.create_task(self._read()))
 
     async def _open(self):
-        self.socket = await websockets.connect(f"{self.sim.ws_url}?token={self.access}", max_size=2 ** 22,
-                                               open_timeout=10)
+        self.socket = await websockets.connect(
+            f"{self.sim.ws_url}?token={self.access}", max_size=2**22, open_timeout=10
+        )
         self.connected = True
 
     async def send(self, message, wait=True):
@@ -143,8 +146,9 @@ class DrillClient(Client):
             self.reconnects += 1
             self._ids += 1
             self._resume_id = self._ids
-            await self.socket.send(orjson.dumps({"type": "resume", "after": self.last_seq,
-                                                 "id": self._resume_id}).decode())
+            await self.socket.send(
+                orjson.dumps({"type": "resume", "after": self.last_seq, "id": self._resume_id}).decode()
+            )
             return
 
 
@@ -180,9 +184,11 @@ class Probe:
             while not self.stopped and not sim.stopped:
                 passenger = Recorder.clients[-1]
                 try:
-                    response = await http.get("/api/v1/drivers/nearby", params={
-                        "lat": JAKARTA[0], "lng": JAKARTA[1], "radius_m": NEARBY_RADIUS_M},
-                        headers={"Authorization": f"Bearer {passenger.access}"})
+                    response = await http.get(
+                        "/api/v1/drivers/nearby",
+                        params={"lat": JAKARTA[0], "lng": JAKARTA[1], "radius_m": NEARBY_RADIUS_M},
+                        headers={"Authorization": f"Bearer {passenger.access}"},
+                    )
                     ok = response.status_code == 200 and response.json().get("count", 0) > 0
                 except (httpx.HTTPError, ValueError):
                     ok = False
@@ -195,8 +201,11 @@ class Probe:
         if not failures:
             return {"failed_samples": 0, "seconds_to_recover": 0.0, "samples": len(samples)}
         back = next((at for at, ok in samples if ok and at > failures[-1]), None)
-        return {"failed_samples": len(failures), "samples": len(samples),
-                "seconds_to_recover": None if back is None else round(back - since, 2)}
+        return {
+            "failed_samples": len(failures),
+            "samples": len(samples),
+            "seconds_to_recover": None if back is None else round(back - since, 2),
+        }
 
     async def events_lost(self, sim) -> dict:
         """Each user's stored events against those their client received (live, by resume or by a gap fill); the
@@ -210,16 +219,23 @@ class Probe:
                 after_close += sum(1 for seq in stored if seq > client.last_seq)
                 recovered += client.via_recovery
                 live += len(client.seen) - client.via_recovery
-        return {"stored_and_received_live": live, "received_by_resume_or_gap_fill": recovered,
-                "stored_after_the_run": after_close, "lost": lost,
-                "sockets_reconnected": sum(client.reconnects for client in Recorder.clients)}
+        return {
+            "stored_and_received_live": live,
+            "received_by_resume_or_gap_fill": recovered,
+            "stored_after_the_run": after_close,
+            "lost": lost,
+            "sockets_reconnected": sum(client.reconnects for client in Recorder.clients),
+        }
 
 
 async def _stored_seqs(http: httpx.AsyncClient, client) -> list[int]:
     seqs, after = [], 0
     while True:
-        response = await http.get("/api/v1/events", params={"after": after, "limit": 500},
-                                  headers={"Authorization": f"Bearer {client.access}"})
+        response = await http.get(
+            "/api/v1/events",
+            params={"after": after, "limit": 500},
+            headers={"Authorization": f"Bearer {client.access}"},
+        )
         if response.status_code != 200:
             raise RuntimeError(f"GET /api/v1/events answered {response.status_code} for user {client.id}")
         page = response.json()

@@ -1,6 +1,7 @@
 """Tasks for the broker tests only (a worker loads them with --include): one that holds its slot until killed, one
 that marks a file. `python -m tests.cluster.probe_tasks hold|mark PATH [COUNTDOWN]` publishes one through the
 project's Celery app, so the queues are declared exactly as settings declare them."""
+
 import sys
 import time
 from pathlib import Path

@@ -1,6 +1,7 @@
 """PostgreSQL through PgBouncer in transaction pooling mode (DB_PGBOUNCER=true): REST write paths from several
 threads share one server connection, transaction by transaction, and still answer as without the pooler; and the
 code holds nothing that breaks under it (session advisory locks, LISTEN, session SET, server-side cursors)."""
+
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,10 @@ PGBOUNCER_PORT = 9401
 USERS = 4
 APPS = ["accounts", "locations", "matching", "rides", "billing", "nebengjek", "gateway"]
 # What keeps state in a server session beyond one transaction, which PgBouncer hands to another client next.
-SESSION_STATE = re.compile(r"pg_advisory_lock|pg_try_advisory_lock\(|\bLISTEN\b|\bUNLISTEN\b|CREATE TEMP|"
-                           r"\.iterator\(|[\"']SET (?!LOCAL)(?!CONSTRAINTS)[A-Za-z_]+ ")  # SQL as written here
+SESSION_STATE = re.compile(
+    r"pg_advisory_lock|pg_try_advisory_lock\(|\bLISTEN\b|\bUNLISTEN\b|CREATE TEMP|"
+    r"\.iterator\(|[\"']SET (?!LOCAL)(?!CONSTRAINTS)[A-Za-z_]+ "
+)  # SQL as written here
 
 
 @pytest.fixture
@@ -43,8 +46,11 @@ def django_through(pgbouncer):
     database = connections.settings["default"]
     saved = {key: database.get(key) for key in ("PORT", "DISABLE_SERVER_SIDE_CURSORS", "OPTIONS")}
     connection.close()
-    database.update(PORT=str(pgbouncer.listen_port), DISABLE_SERVER_SIDE_CURSORS=True,
-                    OPTIONS={**(database.get("OPTIONS") or {}), "prepare_threshold": None})
+    database.update(
+        PORT=str(pgbouncer.listen_port),
+        DISABLE_SERVER_SIDE_CURSORS=True,
+        OPTIONS={**(database.get("OPTIONS") or {}), "prepare_threshold": None},
+    )
     yield pgbouncer
     connections.close_all()
     database.update(saved)
@@ -61,8 +67,9 @@ def _transactions_through(bouncer: PgBouncer, database: str) -> int:
 def _signed_in(msisdn: str, sms_outbox) -> APIClient:
     client = APIClient()
     assert client.post("/api/v1/auth/otp/request", {"msisdn": msisdn}, format="json").status_code == 202
-    verify = client.post("/api/v1/auth/otp/verify",
-                         {"msisdn": msisdn, "code": sms_outbox.last_code("+62" + msisdn[1:])}, format="json")
+    verify = client.post(
+        "/api/v1/auth/otp/verify", {"msisdn": msisdn, "code": sms_outbox.last_code("+62" + msisdn[1:])}, format="json"
+    )
     assert verify.status_code == 200, verify.json()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {verify.json()['access']}")
     return client
@@ -73,23 +80,32 @@ def _rider_writes(index: int, sms_outbox, barrier: threading.Barrier) -> list[in
     try:
         barrier.wait(10)
         client = _signed_in(f"08121000{index:04d}", sms_outbox)
-        statuses = [client.patch("/api/v1/me", {"full_name": f"Rider {index}"}, format="json").status_code,
-                    client.post("/api/v1/wallet/topups", {"amount": 50_000}, format="json",
-                                HTTP_IDEMPOTENCY_KEY=f"topup-{index}").status_code]
-        request = client.post("/api/v1/rides/requests", {"pickup": {"lat": -6.2, "lng": 106.8},
-                                                        "destination": {"lat": -6.21, "lng": 106.8}}, format="json")
+        statuses = [
+            client.patch("/api/v1/me", {"full_name": f"Rider {index}"}, format="json").status_code,
+            client.post(
+                "/api/v1/wallet/topups", {"amount": 50_000}, format="json", HTTP_IDEMPOTENCY_KEY=f"topup-{index}"
+            ).status_code,
+        ]
+        request = client.post(
+            "/api/v1/rides/requests",
+            {"pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}},
+            format="json",
+        )
         statuses.append(request.status_code)
-        statuses.append(client.post("/api/v1/me/driver", {"vehicle_type": "motorcycle",
-                                                          "vehicle_plate": f"B {1000 + index} XYZ"},
-                                    format="json").status_code)
+        statuses.append(
+            client.post(
+                "/api/v1/me/driver",
+                {"vehicle_type": "motorcycle", "vehicle_plate": f"B {1000 + index} XYZ"},
+                format="json",
+            ).status_code
+        )
         balance = client.get("/api/v1/wallet").json()["balance"]
         return [*statuses, balance]
     finally:
         connections.close_all()  # this thread's connection goes back through PgBouncer
 
 
-def test_rest_writes_from_several_threads_share_one_server_connection_through_pgbouncer(django_through,
-                                                                                        sms_outbox):
+def test_rest_writes_from_several_threads_share_one_server_connection_through_pgbouncer(django_through, sms_outbox):
     database = connection.settings_dict["NAME"]
     before = _transactions_through(django_through, database)
     barrier = threading.Barrier(USERS)
@@ -118,11 +134,19 @@ def test_the_pgbouncer_setting_turns_off_server_side_cursors_and_prepared_statem
     import subprocess
     import sys
 
-    code = ("import nebengjek.settings as s; d = s.DATABASES['default']; "
-            "print(d.get('DISABLE_SERVER_SIDE_CURSORS'), d.get('OPTIONS', {}).get('prepare_threshold', 'unset'))")
-    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:6432/nebengjek", "DB_PGBOUNCER": "true",
-           "REDIS_URL": "redis://127.0.0.1:1/0", "PATH": "/usr/bin:/bin", "VAR_DIR": str(BASE_DIR / "var")}
-    printed = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                             check=True).stdout.split()
+    code = (
+        "import nebengjek.settings as s; d = s.DATABASES['default']; "
+        "print(d.get('DISABLE_SERVER_SIDE_CURSORS'), d.get('OPTIONS', {}).get('prepare_threshold', 'unset'))"
+    )
+    env = {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:6432/nebengjek",
+        "DB_PGBOUNCER": "true",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "PATH": "/usr/bin:/bin",
+        "VAR_DIR": str(BASE_DIR / "var"),
+    }
+    printed = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
 
     assert printed == ["True", "None"]

@@ -2,6 +2,7 @@
 killed mid-run is delivered again by the broker to the next worker (acks_late), and a countdown task waits in the
 broker (native delayed delivery, which quorum queues need) and then runs. Against the machine's RabbitMQ at
 127.0.0.1:5672 (guest/guest); queues named uniquely per run and deleted after; skipped when RabbitMQ is down."""
+
 import os
 import signal
 import socket
@@ -33,9 +34,15 @@ def broker_env(tmp_path):
     if not _rabbitmq_up():
         pytest.skip("RabbitMQ is not reachable at 127.0.0.1:5672")
     prefix = f"njtest{uuid.uuid4().hex[:10]}_"
-    env = {**os.environ, "CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE_PREFIX": prefix,
-           "CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
-           "VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(BASE_DIR)}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_QUEUE_PREFIX": prefix,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
+        "VAR_DIR": str(tmp_path / "var"),
+        "PYTHONPATH": str(BASE_DIR),
+    }
     yield env
     _delete_queues(prefix)
 
@@ -55,15 +62,43 @@ def _delete_queues(prefix: str) -> None:
 
 def _start_worker(env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "nebengjek", "worker", "--include", "tests.cluster.probe_tasks",
-         "-Q", f"{env['CELERY_QUEUE_PREFIX']}celery", "-c", "1", "-l", "INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-n", f"probe{uuid.uuid4().hex[:6]}@%h"],
-        cwd=BASE_DIR, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "nebengjek",
+            "worker",
+            "--include",
+            "tests.cluster.probe_tasks",
+            "-Q",
+            f"{env['CELERY_QUEUE_PREFIX']}celery",
+            "-c",
+            "1",
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"probe{uuid.uuid4().hex[:6]}@%h",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _publish(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "tests.cluster.probe_tasks", *args], cwd=BASE_DIR, env=env, check=True,
-                   timeout=WAIT_SECONDS)
+    subprocess.run(
+        [sys.executable, "-m", "tests.cluster.probe_tasks", *args],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        timeout=WAIT_SECONDS,
+    )
 
 
 def _kill(worker: subprocess.Popen) -> None:
@@ -87,7 +122,8 @@ def _runs(path: Path) -> list[str]:
 
 
 def test_a_killed_workers_task_is_delivered_again_by_rabbitmq_whose_quorum_queues_run_countdown_tasks(
-        broker_env, tmp_path):
+    broker_env, tmp_path
+):
     from amqp.exceptions import PreconditionFailed
     from kombu import Connection
 
@@ -109,5 +145,9 @@ def test_a_killed_workers_task_is_delivered_again_by_rabbitmq_whose_quorum_queue
     assert _runs(runs) == ["run redelivered=False", "run redelivered=True"]
     with Connection(BROKER_URL, connect_timeout=3) as connection:
         with pytest.raises(PreconditionFailed, match="x-queue-type"):  # declared otherwise: RabbitMQ refuses
-            connection.channel().queue_declare(queue=f"{broker_env['CELERY_QUEUE_PREFIX']}celery", durable=True,
-                                               auto_delete=False, arguments={"x-queue-type": "classic"})
+            connection.channel().queue_declare(
+                queue=f"{broker_env['CELERY_QUEUE_PREFIX']}celery",
+                durable=True,
+                auto_delete=False,
+                arguments={"x-queue-type": "classic"},
+            )

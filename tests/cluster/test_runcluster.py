@@ -3,6 +3,7 @@ client through the balancer and cannot be fooled by a client that reaches a node
 by /health/ready and restarted while the balancer keeps answering; a killed Redis master's replica takes over
 within 30 s; SIGTERM stops every process it started. Needs PostgreSQL, RabbitMQ, haproxy and redis-server
 (scripts/install-cluster-deps.sh); skipped, naming what is missing, otherwise."""
+
 import contextlib
 import json
 import os
@@ -34,8 +35,11 @@ pytestmark = pytest.mark.slow
 
 def _missing() -> list[str]:
     server, cli = topology.redis_binaries()
-    missing = [name for name, found in (("haproxy", topology.haproxy_binary()), ("redis-server", server),
-                                        ("redis-cli", cli)) if not found]
+    missing = [
+        name
+        for name, found in (("haproxy", topology.haproxy_binary()), ("redis-server", server), ("redis-cli", cli))
+        if not found
+    ]
     if not topology.wait_for_port(5672, 1):
         missing.append("RabbitMQ at 127.0.0.1:5672")
     if connection.vendor != "postgresql":
@@ -49,17 +53,42 @@ def cluster(tmp_path):
     if missing:
         pytest.skip(f"make cluster needs {', '.join(missing)}")
     params = connection.get_connection_params()
-    database_url = (f"postgres://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
-                    f"{params.get('port', 5432)}/{connection.settings_dict['NAME']}")
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL,
-           "CELERY_QUEUE_PREFIX": f"njtest{uuid.uuid4().hex[:10]}_", "CELERY_TASK_ALWAYS_EAGER": "false",
-           "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//", "OTP_SENDS_PER_IP_PER_HOUR": "1",
-           "DJANGO_SETTINGS_MODULE": "nebengjek.settings", "VAR_DIR": str(tmp_path / "var"),
-           "CELERY_CONCURRENCY": "1", "MATCHING_WORKER_CONCURRENCY": "2"}
+    database_url = (
+        f"postgres://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', 5432)}/{connection.settings_dict['NAME']}"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE_PREFIX": f"njtest{uuid.uuid4().hex[:10]}_",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "OTP_SENDS_PER_IP_PER_HOUR": "1",
+        "DJANGO_SETTINGS_MODULE": "nebengjek.settings",
+        "VAR_DIR": str(tmp_path / "var"),
+        "CELERY_CONCURRENCY": "1",
+        "MATCHING_WORKER_CONCURRENCY": "2",
+    }
     log = tmp_path / "cluster.log"
-    process = subprocess.Popen([sys.executable, "manage.py", "runcluster", "--port", str(PORT), "--nodes", "2",
-                                "--redis-port", str(REDIS_PORT)], cwd=BASE_DIR, env=env, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "runcluster",
+            "--port",
+            str(PORT),
+            "--nodes",
+            "2",
+            "--redis-port",
+            str(REDIS_PORT),
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     running = Running(process, log, env["CELERY_QUEUE_PREFIX"])
     try:
         yield running
@@ -149,7 +178,8 @@ def _node_pid(port: int) -> int:
 def _redis_pid(port: int) -> int:
     for process in psutil.process_iter(["pid", "cmdline"]):
         if f"127.0.0.1:{port}" in " ".join(process.info["cmdline"] or []) and "redis-server" in " ".join(
-                process.info["cmdline"] or []):
+            process.info["cmdline"] or []
+        ):
             return process.info["pid"]
     raise AssertionError(f"no redis-server on {port}")
 
@@ -189,9 +219,12 @@ def _a_proposal_crosses_nodes_and_the_accept_comes_back() -> None:
         passenger_socket = Socket(stack, NODE_PORTS[0], passenger)
         assert driver_socket.ask({"type": "beacon", "active": True})["type"] == "ack"
         assert driver_socket.ask({"type": "location", "lat": -6.2, "lng": 106.8, "accuracy_m": 5})["accepted"]
-        response = httpx.post(f"http://127.0.0.1:{NODE_PORTS[0]}/api/v1/rides/requests", timeout=10,
-                              headers={"Authorization": f"Bearer {passenger_socket.token}"},
-                              json={"pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}})
+        response = httpx.post(
+            f"http://127.0.0.1:{NODE_PORTS[0]}/api/v1/rides/requests",
+            timeout=10,
+            headers={"Authorization": f"Bearer {passenger_socket.token}"},
+            json={"pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}},
+        )
         assert response.status_code == 201, response.text
         proposal = driver_socket.wait(lambda m: m["type"] == "match.proposal")
         assert driver_socket.ask({"type": "match.accept", "match_id": proposal["match"]["id"]})["type"] == "ack"
@@ -203,7 +236,14 @@ def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everyth
     # given the cluster, ready behind the balancer
     ready = cluster.wait_until(lambda: (r := _try_ready(cluster)) is not None and _ok(r) and r, "ready")
     assert {name for name, state in ready.json()["checks"].items() if state == "ok"} >= {
-        "node1", "node2", "redis_cluster", "rabbitmq", "database", "balancer", "celery_beat"}
+        "node1",
+        "node2",
+        "redis_cluster",
+        "rabbitmq",
+        "database",
+        "balancer",
+        "celery_beat",
+    }
     cluster.remember_processes()
     balancer, node = f"http://127.0.0.1:{PORT}", f"http://127.0.0.1:{NODE_PORTS[0]}"
 
@@ -221,8 +261,11 @@ def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everyth
 
     # when node 1 dies, the balancer keeps answering and /health/ready names it until it is back
     os.kill(_node_pid(NODE_PORTS[0]), signal.SIGKILL)
-    named = cluster.wait_until(lambda: (r := _try_ready(cluster)) is not None and r.status_code == 503 and r,
-                               "readiness naming the dead node", timeout=10)
+    named = cluster.wait_until(
+        lambda: (r := _try_ready(cluster)) is not None and r.status_code == 503 and r,
+        "readiness naming the dead node",
+        timeout=10,
+    )
     assert "node 1 down" in named.json()["error"]["details"]["problems"]
     pings = [httpx.get(f"{balancer}/ping", timeout=5).status_code for _ in range(10)]
     assert set(pings) <= {200, 503} and 200 in pings
@@ -233,9 +276,14 @@ def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everyth
     killed = masters[0]
     os.kill(_redis_pid(killed), signal.SIGKILL)
     started = time.monotonic()
-    cluster.wait_until(lambda: len(topology.redis_master_ports([p for p in REDIS_PORTS if p != killed])) == 3
-                       and killed not in topology.redis_master_ports([p for p in REDIS_PORTS if p != killed]),
-                       "a replica took over", timeout=FAILOVER_LIMIT_SECONDS)
+    cluster.wait_until(
+        lambda: (
+            len(topology.redis_master_ports([p for p in REDIS_PORTS if p != killed])) == 3
+            and killed not in topology.redis_master_ports([p for p in REDIS_PORTS if p != killed])
+        ),
+        "a replica took over",
+        timeout=FAILOVER_LIMIT_SECONDS,
+    )
     assert time.monotonic() - started < FAILOVER_LIMIT_SECONDS
     cluster.wait_until(lambda: (r := _try_ready(cluster)) is not None and _ok(r), "the old master back as a replica")
     cluster.remember_processes()
@@ -243,6 +291,9 @@ def test_make_cluster_comes_up_survives_a_dead_node_and_master_and_stops_everyth
     # SIGTERM stops everything it started, ports freed
     cluster.process.send_signal(signal.SIGTERM)
     assert cluster.process.wait(40) == 0
-    assert [pid for pid in cluster.descendants if psutil.pid_exists(pid)
-            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []
+    assert [
+        pid
+        for pid in cluster.descendants
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ] == []
     assert [port for port in [PORT, *NODE_PORTS, *REDIS_PORTS] if topology.port_in_use(port)] == []

@@ -2,6 +2,7 @@
 
 Building needs a Docker engine; where none runs (this machine kind has only the client) the image tests skip with
 that reason. The requirements split is checked everywhere."""
+
 import re
 import shutil
 import subprocess

@@ -1,5 +1,6 @@
 """Dashboards and alerts as code (deploy/observability/): the rules pass promtool, every metric a panel or a rule
 reads is on the app's live /metrics, and the compose `observability` profile wires the pieces together."""
+
 import json
 import re
 import shutil
@@ -18,11 +19,32 @@ COMPOSE = ROOT / "docker-compose.yml"
 
 needs_promtool = pytest.mark.skipif(
     shutil.which("promtool") is None,
-    reason="promtool is not installed: run scripts/install-observability-tools.sh (Debian's prometheus package)")
+    reason="promtool is not installed: run scripts/install-observability-tools.sh (Debian's prometheus package)",
+)
 
 # PromQL words that are not metric names.
-_PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-                 "offset", "inf", "nan", "sum", "max", "min", "avg", "count", "rate", "le"}
+_PROMQL_WORDS = {
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "le",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -35,7 +57,7 @@ def metric_names(expr: str) -> set[str]:
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
         name = match.group()
-        followed_by_call = expr[match.end():].lstrip().startswith("(")
+        followed_by_call = expr[match.end() :].lstrip().startswith("(")
         if not followed_by_call and name.lower() not in _PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]", name):
             names.add(name)
     return names
@@ -54,8 +76,12 @@ def _live_metric_names(client) -> set[str]:
     response = client.get("/metrics")
     assert response.status_code == 200
     names = set()
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
-                "summary": ("_sum", "_count", "_created"), "gauge": ()}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("_sum", "_count", "_created"),
+        "gauge": (),
+    }
     for line in response.content.decode().splitlines():
         if line.startswith("# TYPE "):
             _, _, family, kind = line.split()[:4]
@@ -79,8 +105,9 @@ def test_the_prometheus_config_passes_promtool(tmp_path):
     config["rule_files"] = [str(ALERTS)]  # the container mounts it at /etc/prometheus/alerts.yml
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
 
-    result = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["promtool", "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -100,17 +127,23 @@ def test_the_alert_rules_cover_money_dispatch_errors_and_ingest():
 def test_every_metric_of_the_dashboard_and_the_alert_rules_is_on_the_live_metrics_page(client):
     live = _live_metric_names(client)
     exprs = [rule["expr"] for rule in _alert_rules()] + [
-        target["expr"] for panel in _dashboard()["panels"] for target in panel["targets"]]
+        target["expr"] for panel in _dashboard()["panels"] for target in panel["targets"]
+    ]
     read = set().union(*(metric_names(expr) for expr in exprs))
 
-    assert {"nebengjek_ledger_imbalance_idr", "nebengjek_celery_queue_depth",
-            "django_http_responses_total_by_status_total"} <= read
+    assert {
+        "nebengjek_ledger_imbalance_idr",
+        "nebengjek_celery_queue_depth",
+        "django_http_responses_total_by_status_total",
+    } <= read
     assert read - live == set()
 
 
 def test_the_metric_name_reader_sees_through_promql():
-    expr = ('histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket{status=~"5.."}[5m]))) > 0.25 '
-            "and on() max(b_drivers) > 1e-9 or on() vector(0)")
+    expr = (
+        'histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket{status=~"5.."}[5m]))) > 0.25 '
+        "and on() max(b_drivers) > 1e-9 or on() vector(0)"
+    )
 
     assert metric_names(expr) == {"a_seconds_bucket", "b_drivers"}
 
@@ -125,8 +158,18 @@ def test_the_dashboard_panels_each_query_the_provisioned_prometheus():
     for panel in dashboard["panels"]:
         assert panel["targets"] and all(target["expr"].strip() for target in panel["targets"]), panel["title"]
         assert panel["datasource"]["uid"] == prometheus_uid, panel["title"]
-    for topic in ("ingest", "ack latency", "request -> first proposal", "match rate", "sockets", "settlement lag",
-                  "ledger imbalance", "5xx", "503", "celery queue depth"):
+    for topic in (
+        "ingest",
+        "ack latency",
+        "request -> first proposal",
+        "match rate",
+        "sockets",
+        "settlement lag",
+        "ledger imbalance",
+        "5xx",
+        "503",
+        "celery queue depth",
+    ):
         assert topic in titles
 
 
@@ -147,8 +190,11 @@ def test_the_compose_observability_profile_wires_prometheus_grafana_the_collecto
             mounts[(name, target)] = source
     assert mounts[("prometheus", prometheus_config["rule_files"][0])].endswith("alerts.yml")
     assert mounts[("grafana", provider["providers"][0]["options"]["path"])].endswith("grafana/dashboards")
-    assert all(target.split(":")[0] in services
-               for job in prometheus_config["scrape_configs"] for static in job["static_configs"]
-               for target in static["targets"])
+    assert all(
+        target.split(":")[0] in services
+        for job in prometheus_config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    )
     assert collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[0] in services
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in yaml.safe_load(COMPOSE.read_text())["x-app"]["environment"]

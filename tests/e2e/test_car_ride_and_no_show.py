@@ -1,6 +1,7 @@
 """End to end, over the socket and REST as the apps use them: a car ride (offered to the car, never to the nearer
 bike, priced and settled under the car's fare policy, every line on the receipt and in the ledger) and a no-show
 (the driver waits past the free window, reports it, and the passenger's fee reaches the driver once)."""
+
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -63,10 +64,23 @@ async def test_a_car_ride_from_request_to_an_itemised_receipt_that_the_ledger_ma
     assert confirmed.status_code == 201 and started.status_code == 200 and ended.status_code == 200
     assert completed["ride"]["product"] == "car"
     lines = {line["kind"]: line["amount"] for line in receipt["lines"]}
-    assert lines == {"base": 5000, "distance": 6672, "time_of_day": 0, "surge": 0, "minimum_top_up": 3328,
-                     "waiting": 0, "price_adjustment": 0, "admin_fee": 750}
-    assert (receipt["product"], receipt["policy_version"], receipt["metered_fare"], receipt["charged_amount"],
-            receipt["driver_payout"]) == ("car", 1, 15000, 15000, 14250)
+    assert lines == {
+        "base": 5000,
+        "distance": 6672,
+        "time_of_day": 0,
+        "surge": 0,
+        "minimum_top_up": 3328,
+        "waiting": 0,
+        "price_adjustment": 0,
+        "admin_fee": 750,
+    }
+    assert (
+        receipt["product"],
+        receipt["policy_version"],
+        receipt["metered_fare"],
+        receipt["charged_amount"],
+        receipt["driver_payout"],
+    ) == ("car", 1, 15000, 15000, 14250)
     assert entries == {"driver": ("admin_fee", -750), "platform": ("admin_fee", 750)}  # cash: the ledger's share
     assert findings.is_clean
 

@@ -13,6 +13,7 @@ and reported, not asserted.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python tests/reliability/backpressure.py \
         --normal 20 --rounds 50 --flood 100 --redis-port 6512 --http-port 8850
 """
+
 import argparse
 import asyncio
 import base64
@@ -36,13 +37,39 @@ EVENT = "test.backpressure"
 
 # --- the server -----------------------------------------------------------------------------------------------------
 
+
 def start_server(*, env, port, log_path):
     log = open(log_path, "a")
     process = subprocess.Popen(
-        [PYTHON, "-m", "uvicorn", "nebengjek.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096",
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "nebengjek.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets-sansio",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws-max-size",
+            "4096",
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, Path(log_path).read_text()[-3000:]
@@ -64,6 +91,7 @@ def rss_kib(pid):
 
 # --- the slow client: raw TCP, a tiny receive buffer, a minimal frame reader ----------------------------------------
 
+
 class RawSocket:
     def __init__(self, port, token):
         self.sock = socket.socket()
@@ -71,9 +99,13 @@ class RawSocket:
         self.sock.settimeout(10)
         self.sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                           f"Authorization: Bearer {token}\r\n\r\n").encode())
+        self.sock.sendall(
+            (
+                f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
         self.buffer = b""
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self.sock.recv(4096)
@@ -129,19 +161,21 @@ class RawSocket:
                 length, offset = int.from_bytes(self.buffer[2:10], "big"), 10
             if len(self.buffer) < offset + length:
                 return None
-            payload, self.buffer = self.buffer[offset:offset + length], self.buffer[offset + length:]
+            payload, self.buffer = self.buffer[offset : offset + length], self.buffer[offset + length :]
             if first & 0x0F == 0x8:
                 return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         return None
 
     def drain_forever(self):
         """Baseline mode: read and drop everything, in a thread, as a healthy client would."""
+
         def drain():
             try:
                 while self.sock.recv(65536):
                     pass
             except OSError:
                 pass
+
         threading.Thread(target=drain, daemon=True).start()
 
     def close(self):
@@ -149,6 +183,7 @@ class RawSocket:
 
 
 # --- the normal clients ---------------------------------------------------------------------------------------------
+
 
 class NormalClients:
     """N `websockets` clients on one event loop in a thread; each records (seq, latency) of its events and ack
@@ -172,8 +207,11 @@ class NormalClients:
         import websockets
 
         for i, token in enumerate(self.tokens):
-            ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/ws/",
-                                          additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**20)
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{self.port}/ws/",
+                additional_headers={"Authorization": f"Bearer {token}"},
+                max_size=2**20,
+            )
             self.sockets.append(ws)
             self.loop.create_task(self._read(i, ws))
 
@@ -191,6 +229,7 @@ class NormalClients:
             for i, ws in enumerate(self.sockets):
                 self.sent_pings[i][ping_id] = time.time()
                 await ws.send(json.dumps({"type": "ping", "id": ping_id}))
+
         asyncio.run_coroutine_threadsafe(ping(), self.loop).result(30)
 
     def wait_for(self, *, events, pings, timeout):
@@ -205,6 +244,7 @@ class NormalClients:
         async def close_all():
             for ws in self.sockets:
                 await ws.close()
+
         asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -215,8 +255,9 @@ async def resume(port, token, after, expected, timeout):
     import websockets
 
     seqs = []
-    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/", additional_headers={"Authorization": f"Bearer {token}"},
-                                  max_size=2**20) as ws:
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/", additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**20
+    ) as ws:
         await ws.send(json.dumps({"type": "resume", "after": after, "id": "resume"}))
         async with asyncio.timeout(timeout):
             while True:
@@ -228,6 +269,7 @@ async def resume(port, token, after, expected, timeout):
 
 
 # --- the run --------------------------------------------------------------------------------------------------------
+
 
 def people(count):
     from accounts.services import tokens_issue
@@ -241,23 +283,30 @@ def push(slow_user, normal_users, *, flood):
     from nebengjek.realtime import send_events_on_commit
 
     sent_at = time.time()
-    send_events_on_commit([([slow_user.pk], EVENT, {"sent_at": sent_at, "pad": PAD}) for _ in range(flood)]
-                          + [([user.pk for user in normal_users], EVENT, {"sent_at": sent_at})])
+    send_events_on_commit(
+        [([slow_user.pk], EVENT, {"sent_at": sent_at, "pad": PAD}) for _ in range(flood)]
+        + [([user.pk for user in normal_users], EVENT, {"sent_at": sent_at})]
+    )
 
 
 def percentile(values, q):
     return round(statistics.quantiles(values, n=100)[q - 1] * 1000, 1) if len(values) > 1 else None
 
 
-def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, timeout=120, log_path=None,
-        baseline=False):
+def run(
+    *, normal, rounds, flood, http_port, redis_url=None, database_url=None, timeout=120, log_path=None, baseline=False
+):
     """One run; `baseline=True`: the flooded client keeps reading (the latencies to compare against)."""
     from django.conf import settings
 
-    env = django_env(REDIS_URL=redis_url or settings.REDIS_URL, DATABASE_URL=database_url or os.environ["DATABASE_URL"],
-                     CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
-                     WS_SLOW_CLOSE_TIMEOUT_SECONDS=2,
-                     JWT_SIGNING_KEY=settings.SIMPLE_JWT["SIGNING_KEY"], SECRET_KEY=settings.SECRET_KEY)
+    env = django_env(
+        REDIS_URL=redis_url or settings.REDIS_URL,
+        DATABASE_URL=database_url or os.environ["DATABASE_URL"],
+        CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+        WS_SLOW_CLOSE_TIMEOUT_SECONDS=2,
+        JWT_SIGNING_KEY=settings.SIMPLE_JWT["SIGNING_KEY"],
+        SECRET_KEY=settings.SECRET_KEY,
+    )
     log_path = log_path or Path(settings.VAR_DIR) / "backpressure.log"
     users, tokens = people(normal + 1)
     slow_user, slow_token, normal_users = users[0], tokens[0], users[1:]
@@ -294,17 +343,25 @@ def run(*, normal, rounds, flood, http_port, redis_url=None, database_url=None, 
     missed = list(range(last_seq + 1, last_seq + 1 + rounds * flood))
     return {
         "mode": "baseline (flooded client reads)" if baseline else "flooded client stops reading",
-        "normal_clients": normal, "rounds": rounds, "flood_per_round": flood,
-        "pushed_to_slow": rounds * flood, "all_delivered_in_time": delivered,
-        "normal_events_in_order_once": all([seq for seq, _ in got] == sorted({seq for seq, _ in got})
-                                           and len(got) == rounds for got in clients.events),
-        "pings_acked": sum(len(got) for got in clients.acks), "pings_sent": normal * rounds,
-        "push_latency_ms_p50": percentile(latencies, 50), "push_latency_ms_p99": percentile(latencies, 99),
+        "normal_clients": normal,
+        "rounds": rounds,
+        "flood_per_round": flood,
+        "pushed_to_slow": rounds * flood,
+        "all_delivered_in_time": delivered,
+        "normal_events_in_order_once": all(
+            [seq for seq, _ in got] == sorted({seq for seq, _ in got}) and len(got) == rounds for got in clients.events
+        ),
+        "pings_acked": sum(len(got) for got in clients.acks),
+        "pings_sent": normal * rounds,
+        "push_latency_ms_p50": percentile(latencies, 50),
+        "push_latency_ms_p99": percentile(latencies, 99),
         "push_latency_ms_max": round(max(latencies) * 1000, 1) if latencies else None,
-        "ack_latency_ms_p50": percentile(ack_latencies, 50), "ack_latency_ms_p99": percentile(ack_latencies, 99),
+        "ack_latency_ms_p50": percentile(ack_latencies, 50),
+        "ack_latency_ms_p99": percentile(ack_latencies, 99),
         "flood_seconds": round(flood_seconds, 2),
         "slow_dropped_by_server": dropped,
-        "slow_last_seq_before_stopping": last_seq, "slow_replayed": len(replayed),
+        "slow_last_seq_before_stopping": last_seq,
+        "slow_replayed": len(replayed),
         "slow_replayed_in_order_complete": replayed == missed,
         "resume_ack": resume_ack,
         "server_rss_mib_before_after": (rss_before and rss_before // 1024, rss_after and rss_after // 1024),
@@ -328,12 +385,23 @@ def main():
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        figures = run(normal=args.normal, rounds=args.rounds, flood=args.flood, http_port=args.http_port,
-                      redis_url=redis_server.url, timeout=300, baseline=args.baseline)
+        figures = run(
+            normal=args.normal,
+            rounds=args.rounds,
+            flood=args.flood,
+            http_port=args.http_port,
+            redis_url=redis_server.url,
+            timeout=300,
+            baseline=args.baseline,
+        )
     print(json.dumps(figures, indent=2, default=str))
-    ok = figures["all_delivered_in_time"] and figures["normal_events_in_order_once"] and \
-        (args.baseline or figures["slow_dropped_by_server"] is not None) and \
-        figures["slow_replayed_in_order_complete"] and figures["pings_acked"] == figures["pings_sent"]
+    ok = (
+        figures["all_delivered_in_time"]
+        and figures["normal_events_in_order_once"]
+        and (args.baseline or figures["slow_dropped_by_server"] is not None)
+        and figures["slow_replayed_in_order_complete"]
+        and figures["pings_acked"] == figures["pings_sent"]
+    )
     sys.exit(0 if ok else 1)
 
 

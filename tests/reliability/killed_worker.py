@@ -7,6 +7,7 @@ zero and reconcile_ledger is clean.
 
 The database is migrated and used as is (use a scratch one); Redis is a private redis-server on --redis-port.
 """
+
 import argparse
 import json
 import os
@@ -30,13 +31,19 @@ def make_completed_rides(count, *, people=20):
 
     run = random.randrange(10**5)  # numbers unique to this run: the database may hold earlier runs' users
     passengers = [make_passenger(msisdn=f"+62812{run:05d}{i:03d}") for i in range(people)]
-    drivers = [make_driver(user__msisdn=f"+62813{run:05d}{i:03d}", vehicle_plate=f"B {i + 1} R{run % 26 + 10:X}")
-               for i in range(people)]
+    drivers = [
+        make_driver(user__msisdn=f"+62813{run:05d}{i:03d}", vehicle_plate=f"B {i + 1} R{run % 26 + 10:X}")
+        for i in range(people)
+    ]
     ride_ids = []
     for i in range(count):
-        ride = make_completed_ride(passenger=passengers[i % people], driver=drivers[i % people],
-                                   payment_method="wallet" if i % 2 else "cash",
-                                   metered_fare=3000 + 37 * i, price_pct=50 + i % 51)
+        ride = make_completed_ride(
+            passenger=passengers[i % people],
+            driver=drivers[i % people],
+            payment_method="wallet" if i % 2 else "cash",
+            metered_fare=3000 + 37 * i,
+            price_pct=50 + i % 51,
+        )
         ride_ids.append(str(ride.pk))
     return ride_ids
 
@@ -63,11 +70,13 @@ def ledger_verdict(ride_ids):
     from billing.models import LedgerEntry, LedgerTransaction, TransactionPurpose
     from billing.selectors import ledger_findings
 
-    per_ride = (LedgerTransaction.objects.filter(ride_id__in=ride_ids, purpose=TransactionPurpose.SETTLEMENT)
-                .values("ride_id").annotate(n=Count("id")))
+    per_ride = (
+        LedgerTransaction.objects.filter(ride_id__in=ride_ids, purpose=TransactionPurpose.SETTLEMENT)
+        .values("ride_id")
+        .annotate(n=Count("id"))
+    )
     counts = [row["n"] for row in per_ride]
-    unbalanced = (LedgerEntry.objects.values("transaction_id").annotate(total=Sum("amount"))
-                  .exclude(total=0).count())
+    unbalanced = LedgerEntry.objects.values("transaction_id").annotate(total=Sum("amount")).exclude(total=0).count()
     findings = ledger_findings(settle_grace_seconds=0)
     return {
         "rides": len(ride_ids),
@@ -134,26 +143,43 @@ def run(*, rides, kills, redis_port, database_url=None, timeout=300, log_path=No
     log_path = log_path or f"/tmp/nj-killed-worker-{os.getpid()}.log"
     Path(log_path).write_text("")
     with RedisServer(redis_port) as broker:
-        env = django_env(REDIS_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="false",
-                         CELERY_VISIBILITY_TIMEOUT=VISIBILITY_TIMEOUT, LOG_LEVEL="INFO",
-                         **({"DATABASE_URL": database_url} if database_url else {}))
+        env = django_env(
+            REDIS_URL=broker.url,
+            CELERY_TASK_ALWAYS_EAGER="false",
+            CELERY_VISIBILITY_TIMEOUT=VISIBILITY_TIMEOUT,
+            LOG_LEVEL="INFO",
+            **({"DATABASE_URL": database_url} if database_url else {}),
+        )
         t0 = time.monotonic()
         ride_ids = make_completed_rides(rides)
         made = time.monotonic() - t0
         enqueue_settlements(broker.url, ride_ids)
-        killed_at, elapsed = kill_while_settling(env=env, ride_ids=ride_ids, kills=kills, log_path=log_path,
-                                                 timeout=timeout)
+        killed_at, elapsed = kill_while_settling(
+            env=env, ride_ids=ride_ids, kills=kills, log_path=log_path, timeout=timeout
+        )
         left_for_sweeper = len(ride_ids) - settled_count(ride_ids)
         if left_for_sweeper:
-            sweep(env={**env, "BILLING_SETTLE_GRACE_SECONDS": "0"}, broker_url=broker.url, ride_ids=ride_ids,
-                  log_path=log_path, timeout=60)
+            sweep(
+                env={**env, "BILLING_SETTLE_GRACE_SECONDS": "0"},
+                broker_url=broker.url,
+                ride_ids=ride_ids,
+                log_path=log_path,
+                timeout=60,
+            )
     figures = ledger_verdict(ride_ids)
     figures["left_for_the_sweeper"] = left_for_sweeper
     received, succeeded = task_log_counts(log_path)
-    figures.update({"kills": len(killed_at), "settled_when_killed": killed_at, "seconds_to_settle_all": round(elapsed, 1),
-                    "seconds_to_make_rides": round(made, 1), "deliveries_received": received,
-                    "runs_succeeded": succeeded,
-                    "worker_log": log_path})
+    figures.update(
+        {
+            "kills": len(killed_at),
+            "settled_when_killed": killed_at,
+            "seconds_to_settle_all": round(elapsed, 1),
+            "seconds_to_make_rides": round(made, 1),
+            "deliveries_received": received,
+            "runs_succeeded": succeeded,
+            "worker_log": log_path,
+        }
+    )
     return figures
 
 
@@ -176,8 +202,12 @@ def main():
     call_command("migrate", verbosity=0)
     figures = run(rides=args.rides, kills=args.kills, redis_port=args.redis_port, timeout=args.timeout)
     print(json.dumps(figures, indent=2))
-    ok = (figures["settled_once"] == args.rides and figures["unbalanced_transactions"] == 0
-          and figures["reconcile_clean"] and figures["kills"] == args.kills)
+    ok = (
+        figures["settled_once"] == args.rides
+        and figures["unbalanced_transactions"] == 0
+        and figures["reconcile_clean"]
+        and figures["kills"] == args.kills
+    )
     print("killed_worker:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

@@ -1,4 +1,5 @@
 """Run one callable in many real threads released at the same instant; each thread has its own DB connection."""
+
 import threading
 from collections import Counter
 
@@ -44,6 +45,7 @@ def raised(results):
 
 def tally(responses):
     """Counter of (status, error code or None) over HTTP responses."""
+
     def key(response):
         body = response.json() if response.content else {}
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None

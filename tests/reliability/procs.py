@@ -1,4 +1,5 @@
 """Processes the reliability scripts start and kill: a private redis-server, Celery workers, uvicorn. Loopback only."""
+
 import os
 import shutil
 import signal
@@ -34,8 +35,22 @@ class RedisServer:
 
     def start(self):
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=self.port)
         for _ in range(100):
             try:
@@ -76,9 +91,27 @@ class Worker:
     def start(self):
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "nebengjek", "worker", "--loglevel", "INFO", "--concurrency",
-             str(self.concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "nebengjek",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(self.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def kill(self):

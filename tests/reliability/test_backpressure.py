@@ -1,6 +1,7 @@
 """Backpressure, small (issue 9, item 10; `make reliability` runs more clients and a bigger flood): a socket that
 stops reading does not hold back the others' pushes and acks, the server drops it (issue 20, item 16), and its
 missed events come back with `resume`."""
+
 import socket
 
 import pytest
@@ -21,8 +22,10 @@ def free_port():
 
 def test_a_socket_that_stops_reading_holds_back_no_one_is_dropped_and_resumes_everything_in_order():
     settings_dict = connection.settings_dict
-    database_url = (f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}"
-                    f"/{settings_dict['NAME']}")
+    database_url = (
+        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT'] or 5432}"
+        f"/{settings_dict['NAME']}"
+    )
 
     figures = run(normal=10, rounds=20, flood=50, http_port=free_port(), database_url=database_url, timeout=60)
 

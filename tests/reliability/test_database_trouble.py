@@ -7,6 +7,7 @@ after the match is marked accepted) wait on an advisory lock that a second conne
 sees the service's backend waiting there, it terminates the backend (`pg_terminate_backend`), or the backend's own
 `statement_timeout` cancels the statement.
 """
+
 import queue
 import threading
 import time
@@ -27,8 +28,10 @@ from rides.models import RideStatus
 from tests.reliability.parallel import _on_postgres
 from tests.security.test_authorization_matrix import _match, _request, _ride, world  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not _on_postgres(), reason="triggers, advisory locks, pg_terminate_backend and "
-                                                          "statement_timeout are PostgreSQL's (DATABASE_URL)")
+pytestmark = pytest.mark.skipif(
+    not _on_postgres(),
+    reason="triggers, advisory locks, pg_terminate_backend and statement_timeout are PostgreSQL's (DATABASE_URL)",
+)
 LOCK_KEY = 914_207  # the advisory lock the trigger waits on
 
 
@@ -40,10 +43,13 @@ def writes_block_on(table, event="UPDATE"):
     controller.ensure_connection()
     controller.set_autocommit(True)
     with controller.cursor() as cursor:
-        cursor.execute("CREATE OR REPLACE FUNCTION nj_test_block() RETURNS trigger LANGUAGE plpgsql AS "
-                       f"$$ BEGIN PERFORM pg_advisory_xact_lock({LOCK_KEY}); RETURN NEW; END $$")
-        cursor.execute(f"CREATE TRIGGER nj_test_block BEFORE {event} ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION nj_test_block()")
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION nj_test_block() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_advisory_xact_lock({LOCK_KEY}); RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER nj_test_block BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION nj_test_block()"
+        )
         cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
     try:
         yield controller
@@ -106,9 +112,18 @@ FAULTS = ["terminate", "statement_timeout"]
 
 
 def unsettled_completed_ride(w):
-    return _ride(w, RideStatus.COMPLETED, started_at=timezone.now() - timedelta(minutes=10), ended_at=timezone.now(),
-                 distance_m=1111.95, price_pct=100, metered_fare=3336, charged_amount=3336, admin_fee=166,
-                 driver_payout=3170)
+    return _ride(
+        w,
+        RideStatus.COMPLETED,
+        started_at=timezone.now() - timedelta(minutes=10),
+        ended_at=timezone.now(),
+        distance_m=1111.95,
+        price_pct=100,
+        metered_fare=3336,
+        charged_amount=3336,
+        admin_fee=166,
+        driver_payout=3170,
+    )
 
 
 def ledger_rows():
@@ -136,8 +151,9 @@ def test_an_accept_cut_off_mid_transaction_leaves_the_proposal_open_and_the_retr
     request = _request(world)
     match = _match(world, request)
 
-    result = run_interrupted(lambda: match_accept(match_id=match.id, driver=world.driver),
-                             table="matching_riderequest", fault=fault)
+    result = run_interrupted(
+        lambda: match_accept(match_id=match.id, driver=world.driver), table="matching_riderequest", fault=fault
+    )
 
     assert isinstance(result, DatabaseError), result
     match.refresh_from_db()

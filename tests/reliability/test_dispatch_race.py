@@ -4,6 +4,7 @@ Passengers ask for rides and confirm as soon as a driver is found; every driver 
 as fast as it can. Then the sweeper runs with the clock moved on. Afterwards: no driver holds two live matches or
 rides, no passenger has two rides, every request is in a terminal state, and no call answered 5xx.
 """
+
 import threading
 import time
 from collections import Counter
@@ -73,8 +74,10 @@ def drive(drivers, calls, stop):
 
 def ride_along(passengers, calls):
     """One thread for a few passengers: each asks for a ride, then confirms as soon as a driver is found."""
-    body = {"pickup": {"lat": PICKUP[0], "lng": PICKUP[1]},
-            "destination": {"lat": DESTINATION[0], "lng": DESTINATION[1]}}
+    body = {
+        "pickup": {"lat": PICKUP[0], "lng": PICKUP[1]},
+        "destination": {"lat": DESTINATION[0], "lng": DESTINATION[1]},
+    }
     waiting, outcomes = {}, []
     try:
         for passenger in passengers:
@@ -118,8 +121,9 @@ def test_two_hundred_passengers_and_fifty_greedy_drivers_never_double_book():
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         driver_jobs = [pool.submit(drive, group, calls, stop) for group in groups(drivers, DRIVER_THREADS)]
-        passenger_jobs = [pool.submit(ride_along, group, calls)
-                          for group in groups(passengers, THREADS - DRIVER_THREADS)]
+        passenger_jobs = [
+            pool.submit(ride_along, group, calls) for group in groups(passengers, THREADS - DRIVER_THREADS)
+        ]
         outcomes = Counter(outcome for job in passenger_jobs for outcome in job.result())
         stop.set()
         accepted = sum(job.result() for job in driver_jobs)
@@ -139,8 +143,15 @@ def test_two_hundred_passengers_and_fifty_greedy_drivers_never_double_book():
     live_rides = Ride.objects.filter(status__in=LIVE_RIDE_STATUSES)
     assert list(live_rides.values("driver").annotate(n=Count("id")).filter(n__gt=1)) == []
     assert list(Ride.objects.values("passenger").annotate(n=Count("id")).filter(n__gt=1)) == []
-    assert list(Match.objects.filter(status__in=["accepted", "confirmed"]).values("request")
-                .annotate(n=Count("id")).filter(n__gt=1)) == []
+    assert (
+        list(
+            Match.objects.filter(status__in=["accepted", "confirmed"])
+            .values("request")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+        )
+        == []
+    )
     assert Counter(RideRequest.objects.values_list("status", flat=True)).keys() <= TERMINAL
     assert RideRequest.objects.count() == PASSENGERS
     assert Ride.objects.count() == RideRequest.objects.filter(status=RequestStatus.CONFIRMED).count() > 0

@@ -5,6 +5,7 @@ redelivered settlement tasks in any order. After every step: every transaction s
 equals its entries, every completed ride is settled exactly once, and each wallet and the platform's revenue hold
 what a plain reference model of ../shared/API.md says; every cancellation fee is posted exactly once.
 """
+
 import math
 import os
 import uuid
@@ -51,8 +52,16 @@ def haversine_m(a, b):
 
 
 def contract_fare(distance_m, surge, price_pct, waiting=0):
-    metered = max(3000, int((Decimal(repr(distance_m)) / 1000 * 3000 * Decimal(surge))  # the minimum fare: 3,000
-                            .quantize(Decimal(1), ROUND_HALF_UP))) + waiting
+    metered = (
+        max(
+            3000,
+            int(
+                (Decimal(repr(distance_m)) / 1000 * 3000 * Decimal(surge))  # the minimum fare: 3,000
+                .quantize(Decimal(1), ROUND_HALF_UP)
+            ),
+        )
+        + waiting
+    )
     charged = metered * price_pct // 100
     fee = charged * 5 // 100
     return metered, charged, fee, charged - fee
@@ -95,8 +104,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def top_up(self, who, amount):
         user = (self.passengers + self.drivers)[who]
         key = f"stateful-{uuid.uuid4().hex}"
-        response = self.client(user.pk).post("/api/v1/wallet/topups", {"amount": amount}, format="json",
-                                              HTTP_IDEMPOTENCY_KEY=key)
+        response = self.client(user.pk).post(
+            "/api/v1/wallet/topups", {"amount": amount}, format="json", HTTP_IDEMPOTENCY_KEY=key
+        )
         assert response.status_code == 201, response.content
         self.topup_keys[key] = (user.pk, amount)
         self.expected[user.pk] += amount
@@ -106,8 +116,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def replay_a_top_up(self, data):
         key = data.draw(st.sampled_from(sorted(self.topup_keys)))
         user_id, amount = self.topup_keys[key]
-        response = self.client(user_id).post("/api/v1/wallet/topups", {"amount": amount}, format="json",
-                                              HTTP_IDEMPOTENCY_KEY=key)
+        response = self.client(user_id).post(
+            "/api/v1/wallet/topups", {"amount": amount}, format="json", HTTP_IDEMPOTENCY_KEY=key
+        )
         assert response.status_code in (200, 201), response.content  # the same top-up, credited once
 
     # --- rides -------------------------------------------------------------------------------------------------
@@ -194,8 +205,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.expected[ride.driver_id] += fee
         self.fees[ride.pk] = fee
 
-    @rule(target=completed, ride_id=consumes(live), legs=st.lists(st.integers(1, 500), max_size=4),
-          price_pct=st.integers(1, 100))
+    @rule(
+        target=completed,
+        ride_id=consumes(live),
+        legs=st.lists(st.integers(1, 500), max_size=4),
+        price_pct=st.integers(1, 100),
+    )
     def drive_and_end(self, ride_id, legs, price_pct):
         self.clock += timedelta(minutes=5)
         with time_machine.travel(self.clock, tick=False):
@@ -218,11 +233,16 @@ class LedgerMachine(RuleBasedStateMachine):
         response = driver.post(f"/api/v1/rides/{ride_id}/end", {"price_pct": price_pct}, format="json")
         assert response.status_code == 200, response.content
         ride.refresh_from_db()
-        metered, charged, fee, payout = contract_fare(ride.distance_m, ride.surge_multiplier, price_pct,
-                                                      waiting=self._waiting_charge(ride))
+        metered, charged, fee, payout = contract_fare(
+            ride.distance_m, ride.surge_multiplier, price_pct, waiting=self._waiting_charge(ride)
+        )
         assert math.isclose(ride.distance_m, distance, abs_tol=0.01)
-        assert (ride.metered_fare, ride.charged_amount, ride.admin_fee, ride.driver_payout) == \
-            (metered, charged, fee, payout)
+        assert (ride.metered_fare, ride.charged_amount, ride.admin_fee, ride.driver_payout) == (
+            metered,
+            charged,
+            fee,
+            payout,
+        )
         if ride.payment_method == "wallet":
             self.expected[ride.passenger_id] -= charged
             self.expected[ride.driver_id] += payout
@@ -292,7 +312,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "12")), stateful_step_count=14, deadline=None, database=None,
+    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "12")),
+    stateful_step_count=14,
+    deadline=None,
+    database=None,
     # each step is real HTTP and SQL: shrinking a failure can take many minutes, so it is opt-in (SHRINK=1)
     phases=[Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if os.environ.get("SHRINK") else []),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],

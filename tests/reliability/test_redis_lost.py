@@ -7,6 +7,7 @@ answers 503 naming redis.
 After a restart (empty) drivers reappear in nearby from their next location once the live sweeper (beat, every 10 s)
 has re-derived the beacon set from the database, and no ride or rupiah has moved.
 """
+
 import os
 import threading
 import time
@@ -56,8 +57,15 @@ def private_redis(settings):
     settings.REDIS_URL = settings.LIVE_REDIS_URL = settings.RATE_REDIS_URL = settings.CACHE_REDIS_URL = server.url
     settings.CHANNEL_REDIS_URLS = [server.url]
     settings.CACHES = {alias: {**cache, "LOCATION": server.url} for alias, cache in settings.CACHES.items()}
-    settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {
-        **settings.CHANNEL_LAYERS["default"]["CONFIG"], "hosts": [{"address": server.url, "socket_timeout": None}]}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            **settings.CHANNEL_LAYERS["default"],
+            "CONFIG": {
+                **settings.CHANNEL_LAYERS["default"]["CONFIG"],
+                "hosts": [{"address": server.url, "socket_timeout": None}],
+            },
+        }
+    }
     forget_clients = [channel_layers.backends.clear, reset_async_clients]
     for forget in forget_clients:
         forget()
@@ -117,8 +125,9 @@ def traffic(apis, stop, statuses):
         while not stop.is_set():
             for driver_api, passenger_api in apis:
                 statuses[driver_api.post("/api/v1/locations", NEAR, format="json").status_code] += 1
-                statuses[passenger_api.get(
-                    f"/api/v1/drivers/nearby?lat={NEAR['lat']}&lng={NEAR['lng']}").status_code] += 1
+                statuses[
+                    passenger_api.get(f"/api/v1/drivers/nearby?lat={NEAR['lat']}&lng={NEAR['lng']}").status_code
+                ] += 1
                 statuses[passenger_api.get("/api/v1/wallet").status_code] += 1
     finally:
         connections.close_all()
@@ -185,8 +194,9 @@ def test_with_redis_gone_a_socket_answers_service_unavailable_and_stays_up(priva
         try:
             private_redis.stop()
             replies = []
-            for message_id, message in enumerate([{"type": "location", **NEAR}, {"type": "beacon", "active": True},
-                                                  {"type": "ping"}], start=1):
+            for message_id, message in enumerate(
+                [{"type": "location", **NEAR}, {"type": "beacon", "active": True}, {"type": "ping"}], start=1
+            ):
                 await socket.send_json_to({**message, "id": message_id})
                 replies.append(await socket.receive_json_from(timeout=10))
             return replies

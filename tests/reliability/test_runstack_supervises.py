@@ -4,6 +4,7 @@ stops everything.
 
 The real stack (`manage.py runstack`, tests/browser/live_stack.py) on a free port with its own SQLite file; each
 child is found by its command line and SIGKILLed in turn."""
+
 import os
 import signal
 import time
@@ -77,8 +78,11 @@ def test_runstack_restarts_each_killed_child_and_keeps_serving_and_sigterm_stops
         os.kill(killed, signal.SIGKILL)
 
         # then runstack is still running, a new process of that kind replaces it, and /ping answers
-        wait_for(lambda name=name, killed=killed: child_pid(stack, name) not in {None, killed}, RESTART_DEADLINE_S,
-                 f"{name} restarted")
+        wait_for(
+            lambda name=name, killed=killed: child_pid(stack, name) not in {None, killed},
+            RESTART_DEADLINE_S,
+            f"{name} restarted",
+        )
         wait_for(lambda: ping(stack) == 200, RESTART_DEADLINE_S, f"/ping after killing the {name}")
         assert stack.process.poll() is None, stack.log_path.read_text()[-3000:]
         wait_for(lambda: "exited with code -9" in stack.log_path.read_text(), 5, f"the {name}'s exit logged")

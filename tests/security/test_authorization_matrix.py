@@ -9,6 +9,7 @@ operation is called as anonymous, another passenger, another driver and the owne
   - the owner gets through (not 401/403/404, never 5xx).
 An operation the schema lists but EXERCISE does not know fails its test: a new endpoint cannot escape the matrix.
 """
+
 import json
 import uuid
 from collections.abc import Callable
@@ -35,11 +36,16 @@ def schema_operations():
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return sorted((method.upper(), path) for path, ops in schema["paths"].items() for method in ops
-                  if method in {"get", "post", "put", "patch", "delete"})
+    return sorted(
+        (method.upper(), path)
+        for path, ops in schema["paths"].items()
+        for method in ops
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
 
 
 # --- the world: two parties who own things, two strangers --------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -57,8 +63,12 @@ def _marked_user(make, label):
 
 @pytest.fixture
 def world():
-    w = World(passenger=_marked_user(make_passenger, "P"), driver=_marked_user(make_driver, "D"),
-              other_passenger=_marked_user(make_passenger, "OP"), other_driver=_marked_user(make_driver, "OD"))
+    w = World(
+        passenger=_marked_user(make_passenger, "P"),
+        driver=_marked_user(make_driver, "D"),
+        other_passenger=_marked_user(make_passenger, "OP"),
+        other_driver=_marked_user(make_driver, "OD"),
+    )
     for user in (w.passenger, w.driver, w.other_passenger, w.other_driver):
         secret = f"secret-{uuid.uuid4().hex}"
         send_event_on_commit([user.id], "test.marker", {"secret": secret})
@@ -81,14 +91,30 @@ PICKUP, DESTINATION = (-6.2000, 106.8000), (-6.2100, 106.8000)
 
 def _request(w, status=RequestStatus.SEARCHING, **extra):
     return RideRequest.objects.create(
-        passenger=w.passenger, status=status, pickup_lat=PICKUP[0], pickup_lng=PICKUP[1],
-        destination_lat=DESTINATION[0], destination_lng=DESTINATION[1], estimate_distance_m=1112,
-        estimate_amount=3336, surge_multiplier=Decimal("1.0"), batch_no=1, radius_m=1000, **extra)
+        passenger=w.passenger,
+        status=status,
+        pickup_lat=PICKUP[0],
+        pickup_lng=PICKUP[1],
+        destination_lat=DESTINATION[0],
+        destination_lng=DESTINATION[1],
+        estimate_distance_m=1112,
+        estimate_amount=3336,
+        surge_multiplier=Decimal("1.0"),
+        batch_no=1,
+        radius_m=1000,
+        **extra,
+    )
 
 
 def _match(w, request, status=MatchStatus.PENDING):
-    return Match.objects.create(request=request, driver=w.driver, status=status, batch_no=1,
-                                distance_to_pickup_m=100, expires_at=timezone.now() + timedelta(seconds=15))
+    return Match.objects.create(
+        request=request,
+        driver=w.driver,
+        status=status,
+        batch_no=1,
+        distance_to_pickup_m=100,
+        expires_at=timezone.now() + timedelta(seconds=15),
+    )
 
 
 def searching_request(w):
@@ -100,22 +126,32 @@ def pending_match(w):
 
 
 def accepted_match_request(w):
-    request = _request(w, status=RequestStatus.DRIVER_FOUND,
-                       confirm_deadline=timezone.now() + timedelta(seconds=60))
+    request = _request(w, status=RequestStatus.DRIVER_FOUND, confirm_deadline=timezone.now() + timedelta(seconds=60))
     _match(w, request, status=MatchStatus.ACCEPTED)
     return {"request_id": request.id}
 
 
 def _ride(w, status, **money):
-    request = _request(w, status=RequestStatus.CONFIRMED, is_open=status in (RideStatus.DRIVER_EN_ROUTE,
-                                                                              RideStatus.IN_PROGRESS))
+    request = _request(
+        w, status=RequestStatus.CONFIRMED, is_open=status in (RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS)
+    )
     match = _match(w, request, status=MatchStatus.CONFIRMED)
     if status not in (RideStatus.DRIVER_EN_ROUTE, RideStatus.IN_PROGRESS):
         Match.objects.filter(pk=match.pk).update(holds_driver=False)
     return Ride.objects.create(
-        request=request, match=match, driver=w.driver, passenger=w.passenger, status=status,
-        pickup_lat=PICKUP[0], pickup_lng=PICKUP[1], destination_lat=DESTINATION[0], destination_lng=DESTINATION[1],
-        payment_method=request.payment_method, surge_multiplier=request.surge_multiplier, **money)
+        request=request,
+        match=match,
+        driver=w.driver,
+        passenger=w.passenger,
+        status=status,
+        pickup_lat=PICKUP[0],
+        pickup_lng=PICKUP[1],
+        destination_lat=DESTINATION[0],
+        destination_lng=DESTINATION[1],
+        payment_method=request.payment_method,
+        surge_multiplier=request.surge_multiplier,
+        **money,
+    )
 
 
 def live_ride(w):
@@ -127,9 +163,18 @@ def ride_in_progress(w):
 
 
 def completed_ride(w):
-    ride = _ride(w, RideStatus.COMPLETED, started_at=timezone.now() - timedelta(minutes=10), ended_at=timezone.now(),
-                 distance_m=1111.95, price_pct=100, metered_fare=3336, charged_amount=3336, admin_fee=166,
-                 driver_payout=3170)
+    ride = _ride(
+        w,
+        RideStatus.COMPLETED,
+        started_at=timezone.now() - timedelta(minutes=10),
+        ended_at=timezone.now(),
+        distance_m=1111.95,
+        price_pct=100,
+        metered_fare=3336,
+        charged_amount=3336,
+        admin_fee=166,
+        driver_payout=3170,
+    )
     from billing.services import ride_settle
 
     ride_settle(ride_id=ride.id)
@@ -143,8 +188,14 @@ def ride_with_a_drivers_message(w):
     from rides.models import ChatMessage
 
     ride = _ride(w, RideStatus.DRIVER_EN_ROUTE)
-    ChatMessage.objects.create(id=CHAT_MESSAGE_ID, ride=ride, sender=w.driver, sender_side="driver",
-                               text="I'm on my way.", created_at=timezone.now())
+    ChatMessage.objects.create(
+        id=CHAT_MESSAGE_ID,
+        ride=ride,
+        sender=w.driver,
+        sender_side="driver",
+        text="I'm on my way.",
+        created_at=timezone.now(),
+    )
     return {"ride_id": ride.id}
 
 
@@ -156,6 +207,7 @@ def shared_ride(w):
 
 
 # --- the table ------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Public:
@@ -202,40 +254,46 @@ EXERCISE = {
     ("POST", "/api/v1/locations"): Self({"lat": -6.2, "lng": 106.8}),
     ("GET", "/api/v1/events"): Self(),
     ("GET", "/api/v1/rides"): Self(),
-    ("POST", "/api/v1/rides/requests"): Self({"pickup": {"lat": -6.2, "lng": 106.8},
-                                              "destination": {"lat": -6.21, "lng": 106.8}}),
+    ("POST", "/api/v1/rides/requests"): Self(
+        {"pickup": {"lat": -6.2, "lng": 106.8}, "destination": {"lat": -6.21, "lng": 106.8}}
+    ),
     ("GET", "/api/v1/wallet"): Self(),
     ("GET", "/api/v1/wallet/transactions"): Self(),
     ("POST", "/api/v1/wallet/topups"): Self({"amount": 50_000}, headers=_idempotency),
     ("GET", "/api/v1/rides/requests/{request_id}"): Owned(searching_request, "passenger", counterpart_refused=True),
-    ("POST", "/api/v1/rides/requests/{request_id}/cancel"): Owned(searching_request, "passenger", {},
-                                                                  counterpart_refused=True),
-    ("POST", "/api/v1/rides/requests/{request_id}/confirm"): Owned(accepted_match_request, "passenger",
-                                                                   counterpart_refused=True),
+    ("POST", "/api/v1/rides/requests/{request_id}/cancel"): Owned(
+        searching_request, "passenger", {}, counterpart_refused=True
+    ),
+    ("POST", "/api/v1/rides/requests/{request_id}/confirm"): Owned(
+        accepted_match_request, "passenger", counterpart_refused=True
+    ),
     ("GET", "/api/v1/matches/{match_id}"): Owned(pending_match, "driver", counterpart_refused=True),
     ("POST", "/api/v1/matches/{match_id}/accept"): Owned(pending_match, "driver", counterpart_refused=True),
     ("POST", "/api/v1/matches/{match_id}/reject"): Owned(pending_match, "driver", counterpart_refused=True),
     ("GET", "/api/v1/rides/{ride_id}"): Owned(live_ride, "passenger"),
     ("POST", "/api/v1/rides/{ride_id}/start"): Owned(live_ride, "driver", counterpart_refused=True),
-    ("POST", "/api/v1/rides/{ride_id}/end"): Owned(ride_in_progress, "driver", {"price_pct": 80},
-                                                   counterpart_refused=True),
+    ("POST", "/api/v1/rides/{ride_id}/end"): Owned(
+        ride_in_progress, "driver", {"price_pct": 80}, counterpart_refused=True
+    ),
     ("POST", "/api/v1/rides/{ride_id}/cancel"): Owned(live_ride, "passenger", {}),
     ("POST", "/api/v1/rides/{ride_id}/no-show"): Owned(live_ride, "driver", counterpart_refused=True),
-    ("POST", "/api/v1/rides/{ride_id}/report-driver-gone"): Owned(ride_in_progress, "passenger", {},
-                                                                  counterpart_refused=True),
+    ("POST", "/api/v1/rides/{ride_id}/report-driver-gone"): Owned(
+        ride_in_progress, "passenger", {}, counterpart_refused=True
+    ),
     ("GET", "/api/v1/rides/{ride_id}/receipt"): Owned(completed_ride, "passenger"),
     ("POST", "/api/v1/rides/{ride_id}/rating"): Owned(completed_ride, "driver", {"stars": 5}),
     ("GET", "/api/v1/rides/{ride_id}/messages"): Owned(ride_with_a_drivers_message, "passenger"),
     ("POST", "/api/v1/rides/{ride_id}/messages"): Owned(live_ride, "passenger", {"text": "At the gate"}),
     ("POST", "/api/v1/rides/{ride_id}/messages/receipt"): Owned(
-        ride_with_a_drivers_message, "passenger", {"message_id": str(CHAT_MESSAGE_ID), "status": "read"}),
+        ride_with_a_drivers_message, "passenger", {"message_id": str(CHAT_MESSAGE_ID), "status": "read"}
+    ),
     ("POST", "/api/v1/rides/{ride_id}/share"): Owned(live_ride, "passenger", {}, counterpart_refused=True),
-    ("DELETE", "/api/v1/rides/{ride_id}/share/{share_id}"): Owned(shared_ride, "passenger",
-                                                                  counterpart_refused=True),
+    ("DELETE", "/api/v1/rides/{ride_id}/share/{share_id}"): Owned(shared_ride, "passenger", counterpart_refused=True),
 }
 
 
 # --- calling ------------------------------------------------------------------------------------------------------
+
 
 def client(user=None):
     api = APIClient()
@@ -258,9 +316,13 @@ def call(user, method, path, case):
 def leaked(world, caller, response, allowed=frozenset()):
     """Markers of users other than the caller found in the response (but those in `allowed`)."""
     text = response.content.decode(errors="replace")
-    return sorted(marker for user_id, markers in world.markers.items()
-                  if caller is None or user_id != caller.id for marker in markers
-                  if marker in text and marker not in allowed)
+    return sorted(
+        marker
+        for user_id, markers in world.markers.items()
+        if caller is None or user_id != caller.id
+        for marker in markers
+        if marker in text and marker not in allowed
+    )
 
 
 def error_code(response):
@@ -279,8 +341,10 @@ def snapshot():
     from rides.models import ChatMessage, RideShare
 
     tables = [RideRequest, Match, Ride, LedgerTransaction, LedgerEntry, ChatMessage, RideShare]
-    return {model.__name__: sorted(json.dumps(row, sort_keys=True, default=str) for row in model.objects.values())
-            for model in tables}
+    return {
+        model.__name__: sorted(json.dumps(row, sort_keys=True, default=str) for row in model.objects.values())
+        for model in tables
+    }
 
 
 OPERATIONS = schema_operations()
@@ -289,8 +353,12 @@ OPERATIONS = schema_operations()
 def test_the_matrix_names_only_operations_the_schema_serves(api_client):
     served = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     paths = json.loads(served.content)["paths"]
-    operations = {(method.upper(), path) for path, ops in paths.items() for method in ops
-                  if method in {"get", "post", "put", "patch", "delete"}}
+    operations = {
+        (method.upper(), path)
+        for path, ops in paths.items()
+        for method in ops
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
     assert operations == set(OPERATIONS)
     assert set(EXERCISE) - operations <= {("POST", "/api/v1/rides/{ride_id}/rating")}  # not served yet is allowed
 
@@ -335,5 +403,4 @@ def test_operation_is_refused_to_non_owners_and_leaks_nothing(world, operation):
     response = call(owner, method, path, case)
     assert response.status_code not in NOT_YOURS and response.status_code < 500, response.content
     # the owner sees the other party of the same ride by id and name, never its number, events or money
-    assert leaked(world, owner, response, allowed={str(counterpart.id), counterpart.full_name}) == [], \
-        response.content
+    assert leaked(world, owner, response, allowed={str(counterpart.id), counterpart.full_name}) == [], response.content

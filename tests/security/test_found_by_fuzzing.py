@@ -3,6 +3,7 @@
 A test marked xfail(strict=True) names a bug still open in another domain's file: when the owner fixes it the
 test passes, strict xfail turns that into a failure, and the marker is removed here.
 """
+
 import pytest
 
 from accounts.tests.factories import make_driver, make_passenger
@@ -96,8 +97,10 @@ def _number_inputs():
     from rides.tests.ratings_helpers import make_completed_ride
 
     in_progress, completed = make_in_progress_ride(), make_completed_ride()
-    yield from ((make_passenger(), "/api/v1/rides/requests", lambda bad, w=where: _ride_request(bad, w), where)
-                for where in ("pickup.lat", "pickup.lng", "destination.lat", "destination.lng"))
+    yield from (
+        (make_passenger(), "/api/v1/rides/requests", lambda bad, w=where: _ride_request(bad, w), where)
+        for where in ("pickup.lat", "pickup.lng", "destination.lat", "destination.lng")
+    )
     for field in ("lat", "lng", "accuracy_m"):
         yield make_driver(), "/api/v1/locations", lambda bad, f=field: {**POINT, f: bad}, field
     yield in_progress.driver, f"/api/v1/rides/{in_progress.id}/end", lambda bad: {"price_pct": bad}, "price_pct"

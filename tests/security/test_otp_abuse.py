@@ -3,6 +3,7 @@
 Real threads, each with its own HTTP client and database connection, released together by a barrier; the caps
 must hold because they are counted atomically (Redis MULTI for sends, a row lock for wrong tries).
 """
+
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -32,13 +33,16 @@ def test_fifty_parallel_wrong_codes_lock_the_code_after_exactly_five(sms_outbox)
     right = sms_outbox.last_code(msisdn)
 
     # when 50 clients from 50 addresses each try a different wrong code at once
-    responses = run_parallel(PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": wrong_code(right, i)},
-                                                      ip=f"10.1.0.{i + 1}"))
+    responses = run_parallel(
+        PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": wrong_code(right, i)}, ip=f"10.1.0.{i + 1}")
+    )
 
     # then exactly 4 tries were "invalid" and every other one found the code locked
     assert raised(responses) == []
-    assert tally(responses) == {(400, "invalid_otp"): settings.OTP_MAX_WRONG_ATTEMPTS - 1,
-                                (400, "otp_locked"): PARALLEL - settings.OTP_MAX_WRONG_ATTEMPTS + 1}
+    assert tally(responses) == {
+        (400, "invalid_otp"): settings.OTP_MAX_WRONG_ATTEMPTS - 1,
+        (400, "otp_locked"): PARALLEL - settings.OTP_MAX_WRONG_ATTEMPTS + 1,
+    }
     assert OtpChallenge.objects.get(msisdn=msisdn).wrong_attempts == settings.OTP_MAX_WRONG_ATTEMPTS
 
 
@@ -47,8 +51,9 @@ def test_the_right_code_is_refused_once_the_code_is_locked(sms_outbox):
     msisdn = "+628121110002"
     post(REQUEST, {"msisdn": msisdn})
     right = sms_outbox.last_code(msisdn)
-    run_parallel(PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": wrong_code(right, i)},
-                                          ip=f"10.2.0.{i + 1}"))
+    run_parallel(
+        PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": wrong_code(right, i)}, ip=f"10.2.0.{i + 1}")
+    )
 
     # when the right code is sent afterwards
     response = post(VERIFY, {"msisdn": msisdn, "code": right})
@@ -66,8 +71,7 @@ def test_the_right_code_among_parallel_tries_signs_in_at_most_once(sms_outbox):
     right = sms_outbox.last_code(msisdn)
 
     # when
-    responses = run_parallel(PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": right},
-                                                      ip=f"10.3.0.{i + 1}"))
+    responses = run_parallel(PARALLEL, lambda i: post(VERIFY, {"msisdn": msisdn, "code": right}, ip=f"10.3.0.{i + 1}"))
 
     # then the single-use code signs in exactly one client
     assert raised(responses) == []
@@ -110,8 +114,9 @@ def test_the_day_cap_holds_across_windows_for_one_number(sms_outbox):
     # when a full window's worth of parallel requests is made in more windows than the day allows
     for window in range(settings.OTP_SENDS_PER_DAY // per_window + 2):
         get_redis().delete(redis_keys.key(redis_keys.OTP_SENDS_WINDOW, msisdn=msisdn))  # as 15 minutes later
-        responses = run_parallel(per_window,
-                                 lambda i, window=window: post(REQUEST, {"msisdn": msisdn}, ip=f"10.6.{window}.{i + 1}"))
+        responses = run_parallel(
+            per_window, lambda i, window=window: post(REQUEST, {"msisdn": msisdn}, ip=f"10.6.{window}.{i + 1}")
+        )
         sent += sum(1 for r in responses if r.status_code == 202)
 
     # then no more than the day cap were ever sent
@@ -131,8 +136,10 @@ def test_known_and_unknown_numbers_get_the_same_answers(sms_outbox):
 
     # when both ask for a code, then try a wrong one
     asked = [post(REQUEST, {"msisdn": msisdn}, ip=f"10.7.0.{n}") for n, msisdn in enumerate((known, unknown))]
-    tried = [post(VERIFY, {"msisdn": msisdn, "code": wrong_code(sms_outbox.last_code(msisdn), 0)}, ip=f"10.7.1.{n}")
-             for n, msisdn in enumerate((known, unknown))]
+    tried = [
+        post(VERIFY, {"msisdn": msisdn, "code": wrong_code(sms_outbox.last_code(msisdn), 0)}, ip=f"10.7.1.{n}")
+        for n, msisdn in enumerate((known, unknown))
+    ]
 
     # then nothing tells them apart
     assert _shape(asked[0]) == _shape(asked[1]) == (202, ["expires_in", "msisdn"], 300, None)
@@ -150,4 +157,6 @@ def test_a_number_with_no_code_answers_like_a_wrong_code(sms_outbox):
     b = post(VERIFY, {"msisdn": asked, "code": wrong_code(sms_outbox.last_code(asked), 0)})
 
     # then both are a plain invalid_otp
-    assert (a.status_code, a.json()["error"]["code"]) == (b.status_code, b.json()["error"]["code"]) == (400, "invalid_otp")
+    assert (
+        (a.status_code, a.json()["error"]["code"]) == (b.status_code, b.json()["error"]["code"]) == (400, "invalid_otp")
+    )

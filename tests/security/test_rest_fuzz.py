@@ -3,6 +3,7 @@
 Checks on every response: never a 5xx; every error is {"error": {"code", "message", "details"}} (../shared/API.md);
 successful bodies conform to the schema. The example count per operation is bounded to fit CI.
 """
+
 import os
 import re
 
@@ -45,16 +46,24 @@ def signed_in():
 
     passenger, driver = make_passenger(), make_driver()
     topup_create(user_id=passenger.pk, amount=500_000, idempotency_key="fuzz-seed")
-    return {role: {"Authorization": f"Bearer {tokens_issue(user=user)['access']}"}
-            for role, user in (("passenger", passenger), ("driver", driver))}
+    return {
+        role: {"Authorization": f"Bearer {tokens_issue(user=user)['access']}"}
+        for role, user in (("passenger", passenger), ("driver", driver))
+    }
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_no_5xx_and_every_error_in_the_contract_shape(case, signed_in):
     role = "driver" if DRIVER_PATHS.match(case.operation.path) else "passenger"
-    checks = [schemathesis.checks.not_a_server_error, error_in_contract_shape,
-              schemathesis.checks.response_schema_conformance]
+    checks = [
+        schemathesis.checks.not_a_server_error,
+        error_in_contract_shape,
+        schemathesis.checks.response_schema_conformance,
+    ]
     case.call_and_validate(headers=signed_in[role], checks=checks)

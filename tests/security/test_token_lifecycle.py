@@ -5,6 +5,7 @@ reused, logout blacklists the refresh) and locations/tests/test_socket_auth.py (
 tokens refused at the socket, logout and suspension close open sockets). Here: a whole session in order, and a
 suspended user's still-unexpired tokens on REST.
 """
+
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
@@ -51,8 +52,11 @@ def sign_in_by_otp(sms_outbox):
 
 def refused(status_and_body):
     status, body = status_and_body
-    return status == 401 and body["error"]["code"] == "token_not_valid" and set(body["error"]) == {
-        "code", "message", "details"}
+    return (
+        status == 401
+        and body["error"]["code"] == "token_not_valid"
+        and set(body["error"]) == {"code", "message", "details"}
+    )
 
 
 async def test_a_whole_session_sign_in_socket_refresh_logout_ends_everywhere(sms_outbox):

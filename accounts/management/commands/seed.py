@@ -1,6 +1,7 @@
 """`manage.py seed`: a believable Jakarta to look at and to simulate against — drivers online around busy places,
 passengers with some wallet money, and a staff user for /admin/ and /ops/. Idempotent: user i is always the same
 number, name, plate and position for the same --seed; running again only adds what is missing."""
+
 import os
 import random
 import secrets
@@ -81,13 +82,17 @@ class Command(BaseCommand):
             raise CommandError("--drivers and --passengers must be >= 0.")
         created_drivers = sum(self._driver(seed, index, online=not offline) for index in range(drivers))
         created_passengers = sum(self._passenger(seed, index) for index in range(passengers))
-        self.stdout.write(f"drivers: {drivers} ({created_drivers} new, {DRIVER_MSISDN_PREFIX}…), "
-                          f"{'online now' if not offline and drivers else 'offline'}")
+        self.stdout.write(
+            f"drivers: {drivers} ({created_drivers} new, {DRIVER_MSISDN_PREFIX}…), "
+            f"{'online now' if not offline and drivers else 'offline'}"
+        )
         self.stdout.write(f"passengers: {passengers} ({created_passengers} new, {PASSENGER_MSISDN_PREFIX}…)")
         self._staff(staff_msisdn)
         if drivers and not offline:
-            self.stdout.write(f"Seeded drivers stay on the map while their position is fresh "
-                              f"({settings.LOCATION_FRESH_SECONDS} s); `manage.py simulate` keeps them moving.")
+            self.stdout.write(
+                f"Seeded drivers stay on the map while their position is fresh "
+                f"({settings.LOCATION_FRESH_SECONDS} s); `manage.py simulate` keeps them moving."
+            )
 
     def _driver(self, seed, index, *, online):
         from locations.services import beacon_set, location_ingest
@@ -96,8 +101,9 @@ class Command(BaseCommand):
         name, vehicle = _name(rng), rng.choices([VehicleType.MOTORCYCLE, VehicleType.CAR], weights=[3, 1])[0]
         plate, point = _plate(rng, index), jakarta_point(rng)
         with transaction.atomic():
-            user, created = User.objects.get_or_create(msisdn=DRIVER_MSISDN.format(index=index),
-                                                       defaults={"full_name": name})
+            user, created = User.objects.get_or_create(
+                msisdn=DRIVER_MSISDN.format(index=index), defaults={"full_name": name}
+            )
             if not hasattr(user, "driver_profile"):
                 user = accounts_services.driver_register(user=user, vehicle_type=vehicle, vehicle_plate=plate)
             profile = DriverProfile.objects.get(user=user)
@@ -110,8 +116,9 @@ class Command(BaseCommand):
 
     def _passenger(self, seed, index):
         rng = _rng(seed, "passenger", index)
-        user, created = User.objects.get_or_create(msisdn=PASSENGER_MSISDN.format(index=index),
-                                                   defaults={"full_name": _name(rng), "role": Role.PASSENGER})
+        user, created = User.objects.get_or_create(
+            msisdn=PASSENGER_MSISDN.format(index=index), defaults={"full_name": _name(rng), "role": Role.PASSENGER}
+        )
         self._wallet_topup(user)
         return created
 
@@ -137,8 +144,7 @@ class Command(BaseCommand):
         password = os.environ.get("SEED_STAFF_PASSWORD", "")
         user, created = User.objects.get_or_create(msisdn=msisdn, defaults={"full_name": "Operator"})
         if not created and not password:
-            self.stdout.write(f"staff user {msisdn} exists; password unchanged "
-                              f"(set SEED_STAFF_PASSWORD to reset it)")
+            self.stdout.write(f"staff user {msisdn} exists; password unchanged (set SEED_STAFF_PASSWORD to reset it)")
             self._promote(user)
             return
         generated = not password
@@ -147,8 +153,11 @@ class Command(BaseCommand):
         user.save(update_fields=["password"])
         self._promote(user)
         shown = password if generated else "(the one in SEED_STAFF_PASSWORD)"
-        self.stdout.write(self.style.SUCCESS(
-            f"staff user: log in at /admin/ (then /ops/) with phone number {msisdn} and password {shown}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"staff user: log in at /admin/ (then /ops/) with phone number {msisdn} and password {shown}"
+            )
+        )
 
     def _promote(self, user):
         if not (user.is_staff and user.is_superuser and user.is_active):

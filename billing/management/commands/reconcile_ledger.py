@@ -1,4 +1,5 @@
 """Check the ledger end to end; print a summary; exit non-zero on any mismatch (for cron and CI)."""
+
 import json
 from typing import Any
 
@@ -8,14 +9,20 @@ from billing.selectors import ledger_findings
 
 
 class Command(BaseCommand):
-    help = ("Every transaction sums to zero with all its entries; every cached balance equals its entries; every "
-            "completed ride has exactly one settlement; no top-up is pending past the maximum age. Exits 1 on any "
-            "mismatch.")
+    help = (
+        "Every transaction sums to zero with all its entries; every cached balance equals its entries; every "
+        "completed ride has exactly one settlement; no top-up is pending past the maximum age. Exits 1 on any "
+        "mismatch."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--grace-seconds", type=int, default=None,
-                            help="Ignore rides that ended this recently (their settlement may still be queued), "
-                                 "and give the top-up sweeper this long past the maximum age.")
+        parser.add_argument(
+            "--grace-seconds",
+            type=int,
+            default=None,
+            help="Ignore rides that ended this recently (their settlement may still be queued), "
+            "and give the top-up sweeper this long past the maximum age.",
+        )
 
     def handle(self, *args, grace_seconds=None, **options):
         findings = ledger_findings(settle_grace_seconds=grace_seconds)

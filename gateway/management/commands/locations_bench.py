@@ -5,6 +5,7 @@
 The drivers are created (or reused) in this settings' database, which must be the server's. Each socket sends
 `rate` positions a second (below the per-socket limit) and waits for each ack; traffic goes only to --url.
 """
+
 import asyncio
 import os
 import random
@@ -25,8 +26,14 @@ def bench_drivers(count):
     drivers = []
     for n in range(count):
         user, _ = User.objects.get_or_create(msisdn=f"+62852{n:08d}", defaults={"role": Role.DRIVER})
-        DriverProfile.objects.get_or_create(user=user, defaults={"vehicle_type": "motorcycle", "is_verified": True,
-                                                                 "vehicle_plate": f"B {n % 9999 + 1} BN{n // 9999}"})
+        DriverProfile.objects.get_or_create(
+            user=user,
+            defaults={
+                "vehicle_type": "motorcycle",
+                "is_verified": True,
+                "vehicle_plate": f"B {n % 9999 + 1} BN{n // 9999}",
+            },
+        )
         beacon_set(user=user, active=True)
         drivers.append(tokens_issue(user=user)["access"])
     return drivers
@@ -38,8 +45,9 @@ async def drive(url, token, rate, window, latencies, errors):
 
     lat = JAKARTA[0] + random.uniform(-0.02, 0.02)
     lng = JAKARTA[1] + random.uniform(-0.02, 0.02)
-    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60,
-                       compression=None, proxy=None) as ws:
+    async with connect(
+        url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60, compression=None, proxy=None
+    ) as ws:
         window["connected"] += 1
         if window["connected"] == window["sockets"]:
             window["start"].set()
@@ -92,15 +100,23 @@ class Command(BaseCommand):
         )
         if cpu_s is not None and latencies:
             per_update_us = 1e6 * cpu_s / len(latencies)
-            self.stdout.write(f"server CPU {per_update_us:.0f} us/update -> ~{1e6 / per_update_us:.0f} updates/s "
-                              f"per fully used core")
+            self.stdout.write(
+                f"server CPU {per_update_us:.0f} us/update -> ~{1e6 / per_update_us:.0f} updates/s per fully used core"
+            )
 
     async def _run(self, tokens, options):
         latencies: list[float] = []
         errors: list[str] = []
-        window: dict[str, Any] = {"sockets": len(tokens), "connected": 0, "start": asyncio.Event(), "stop_at": float("inf")}
-        tasks = [asyncio.create_task(drive(options["url"], token, options["rate"], window, latencies, errors))
-                 for token in tokens]
+        window: dict[str, Any] = {
+            "sockets": len(tokens),
+            "connected": 0,
+            "start": asyncio.Event(),
+            "stop_at": float("inf"),
+        }
+        tasks = [
+            asyncio.create_task(drive(options["url"], token, options["rate"], window, latencies, errors))
+            for token in tokens
+        ]
         await window["start"].wait()  # count only once every socket is connected
         window["stop_at"] = time.monotonic() + options["seconds"]
         cpu_before = process_cpu_s(options["server_pid"])

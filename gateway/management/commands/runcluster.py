@@ -7,6 +7,7 @@ rest keeps running; a restarted redis-server rejoins the cluster as a replica of
 /health/ready on the balancer is answered by this process: 200 when every piece is up and every master has a
 replica in sync, else 503 naming what is not.
 """
+
 import json
 import logging
 import os
@@ -44,8 +45,10 @@ def _exit_on_sigterm(signum, frame):
 
 
 class Command(BaseCommand):
-    help = ("Run the multi-node topology: HAProxy on PORT in front of CLUSTER_NODES ASGI nodes (PORT+i), a 6-process "
-            "Redis Cluster on CLUSTER_REDIS_PORT..+5, Celery workers and one beat on RabbitMQ, optional PgBouncer.")
+    help = (
+        "Run the multi-node topology: HAProxy on PORT in front of CLUSTER_NODES ASGI nodes (PORT+i), a 6-process "
+        "Redis Cluster on CLUSTER_REDIS_PORT..+5, Celery workers and one beat on RabbitMQ, optional PgBouncer."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.PORT)
@@ -76,8 +79,11 @@ class Command(BaseCommand):
             self.small_redis_url = self._small_redis()
             self.stdout.write(f"migrating {urlsplit(self.database_url).path.lstrip('/')} ...")
             call_command("migrate", interactive=False, verbosity=0)
-            self.supervisor = Supervisor(self.children(options), backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
-                                         backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS)
+            self.supervisor = Supervisor(
+                self.children(options),
+                backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
+                backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS,
+            )
             self.supervisor.start_all()
             self._serve_readiness()
             self._banner(options)
@@ -88,33 +94,48 @@ class Command(BaseCommand):
     # --- before anything starts -------------------------------------------------------------------------------
     def _preflight(self, options) -> None:
         if not self.database_url.startswith(("postgres://", "postgresql://")):
-            raise CommandError("make cluster needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/dbname "
-                               "(an empty database is migrated)")
+            raise CommandError(
+                "make cluster needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/dbname "
+                "(an empty database is migrated)"
+            )
         server, cli = topology.redis_binaries()
-        missing = [name for name, found in (("haproxy", topology.haproxy_binary()), ("redis-server", server),
-                                            ("redis-cli", cli)) if not found]
+        missing = [
+            name
+            for name, found in (("haproxy", topology.haproxy_binary()), ("redis-server", server), ("redis-cli", cli))
+            if not found
+        ]
         if options["pgbouncer"] and not pgbouncer_binary():
             missing.append("pgbouncer")
         if missing:
             raise CommandError(f"missing {', '.join(missing)}: run scripts/install-cluster-deps.sh (Debian packages)")
-        ports = [self.port, *self.node_ports, self.readiness_port, *self.redis_ports,
-                 *[port + 10000 for port in self.redis_ports]] + ([self.pgbouncer_port] if options["pgbouncer"] else [])
+        ports = [
+            self.port,
+            *self.node_ports,
+            self.readiness_port,
+            *self.redis_ports,
+            *[port + 10000 for port in self.redis_ports],
+        ] + ([self.pgbouncer_port] if options["pgbouncer"] else [])
         taken = [port for port in ports if topology.port_in_use(port)]
         if taken:
-            raise CommandError(f"ports in use: {', '.join(map(str, taken))}; stop what holds them or choose PORT / "
-                               "CLUSTER_REDIS_PORT")
+            raise CommandError(
+                f"ports in use: {', '.join(map(str, taken))}; stop what holds them or choose PORT / CLUSTER_REDIS_PORT"
+            )
         broker = urlsplit(self.broker_url)
-        if broker.scheme.startswith("amqp") and not topology.wait_for_port(broker.port or 5672, 2,
-                                                                          host=broker.hostname or "127.0.0.1"):
-            raise CommandError(f"RabbitMQ is not reachable at {broker.hostname}:{broker.port or 5672} "
-                               "(make cluster neither starts nor stops it)")
+        if broker.scheme.startswith("amqp") and not topology.wait_for_port(
+            broker.port or 5672, 2, host=broker.hostname or "127.0.0.1"
+        ):
+            raise CommandError(
+                f"RabbitMQ is not reachable at {broker.hostname}:{broker.port or 5672} "
+                "(make cluster neither starts nor stops it)"
+            )
 
     # --- Redis ---------------------------------------------------------------------------------------------------
     def _start_redis_cluster(self) -> None:
         server, cli = cast(tuple[str, str], topology.redis_binaries())  # _preflight found both
-        children = [Child(f"redis {port}", topology.redis_cluster_node_command(server, port,
-                                                                              self.workdir / f"redis-{port}"))
-                    for port in self.redis_ports]
+        children = [
+            Child(f"redis {port}", topology.redis_cluster_node_command(server, port, self.workdir / f"redis-{port}"))
+            for port in self.redis_ports
+        ]
         # A dead master must not come back before its replica took over: it keeps nothing on disk, so it would
         # return as an empty master of its slots and its replica would copy the emptiness.
         delay = topology.REDIS_RESTART_DELAY_SECONDS
@@ -123,8 +144,10 @@ class Command(BaseCommand):
         if not all(topology.wait_for_port(port, 10) for port in self.redis_ports):
             raise CommandError(f"the Redis Cluster's servers did not start (logs: {self.workdir}/redis-*/)")
         topology.redis_cluster_create(cli, self.redis_ports)
-        self.stdout.write(f"Redis Cluster on 127.0.0.1:{self.redis_ports[0]}..{self.redis_ports[-1]} "
-                          f"(masters {', '.join(map(str, topology.redis_master_ports(self.redis_ports)))})")
+        self.stdout.write(
+            f"Redis Cluster on 127.0.0.1:{self.redis_ports[0]}..{self.redis_ports[-1]} "
+            f"(masters {', '.join(map(str, topology.redis_master_ports(self.redis_ports)))})"
+        )
 
     def _small_redis(self) -> str:
         """The rate counters' and the cache's Redis (single-key roles): REDIS_URL, else a private embedded one."""
@@ -145,11 +168,17 @@ class Command(BaseCommand):
     # --- the children --------------------------------------------------------------------------------------------
     def shared_env(self) -> dict[str, str]:
         masters = topology.redis_master_ports(self.redis_ports)[:3] or self.redis_ports[:3]
-        env = {**os.environ, "REDIS_URL": self.small_redis_url, "RATE_REDIS_URL": self.small_redis_url,
-               "CACHE_REDIS_URL": self.small_redis_url, "LIVE_REDIS_URL": self.small_redis_url,
-               "CHANNEL_REDIS_URLS": ",".join(f"redis://127.0.0.1:{port}/0" for port in masters),
-               "CELERY_BROKER_URL": self.broker_url, "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "REDIS_URL": self.small_redis_url,
+            "RATE_REDIS_URL": self.small_redis_url,
+            "CACHE_REDIS_URL": self.small_redis_url,
+            "LIVE_REDIS_URL": self.small_redis_url,
+            "CHANNEL_REDIS_URLS": ",".join(f"redis://127.0.0.1:{port}/0" for port in masters),
+            "CELERY_BROKER_URL": self.broker_url,
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
+            "PYTHONUNBUFFERED": "1",
+        }
         if self.live_on_cluster():
             env.update(LIVE_REDIS_CLUSTER="true", LIVE_REDIS_URL=f"redis://127.0.0.1:{self.redis_ports[0]}/0")
         if self.pgbouncer is not None:
@@ -161,47 +190,91 @@ class Command(BaseCommand):
         self.pgbouncer = None
         children = []
         if options["pgbouncer"]:
-            self.pgbouncer = PgBouncer(self.database_url, self.pgbouncer_port,
-                                       pool_size=settings.CLUSTER_PGBOUNCER_POOL_SIZE)
+            self.pgbouncer = PgBouncer(
+                self.database_url, self.pgbouncer_port, pool_size=settings.CLUSTER_PGBOUNCER_POOL_SIZE
+            )
             try:
                 children.append(Child("pgbouncer", self.pgbouncer.command()))
             except PgBouncerUnavailable as exc:
                 raise CommandError(str(exc)) from None
         env = self.shared_env()
-        node_env = {**Runstack.server_env(env), "NUM_PROXIES": "0",
-                    "FORWARDED_ALLOW_IPS": topology.BALANCER_SOURCE_ADDRESS}
+        node_env = {
+            **Runstack.server_env(env),
+            "NUM_PROXIES": "0",
+            "FORWARDED_ALLOW_IPS": topology.BALANCER_SOURCE_ADDRESS,
+        }
         for i, node_port in enumerate(self.node_ports, 1):
-            children.append(Child(f"node {i}", self._node_command(node_port, options["workers_per_node"]),
-                                  env={**node_env, "PORT": str(node_port), "NODE_NAME": f"node{i}"}))
-        config = topology.write_haproxy_config(self.workdir / "haproxy", port=self.port, node_ports=self.node_ports,
-                                               readiness_port=self.readiness_port)
+            children.append(
+                Child(
+                    f"node {i}",
+                    self._node_command(node_port, options["workers_per_node"]),
+                    env={**node_env, "PORT": str(node_port), "NODE_NAME": f"node{i}"},
+                )
+            )
+        config = topology.write_haproxy_config(
+            self.workdir / "haproxy", port=self.port, node_ports=self.node_ports, readiness_port=self.readiness_port
+        )
         haproxy = cast(str, topology.haproxy_binary())  # _preflight found it
         children.append(Child("balancer", [haproxy, "-f", str(config), "-db"]))
         runstack = Runstack()
         default, matching = runstack.worker_commands()
-        children += [Child("celery worker (default queue)", default, env=env),
-                     Child("celery worker (matching queue)", matching, env=env),
-                     # Exactly one beat in the deployment: Celery's beat has no leader election, two would send
-                     # every periodic task twice (sweepers, ingest, broadcasts).
-                     Child(BEAT, runstack._celery("beat", "-l", "WARNING", "-s",
-                                                  str(self.workdir / "celerybeat-schedule")), env=env)]
+        children += [
+            Child("celery worker (default queue)", default, env=env),
+            Child("celery worker (matching queue)", matching, env=env),
+            # Exactly one beat in the deployment: Celery's beat has no leader election, two would send
+            # every periodic task twice (sweepers, ingest, broadcasts).
+            Child(
+                BEAT,
+                runstack._celery("beat", "-l", "WARNING", "-s", str(self.workdir / "celerybeat-schedule")),
+                env=env,
+            ),
+        ]
         return children
 
     def _node_command(self, port: int, workers: int) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "nebengjek.asgi:application", "--host", "127.0.0.1", "--port",
-                str(port), "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size",
-                "4096", "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--proxy-headers",
-                "--forwarded-allow-ips", topology.BALANCER_SOURCE_ADDRESS]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "nebengjek.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets-sansio",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws-max-size",
+            "4096",
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            topology.BALANCER_SOURCE_ADDRESS,
+        ]
 
     def _banner(self, options) -> None:
-        live = (f"Redis Cluster {self.redis_ports[0]}" if self.live_on_cluster()
-                else f"{self.small_redis_url} (no cluster client in this build: LIVE_REDIS_CLUSTER unknown)")
+        live = (
+            f"Redis Cluster {self.redis_ports[0]}"
+            if self.live_on_cluster()
+            else f"{self.small_redis_url} (no cluster client in this build: LIVE_REDIS_CLUSTER unknown)"
+        )
         nodes = ", ".join(f"node {i} :{port}" for i, port in enumerate(self.node_ports, 1))
-        self.stdout.write(f"live state on {live}; channel layer on the cluster's masters; rate counters and cache "
-                          f"on {self.small_redis_url}; broker {self.broker_url.split('@')[-1]}"
-                          f"{'; PgBouncer :' + str(self.pgbouncer_port) if self.pgbouncer else ''}")
-        self.stdout.write(f"NebengJek cluster on http://127.0.0.1:{self.port}/ ({nodes}; readiness "
-                          f"http://127.0.0.1:{self.port}/health/ready) (Ctrl-C stops everything)")
+        self.stdout.write(
+            f"live state on {live}; channel layer on the cluster's masters; rate counters and cache "
+            f"on {self.small_redis_url}; broker {self.broker_url.split('@')[-1]}"
+            f"{'; PgBouncer :' + str(self.pgbouncer_port) if self.pgbouncer else ''}"
+        )
+        self.stdout.write(
+            f"NebengJek cluster on http://127.0.0.1:{self.port}/ ({nodes}; readiness "
+            f"http://127.0.0.1:{self.port}/health/ready) (Ctrl-C stops everything)"
+        )
         self.stdout.flush()
 
     # --- running -------------------------------------------------------------------------------------------------
@@ -261,9 +334,16 @@ class Command(BaseCommand):
         if not problems:
             answer = 200, {"status": "ok", "checks": checks}
         else:
-            answer = 503, {"error": {"code": "service_unavailable",
-                                     "message": f"Not ready: {'; '.join(problems)}.",
-                                     "details": {"checks": checks, "problems": problems}}}
+            answer = (
+                503,
+                {
+                    "error": {
+                        "code": "service_unavailable",
+                        "message": f"Not ready: {'; '.join(problems)}.",
+                        "details": {"checks": checks, "problems": problems},
+                    }
+                },
+            )
         self._readiness_cache = (time.monotonic(), *answer)
         return answer
 
@@ -280,8 +360,10 @@ class Command(BaseCommand):
         record("redis_cluster", topology.redis_cluster_health(self.redis_ports).problems)
         record("redis", [] if _redis_answers(self.small_redis_url) else ["redis (rate, cache) down"])
         broker = urlsplit(self.broker_url)
-        record("rabbitmq", [] if _port_answers(broker.hostname or "127.0.0.1", broker.port or 5672)
-               else ["rabbitmq unreachable"])
+        record(
+            "rabbitmq",
+            [] if _port_answers(broker.hostname or "127.0.0.1", broker.port or 5672) else ["rabbitmq unreachable"],
+        )
         record("database", [] if _database_answers(self.database_url) else ["database unreachable"])
         for child in self.supervisor.children:  # type: ignore[union-attr]  # started by handle()
             if child.name.startswith("node"):
@@ -322,4 +404,3 @@ def _database_answers(url: str) -> bool:
         return True
     except psycopg.Error:
         return False
-

@@ -5,6 +5,7 @@ runstack supervises its children: one that exits (killed, crashed) is restarted 
 (RUNSTACK_RESTART_BACKOFF_SECONDS, doubling up to RUNSTACK_RESTART_BACKOFF_MAX_SECONDS), with a WARNING naming its
 exit code; the others keep running. Each child runs in its own process group, so that what a dead child leaves
 behind (a Celery pool, uvicorn's workers holding the port) is cleared before the restart."""
+
 import ctypes
 import logging
 import os
@@ -42,8 +43,9 @@ class Child:
     backoff: float = 0.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True,
-                                        preexec_fn=_terminate_with_parent)
+        self.process = subprocess.Popen(
+            self.command, env=self.env, start_new_session=True, preexec_fn=_terminate_with_parent
+        )
         self.started_at, self.restart_at = time.monotonic(), None
 
     def exit_code(self) -> int | None:
@@ -93,11 +95,17 @@ class Supervisor:
 
             multiprocess.mark_process_dead(child.process.pid)  # type: ignore[union-attr]  # it ran
         healthy = now - child.started_at > self.backoff_max
-        child.backoff = self.backoff_initial if healthy or not child.backoff else min(child.backoff * 2,
-                                                                                     self.backoff_max)
+        child.backoff = (
+            self.backoff_initial if healthy or not child.backoff else min(child.backoff * 2, self.backoff_max)
+        )
         child.restart_at = now + child.backoff
-        logger.warning("%s exited with code %s; restarting in %.1f s", child.name, code, child.backoff,
-                       extra={"child": child.name, "exit_code": code, "restart_in_seconds": child.backoff})
+        logger.warning(
+            "%s exited with code %s; restarting in %.1f s",
+            child.name,
+            code,
+            child.backoff,
+            extra={"child": child.name, "exit_code": code, "restart_in_seconds": child.backoff},
+        )
 
     def stop(self) -> None:
         """SIGTERM to each child (its own clean shutdown), SIGKILL to its group after the timeout or once it is gone."""
@@ -137,8 +145,10 @@ def _ensure_port_free(host: str, port: int) -> None:
             return
         except OSError:
             pass
-    raise CommandError(f"port {port} on {host} is in use by {_port_holder(port)}; stop it or choose another port "
-                       f"(make run PORT={port + 1})")
+    raise CommandError(
+        f"port {port} on {host} is in use by {_port_holder(port)}; stop it or choose another port "
+        f"(make run PORT={port + 1})"
+    )
 
 
 def _port_holder(port: int) -> str:
@@ -177,8 +187,11 @@ class Command(BaseCommand):
                 self._embedded_redis_start(options["port"])
             call_command("migrate", interactive=False, verbosity=0)
             self._share_metrics()
-            supervisor = Supervisor(self.children(options), backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
-                                    backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS)
+            supervisor = Supervisor(
+                self.children(options),
+                backoff=settings.RUNSTACK_RESTART_BACKOFF_SECONDS,
+                backoff_max=settings.RUNSTACK_RESTART_BACKOFF_MAX_SECONDS,
+            )
             supervisor.start_all()
             self.stdout.write(f"NebengJek on http://{options['host']}:{options['port']}/ (Ctrl-C stops everything)")
             self._supervise(supervisor)
@@ -203,10 +216,14 @@ class Command(BaseCommand):
         children = [Child("web server", self._server_command(options), env=self.server_env())]
         if not options["no_celery"]:
             default, matching = self.worker_commands()
-            children += [Child("celery worker (default queue)", default),
-                         Child("celery worker (matching queue)", matching),
-                         Child("celery beat", self._celery("beat", "-l", "INFO", "-s",
-                                                           str(settings.VAR_DIR / "celerybeat-schedule")))]
+            children += [
+                Child("celery worker (default queue)", default),
+                Child("celery worker (matching queue)", matching),
+                Child(
+                    "celery beat",
+                    self._celery("beat", "-l", "INFO", "-s", str(settings.VAR_DIR / "celerybeat-schedule")),
+                ),
+            ]
         return children
 
     def _share_metrics(self):
@@ -222,9 +239,27 @@ class Command(BaseCommand):
         if options["server"] == "daphne":
             return [sys.executable, "-m", "daphne", "-b", bind[0], "-p", bind[1], "nebengjek.asgi:application"]
         return [
-            sys.executable, "-m", "uvicorn", "nebengjek.asgi:application", "--host", bind[0], "--port", bind[1],
-            "--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools", "--ws-max-size", "4096",
-            "--workers", str(options["workers"]), "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "nebengjek.asgi:application",
+            "--host",
+            bind[0],
+            "--port",
+            bind[1],
+            "--ws",
+            "websockets-sansio",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws-max-size",
+            "4096",
+            "--workers",
+            str(options["workers"]),
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
 
     def worker_commands(self, concurrency=None):
@@ -232,10 +267,30 @@ class Command(BaseCommand):
         expiry and the matching sweeper never wait behind a backlog of settlements. Matching's tasks wait on the
         database and Redis, not the CPU: one process with a few threads serves them with no fork per slot."""
         return [
-            self._celery("worker", "-l", "INFO", "-c", str(concurrency or settings.CELERY_CONCURRENCY),
-                         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", "default@%h"),
-            self._celery("worker", "-l", "INFO", "-P", "threads", "-c", str(settings.MATCHING_WORKER_CONCURRENCY),
-                         "-Q", settings.MATCHING_QUEUE, "-n", "matching@%h"),
+            self._celery(
+                "worker",
+                "-l",
+                "INFO",
+                "-c",
+                str(concurrency or settings.CELERY_CONCURRENCY),
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "-n",
+                "default@%h",
+            ),
+            self._celery(
+                "worker",
+                "-l",
+                "INFO",
+                "-P",
+                "threads",
+                "-c",
+                str(settings.MATCHING_WORKER_CONCURRENCY),
+                "-Q",
+                settings.MATCHING_QUEUE,
+                "-n",
+                "matching@%h",
+            ),
         ]
 
     def _celery(self, *args):

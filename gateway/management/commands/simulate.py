@@ -5,6 +5,7 @@ drive to the pickup, start, drive to the destination and end. Prints a progress 
 Sign-in: OTP needs the SMS log, so the simulator mints tokens for seeded users directly with
 accounts.services.tokens_issue — it must run with the same DATABASE_URL as the server (`make demo` does).
 """
+
 import asyncio
 import json
 import logging
@@ -59,8 +60,11 @@ class Stats:
     first_proposal_at: dict = field(default_factory=dict)  # request id -> monotonic time a driver first saw it
 
     def latencies(self):
-        return [self.first_proposal_at[rid] - sent for rid, sent in self.request_sent_at.items()
-                if rid in self.first_proposal_at]
+        return [
+            self.first_proposal_at[rid] - sent
+            for rid, sent in self.request_sent_at.items()
+            if rid in self.first_proposal_at
+        ]
 
 
 class Client:
@@ -76,8 +80,9 @@ class Client:
 
     async def rest(self, method, path, body=None, expected=(200, 201, 202, 204)):
         for attempt in range(2):
-            response = await self.sim.http.request(method, "/api/v1" + path, json=body,
-                                                   headers={"Authorization": f"Bearer {self.access}"})
+            response = await self.sim.http.request(
+                method, "/api/v1" + path, json=body, headers={"Authorization": f"Bearer {self.access}"}
+            )
             if response.status_code == 401 and attempt == 0 and await self._refresh():
                 continue
             break
@@ -95,8 +100,9 @@ class Client:
         return True
 
     async def connect(self):
-        self.socket = await websockets.connect(f"{self.sim.ws_url}?token={self.access}", max_size=2 ** 22,
-                                               open_timeout=20)
+        self.socket = await websockets.connect(
+            f"{self.sim.ws_url}?token={self.access}", max_size=2**22, open_timeout=20
+        )
         self.sim.tasks.append(asyncio.create_task(self._read()))
 
     async def _read(self):
@@ -205,8 +211,9 @@ class Driver:
                 self.here = offset(self.here, step * 0.3, wander)  # cruising slowly while waiting
             else:
                 self.here = step_towards(self.here, target, step)
-            reply = await self.client.send({"type": "location", "lat": self.here[0], "lng": self.here[1],
-                                            "accuracy_m": 8})
+            reply = await self.client.send(
+                {"type": "location", "lat": self.here[0], "lng": self.here[1], "accuracy_m": 8}
+            )
             if reply and reply["type"] == "ack":
                 self.sim.stats.counts["locations_accepted" if reply.get("accepted") else "locations_dropped"] += 1
             if target is not None and haversine_m(*self.here, *target) <= ARRIVED_M:
@@ -261,9 +268,15 @@ class Passenger:
         destination = offset(pickup, self.rng.uniform(600, 2000), self.rng.uniform(0, 2 * math.pi))
         method = "wallet" if self.rng.random() < self.sim.wallet_share else "cash"
         sent = time.monotonic()
-        data, error = await self.client.rest("POST", "/rides/requests", {
-            "pickup": {"lat": pickup[0], "lng": pickup[1]},
-            "destination": {"lat": destination[0], "lng": destination[1]}, "payment_method": method})
+        data, error = await self.client.rest(
+            "POST",
+            "/rides/requests",
+            {
+                "pickup": {"lat": pickup[0], "lng": pickup[1]},
+                "destination": {"lat": destination[0], "lng": destination[1]},
+                "payment_method": method,
+            },
+        )
         if data is None:
             self.sim.stats.errors[f"request:{error}"] += 1
             await asyncio.sleep(2)
@@ -334,13 +347,21 @@ class Simulation:
         from matching.models import RideRequest
         from rides.models import Ride
 
-        drivers = list(User.objects.filter(msisdn__startswith=DRIVER_MSISDN_PREFIX, role=Role.DRIVER,
-                                           is_active=True).order_by("msisdn")[:self.n_drivers])
-        passengers = list(User.objects.filter(msisdn__startswith=PASSENGER_MSISDN_PREFIX, is_active=True)
-                          .order_by("msisdn")[:self.n_passengers])
+        drivers = list(
+            User.objects.filter(msisdn__startswith=DRIVER_MSISDN_PREFIX, role=Role.DRIVER, is_active=True).order_by(
+                "msisdn"
+            )[: self.n_drivers]
+        )
+        passengers = list(
+            User.objects.filter(msisdn__startswith=PASSENGER_MSISDN_PREFIX, is_active=True).order_by("msisdn")[
+                : self.n_passengers
+            ]
+        )
         if len(drivers) < self.n_drivers or len(passengers) < self.n_passengers:
-            raise CommandError(f"Found {len(drivers)} seeded drivers and {len(passengers)} passengers; run "
-                               f"`manage.py seed --drivers {self.n_drivers} --passengers {self.n_passengers}` first.")
+            raise CommandError(
+                f"Found {len(drivers)} seeded drivers and {len(passengers)} passengers; run "
+                f"`manage.py seed --drivers {self.n_drivers} --passengers {self.n_passengers}` first."
+            )
         from locations.selectors import user_last_position
 
         ids = [user.pk for user in drivers + passengers]
@@ -349,24 +370,34 @@ class Simulation:
             if position is not None:
                 self.start_positions[str(driver.pk)] = (position.lat, position.lng)
         for ride_id, driver_id, status in Ride.objects.filter(status__in=LIVE_RIDE, driver_id__in=ids).values_list(
-                "id", "driver_id", "status"):
+            "id", "driver_id", "status"
+        ):
             self.leftover_rides.setdefault(str(driver_id), []).append((ride_id, status))
-        for request_id, passenger_id in RideRequest.objects.filter(is_open=True, passenger_id__in=ids).exclude(
-                rides__status__in=LIVE_RIDE).values_list("id", "passenger_id"):
+        for request_id, passenger_id in (
+            RideRequest.objects.filter(is_open=True, passenger_id__in=ids)
+            .exclude(rides__status__in=LIVE_RIDE)
+            .values_list("id", "passenger_id")
+        ):
             self.leftover_requests.setdefault(str(passenger_id), []).append(request_id)
-        return ([(user, tokens_issue(user=user)) for user in drivers],
-                [(user, tokens_issue(user=user)) for user in passengers])
+        return (
+            [(user, tokens_issue(user=user)) for user in drivers],
+            [(user, tokens_issue(user=user)) for user in passengers],
+        )
 
     async def run(self):
         drivers, passengers = await sync_to_async(self.load_users)()
-        self.http = httpx.AsyncClient(base_url=self.url, timeout=20,
-                                      limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        self.http = httpx.AsyncClient(
+            base_url=self.url, timeout=20, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
         try:
             await self._check_server()
-            driver_agents = [Driver(self, Client(self, u, t), random.Random(self.rng.random()),
-                                    self.start_positions.get(str(u.pk))) for u, t in drivers]
-            passenger_agents = [Passenger(self, Client(self, u, t), random.Random(self.rng.random()))
-                                for u, t in passengers]
+            driver_agents = [
+                Driver(self, Client(self, u, t), random.Random(self.rng.random()), self.start_positions.get(str(u.pk)))
+                for u, t in drivers
+            ]
+            passenger_agents = [
+                Passenger(self, Client(self, u, t), random.Random(self.rng.random())) for u, t in passengers
+            ]
             everyone = [agent.client for agent in driver_agents + passenger_agents]
             await asyncio.gather(*(client.connect() for client in everyone))
             started = time.monotonic()
@@ -405,9 +436,11 @@ class Simulation:
         done = min(width, int(width * elapsed / max(self.duration_s, 1e-9)))
         live = sum(1 for key in counts if key.startswith("ride:"))
         phase = "draining" if self.stopping else f"{elapsed:4.0f}/{self.duration_s:.0f}s"
-        return (f"[{'#' * done}{'.' * (width - done)}] {phase}  "
-                f"requests {counts['requests']}  proposals {counts['proposals']}  live rides {live}  "
-                f"completed {counts['rides_completed']}  errors {sum(self.stats.errors.values())}")
+        return (
+            f"[{'#' * done}{'.' * (width - done)}] {phase}  "
+            f"requests {counts['requests']}  proposals {counts['proposals']}  live rides {live}  "
+            f"completed {counts['rides_completed']}  errors {sum(self.stats.errors.values())}"
+        )
 
     async def _progress(self, started):
         tty = self.out.isatty()
@@ -426,19 +459,30 @@ class Simulation:
         counts, latencies = self.stats.counts, self.stats.latencies()
         ms = lambda value: None if value is None else round(value * 1000, 1)  # noqa: E731
         return {
-            "url": self.url, "drivers": self.n_drivers, "passengers": self.n_passengers,
+            "url": self.url,
+            "drivers": self.n_drivers,
+            "passengers": self.n_passengers,
             "duration_s": round(elapsed, 1),
-            "requests": counts["requests"], "proposals": counts["proposals"],
-            "proposals_won": counts["proposals_won"], "proposals_lost_race": counts["proposals_lost"],
-            "proposals_rejected": counts["proposals_rejected"], "confirmed": counts["confirmed"],
-            "rides_started": counts["rides_started"], "rides_completed": counts["rides_completed"],
+            "requests": counts["requests"],
+            "proposals": counts["proposals"],
+            "proposals_won": counts["proposals_won"],
+            "proposals_lost_race": counts["proposals_lost"],
+            "proposals_rejected": counts["proposals_rejected"],
+            "confirmed": counts["confirmed"],
+            "rides_started": counts["rides_started"],
+            "rides_completed": counts["rides_completed"],
             "fares_idr": counts["fares_idr"],
-            "requests_no_driver": counts["requests_no_driver"], "requests_expired": counts["requests_expired"],
+            "requests_no_driver": counts["requests_no_driver"],
+            "requests_expired": counts["requests_expired"],
             "requests_cancelled": counts["requests_cancelled"],
-            "locations_accepted": counts["locations_accepted"], "locations_dropped": counts["locations_dropped"],
-            "request_to_proposal_ms": {"count": len(latencies), "p50": ms(percentile(latencies, 50)),
-                                       "p99": ms(percentile(latencies, 99)),
-                                       "max": ms(max(latencies) if latencies else None)},
+            "locations_accepted": counts["locations_accepted"],
+            "locations_dropped": counts["locations_dropped"],
+            "request_to_proposal_ms": {
+                "count": len(latencies),
+                "p50": ms(percentile(latencies, 50)),
+                "p99": ms(percentile(latencies, 99)),
+                "max": ms(max(latencies) if latencies else None),
+            },
             "errors": dict(self.stats.errors),
         }
 
@@ -452,17 +496,25 @@ class Command(BaseCommand):
         parser.add_argument("--passengers", type=int, default=10)
         parser.add_argument("--duration", type=float, default=60, help="seconds of new requests (then a short drain)")
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--speed-kmh", type=float, default=120,
-                            help="driving speed, brisk for a demo (the server drops positions implying > 200)")
-        parser.add_argument("--drain", type=float, default=90,
-                            help="seconds after --duration for confirmed trips to finish")
+        parser.add_argument(
+            "--speed-kmh",
+            type=float,
+            default=120,
+            help="driving speed, brisk for a demo (the server drops positions implying > 200)",
+        )
+        parser.add_argument(
+            "--drain", type=float, default=90, help="seconds after --duration for confirmed trips to finish"
+        )
         parser.add_argument("--tick", type=float, default=1.0, help="seconds between a driver's location updates")
         parser.add_argument("--think", type=float, default=8.0, help="max seconds a passenger waits between trips")
         parser.add_argument("--json", dest="json_path", help="also write the summary as JSON to this file")
-        parser.add_argument("--compare", action="store_true",
-                            help="start a stack per dispatch mode (immediate, batched) and play the same seeded "
-                                 "peak and quiet hour against each; print the figures side by side "
-                                 "(gateway/dispatch_compare.py)")
+        parser.add_argument(
+            "--compare",
+            action="store_true",
+            help="start a stack per dispatch mode (immediate, batched) and play the same seeded "
+            "peak and quiet hour against each; print the figures side by side "
+            "(gateway/dispatch_compare.py)",
+        )
         parser.add_argument("--scale", type=float, default=1.0, help="--compare: scenario size (0.1 for a tiny run)")
         parser.add_argument("--stack-port", type=int, default=8100, help="--compare: the stacks' HTTP port")
         parser.add_argument("--window-ms", type=int, help="--compare: MATCHING_BATCH_WINDOW_MS of the batched stack")
@@ -474,10 +526,18 @@ class Command(BaseCommand):
         if options["drivers"] < 1 or options["passengers"] < 0 or options["duration"] <= 0:
             raise CommandError("Need --drivers >= 1, --passengers >= 0 and --duration > 0.")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
-        sim = Simulation(url=options["url"], drivers=options["drivers"], passengers=options["passengers"],
-                         duration_s=options["duration"], seed=options["seed"], speed_kmh=options["speed_kmh"],
-                         tick_s=options["tick"], think_s=options["think"], drain_s=options["drain"],
-                         out=sys.stderr)
+        sim = Simulation(
+            url=options["url"],
+            drivers=options["drivers"],
+            passengers=options["passengers"],
+            duration_s=options["duration"],
+            seed=options["seed"],
+            speed_kmh=options["speed_kmh"],
+            tick_s=options["tick"],
+            think_s=options["think"],
+            drain_s=options["drain"],
+            out=sys.stderr,
+        )
         elapsed = asyncio.run(sim.run())
         sys.stderr.write("\n")
         summary = sim.summary(elapsed)
@@ -494,11 +554,16 @@ class Command(BaseCommand):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         workdir = settings.VAR_DIR / "compare"
         workdir.mkdir(parents=True, exist_ok=True)
-        results = dispatch_compare.compare(seed=options["seed"], scale=options["scale"], port=options["stack_port"],
-                                           workdir=workdir, drain_s=options["drain"], only=tuple(options["only"] or ()),
-                                           extra_env={"MATCHING_BATCH_WINDOW_MS": str(options["window_ms"])}
-                                           if options["window_ms"] else None,
-                                           progress=lambda line: sys.stderr.write(line + "\n"))
+        results = dispatch_compare.compare(
+            seed=options["seed"],
+            scale=options["scale"],
+            port=options["stack_port"],
+            workdir=workdir,
+            drain_s=options["drain"],
+            only=tuple(options["only"] or ()),
+            extra_env={"MATCHING_BATCH_WINDOW_MS": str(options["window_ms"])} if options["window_ms"] else None,
+            progress=lambda line: sys.stderr.write(line + "\n"),
+        )
         self.stdout.write(dispatch_compare.comparison_table(results))
         if options["json_path"]:
             with open(options["json_path"], "w") as handle:
@@ -513,8 +578,7 @@ class Command(BaseCommand):
             f"expired {s['requests_expired']}, cancelled {s['requests_cancelled']}",
             f"  proposals {s['proposals']}: won {s['proposals_won']}, lost the race {s['proposals_lost_race']}, "
             f"rejected {s['proposals_rejected']}",
-            f"  rides started {s['rides_started']}, completed {s['rides_completed']} "
-            f"(fares {s['fares_idr']:,} IDR)",
+            f"  rides started {s['rides_started']}, completed {s['rides_completed']} (fares {s['fares_idr']:,} IDR)",
             f"  request -> proposal: p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms "
             f"(n={latency['count']})",
             f"  locations accepted {s['locations_accepted']}, dropped {s['locations_dropped']}",

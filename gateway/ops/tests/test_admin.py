@@ -1,4 +1,5 @@
 """The admin for operators: every model is there and opens, and state changes go through services."""
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -22,8 +23,9 @@ def changelist_url(model):
     return f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
 
 
-@pytest.mark.parametrize("model", [m for app in OUR_APPS for m in apps.get_app_config(app).get_models()],
-                         ids=lambda m: m._meta.label)
+@pytest.mark.parametrize(
+    "model", [m for app in OUR_APPS for m in apps.get_app_config(app).get_models()], ids=lambda m: m._meta.label
+)
 def test_every_model_is_in_the_admin_and_its_list_opens(model):
     client = operator()
 
@@ -37,8 +39,7 @@ def test_operator_switching_a_beacon_off_takes_the_driver_out_of_the_live_index(
     beacon_set(user=driver, active=True)
     location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1])
 
-    client.post("/admin/locations/driverpresence/",
-                {"action": "beacon_off", "_selected_action": [str(driver.pk)]})
+    client.post("/admin/locations/driverpresence/", {"action": "beacon_off", "_selected_action": [str(driver.pk)]})
 
     assert drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=100) == []
 

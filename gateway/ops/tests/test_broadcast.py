@@ -1,4 +1,5 @@
 """The broadcaster: snapshots to the staff group while someone watches, gauges on /metrics always."""
+
 import orjson
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer

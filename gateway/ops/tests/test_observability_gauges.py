@@ -1,4 +1,5 @@
 """The gauges the alert rules read (deploy/observability/prometheus/alerts.yml): settlement backlog, queue depth."""
+
 from datetime import timedelta
 
 import time_machine

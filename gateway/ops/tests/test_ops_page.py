@@ -1,4 +1,5 @@
 """The operations page: who may open it, what it draws, and the socket token it hands to its page."""
+
 import json
 import re
 
@@ -61,8 +62,9 @@ def test_staff_page_renders_an_online_driver_in_its_first_snapshot():
     assert response.status_code == 200
     snapshot = initial_snapshot(response.content.decode())
     # The GEO index keeps positions to ~0.6 m.
-    assert snapshot["drivers"] == [[str(driver.id), pytest.approx(MONAS[0], abs=1e-5), pytest.approx(MONAS[1], abs=1e-5),
-                                    0]]
+    assert snapshot["drivers"] == [
+        [str(driver.id), pytest.approx(MONAS[0], abs=1e-5), pytest.approx(MONAS[1], abs=1e-5), 0]
+    ]
     assert snapshot["counters"]["online_drivers"] == 1
     assert "vendor/leaflet/leaflet.js" in response.content.decode()
 
@@ -84,8 +86,16 @@ def test_snapshot_json_lists_counters_and_layers():
     body = client.get("/ops/snapshot").json()
 
     assert set(body) == {"at", "counters", "drivers", "requests", "rides"}
-    assert set(body["counters"]) == {"online_drivers", "available_drivers", "searching_requests", "rides_en_route",
-                                     "rides_in_progress", "completed_today", "gmv_today", "revenue_today"}
+    assert set(body["counters"]) == {
+        "online_drivers",
+        "available_drivers",
+        "searching_requests",
+        "rides_en_route",
+        "rides_in_progress",
+        "completed_today",
+        "gmv_today",
+        "revenue_today",
+    }
 
 
 def test_server_rendered_counters_use_comma_thousands_separators():
@@ -96,8 +106,9 @@ def test_server_rendered_counters_use_comma_thousands_separators():
     client, _ = staff_client()
     ride = make_in_progress_ride()
     ride = ride_services.ride_end(ride=ride, user=ride.driver)
-    Ride.objects.filter(pk=ride.pk).update(metered_fare=1_234_567, charged_amount=1_234_567, admin_fee=12_345,
-                                           driver_payout=1_222_222)
+    Ride.objects.filter(pk=ride.pk).update(
+        metered_fare=1_234_567, charged_amount=1_234_567, admin_fee=12_345, driver_payout=1_222_222
+    )
 
     html = client.get("/ops/").content.decode()
 

@@ -1,4 +1,5 @@
 """`manage.py seed`: idempotent Jakarta data, drivers online in the live index, a staff user who can log in."""
+
 import io
 import re
 
@@ -55,10 +56,13 @@ def test_same_seed_gives_the_same_people_and_places():
     seed(drivers=1, passengers=0, seed=7)
     driver.refresh_from_db()
 
-    assert (driver.full_name, driver.driver_profile.vehicle_plate, user_last_position(user_id=driver.pk)
-            )[:2] == first[:2]
+    assert (driver.full_name, driver.driver_profile.vehicle_plate, user_last_position(user_id=driver.pk))[:2] == first[
+        :2
+    ]
     assert (user_last_position(user_id=driver.pk).lat, user_last_position(user_id=driver.pk).lng) == (
-        first[2].lat, first[2].lng)
+        first[2].lat,
+        first[2].lng,
+    )
 
 
 def test_seeded_passengers_get_wallet_money_once():

@@ -1,5 +1,6 @@
 """The page's charts: requests, completed rides, match rate and mean pickup distance per interval of a time range,
 from the same tables as the counters, bucketed the same way on PostgreSQL and SQLite."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -33,9 +34,17 @@ def unmatched_request_at(moment):
     """A request that found no driver: it counts as a request, not as a match."""
     with time_machine.travel(moment, tick=False):
         return RideRequest.objects.create(
-            passenger=make_passenger(), status=RequestStatus.NO_DRIVER, is_open=False,
-            pickup_lat=-6.2, pickup_lng=106.8, destination_lat=-6.21, destination_lng=106.8,
-            estimate_distance_m=1112, estimate_amount=3336, batch_no=1, radius_m=1000,
+            passenger=make_passenger(),
+            status=RequestStatus.NO_DRIVER,
+            is_open=False,
+            pickup_lat=-6.2,
+            pickup_lng=106.8,
+            destination_lat=-6.21,
+            destination_lng=106.8,
+            estimate_distance_m=1112,
+            estimate_amount=3336,
+            batch_no=1,
+            radius_m=1000,
         )
 
 
@@ -118,8 +127,17 @@ def test_staff_gets_the_series_of_the_range_asked_for():
 
     assert body["range"] == "15m"
     assert body["requests"][bucket_of("09:50", body)] == 1
-    assert set(body) == {"range", "step_seconds", "from", "to", "buckets", "requests", "completed", "match_rate",
-                         "mean_pickup_m"}
+    assert set(body) == {
+        "range",
+        "step_seconds",
+        "from",
+        "to",
+        "buckets",
+        "requests",
+        "completed",
+        "match_rate",
+        "mean_pickup_m",
+    }
 
 
 def test_series_default_to_the_last_hour():

@@ -1,4 +1,5 @@
 """What the snapshot says about drivers, requests, rides and today's money."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,8 +49,9 @@ def test_driver_on_a_ride_is_online_but_busy_and_the_ride_shows_at_the_driver():
     assert snapshot["drivers"][0][0] == str(ride.driver_id)
     assert snapshot["drivers"][0][3] == 1
     assert snapshot["counters"]["available_drivers"] == 0
-    assert snapshot["rides"] == [[str(ride.id), pytest.approx(ride.pickup_lat + 0.001), pytest.approx(ride.pickup_lng),
-                                  "in_progress"]]
+    assert snapshot["rides"] == [
+        [str(ride.id), pytest.approx(ride.pickup_lat + 0.001), pytest.approx(ride.pickup_lng), "in_progress"]
+    ]
     assert snapshot["counters"]["rides_in_progress"] == 1
 
 

@@ -1,4 +1,5 @@
 """Write docs/errors.md from the error catalogues (each app's errors.py); --check fails when it is stale."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from nebengjek.error_catalogue import ERRORS_DOC, errors_doc
