@@ -49,6 +49,21 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+# What the drill's own process needs to seed and check the deployment (the stores runcluster starts), kept out of
+# runcluster's environment, which starts those stores itself.
+_DRILL_ONLY_ENV: dict[str, str] = {}
+
+
+def _stores_of_the_deployment(args) -> dict[str, str]:
+    """The live state on the deployment's Redis Cluster; with no REDIS_URL, the small Redis runcluster then starts
+    (pinned to the port it will use)."""
+    env = {"LIVE_REDIS_CLUSTER": "true", "LIVE_REDIS_URL": f"redis://127.0.0.1:{args.redis_port}/0"}
+    if "REDIS_URL" not in os.environ:
+        port = os.environ.setdefault("EMBEDDED_REDIS_PORT", str(args.port + 10_000))
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return env
+
+
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
     database_url = os.environ.get("DATABASE_URL", "")
@@ -58,6 +73,8 @@ def main(argv=None):
     os.environ.setdefault("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     os.environ["DJANGO_SETTINGS_MODULE"] = "nebengjek.settings"
     os.environ.setdefault("VAR_DIR", str(BASE_DIR / "var" / "drill"))
+    _DRILL_ONLY_ENV.update(_stores_of_the_deployment(args))
+    os.environ.update(_DRILL_ONLY_ENV)
     import django
 
     django.setup()
@@ -86,7 +103,8 @@ class Drill:
 
     # --- the deployment --------------------------------------------------------------------------------------
     def start_cluster(self) -> None:
-        env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "PYTHONUNBUFFERED": "1"}
+        env = {key: value for key, value in os.environ.items() if key not in _DRILL_ONLY_ENV}
+        env.update(CELERY_TASK_ALWAYS_EAGER="false", PYTHONUNBUFFERED="1")
         self.cluster = subprocess.Popen(
             [
                 sys.executable,
