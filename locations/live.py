@@ -79,13 +79,21 @@ end
 
 # KEYS: last position, region map, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
 #       live-state marker, regions ever indexed
-# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen, the position's region
-# Returns a result code, or for an available driver {1, region to index them in, region they leave or ''}.
+# ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen, the position's region, now,
+#       '1' to index an available driver in its region here (one Redis) or '0' (a cluster: the region is another slot)
+# Returns a result code, or on a cluster for an available driver {1, region to index them in, region they leave or
+# ''} (the caller's region steps, live.placed_steps).
 # A tracked driver's accepted position goes to the ride's own stream (its key is made here from the ride id the
 # tracking hash gives) and the ride joins the pending set, both before the ack.
 # Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
 # the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
 _RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
+# On one Redis (ARGV[10] = '1') the ingest script also writes the region step itself, so an available driver's
+# update stays one script call; on a Redis Cluster the region is another slot, so the step is a second call.
+_REGION_KEYS_LUA = (
+    f"local REGION_GEO = '{redis_keys.REGION_GEO.split('{{{', 1)[0]}{{'\n"
+    f"local REGION_POS = '{redis_keys.REGION_POSITION.split('{{{', 1)[0]}{{'\n"
+)
 # The live trip (rides.live_trip): a driver in drivers:watched (confirm to end) has each accepted position kept as
 # the ride's latest (with heading and speed from the previous position) in the ride's live hash. The watch entry
 # carries the ride's push interval and arrival radius, so an update of a driver on no ride pays one HGET and one
@@ -136,6 +144,7 @@ INGEST_LUA = (
     _GEO_MAX_LAT_LUA
     + _HAVERSINE_LUA
     + _RIDE_STREAM_LUA
+    + _REGION_KEYS_LUA
     + _LIVE_TRIP_LUA
     + """
 local uid = ARGV[1]
@@ -178,7 +187,15 @@ if watch then
   local hit = live_trip(watch, prev, lat, lng, t)
   if hit ~= 1 then return hit end
 end
-if placed then return placed end
+if placed then
+  if ARGV[10] ~= '1' then return placed end
+  redis.call('GEOADD', REGION_GEO .. ARGV[8] .. '}', ARGV[3], ARGV[2], uid)
+  redis.call('HSET', REGION_POS .. ARGV[8] .. '}', uid, ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4])
+  if placed[3] ~= '' and placed[3] ~= ARGV[8] then
+    redis.call('ZREM', REGION_GEO .. placed[3] .. '}', uid)
+    redis.call('HDEL', REGION_POS .. placed[3] .. '}', uid)
+  end
+end
 return 1
 """
 )
@@ -580,7 +597,14 @@ def max_speed_mps():
 class _Config:
     """The location settings the hot path reads, read once (re-read when a test changes settings)."""
 
-    __slots__ = ("max_speed_mps", "max_accuracy_m", "future_tolerance_s", "fresh_seconds", "ingest_tail")
+    __slots__ = (
+        "max_speed_mps",
+        "max_accuracy_m",
+        "future_tolerance_s",
+        "fresh_seconds",
+        "ingest_tail",
+        "regions_inline",
+    )
 
     def __init__(self):
         self.max_speed_mps = settings.LOCATION_MAX_SPEED_KMH / 3.6
@@ -596,6 +620,7 @@ class _Config:
                 redis_keys.RIDE_TRACK_STREAM_MAXLEN,
             )
         )
+        self.regions_inline = _bulk("0" if live_redis_is_cluster() else "1")
 
 
 _config = None
@@ -640,6 +665,7 @@ def ingest_keys_args(user_id, lat, lng, t, now=None):
         redis_keys.RIDE_TRACK_STREAM_MAXLEN,
         region_of(lat, lng),
         repr(time.time() if now is None else float(now)),
+        "0" if live_redis_is_cluster() else "1",
     ]
     return keys, args
 
@@ -672,8 +698,8 @@ def _packed_head(name: str, keys: tuple, arg_count: int) -> bytes:
 
 _INGEST_SHA = SHAS["ingest"]
 # EVALSHA sha 11 <last position key> region-map seen beacon tracking pending positions busy marker regions watched
-# <uid> <lat> <lng> <t> + ingest_tail + <region> <now>
-_INGEST_HEAD = b"*23\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
+# <uid> <lat> <lng> <t> + ingest_tail + <region> <now> <regions inline: 1 on one Redis, 0 on a cluster>
+_INGEST_HEAD = b"*24\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
 _INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in _INGEST_KEYS_AFTER_FIRST_LIST)
 _LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
@@ -694,6 +720,7 @@ def ingest_command(user_id, lat, lng, t, region=None, now=None):
             config().ingest_tail,
             _bulk(region or region_of(lat, lng)),
             _bulk(repr(time.time() if now is None else float(now))),
+            config().regions_inline,
         )
     )
 
@@ -703,9 +730,10 @@ class LocationFlusher:
 
     One flush is in flight at a time; updates that arrive meanwhile (plus a short window) go in the next one.
     Each caller awaits its own result, so the socket acks only after its update reached Redis. A flush is the
-    state scripts of the whole batch, then the region steps they asked for (a second round trip, only for
-    available drivers). The commands are pre-packed EVALSHAs: on one Redis one buffer on a connection of the
-    flusher's own pool; on a Redis Cluster one buffer per node on that node's own connection, all nodes at once.
+    state scripts of the whole batch; on a Redis Cluster then the region steps they asked for (a second round trip,
+    only for available drivers; on one Redis the state script indexes the driver in its region itself). The
+    commands are pre-packed EVALSHAs: on one Redis one buffer on a connection of the flusher's own pool; on a Redis
+    Cluster one buffer per node on that node's own connection, all nodes at once.
     """
 
     def __init__(self, window_s):
