@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from gateway.management.commands.runstack import uvicorn_command  # noqa: E402
 from tests.reliability.procs import BASE_DIR, PYTHON, RedisServer, django_env  # noqa: E402
 
 PAD = "x" * 8000  # each flood event ~8 KB: a few hundred fill the kernel buffers of the slow socket
@@ -41,29 +42,7 @@ EVENT = "test.backpressure"
 def start_server(*, env, port, log_path):
     log = open(log_path, "a")
     process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "nebengjek.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--ws-max-size",
-            "4096",
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_command(host="127.0.0.1", port=port, workers=1, python=PYTHON),
         cwd=BASE_DIR,
         env=env,
         stdout=log,

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from gateway.cluster import topology
 from gateway.cluster.pgbouncer import PgBouncer, PgBouncerUnavailable, pgbouncer_binary
-from gateway.management.commands.runstack import POLL_SECONDS, Child, Supervisor
+from gateway.management.commands.runstack import POLL_SECONDS, Child, Supervisor, uvicorn_command
 from gateway.management.commands.runstack import Command as Runstack
 from nebengjek import embedded_redis
 
@@ -233,27 +232,7 @@ class Command(BaseCommand):
 
     def _node_command(self, port: int, workers: int) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "nebengjek.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--ws-max-size",
-            "4096",
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            *uvicorn_command(host="127.0.0.1", port=port, workers=workers),
             "--proxy-headers",
             "--forwarded-allow-ips",
             topology.BALANCER_SOURCE_ADDRESS,

@@ -165,6 +165,34 @@ def _port_holder(port: int) -> str:
     return "another process"
 
 
+def uvicorn_command(*, host: str, port: int, workers: int, python: str = sys.executable) -> list[str]:
+    """The production server's command line: uvicorn with the sans-I/O websockets, uvloop and httptools, frames
+    capped at 4 KiB, no access log. runstack, runcluster and the reliability harness start it the same way."""
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "nebengjek.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--ws",
+        "websockets-sansio",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws-max-size",
+        "4096",
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
 class Command(BaseCommand):
     help = "Run the ASGI server, a Celery worker and beat (and an embedded Redis when REDIS_URL is unset)."
 
@@ -238,29 +266,7 @@ class Command(BaseCommand):
         bind = [options["host"], str(options["port"])]
         if options["server"] == "daphne":
             return [sys.executable, "-m", "daphne", "-b", bind[0], "-p", bind[1], "nebengjek.asgi:application"]
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "nebengjek.asgi:application",
-            "--host",
-            bind[0],
-            "--port",
-            bind[1],
-            "--ws",
-            "websockets-sansio",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--ws-max-size",
-            "4096",
-            "--workers",
-            str(options["workers"]),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        return uvicorn_command(host=bind[0], port=int(bind[1]), workers=options["workers"])
 
     def worker_commands(self, concurrency=None):
         """Two workers: the default queue (settlements, sweepers; prefork) and matching's own queue, so that batch
