@@ -162,7 +162,8 @@ def ride_start(*, ride: Ride, user: "User") -> Ride:
     driver_position = _driver_position_at_start(driver_id=ride.driver_id, now=now)
     _check_close_to_passenger(ride=ride, driver_position=driver_position, now=now)
     with transaction.atomic():
-        loaded, ride = ride, Ride.objects.select_for_update().get(pk=ride.pk)
+        # The request rides along (the pushed ride names its product); only the ride's row is locked.
+        loaded, ride = ride, Ride.objects.select_for_update(of=("self",)).select_related("request").get(pk=ride.pk)
         ride_transition_check(ride=ride, to=RideStatus.IN_PROGRESS, actor=Actor.DRIVER)
         driver_ride_tracking_set(driver_id=ride.driver_id, ride_id=ride.pk)
         driver_position = _latest_driver_position(driver_id=ride.driver_id, checked=driver_position)
@@ -630,6 +631,7 @@ def ride_lock_with_request_and_match(
         keys = dict(Ride.objects.filter(pk=ride_id).values("request_id", "match_id").get())
     request, match = request_and_match_lock_for_ride(request_id=keys["request_id"], match_id=keys["match_id"])
     ride = Ride.objects.select_for_update().get(pk=ride_id)
+    ride.request, ride.match = request, match  # the rows just locked: the pushed ride reads them without a query
     return request, match, ride
 
 
