@@ -99,6 +99,7 @@ def _use(url, cluster):
 
     settings.LIVE_REDIS_URL, settings.LIVE_REDIS_CLUSTER = url, cluster
     reset_live_clients()
+    live._config_reset()  # the ingest script's arguments depend on the mode (the region step inline on one Redis)
     live._flushers.clear()
     live._last_flusher[:] = [None, None]
 
