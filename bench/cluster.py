@@ -17,59 +17,14 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
-import tempfile
 import time
-from typing import Any
 
 import psutil
-import redis
 
 # Greater Jakarta (Jabodetabek)
 AREA = {"lat": (-6.60, -6.10), "lng": (106.60, 107.10)}
 SINGLE_PORT = int(os.environ.get("BENCH_SINGLE_REDIS_PORT", "9510"))
 CLUSTER_PORT = int(os.environ.get("BENCH_CLUSTER_PORT", "7200"))
-
-
-class SingleRedis:
-    def __init__(self, port):
-        self.port, self.url = port, f"redis://127.0.0.1:{port}/0"
-        self.dir = tempfile.mkdtemp(prefix="nj-bench-redis-")
-        self.process: Any = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                redis.Redis(port=self.port).ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def pids(self):
-        return [self.process.pid]
-
-    def stop(self):
-        self.process.kill()
-        self.process.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _cpu_seconds(pids):
@@ -232,25 +187,23 @@ def measure(mode, url, cluster, redis_pids, *, drivers_n, sockets, duration, see
 def run(*, drivers_n=20000, sockets=500, duration=5.0):
     """Both modes, single Redis first; returns [single row, cluster row, ratios]."""
     from tests.live_cluster import RedisClusterProcs
+    from tests.reliability.procs import RedisServer
 
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         raise RuntimeError("scenario 6 needs redis-server and redis-cli (Debian's redis-server package)")
     rows = []
-    single = SingleRedis(SINGLE_PORT).start()
-    try:
+    with RedisServer(SINGLE_PORT) as single:
         rows.append(
             measure(
                 "single Redis",
                 single.url,
                 False,
-                single.pids(),
+                [single.process.pid],
                 drivers_n=drivers_n,
                 sockets=sockets,
                 duration=duration,
             )
         )
-    finally:
-        single.stop()
     for replicas, mode in ((1, "Redis Cluster 3+3"), (0, "Redis Cluster 3+0")):
         cluster = RedisClusterProcs(CLUSTER_PORT, replicas=replicas).start()
         try:
