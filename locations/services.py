@@ -280,6 +280,7 @@ def live_sweep() -> dict[str, int]:
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids, client=get_redis())
     tracking_fixed = _tracking_reconcile()
     watched_fixed = _watched_reconcile()
+    arrivals = live_sources().arrivals_repair()
     _vehicles_reconcile()
     return {
         "stale": len(stale),
@@ -288,6 +289,7 @@ def live_sweep() -> dict[str, int]:
         "tracking_restored": tracking,
         "tracking_fixed": tracking_fixed,
         "watched_fixed": watched_fixed,
+        "arrivals_recorded": arrivals,
         "flushed": flushed,
         "ghosts": ghosts,
     }

@@ -48,6 +48,7 @@ class LiveSources:
     live_trip_hit: Callable[..., None]  # (result, *, lat, lng, t)
     live_trip_hit_async: Callable[..., None]  # (result, *, lat, lng, t)
     watched_reconcile: Callable[[], int]
+    arrivals_repair: Callable[[], int]  # arrivals the ingest flagged whose database write was lost; returns recorded
 
 
 _registered: list[LiveSources] = []

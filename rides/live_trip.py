@@ -138,7 +138,7 @@ def _arrival_record(ride_id: str, t: float) -> None:
 
     try:
         ride_driver_arrived(ride_id=ride_id, at=datetime.fromtimestamp(t, tz=UTC))
-    except Exception:  # the live hash says arrived: a lost write is not retried, the push was the point
+    except Exception:  # the live hash says arrived: the live sweeper records it (arrivals_repair)
         logger.exception("recording the driver's arrival failed", extra={"ride_id": ride_id})
 
 
@@ -302,6 +302,27 @@ def watch_reconcile() -> int:
     if gone:
         client.hdel(redis_keys.DRIVERS_WATCHED, *gone)
     return len(fix) + len(gone)
+
+
+def arrivals_repair() -> int:
+    """Record the arrivals the ingest script flagged in a ride's live hash whose database write was lost (the write
+    runs off the location's ack and is not retried there); the live sweeper calls it. The time recorded is when the
+    script flagged it. Returns the arrivals recorded."""
+    from rides.models import Ride, RideStatus
+    from rides.services import ride_driver_arrived
+
+    waiting = list(
+        Ride.objects.filter(status=RideStatus.DRIVER_EN_ROUTE, driver_arrived_at__isnull=True).values_list(
+            "pk", flat=True
+        )
+    )
+    if not waiting:
+        return 0
+    pipe = get_live_redis().pipeline(transaction=False)
+    for ride_id in waiting:
+        pipe.hget(live_key(ride_id), "arrived")
+    flagged = [(ride_id, float(at)) for ride_id, at in zip(waiting, pipe.execute(), strict=True) if at]
+    return sum(ride_driver_arrived(ride_id=ride_id, at=datetime.fromtimestamp(at, tz=UTC)) for ride_id, at in flagged)
 
 
 # Reading the latest position ---------------------------------------------------------------------------------

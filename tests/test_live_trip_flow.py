@@ -3,6 +3,7 @@ watches the driver approach on the socket until the arrival, shares the trip wit
 the two sides chat with the driver's socket dropping in the middle: the missed messages come back on `resume`,
 receipts reach the sender, and the history holds every message once."""
 
+import weakref
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
@@ -18,10 +19,20 @@ APPROACH = [(-6.1960, 106.8), (-6.1970, 106.8), (-6.1980, 106.8), (-6.1990, 106.
 
 
 async def next_of_type(socket, kind, timeout=5):
+    """The next message of `kind`; the ones of other kinds read on the way are kept for a later call (a live push
+    and a stored event sent for the same position travel separately, so either may come first)."""
+    held = _held.setdefault(socket, [])
+    for index, message in enumerate(held):
+        if message["type"] == kind:
+            return held.pop(index)
     while True:
         message = await socket.receive_json_from(timeout=timeout)
         if message["type"] == kind:
             return message
+        held.append(message)
+
+
+_held: "weakref.WeakKeyDictionary[object, list[dict]]" = weakref.WeakKeyDictionary()
 
 
 def _iso(moment):

@@ -7,8 +7,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from locations.services import location_ingest
+from locations.services import live_sweep, location_ingest
 from nebengjek.models import Event
+from nebengjek.redis import get_live_redis
+from rides.live_trip import live_key
 from rides.models import Ride
 from rides.tests.factories import make_confirmed_ride
 
@@ -179,3 +181,21 @@ async def test_arrival_is_told_to_both_sides_and_stored_once(ws, settings):
     assert to_passenger["ride_id"] == to_driver["ride_id"] == str(ride.id)
     assert stored.driver_arrived_at is not None
     assert await db(Event.objects.filter(type="ride.driver_arrived").count)() == 2
+
+
+async def test_an_arrival_whose_database_write_was_lost_is_recorded_by_the_sweeper(ws, settings):
+    settings.LIVE_TRIP_PUSH_INTERVAL_SECONDS = 0
+    ride = await db(make_confirmed_ride)()
+    passenger = await ws(ride.passenger)
+    await db(drive)(ride, NEARER)
+    flagged_at = timezone.now() - timedelta(seconds=30)
+    # The ingest script flagged the arrival in the ride's live hash; the write to the database never happened.
+    await db(get_live_redis().hset)(live_key(ride.id), "arrived", repr(flagged_at.timestamp()))
+
+    swept = await db(live_sweep)()
+
+    assert swept["arrivals_recorded"] == 1
+    told = await next_of_type(passenger, "ride.driver_arrived")
+    stored = await db(Ride.objects.get)(pk=ride.id)
+    assert told["ride_id"] == str(ride.id) and abs((stored.driver_arrived_at - flagged_at).total_seconds()) < 0.01
+    assert (await db(live_sweep)())["arrivals_recorded"] == 0
