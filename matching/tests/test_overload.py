@@ -118,3 +118,22 @@ async def test_a_new_request_is_shed_while_the_servers_event_loop_runs_late(clie
 
     assert refused.status_code == 503 and refused["Retry-After"] == str(settings.MATCHING_SHED_RETRY_AFTER_SECONDS)
     assert refused.json()["error"]["details"]["reason"] == "event_loop_lag"
+
+
+async def test_a_resume_replays_an_expired_proposal_as_history_only_never_as_an_offer(ws, client_for, settings):
+    settings.MATCHING_PROPOSAL_TTL_SECONDS = 0  # the proposal has expired before the driver comes back
+    driver = await db(driver_online)(100)
+    passenger = await db(client_for)(await db(make_passenger)())
+    request = await db(ask_for_ride)(passenger)
+    stored = (await db((await db(client_for)(driver)).get)("/api/v1/events?after=0")).json()["results"]
+    assert [e["type"] for e in stored if e["type"].startswith("match.")] == ["match.proposal", "match.expired"]
+
+    socket = await ws(driver)
+    await socket.send_json_to({"type": "resume", "id": "r", "after": 0})
+    replayed = []
+    while (message := await socket.receive_json_from(timeout=5))["type"] != "ack":
+        replayed.append(message)
+
+    assert "match.proposal" not in [m["type"] for m in replayed]
+    assert [m["match"]["request_id"] for m in replayed if m["type"] == "match.expired"] == [request["id"]]
+    assert message["last_seq"] == stored[-1]["seq"] and message["replayed"] == len(replayed)
