@@ -159,11 +159,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         return f"redis://127.0.0.1:{port}/0"
 
-    def live_on_cluster(self) -> bool:
-        """The live state goes on the Redis Cluster once the code has a cluster client (LIVE_REDIS_CLUSTER);
-        until then it stays on the single Redis of the small roles."""
-        return hasattr(settings, "LIVE_REDIS_CLUSTER")
-
     # --- the children --------------------------------------------------------------------------------------------
     def shared_env(self) -> dict[str, str]:
         masters = topology.redis_master_ports(self.redis_ports)[:3] or self.redis_ports[:3]
@@ -172,14 +167,13 @@ class Command(BaseCommand):
             "REDIS_URL": self.small_redis_url,
             "RATE_REDIS_URL": self.small_redis_url,
             "CACHE_REDIS_URL": self.small_redis_url,
-            "LIVE_REDIS_URL": self.small_redis_url,
+            "LIVE_REDIS_CLUSTER": "true",
+            "LIVE_REDIS_URL": f"redis://127.0.0.1:{self.redis_ports[0]}/0",
             "CHANNEL_REDIS_URLS": ",".join(f"redis://127.0.0.1:{port}/0" for port in masters),
             "CELERY_BROKER_URL": self.broker_url,
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
             "PYTHONUNBUFFERED": "1",
         }
-        if self.live_on_cluster():
-            env.update(LIVE_REDIS_CLUSTER="true", LIVE_REDIS_URL=f"redis://127.0.0.1:{self.redis_ports[0]}/0")
         if self.pgbouncer is not None:
             env.update(DATABASE_URL=self.pgbouncer.url, DB_PGBOUNCER="true")
         return env
@@ -239,15 +233,10 @@ class Command(BaseCommand):
         ]
 
     def _banner(self, options) -> None:
-        live = (
-            f"Redis Cluster {self.redis_ports[0]}"
-            if self.live_on_cluster()
-            else f"{self.small_redis_url} (no cluster client in this build: LIVE_REDIS_CLUSTER unknown)"
-        )
         nodes = ", ".join(f"node {i} :{port}" for i, port in enumerate(self.node_ports, 1))
         self.stdout.write(
-            f"live state on {live}; channel layer on the cluster's masters; rate counters and cache "
-            f"on {self.small_redis_url}; broker {self.broker_url.split('@')[-1]}"
+            f"live state on Redis Cluster {self.redis_ports[0]}; channel layer on the cluster's masters; "
+            f"rate counters and cache on {self.small_redis_url}; broker {self.broker_url.split('@')[-1]}"
             f"{'; PgBouncer :' + str(self.pgbouncer_port) if self.pgbouncer else ''}"
         )
         self.stdout.write(
