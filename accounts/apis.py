@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -21,17 +20,7 @@ from accounts.serializers import (
     UserOutputSerializer,
     UserUpdateInputSerializer,
 )
-from nebengjek.throttling import RateScopedThrottle
-
-
-def client_ip(request):
-    """The client address, trusting X-Forwarded-For only as far as settings' NUM_PROXIES."""
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES", 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        return hops[-min(proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR")
+from nebengjek.throttling import RateScopedThrottle, client_ip
 
 
 class OtpRequestApi(APIView):

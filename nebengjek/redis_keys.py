@@ -41,6 +41,10 @@ RIDE_LIVE_TTL = 3600  # refreshed on each position; a ride's live hash outlives 
 # counters' Redis (RATE_REDIS_URL). TTL 60 s.
 RIDE_CHAT_RATE = "rides:chat:rate:{ride_id}:{user_id}"
 RIDE_CHAT_RATE_TTL = 60
+# STRING counter of one client address's requests to the public shared-trip page and its JSON in the current minute
+# (rides.share_apis), on the rate counters' Redis. TTL 60 s.
+RIDE_SHARE_RATE = "rides:share:rate:{ip}"
+RIDE_SHARE_RATE_TTL = 60
 
 # locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
 # the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.

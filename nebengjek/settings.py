@@ -419,6 +419,8 @@ LIVE_TRIP_PUSH_INTERVAL_SECONDS = env.float("LIVE_TRIP_PUSH_INTERVAL_SECONDS", d
 LIVE_TRIP_ARRIVAL_RADIUS_M = 100  # the driver "arrived" (ride.driver_arrived) this close to the pickup
 LIVE_TRIP_CITY_SPEED_KMH = 20  # the ETA to pickup: straight-line distance over this average city speed
 RIDE_SHARE_AFTER_END_SECONDS = 30 * 60  # a share link works until the ride's end plus this
+# Requests per client address and minute to the public shared-trip page and its JSON (the page polls every 2 s)
+RIDE_SHARE_RATE_PER_MINUTE = env.int("RIDE_SHARE_RATE_PER_MINUTE", default=120)
 RIDE_CHAT_AFTER_END_SECONDS = 30 * 60  # the ride's chat stays open until its end plus this
 RIDE_CHAT_MAX_CHARS = 500
 RIDE_CHAT_RATE_PER_MINUTE = env.int("RIDE_CHAT_RATE_PER_MINUTE", default=20)  # per sender and ride

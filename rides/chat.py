@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from nebengjek import redis_keys
 from nebengjek.realtime import send_event_on_commit
-from nebengjek.redis import get_rate_redis
+from nebengjek.throttling import fixed_window_hit
 from rides.errors import RidesError, RidesException
 from rides.models import ChatMessage, ChatReadAudit, ChatSide, Ride
 
@@ -95,13 +95,8 @@ def _message_text(*, text, quick_reply) -> tuple[str, str]:
 def _rate_check(*, ride_id, user_id) -> None:
     """At most RIDE_CHAT_RATE_PER_MINUTE messages per sender and ride in a minute (a fixed window in Redis)."""
     key = redis_keys.key(redis_keys.RIDE_CHAT_RATE, ride_id=ride_id, user_id=user_id)
-    pipe = get_rate_redis().pipeline(transaction=False)
-    pipe.set(key, 0, ex=redis_keys.RIDE_CHAT_RATE_TTL, nx=True)  # the window starts with its first message
-    pipe.incr(key)
-    pipe.ttl(key)
-    _, count, ttl = pipe.execute()
-    if count > settings.RIDE_CHAT_RATE_PER_MINUTE:
-        retry = max(int(ttl), 1)
+    retry = fixed_window_hit(key, limit=settings.RIDE_CHAT_RATE_PER_MINUTE, window_s=redis_keys.RIDE_CHAT_RATE_TTL)
+    if retry is not None:
         raise RidesException(
             RidesError.CHAT_RATE_LIMITED, details={"retry_after_s": retry}, headers={"Retry-After": str(retry)}
         )

@@ -15,7 +15,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from nebengjek import redis_keys
+from nebengjek.errors import CommonError
 from nebengjek.exceptions import error_body
+from nebengjek.throttling import client_ip, fixed_window_hit
 from rides import share
 from rides.errors import RidesException
 from rides.selectors import ride_get_visible
@@ -63,6 +66,9 @@ _PUBLIC_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 def shared_trip_state(request, token):
     """GET /share/{token}/state: what the public page draws (rides.share.shared_trip_state). No sign-in. A plain
     Django view, outside the API schema: it serves the page, not the apps."""
+    limited = _rate_limited(request)
+    if limited is not None:
+        return limited
     try:
         body, status_code = share.shared_trip_state(token=token), 200
     except RidesException as exc:
@@ -73,9 +79,27 @@ def shared_trip_state(request, token):
     return response
 
 
+def _rate_limited(request) -> JsonResponse | None:
+    """The public page and its JSON need no sign-in: at most RIDE_SHARE_RATE_PER_MINUTE requests per client address
+    and minute, else 429 `throttled` with Retry-After."""
+    key = redis_keys.key(redis_keys.RIDE_SHARE_RATE, ip=client_ip(request))
+    retry = fixed_window_hit(key, limit=settings.RIDE_SHARE_RATE_PER_MINUTE, window_s=redis_keys.RIDE_SHARE_RATE_TTL)
+    if retry is None:
+        return None
+    error = CommonError.THROTTLED
+    response = JsonResponse(error_body(error, error.default_message, {"retry_after_s": retry}), status=error.status)
+    response["Retry-After"] = str(retry)
+    for name, value in _PUBLIC_HEADERS.items():
+        response[name] = value
+    return response
+
+
 @never_cache
 def shared_trip_page(request, token):
     """The public page; an unknown, revoked or expired link shows the same "not available" page (404)."""
+    limited = _rate_limited(request)
+    if limited is not None:
+        return limited
     try:
         share.shared_ride_get(token=token)
         found = True

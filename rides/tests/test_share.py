@@ -115,3 +115,18 @@ def test_a_link_expires_30_minutes_after_the_ride_ends(client_for, api_client):
     assert before.json()["driver_position"] is None and before.json()["expires_at"] is not None
     assert after.status_code == 404
     assert too_late.status_code == 409 and too_late.json()["error"]["code"] == "share_closed"
+
+
+def test_the_public_page_and_its_json_are_rate_limited_per_client_address(client_for, api_client, settings):
+    settings.RIDE_SHARE_RATE_PER_MINUTE = 3
+    link = shared(client_for, make_confirmed_ride())
+    state, page = f"/share/{link['token']}/state", f"/share/{link['token']}"
+
+    answers = [api_client.get(path, REMOTE_ADDR="203.0.113.7") for path in (state, page, state, state)]
+    other_address = api_client.get(state, REMOTE_ADDR="203.0.113.8")
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    limited = answers[-1]
+    assert limited.json()["error"]["code"] == "throttled" and 1 <= int(limited["Retry-After"]) <= 60
+    assert limited.json()["error"]["details"]["retry_after_s"] == int(limited["Retry-After"])
+    assert other_address.status_code == 200
