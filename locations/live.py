@@ -229,8 +229,8 @@ local function haversine(lat1, lng1, lat2, lng2)
 end
 """
 
-# The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under {live}, and the
-# GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a Redis Cluster runs
+# The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under their bucket's
+# {live:<b>}, and the GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a Redis Cluster runs
 # it on the one master of that slot), so a step that changes both is two scripts: the state's first (it decides
 # and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA into the new one,
 # CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map disowns: the
@@ -239,8 +239,8 @@ end
 # positions of what it found per region. drivers:seen and drivers:pos hold every beacon-on driver with an indexable
 # position, busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, region map, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
-#       live-state marker, regions ever indexed
+# KEYS (all of the user's bucket): last position, region map, seen, beacon, tracking, rides with pending track
+#       points, indexed positions, busy, live-state marker, regions newly indexed, watched drivers
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen, the position's region, now,
 #       '1' to index an available driver in its region here (one Redis) or '0' (a cluster: the region is another slot)
 # Returns a result code, or on a cluster for an available driver {1, region to index them in, region they leave or

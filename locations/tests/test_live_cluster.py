@@ -168,9 +168,9 @@ def test_drivers_of_buckets_on_two_masters_crossing_a_region_boundary_are_indexe
 ):
     before, after = boundary_near(*MONAS)
     earlier = timezone.now() - timedelta(seconds=30)
-    drivers = _drivers_on_two_masters(
-        live_cluster, lambda: driver_online_at(make_driver(), before, recorded_at=earlier)
-    )
+    drivers = _drivers_on_two_masters(live_cluster, make_driver)
+    for driver in drivers:
+        driver_online_at(driver, before, recorded_at=earlier)
 
     for driver in drivers:
         assert location_ingest(user=driver, lat=after[0], lng=after[1])
