@@ -886,8 +886,8 @@ _INGEST_HEAD = b"*24\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
 def ingest_command(user_id, lat, lng, t, region=None, now=None, bucket=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
     argument packing: the constant parts are encoded once per bucket)."""
-    uid = str(user_id)
-    last_prefix, other_keys = config().ingest_keys[bucket_of(uid) if bucket is None else bucket]
+    uid, settings_now = str(user_id), config()
+    last_prefix, other_keys = settings_now.ingest_keys[bucket_of(uid) if bucket is None else bucket]
     return b"".join(
         (
             _INGEST_HEAD,
@@ -897,10 +897,10 @@ def ingest_command(user_id, lat, lng, t, region=None, now=None, bucket=None):
             _bulk(repr(float(lat))),
             _bulk(repr(float(lng))),
             _bulk(repr(float(t))),
-            config().ingest_tail,
+            settings_now.ingest_tail,
             _bulk(region or region_of(lat, lng)),
             _bulk(repr(time.time() if now is None else float(now))),
-            config().regions_inline,
+            settings_now.regions_inline,
         )
     )
 
