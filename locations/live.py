@@ -230,11 +230,11 @@ end
 """
 
 # The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under their bucket's
-# {live:<b>}, and the GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a Redis Cluster runs
-# it on the one master of that slot), so a step that changes both is two scripts: the state's first (it decides
-# and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA into the new one,
-# CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map disowns: the
-# sweeper removes it (locations.services.live_sweep), and a search keeps a driver found twice once.
+# {live:<b>}, and the GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a
+# Redis Cluster runs it on the one master of that slot), so a step that changes both is two scripts: the state's
+# first (it decides and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA
+# into the new one, CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map
+# disowns: the sweeper removes it (locations.services.live_sweep), and a search keeps a driver found twice once.
 # The regions hold the *available* drivers only (beacon on, not busy), so a search is one GEOSEARCH and the
 # positions of what it found per region. drivers:seen and drivers:pos hold every beacon-on driver with an indexable
 # position, busy ones too (the ops map, the sweeper, and freeing a driver read them).
@@ -367,6 +367,27 @@ if placed then
   end
 end
 return 1
+"""
+)
+
+# On a Redis Cluster the flusher sends the updates of one bucket as one call of this script: the ingest script above
+# as a function of its own KEYS and ARGV (parameters shadowing the globals), run for each update.
+# KEYS: the bucket's keys after the last position (region map .. watched, as the ingest script's KEYS[2..11]).
+# ARGV: the last position's prefix, max speed m/s, last-position TTL, a ride's stream maxlen, now, regions inline,
+#       then per update: user id, lat, lng, t, region.  Returns each update's ingest result, in order.
+INGEST_BUCKET_LUA = (
+    "local function ingest(KEYS, ARGV)\n"
+    + INGEST_LUA
+    + """
+end
+local results = {}
+for i = 7, #ARGV, 5 do
+  local keys = {ARGV[1] .. ARGV[i]}
+  for k = 1, #KEYS do keys[k + 1] = KEYS[k] end
+  results[#results + 1] = ingest(keys, {ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[2], ARGV[3], ARGV[4],
+                                       ARGV[i + 4], ARGV[5], ARGV[6]})
+end
+return results
 """
 )
 
@@ -518,6 +539,7 @@ return {ids, regions}
 
 _SCRIPTS = {
     "ingest": INGEST_LUA,
+    "ingest_bucket": INGEST_BUCKET_LUA,
     "driver_state": DRIVER_STATE_LUA,
     "search": SEARCH_LUA,
     "sweep": SWEEP_LUA,
@@ -851,6 +873,23 @@ def ingest_keys_args(user_id, lat, lng, t, now=None):
     return keys, args
 
 
+def ingest_bucket_call(bucket: int, updates: Sequence[tuple], now: float) -> Call:
+    """The ingest of several updates [(user id, lat, lng, t, region)] of one bucket as one script call (a Redis
+    Cluster's flusher); its result is each update's ingest result, in order."""
+    keys = bucket_keys(bucket)
+    args: list[Any] = [
+        keys.last_prefix,
+        repr(max_speed_mps()),
+        redis_keys.USER_LAST_POSITION_TTL,
+        redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+        repr(float(now)),
+        "0" if live_redis_is_cluster() else "1",
+    ]
+    for uid, lat, lng, t, region in updates:
+        args += [str(uid), repr(float(lat)), repr(float(lng)), repr(float(t)), region]
+    return Call("ingest_bucket", _ingest_keys_after_first(keys), args)
+
+
 def ingest(user_id, lat, lng, t):
     """Record one position (sync): the state script, then its region steps. Returns ACCEPTED or a DROPPED_* code
     (or one of RESTORE_FIRST), or for a watched driver's position whose push is due, a list
@@ -998,12 +1037,17 @@ class LocationFlusher:
                     for (uid, lat, lng, t, region), _ in batch
                 ]
             )
-        items = []
-        for (uid, lat, lng, t, region), _ in batch:
-            bucket = bucket_of(uid)
-            command = ingest_command(uid, lat, lng, t, region, bucket=bucket)
-            items.append((bucket_keys(bucket).marker, command, (uid, lat, lng, t)))
-        return await self._send(items)
+        groups: dict[int, list[int]] = {}  # on a cluster: one script call per bucket, each bucket's updates in it
+        for index, ((uid, _, _, _, _), _) in enumerate(batch):
+            groups.setdefault(bucket_of(uid), []).append(index)
+        now = time.time()
+        calls = [ingest_bucket_call(bucket, [batch[i][0] for i in indexes], now) for bucket, indexes in groups.items()]
+        replies = await self._send([(call.keys[0], _packed(call), call) for call in calls])
+        results: list[Any] = [None] * len(batch)
+        for indexes, reply in zip(groups.values(), replies, strict=True):
+            for i, result in zip(indexes, reply if isinstance(reply, list) else [reply] * len(indexes), strict=True):
+                results[i] = result
+        return results
 
     async def _send(self, items):
         """[(a key of the command's slot, the packed command, its Call or the ingest's (uid, lat, lng, t))] -> their

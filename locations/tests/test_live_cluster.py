@@ -8,6 +8,7 @@ session (tests.live_cluster); skipped without redis-server. The rest of the loca
 run on it with `python -m pytest -p tests.live_cluster locations matching rides` (.ci/run does).
 """
 
+import asyncio
 from datetime import timedelta
 
 import h3
@@ -19,8 +20,8 @@ from redis.crc import key_slot
 from accounts.tests.factories import make_driver
 from locations import live
 from locations.regions import region_of
-from locations.selectors import drivers_available_near
-from locations.services import live_sweep, location_ingest
+from locations.selectors import drivers_available_near, user_last_position
+from locations.services import live_sweep, location_ingest, location_record_async
 from locations.tests.helpers import MONAS, driver_online_at, north_of
 from nebengjek.redis import get_live_redis
 from rides.tasks import track_ingest
@@ -217,3 +218,27 @@ def test_the_meter_reads_the_track_streams_of_drivers_on_two_masters(live_cluste
         ride.refresh_from_db()
         assert ride.distance_m == pytest.approx(1111.95, abs=0.01)
         assert get_live_redis().smembers(live.keys_of(ride.driver_id).pending) == set()
+
+
+def test_one_batch_of_socket_updates_of_drivers_in_many_buckets_is_judged_and_indexed_per_driver(live_cluster):
+    earlier = timezone.now() - timedelta(seconds=30)
+    drivers = [driver_online_at(make_driver(), north_of(MONAS, 100 * i), recorded_at=earlier) for i in range(30)]
+    moved = {str(driver.id): north_of(MONAS, 100 * i + 50) for i, driver in enumerate(drivers)}
+    too_fast = drivers[0]
+    moved[str(too_fast.id)] = north_of(MONAS, 50_000)  # 50 km in 30 s: dropped, the others of its bucket are not
+
+    async def one_batch():  # the sockets of one process: their updates go out in the flusher's batches
+        return await asyncio.gather(
+            *(location_record_async(user_id=driver_id, lat=lat, lng=lng) for driver_id, (lat, lng) in moved.items())
+        )
+
+    outcomes = asyncio.run(one_batch())
+
+    assert len({live.bucket_of(driver.id) for driver in drivers}) > 1
+    assert outcomes == ["too_fast"] + ["accepted"] * (len(drivers) - 1)
+    for driver in drivers[1:]:
+        position = user_last_position(user_id=driver.id)
+        assert position is not None and (position.lat, position.lng) == moved[str(driver.id)]
+    assert {d.id for d in drivers_available_near(lat=MONAS[0], lng=MONAS[1], radius_m=5000, limit=50)} == {
+        str(driver.id) for driver in drivers
+    }
