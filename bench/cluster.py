@@ -62,13 +62,12 @@ def _use(url, cluster):
 def _load(drivers, positions):
     """Beacons on and a first position for every driver, through the same scripts as production."""
     from locations import live
-    from nebengjek import redis_keys
     from nebengjek.redis import get_live_redis
 
     client = get_live_redis()
-    client.set(redis_keys.LIVE_STATE_MARKER, "bench")
+    live.per_bucket(client, lambda pipe, keys: pipe.set(keys.marker, "bench"))
     for start in range(0, len(drivers), 5000):
-        client.sadd(redis_keys.DRIVERS_BEACON, *drivers[start : start + 5000])
+        live.bucket_writes(client, lambda pipe, keys, ids: pipe.sadd(keys.beacon, *ids), drivers[start : start + 5000])
     t = time.time()
     for start in range(0, len(drivers), 2000):
         chunk = drivers[start : start + 2000]
@@ -157,7 +156,7 @@ def measure(mode, url, cluster, redis_pids, *, drivers_n, sockets, duration, see
             "ingest_not_accepted": other,
             "ingest_client_cpu_ms_per_update": round(client_cpu * 1000 / max(1, updates), 4),
             "ingest_redis_cpu_ms_per_update": round((redis1 - redis0) * 1000 / max(1, updates), 4),
-            # the busiest Redis process: the master of the drivers' state slot ({live}) on a cluster
+            # the busiest Redis process (on a cluster: the master with the most of the drivers' buckets and regions)
             "ingest_hottest_redis_cpu_ms_per_update": round(hottest * 1000 / max(1, updates), 4),
         }
     )

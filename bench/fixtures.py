@@ -91,15 +91,15 @@ def redis_reset():
 
 def beacons_on(driver_ids):
     """Mirror the beacons (the DB rows are created on) into Redis, as locations.services.beacon_mirror does."""
-    from nebengjek import redis_keys
+    from locations import live
     from nebengjek.redis import get_live_redis
 
     client = get_live_redis()
     for start in range(0, len(driver_ids), 5000):
         chunk = driver_ids[start : start + 5000]
-        client.sadd(redis_keys.DRIVERS_BEACON, *chunk)
+        live.bucket_writes(client, lambda pipe, keys, ids: pipe.sadd(keys.beacon, *ids), chunk)
         # the fixtures' drivers ride motorcycles: mirrored for the product filter, as beacon_mirror does
-        client.hset(redis_keys.DRIVERS_VEHICLE, mapping=dict.fromkeys(chunk, "motorcycle"))
+        live.hash_set_many(client, "vehicle", dict.fromkeys(chunk, "motorcycle"))
 
 
 def positions_load(points):

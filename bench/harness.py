@@ -269,7 +269,6 @@ class Bench:
         """The last accepted position of each driver is what the Redis GEO index holds (within geohash precision)."""
         from locations import live
         from locations.geo import haversine_m
-        from nebengjek import redis_keys
         from nebengjek.redis import get_live_redis
 
         last = {driver: pos for result in results for driver, pos in result["last_accepted"].items()}
@@ -279,7 +278,7 @@ class Bench:
         for start in range(0, len(ids), 5000):
             part = ids[start : start + 5000]
             pipe = client.pipeline(transaction=False)
-            for driver, region in zip(part, client.hmget(redis_keys.DRIVERS_REGION, part), strict=True):
+            for driver, region in zip(part, live.hash_get_many(client, "region", part), strict=True):
                 pipe.geopos(live.region_keys(region or "none")[0], driver)
             found += [positions[0] for positions in pipe.execute()]
         matching = sum(

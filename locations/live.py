@@ -11,7 +11,8 @@ import hashlib
 import logging
 import time
 import weakref
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import redis
@@ -33,6 +34,167 @@ from nebengjek.redis import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+# The users' and drivers' state in buckets (nebengjek.redis_keys): one hash slot per bucket, so a Redis Cluster
+# spreads it over its masters; every key of one user's state is in that user's bucket.
+def live_buckets() -> int:
+    """How many buckets the live state is split into: settings.LIVE_STATE_BUCKETS on a Redis Cluster, 1 on one
+    Redis (a single Redis gains nothing from more: its ingest stays one script call per update)."""
+    return max(1, settings.LIVE_STATE_BUCKETS) if live_redis_is_cluster() else 1
+
+
+def bucket_of(user_id: Any) -> int:
+    """The bucket of a user's live state: CRC32 of the id's text mod live_buckets(). Stable across processes and
+    languages (unlike hash()), even for random UUIDs, and C-fast; the same user's keys always land together."""
+    count = config().buckets
+    if count == 1:
+        return 0
+    return zlib.crc32(str(user_id).encode()) % count
+
+
+class BucketKeys:
+    """The key names of one bucket of the live state (nebengjek.redis_keys)."""
+
+    __slots__ = (
+        "bucket",
+        "region",
+        "regions",
+        "seen",
+        "position",
+        "beacon",
+        "busy",
+        "vehicle",
+        "tracking",
+        "watched",
+        "pending",
+        "marker",
+        "last_prefix",
+    )
+
+    def __init__(self, bucket: int):
+        def key(template: str) -> str:
+            return redis_keys.key(template, bucket=bucket)
+
+        self.bucket = bucket
+        self.region = key(redis_keys.DRIVERS_REGION)
+        self.regions = key(redis_keys.DRIVERS_REGIONS)
+        self.seen = key(redis_keys.DRIVERS_SEEN)
+        self.position = key(redis_keys.DRIVERS_POSITION)
+        self.beacon = key(redis_keys.DRIVERS_BEACON)
+        self.busy = key(redis_keys.DRIVERS_BUSY)
+        self.vehicle = key(redis_keys.DRIVERS_VEHICLE)
+        self.tracking = key(redis_keys.DRIVERS_TRACKING)
+        self.watched = key(redis_keys.DRIVERS_WATCHED)
+        self.pending = key(redis_keys.RIDE_TRACK_PENDING)
+        self.marker = key(redis_keys.LIVE_STATE_MARKER)
+        self.last_prefix = redis_keys.key(redis_keys.USER_LAST_POSITION, bucket=bucket, user_id="")
+
+    def last_position(self, user_id: Any) -> str:
+        return self.last_prefix + str(user_id)
+
+    def track_stream(self, ride_id: Any) -> str:
+        return redis_keys.key(redis_keys.RIDE_TRACK_STREAM, bucket=self.bucket, ride_id=ride_id)
+
+    def ride_live(self, ride_id: Any) -> str:
+        return redis_keys.key(redis_keys.RIDE_LIVE, bucket=self.bucket, ride_id=ride_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def bucket_keys(bucket: int) -> BucketKeys:
+    return BucketKeys(bucket)
+
+
+def keys_of(user_id: Any) -> BucketKeys:
+    """The keys of the bucket holding this user's (driver's) live state."""
+    return bucket_keys(bucket_of(user_id))
+
+
+def all_buckets() -> list[BucketKeys]:
+    """Every bucket's keys, in bucket order (readers of all drivers pipeline one command per bucket)."""
+    return [bucket_keys(bucket) for bucket in range(config().buckets)]
+
+
+def by_bucket(ids: Iterable[Any]) -> dict[int, list[str]]:
+    """Ids (as text) grouped by their bucket, each group in the given order."""
+    groups: dict[int, list[str]] = {}
+    for user_id in ids:
+        text = str(user_id)
+        groups.setdefault(bucket_of(text), []).append(text)
+    return groups
+
+
+def hash_get_many(client: Any, field: str, ids: Sequence[Any]) -> list[Any]:
+    """One field of many drivers' bucket hashes (BucketKeys attribute `field`, e.g. 'vehicle'), in the order of
+    `ids`: one HMGET per bucket, pipelined (one round trip per node on a cluster)."""
+    groups = by_bucket(ids)
+    if len(groups) == 1:
+        ((bucket, members),) = groups.items()
+        return list(client.hmget(getattr(bucket_keys(bucket), field), members))
+    pipe = client.pipeline(transaction=False)
+    for bucket, members in groups.items():
+        pipe.hmget(getattr(bucket_keys(bucket), field), members)
+    values: dict[str, Any] = {}
+    for members, found in zip(groups.values(), pipe.execute(), strict=True):
+        values.update(zip(members, found, strict=True))
+    return [values[str(user_id)] for user_id in ids]
+
+
+async def hash_get_many_async(client: Any, field: str, ids: Sequence[Any]) -> list[Any]:
+    """hash_get_many on an asyncio client."""
+    groups = by_bucket(ids)
+    if len(groups) == 1:
+        ((bucket, members),) = groups.items()
+        return list(await client.hmget(getattr(bucket_keys(bucket), field), members))
+    pipe = client.pipeline(transaction=False)
+    for bucket, members in groups.items():
+        pipe.hmget(getattr(bucket_keys(bucket), field), members)
+    values: dict[str, Any] = {}
+    for members, found in zip(groups.values(), await pipe.execute(), strict=True):
+        values.update(zip(members, found, strict=True))
+    return [values[str(user_id)] for user_id in ids]
+
+
+def per_bucket(client: Any, command: Callable[[Any, BucketKeys], Any]) -> list[Any]:
+    """`command(pipe, keys)` (one command) for every bucket, pipelined (one round trip per node on a cluster):
+    their replies, in bucket order."""
+    pipe = client.pipeline(transaction=False)
+    for keys in all_buckets():
+        command(pipe, keys)
+    return pipe.execute()
+
+
+def hash_get_all(client: Any, field: str) -> dict[str, Any]:
+    """Every bucket's hash `field` (e.g. 'tracking') merged: driver id -> value."""
+    merged: dict[str, Any] = {}
+    for part in per_bucket(client, lambda pipe, keys: pipe.hgetall(getattr(keys, field))):
+        merged.update(part)
+    return merged
+
+
+def set_members_all(client: Any, field: str) -> set[str]:
+    """Every bucket's set `field` (e.g. 'busy') merged."""
+    return set().union(*per_bucket(client, lambda pipe, keys: pipe.smembers(getattr(keys, field))))
+
+
+def bucket_writes(client: Any, command: Callable[[Any, BucketKeys, list[str]], Any], ids: Iterable[Any]) -> None:
+    """`command(pipe, keys, ids of that bucket)` for each bucket the ids fall in, pipelined."""
+    groups = by_bucket(ids)
+    if not groups:
+        return
+    pipe = client.pipeline(transaction=False)
+    for bucket, members in groups.items():
+        command(pipe, bucket_keys(bucket), members)
+    pipe.execute()
+
+
+def hash_set_many(client: Any, field: str, mapping: dict[str, Any]) -> None:
+    """Set driver id -> value in each driver's bucket hash `field`."""
+    mapping = {str(driver_id): value for driver_id, value in mapping.items()}
+    bucket_writes(
+        client, lambda pipe, keys, ids: pipe.hset(getattr(keys, field), mapping={i: mapping[i] for i in ids}), mapping
+    )
+
 
 # Result codes of the ingest script.
 ACCEPTED = 1
@@ -67,18 +229,18 @@ local function haversine(lat1, lng1, lat2, lng2)
 end
 """
 
-# The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under {live}, and the
-# GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a Redis Cluster runs
-# it on the one master of that slot), so a step that changes both is two scripts: the state's first (it decides
-# and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA into the new one,
-# CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map disowns: the
-# sweeper removes it (locations.services.live_sweep), and a search keeps a driver found twice once.
+# The index, in two kinds of hash slot (nebengjek.redis_keys): the users' and drivers' state under their bucket's
+# {live:<b>}, and the GEO index split by region (H3 cell) under {<cell>}. A script touches keys of one slot only (a
+# Redis Cluster runs it on the one master of that slot), so a step that changes both is two scripts: the state's
+# first (it decides and records which region indexes the driver, DRIVERS_REGION), then the regions' (CELL_PUT_LUA
+# into the new one, CELL_DROP_LUA out of the one left). A region step that fails leaves a ghost that the region map
+# disowns: the sweeper removes it (locations.services.live_sweep), and a search keeps a driver found twice once.
 # The regions hold the *available* drivers only (beacon on, not busy), so a search is one GEOSEARCH and the
 # positions of what it found per region. drivers:seen and drivers:pos hold every beacon-on driver with an indexable
 # position, busy ones too (the ops map, the sweeper, and freeing a driver read them).
 
-# KEYS: last position, region map, seen, beacon, tracking, rides with pending track points, indexed positions, busy,
-#       live-state marker, regions ever indexed
+# KEYS (all of the user's bucket): last position, region map, seen, beacon, tracking, rides with pending track
+#       points, indexed positions, busy, live-state marker, regions newly indexed, watched drivers
 # ARGV: user id, lat, lng, t, max speed m/s, last-position TTL, a ride's stream maxlen, the position's region, now,
 #       '1' to index an available driver in its region here (one Redis) or '0' (a cluster: the region is another slot)
 # Returns a result code, or on a cluster for an available driver {1, region to index them in, region they leave or
@@ -87,7 +249,12 @@ end
 # tracking hash gives) and the ride joins the pending set, both before the ack.
 # Only a position with no previous one (a user's first, or after an expiry or a loss) costs the extra checks:
 # the marker (a flush removes it with every previous position), then whether the user is tracked on a ride.
-_RIDE_STREAM_LUA = f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM_PREFIX}'\n"
+# The ride's stream and live hash are in the driver's bucket: their keys are a head, the bucket's hash tag (taken
+# from KEYS[1], the user's last position) and the ride id.
+_RIDE_STREAM_LUA = (
+    f"local RIDE_STREAM = '{redis_keys.RIDE_TRACK_STREAM.split('{{', 1)[0]}'\n"
+    "local function in_bucket(head, id) return head .. string.match(KEYS[1], '%b{}') .. ':' .. id end\n"
+)
 # On one Redis (ARGV[10] = '1') the ingest script also writes the region step itself, so an available driver's
 # update stays one script call; on a Redis Cluster the region is another slot, so the step is a second call.
 _REGION_KEYS_LUA = (
@@ -102,12 +269,15 @@ _REGION_KEYS_LUA = (
 # has just come within the arrival radius of the pickup before the start (arrived = 1, once per ride). Numbers go
 # back as strings (Lua would truncate them to integers).
 _LIVE_TRIP_LUA = (
-    (f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE_PREFIX}'\nlocal LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n")
+    (
+        f"local LIVE_TRIP = '{redis_keys.RIDE_LIVE.split('{{', 1)[0]}'\n"
+        f"local LIVE_TRIP_TTL = {redis_keys.RIDE_LIVE_TTL}\n"
+    )
     + """
 local function live_trip(watch, prev, lat, lng, t)
   local ride, pax, plat, plng, started, interval, radius = string.match(
     watch, '([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)')
-  local key = LIVE_TRIP .. ride
+  local key = in_bucket(LIVE_TRIP, ride)
   local heading, speed = '', ''
   if prev[3] and t > tonumber(prev[3]) then
     local plat0, plng0 = tonumber(prev[1]), tonumber(prev[2])
@@ -178,7 +348,7 @@ if math.abs(lat) <= GEO_MAX_LAT and redis.call('SISMEMBER', KEYS[4], uid) == 1 t
 end
 if ride == nil then ride = redis.call('HGET', KEYS[5], uid) end
 if ride then
-  redis.call('XADD', RIDE_STREAM .. ride, 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
+  redis.call('XADD', in_bucket(RIDE_STREAM, ride), 'MAXLEN', '~', ARGV[7], '*', 'lat', ARGV[2], 'lng', ARGV[3],
              't', ARGV[4])
   redis.call('SADD', KEYS[6], ride)
 end
@@ -197,6 +367,27 @@ if placed then
   end
 end
 return 1
+"""
+)
+
+# On a Redis Cluster the flusher sends the updates of one bucket as one call of this script: the ingest script above
+# as a function of its own KEYS and ARGV (parameters shadowing the globals), run for each update.
+# KEYS: the bucket's keys after the last position (region map .. watched, as the ingest script's KEYS[2..11]).
+# ARGV: the last position's prefix, max speed m/s, last-position TTL, a ride's stream maxlen, now, regions inline,
+#       then per update: user id, lat, lng, t, region.  Returns each update's ingest result, in order.
+INGEST_BUCKET_LUA = (
+    "local function ingest(KEYS, ARGV)\n"
+    + INGEST_LUA
+    + """
+end
+local results = {}
+for i = 7, #ARGV, 5 do
+  local keys = {ARGV[1] .. ARGV[i]}
+  for k = 1, #KEYS do keys[k + 1] = KEYS[k] end
+  results[#results + 1] = ingest(keys, {ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[2], ARGV[3], ARGV[4],
+                                       ARGV[i + 4], ARGV[5], ARGV[6]})
+end
+return results
 """
 )
 
@@ -348,6 +539,7 @@ return {ids, regions}
 
 _SCRIPTS = {
     "ingest": INGEST_LUA,
+    "ingest_bucket": INGEST_BUCKET_LUA,
     "driver_state": DRIVER_STATE_LUA,
     "search": SEARCH_LUA,
     "sweep": SWEEP_LUA,
@@ -537,14 +729,15 @@ def driver_states(driver_ids, change="", on=False) -> list[int]:
 
 
 def driver_state_keys(driver_id) -> list[str]:
+    keys = keys_of(driver_id)
     return [
-        redis_keys.DRIVERS_BEACON,
-        redis_keys.DRIVERS_BUSY,
-        last_position_key(driver_id),
-        redis_keys.DRIVERS_REGION,
-        redis_keys.DRIVERS_SEEN,
-        redis_keys.DRIVERS_POSITION,
-        redis_keys.DRIVERS_REGIONS,
+        keys.beacon,
+        keys.busy,
+        keys.last_position(driver_id),
+        keys.region,
+        keys.seen,
+        keys.position,
+        keys.regions,
     ]
 
 
@@ -570,7 +763,7 @@ def reference_seed(user_id, lat: float, lng: float, t: float) -> int:
 
 def tracking_clear_if_call(driver_id, ride_id) -> Call:
     """Stop tracking the driver's positions for `ride_id` (an entry naming another ride stays); a Call."""
-    return Call("tracking_clear_if", [redis_keys.DRIVERS_TRACKING], [str(driver_id), str(ride_id)])
+    return Call("tracking_clear_if", [keys_of(driver_id).tracking], [str(driver_id), str(ride_id)])
 
 
 def tracking_clear_if(driver_id, ride_id) -> int:
@@ -579,15 +772,15 @@ def tracking_clear_if(driver_id, ride_id) -> int:
 
 def driver_vehicle_set(driver_id, vehicle_type: str | None) -> None:
     """Mirror a driver's vehicle type (accounts.DriverProfile) for the search's product filter; None removes it."""
-    client = get_live_redis()
+    client, key = get_live_redis(), keys_of(driver_id).vehicle
     if vehicle_type:
-        client.hset(redis_keys.DRIVERS_VEHICLE, str(driver_id), vehicle_type)
+        client.hset(key, str(driver_id), vehicle_type)
     else:
-        client.hdel(redis_keys.DRIVERS_VEHICLE, str(driver_id))
+        client.hdel(key, str(driver_id))
 
 
-def last_position_key(user_id):
-    return redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=user_id)
+def last_position_key(user_id) -> str:
+    return keys_of(user_id).last_position(user_id)
 
 
 def max_speed_mps():
@@ -604,6 +797,8 @@ class _Config:
         "fresh_seconds",
         "ingest_tail",
         "regions_inline",
+        "buckets",
+        "ingest_keys",
     )
 
     def __init__(self):
@@ -621,6 +816,12 @@ class _Config:
             )
         )
         self.regions_inline = _bulk("0" if live_redis_is_cluster() else "1")
+        self.buckets = live_buckets()
+        # Per bucket: (the last-position key's prefix, the ingest's other keys RESP-encoded)
+        self.ingest_keys = [
+            (keys.last_prefix, b"".join(_bulk(key) for key in _ingest_keys_after_first(keys)))
+            for keys in (BucketKeys(bucket) for bucket in range(self.buckets))
+        ]
 
 
 _config = None
@@ -639,22 +840,24 @@ def _config_reset(**kwargs):
     _config = None
 
 
-_INGEST_KEYS_AFTER_FIRST_LIST = [
-    redis_keys.DRIVERS_REGION,
-    redis_keys.DRIVERS_SEEN,
-    redis_keys.DRIVERS_BEACON,
-    redis_keys.DRIVERS_TRACKING,
-    redis_keys.RIDE_TRACK_PENDING,
-    redis_keys.DRIVERS_POSITION,
-    redis_keys.DRIVERS_BUSY,
-    redis_keys.LIVE_STATE_MARKER,
-    redis_keys.DRIVERS_REGIONS,
-    redis_keys.DRIVERS_WATCHED,
-]
+def _ingest_keys_after_first(keys: BucketKeys) -> list[str]:
+    return [
+        keys.region,
+        keys.seen,
+        keys.beacon,
+        keys.tracking,
+        keys.pending,
+        keys.position,
+        keys.busy,
+        keys.marker,
+        keys.regions,
+        keys.watched,
+    ]
 
 
 def ingest_keys_args(user_id, lat, lng, t, now=None):
-    keys = [last_position_key(user_id), *_INGEST_KEYS_AFTER_FIRST_LIST]
+    bucket = keys_of(user_id)
+    keys = [bucket.last_position(user_id), *_ingest_keys_after_first(bucket)]
     args = [
         str(user_id),
         repr(float(lat)),
@@ -668,6 +871,23 @@ def ingest_keys_args(user_id, lat, lng, t, now=None):
         "0" if live_redis_is_cluster() else "1",
     ]
     return keys, args
+
+
+def ingest_bucket_call(bucket: int, updates: Sequence[tuple], now: float) -> Call:
+    """The ingest of several updates [(user id, lat, lng, t, region)] of one bucket as one script call (a Redis
+    Cluster's flusher); its result is each update's ingest result, in order."""
+    keys = bucket_keys(bucket)
+    args: list[Any] = [
+        keys.last_prefix,
+        repr(max_speed_mps()),
+        redis_keys.USER_LAST_POSITION_TTL,
+        redis_keys.RIDE_TRACK_STREAM_MAXLEN,
+        repr(float(now)),
+        "0" if live_redis_is_cluster() else "1",
+    ]
+    for uid, lat, lng, t, region in updates:
+        args += [str(uid), repr(float(lat)), repr(float(lng)), repr(float(t)), region]
+    return Call("ingest_bucket", _ingest_keys_after_first(keys), args)
 
 
 def ingest(user_id, lat, lng, t):
@@ -700,27 +920,26 @@ _INGEST_SHA = SHAS["ingest"]
 # EVALSHA sha 11 <last position key> region-map seen beacon tracking pending positions busy marker regions watched
 # <uid> <lat> <lng> <t> + ingest_tail + <region> <now> <regions inline: 1 on one Redis, 0 on a cluster>
 _INGEST_HEAD = b"*24\r\n" + _bulk("EVALSHA") + _bulk(_INGEST_SHA) + _bulk(11)
-_INGEST_KEYS_AFTER_FIRST = b"".join(_bulk(key) for key in _INGEST_KEYS_AFTER_FIRST_LIST)
-_LAST_POSITION_PREFIX = redis_keys.USER_LAST_POSITION_PREFIX
 
 
-def ingest_command(user_id, lat, lng, t, region=None, now=None):
+def ingest_command(user_id, lat, lng, t, region=None, now=None, bucket=None):
     """One ingest script call, packed as RESP (the same command as ingest(), without redis-py's per-command
-    argument packing: the constant parts are encoded once)."""
-    uid = str(user_id)
+    argument packing: the constant parts are encoded once per bucket)."""
+    uid, settings_now = str(user_id), config()
+    last_prefix, other_keys = settings_now.ingest_keys[bucket_of(uid) if bucket is None else bucket]
     return b"".join(
         (
             _INGEST_HEAD,
-            _bulk(_LAST_POSITION_PREFIX + uid),
-            _INGEST_KEYS_AFTER_FIRST,
+            _bulk(last_prefix + uid),
+            other_keys,
             _bulk(uid),
             _bulk(repr(float(lat))),
             _bulk(repr(float(lng))),
             _bulk(repr(float(t))),
-            config().ingest_tail,
+            settings_now.ingest_tail,
             _bulk(region or region_of(lat, lng)),
             _bulk(repr(time.time() if now is None else float(now))),
-            config().regions_inline,
+            settings_now.regions_inline,
         )
     )
 
@@ -809,12 +1028,26 @@ class LocationFlusher:
                 future.set_result(result_code(result))
 
     async def _state_step(self, batch):
-        return await self._send(
-            [
-                (_LAST_POSITION_PREFIX, ingest_command(uid, lat, lng, t, region), (uid, lat, lng, t))
-                for (uid, lat, lng, t, region), _ in batch
-            ]
-        )
+        """Each update's state script, in its driver's bucket's slot (one Redis: the one bucket)."""
+        if config().buckets == 1:
+            slot_key = bucket_keys(0).marker
+            return await self._send(
+                [
+                    (slot_key, ingest_command(uid, lat, lng, t, region, bucket=0), (uid, lat, lng, t))
+                    for (uid, lat, lng, t, region), _ in batch
+                ]
+            )
+        groups: dict[int, list[int]] = {}  # on a cluster: one script call per bucket, each bucket's updates in it
+        for index, ((uid, _, _, _, _), _) in enumerate(batch):
+            groups.setdefault(bucket_of(uid), []).append(index)
+        now = time.time()
+        calls = [ingest_bucket_call(bucket, [batch[i][0] for i in indexes], now) for bucket, indexes in groups.items()]
+        replies = await self._send([(call.keys[0], _packed(call), call) for call in calls])
+        results: list[Any] = [None] * len(batch)
+        for indexes, reply in zip(groups.values(), replies, strict=True):
+            for i, result in zip(indexes, reply if isinstance(reply, list) else [reply] * len(indexes), strict=True):
+                results[i] = result
+        return results
 
     async def _send(self, items):
         """[(a key of the command's slot, the packed command, its Call or the ingest's (uid, lat, lng, t))] -> their

@@ -72,7 +72,7 @@ def drivers_available_near(
     while True:
         found = _merged(search, live.run(search.calls(), client))
         if search.vehicles is not None and found[0]:
-            found = search.of_vehicles(found, client.hmget(redis_keys.DRIVERS_VEHICLE, found[0]))
+            found = search.of_vehicles(found, live.hash_get_many(client, "vehicle", found[0]))
         drivers = search.drivers(found)
         if drivers is not None:
             return drivers
@@ -116,7 +116,7 @@ async def drivers_available_near_async(
         merged = _merged(search, found)
         if search.vehicles is not None and merged[0]:
             merged = search.of_vehicles(
-                merged, await get_live_redis_async().hmget(redis_keys.DRIVERS_VEHICLE, merged[0])
+                merged, await live.hash_get_many_async(get_live_redis_async(), "vehicle", merged[0])
             )
         drivers = search.drivers(merged)
         if drivers is not None:
@@ -195,7 +195,8 @@ class _Search:
     def of_vehicles(self, found: Any, types: list[Any]) -> Any:
         """The candidates with the position of a driver of another (or an unknown) vehicle type blanked: skipped
         like a missing one, so the search asks for more when too few are left. The vehicle mirror is live state
-        (slot {live}), not the regions' slots, so it is read after the search, not inside it."""
+        (the drivers' buckets' slots), not the regions' slots, so it is read after the search (one HMGET per bucket,
+        pipelined), not inside it."""
         ids, positions = found
         vehicles = self.vehicles or frozenset()
         return ids, [

@@ -174,9 +174,12 @@ def live_state_restore() -> int:
     client = get_live_redis()
     for start in range(0, len(references), _RESTORE_CHUNK):
         chunk = references[start : start + _RESTORE_CHUNK]
-        client.hset(redis_keys.DRIVERS_TRACKING, mapping={r.driver_id: r.ride_id for r in chunk})
-        live.run([live.reference_seed_call(r.driver_id, r.lat, r.lng, r.recorded_at.timestamp()) for r in chunk])
-    client.set(redis_keys.LIVE_STATE_MARKER, timezone.now().isoformat())  # last: ingests judge again from here
+        live.hash_set_many(client, "tracking", {r.driver_id: r.ride_id for r in chunk})
+        _raise_any(
+            live.run([live.reference_seed_call(r.driver_id, r.lat, r.lng, r.recorded_at.timestamp()) for r in chunk])
+        )
+    rebuilt = timezone.now().isoformat()  # last: ingests judge again from here
+    live.per_bucket(client, lambda pipe, keys: pipe.set(keys.marker, rebuilt))
     if references:
         logger.warning("live state restored after a Redis loss", extra={"rides": len(references)})
     return len(references)
@@ -189,7 +192,7 @@ def driver_reference_restore(*, driver_id: UUID | str) -> None:
     """A driver on a ride has no previous position in Redis (it expired after an hour of silence, or was lost):
     seed it from the ride's durable last accepted point, so the next position is judged against that. A tracking
     entry whose ride is not in progress any more is removed instead (the position then is not metered)."""
-    ride_id = get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(driver_id))
+    ride_id = get_live_redis().hget(live.keys_of(driver_id).tracking, str(driver_id))
     if ride_id is None:
         return
     with transaction.atomic():
@@ -251,32 +254,29 @@ def driver_busy_set(*, driver_id: UUID | str, busy: bool) -> None:
 def driver_ride_tracking_set(*, driver_id: UUID | str, ride_id: UUID | str | None) -> None:
     """While `ride_id` is set, the driver's accepted positions are appended to that ride's
     redis_keys.RIDE_TRACK_STREAM. Raises on a Redis error (rides' start refuses then)."""
+    tracking = live.keys_of(driver_id).tracking
     if ride_id is None:
-        get_live_redis().hdel(redis_keys.DRIVERS_TRACKING, str(driver_id))
+        get_live_redis().hdel(tracking, str(driver_id))
     else:
-        get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(driver_id), str(ride_id))
+        get_live_redis().hset(tracking, str(driver_id), str(ride_id))
 
 
 def live_sweep() -> dict[str, int]:
     """Beat task body: drop stale drivers from the index; re-derive beacon, busy and the rides' tracking from the
-    database (after a flush, the drivers' last positions on a ride too). Returns counts for logs and tests."""
+    database (after a flush, the drivers' last positions on a ride too); check a slice of the regions for ghosts.
+    Every bucket's state is read pipelined (one round trip per node). Returns counts for logs and tests."""
     cutoff = timezone.now().timestamp() - settings.LOCATION_FRESH_SECONDS
+    client = get_live_redis()
     stale = _regions_leave(
-        live.run_one(
-            live.Call(
-                "sweep",
-                [redis_keys.DRIVERS_SEEN, redis_keys.DRIVERS_POSITION, redis_keys.DRIVERS_REGION],
-                [repr(cutoff)],
-            )
-        )
+        live.run([live.Call("sweep", [k.seen, k.position, k.region], [repr(cutoff)]) for k in live.all_buckets()])
     )
-    flushed = not get_live_redis().exists(redis_keys.LIVE_STATE_MARKER)
+    flushed = not all(live.per_bucket(client, lambda pipe, keys: pipe.exists(keys.marker)))
     tracking = live_state_restore() if flushed else 0
-    beacon = _set_reconcile(redis_keys.DRIVERS_BEACON, _beacon_on_ids)
-    busy = _set_reconcile(redis_keys.DRIVERS_BUSY, _busy_ids)
+    beacon = _bucket_set_reconcile("beacon", _beacon_on_ids)
+    busy = _bucket_set_reconcile("busy", _busy_ids)
     _drivers_replace(beacon | busy)
-    _regions_leave(live.run_one(live.Call("busy_out", [redis_keys.DRIVERS_BUSY, redis_keys.DRIVERS_REGION], [])))
-    ghosts = _region_ghosts_remove()
+    _regions_leave(live.run([live.Call("busy_out", [k.busy, k.region], []) for k in live.all_buckets()]))
+    ghosts, regions_checked = _region_ghosts_remove()
     _set_reconcile(redis_keys.USERS_SUSPENDED, _suspended_ids, client=get_redis())
     tracking_fixed = _tracking_reconcile()
     watched_fixed = _watched_reconcile()
@@ -292,6 +292,7 @@ def live_sweep() -> dict[str, int]:
         "arrivals_recorded": arrivals,
         "flushed": flushed,
         "ghosts": ghosts,
+        "regions_checked": regions_checked,
     }
 
 
@@ -309,14 +310,14 @@ def _vehicles_reconcile(chunk: int = 1000) -> int:
     fixed = 0
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
-        present = client.hmget(redis_keys.DRIVERS_VEHICLE, part)
+        present = live.hash_get_many(client, "vehicle", part)
         wrong: dict[Any, Any] = {
             driver_id: wanted[driver_id]
             for driver_id, have in zip(part, present, strict=True)
             if have != wanted[driver_id]
         }
         if wrong:
-            client.hset(redis_keys.DRIVERS_VEHICLE, mapping=wrong)
+            live.hash_set_many(client, "vehicle", wrong)
             fixed += len(wrong)
     return fixed
 
@@ -328,9 +329,18 @@ def _drivers_replace(driver_ids: Iterable[str], chunk: int = 1000) -> None:
         live.driver_states(driver_ids[start : start + chunk])
 
 
-def _regions_leave(found: Any) -> list[str]:
-    """Take drivers out of the regions a state script named ({ids, regions}, '' = none); returns the ids."""
-    ids, regions = found
+def _raise_any(results: list[Any]) -> None:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
+def _regions_leave(found: list[Any]) -> list[str]:
+    """Take drivers out of the regions the state scripts of the buckets named ([{ids, regions}], '' = none);
+    returns the ids."""
+    _raise_any(found)
+    ids = [driver_id for part in found for driver_id in part[0]]
+    regions = [region for part in found for region in part[1]]
     live.region_steps_run(
         [
             step
@@ -341,12 +351,13 @@ def _regions_leave(found: Any) -> list[str]:
     return ids
 
 
-def _region_ghosts_remove(chunk: int = 200) -> int:
-    """Take out of every region the drivers the region map does not place there (a region step that failed, a busy
-    driver's late placement): each only if its entry is still the one read, so a driver placed there again
-    meanwhile stays. Reads every region's positions: one round trip per node for `chunk` regions."""
+def _region_ghosts_remove(chunk: int = 200) -> tuple[int, int]:
+    """Take out of the next LIVE_SWEEP_REGIONS_PER_RUN regions (a cursor in Redis walks every region ever indexed,
+    a pass in about regions / that many runs) the drivers the region map does not place there (a region step that
+    failed, a busy driver's late placement): each only if its entry is still the one read, so a driver placed there
+    again meanwhile stays. One round trip per node for `chunk` regions. Returns (removed, regions checked)."""
     client = get_live_redis()
-    regions, removed = sorted(client.smembers(redis_keys.DRIVERS_REGIONS)), 0
+    regions, removed = _regions_next(client), 0
     for start in range(0, len(regions), chunk):
         part = regions[start : start + chunk]
         pipe = client.pipeline(transaction=False)
@@ -359,7 +370,7 @@ def _region_ghosts_remove(chunk: int = 200) -> int:
         ]
         if not entries:
             continue
-        placed = client.hmget(redis_keys.DRIVERS_REGION, [driver_id for _, driver_id, _ in entries])
+        placed = live.hash_get_many(client, "region", [driver_id for _, driver_id, _ in entries])
         drops = [
             live.Call("cell_drop", live.region_keys(region), [driver_id, position])
             for (region, driver_id, position), where in zip(entries, placed, strict=True)
@@ -369,7 +380,27 @@ def _region_ghosts_remove(chunk: int = 200) -> int:
             removed += sum(result == 1 for result in live.run(drops))
     if removed:
         logger.info("live region ghosts removed", extra={"removed": removed})
-    return removed
+    return removed, len(regions)
+
+
+def _regions_next(client: Any) -> list[str]:
+    """The regions this run checks: first every bucket's newly indexed regions join the list of all regions (a
+    ZSET walked in lexical order), then the next LIVE_SWEEP_REGIONS_PER_RUN after the cursor; a short slice ends the
+    pass and the cursor starts again."""
+    fresh = live.per_bucket(client, lambda pipe, keys: pipe.smembers(keys.regions))
+    new = set().union(*fresh)
+    if new:
+        client.zadd(redis_keys.DRIVERS_REGIONS_ALL, dict.fromkeys(new, 0))
+        # only what was read leaves a bucket's set (a region added meanwhile stays for the next run)
+        live.per_bucket(client, lambda pipe, keys: pipe.srem(keys.regions, *(fresh[keys.bucket] or [""])))
+    count = settings.LIVE_SWEEP_REGIONS_PER_RUN
+    after = client.get(redis_keys.LIVE_SWEEP_CURSOR) or ""
+    regions = cast(
+        list[str],
+        client.zrangebylex(redis_keys.DRIVERS_REGIONS_ALL, f"({after}" if after else "-", "+", start=0, num=count),
+    )
+    client.set(redis_keys.LIVE_SWEEP_CURSOR, regions[-1] if len(regions) == count else "")
+    return regions
 
 
 def _beacon_on_ids(ids: Iterable[Any] | None = None) -> set[str]:
@@ -392,22 +423,50 @@ def _busy_ids(ids: Iterable[Any] | None = None) -> set[str]:
 
 def _set_reconcile(key: str, truth: Callable[..., set[str]], client: Any = None) -> set[str]:
     """Make the Redis set `key` (on the live-state Redis, or `client`) equal the database's `truth()`; returns the
-    members fixed (added or removed).
-
-    The differences are re-read from the database just before fixing, so a change committed meanwhile wins.
-    """
+    members fixed (added or removed)."""
     client = client if client is not None else get_live_redis()
-    wanted, present = truth(), cast(set[str], client.smembers(key))  # decode_responses: str members
+    return _members_reconcile(
+        key,
+        cast(set[str], client.smembers(key)),  # decode_responses: str members
+        truth,
+        add=lambda members: client.sadd(key, *members),
+        remove=lambda members: client.srem(key, *members),
+    )
+
+
+def _bucket_set_reconcile(field: str, truth: Callable[..., set[str]]) -> set[str]:
+    """_set_reconcile for a set kept per bucket (live.BucketKeys attribute `field`: 'beacon' or 'busy')."""
+    client = get_live_redis()
+    return _members_reconcile(
+        field,
+        live.set_members_all(client, field),
+        truth,
+        add=lambda members: live.bucket_writes(client, lambda p, k, ids: p.sadd(getattr(k, field), *ids), members),
+        remove=lambda members: live.bucket_writes(client, lambda p, k, ids: p.srem(getattr(k, field), *ids), members),
+    )
+
+
+def _members_reconcile(
+    name: str,
+    present: set[str],
+    truth: Callable[..., set[str]],
+    *,
+    add: Callable[[set[str]], Any],
+    remove: Callable[[set[str]], Any],
+) -> set[str]:
+    """Fix `present` towards the database's `truth()`. The differences are re-read from the database just before
+    fixing, so a change committed meanwhile wins. Returns the members fixed."""
+    wanted = truth()
     missing, extra = wanted - present, present - wanted
     if missing or extra:
         now_true = truth(missing | extra)
         missing, extra = missing & now_true, extra - now_true
     if missing:
-        client.sadd(key, *missing)
+        add(missing)
     if extra:
-        client.srem(key, *extra)
+        remove(extra)
     if missing or extra:
-        logger.info("live set repaired", extra={"key": key, "added": len(missing), "removed": len(extra)})
+        logger.info("live set repaired", extra={"key": name, "added": len(missing), "removed": len(extra)})
     return missing | extra
 
 
@@ -417,7 +476,7 @@ def _tracking_reconcile() -> int:
     locks, so a start in flight (it turns tracking on under its lock, before its commit) is never undone."""
     tracking_wanted = live_sources().tracking_wanted
     client = get_live_redis()
-    wanted, present = tracking_wanted(), cast(dict[str, str], client.hgetall(redis_keys.DRIVERS_TRACKING))
+    wanted, present = tracking_wanted(), cast(dict[str, str], live.hash_get_all(client, "tracking"))
     drivers = {driver for driver, ride in wanted.items() if present.get(driver) != ride}
     drivers |= present.keys() - wanted.keys()
     if not drivers:
@@ -427,7 +486,7 @@ def _tracking_reconcile() -> int:
         now_wanted = tracking_wanted(lock_ride_ids=rides)
         tracked = {driver: now_wanted[driver] for driver in drivers if driver in now_wanted}
         if tracked:
-            client.hset(redis_keys.DRIVERS_TRACKING, mapping=tracked)
+            live.hash_set_many(client, "tracking", tracked)
         live.run(
             [
                 live.tracking_clear_if_call(driver, present[driver])

@@ -18,24 +18,23 @@ AUTH_REVOKED_COMPLETE = "auth:revoked:complete"
 
 # rides: each ride's accepted driver positions, written by locations' ingest script, applied to the track and then
 # deleted by the rides meter (rides.meter). STREAM entries {lat, lng, t}: decimal degrees and the position's time in
-# epoch seconds (float), as strings. On the live-state Redis, in the drivers' slot ({live}: the ingest script writes
-# it with the driver's state). No TTL: the meter deletes what it applied and the key once empty; capped by MAXLEN.
-RIDE_TRACK_STREAM = "rides:track:{{live}}:{ride_id}"
-RIDE_TRACK_STREAM_PREFIX = "rides:track:{live}:"  # the same key: the ingest script appends a ride id
+# epoch seconds (float), as strings. On the live-state Redis, in the slot of the DRIVER's bucket ({live:<bucket>}, see
+# below: the ingest script writes it with the driver's state). No TTL: the meter deletes what it applied and the key
+# once empty; capped by MAXLEN.
+RIDE_TRACK_STREAM = "rides:track:{{live:{bucket}}}:{ride_id}"
 RIDE_TRACK_STREAM_MAXLEN = 50_000  # approximate cap per ride if the meter stops: ~14 h of one position a second
-# SET of ride ids whose stream holds entries not applied yet: added to with each entry (same script), a ride removed
-# by the meter, atomically, when its stream is empty. No TTL.
-RIDE_TRACK_PENDING = "rides:track:pending:{live}"
+# SET per bucket of ride ids whose stream holds entries not applied yet: added to with each entry (same script), a
+# ride removed by the meter, atomically, when its stream is empty; the meter walks every bucket's set. No TTL.
+RIDE_TRACK_PENDING = "rides:track:pending:{{live:{bucket}}}"
 
-# rides: the live trip (rides.live_trip). HASH driver id -> "ride id,passenger id,pickup lat,pickup lng,started 0|1"
-# from the passenger's confirm until the ride ends: the ingest script keeps such a driver's accepted positions in the
-# ride's RIDE_LIVE hash and says when a push to the passenger is due. No TTL; set and cleared after the commits of
-# rides.services (confirm, start, end, cancel), re-derived from the database by the live sweeper.
-DRIVERS_WATCHED = "drivers:watched:{live}"
+# rides: the live trip (rides.live_trip). HASH per bucket driver id -> "ride id,passenger id,pickup lat,pickup
+# lng,started 0|1" from the passenger's confirm until the ride ends: the ingest script keeps such a driver's accepted
+# positions in the ride's RIDE_LIVE hash and says when a push to the passenger is due. No TTL; set and cleared after
+# the commits of rides.services (confirm, start, end, cancel), re-derived from the database by the live sweeper.
+DRIVERS_WATCHED = "drivers:watched:{{live:{bucket}}}"
 # HASH lat, lng, t, heading, speed (the driver's latest accepted position on the ride), pushed (time of the last
-# push), arrived (time the driver came within the arrival radius of the pickup). In the drivers' slot ({live}).
-RIDE_LIVE = "rides:live:{{live}}:{ride_id}"
-RIDE_LIVE_PREFIX = "rides:live:{live}:"  # the same key: the ingest script appends a ride id
+# push), arrived (time the driver came within the arrival radius of the pickup). In the driver's bucket's slot.
+RIDE_LIVE = "rides:live:{{live:{bucket}}}:{ride_id}"
 RIDE_LIVE_TTL = 3600  # refreshed on each position; a ride's live hash outlives its end by at most this
 # STRING counter of chat messages one user sent in one ride in the current minute (rides.chat), on the rate
 # counters' Redis (RATE_REDIS_URL). TTL 60 s.
@@ -46,18 +45,15 @@ RIDE_CHAT_RATE_TTL = 60
 RIDE_SHARE_RATE = "rides:share:rate:{ip}"
 RIDE_SHARE_RATE_TTL = 60
 
-# locations: the live state of users and drivers. All of it is rebuilt from the next beacons/positions and, for
-# the beacon/busy/tracking sets, from the database by the sweeper (locations.tasks.live_sweep) after a flush.
-USER_LAST_POSITION = "loc:last:{user_id}"  # HASH lat, lng, t (epoch s, float): latest accepted position of a user
-USER_LAST_POSITION_PREFIX = "loc:last:"  # the same key, as a prefix the Lua scripts append a user id to
 # locations: the live state of users and drivers (settings.LIVE_REDIS_URL; a Redis Cluster with LIVE_REDIS_CLUSTER).
 # All of it is rebuilt from the next beacons/positions and, for the beacon/busy/tracking sets, from the database by
-# the sweeper (locations.tasks.live_sweep) after a flush. Two kinds of hash slot: the users' and drivers' state
-# (hash tag {live}: every script about one driver touches it alone), and the regions of the GEO index (hash tag
-# {<H3 cell>}: each region's drivers, so a cluster spreads a city's regions over its masters).
+# the sweeper (locations.tasks.live_sweep) after a flush. Two kinds of hash slot: the users' and drivers' state, split
+# into buckets (hash tag {live:<bucket>}, bucket = CRC32 of the user id mod locations.live.live_buckets(): 1 on one
+# Redis, settings.LIVE_STATE_BUCKETS on a cluster; every script about one driver touches that driver's bucket alone),
+# and the regions of the GEO index (hash tag {<H3 cell>}: each region's drivers). A cluster spreads both over its
+# masters. Every key below with {bucket} is one key per bucket; locations.live.BucketKeys names them.
 # HASH lat, lng, t (epoch s, float), c (its H3 region): latest accepted position of a user
-USER_LAST_POSITION = "loc:last:{{live}}:{user_id}"
-USER_LAST_POSITION_PREFIX = "loc:last:{live}:"  # the same key, as a prefix the Lua scripts append a user id to
+USER_LAST_POSITION = "loc:last:{{live:{bucket}}}:{user_id}"
 USER_LAST_POSITION_TTL = 3600  # refreshed on each accepted position
 # Per region (H3 cell, locations.regions): GEO of the available drivers (beacon on, not busy) indexed there at
 # their latest accepted position, and HASH driver id -> "lat,lng,t" of the same drivers, so that a nearby search
@@ -67,22 +63,29 @@ REGION_GEO = "drivers:geo:{{{cell}}}"
 REGION_POSITION = "drivers:pos:{{{cell}}}"
 # HASH available driver id -> the region whose index holds them (the one truth: a copy of the driver in another
 # region's index is a ghost, removed by the step that moved them or else by the sweeper); no TTL
-DRIVERS_REGION = "drivers:region:{live}"
-DRIVERS_REGIONS = "drivers:regions:{live}"  # SET: every region ever indexed (the sweeper walks them); no TTL
-DRIVERS_SEEN = "drivers:seen:{live}"  # ZSET beacon-on driver id (busy too) -> t of that position (the sweeper reads it)
-DRIVERS_POSITION = "drivers:pos:{live}"  # HASH beacon-on driver id (busy too) -> "lat,lng,t" exact; no TTL
-DRIVERS_BEACON = "drivers:beacon:{live}"  # SET: drivers whose beacon is on (mirror of locations.DriverPresence)
-DRIVERS_BUSY = "drivers:busy:{live}"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver)
+DRIVERS_REGION = "drivers:region:{{live:{bucket}}}"
+# SET: regions newly indexed by this bucket's drivers; the sweeper moves them into DRIVERS_REGIONS_ALL. No TTL.
+DRIVERS_REGIONS = "drivers:regions:{{live:{bucket}}}"
+# SET: every region ever indexed (the sweeper's ghost scan walks it a slice per run, LIVE_SWEEP_CURSOR); no TTL
+DRIVERS_REGIONS_ALL = "drivers:regions:all"
+# STRING: the SSCAN cursor of the sweeper's ghost scan over DRIVERS_REGIONS_ALL ('0' or missing: a new pass). No TTL.
+LIVE_SWEEP_CURSOR = "live:sweep:regions:cursor"
+# ZSET beacon-on driver id (busy too) -> t of that position (the sweeper reads it)
+DRIVERS_SEEN = "drivers:seen:{{live:{bucket}}}"
+DRIVERS_POSITION = "drivers:pos:{{live:{bucket}}}"  # HASH beacon-on driver id (busy too) -> "lat,lng,t"; no TTL
+DRIVERS_BEACON = "drivers:beacon:{{live:{bucket}}}"  # SET: drivers whose beacon is on (mirror of DriverPresence)
+DRIVERS_BUSY = "drivers:busy:{{live:{bucket}}}"  # SET: drivers held by a live match/ride (mirror of Match.holds_driver)
 # HASH driver id -> vehicle type (mirror of accounts.DriverProfile.vehicle_type, written on beacon on and on a
 # profile change, re-derived for beacon-on drivers by the live sweeper): the search's product filter. No TTL.
-DRIVERS_VEHICLE = "drivers:vehicle:{live}"
+DRIVERS_VEHICLE = "drivers:vehicle:{{live:{bucket}}}"
 # HASH driver id -> ride id: while present, the driver's accepted positions are appended to that ride's
 # RIDE_TRACK_STREAM (same script, before the ack). No TTL; set under the ride's row lock by rides.services
 # (start, end, cancel) through locations.services, and re-derived from the database by the live sweeper.
-DRIVERS_TRACKING = "drivers:tracking:{live}"
-# STRING set once the live state was rebuilt from the database; missing = Redis lost its state (flushed, restarted
-# empty): the ingest script then asks for a rebuild before judging a position that has no previous one. No TTL.
-LIVE_STATE_MARKER = "live:rebuilt:{live}"
+DRIVERS_TRACKING = "drivers:tracking:{{live:{bucket}}}"
+# STRING per bucket set once the live state was rebuilt from the database; missing = Redis lost that bucket's state
+# (flushed, restarted empty, a master failed over to an empty replica): the ingest script then asks for a rebuild
+# before judging a position that has no previous one. No TTL.
+LIVE_STATE_MARKER = "live:rebuilt:{{live:{bucket}}}"
 # SET: ids of suspended users (mirror of User.is_active=False, kept by accounts.services and repaired by the live
 # sweeper): the fast nearby path (gateway.nearby) refuses them without a database query. No TTL.
 USERS_SUSPENDED = "users:suspended"

@@ -151,6 +151,12 @@ CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default=REDIS_URL)
 # split by H3 cell at LIVE_REGION_H3_RES (docs/SCALING.md).
 LIVE_REDIS_CLUSTER = env.bool("LIVE_REDIS_CLUSTER", default=False)
 LIVE_REGION_H3_RES = env.int("LIVE_REGION_H3_RES", default=5)
+# Buckets of the users' and drivers' live state on a Redis Cluster (hash tags {live:0}..{live:N-1}, by CRC32 of the
+# user id): the cluster spreads them over its masters. One Redis always uses one bucket (one script call per update).
+# 128: the buckets' slots fall within 3 % of an even share on 3 or 6 masters with the default slot split, and a
+# reader of all drivers sends 128 commands pipelined per node. Changing it on a live system strands the old keys
+# until the sweeper and the next positions rebuild them (docs/SCALING.md).
+LIVE_STATE_BUCKETS = env.int("LIVE_STATE_BUCKETS", default=128)
 # The channel layer's hosts: channels_redis spreads channels and groups over them by name.
 CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[REDIS_URL])
 
@@ -297,6 +303,9 @@ WS_SLOW_CLOSE_TIMEOUT_SECONDS = env.float("WS_SLOW_CLOSE_TIMEOUT_SECONDS", defau
 EVENT_RETENTION_HOURS = 24
 EVENTS_PAGE_MAX = 500  # GET /api/v1/events and `resume` replay at most this many per page
 LIVE_SWEEP_INTERVAL_SECONDS = env.float("LIVE_SWEEP_INTERVAL_SECONDS", default=10.0)
+# Regions whose index the live sweeper checks for ghosts per run (an SSCAN count: a pass over every region ever
+# indexed takes about regions / this many runs).
+LIVE_SWEEP_REGIONS_PER_RUN = env.int("LIVE_SWEEP_REGIONS_PER_RUN", default=200)
 CELERY_BEAT_SCHEDULE["locations-live-sweep"] = {
     "task": "locations.tasks.live_sweep",
     "schedule": LIVE_SWEEP_INTERVAL_SECONDS,

@@ -23,6 +23,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 
+from locations import live
 from locations.geo import haversine_m
 from nebengjek import redis_keys
 from nebengjek.realtime import push_messages, user_group
@@ -210,8 +211,9 @@ def _watch_value(ride, *, started: bool) -> str:
     )
 
 
-def live_key(ride_id) -> str:
-    return redis_keys.key(redis_keys.RIDE_LIVE, ride_id=ride_id)
+def live_key(ride) -> str:
+    """The ride's live hash, in its driver's bucket (the ingest script writes it with the driver's state)."""
+    return live.keys_of(ride.driver_id).ride_live(ride.pk)
 
 
 def watch_on_commit(ride, *, started: bool = False) -> None:
@@ -220,7 +222,7 @@ def watch_on_commit(ride, *, started: bool = False) -> None:
 
     def watch() -> None:
         client = get_live_redis()
-        client.hset(redis_keys.DRIVERS_WATCHED, str(ride.driver_id), _watch_value(ride, started=started))
+        client.hset(live.keys_of(ride.driver_id).watched, str(ride.driver_id), _watch_value(ride, started=started))
         if not started:
             _seed_and_push(ride)
 
@@ -237,14 +239,12 @@ return p
 
 
 def _seed_and_push(ride) -> None:
-    from locations.live import last_position_key
-
     client = get_live_redis()
     position = client.eval(
         _SEED_LUA,
         2,
-        last_position_key(ride.driver_id),
-        live_key(ride.pk),
+        live.last_position_key(ride.driver_id),
+        live_key(ride),
         repr(datetime.now(tz=UTC).timestamp()),
         redis_keys.RIDE_LIVE_TTL,
     )
@@ -277,7 +277,8 @@ def unwatch_on_commit(ride) -> None:
     """After the commit (end, cancel), stop feeding the driver's positions to this ride (a newer ride's stays)."""
 
     def unwatch() -> None:
-        get_live_redis().eval(_UNWATCH_LUA, 1, redis_keys.DRIVERS_WATCHED, str(ride.driver_id), str(ride.pk))
+        watched = live.keys_of(ride.driver_id).watched
+        get_live_redis().eval(_UNWATCH_LUA, 1, watched, str(ride.driver_id), str(ride.pk))
 
     transaction.on_commit(unwatch, robust=True)
 
@@ -294,13 +295,13 @@ def watch_reconcile() -> int:
         )
     }
     client = get_live_redis()
-    present = client.hgetall(redis_keys.DRIVERS_WATCHED)
+    present = live.hash_get_all(client, "watched")
     fix = {driver: value for driver, value in wanted.items() if present.get(driver) != value}
     gone = [driver for driver in present if driver not in wanted]
     if fix:
-        client.hset(redis_keys.DRIVERS_WATCHED, mapping=fix)
+        live.hash_set_many(client, "watched", fix)
     if gone:
-        client.hdel(redis_keys.DRIVERS_WATCHED, *gone)
+        live.bucket_writes(client, lambda pipe, keys, ids: pipe.hdel(keys.watched, *ids), gone)
     return len(fix) + len(gone)
 
 
@@ -334,7 +335,7 @@ def driver_position_get(ride) -> dict | None:
 
     if ride.status not in LIVE_RIDE_STATUSES:
         return None
-    lat, lng, t, heading, speed = get_live_redis().hmget(live_key(ride.pk), "lat", "lng", "t", "heading", "speed")
+    lat, lng, t, heading, speed = get_live_redis().hmget(live_key(ride), "lat", "lng", "t", "heading", "speed")
     if t is None or lat is None or lng is None:
         return None
     pickup = (ride.pickup_lat, ride.pickup_lng) if ride.status == RideStatus.DRIVER_EN_ROUTE else None

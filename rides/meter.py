@@ -1,14 +1,16 @@
 """The meter's Redis side: each ride's stream of accepted driver positions (written by locations) into its track.
 
 Locations' ingest script XADDs each accepted position of a driver on a ride to that ride's own stream
-(redis_keys.RIDE_TRACK_STREAM, fields lat, lng, t) and adds the ride to RIDE_TRACK_PENDING. `track_ingest` (a beat
-task, every second) walks the pending rides, reads a page of their streams in one pipelined round trip, applies it
+(redis_keys.RIDE_TRACK_STREAM, fields lat, lng, t) and adds the ride to RIDE_TRACK_PENDING, both in the driver's
+bucket of the live state. `track_ingest` (a beat task, every second) walks every bucket's pending rides (one
+pipelined SSCAN per bucket), reads a page of their streams in one pipelined round trip, applies it
 in one short transaction (rides.services.rides_track_append), then deletes the applied entries and forgets a ride
 whose stream is empty (one script per ride, atomic against the ingest script's XADD + SADD). Entries are deleted
 only after the commit, so a worker dying mid-batch loses nothing: the next run applies them again, and applying is
 idempotent (a point at a time the track already has is skipped), so nothing counts twice.
 
 At the end, `ride_pending_points` reads that one ride's stream (normally about a second of traffic).
+A stream is found by its ride and the ride's driver (whose bucket holds it).
 """
 
 import hashlib
@@ -22,7 +24,7 @@ from typing import cast
 import redis
 from django.conf import settings
 
-from nebengjek import redis_keys
+from locations.live import BucketKeys, all_buckets, keys_of
 from nebengjek.redis import get_live_redis
 
 logger = logging.getLogger(__name__)
@@ -52,8 +54,8 @@ class StreamPoint:
     recorded_at: datetime
 
 
-def ride_stream_key(ride_id) -> str:
-    return redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id=ride_id)
+def ride_stream_key(ride_id, driver_id) -> str:
+    return keys_of(driver_id).track_stream(ride_id)
 
 
 def track_ingest(*, budget_seconds=None) -> int:
@@ -65,26 +67,43 @@ def track_ingest(*, budget_seconds=None) -> int:
     deadline = time.monotonic() + (
         budget_seconds if budget_seconds is not None else settings.RIDE_TRACK_INGEST_BUDGET_SECONDS
     )
-    applied, cursor, another_pass = 0, 0, False
+    page_size, applied = settings.RIDE_TRACK_INGEST_RIDES, 0
     while True:
-        cursor, ride_ids = client.sscan(redis_keys.RIDE_TRACK_PENDING, cursor, count=settings.RIDE_TRACK_INGEST_RIDES)
-        if ride_ids:
-            entries = _streams_read(client, ride_ids)
-            applied += _apply_and_delete(client, entries, rides_track_append)
-            another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
-        if time.monotonic() >= deadline:
-            return applied
-        if cursor == 0:
-            if not another_pass:
+        another_pass = False
+        cursors = {keys.bucket: (keys, 0) for keys in all_buckets()}
+        while cursors:
+            cursors, pending = _pending_scan(client, cursors)
+            for start in range(0, len(pending), page_size):
+                entries = _streams_read(client, pending[start : start + page_size])
+                applied += _apply_and_delete(client, entries, rides_track_append)
+                another_pass |= any(len(page) >= settings.RIDE_TRACK_INGEST_BATCH for page in entries.values())
+                if time.monotonic() >= deadline:
+                    return applied
+            if time.monotonic() >= deadline:
                 return applied
-            another_pass = False  # a stream held more than a page: go round again
+        if not another_pass:
+            return applied  # else a stream held more than a page: go round again
 
 
-def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
+def _pending_scan(client, cursors: dict) -> tuple[dict, list[tuple[BucketKeys, str]]]:
+    """One SSCAN step of each bucket's pending set still being walked, pipelined: (the buckets not done with their
+    next cursors, the (bucket, ride id) found)."""
+    pipe = client.pipeline(transaction=False)
+    for keys, cursor in cursors.values():
+        pipe.sscan(keys.pending, cursor, count=settings.RIDE_TRACK_INGEST_RIDES)
+    left, found = {}, []
+    for (keys, _), (cursor, ride_ids) in zip(cursors.values(), pipe.execute(), strict=True):
+        if cursor:
+            left[keys.bucket] = (keys, cursor)
+        found += [(keys, ride_id) for ride_id in ride_ids]
+    return left, found
+
+
+def ride_pending_points(*, ride_id, driver_id) -> tuple[list[str], list[StreamPoint]]:
     """This ride's points still in its stream (not applied yet, or being applied by a worker), in stream order,
     with their entry ids (for `entries_discard` once they are applied)."""
     client = get_live_redis()
-    key = ride_stream_key(ride_id)
+    key = ride_stream_key(ride_id, driver_id)
     entry_ids: list[str] = []
     points: list[StreamPoint] = []
     start = "-"
@@ -100,24 +119,24 @@ def ride_pending_points(*, ride_id) -> tuple[list[str], list[StreamPoint]]:
         start = "(" + chunk[-1][0]
 
 
-def entries_discard(*, ride_id, entry_ids) -> None:
+def entries_discard(*, ride_id, driver_id, entry_ids) -> None:
     """Delete a ride's entries applied another way (at its end); a worker still holding some deletes them as
     already-applied later."""
-    _applied(ride_id, entry_ids, client=get_live_redis())
+    _applied(keys_of(driver_id), ride_id, entry_ids, client=get_live_redis())
 
 
-def _streams_read(client, ride_ids: list[str]) -> dict[str, list]:
-    """A page of each ride's stream, in one round trip: ride id -> [(entry id, fields)]."""
+def _streams_read(client, rides: list[tuple[BucketKeys, str]]) -> dict[tuple[BucketKeys, str], list]:
+    """A page of each ride's stream, in one round trip: (bucket, ride id) -> [(entry id, fields)]."""
     pipe = client.pipeline(transaction=False)
-    for ride_id in ride_ids:
-        pipe.xrange(ride_stream_key(ride_id), count=settings.RIDE_TRACK_INGEST_BATCH)
-    return dict(zip(ride_ids, pipe.execute(), strict=True))
+    for keys, ride_id in rides:
+        pipe.xrange(keys.track_stream(ride_id), count=settings.RIDE_TRACK_INGEST_BATCH)
+    return dict(zip(rides, pipe.execute(), strict=True))
 
 
-def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
+def _apply_and_delete(client, entries: dict[tuple[BucketKeys, str], list], apply) -> int:
     """Apply a page of several rides (one transaction), then delete what was applied, ride by ride."""
     by_ride = {}
-    for ride_id, page in entries.items():
+    for (_, ride_id), page in entries.items():
         points = [point for point in (_parse(fields) for _, fields in page) if point is not None]
         canonical = _canonical(ride_id)
         if points and canonical is not None:  # a malformed entry or ride id: nothing to apply, deleted below
@@ -125,24 +144,16 @@ def _apply_and_delete(client, entries: dict[str, list], apply) -> int:
     applied = apply(points_by_ride=by_ride) if by_ride else 0
     client.script_load(_APPLIED_LUA)  # the pipeline's EVALSHAs find it (a restart or a failover may have lost it)
     pipe = client.pipeline(transaction=False)
-    for ride_id, page in entries.items():
-        _applied(ride_id, [entry_id for entry_id, _ in page], client=pipe)
+    for (keys, ride_id), page in entries.items():
+        _applied(keys, ride_id, [entry_id for entry_id, _ in page], client=pipe)
     pipe.execute()
     return applied
 
 
-def _applied(ride_id, entry_ids: list[str], *, client) -> int:
+def _applied(keys: BucketKeys, ride_id, entry_ids: list[str], *, client) -> int:
     """Run _APPLIED_LUA for one ride on `client` (a client or a pipeline: always given, so that a test pointing
     the live state elsewhere is followed). A pipeline's caller loads the script first."""
-    command = (
-        "EVALSHA",
-        _APPLIED_SHA,
-        2,
-        ride_stream_key(ride_id),
-        redis_keys.RIDE_TRACK_PENDING,
-        str(ride_id),
-        *entry_ids,
-    )
+    command = ("EVALSHA", _APPLIED_SHA, 2, keys.track_stream(ride_id), keys.pending, str(ride_id), *entry_ids)
     try:
         return client.execute_command(*command)
     except redis.exceptions.NoScriptError:

@@ -429,10 +429,10 @@ METER_CLOSE_FIELDS = [*METER_FIELDS, "distance_capped", "distance_before_cap_m"]
 def _meter_close(ride: Ride) -> None:
     """At the end, under the ride's lock: apply the ride's points still pending in Redis, then the hard cap.
     Changes `ride` in memory (METER_CLOSE_FIELDS) for the caller's save."""
-    entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk)
+    entry_ids, pending = meter.ride_pending_points(ride_id=ride.pk, driver_id=ride.driver_id)
     change = _extend_track(ride=ride, points=pending)
     _track_changes_save([change])
-    transaction.on_commit(lambda: meter.entries_discard(ride_id=ride.pk, entry_ids=entry_ids))
+    transaction.on_commit(lambda: meter.entries_discard(ride_id=ride.pk, driver_id=ride.driver_id, entry_ids=entry_ids))
     transaction.on_commit(lambda: _refused_count([change]))
     _distance_cap(ride)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Avg, BigIntegerField, Count, F, Func, Q, QuerySet, Sum, Value
 from django.utils import timezone
 
-from nebengjek import redis_keys
+from locations import live
 from nebengjek.redis import get_live_redis
 
 COORD_DIGITS = 6  # ~0.1 m: enough for a map, and a smaller message
@@ -29,16 +29,21 @@ def ops_day_start(now: datetime | None = None) -> datetime:
 
 
 def live_driver_ids(*, now: datetime | None = None, limit: int | None = None) -> tuple[list[str], int, set[str]]:
-    """(online ids, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS."""
+    """(online ids, their count, busy ids): beacon-on drivers whose position is fresher than LOCATION_FRESH_SECONDS.
+    Every bucket of the live state is read in one pipeline (one round trip per node); each gives its share of
+    `limit` (drivers spread evenly over the buckets)."""
     fresh_after = (now or timezone.now()).timestamp() - settings.LOCATION_FRESH_SECONDS
+    buckets = live.all_buckets()
+    share = -(-(limit or settings.OPS_MAX_POINTS) // len(buckets))
     pipe = get_live_redis().pipeline(transaction=False)
-    pipe.zrangebyscore(
-        redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf", start=0, num=limit or settings.OPS_MAX_POINTS
-    )
-    pipe.zcount(redis_keys.DRIVERS_SEEN, f"({fresh_after}", "+inf")
-    pipe.smembers(redis_keys.DRIVERS_BUSY)
-    ids, online_count, busy = pipe.execute()
-    return ids, online_count, busy
+    for keys in buckets:
+        pipe.zrangebyscore(keys.seen, f"({fresh_after}", "+inf", start=0, num=share)
+        pipe.zcount(keys.seen, f"({fresh_after}", "+inf")
+        pipe.smembers(keys.busy)
+    replies = pipe.execute()
+    ids = [driver_id for part in replies[0::3] for driver_id in part]
+    busy: set[str] = set().union(*replies[2::3])
+    return ids, sum(replies[1::3]), busy
 
 
 def live_drivers(*, now: datetime | None = None) -> tuple[list[list[Any]], int, int]:
@@ -47,7 +52,7 @@ def live_drivers(*, now: datetime | None = None) -> tuple[list[list[Any]], int, 
     if not ids:
         return [], online_count, 0
     # "lat,lng,t" of beacon-on drivers, busy too
-    positions = cast(list[str | None], get_live_redis().hmget(redis_keys.DRIVERS_POSITION, ids))
+    positions = cast(list[str | None], live.hash_get_many(get_live_redis(), "position", ids))
     drivers: list[list[Any]] = []
     for driver_id, position in zip(ids, positions, strict=True):
         if position is not None:
@@ -79,7 +84,7 @@ def _live_rides() -> list[list[Any]]:
     )
     pipe = get_live_redis().pipeline(transaction=False)
     for row in rows:
-        pipe.hmget(redis_keys.key(redis_keys.USER_LAST_POSITION, user_id=row[1]), "lat", "lng")
+        pipe.hmget(live.last_position_key(row[1]), "lat", "lng")
     positions = pipe.execute() if rows else []
     rides = []
     for (pk, _driver, pickup_lat, pickup_lng, status), (lat, lng) in zip(rows, positions, strict=True):

@@ -186,7 +186,7 @@ def test_the_hand_packed_ingest_command_is_byte_identical_to_redis_pys_packing(u
     expected = _redis_py_packing("EVALSHA", sha, len(keys), *keys, *args)
     assert live.ingest_command(user_id, lat, lng, t, now=t + 0.5) == expected, (
         "locations/live.py ingest_command packs a different EVALSHA than redis-py's pack_command for the same "
-        "arguments (ingest_keys_args): fix _INGEST_HEAD / _INGEST_KEYS_AFTER_FIRST / ingest_tail to match"
+        "arguments (ingest_keys_args): fix _INGEST_HEAD / _Config.ingest_keys / ingest_tail to match"
     )
 
 

@@ -5,7 +5,9 @@ import time_machine
 from django.utils import timezone
 
 from accounts.tests.factories import make_driver, make_passenger
+from locations import live
 from locations.geo import haversine_m
+from locations.regions import region_of
 from locations.selectors import drivers_available_near, user_last_position
 from locations.services import beacon_set, driver_busy_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
@@ -164,3 +166,21 @@ def test_a_search_centred_beyond_the_indexable_latitudes_still_finds_drivers_wit
     found = drivers_available_near(lat=85.07, lng=0.0, radius_m=5000)
 
     assert [d.id for d in found] == [str(driver.id)]
+
+
+def test_the_sweepers_ghost_scan_checks_a_slice_of_regions_per_run_and_every_region_within_one_pass(settings):
+    settings.LIVE_SWEEP_REGIONS_PER_RUN = 1
+    places = [MONAS, north_of(MONAS, 40_000), north_of(MONAS, 80_000), north_of(MONAS, -40_000)]
+    drivers = [driver_online_at(make_driver(), place) for place in places]
+    regions = {region_of(*place) for place in places}
+    ghost_region = region_of(*places[1])
+    live.run([live.Call("cell_put", live.region_keys(ghost_region), [str(drivers[0].id), "-6.0", "106.8", "1.0"])])
+
+    runs = [live_sweep() for _ in range(len(regions) + 1)]  # one region a run, then the empty end of the pass
+
+    assert len(regions) == 4
+    assert [run["regions_checked"] for run in runs] == [1, 1, 1, 1, 0]
+    assert sum(run["ghosts"] for run in runs) == 1
+    assert [d.id for d in drivers_available_near(lat=places[1][0], lng=places[1][1], radius_m=1000)] == [
+        str(drivers[1].id)
+    ]

@@ -11,7 +11,6 @@ from locations.selectors import drivers_available_near
 from locations.services import beacon_set, driver_ride_tracking_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
 from matching.models import Match, RideRequest
-from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis
 
 
@@ -72,7 +71,9 @@ def test_the_sweeper_frees_a_driver_whose_match_no_longer_holds_them():
 def test_the_sweeper_takes_a_busy_driver_left_in_the_index_out_of_it():
     driver = driver_online_at(make_driver(), MONAS)
     hold(driver)
-    get_live_redis().sadd(redis_keys.DRIVERS_BUSY, str(driver.id))  # as releases before the available-only index did
+    get_live_redis().sadd(
+        live.keys_of(driver.id).busy, str(driver.id)
+    )  # as releases before the available-only index did
 
     live_sweep()
 
@@ -105,10 +106,10 @@ def test_a_tracked_drivers_accepted_positions_go_to_the_rides_own_track_stream()
     location_ingest(user=driver, lat=north_of(MONAS, 50)[0], lng=MONAS[1], recorded_at=recorded_at)
     location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1], accuracy_m=80)  # dropped: not tracked
 
-    entries = get_live_redis().xrange(redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="ride-1"))
+    entries = get_live_redis().xrange(live.keys_of(driver.id).track_stream("ride-1"))
     assert len(entries) == 1
     fields = entries[0][1]
-    assert get_live_redis().smembers(redis_keys.RIDE_TRACK_PENDING) == {"ride-1"}
+    assert get_live_redis().smembers(live.keys_of(driver.id).pending) == {"ride-1"}
     assert float(fields["lat"]) == north_of(MONAS, 50)[0] and float(fields["lng"]) == MONAS[1]
     assert abs(float(fields["t"]) - recorded_at.timestamp()) < 1e-3
 
@@ -120,7 +121,7 @@ def test_an_untracked_driver_writes_no_track():
 
     location_ingest(user=driver, lat=MONAS[0], lng=MONAS[1])
 
-    assert get_live_redis().xlen(redis_keys.key(redis_keys.RIDE_TRACK_STREAM, ride_id="ride-1")) == 0
+    assert get_live_redis().xlen(live.keys_of(driver.id).track_stream("ride-1")) == 0
 
 
 def test_a_dropped_socket_does_not_flip_the_beacon_but_silence_makes_the_driver_stale():

@@ -2,6 +2,7 @@
 estimate is itemised under the product's fare policy version."""
 
 from accounts.models import User
+from locations import live
 from matching.models import Match, RideRequest
 from matching.tests.helpers import (
     DESTINATION,
@@ -13,7 +14,6 @@ from matching.tests.helpers import (
     proposals_of,
     request_body,
 )
-from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis
 from products.models import FarePolicy, Product
 
@@ -49,7 +49,7 @@ def test_a_car_request_with_only_bikes_near_finds_no_driver(client_for):
 
 def test_the_claim_refuses_a_driver_whose_vehicle_redis_got_wrong(client_for):
     bike = driver_online(100)
-    get_live_redis().hset(redis_keys.DRIVERS_VEHICLE, str(bike.id), "car")  # a stale mirror says car
+    get_live_redis().hset(live.keys_of(bike.id).vehicle, str(bike.id), "car")  # a stale mirror says car
 
     ask_for_ride(client_for(make_passenger()), product="car")
 
@@ -175,10 +175,10 @@ def test_the_live_sweeper_restores_the_vehicle_mirror_redis_lost(client_for):
     from locations.services import live_sweep
 
     car = driver_online(100, vehicle_type="car")
-    get_live_redis().delete(redis_keys.DRIVERS_VEHICLE)
+    live.per_bucket(get_live_redis(), lambda pipe, keys: pipe.delete(keys.vehicle))
     live_sweep()
 
     ask_for_ride(client_for(make_passenger()), product="car")
 
-    assert get_live_redis().hget(redis_keys.DRIVERS_VEHICLE, str(car.id)) == "car"
+    assert get_live_redis().hget(live.keys_of(car.id).vehicle, str(car.id)) == "car"
     assert len(proposals_of(car)) == 1

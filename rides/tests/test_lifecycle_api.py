@@ -438,7 +438,7 @@ def test_after_a_cancel_the_driver_is_available_again(scene, client_for):
 
 
 def test_after_the_end_positions_no_longer_extend_the_track(scene):
-    from nebengjek import redis_keys
+    from locations import live
     from nebengjek.redis import get_live_redis
     from rides.meter import ride_stream_key
 
@@ -447,8 +447,8 @@ def test_after_the_end_positions_no_longer_extend_the_track(scene):
     scene.at(120)
 
     assert scene.drive(-6.22, 106.8) is True
-    assert get_live_redis().xlen(ride_stream_key(scene.ride.id)) == 0
-    assert get_live_redis().smembers(redis_keys.RIDE_TRACK_PENDING) == set()
+    assert get_live_redis().xlen(ride_stream_key(scene.ride.id, scene.ride.driver_id)) == 0
+    assert live.set_members_all(get_live_redis(), "pending") == set()
 
 
 def test_the_end_queues_the_settlement(scene):

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
+from locations import live
 from locations.geo import haversine_m
-from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis
 from rides.meter import ride_pending_points, ride_stream_key
 from rides.models import Ride, TrackPoint
@@ -18,18 +18,18 @@ from tests.reliability.parallel import raised, run_parallel
 STEP_DEG = 0.0001  # 11.12 m of latitude: short segments
 
 
-def _stream_length(ride_id):
-    return get_live_redis().xlen(ride_stream_key(ride_id))
+def _stream_length(ride):
+    return get_live_redis().xlen(ride_stream_key(ride.id, ride.driver_id))
 
 
 def _pending_rides():
-    return get_live_redis().smembers(redis_keys.RIDE_TRACK_PENDING)
+    return live.set_members_all(get_live_redis(), "pending")
 
 
-def _stream_add(ride_id, fields):
-    """An entry in the ride's stream as the ingest script writes it (the ride joins the pending set)."""
-    get_live_redis().xadd(ride_stream_key(ride_id), fields)
-    get_live_redis().sadd(redis_keys.RIDE_TRACK_PENDING, str(ride_id))
+def _stream_add(ride, fields):
+    """An entry in the ride's stream as the ingest script writes it (the ride joins its driver's pending set)."""
+    get_live_redis().xadd(ride_stream_key(ride.id, ride.driver_id), fields)
+    get_live_redis().sadd(live.keys_of(ride.driver_id).pending, str(ride.id))
 
 
 def _distance(ride_id):
@@ -59,7 +59,7 @@ def test_an_accepted_position_counts_once_the_meter_task_runs(scene):
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
+    assert _stream_length(scene.ride) == 0 and _pending_rides() == set()
 
 
 def test_many_short_segments_all_count(scene):
@@ -97,10 +97,10 @@ def test_an_entry_delivered_twice_counts_once(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id))
+    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id, scene.ride.driver_id))
     track_ingest()
 
-    _stream_add(scene.ride.id, entries[0][1])  # at-least-once: the same position again
+    _stream_add(scene.ride, entries[0][1])  # at-least-once: the same position again
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
@@ -111,13 +111,13 @@ def test_a_worker_dying_after_its_commit_before_deleting_leaves_entries_that_cou
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    _, points = ride_pending_points(ride_id=scene.ride.id)
+    _, points = ride_pending_points(ride_id=scene.ride.id, driver_id=scene.ride.driver_id)
     rides_track_append(points_by_ride={str(scene.ride.id): points})  # committed; the worker died before deleting
 
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
+    assert _stream_length(scene.ride) == 0 and _pending_rides() == set()
 
 
 def test_entries_stay_in_the_stream_until_the_batch_that_applied_them_committed(scene):
@@ -144,14 +144,14 @@ def test_entries_stay_in_the_stream_until_the_batch_that_applied_them_committed(
     worker.start()
     try:
         assert _wait_for_a_lock_wait(), "the meter never waited for the ride's lock"
-        assert _stream_length(scene.ride.id) == 1  # read, being applied, not deleted
+        assert _stream_length(scene.ride) == 1  # read, being applied, not deleted
     finally:
         release.set()
         holder.join(30)
         worker.join(30)
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length(scene.ride.id) == 0
+    assert _stream_length(scene.ride) == 0
 
 
 def _wait_for_a_lock_wait(bound_s=10):
@@ -171,10 +171,12 @@ def _wait_for_a_lock_wait(bound_s=10):
 def test_a_batch_applied_after_a_later_one_is_merged_into_the_track_in_time_order(scene):
     scene.started_at_pickup()
     expected = _drive_south(scene, points=10, zigzag=True)
-    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id))
-    _, points = ride_pending_points(ride_id=scene.ride.id)
+    entries = get_live_redis().xrange(ride_stream_key(scene.ride.id, scene.ride.driver_id))
+    _, points = ride_pending_points(ride_id=scene.ride.id, driver_id=scene.ride.driver_id)
     rides_track_append(points_by_ride={str(scene.ride.id): points[4:]})  # another worker applies points 5..10 first
-    get_live_redis().xdel(ride_stream_key(scene.ride.id), *[entry_id for entry_id, _ in entries[4:]])
+    get_live_redis().xdel(
+        ride_stream_key(scene.ride.id, scene.ride.driver_id), *[entry_id for entry_id, _ in entries[4:]]
+    )
 
     track_ingest()  # points 1..4 arrive late
 
@@ -187,12 +189,12 @@ def test_ending_counts_points_the_meter_has_not_applied_yet(scene):
     scene.started_at_pickup()
     scene.at(60)
     scene.drive(-6.21, 106.8)
-    assert _stream_length(scene.ride.id) == 1
+    assert _stream_length(scene.ride) == 1
 
     body = scene.end().json()
 
     assert body["distance_m"] == 1111.95
-    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
+    assert _stream_length(scene.ride) == 0 and _pending_rides() == set()
 
 
 def test_points_after_the_end_do_not_change_the_ride(scene):
@@ -202,12 +204,12 @@ def test_points_after_the_end_do_not_change_the_ride(scene):
     scene.end()
     scene.at(120)
     scene.drive(-6.22, 106.8)
-    _stream_add(scene.ride.id, {"lat": "-6.23", "lng": "106.8", "t": "1795000000.0"})  # late, still in the stream
+    _stream_add(scene.ride, {"lat": "-6.23", "lng": "106.8", "t": "1795000000.0"})  # late, still in the stream
 
     track_ingest()
 
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
-    assert _stream_length(scene.ride.id) == 0 and _pending_rides() == set()
+    assert _stream_length(scene.ride) == 0 and _pending_rides() == set()
 
 
 def test_positions_before_the_start_are_not_metered(scene):

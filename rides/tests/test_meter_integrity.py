@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 
 from accounts.models import User
 from accounts.services import tokens_issue
+from locations import live
 from locations.live import last_position_key
 from locations.services import live_sweep
-from nebengjek import redis_keys
 from nebengjek.redis import get_live_redis
 from rides.meter import StreamPoint
 from rides.models import Ride, TrackPoint
@@ -169,13 +169,13 @@ def test_a_late_point_is_merged_into_the_track_only_if_plausible_against_both_ne
 def test_a_tracking_entry_outliving_its_ride_neither_blocks_nor_meters_the_drivers_positions(scene):
     scene.started_at_pickup()
     scene.end()
-    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+    get_live_redis().hset(_tracking(scene), str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
     _last_position_gone(scene)
     scene.at(60)
 
     assert scene.drive(-6.21, 106.8) is True
 
-    assert not get_live_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+    assert not get_live_redis().hexists(_tracking(scene), str(scene.ride.driver_id))
     assert _distance(scene.ride.id) == 0
 
 
@@ -318,7 +318,7 @@ def test_a_redis_error_while_turning_tracking_on_refuses_the_start_and_no_accept
 def test_the_sweeper_restores_a_rides_lost_tracking_although_redis_was_not_flushed(scene):
     scene.started_at_pickup()
     live_sweep()  # the beat's sweeps ran since Redis started
-    get_live_redis().hdel(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))  # lost; the marker is still there
+    get_live_redis().hdel(_tracking(scene), str(scene.ride.driver_id))  # lost; the marker is still there
 
     live_sweep()
     scene.at(60)
@@ -331,39 +331,44 @@ def test_the_sweeper_corrects_a_tracking_entry_naming_another_ride(scene):
     scene.started_at_pickup()
     live_sweep()
     other_ride = "00000000-0000-0000-0000-000000000001"
-    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), other_ride)
+    get_live_redis().hset(_tracking(scene), str(scene.ride.driver_id), other_ride)
 
     live_sweep()
 
-    assert get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+    assert get_live_redis().hget(_tracking(scene), str(scene.ride.driver_id)) == str(scene.ride.id)
 
 
 def test_the_sweeper_stops_tracking_a_ride_no_longer_in_progress(scene):
     scene.started_at_pickup()
     scene.end()
-    get_live_redis().hset(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
+    get_live_redis().hset(_tracking(scene), str(scene.ride.driver_id), str(scene.ride.id))  # clear was lost
 
     live_sweep()
 
-    assert not get_live_redis().hexists(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id))
+    assert not get_live_redis().hexists(_tracking(scene), str(scene.ride.driver_id))
+
+
+def _tracking(scene):
+    """The tracking hash of the scene's driver's bucket."""
+    return live.keys_of(scene.ride.driver_id).tracking
 
 
 # --- the end reads only its own ride's pending points --------------------------------------------------------
 
 
-def _live_streams_url():
+def _live_streams_url(driver_id):
     live_client = get_live_redis()
     if isinstance(live_client, redis.RedisCluster):
-        node = live_client.get_node_from_key(redis_keys.RIDE_TRACK_PENDING)
+        node = live_client.get_node_from_key(live.keys_of(driver_id).pending)
         return f"redis://{node.host}:{node.port}/0"
     return settings.LIVE_REDIS_URL
 
 
 @contextmanager
-def redis_commands_seen():
-    """The commands the live state's Redis database (on a cluster: the node of the rides' streams) receives inside
-    the block, each as a string (Redis MONITOR)."""
-    client = redis.Redis.from_url(_live_streams_url(), decode_responses=True)
+def redis_commands_seen(driver_id):
+    """The commands the live state's Redis database (on a cluster: the node of that driver's rides' streams)
+    receives inside the block, each as a string (Redis MONITOR)."""
+    client = redis.Redis.from_url(_live_streams_url(driver_id), decode_responses=True)
     db = client.connection_pool.connection_kwargs.get("db", 0)
     sentinel, seen, watching = f"seen-until-{uuid.uuid4()}", [], threading.Event()
 
@@ -396,7 +401,7 @@ def test_ending_a_ride_reads_only_that_rides_pending_points(make_scene):
         assert scene.drive(-6.21, 106.8) is True  # every ride has a point pending
     ending, others = scenes[0], scenes[1:]
 
-    with redis_commands_seen() as commands:
+    with redis_commands_seen(ending.ride.driver_id) as commands:
         body = ending.end().json()
 
     stream_reads = [
@@ -459,5 +464,5 @@ def test_a_position_sent_while_the_start_commits_is_metered_and_the_sweeper_keep
 
     assert not any(isinstance(result, BaseException) for result in results.values()), results
     assert results["start"].status_code == 200 and results["accepted"] is True
-    assert get_live_redis().hget(redis_keys.DRIVERS_TRACKING, str(scene.ride.driver_id)) == str(scene.ride.id)
+    assert get_live_redis().hget(_tracking(scene), str(scene.ride.driver_id)) == str(scene.ride.id)
     assert _distance(scene.ride.id) == pytest.approx(1111.95, abs=0.01)
