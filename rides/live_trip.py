@@ -313,16 +313,14 @@ def arrivals_repair() -> int:
     from rides.services import ride_driver_arrived
 
     waiting = list(
-        Ride.objects.filter(status=RideStatus.DRIVER_EN_ROUTE, driver_arrived_at__isnull=True).values_list(
-            "pk", flat=True
-        )
+        Ride.objects.filter(status=RideStatus.DRIVER_EN_ROUTE, driver_arrived_at__isnull=True).only("id", "driver_id")
     )
     if not waiting:
         return 0
     pipe = get_live_redis().pipeline(transaction=False)
-    for ride_id in waiting:
-        pipe.hget(live_key(ride_id), "arrived")
-    flagged = [(ride_id, float(at)) for ride_id, at in zip(waiting, pipe.execute(), strict=True) if at]
+    for ride in waiting:
+        pipe.hget(live_key(ride), "arrived")
+    flagged = [(ride.pk, float(at)) for ride, at in zip(waiting, pipe.execute(), strict=True) if at]
     return sum(ride_driver_arrived(ride_id=ride_id, at=datetime.fromtimestamp(at, tz=UTC)) for ride_id, at in flagged)
 
 

@@ -190,7 +190,7 @@ async def test_an_arrival_whose_database_write_was_lost_is_recorded_by_the_sweep
     await db(drive)(ride, NEARER)
     flagged_at = timezone.now() - timedelta(seconds=30)
     # The ingest script flagged the arrival in the ride's live hash; the write to the database never happened.
-    await db(get_live_redis().hset)(live_key(ride.id), "arrived", repr(flagged_at.timestamp()))
+    await db(get_live_redis().hset)(live_key(ride), "arrived", repr(flagged_at.timestamp()))
 
     swept = await db(live_sweep)()
 
