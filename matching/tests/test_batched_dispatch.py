@@ -195,5 +195,7 @@ def test_two_cells_windows_wanting_one_driver_at_once_never_give_them_twice(wind
         assert not [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         assert sum(outcome["proposed"] for outcome in outcomes) == 1
         assert Match.objects.filter(driver=driver, holds_driver=True).count() == 1
+        # The loser rolls over, or ends `no_driver` when its search ran after the winner took the only driver.
         for client, request in zip(clients, requests, strict=True):
-            assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
+            if client.get(f"/api/v1/rides/requests/{request['id']}").json()["status"] != "no_driver":
+                assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
