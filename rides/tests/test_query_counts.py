@@ -25,7 +25,7 @@ MAX_QUERIES = {
     "meter": 5,
     "end": 12,
     "receipt": 3,
-    "rating": 11,
+    "rating": 8,
     "settlement": 15,
 }
 
