@@ -154,7 +154,6 @@ def request_create(
     distance_m = trip_ensure_serviceable(
         pickup_lat=pickup_lat, pickup_lng=pickup_lng, destination_lat=destination_lat, destination_lng=destination_lng
     )
-    _ensure_passenger_free(passenger)
     now = timezone.now()
     surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now, product=entry.code, vehicle_types=entry.vehicle_types)
     lines = fare_lines(terms=entry.terms, distance_m=distance_m, surge_multiplier=surge.multiplier, at=now)
@@ -181,6 +180,8 @@ def request_create(
             )
             first_batch = _first_batch_in_transaction(request, surge=surge, now=now)
     except IntegrityError:
+        # One open request per passenger is the partial unique constraint's to say (a request stays open until its
+        # ride ends): no check before the insert on the way of every request.
         if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
             raise _active_request_exists() from None
         raise
@@ -225,13 +226,6 @@ def _dispatch_or_enqueue(request_id: uuid.UUID | str) -> None:
             tasks.request_dispatch.delay(request_id)
         except Exception:
             logger.exception("dispatch enqueue failed, the sweeper will dispatch", extra={"request_id": request_id})
-
-
-def _ensure_passenger_free(passenger: User) -> None:
-    """A fast, friendly refusal in one index-only query; the partial unique constraint is what really guarantees it
-    (a request stays open until its ride ends, so a live ride is covered too: no join with rides needed)."""
-    if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
-        raise _active_request_exists()
 
 
 def _active_request_exists() -> MatchingException:
