@@ -652,7 +652,7 @@ def _pickup_distance(seat: _WindowSeat, driver: NearbyDriver) -> float:
 def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
     """The first driver to accept wins: the request goes `driver_found`, the batch's other proposals are cancelled."""
     with transaction.atomic():
-        request, match = _lock_for_driver(match_id=match_id, driver=driver)
+        request, match = _lock_for_driver(match_id=match_id, driver=driver, with_profile=True)
         now = timezone.now()
         _ensure_open_proposal(request, match, to=MatchStatus.ACCEPTED, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.ACCEPTED, responded_at=now)
@@ -663,7 +663,6 @@ def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
         request.status = RequestStatus.DRIVER_FOUND
         request.confirm_deadline = now + timedelta(seconds=settings.MATCHING_CONFIRM_TTL_SECONDS)
         request.save(update_fields=["status", "confirm_deadline", "updated_at"])
-        match.driver = User.objects.select_related("driver_profile").get(pk=match.driver_id)
         events.match_send_on_commit(
             match, request=request, type=events.MATCH_ACCEPTED, user_ids=[request.passenger_id, match.driver_id]
         )
@@ -688,13 +687,20 @@ def match_reject(*, match_id: uuid.UUID | str, driver: User) -> Match:
     return match
 
 
-def _lock_for_driver(*, match_id: uuid.UUID | str, driver: User) -> tuple[RideRequest, Match]:
+def _lock_for_driver(
+    *, match_id: uuid.UUID | str, driver: User, with_profile: bool = False
+) -> tuple[RideRequest, Match]:
+    """The match's request, then the match, locked (the global order). `with_profile`: the driver's row and profile
+    come along in the match's query (read, not locked), for the pushes that show the driver."""
     request_id = Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True).first()
     if request_id is None:
         raise match_not_found()
     request = _request_locked(request_id)
     assert request is not None  # the match row names it, and a request is never deleted
-    match = Match.objects.select_for_update().get(id=match_id)
+    matches = Match.objects.select_for_update(of=("self",))
+    if with_profile:
+        matches = matches.select_related("driver__driver_profile")
+    match = matches.get(id=match_id)
     match.request = request
     return request, match
 
@@ -737,10 +743,10 @@ def request_confirm(*, request_id: uuid.UUID | str, passenger: User) -> Ride:
         _match_compare_and_set(match, expected=MatchStatus.ACCEPTED, status=MatchStatus.CONFIRMED)
         request.status = RequestStatus.CONFIRMED
         request.save(update_fields=["status", "updated_at"])
-        events.match_send_on_commit(
+        confirmed = events.match_event(
             match, request=request, type=events.MATCH_CONFIRMED, user_ids=[request.passenger_id, match.driver_id]
         )
-        return ride_create(request=request, match=match)
+        return ride_create(request=request, match=match, events_before=[confirmed])  # stored in one statement
 
 
 def request_confirm_expire(*, request_id: uuid.UUID | str) -> RideRequest | None:

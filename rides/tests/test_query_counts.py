@@ -18,9 +18,9 @@ from rides.tasks import track_ingest
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 
 MAX_QUERIES = {
-    "request": 12,
-    "accept": 13,
-    "confirm": 12,
+    "request": 11,
+    "accept": 12,
+    "confirm": 10,
     "start": 9,
     "meter": 5,
     "end": 12,
