@@ -54,6 +54,7 @@ from matching.offer_stats import (
 from matching.service_area import trip_ensure_serviceable
 from matching.surge import SurgeQuote, nearest_from_quote, surge_quote
 from nebengjek import metrics, tracing
+from nebengjek.queries import one_or_none
 from products.selectors import product_get, product_vehicle_types
 from rides.errors import ride_status_words
 from rides.fare import fare_lines
@@ -692,7 +693,7 @@ def _lock_for_driver(
 ) -> tuple[RideRequest, Match]:
     """The match's request, then the match, locked (the global order). `with_profile`: the driver's row and profile
     come along in the match's query (read, not locked), for the pushes that show the driver."""
-    request_id = Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True).first()
+    request_id = one_or_none(Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True))
     if request_id is None:
         raise match_not_found()
     request = _request_locked(request_id)
@@ -913,8 +914,8 @@ def _request_locked(request_id: uuid.UUID | str, *, passenger: User | None = Non
     """The request, row-locked (first in the lock order), with its passenger; a passenger sees only their own."""
     query = RideRequest.objects.select_for_update(of=("self",)).select_related("passenger").filter(id=request_id)
     if passenger is None:
-        return query.first()
-    request = query.filter(passenger=passenger).first()
+        return one_or_none(query)
+    request = one_or_none(query.filter(passenger=passenger))
     if request is None:
         raise request_not_found()
     return request
