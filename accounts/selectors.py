@@ -8,6 +8,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import DriverProfile, SignInSession, User
 from nebengjek import redis_keys
+from nebengjek.queries import one_or_none
 from nebengjek.redis import get_redis_held
 
 LEGACY_SESSION_LOOKBACK = 200  # a pre-table session's newest refresh token is among the user's newest outstanding ones
@@ -58,7 +59,7 @@ def user_with_session_get(*, user_id: UUID | str, sid: str | None) -> User | Non
             session_sid=F("session__sid"),
             session_revoked_at=F("session__revoked_at"),
         )
-    return users.first()
+    return one_or_none(users)
 
 
 def sign_in_session_revoked(*, user: Any, sid: str) -> bool:

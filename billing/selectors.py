@@ -21,6 +21,7 @@ from billing.models import (
     TransactionPurpose,
 )
 from matching.models import PaymentMethod
+from nebengjek.queries import one_or_none
 from rides.errors import RidesError, RidesException, invalid_ride_state, ride_status_words
 from rides.models import Ride, RideStatus
 
@@ -92,11 +93,8 @@ def wallet_entry_list(*, user_id: UUID | str) -> QuerySet[LedgerEntry]:
 
 
 def _ride_visible_to(*, ride_id: UUID | str, user_id: UUID | str) -> Ride:
-    ride = (
-        Ride.objects.select_related("request")
-        .filter(pk=ride_id)
-        .filter(Q(driver_id=user_id) | Q(passenger_id=user_id))
-        .first()
+    ride = one_or_none(
+        Ride.objects.select_related("request").filter(pk=ride_id).filter(Q(driver_id=user_id) | Q(passenger_id=user_id))
     )
     if ride is None:
         raise RidesException(RidesError.RIDE_NOT_FOUND)

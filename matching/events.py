@@ -78,7 +78,12 @@ def outcomes_send_on_commit(matches, *, type, reason, also_tell=()):
 
 
 def match_send_on_commit(match, *, request, type, user_ids):
-    send_event_on_commit(user_ids, type, {"match": match_payload(match, request=request)})
+    send_event_on_commit(*match_event(match, request=request, type=type, user_ids=user_ids))
+
+
+def match_event(match, *, request, type, user_ids) -> tuple[list, str, dict]:
+    """The (user_ids, type, payload) of a match event, for a caller that stores it with others in one statement."""
+    return list(user_ids), type, {"match": match_payload(match, request=request)}
 
 
 def request_updated_send_on_commit(request):

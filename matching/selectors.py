@@ -7,6 +7,7 @@ from uuid import UUID
 from accounts.models import User
 from matching.errors import match_not_found, request_not_found
 from matching.models import Match, MatchStatus, RideRequest
+from nebengjek.queries import one_or_none
 from rides.models import Ride
 
 CURRENT_MATCH_STATUSES = [MatchStatus.ACCEPTED, MatchStatus.CONFIRMED]
@@ -16,7 +17,7 @@ def request_get_for_passenger(
     *, request_id: UUID | str, passenger: User
 ) -> tuple[RideRequest, Match | None, UUID | None]:
     """(request, current match or None, ride id or None); 404 unless it is the passenger's own."""
-    request = RideRequest.objects.select_related("passenger").filter(id=request_id, passenger=passenger).first()
+    request = one_or_none(RideRequest.objects.select_related("passenger").filter(id=request_id, passenger=passenger))
     if request is None:
         raise request_not_found()
     return request_with_current_match(request)

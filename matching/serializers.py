@@ -144,6 +144,11 @@ class ProposalOutputSerializer(TripFieldsMixin):
     def trip_of(self, match):
         return self.context.get("ride_request") or match.request
 
+    def to_representation(self, instance):
+        """The fields above, written out (matching/tests/test_output_shapes.py pins them equal): a batch's proposals
+        are shaped on the request path, and DRF copies and binds every declared field for each one."""
+        return proposal_output(instance, self.trip_of(instance))
+
     def get_passenger(self, match) -> MatchPassengerOutputSerializer:
         return MatchPassengerOutputSerializer(self.trip_of(match).passenger).data
 
@@ -157,6 +162,9 @@ class MatchOutputSerializer(ProposalOutputSerializer):
 
     class Meta:
         ref_name = "Match"
+
+    def to_representation(self, instance):
+        return match_output(instance, self.trip_of(instance))
 
     def get_driver(self, match) -> MatchDriverOutputSerializer:
         return MatchDriverOutputSerializer(match.driver).data
@@ -198,6 +206,9 @@ class RideRequestOutputSerializer(TripFieldsMixin):
     class Meta:
         ref_name = "RideRequest"
 
+    def to_representation(self, instance):
+        return request_output(instance, match=self.context.get("match"), ride_id=self.context.get("ride_id"))
+
     def get_match(self, request) -> MatchOutputSerializer(allow_null=True):
         match = self.context.get("match")
         return MatchOutputSerializer(match, context={"ride_request": request}).data if match else None
@@ -213,3 +224,77 @@ _DATETIME = serializers.DateTimeField()
 
 def _iso(moment) -> str | None:
     return _DATETIME.to_representation(moment) if moment else None
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _trip(request) -> dict:
+    return {
+        "pickup": {"lat": request.pickup_lat, "lng": request.pickup_lng},
+        "destination": {"lat": request.destination_lat, "lng": request.destination_lng},
+        "fare_estimate": {
+            "distance_m": request.estimate_distance_m,
+            "amount": request.estimate_amount,
+            "surge_multiplier": float(request.surge_multiplier),
+        },
+        "fare_breakdown": breakdown_payload(request),
+        "payment_method": request.payment_method,
+    }
+
+
+def _person(user, *, with_vehicle: bool) -> dict:
+    shaped: dict = {"id": str(user.pk), "full_name": str(user.full_name)}
+    if with_vehicle:
+        profile = getattr(user, "driver_profile", None)
+        shaped["vehicle_type"] = profile.vehicle_type if profile else None
+        shaped["vehicle_plate"] = profile.vehicle_plate if profile else None
+    shaped["rating"] = rating_payload(user)
+    return shaped
+
+
+def proposal_output(match, request) -> dict:
+    """ProposalOutputSerializer's shape of `match`, whose request (passenger loaded) is `request`."""
+    return {
+        **_trip(request),
+        "id": str(match.pk),
+        "request_id": _text(match.request_id),
+        "status": _text(match.status),
+        "batch_no": _int(match.batch_no),
+        "passenger": _person(request.passenger, with_vehicle=False),
+        "distance_to_pickup_m": _int(match.distance_to_pickup_m),
+        "expires_at": _iso(match.expires_at),
+    }
+
+
+def match_output(match, request) -> dict:
+    """MatchOutputSerializer's shape: the proposal's, the driver and the confirm deadline."""
+    return {
+        **proposal_output(match, request),
+        "driver": _person(match.driver, with_vehicle=True),
+        "confirm_expires_at": _iso(request.confirm_deadline),
+    }
+
+
+def request_output(request, *, match=None, ride_id=None) -> dict:
+    """RideRequestOutputSerializer's shape of `request` (with its accepted or confirmed match, its ride's id)."""
+    return {
+        **_trip(request),
+        "id": str(request.pk),
+        "status": _text(request.status),
+        "product": _text(request.product),
+        "surge": {
+            "cell": _text(request.surge_cell),
+            "supply": _int(request.surge_supply),
+            "demand": _int(request.surge_demand),
+        },
+        "match": match_output(match, request) if match else None,
+        "ride_id": str(ride_id) if ride_id else None,
+        "confirm_expires_at": _iso(request.confirm_deadline),
+        "created_at": _iso(request.created_at),
+    }

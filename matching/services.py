@@ -54,6 +54,7 @@ from matching.offer_stats import (
 from matching.service_area import trip_ensure_serviceable
 from matching.surge import SurgeQuote, nearest_from_quote, surge_quote
 from nebengjek import metrics, tracing
+from nebengjek.queries import one_or_none
 from products.selectors import product_get, product_vehicle_types
 from rides.errors import ride_status_words
 from rides.fare import fare_lines
@@ -154,7 +155,6 @@ def request_create(
     distance_m = trip_ensure_serviceable(
         pickup_lat=pickup_lat, pickup_lng=pickup_lng, destination_lat=destination_lat, destination_lng=destination_lng
     )
-    _ensure_passenger_free(passenger)
     now = timezone.now()
     surge = surge_quote(lat=pickup_lat, lng=pickup_lng, now=now, product=entry.code, vehicle_types=entry.vehicle_types)
     lines = fare_lines(terms=entry.terms, distance_m=distance_m, surge_multiplier=surge.multiplier, at=now)
@@ -181,6 +181,8 @@ def request_create(
             )
             first_batch = _first_batch_in_transaction(request, surge=surge, now=now)
     except IntegrityError:
+        # One open request per passenger is the partial unique constraint's to say (a request stays open until its
+        # ride ends): no check before the insert on the way of every request.
         if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
             raise _active_request_exists() from None
         raise
@@ -225,13 +227,6 @@ def _dispatch_or_enqueue(request_id: uuid.UUID | str) -> None:
             tasks.request_dispatch.delay(request_id)
         except Exception:
             logger.exception("dispatch enqueue failed, the sweeper will dispatch", extra={"request_id": request_id})
-
-
-def _ensure_passenger_free(passenger: User) -> None:
-    """A fast, friendly refusal in one index-only query; the partial unique constraint is what really guarantees it
-    (a request stays open until its ride ends, so a live ride is covered too: no join with rides needed)."""
-    if RideRequest.objects.filter(passenger=passenger, is_open=True).exists():
-        raise _active_request_exists()
 
 
 def _active_request_exists() -> MatchingException:
@@ -658,7 +653,7 @@ def _pickup_distance(seat: _WindowSeat, driver: NearbyDriver) -> float:
 def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
     """The first driver to accept wins: the request goes `driver_found`, the batch's other proposals are cancelled."""
     with transaction.atomic():
-        request, match = _lock_for_driver(match_id=match_id, driver=driver)
+        request, match = _lock_for_driver(match_id=match_id, driver=driver, with_profile=True)
         now = timezone.now()
         _ensure_open_proposal(request, match, to=MatchStatus.ACCEPTED, now=now)
         _match_compare_and_set(match, expected=MatchStatus.PENDING, status=MatchStatus.ACCEPTED, responded_at=now)
@@ -669,7 +664,6 @@ def match_accept(*, match_id: uuid.UUID | str, driver: User) -> Match:
         request.status = RequestStatus.DRIVER_FOUND
         request.confirm_deadline = now + timedelta(seconds=settings.MATCHING_CONFIRM_TTL_SECONDS)
         request.save(update_fields=["status", "confirm_deadline", "updated_at"])
-        match.driver = User.objects.select_related("driver_profile").get(pk=match.driver_id)
         events.match_send_on_commit(
             match, request=request, type=events.MATCH_ACCEPTED, user_ids=[request.passenger_id, match.driver_id]
         )
@@ -694,13 +688,20 @@ def match_reject(*, match_id: uuid.UUID | str, driver: User) -> Match:
     return match
 
 
-def _lock_for_driver(*, match_id: uuid.UUID | str, driver: User) -> tuple[RideRequest, Match]:
-    request_id = Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True).first()
+def _lock_for_driver(
+    *, match_id: uuid.UUID | str, driver: User, with_profile: bool = False
+) -> tuple[RideRequest, Match]:
+    """The match's request, then the match, locked (the global order). `with_profile`: the driver's row and profile
+    come along in the match's query (read, not locked), for the pushes that show the driver."""
+    request_id = one_or_none(Match.objects.filter(id=match_id, driver=driver).values_list("request_id", flat=True))
     if request_id is None:
         raise match_not_found()
     request = _request_locked(request_id)
     assert request is not None  # the match row names it, and a request is never deleted
-    match = Match.objects.select_for_update().get(id=match_id)
+    matches = Match.objects.select_for_update(of=("self",))
+    if with_profile:
+        matches = matches.select_related("driver__driver_profile")
+    match = matches.get(id=match_id)
     match.request = request
     return request, match
 
@@ -743,10 +744,10 @@ def request_confirm(*, request_id: uuid.UUID | str, passenger: User) -> Ride:
         _match_compare_and_set(match, expected=MatchStatus.ACCEPTED, status=MatchStatus.CONFIRMED)
         request.status = RequestStatus.CONFIRMED
         request.save(update_fields=["status", "updated_at"])
-        events.match_send_on_commit(
+        confirmed = events.match_event(
             match, request=request, type=events.MATCH_CONFIRMED, user_ids=[request.passenger_id, match.driver_id]
         )
-        return ride_create(request=request, match=match)
+        return ride_create(request=request, match=match, events_before=[confirmed])  # stored in one statement
 
 
 def request_confirm_expire(*, request_id: uuid.UUID | str) -> RideRequest | None:
@@ -913,8 +914,8 @@ def _request_locked(request_id: uuid.UUID | str, *, passenger: User | None = Non
     """The request, row-locked (first in the lock order), with its passenger; a passenger sees only their own."""
     query = RideRequest.objects.select_for_update(of=("self",)).select_related("passenger").filter(id=request_id)
     if passenger is None:
-        return query.first()
-    request = query.filter(passenger=passenger).first()
+        return one_or_none(query)
+    request = one_or_none(query.filter(passenger=passenger))
     if request is None:
         raise request_not_found()
     return request

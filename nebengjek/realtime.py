@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 OPS_GROUP = "ops"
 
 UserId = uuid.UUID | str
+EventItem = tuple[Iterable[UserId], str, dict[str, Any]]  # (user_ids, type, payload): one event for each user
 
 
 def user_group(user_id: UserId) -> str:
@@ -77,7 +78,7 @@ def send_event_on_commit(user_ids: Iterable[UserId], type: str, payload: dict[st
     return send_events_on_commit([(user_ids, type, payload)])
 
 
-def send_events_on_commit(items: Iterable[tuple[Iterable[UserId], str, dict[str, Any]]]) -> list[Event]:
+def send_events_on_commit(items: Iterable[EventItem]) -> list[Event]:
     """Like send_event_on_commit for several (user_ids, type, payload) at once: one upsert, one insert, one push."""
     recipients = [
         (str(uuid.UUID(str(user_id))), type, payload)

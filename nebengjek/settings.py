@@ -113,6 +113,15 @@ if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.po
 # (psycopg's automatic preparing off), no server-side cursors (QuerySet.iterator() would declare one). The code
 # itself keeps no session state (no SET, LISTEN, session advisory locks, temporary tables); a test checks it.
 DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
+# Server-side parameter binding on PostgreSQL: psycopg sends each query's text with its parameters apart (the client
+# quotes nothing into it), so the text of a query repeats and psycopg prepares it on a connection after its
+# DB_PREPARE_THRESHOLD-th run: PostgreSQL then skips parsing and planning it. A persistent or pooled connection keeps
+# its prepared statements (Django turns preparing off unless told; 0 here does too).
+DB_SERVER_SIDE_BINDING = env.bool("DB_SERVER_SIDE_BINDING", default=True)
+DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+if DB_SERVER_SIDE_BINDING and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = DB_PREPARE_THRESHOLD or None
 if DB_PGBOUNCER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None

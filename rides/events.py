@@ -3,7 +3,7 @@ and passenger; the chat's events (rides/chat.py) are listed here for the schema 
 
 from rest_framework import serializers
 
-from nebengjek.realtime import plain, send_event_on_commit
+from nebengjek.realtime import plain, send_event_on_commit, send_events_on_commit
 from nebengjek.serializers import event_message_serializer
 from rides.chat import CHAT_MESSAGE, CHAT_RECEIPT, RECEIPT_STATUSES
 from rides.chat_apis import ChatMessageOutputSerializer
@@ -32,10 +32,11 @@ EVENT_MESSAGES = {
 }
 
 
-def ride_updated_send_on_commit(ride):
-    """Store and (after commit) push `ride.updated` to both sides of the ride."""
+def ride_updated_send_on_commit(ride, *, events_before=()):
+    """Store and (after commit) push `ride.updated` to both sides of the ride, after the caller's `events_before`
+    ((user_ids, type, payload) each), all in one statement."""
     payload = {"ride": plain(RideOutputSerializer(ride).data)}
-    return send_event_on_commit([ride.driver_id, ride.passenger_id], RIDE_UPDATED, payload)
+    return send_events_on_commit([*events_before, ([ride.driver_id, ride.passenger_id], RIDE_UPDATED, payload)])
 
 
 def ride_driver_arrived_send_on_commit(*, ride, at):

@@ -25,26 +25,30 @@ _TWO_PLACES = Decimal("0.01")
 def rating_create(*, ride_id, rater, stars, comment="", tags=()):
     """`rater` (the ride's passenger or driver) rates the other side of a completed ride, once, within
     RATING_OPEN_DAYS of its end. Returns the Rating."""
-    ride = ride_get_visible(ride_id=ride_id, user=rater)  # anyone else: 404
+    ride = ride_get_visible(ride_id=ride_id, user=rater, with_people=False)  # anyone else: 404
     _ensure_ratable(ride, now=timezone.now())
     side = RatingSide.PASSENGER if ride.passenger_id == rater.pk else RatingSide.DRIVER
     ratee_id = ride.driver_id if side == RatingSide.PASSENGER else ride.passenger_id
     tags = _tags_checked(tags, rated_side=RatingSide.DRIVER if side == RatingSide.PASSENGER else RatingSide.PASSENGER)
-    with transaction.atomic():
-        ratee_count = user_rating_lock(user_id=ratee_id)
+    try:
+        with transaction.atomic():
+            ratee_count = user_rating_lock(user_id=ratee_id)
+            rating = Rating.objects.create(
+                ride=ride,
+                rater=rater,
+                ratee_id=ratee_id,
+                rater_side=side,
+                stars=stars,
+                comment=comment,
+                tags=tags,
+                ratee_seq=ratee_count + 1,
+            )
+            _aggregate_refresh(ratee_id=ratee_id, count=rating.ratee_seq)
+    except IntegrityError:
+        # The once-per-side constraint answers a second rating (a racing one included) without a check beforehand.
         if Rating.objects.filter(ride=ride, rater=rater).exists():
-            raise _already_rated()
-        rating = _rating_insert(
-            ride=ride,
-            rater=rater,
-            ratee_id=ratee_id,
-            seq=ratee_count + 1,
-            side=side,
-            stars=stars,
-            comment=comment,
-            tags=tags,
-        )
-        _aggregate_refresh(ratee_id=ratee_id, count=rating.ratee_seq)
+            raise _already_rated() from None
+        raise
     return rating
 
 
@@ -85,25 +89,6 @@ def _tags_checked(tags, *, rated_side):
             details={"tags": [f"Unknown tag {tag!r}." for tag in unknown], "allowed": allowed},
         )
     return list(dict.fromkeys(tags))
-
-
-def _rating_insert(*, ride, rater, ratee_id, seq, side, stars, comment, tags):
-    try:
-        with transaction.atomic():  # a savepoint: the constraint answers a race the check above cannot see
-            return Rating.objects.create(
-                ride=ride,
-                rater=rater,
-                ratee_id=ratee_id,
-                rater_side=side,
-                stars=stars,
-                comment=comment,
-                tags=tags,
-                ratee_seq=seq,
-            )
-    except IntegrityError:
-        if Rating.objects.filter(ride=ride, rater=rater).exists():
-            raise _already_rated() from None
-        raise
 
 
 def _aggregate_refresh(*, ratee_id, count):

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from nebengjek.models import Event
+from nebengjek.queries import one_or_none
 from rides.errors import RidesError, RidesException
 from rides.models import Ride, RideStatus, TrackPoint
 
@@ -17,9 +18,11 @@ def _rides_with_people() -> QuerySet[Ride]:
     return Ride.objects.select_related("driver__driver_profile", "passenger", "request")
 
 
-def ride_get_visible(*, ride_id: UUID | str, user: User) -> Ride:
-    """The ride if `user` is its driver or passenger; anyone else gets 404 (a ride's existence is private)."""
-    ride = _rides_with_people().filter(pk=ride_id).filter(Q(driver=user) | Q(passenger=user)).first()
+def ride_get_visible(*, ride_id: UUID | str, user: User, with_people: bool = True) -> Ride:
+    """The ride if `user` is its driver or passenger; anyone else gets 404 (a ride's existence is private).
+    `with_people=False`: the ride's row alone (no join of its driver, passenger and request)."""
+    rides = _rides_with_people() if with_people else Ride.objects.all()
+    ride = one_or_none(rides.filter(pk=ride_id).filter(Q(driver=user) | Q(passenger=user)))
     if ride is None:
         raise RidesException(RidesError.RIDE_NOT_FOUND)
     return ride

@@ -20,6 +20,7 @@ from locations.geo import haversine_m
 from locations.selectors import LivePosition, user_last_position
 from locations.services import driver_busy_set, driver_ride_tracking_set
 from nebengjek.metrics import METER_POINTS_REFUSED, RIDE_DISTANCE_CAPPED
+from nebengjek.realtime import EventItem
 from rides import cancellation, fare, live_trip, meter
 from rides.errors import RidesError, RidesException, ride_status_words
 from rides.events import ride_driver_arrived_send_on_commit, ride_updated_send_on_commit
@@ -95,12 +96,13 @@ def actor_for(*, ride: Ride, user: "User") -> str:
 
 
 @transaction.atomic(savepoint=False)  # inside matching's confirm transaction: no savepoint of its own
-def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
+def ride_create(*, request: "RideRequest", match: "Match", events_before: Iterable[EventItem] = ()) -> Ride:
     """Create the ride for a confirmed match, status `driver_en_route`; emits `ride.updated` to both sides.
 
     Called by matching inside its confirm transaction with `request` and `match` already locked. Copies the
     pickup, destination, payment method and surge multiplier from the request. The caller only emits
-    `match.confirmed`; this function stores and (after the commit) pushes `ride.updated`.
+    `match.confirmed` (`events_before`: stored with `ride.updated`, in one statement, before it); this function
+    stores and (after the commit) pushes `ride.updated`.
     """
     ride = Ride.objects.create(
         request=request,
@@ -118,7 +120,7 @@ def ride_create(*, request: "RideRequest", match: "Match") -> Ride:
         ride.driver, ride.passenger = match.driver, request.passenger  # confirm loaded both: no re-read
     else:
         ride = ride_get_for_output(ride.pk)
-    ride_updated_send_on_commit(ride)
+    ride_updated_send_on_commit(ride, events_before=events_before)
     live_trip.watch_on_commit(ride)
     return ride
 

@@ -18,14 +18,14 @@ from rides.tasks import track_ingest
 T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=UTC)
 
 MAX_QUERIES = {
-    "request": 12,
-    "accept": 13,
-    "confirm": 12,
+    "request": 11,
+    "accept": 12,
+    "confirm": 10,
     "start": 9,
     "meter": 5,
     "end": 12,
     "receipt": 3,
-    "rating": 11,
+    "rating": 8,
     "settlement": 15,
 }
 
