@@ -106,7 +106,7 @@ def scenario_build(
 
 # The peak: a city-centre rush hour in which drivers are scarce. Requests come at PEAK_RATE a second (city-scale
 # rates are 10-40 a second; this one the 2-core machine carries with the simulator on it without shedding much),
-# three for every driver who is free: PEAK_DRIVERS at the start and PEAK_ARRIVALS_RATE a second coming free as their
+# more than the drivers can take: PEAK_DRIVERS free at the start and a third of the request rate coming free as their
 # earlier trips end (a simulated trip lasts about a minute, longer than the period: without them none comes back).
 PEAK_RATE = 8.0
 PEAK_DURATION_S = 60.0
@@ -117,7 +117,7 @@ QUIET_REQUESTS = 10
 
 
 def scenarios(*, seed: int, scale: float) -> list[Scenario]:
-    """The peak (drivers scarce: three requests for every driver who is or comes free) and the quiet hour (the
+    """The peak (drivers scarce: 2.4 requests for every driver who is or comes free) and the quiet hour (the
     drivers free at the peak's start, few requests); `scale` shrinks or grows both, at the same rates (a tiny run for
     tests: 0.05)."""
     drivers = max(2, round(PEAK_DRIVERS * scale))

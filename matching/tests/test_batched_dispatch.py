@@ -4,6 +4,9 @@ The window's task is held back here (Celery not eager: it is queued, not run) an
 worker would when the window's countdown ends.
 """
 
+import threading
+import time
+
 import pytest
 from celery import current_app
 from django.conf import settings
@@ -197,3 +200,22 @@ def test_two_cells_windows_wanting_one_driver_at_once_never_give_them_twice(wind
         assert Match.objects.filter(driver=driver, holds_driver=True).count() == 1
         for client, request in zip(clients, requests, strict=True):
             assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
+
+
+def test_a_windows_countdown_is_not_held_back_by_a_later_timer_the_worker_already_sleeps_on():
+    """The dispatch worker (thread pool) times countdowns on celery's timer thread, which sleeps up to
+    worker_timer_precision without noticing an earlier entry: a window's 500 ms must not wait behind it."""
+    from celery.concurrency.thread import TaskPool
+
+    sleeping, fired = threading.Event(), threading.Event()
+    timer = TaskPool.Timer(max_interval=current_app.conf.worker_timer_precision, on_tick=lambda delay: sleeping.set())
+    try:
+        timer.call_after(10.0, lambda: None)  # a batch expiry's timer: the thread goes to sleep on it
+        assert sleeping.wait(timeout=5)
+        started = time.monotonic()
+        timer.call_after(0.05, fired.set)  # a window's countdown, entered while it sleeps
+
+        assert fired.wait(timeout=5)
+        assert time.monotonic() - started < 0.05 + settings.MATCHING_BATCH_WINDOW_MS / 1000 / 2
+    finally:
+        timer.stop()
