@@ -185,7 +185,7 @@ def request_create(
             raise _active_request_exists() from None
         raise
     if not first_batch:
-        _first_dispatch_on_commit(request)
+        _first_dispatch_on_commit(request, arrived_at=request.created_at)
     return request
 
 
@@ -201,15 +201,17 @@ def _first_batch_in_transaction(request: RideRequest, *, surge: SurgeQuote | Non
         return []
 
 
-def _first_dispatch_on_commit(request: RideRequest) -> None:
+def _first_dispatch_on_commit(request: RideRequest, *, arrived_at: datetime | None = None) -> None:
     """When the request's transaction offered no batch (nobody near, or inline dispatch off): dispatch right after
     the commit, in this process (no broker hop, no queue behind other tasks) — it widens the radius or gives up; the
     Celery task is the fallback when that fails, and the sweeper catches a request whose process died in between
     (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS). Batched mode: the request
-    joins its cell's next window instead."""
+    joins its cell's next window instead (a window it opens closes MATCHING_BATCH_WINDOW_MS after `arrived_at`, the
+    request's arrival, not after its commit)."""
     request_id = str(request.id)
     if _batched():
-        _window_join_on_commit([request_id], cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng))
+        cell = windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng)
+        _window_join_on_commit([request_id], cell=cell, opened_at=arrived_at)
     elif settings.MATCHING_DISPATCH_INLINE:
         transaction.on_commit(lambda: _dispatch_or_enqueue(request_id))
     else:
@@ -477,16 +479,20 @@ def _batched() -> bool:
     return settings.MATCHING_MODE == "batched"
 
 
-def _window_join_on_commit(request_ids: list[str], *, cell: str) -> None:
+def _window_join_on_commit(request_ids: list[str], *, cell: str, opened_at: datetime | None = None) -> None:
     """After the commit, the requests join their cell's next window; the first to join schedules its task."""
     if request_ids:
-        transaction.on_commit(lambda: _window_join(request_ids, cell=cell))
+        transaction.on_commit(lambda: _window_join(request_ids, cell=cell, opened_at=opened_at))
 
 
-def _window_join(request_ids: list[str], *, cell: str) -> None:
+def _window_join(request_ids: list[str], *, cell: str, opened_at: datetime | None = None) -> None:
+    """Join the cell's window; when this opens it, its task runs MATCHING_BATCH_WINDOW_MS after `opened_at` (default
+    now): a new request's window is counted from its arrival, so the time its own commit took is not added."""
+    window_s = settings.MATCHING_BATCH_WINDOW_MS / 1000
     try:
         if windows.window_join(cell=cell, request_ids=request_ids):
-            tasks.requests_window.apply_async(args=(cell,), countdown=settings.MATCHING_BATCH_WINDOW_MS / 1000)
+            waited = (timezone.now() - opened_at).total_seconds() if opened_at else 0.0
+            tasks.requests_window.apply_async(args=(cell,), countdown=min(window_s, max(0.0, window_s - waited)))
     except Exception:  # the requests are committed and searching: the sweeper dispatches them again
         logger.exception(
             "joining the dispatch window failed, the sweeper will dispatch",
