@@ -23,6 +23,7 @@ import math
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -66,8 +67,10 @@ class PlannedRequest:
 class Scenario:
     name: str
     duration_s: float
-    drivers: list[tuple[float, float]]
+    drivers: list[tuple[float, float]]  # online and free when the period starts
     requests: list[PlannedRequest]
+    # drivers coming free during the period (at_s, point): in a city peak trips that began before it end all along
+    arrivals: list[tuple[float, tuple[float, float]]] = field(default_factory=list)
 
 
 def _point(rng: random.Random) -> tuple[float, float]:
@@ -81,9 +84,11 @@ def _offset(point: tuple[float, float], metres: float, bearing: float) -> tuple[
     return round(point[0] + dlat, 6), round(point[1] + dlng, 6)
 
 
-def scenario_build(name: str, *, seed: int, drivers: int, requests: int, duration_s: float) -> Scenario:
+def scenario_build(
+    name: str, *, seed: int, drivers: int, requests: int, duration_s: float, arrivals: int = 0
+) -> Scenario:
     """`drivers` at seeded points (the same for every scenario of a seed); `requests` at seeded uniform offsets in
-    [0, duration_s), 600-2,000 m trips."""
+    [0, duration_s), 600-2,000 m trips; `arrivals` more drivers coming free at seeded offsets and points."""
     supply_rng = random.Random(f"{seed}:supply")
     supply = [_point(supply_rng) for _ in range(drivers)]
     rng = random.Random(f"{seed}:{name}")
@@ -94,17 +99,45 @@ def scenario_build(name: str, *, seed: int, drivers: int, requests: int, duratio
         demand.append(
             PlannedRequest(round(at_s, 3), pickup, _offset(pickup, rng.uniform(600, 2000), rng.uniform(0, 2 * math.pi)))
         )
-    return Scenario(name, duration_s, supply, demand)
+    arrivals_rng = random.Random(f"{seed}:{name}:arrivals")
+    coming = sorted((round(arrivals_rng.uniform(0, duration_s), 3), _point(arrivals_rng)) for _ in range(arrivals))
+    return Scenario(name, duration_s, supply, demand, coming)
+
+
+# The peak: a city-centre rush hour in which drivers are scarce. Requests come at PEAK_RATE a second (city-scale
+# rates are 10-40 a second; this one the 2-core machine carries with the simulator on it without shedding much),
+# more than the drivers can take: PEAK_DRIVERS free at the start and a third of the request rate coming free as their
+# earlier trips end (a simulated trip lasts about a minute, longer than the period: without them none comes back).
+PEAK_RATE = 8.0
+PEAK_DURATION_S = 60.0
+PEAK_DRIVERS = 40
+PEAK_ARRIVALS_RATE = PEAK_RATE / 3
+QUIET_DURATION_S = 40.0
+QUIET_REQUESTS = 10
 
 
 def scenarios(*, seed: int, scale: float) -> list[Scenario]:
-    """The peak (drivers scarce: about four requests per driver) and the quiet hour (the same drivers, few requests);
-    `scale` shrinks or grows both (a tiny run for tests: 0.1)."""
-    drivers = max(2, round(30 * scale))
-    duration = max(3.0, 40 * scale)
+    """The peak (drivers scarce: 2.4 requests for every driver who is or comes free) and the quiet hour (the
+    drivers free at the peak's start, few requests); `scale` shrinks or grows both, at the same rates (a tiny run for
+    tests: 0.05)."""
+    drivers = max(2, round(PEAK_DRIVERS * scale))
+    duration = max(3.0, PEAK_DURATION_S * scale)
     return [
-        scenario_build("peak", seed=seed, drivers=drivers, requests=max(4, round(120 * scale)), duration_s=duration),
-        scenario_build("quiet", seed=seed, drivers=drivers, requests=max(2, round(10 * scale)), duration_s=duration),
+        scenario_build(
+            "peak",
+            seed=seed,
+            drivers=drivers,
+            requests=max(4, round(PEAK_RATE * duration)),
+            duration_s=duration,
+            arrivals=round(PEAK_ARRIVALS_RATE * duration),
+        ),
+        scenario_build(
+            "quiet",
+            seed=seed,
+            drivers=drivers,
+            requests=max(2, round(QUIET_REQUESTS * scale)),
+            duration_s=max(3.0, QUIET_DURATION_S * scale),
+        ),
     ]
 
 
@@ -141,6 +174,7 @@ class RunRecord:
     failed_requests: int = 0
     busy: dict[str, list[list[float | None]]] = field(default_factory=dict)  # driver -> [[confirmed, ended or None]]
     n_drivers: int = 0
+    online_s: dict[str, float] = field(default_factory=dict)  # a driver coming free during the period -> its offset
     errors: dict[str, int] = field(default_factory=dict)
     solver_ms_mean: float | None = None
     windows: int | None = None
@@ -179,16 +213,36 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def _idle_share(record: RunRecord) -> float | None:
-    """The mean share of the demand period [start, start + duration] a driver spent without a confirmed ride."""
+    """The share of the drivers' time online in the demand period [start, start + duration] spent without a confirmed
+    ride (a driver coming free during the period counts from then)."""
     if not record.n_drivers or record.duration_s <= 0:
         return None
     start, end = record.started, record.started + record.duration_s
+    online = record.n_drivers * record.duration_s - sum(record.online_s.values())
     busy = 0.0
     for spans in record.busy.values():
         for began, ended in spans:
             assert began is not None
             busy += max(0.0, min(end, ended if ended is not None else end) - max(start, began))
-    return 1 - busy / (record.n_drivers * record.duration_s)
+    return 1 - busy / online if online > 0 else None
+
+
+def figures_over_seeds(per_seed: list[dict]) -> dict:
+    """One mode's figures over several seeds: each figure's mean over the seeds that measured it, its sample standard
+    deviation under "spread", and every seed's own figures under "per_seed" (one seed: just its figures)."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    figures: dict = {"spread": {}, "per_seed": per_seed, "errors": {}}
+    for key in per_seed[0]:
+        if key == "errors":
+            for run in per_seed:
+                for code, count in run["errors"].items():
+                    figures["errors"][code] = figures["errors"].get(code, 0) + count
+            continue
+        values = [run[key] for run in per_seed if run.get(key) is not None]
+        figures[key] = mean(values)
+        figures["spread"][key] = statistics.stdev(values) if len(values) > 1 else None
+    return figures
 
 
 ROWS = [  # (label, key, format)
@@ -208,20 +262,49 @@ ROWS = [  # (label, key, format)
 
 
 def comparison_table(results: dict[str, dict[str, dict]]) -> str:
-    """`results[scenario][mode]` (run_figures) as one table per scenario, the modes side by side, with the change
-    from immediate to batched."""
+    """`results[scenario][mode]` (run_figures, or figures_over_seeds) as one table per scenario, the modes side by
+    side, with the change from immediate to batched. Over several seeds a cell is "mean ±sd" and the change is the
+    mean ±sd of each seed's own change (immediate and batched played the same seeded city)."""
     blocks = []
     for scenario, by_mode in results.items():
-        header = f"{scenario:<32}{'immediate':>12}{'batched':>12}{'change':>10}"
+        seeds = len(by_mode.get(MODES[0], {}).get("per_seed", [None]))
+        width, change_width = (12, 10) if seeds == 1 else (16, 14)
+        title = scenario if seeds == 1 else f"{scenario} ({seeds} seeds)"
+        header = f"{title:<32}{'immediate':>{width}}{'batched':>{width}}{'change':>{change_width}}"
         lines = [header, "-" * len(header)]
         for label, key, fmt in ROWS:
-            values = [by_mode.get(mode, {}).get(key) for mode in MODES]
-            cells = [fmt.format(value) if value is not None else "-" for value in values]
-            lines.append(f"{label:<32}{cells[0]:>12}{cells[1]:>12}{_change(*values):>10}")
+            cells = [_cell(by_mode.get(mode, {}), key, fmt) for mode in MODES]
+            lines.append(
+                f"{label:<32}{cells[0]:>{width}}{cells[1]:>{width}}{_row_change(by_mode, key):>{change_width}}"
+            )
         errors = {mode: by_mode.get(mode, {}).get("errors") for mode in MODES}
         lines.append(f"{'errors':<32}" + "  ".join(f"{mode}: {errors[mode] or 'none'}" for mode in MODES))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _cell(figures: dict, key: str, fmt: str) -> str:
+    value = figures.get(key)
+    if value is None:
+        return "-"
+    spread = figures.get("spread", {}).get(key)
+    return fmt.format(value) if spread is None else f"{fmt.format(value)} ±{fmt.format(spread)}"
+
+
+def _row_change(by_mode: dict[str, dict], key: str) -> str:
+    before, after = (by_mode.get(mode, {}) for mode in MODES)
+    if "per_seed" not in before or "per_seed" not in after:
+        return _change(before.get(key), after.get(key))
+    changes = [
+        (b[key] - a[key]) / a[key]
+        for a, b in zip(before["per_seed"], after["per_seed"], strict=True)
+        if a.get(key) and b.get(key) is not None
+    ]
+    if not changes:
+        return ""
+    if len(changes) == 1:
+        return f"{changes[0]:+.0%}"
+    return f"{statistics.mean(changes):+.0%} ±{statistics.stdev(changes):.0%}"
 
 
 def _change(before, after) -> str:
@@ -312,10 +395,15 @@ class _Run:
             drivers = [_Client(self, user_id, access) for user_id, access in self.driver_users]
             passengers = [_Client(self, user_id, access) for user_id, access in self.passenger_users]
             await asyncio.gather(*(client.connect() for client in drivers + passengers))
-            here = {client.id: point for client, point in zip(drivers, self.scenario.drivers, strict=True)}
-            await asyncio.gather(*(self._online(client, here[client.id]) for client in drivers))
+            starting = drivers[: len(self.scenario.drivers)]
+            here = {client.id: point for client, point in zip(starting, self.scenario.drivers, strict=True)}
+            await asyncio.gather(*(self._online(client, here[client.id]) for client in starting))
             self.record.started = time.monotonic()
-            agents = [asyncio.create_task(self._driver(client, here[client.id])) for client in drivers]
+            agents = [asyncio.create_task(self._driver(client, here[client.id])) for client in starting]
+            agents += [
+                asyncio.create_task(self._driver_coming_free(client, at_s, point))
+                for client, (at_s, point) in zip(drivers[len(starting) :], self.scenario.arrivals, strict=True)
+            ]
             trips = [
                 asyncio.create_task(self._passenger(client, planned))
                 for client, planned in zip(passengers, self.scenario.requests, strict=True)
@@ -337,6 +425,13 @@ class _Run:
         if reply is None or reply["type"] == "error":
             self.record.error("beacon_refused")
         await client.send({"type": "location", "lat": point[0], "lng": point[1], "accuracy_m": 8})
+
+    async def _driver_coming_free(self, client: _Client, at_s: float, point: tuple[float, float]) -> None:
+        """A driver whose earlier trip ends at `point`, `at_s` into the period: online from then on."""
+        await asyncio.sleep(max(0.0, self.record.started + at_s - time.monotonic()))
+        self.record.online_s[client.id] = at_s
+        await self._online(client, point)
+        await self._driver(client, point)
 
     async def _drain(self) -> None:
         """Rides under way finish (bounded by drain_s)."""
@@ -526,12 +621,14 @@ def compare(
     port: int,
     workdir: Path,
     drain_s: float,
+    seeds: int = 1,
     progress: Callable[[str], object] = lambda line: None,
     extra_env: dict[str, str] | None = None,
     only: tuple[str, ...] = (),
 ) -> dict:
-    """Run every scenario (or those named in `only`) under both modes; `results[scenario][mode]` = run_figures.
-    `extra_env`: settings for both stacks (e.g. MATCHING_BATCH_WINDOW_MS)."""
+    """Run every scenario (or those named in `only`) under both modes, for `seeds` seeds from `seed` on;
+    `results[scenario][mode]` = figures_over_seeds (one seed: its run_figures). `extra_env`: settings for both stacks
+    (e.g. MATCHING_BATCH_WINDOW_MS)."""
     from nebengjek import embedded_redis
 
     redis_process = (
@@ -539,7 +636,7 @@ def compare(
     )  # the stacks share it (REDIS_URL), this process too
     try:
         return _compare(
-            seed=seed,
+            seeds=[seed + n for n in range(seeds)],
             scale=scale,
             port=port,
             workdir=workdir,
@@ -552,19 +649,28 @@ def compare(
         embedded_redis.stop(redis_process)
 
 
-def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env, only) -> dict:
+def _compare(*, seeds, scale, port, workdir, drain_s, progress, extra_env, only) -> dict:
     from django.core.management import call_command
 
     from accounts.models import Role, User
     from accounts.services import tokens_issue
     from nebengjek.redis import get_redis
 
-    plan = [scenario for scenario in scenarios(seed=seed, scale=scale) if not only or scenario.name in only]
-    n_drivers = max(len(s.drivers) for s in plan)
-    n_passengers = sum(len(s.requests) for s in plan) * len(MODES)
+    plans = {
+        seed: [scenario for scenario in scenarios(seed=seed, scale=scale) if not only or scenario.name in only]
+        for seed in seeds
+    }
+    n_drivers = max(len(s.drivers) + len(s.arrivals) for plan in plans.values() for s in plan)
+    n_passengers = max(sum(len(s.requests) for s in plan) for plan in plans.values()) * len(MODES)
     call_command("migrate", interactive=False, verbosity=0)
     call_command(
-        "seed", drivers=n_drivers, passengers=n_passengers, seed=seed, offline=True, verbosity=0, stdout=io.StringIO()
+        "seed",
+        drivers=n_drivers,
+        passengers=n_passengers,
+        seed=seeds[0],
+        offline=True,
+        verbosity=0,
+        stdout=io.StringIO(),
     )
     drivers = list(
         User.objects.filter(role=Role.DRIVER, msisdn__startswith="+628129", is_active=True).order_by("msisdn")[
@@ -574,38 +680,40 @@ def _compare(*, seed, scale, port, workdir, drain_s, progress, extra_env, only) 
     passengers = list(
         User.objects.filter(msisdn__startswith="+628139", is_active=True).order_by("msisdn")[:n_passengers]
     )
-    results: dict[str, dict[str, dict]] = {}
-    used = 0
-    for scenario in plan:
-        for mode in MODES:
-            leftovers_close([user.pk for user in drivers + passengers])
-            get_redis().flushdb()  # the same empty live state (positions, windows, queued timers) for every run
-            riders = passengers[used : used + len(scenario.requests)]
-            used += len(scenario.requests)
-            tokens = lambda users: [(str(u.pk), tokens_issue(user=u)["access"]) for u in users]  # noqa: E731
-            run_dir = workdir / f"{scenario.name}-{mode}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            stack = Stack(mode=mode, port=port, log_path=run_dir / "stack.log", extra_env=extra_env)
-            progress(
-                f"{scenario.name} / {mode}: {len(scenario.drivers)} drivers, {len(scenario.requests)} requests "
-                f"over {scenario.duration_s:.0f} s"
-            )
-            stack.start()
-            try:
-                run = _Run(
-                    scenario,
-                    url=stack.url,
-                    drivers=tokens(drivers[: len(scenario.drivers)]),
-                    passengers=tokens(riders),
-                    seed=seed,
-                    drain_s=drain_s,
+    tokens = lambda users: [(str(u.pk), tokens_issue(user=u)["access"]) for u in users]  # noqa: E731
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for n, (seed, plan) in enumerate(plans.items()):
+        used = 0
+        for scenario in plan:
+            for mode in MODES if n % 2 == 0 else MODES[::-1]:  # a trend in the machine's load favours neither
+                leftovers_close([user.pk for user in drivers + passengers])
+                get_redis().flushdb()  # the same empty live state (positions, windows, queued timers) for every run
+                riders = passengers[used : used + len(scenario.requests)]
+                used += len(scenario.requests)
+                run_dir = workdir / f"{scenario.name}-{mode}"
+                run_dir.mkdir(parents=True, exist_ok=True)
+                stack = Stack(mode=mode, port=port, log_path=run_dir / "stack.log", extra_env=extra_env)
+                progress(
+                    f"seed {seed}, {scenario.name} / {mode}: {len(scenario.drivers)} drivers "
+                    f"(+{len(scenario.arrivals)} coming free), {len(scenario.requests)} requests "
+                    f"over {scenario.duration_s:.0f} s"
                 )
-                record = asyncio.run(run.play())
-            finally:
-                stack.stop()
-            results.setdefault(scenario.name, {})[mode] = run_figures(record)
+                stack.start()
+                try:
+                    run = _Run(
+                        scenario,
+                        url=stack.url,
+                        drivers=tokens(drivers[: len(scenario.drivers) + len(scenario.arrivals)]),
+                        passengers=tokens(riders),
+                        seed=seed,
+                        drain_s=drain_s,
+                    )
+                    record = asyncio.run(run.play())
+                finally:
+                    stack.stop()
+                runs.setdefault(scenario.name, {}).setdefault(mode, []).append(run_figures(record))
     leftovers_close([user.pk for user in drivers + passengers])
-    return results
+    return {scenario: {mode: figures_over_seeds(by_mode[mode]) for mode in MODES} for scenario, by_mode in runs.items()}
 
 
 def leftovers_close(user_ids: list[uuid.UUID]) -> None:

@@ -78,6 +78,56 @@ def drivers_available_near(
             return drivers
 
 
+@dataclass(frozen=True, slots=True)
+class NearQuery:
+    """One search of drivers_available_near_many: drivers_available_near's arguments."""
+
+    lat: float
+    lng: float
+    radius_m: float
+    limit: int | None = None
+    exclude_ids: tuple[Any, ...] = ()
+    vehicle_types: tuple[str, ...] | None = None
+
+
+def drivers_available_near_many(queries: list[NearQuery]) -> list[list[NearbyDriver]]:
+    """drivers_available_near for each query, all searches in one pipelined round trip (and the vehicle types of
+    all their candidates in one more); a search whose stale candidates left too few asks again on its own."""
+    searches = [_Search(q.lat, q.lng, q.radius_m, q.limit, q.exclude_ids, q.vehicle_types) for q in queries]
+    client = get_live_redis_held()
+    calls = [search.calls() for search in searches]
+    results = live.run([call for search_calls in calls for call in search_calls], client)
+    found, start = [], 0
+    for search, search_calls in zip(searches, calls, strict=True):
+        found.append(_merged(search, results[start : start + len(search_calls)]))
+        start += len(search_calls)
+    typed = [
+        driver_id
+        for search, (ids, _) in zip(searches, found, strict=True)
+        if search.vehicles is not None
+        for driver_id in ids
+    ]
+    vehicle_types = iter(live.hash_get_many(client, "vehicle", typed) if typed else [])
+    answers = []
+    for search, query, (ids, positions) in zip(searches, queries, found, strict=True):
+        if search.vehicles is not None:
+            ids_positions = search.of_vehicles((ids, positions), [next(vehicle_types) for _ in ids])
+        else:
+            ids_positions = (ids, positions)
+        drivers = search.drivers(ids_positions)
+        if drivers is None:
+            drivers = drivers_available_near(
+                lat=query.lat,
+                lng=query.lng,
+                radius_m=query.radius_m,
+                limit=query.limit,
+                exclude_ids=query.exclude_ids,
+                vehicle_types=query.vehicle_types,
+            )
+        answers.append(drivers)
+    return answers
+
+
 async def drivers_available_near_async(
     *,
     lat: float,

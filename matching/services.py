@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from accounts.models import User
 from billing.selectors import wallet_available
 from locations.geo import haversine_m_from
-from locations.selectors import NearbyDriver, drivers_available_near
+from locations.selectors import NearbyDriver, NearQuery, drivers_available_near, drivers_available_near_many
 from locations.services import driver_busy_set
 from matching import events, ranking, tasks, windows
 from matching.assignment import assign
@@ -187,7 +187,7 @@ def request_create(
             raise _active_request_exists() from None
         raise
     if not first_batch:
-        _first_dispatch_on_commit(request)
+        _first_dispatch_on_commit(request, arrived_at=request.created_at)
     return request
 
 
@@ -203,15 +203,17 @@ def _first_batch_in_transaction(request: RideRequest, *, surge: SurgeQuote | Non
         return []
 
 
-def _first_dispatch_on_commit(request: RideRequest) -> None:
+def _first_dispatch_on_commit(request: RideRequest, *, arrived_at: datetime | None = None) -> None:
     """When the request's transaction offered no batch (nobody near, or inline dispatch off): dispatch right after
     the commit, in this process (no broker hop, no queue behind other tasks) — it widens the radius or gives up; the
     Celery task is the fallback when that fails, and the sweeper catches a request whose process died in between
     (`requests_sweep`: searching, no batch out after MATCHING_FIRST_DISPATCH_GRACE_SECONDS). Batched mode: the request
-    joins its cell's next window instead."""
+    joins its cell's next window instead (a window it opens closes MATCHING_BATCH_WINDOW_MS after `arrived_at`, the
+    request's arrival, not after its commit)."""
     request_id = str(request.id)
     if _batched():
-        _window_join_on_commit([request_id], cell=windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng))
+        cell = windows.window_cell(lat=request.pickup_lat, lng=request.pickup_lng)
+        _window_join_on_commit([request_id], cell=cell, opened_at=arrived_at)
     elif settings.MATCHING_DISPATCH_INLINE:
         transaction.on_commit(lambda: _dispatch_or_enqueue(request_id))
     else:
@@ -472,16 +474,20 @@ def _batched() -> bool:
     return settings.MATCHING_MODE == "batched"
 
 
-def _window_join_on_commit(request_ids: list[str], *, cell: str) -> None:
+def _window_join_on_commit(request_ids: list[str], *, cell: str, opened_at: datetime | None = None) -> None:
     """After the commit, the requests join their cell's next window; the first to join schedules its task."""
     if request_ids:
-        transaction.on_commit(lambda: _window_join(request_ids, cell=cell))
+        transaction.on_commit(lambda: _window_join(request_ids, cell=cell, opened_at=opened_at))
 
 
-def _window_join(request_ids: list[str], *, cell: str) -> None:
+def _window_join(request_ids: list[str], *, cell: str, opened_at: datetime | None = None) -> None:
+    """Join the cell's window; when this opens it, its task runs MATCHING_BATCH_WINDOW_MS after `opened_at` (default
+    now): a new request's window is counted from its arrival, so the time its own commit took is not added."""
+    window_s = settings.MATCHING_BATCH_WINDOW_MS / 1000
     try:
         if windows.window_join(cell=cell, request_ids=request_ids):
-            tasks.requests_window.apply_async(args=(cell,), countdown=settings.MATCHING_BATCH_WINDOW_MS / 1000)
+            waited = (timezone.now() - opened_at).total_seconds() if opened_at else 0.0
+            tasks.requests_window.apply_async(args=(cell,), countdown=min(window_s, max(0.0, window_s - waited)))
     except Exception:  # the requests are committed and searching: the sweeper dispatches them again
         logger.exception(
             "joining the dispatch window failed, the sweeper will dispatch",
@@ -565,11 +571,14 @@ def _window_seat_settle(seat: _WindowSeat, chosen: list[NearbyDriver]) -> str:
 
 def _window_seats(request_ids: list[str], *, now: datetime) -> list[_WindowSeat]:
     """The window's searching requests, row-locked (SKIP LOCKED, oldest first) without a live batch: an overdue
-    batch is expired here; each with the drivers it had before excluded and its candidates searched."""
+    batch is expired here; each with the drivers it had before excluded and its candidates. The candidates come from
+    one pipelined search for the whole window, made before the locks (`_window_searched`); a request that moved on
+    in between (another batch number or radius) is left to its next window."""
+    searched = _window_searched(request_ids)
     requests = list(
         RideRequest.objects.select_for_update(of=("self",), skip_locked=True)
         .select_related("passenger")
-        .filter(id__in=request_ids, status=RequestStatus.SEARCHING)
+        .filter(id__in=list(searched), status=RequestStatus.SEARCHING)
         .order_by("created_at", "id")
     )
     matches: dict[uuid.UUID, list[Match]] = {}
@@ -577,35 +586,58 @@ def _window_seats(request_ids: list[str], *, now: datetime) -> list[_WindowSeat]
         matches.setdefault(match.request_id, []).append(match)
     seats = []
     for request in requests:
+        seen = searched[request.id]
+        if (request.batch_no, request.radius_m) != (seen.request.batch_no, seen.request.radius_m):
+            continue  # moved on since the search: its holder (an answer, the expiry) sent it to a window again
         had = matches.get(request.id, [])
         pending = [match for match in had if match.status == MatchStatus.PENDING]
         if any(match.expires_at > now for match in pending):
             continue  # a batch is out: its expiry or answers move the request on
         _matches_close(pending, status=MatchStatus.EXPIRED, event=events.MATCH_EXPIRED, reason="expired")
-        seat = _WindowSeat(request, excluded={str(m.driver_id) for m in had} | {str(request.passenger_id)})
-        _window_search(seat)
+        excluded = {str(m.driver_id) for m in had} | {str(request.passenger_id)}
+        seat = _WindowSeat(request, excluded=excluded, radius=seen.radius)
+        seat.candidates = [driver for driver in seen.candidates if driver.id not in excluded]
         seats.append(seat)
     return seats
 
 
-def _window_search(seat: _WindowSeat) -> None:
-    """The request's nearest candidates within the widest radius left, and its radius this window: the next one
-    that has anyone (none left: radius 0)."""
-    radii = [r for r in settings.MATCHING_RADII_M if r > seat.request.radius_m]
-    if not radii:
-        return
-    request = seat.request
-    nearest = drivers_available_near(
-        lat=request.pickup_lat,
-        lng=request.pickup_lng,
-        radius_m=radii[-1],
-        limit=settings.MATCHING_BATCH_CANDIDATES,
-        exclude_ids=tuple(seat.excluded),
-        vehicle_types=product_vehicle_types(code=request.product),
+def _window_searched(request_ids: list[str]) -> dict[uuid.UUID, _WindowSeat]:
+    """The window's searching requests as read now (no lock), each with its nearest candidates within the widest
+    radius left (MATCHING_BATCH_CANDIDATES, the drivers it had before excluded) and its radius this window: the next
+    one that has anyone (none left: radius 0). All the searches in one pipelined round trip."""
+    requests = list(RideRequest.objects.filter(id__in=request_ids, status=RequestStatus.SEARCHING))
+    had: dict[uuid.UUID, set[str]] = {}
+    for request_id, driver_id in Match.objects.filter(request__in=[r for r in requests if r.batch_no]).values_list(
+        "request_id", "driver_id"
+    ):
+        had.setdefault(request_id, set()).add(str(driver_id))
+    seats = {
+        request.id: _WindowSeat(request, excluded=had.get(request.id, set()) | {str(request.passenger_id)})
+        for request in requests
+    }
+    searching = [seat for seat in seats.values() if _radii_left(seat.request)]
+    found = drivers_available_near_many(
+        [
+            NearQuery(
+                lat=seat.request.pickup_lat,
+                lng=seat.request.pickup_lng,
+                radius_m=_radii_left(seat.request)[-1],
+                limit=settings.MATCHING_BATCH_CANDIDATES,
+                exclude_ids=tuple(seat.excluded),
+                vehicle_types=tuple(product_vehicle_types(code=seat.request.product)),
+            )
+            for seat in searching
+        ]
     )
-    if nearest:
-        seat.radius = next(r for r in radii if r >= nearest[0].distance_m)
-        seat.candidates = [driver for driver in nearest if driver.distance_m <= seat.radius]
+    for seat, nearest in zip(searching, found, strict=True):
+        if nearest:
+            seat.radius = next(r for r in _radii_left(seat.request) if r >= nearest[0].distance_m)
+            seat.candidates = [driver for driver in nearest if driver.distance_m <= seat.radius]
+    return seats
+
+
+def _radii_left(request: RideRequest) -> list[int]:
+    return [r for r in settings.MATCHING_RADII_M if r > request.radius_m]
 
 
 def _window_solve(seats: list[_WindowSeat]) -> list[list[NearbyDriver]]:

@@ -207,6 +207,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # at-least-once: a task whose worker dies is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a pool process killed mid-task: its message goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A thread-pool worker's timer thread sleeps up to this long without noticing a task with an earlier countdown (the
+# default, 1 s, let a batched-dispatch window behind a batch expiry's timer start up to a second late).
+CELERY_WORKER_TIMER_PRECISION = 0.02
 # Celery's Django fixup closes the database connections before and after every task unless this is set (a new
 # PostgreSQL connection per task, a large share of a settle_ride's worker CPU); it then closes them every this many
 # tasks, and nebengjek.celery runs Django's close_old_connections around each task (CONN_MAX_AGE, health checks,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dispatch_compare import MODES, ROWS, comparison_table, run_figures, scenarios
+from gateway.dispatch_compare import MODES, ROWS, comparison_table, figures_over_seeds, run_figures, scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +29,31 @@ def test_the_same_seed_plans_the_same_city_and_another_seed_another():
     peak, quiet = first
     assert peak.drivers == quiet.drivers  # the same supply; only the demand differs
     assert len(peak.requests) > len(peak.drivers) > 0 and len(quiet.requests) < len(peak.requests)
+
+
+def test_at_the_peak_drivers_keep_coming_free_and_are_outnumbered_by_requests():
+    peak, quiet = scenarios(seed=4, scale=0.5)
+
+    offsets = [at_s for at_s, _ in peak.arrivals]
+    assert offsets == sorted(offsets) and 0 <= offsets[0] < peak.duration_s / 4 < peak.duration_s * 3 / 4 < offsets[-1]
+    assert len(peak.requests) >= 2 * (len(peak.drivers) + len(peak.arrivals))
+    assert quiet.arrivals == []
+
+
+def test_over_several_seeds_each_cell_is_the_mean_and_spread_and_the_change_is_each_seeds_own():
+    base = run_figures_from_nothing()
+    immediate = [{**base, "pickup_m_mean": 1000.0}, {**base, "pickup_m_mean": 2000.0}]
+    batched = [{**base, "pickup_m_mean": 800.0}, {**base, "pickup_m_mean": 1800.0}]
+
+    table = comparison_table(
+        {"peak": {"immediate": figures_over_seeds(immediate), "batched": figures_over_seeds(batched)}}
+    )
+
+    lines = table.splitlines()
+    assert lines[0].split() == ["peak", "(2", "seeds)", "immediate", "batched", "change"]
+    pickup = lines[2 + [key for _, key, _ in ROWS].index("pickup_m_mean")]
+    # means 1500 and 1300, sample sd 707 each; the seeds' own changes are -20 % and -10 %: -15 % ±7 %
+    assert pickup.split()[-6:] == ["1500", "±707", "1300", "±707", "-15%", "±7%"]
 
 
 def test_the_table_puts_the_modes_side_by_side_with_every_figure():

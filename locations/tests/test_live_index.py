@@ -8,7 +8,7 @@ from accounts.tests.factories import make_driver, make_passenger
 from locations import live
 from locations.geo import haversine_m
 from locations.regions import region_of
-from locations.selectors import drivers_available_near, user_last_position
+from locations.selectors import NearQuery, drivers_available_near, drivers_available_near_many, user_last_position
 from locations.services import beacon_set, driver_busy_set, live_sweep, location_ingest
 from locations.tests.helpers import MONAS, driver_online_at, north_of
 
@@ -134,6 +134,40 @@ def test_the_answer_is_the_exact_nearest_drivers_however_they_are_spread():
 
         nearest = [driver_id for distance, driver_id in by_distance if distance <= radius_m][:limit]
         assert [d.id for d in found] == nearest
+
+
+def test_many_searches_at_once_answer_as_each_search_alone():
+    rng = random.Random(5)
+    points = [(MONAS[0] + rng.uniform(-0.02, 0.02), MONAS[1] + rng.uniform(-0.02, 0.02)) for _ in range(30)]
+    drivers = [
+        driver_online_at(make_driver(vehicle_type="car" if i % 3 == 0 else "motorcycle"), point)
+        for i, point in enumerate(points)
+    ]
+    queries = [
+        NearQuery(lat=MONAS[0], lng=MONAS[1], radius_m=1500, limit=4),
+        NearQuery(lat=points[3][0], lng=points[3][1], radius_m=3000, limit=12, exclude_ids=(str(drivers[3].id),)),
+        NearQuery(lat=points[7][0], lng=points[7][1], radius_m=800, vehicle_types=("car",)),
+        NearQuery(lat=points[9][0], lng=points[9][1], radius_m=2000, vehicle_types=("motorcycle",)),
+        NearQuery(lat=MONAS[0] + 1, lng=MONAS[1], radius_m=1000),  # nobody there
+    ]
+
+    answers = drivers_available_near_many(queries)
+
+    alone = [
+        drivers_available_near(
+            lat=q.lat,
+            lng=q.lng,
+            radius_m=q.radius_m,
+            limit=q.limit,
+            exclude_ids=q.exclude_ids,
+            vehicle_types=q.vehicle_types,
+        )
+        for q in queries
+    ]
+    assert answers == alone
+    assert answers[1] and str(drivers[3].id) not in [d.id for d in answers[1]] and answers[-1] == []
+    cars = {str(driver.id) for driver in drivers[::3]}
+    assert answers[3] and not cars & {driver.id for driver in answers[3]}
 
 
 def test_every_users_latest_position_is_kept_passengers_too():

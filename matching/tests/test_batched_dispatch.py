@@ -4,12 +4,20 @@ The window's task is held back here (Celery not eager: it is queued, not run) an
 worker would when the window's countdown ends.
 """
 
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
 from celery import current_app
 from django.conf import settings
+from django.db import transaction
 
 from matching import tasks
 from matching.models import Match, RequestStatus, RideRequest
+from matching.services import request_create
 from matching.tests.helpers import (
     DESTINATION,
     PICKUP,
@@ -22,6 +30,7 @@ from matching.tests.helpers import (
 )
 from matching.tests.test_metrics import metric
 from matching.windows import window_cell
+from nebengjek.redis import get_redis
 from tests.reliability.parallel import at_once
 
 SOUTH_PICKUP = (PICKUP[0] - 300 / 111_195.08, PICKUP[1])  # 300 m south of PICKUP
@@ -199,3 +208,48 @@ def test_two_cells_windows_wanting_one_driver_at_once_never_give_them_twice(wind
         for client, request in zip(clients, requests, strict=True):
             if client.get(f"/api/v1/rides/requests/{request['id']}").json()["status"] != "no_driver":
                 assert client.post(f"/api/v1/rides/requests/{request['id']}/cancel").status_code == 200
+
+
+def test_a_windows_countdown_is_not_held_back_by_a_later_timer_the_worker_already_sleeps_on():
+    """The dispatch worker (thread pool) times countdowns on celery's timer thread, which sleeps up to
+    worker_timer_precision without noticing an earlier entry: a window's 500 ms must not wait behind it."""
+    from celery.concurrency.thread import TaskPool
+
+    sleeping, fired = threading.Event(), threading.Event()
+    timer = TaskPool.Timer(max_interval=current_app.conf.worker_timer_precision, on_tick=lambda delay: sleeping.set())
+    try:
+        timer.call_after(10.0, lambda: None)  # a batch expiry's timer: the thread goes to sleep on it
+        assert sleeping.wait(timeout=5)
+        started = time.monotonic()
+        timer.call_after(0.05, fired.set)  # a window's countdown, entered while it sleeps
+
+        assert fired.wait(timeout=5)
+        # Celery's default precision (1 s) would hold it until the thread's next wake, a second after it slept.
+        assert time.monotonic() - started < 0.8
+    finally:
+        timer.stop()
+
+
+def test_a_new_requests_window_closes_a_window_after_its_arrival_however_late_its_commit(windows_wait):
+    driver_online(300)
+    passenger = make_passenger()
+
+    with time_machine.travel(datetime(2026, 3, 2, 8, 0, tzinfo=UTC), tick=False) as clock:
+        with transaction.atomic():  # a caller's transaction: the request commits (and joins its window) 0.3 s later
+            request = request_create(
+                passenger=passenger,
+                pickup_lat=PICKUP[0],
+                pickup_lng=PICKUP[1],
+                destination_lat=DESTINATION[0],
+                destination_lng=DESTINATION[1],
+            )
+            clock.shift(timedelta(seconds=0.3))
+
+    window_tasks = [
+        message
+        for message in map(json.loads, get_redis().lrange(settings.MATCHING_QUEUE, 0, -1))
+        if message["headers"]["task"] == "matching.tasks.requests_window"
+    ]
+    assert len(window_tasks) == 1
+    eta = datetime.fromisoformat(window_tasks[0]["headers"]["eta"])
+    assert eta - request.created_at == timedelta(milliseconds=settings.MATCHING_BATCH_WINDOW_MS)

@@ -517,6 +517,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--scale", type=float, default=1.0, help="--compare: scenario size (0.1 for a tiny run)")
         parser.add_argument("--stack-port", type=int, default=8100, help="--compare: the stacks' HTTP port")
+        parser.add_argument(
+            "--seeds",
+            type=int,
+            default=1,
+            help="--compare: play each scenario for this many seeds from --seed on and print each figure's mean "
+            "±sd over them",
+        )
         parser.add_argument("--window-ms", type=int, help="--compare: MATCHING_BATCH_WINDOW_MS of the batched stack")
         parser.add_argument("--only", action="append", choices=["peak", "quiet"], help="--compare: only this scenario")
 
@@ -549,6 +556,9 @@ class Command(BaseCommand):
     def _compare(self, options):
         from django.conf import settings
 
+        if options["seeds"] < 1:
+            raise CommandError("Need --seeds >= 1.")
+
         from gateway import dispatch_compare
 
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -556,6 +566,7 @@ class Command(BaseCommand):
         workdir.mkdir(parents=True, exist_ok=True)
         results = dispatch_compare.compare(
             seed=options["seed"],
+            seeds=options["seeds"],
             scale=options["scale"],
             port=options["stack_port"],
             workdir=workdir,
