@@ -184,12 +184,24 @@ def measure(mode, url, cluster, redis_pids, *, drivers_n, sockets, duration, see
 
 
 def run(*, drivers_n=20000, sockets=500, duration=5.0):
-    """Both modes, single Redis first; returns [single row, cluster row, ratios]."""
-    from tests.live_cluster import RedisClusterProcs
-    from tests.reliability.procs import RedisServer
+    """One Redis, then the 3+3 and 3+0 clusters; returns a row per mode."""
+    from django.conf import settings
 
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         raise RuntimeError("scenario 6 needs redis-server and redis-cli (Debian's redis-server package)")
+    rows = []
+    restore = settings.LIVE_REDIS_URL, settings.LIVE_REDIS_CLUSTER
+    try:
+        rows += _run_modes(drivers_n=drivers_n, sockets=sockets, duration=duration)
+    finally:  # the scenarios after this one use the harness' own live-state Redis again
+        _use(*restore)
+    return rows
+
+
+def _run_modes(*, drivers_n, sockets, duration):
+    from tests.live_cluster import RedisClusterProcs
+    from tests.reliability.procs import RedisServer
+
     rows = []
     with RedisServer(SINGLE_PORT) as single:
         rows.append(
