@@ -61,6 +61,13 @@ class RideShareRevokeApi(APIView):
 _PUBLIC_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
+def _public(response):
+    """What every answer of the public page carries: not cached, no referrer, not indexed."""
+    for name, value in _PUBLIC_HEADERS.items():
+        response[name] = value
+    return response
+
+
 @never_cache
 @require_GET
 def shared_trip_state(request, token):
@@ -73,10 +80,7 @@ def shared_trip_state(request, token):
         body, status_code = share.shared_trip_state(token=token), 200
     except RidesException as exc:
         body, status_code = error_body(exc.code, exc.message, exc.details), exc.status
-    response = JsonResponse(body, status=status_code)
-    for name, value in _PUBLIC_HEADERS.items():
-        response[name] = value
-    return response
+    return _public(JsonResponse(body, status=status_code))
 
 
 def _rate_limited(request) -> JsonResponse | None:
@@ -89,9 +93,7 @@ def _rate_limited(request) -> JsonResponse | None:
     error = CommonError.THROTTLED
     response = JsonResponse(error_body(error, error.default_message, {"retry_after_s": retry}), status=error.status)
     response["Retry-After"] = str(retry)
-    for name, value in _PUBLIC_HEADERS.items():
-        response[name] = value
-    return response
+    return _public(response)
 
 
 @never_cache
@@ -116,6 +118,4 @@ def shared_trip_page(request, token):
         },
         status=200 if found else 404,
     )
-    for name, value in _PUBLIC_HEADERS.items():
-        response[name] = value
-    return response
+    return _public(response)
