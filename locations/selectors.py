@@ -67,15 +67,15 @@ def drivers_available_near(
     metres of (lat, lng), nearest first by haversine; at most `limit` (default NEARBY_MAX_RESULTS). Asks every
     region the radius touches, in one round trip per node. With `vehicle_types`, only drivers whose vehicle (as
     Redis mirrors it: drivers:vehicle) is one of them."""
-    search = _Search(lat, lng, radius_m, limit, exclude_ids, vehicle_types)
-    client = get_live_redis_held()
-    while True:
-        found = _merged(search, live.run(search.calls(), client))
-        if search.vehicles is not None and found[0]:
-            found = search.of_vehicles(found, live.hash_get_many(client, "vehicle", found[0]))
-        drivers = search.drivers(found)
-        if drivers is not None:
-            return drivers
+    query = NearQuery(
+        lat,
+        lng,
+        radius_m,
+        limit,
+        tuple(exclude_ids),
+        None if vehicle_types is None else tuple(vehicle_types),
+    )
+    return drivers_available_near_many([query])[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,40 +92,32 @@ class NearQuery:
 
 def drivers_available_near_many(queries: list[NearQuery]) -> list[list[NearbyDriver]]:
     """drivers_available_near for each query, all searches in one pipelined round trip (and the vehicle types of
-    all their candidates in one more); a search whose stale candidates left too few asks again on its own."""
+    all their candidates in one more); the searches whose stale candidates left too few ask again together, each
+    for more."""
     searches = [_Search(q.lat, q.lng, q.radius_m, q.limit, q.exclude_ids, q.vehicle_types) for q in queries]
     client = get_live_redis_held()
-    calls = [search.calls() for search in searches]
-    results = live.run([call for search_calls in calls for call in search_calls], client)
-    found, start = [], 0
-    for search, search_calls in zip(searches, calls, strict=True):
-        found.append(_merged(search, results[start : start + len(search_calls)]))
-        start += len(search_calls)
-    typed = [
-        driver_id
-        for search, (ids, _) in zip(searches, found, strict=True)
-        if search.vehicles is not None
-        for driver_id in ids
-    ]
-    vehicle_types = iter(live.hash_get_many(client, "vehicle", typed) if typed else [])
-    answers = []
-    for search, query, (ids, positions) in zip(searches, queries, found, strict=True):
-        if search.vehicles is not None:
-            ids_positions = search.of_vehicles((ids, positions), [next(vehicle_types) for _ in ids])
-        else:
-            ids_positions = (ids, positions)
-        drivers = search.drivers(ids_positions)
-        if drivers is None:
-            drivers = drivers_available_near(
-                lat=query.lat,
-                lng=query.lng,
-                radius_m=query.radius_m,
-                limit=query.limit,
-                exclude_ids=query.exclude_ids,
-                vehicle_types=query.vehicle_types,
-            )
-        answers.append(drivers)
-    return answers
+    answers: list[list[NearbyDriver] | None] = [None] * len(searches)
+    pending = list(range(len(searches)))
+    while pending:
+        rounds = [(searches[index], searches[index].calls()) for index in pending]
+        results = live.run([call for _, calls in rounds for call in calls], client)
+        found, start = [], 0
+        for search, calls in rounds:
+            found.append(_merged(search, results[start : start + len(calls)]))
+            start += len(calls)
+        typed = [
+            driver_id
+            for (search, _), (ids, _) in zip(rounds, found, strict=True)
+            if search.vehicles is not None
+            for driver_id in ids
+        ]
+        vehicle_types = iter(live.hash_get_many(client, "vehicle", typed) if typed else [])
+        for index, (search, _), candidates in zip(pending, rounds, found, strict=True):
+            if search.vehicles is not None:
+                candidates = search.of_vehicles(candidates, [next(vehicle_types) for _ in candidates[0]])
+            answers[index] = search.drivers(candidates)
+        pending = [index for index in pending if answers[index] is None]  # asks again with a larger `want`
+    return [drivers for drivers in answers if drivers is not None]
 
 
 async def drivers_available_near_async(
