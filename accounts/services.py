@@ -32,6 +32,7 @@ from nebengjek.errors import CommonError, DomainError
 from nebengjek.exceptions import token_error
 from nebengjek.realtime import close_sessions_on_commit
 from nebengjek.redis import get_rate_redis, get_redis
+from nebengjek.throttling import fixed_windows_hit
 
 logger = logging.getLogger(__name__)
 
@@ -79,17 +80,10 @@ def _otp_send_windows(*, msisdn: str, ip: str | None) -> list[tuple[str, int, in
 
 def _count_otp_send(windows: list[tuple[str, int, int]]) -> int:
     """Count this send in every window atomically; return seconds to wait when any cap is exceeded, else 0."""
-    pipe = get_rate_redis().pipeline(transaction=True)
-    for key, ttl, _ in windows:
-        pipe.set(key, 0, ex=ttl, nx=True)
-        pipe.incr(key)
-        pipe.ttl(key)
     try:
-        results = pipe.execute()
+        return fixed_windows_hit(windows) or 0
     except redis.RedisError as exc:
         raise DomainError(CommonError.SERVICE_UNAVAILABLE, "Sign-in is briefly unavailable, try again.") from exc
-    waits = [results[i * 3 + 2] for i, (_, _, cap) in enumerate(windows) if results[i * 3 + 1] > cap]
-    return max((max(wait, 1) for wait in waits), default=0)
 
 
 # Gives back one counted send in each window whose counter still lives (one that expired meanwhile stays gone).

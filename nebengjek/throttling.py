@@ -27,9 +27,17 @@ def client_ip(request) -> str | None:
 def fixed_window_hit(key: str, *, limit: int, window_s: int) -> int | None:
     """Count one hit in the window `key` (it starts with its first hit and lasts `window_s`): None while the hits
     are within `limit`, else the seconds until the window ends (a Retry-After)."""
-    pipe = get_rate_redis().pipeline(transaction=False)
-    pipe.set(key, 0, ex=window_s, nx=True)
-    pipe.incr(key)
-    pipe.ttl(key)
-    _, count, ttl = pipe.execute()
-    return max(int(ttl), 1) if count > limit else None
+    return fixed_windows_hit([(key, window_s, limit)])
+
+
+def fixed_windows_hit(windows: list[tuple[str, int, int]]) -> int | None:
+    """Count one hit in each (key, window_s, limit) window at once (one MULTI): None while every window is within
+    its limit, else the seconds until the longest-waiting window over its limit ends (a Retry-After)."""
+    pipe = get_rate_redis().pipeline(transaction=True)
+    for key, window_s, _ in windows:
+        pipe.set(key, 0, ex=window_s, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+    results = pipe.execute()
+    waits = [max(int(results[i * 3 + 2]), 1) for i, (_, _, limit) in enumerate(windows) if results[i * 3 + 1] > limit]
+    return max(waits, default=None)
